@@ -1,0 +1,163 @@
+//! The daemon's HTTP+JSON API over its Unix socket: paths and wire types.
+//! Documented for humans in `docs/API.md`; `curl --unix-socket /run/drill/drilld.sock
+//! http://drill/v1/drills` works.
+
+use serde::{Deserialize, Serialize};
+
+use crate::plan::Plan;
+use crate::verdict::Verdict;
+
+/// API version prefix of every path.
+pub const V1: &str = "/v1";
+/// Default socket path of drilld.
+pub const DEFAULT_SOCKET: &str = "/run/drill/drilld.sock";
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScenarioSummary {
+    pub id: String,
+    pub title: String,
+    pub summary: String,
+    pub severity: String,
+}
+
+/// A scenario file sent by the client (instructor files, not built in).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScenarioSource {
+    pub file: String,
+    pub text: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StartRequest {
+    /// Id of a built-in scenario; ignored when `source` is given.
+    #[serde(default)]
+    pub scenario: String,
+    #[serde(default)]
+    pub source: Option<ScenarioSource>,
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StartResponse {
+    pub plan: Plan,
+    /// `None` for a dry run.
+    pub drill: Option<DrillInfo>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DrillInfo {
+    pub id: String,
+    pub scenario: String,
+    pub title: String,
+    pub severity: String,
+    pub alert: String,
+    pub briefing: String,
+    pub hints: usize,
+    pub started_unix: u64,
+    pub elapsed_secs: f64,
+    pub hosts: Vec<HostInfo>,
+    pub services: Vec<ServiceInfo>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HostInfo {
+    pub name: String,
+    /// Usable with `ip netns exec` / `ip -n`.
+    pub netns: String,
+    /// PID (in the root PID namespace) of the host's init; its /proc/PID/ns/* are the host.
+    pub pid: i32,
+    pub addresses: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ServiceInfo {
+    pub host: String,
+    pub name: String,
+    pub kind: String,
+    /// "running", "exited (status N)", "stopped", "unknown"
+    pub state: String,
+    pub pid: Option<i32>,
+    pub restarts: u32,
+    pub config_path: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExecRequest {
+    pub host: String,
+    /// Run by `/bin/sh -c` inside all of the host's namespaces.
+    pub command: String,
+    #[serde(default = "default_exec_timeout")]
+    pub timeout_secs: u64,
+}
+
+fn default_exec_timeout() -> u64 {
+    30
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExecResponse {
+    pub exit_code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SolveRequest {
+    #[serde(default)]
+    pub apply: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SolveStep {
+    pub host: String,
+    pub run: String,
+    /// Set when the step was applied.
+    pub result: Option<ExecResponse>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SolveResponse {
+    pub summary: String,
+    pub steps: Vec<SolveStep>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SubmitResponse {
+    pub verdict: Verdict,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HintResponse {
+    pub index: usize,
+    pub total: usize,
+    pub text: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StopResponse {
+    pub stopped: Vec<String>,
+    /// Teardown problems (teardown keeps going after each).
+    pub errors: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DaemonInfo {
+    pub version: String,
+    pub pid: u32,
+    pub probes: Vec<ProbeStatus>,
+    pub drills: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProbeStatus {
+    pub name: String,
+    pub loaded: bool,
+    /// Why it could not load, when it could not.
+    pub error: Option<String>,
+}

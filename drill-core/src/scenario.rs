@@ -1,0 +1,845 @@
+//! Scenario files: parsing, validation, and the validated model.
+//!
+//! A scenario is one TOML file: what the learner is told (alert, briefing, hints),
+//! the hosts and links, the services, the fault, the checks `drill submit` runs and
+//! the reference solution. Every problem is reported with file:line:column and what
+//! to do; validation collects all problems instead of stopping at the first.
+//! The format is documented in `scenarios/README.md`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::net::IpAddr;
+use std::ops::Range;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use serde_spanned::Spanned;
+
+use crate::source::{SourceError, SourceErrors};
+use crate::workload::{self, Workload};
+
+/// Fault kinds the engine knows.
+pub const FAULT_KINDS: &[&str] = &["service-config"];
+/// Check kinds the engine knows.
+pub const CHECK_KINDS: &[&str] = &["tcp-state-dwell", "http-slo"];
+
+// ---------------------------------------------------------------- raw file shape
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScenario {
+    id: Spanned<String>,
+    title: String,
+    #[serde(default)]
+    summary: String,
+    #[serde(default = "default_severity")]
+    severity: String,
+    alert: String,
+    briefing: String,
+    #[serde(default)]
+    hints: Vec<String>,
+    hosts: Vec<RawHost>,
+    #[serde(default)]
+    links: Vec<Spanned<RawLink>>,
+    #[serde(default)]
+    services: Vec<Spanned<RawService>>,
+    #[serde(default)]
+    faults: Vec<Spanned<RawFault>>,
+    #[serde(default)]
+    verify: RawVerify,
+    checks: Vec<Spanned<RawCheck>>,
+    solution: RawSolution,
+}
+
+fn default_severity() -> String {
+    "SEV3".to_string()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHost {
+    name: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLink {
+    a: RawEndpoint,
+    b: RawEndpoint,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEndpoint {
+    host: Spanned<String>,
+    address: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawService {
+    name: Spanned<String>,
+    host: Spanned<String>,
+    kind: Spanned<String>,
+    #[serde(default)]
+    config: toml::Table,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFault {
+    kind: Spanned<String>,
+    #[serde(default)]
+    service: Option<Spanned<String>>,
+    #[serde(default)]
+    host: Option<Spanned<String>>,
+    #[serde(default)]
+    set: toml::Table,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawVerify {
+    window_secs: Option<Spanned<f64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCheck {
+    kind: Spanned<String>,
+    #[serde(default)]
+    name: Option<String>,
+    // tcp-state-dwell
+    host: Option<Spanned<String>>,
+    port: Option<Spanned<i64>>,
+    state: Option<Spanned<String>>,
+    max_secs: Option<Spanned<f64>>,
+    min_connections: Option<u64>,
+    // http-slo
+    from: Option<Spanned<String>>,
+    target: Option<Spanned<String>>,
+    path: Option<String>,
+    min_success_ratio: Option<Spanned<f64>>,
+    timeout_ms: Option<u64>,
+    interval_ms: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSolution {
+    summary: String,
+    steps: Vec<Spanned<RawStep>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStep {
+    host: Spanned<String>,
+    run: String,
+}
+
+// ---------------------------------------------------------------- validated model
+
+/// A validated scenario.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Scenario {
+    pub id: String,
+    pub title: String,
+    pub summary: String,
+    pub severity: String,
+    pub alert: String,
+    pub briefing: String,
+    pub hints: Vec<String>,
+    pub hosts: Vec<Host>,
+    pub links: Vec<Link>,
+    pub services: Vec<Service>,
+    pub faults: Vec<Fault>,
+    pub window_secs: f64,
+    pub checks: Vec<Check>,
+    pub solution: Solution,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Host {
+    pub name: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Link {
+    pub a: Endpoint,
+    pub b: Endpoint,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Endpoint {
+    pub host: String,
+    pub address: Cidr,
+}
+
+/// A service with its healthy config (the one the reference fix restores).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Service {
+    pub name: String,
+    pub host: String,
+    pub workload: Workload,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Fault {
+    /// The service starts with `set` patched over its healthy config.
+    ServiceConfig { host: String, service: String, set: toml::Table, faulty: Workload },
+}
+
+impl Fault {
+    pub fn describe(&self) -> String {
+        match self {
+            Fault::ServiceConfig { host, service, set, .. } => {
+                let keys: Vec<String> = set.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+                format!("service-config on {host}/{service}: {}", keys.join(", "))
+            }
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Check {
+    /// No socket on host:port stays in `state` longer than `max_secs` during the window,
+    /// and at least `min_connections` connections passed through it (proof of load).
+    TcpStateDwell { name: String, host: String, port: u16, state: TcpState, max_secs: f64, min_connections: u64 },
+    /// Synthetic HTTP requests from `from` to `target_host:port` succeed often enough.
+    HttpSlo {
+        name: String,
+        from: String,
+        target_host: String,
+        port: u16,
+        path: String,
+        min_success_ratio: f64,
+        timeout_ms: u64,
+        interval_ms: u64,
+    },
+}
+
+impl Check {
+    pub fn name(&self) -> &str {
+        match self {
+            Check::TcpStateDwell { name, .. } | Check::HttpSlo { name, .. } => name,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Solution {
+    pub summary: String,
+    pub steps: Vec<Step>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    pub host: String,
+    pub run: String,
+}
+
+/// TCP states, numbered as the kernel numbers them (include/net/tcp_states.h).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TcpState {
+    Established = 1,
+    SynSent = 2,
+    SynRecv = 3,
+    FinWait1 = 4,
+    FinWait2 = 5,
+    TimeWait = 6,
+    Close = 7,
+    CloseWait = 8,
+    LastAck = 9,
+    Listen = 10,
+    Closing = 11,
+    NewSynRecv = 12,
+}
+
+impl TcpState {
+    pub const ALL: [TcpState; 12] = [
+        TcpState::Established,
+        TcpState::SynSent,
+        TcpState::SynRecv,
+        TcpState::FinWait1,
+        TcpState::FinWait2,
+        TcpState::TimeWait,
+        TcpState::Close,
+        TcpState::CloseWait,
+        TcpState::LastAck,
+        TcpState::Listen,
+        TcpState::Closing,
+        TcpState::NewSynRecv,
+    ];
+
+    pub fn number(self) -> u16 {
+        self as u16
+    }
+
+    pub fn from_number(n: u16) -> Option<TcpState> {
+        TcpState::ALL.into_iter().find(|s| s.number() == n)
+    }
+
+    /// The name `ss` and the kernel use, e.g. `CLOSE_WAIT`.
+    pub fn name(self) -> &'static str {
+        match self {
+            TcpState::Established => "ESTABLISHED",
+            TcpState::SynSent => "SYN_SENT",
+            TcpState::SynRecv => "SYN_RECV",
+            TcpState::FinWait1 => "FIN_WAIT1",
+            TcpState::FinWait2 => "FIN_WAIT2",
+            TcpState::TimeWait => "TIME_WAIT",
+            TcpState::Close => "CLOSE",
+            TcpState::CloseWait => "CLOSE_WAIT",
+            TcpState::LastAck => "LAST_ACK",
+            TcpState::Listen => "LISTEN",
+            TcpState::Closing => "CLOSING",
+            TcpState::NewSynRecv => "NEW_SYN_RECV",
+        }
+    }
+}
+
+impl fmt::Display for TcpState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for TcpState {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let norm = s.trim().to_ascii_uppercase().replace('-', "_");
+        TcpState::ALL.into_iter().find(|st| st.name() == norm).ok_or_else(|| {
+            let names: Vec<&str> = TcpState::ALL.iter().map(|s| s.name()).collect();
+            format!("unknown TCP state `{s}` (known: {})", names.join(", "))
+        })
+    }
+}
+
+/// An address with its prefix length, e.g. `10.77.0.2/24`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Cidr {
+    pub addr: IpAddr,
+    pub prefix: u8,
+}
+
+impl Cidr {
+    /// The network part (address with host bits cleared), as a number for comparison.
+    pub fn network(&self) -> (bool, u128) {
+        match self.addr {
+            IpAddr::V4(a) => {
+                let bits = u32::from(a);
+                let mask = if self.prefix == 0 { 0 } else { u32::MAX << (32 - self.prefix) };
+                (false, u128::from(bits & mask))
+            }
+            IpAddr::V6(a) => {
+                let bits = u128::from(a);
+                let mask = if self.prefix == 0 { 0 } else { u128::MAX << (128 - self.prefix) };
+                (true, bits & mask)
+            }
+        }
+    }
+
+    pub fn same_subnet(&self, other: &Cidr) -> bool {
+        self.prefix == other.prefix && self.network() == other.network()
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+impl FromStr for Cidr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (a, p) = s.split_once('/').ok_or_else(|| format!("`{s}` has no prefix length; write it as ADDRESS/PREFIX, e.g. 10.77.0.2/24"))?;
+        let addr: IpAddr = a.parse().map_err(|_| format!("`{a}` is not an IP address"))?;
+        let prefix: u8 = p.parse().map_err(|_| format!("`{p}` is not a prefix length"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        if prefix > max {
+            return Err(format!("prefix length /{prefix} is longer than /{max}"));
+        }
+        Ok(Cidr { addr, prefix })
+    }
+}
+
+impl Serialize for Cidr {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Cidr {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+// ---------------------------------------------------------------- validation
+
+/// Longest host name: keeps `drill-<id>-<host>` readable and the hostname legal.
+pub const MAX_HOST_NAME: usize = 20;
+/// Longest scenario id.
+pub const MAX_ID: usize = 40;
+
+fn is_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase())
+        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !s.ends_with('-')
+}
+
+struct Ctx<'a> {
+    file: &'a str,
+    text: &'a str,
+    errors: Vec<SourceError>,
+}
+
+impl Ctx<'_> {
+    fn err(&mut self, span: Range<usize>, message: impl Into<String>, help: impl Into<String>) {
+        self.errors.push(SourceError::at(self.file, self.text, Some(span), message, help));
+    }
+}
+
+/// Parses and validates one scenario file. `file` is only used in messages.
+pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
+    let raw: RawScenario = toml::from_str(text).map_err(|e| {
+        let help = if e.message().contains("unknown field") {
+            "check the spelling against scenarios/README.md, which lists every key"
+        } else if e.message().contains("missing field") {
+            "add the missing key; scenarios/README.md documents it"
+        } else {
+            ""
+        };
+        SourceErrors(vec![SourceError::at(file, text, e.span(), e.message().trim().to_string(), help)])
+    })?;
+    let mut cx = Ctx { file, text, errors: Vec::new() };
+
+    // id
+    let id = raw.id.get_ref().clone();
+    if !is_name(&id) || id.len() > MAX_ID {
+        cx.err(raw.id.span(), format!("scenario id `{id}` is not valid"), format!("use lowercase letters, digits and '-', starting with a letter, at most {MAX_ID} characters"));
+    }
+
+    // hosts
+    let mut hosts: Vec<Host> = Vec::new();
+    let mut host_names = BTreeSet::new();
+    for h in &raw.hosts {
+        let name = h.name.get_ref();
+        if !is_name(name) || name.len() > MAX_HOST_NAME {
+            cx.err(h.name.span(), format!("host name `{name}` is not valid"), format!("use lowercase letters, digits and '-', starting with a letter, at most {MAX_HOST_NAME} characters"));
+        }
+        if !host_names.insert(name.clone()) {
+            cx.err(h.name.span(), format!("host `{name}` is declared twice"), "give every host a distinct name");
+        }
+        hosts.push(Host { name: name.clone() });
+    }
+    if hosts.is_empty() {
+        cx.err(0..0, "the scenario declares no hosts", "add at least one [[hosts]] table with a name");
+    }
+    let known_hosts = host_names.iter().cloned().collect::<Vec<_>>().join(", ");
+    let check_host = |cx: &mut Ctx, h: &Spanned<String>| -> bool {
+        if host_names.contains(h.get_ref()) {
+            true
+        } else {
+            cx.err(h.span(), format!("unknown host `{}`", h.get_ref()), format!("declare it in [[hosts]] or use one of: {known_hosts}"));
+            false
+        }
+    };
+
+    // links
+    let mut links = Vec::new();
+    let mut addresses: BTreeMap<IpAddr, String> = BTreeMap::new();
+    for l in &raw.links {
+        let span = l.span();
+        let l = l.get_ref();
+        let mut ends = Vec::new();
+        for ep in [&l.a, &l.b] {
+            let host_ok = check_host(&mut cx, &ep.host);
+            match ep.address.get_ref().parse::<Cidr>() {
+                Ok(c) => {
+                    if let Some(owner) = addresses.get(&c.addr) {
+                        cx.err(ep.address.span(), format!("address {} is already used by {owner}", c.addr), "every interface needs its own address; pick a free one in the link's subnet");
+                    } else {
+                        addresses.insert(c.addr, ep.host.get_ref().clone());
+                    }
+                    if host_ok {
+                        ends.push(Endpoint { host: ep.host.get_ref().clone(), address: c });
+                    }
+                }
+                Err(e) => cx.err(ep.address.span(), e, "write an address with its prefix, e.g. \"10.77.0.2/24\""),
+            }
+        }
+        if l.a.host.get_ref() == l.b.host.get_ref() {
+            cx.err(l.b.host.span(), format!("link joins host `{}` to itself", l.a.host.get_ref()), "a link joins two different hosts");
+        }
+        if let [a, b] = ends.as_slice() {
+            if !a.address.same_subnet(&b.address) {
+                cx.err(span, format!("the two ends of this link ({} and {}) are not in the same subnet", a.address, b.address), "give both ends addresses in one subnet with the same prefix length");
+            }
+            links.push(Link { a: a.clone(), b: b.clone() });
+        }
+    }
+
+    // services (healthy configs first; faults patch them below)
+    let mut services = Vec::new();
+    let mut service_tables: BTreeMap<(String, String), (toml::Table, String)> = BTreeMap::new();
+    for s in &raw.services {
+        let s = s.get_ref();
+        let host_ok = check_host(&mut cx, &s.host);
+        let name = s.name.get_ref();
+        if !is_name(name) {
+            cx.err(s.name.span(), format!("service name `{name}` is not valid"), "use lowercase letters, digits and '-', starting with a letter");
+        }
+        let key = (s.host.get_ref().clone(), name.clone());
+        if service_tables.contains_key(&key) {
+            cx.err(s.name.span(), format!("service `{name}` is declared twice on host `{}`", key.0), "give each service on a host its own name");
+            continue;
+        }
+        match Workload::from_table(s.kind.get_ref(), s.config.clone()) {
+            Ok(w) => {
+                if host_ok {
+                    services.push(Service { name: name.clone(), host: key.0.clone(), workload: w });
+                    service_tables.insert(key, (s.config.clone(), s.kind.get_ref().clone()));
+                }
+            }
+            Err(e) => {
+                let help = if workload::KINDS.contains(&s.kind.get_ref().as_str()) {
+                    "fix the [services.config] table; the workload's keys are documented in scenarios/README.md".to_string()
+                } else {
+                    format!("use one of: {}", workload::KINDS.join(", "))
+                };
+                let span = if workload::KINDS.contains(&s.kind.get_ref().as_str()) { s.name.span() } else { s.kind.span() };
+                cx.err(span, format!("service `{name}`: {e}"), help);
+            }
+        }
+    }
+
+    // faults
+    let mut faults = Vec::new();
+    for f in &raw.faults {
+        let fspan = f.span();
+        let f = f.get_ref();
+        match f.kind.get_ref().as_str() {
+            "service-config" => {
+                let Some(svc) = &f.service else {
+                    cx.err(fspan, "a service-config fault needs `service = \"NAME\"`", "name the service whose config it patches");
+                    continue;
+                };
+                let matches: Vec<_> = services
+                    .iter()
+                    .filter(|s| &s.name == svc.get_ref() && f.host.as_ref().is_none_or(|h| h.get_ref() == &s.host))
+                    .collect();
+                let target = match matches.as_slice() {
+                    [one] => (*one).clone(),
+                    [] => {
+                        cx.err(svc.span(), format!("no service `{}` to patch", svc.get_ref()), "name a service declared in [[services]]");
+                        continue;
+                    }
+                    _ => {
+                        cx.err(svc.span(), format!("service `{}` exists on several hosts", svc.get_ref()), "add `host = \"NAME\"` to say which");
+                        continue;
+                    }
+                };
+                let Some((base, kind)) = service_tables.get(&(target.host.clone(), target.name.clone())) else { continue };
+                let mut patched = base.clone();
+                workload::merge_tables(&mut patched, &f.set);
+                match Workload::from_table(kind, patched) {
+                    Ok(faulty) => faults.push(Fault::ServiceConfig { host: target.host, service: target.name, set: f.set.clone(), faulty }),
+                    Err(e) => cx.err(fspan, format!("the patch does not fit service `{}`: {e}", target.name), "only set keys the workload's config has"),
+                }
+            }
+            other => cx.err(f.kind.span(), format!("unknown fault kind `{other}`"), format!("use one of: {}", FAULT_KINDS.join(", "))),
+        }
+    }
+
+    // verify
+    let window_secs = match &raw.verify.window_secs {
+        Some(w) if !(1.0..=300.0).contains(w.get_ref()) => {
+            cx.err(w.span(), format!("window_secs = {} is out of range", w.get_ref()), "use a window between 1 and 300 seconds");
+            5.0
+        }
+        Some(w) => *w.get_ref(),
+        None => 5.0,
+    };
+
+    // checks
+    let mut checks = Vec::new();
+    for c in &raw.checks {
+        let cspan = c.span();
+        let c = c.get_ref();
+        let need = |cx: &mut Ctx, what: &str| cx.err(cspan.clone(), format!("a {} check needs `{what}`", c.kind.get_ref()), "see scenarios/README.md for the keys of each check kind");
+        match c.kind.get_ref().as_str() {
+            "tcp-state-dwell" => {
+                let (Some(host), Some(port), Some(state), Some(max)) = (&c.host, &c.port, &c.state, &c.max_secs) else {
+                    need(&mut cx, "host, port, state and max_secs");
+                    continue;
+                };
+                let host_ok = check_host(&mut cx, host);
+                let port_ok = port_in_range(&mut cx, port);
+                let st = match state.get_ref().parse::<TcpState>() {
+                    Ok(s) => Some(s),
+                    Err(e) => {
+                        cx.err(state.span(), e, "use the kernel's name, as `ss` shows it, e.g. CLOSE_WAIT");
+                        None
+                    }
+                };
+                if *max.get_ref() <= 0.0 {
+                    cx.err(max.span(), "max_secs must be positive", "give the longest tolerated dwell in seconds, e.g. 2.0");
+                }
+                if let (true, Some(port), Some(state)) = (host_ok, port_ok, st) {
+                    let name = c.name.clone().unwrap_or_else(|| format!("no socket on {}:{port} stays in {state} longer than {} s", host.get_ref(), max.get_ref()));
+                    checks.push(Check::TcpStateDwell { name, host: host.get_ref().clone(), port, state, max_secs: *max.get_ref(), min_connections: c.min_connections.unwrap_or(1) });
+                }
+            }
+            "http-slo" => {
+                let (Some(from), Some(target)) = (&c.from, &c.target) else {
+                    need(&mut cx, "from and target");
+                    continue;
+                };
+                let from_ok = check_host(&mut cx, from);
+                let Some((th, tp)) = target.get_ref().rsplit_once(':') else {
+                    cx.err(target.span(), format!("target `{}` is not HOST:PORT", target.get_ref()), "write it as e.g. \"api:8080\"");
+                    continue;
+                };
+                let th_ok = if host_names.contains(th) {
+                    true
+                } else {
+                    cx.err(target.span(), format!("unknown host `{th}` in target"), format!("use one of: {known_hosts}"));
+                    false
+                };
+                let port = match tp.parse::<u16>() {
+                    Ok(p) if p > 0 => Some(p),
+                    _ => {
+                        cx.err(target.span(), format!("port `{tp}` is out of range"), "use a port between 1 and 65535");
+                        None
+                    }
+                };
+                let ratio = c.min_success_ratio.as_ref().map_or(0.95, |r| *r.get_ref());
+                if !(0.0..=1.0).contains(&ratio) {
+                    if let Some(r) = &c.min_success_ratio {
+                        cx.err(r.span(), format!("min_success_ratio = {ratio} is not between 0 and 1"), "use a fraction, e.g. 0.95");
+                    }
+                }
+                if let (true, true, Some(port)) = (from_ok, th_ok, port) {
+                    let path = c.path.clone().unwrap_or_else(|| "/".into());
+                    let name = c.name.clone().unwrap_or_else(|| format!("HTTP {th}:{port}{path} from {} succeeds", from.get_ref()));
+                    checks.push(Check::HttpSlo {
+                        name,
+                        from: from.get_ref().clone(),
+                        target_host: th.to_string(),
+                        port,
+                        path,
+                        min_success_ratio: ratio,
+                        timeout_ms: c.timeout_ms.unwrap_or(1000),
+                        interval_ms: c.interval_ms.unwrap_or(250).max(10),
+                    });
+                }
+            }
+            other => cx.err(c.kind.span(), format!("unknown check kind `{other}`"), format!("use one of: {}", CHECK_KINDS.join(", "))),
+        }
+    }
+    if raw.checks.is_empty() {
+        cx.err(0..0, "the scenario has no [[checks]]", "add at least one check, or `drill submit` could never fail");
+    }
+
+    // solution
+    let mut steps = Vec::new();
+    for s in &raw.solution.steps {
+        let s = s.get_ref();
+        if check_host(&mut cx, &s.host) {
+            steps.push(Step { host: s.host.get_ref().clone(), run: s.run.clone() });
+        }
+    }
+
+    if !cx.errors.is_empty() {
+        return Err(SourceErrors(cx.errors));
+    }
+    Ok(Scenario {
+        id,
+        title: raw.title,
+        summary: raw.summary,
+        severity: raw.severity,
+        alert: raw.alert,
+        briefing: raw.briefing,
+        hints: raw.hints,
+        hosts,
+        links,
+        services,
+        faults,
+        window_secs,
+        checks,
+        solution: Solution { summary: raw.solution.summary, steps },
+    })
+}
+
+fn port_in_range(cx: &mut Ctx, port: &Spanned<i64>) -> Option<u16> {
+    match u16::try_from(*port.get_ref()) {
+        Ok(p) if p > 0 => Some(p),
+        _ => {
+            cx.err(port.span(), format!("port {} is out of range", port.get_ref()), "use a port between 1 and 65535");
+            None
+        }
+    }
+}
+
+impl Scenario {
+    /// The workload a service starts with when the drill begins (fault applied).
+    pub fn initial_workload(&self, host: &str, service: &str) -> Option<&Workload> {
+        for f in &self.faults {
+            let Fault::ServiceConfig { host: h, service: s, faulty, .. } = f;
+            if h == host && s == service {
+                return Some(faulty);
+            }
+        }
+        self.services.iter().find(|s| s.host == host && s.name == service).map(|s| &s.workload)
+    }
+
+    /// Address of `host` (its first interface address), for checks and /etc/hosts.
+    pub fn host_address(&self, host: &str) -> Option<Cidr> {
+        self.links.iter().flat_map(|l| [&l.a, &l.b]).find(|e| e.host == host).map(|e| e.address)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests_support {
+    pub(crate) const GOOD: &str = r#"
+id = "t-leak"
+title = "T"
+alert = "a"
+briefing = "b"
+hints = ["h1"]
+
+[[hosts]]
+name = "client"
+[[hosts]]
+name = "api"
+
+[[links]]
+a = { host = "client", address = "10.77.0.1/24" }
+b = { host = "api", address = "10.77.0.2/24" }
+
+[[services]]
+name = "httpd"
+host = "api"
+kind = "httpd"
+config = { listen = "0.0.0.0:8080" }
+
+[[faults]]
+kind = "service-config"
+service = "httpd"
+set = { close_on_eof = false }
+
+[verify]
+window_secs = 4.0
+
+[[checks]]
+kind = "tcp-state-dwell"
+host = "api"
+port = 8080
+state = "close_wait"
+max_secs = 2.0
+
+[[checks]]
+kind = "http-slo"
+from = "client"
+target = "api:8080"
+
+[solution]
+summary = "s"
+steps = [{ host = "api", run = "svc restart httpd" }]
+"#;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tests_support::GOOD;
+    use super::*;
+
+
+    fn errs(text: &str) -> Vec<SourceError> {
+        parse("t.toml", text).unwrap_err().0
+    }
+
+    #[test]
+    fn good_scenario_parses_with_fault_applied() {
+        let s = parse("t.toml", GOOD).unwrap();
+        assert_eq!(s.id, "t-leak");
+        assert_eq!(s.window_secs, 4.0);
+        let Some(Workload::Httpd(c)) = s.initial_workload("api", "httpd") else { panic!() };
+        assert!(!c.close_on_eof);
+        let Workload::Httpd(healthy) = &s.services[0].workload else { panic!() };
+        assert!(healthy.close_on_eof);
+        assert!(matches!(s.checks[0], Check::TcpStateDwell { state: TcpState::CloseWait, port: 8080, .. }));
+        assert!(matches!(&s.checks[1], Check::HttpSlo { target_host, port: 8080, .. } if target_host == "api"));
+        assert_eq!(s.host_address("api").unwrap().to_string(), "10.77.0.2/24");
+    }
+
+    #[test]
+    fn unknown_host_in_link_names_line_and_known_hosts() {
+        let text = GOOD.replace("b = { host = \"api\"", "b = { host = \"apj\"");
+        let e = &errs(&text)[0];
+        assert_eq!(e.line, 15, "{e}");
+        assert!(e.message.contains("unknown host `apj`"), "{e}");
+        assert!(e.help.contains("api, client"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_address_and_subnet_mismatch_are_reported_together() {
+        let text = GOOD.replace("10.77.0.2/24", "10.77.0.1/24");
+        let e = errs(&text);
+        assert!(e.iter().any(|e| e.message.contains("already used by client") && e.line == 15), "{e:?}");
+        let text = GOOD.replace("10.77.0.2/24", "10.78.0.2/24");
+        assert!(errs(&text).iter().any(|e| e.message.contains("not in the same subnet")));
+    }
+
+    #[test]
+    fn syntax_and_unknown_keys_point_at_the_spot() {
+        let e = &errs("id = \"x\"\ntitel = \"y\"\n")[0];
+        assert_eq!((e.line, e.column), (2, 1), "{e}");
+        assert!(e.message.contains("titel"), "{e}");
+        let e = &errs("id = \n")[0];
+        assert_eq!(e.line, 1);
+    }
+
+    #[test]
+    fn bad_check_values_are_rejected() {
+        let text = GOOD.replace("port = 8080", "port = 70000").replace("state = \"close_wait\"", "state = \"CLOSED_WAIT\"");
+        let e = errs(&text);
+        assert!(e.iter().any(|e| e.message.contains("port 70000 is out of range")), "{e:?}");
+        assert!(e.iter().any(|e| e.message.contains("unknown TCP state `CLOSED_WAIT`")), "{e:?}");
+        let text = GOOD.replace("kind = \"http-slo\"", "kind = \"http-sla\"");
+        assert!(errs(&text).iter().any(|e| e.message.contains("unknown check kind `http-sla`") && e.help.contains("http-slo")));
+    }
+
+    #[test]
+    fn faults_must_fit_the_service() {
+        let text = GOOD.replace("set = { close_on_eof = false }", "set = { close_on_oef = false }");
+        let e = errs(&text);
+        assert!(e.iter().any(|e| e.message.contains("close_on_oef")), "{e:?}");
+        let text = GOOD.replace("kind = \"service-config\"", "kind = \"netem\"");
+        assert!(errs(&text).iter().any(|e| e.message.contains("unknown fault kind `netem`")));
+    }
+
+    #[test]
+    fn cidr_parsing() {
+        assert_eq!("10.0.0.1/8".parse::<Cidr>().unwrap().prefix, 8);
+        assert!("10.0.0.1".parse::<Cidr>().unwrap_err().contains("no prefix length"));
+        assert!("10.0.0.1/33".parse::<Cidr>().is_err());
+        assert!("fd00::1/64".parse::<Cidr>().unwrap().same_subnet(&"fd00::2/64".parse().unwrap()));
+    }
+
+    #[test]
+    fn tcp_states_round_trip() {
+        for s in TcpState::ALL {
+            assert_eq!(TcpState::from_number(s.number()), Some(s));
+            assert_eq!(s.name().parse::<TcpState>().unwrap(), s);
+        }
+    }
+}
