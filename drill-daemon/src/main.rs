@@ -1,1 +1,179 @@
-fn main(){}
+//! drilld: the drill daemon. See README.md and docs/API.md.
+//!
+//! One binary, several roles (chosen by the first argument, or by argv[0]):
+//! - `drilld [serve]`: the daemon (root); API on a Unix socket;
+//! - `drilld reset`: removes leftovers of earlier runs, without a daemon;
+//! - `drilld host-init` (internal): PID 1 of a drill host;
+//! - `drilld workload KIND` (internal): a built-in service inside a host;
+//! - `svc` (argv[0], inside a host): manage the host's services.
+
+mod builtin;
+mod daemon;
+mod drill;
+mod host;
+mod journal;
+mod netns;
+mod probes;
+mod topology;
+mod workload;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use tracing::{info, warn};
+
+#[derive(Parser)]
+#[command(name = "drilld", version, about = "The drill daemon: builds drill networks, injects faults, watches the kernel, judges fixes.")]
+struct Cli {
+    /// Unix socket of the API.
+    #[arg(long, global = true, env = "DRILL_SOCKET", default_value = drill_core::api::DEFAULT_SOCKET)]
+    socket: PathBuf,
+    /// Where drills keep their journals and hosts' private files.
+    #[arg(long, global = true, env = "DRILL_STATE_DIR", default_value = "/run/drill")]
+    state_dir: PathBuf,
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the daemon (the default).
+    Serve {
+        /// Exit when the last drill stops (used when `drill start` launches the daemon).
+        #[arg(long)]
+        exit_when_idle: bool,
+    },
+    /// Remove every leftover of earlier runs recorded in the state directory.
+    Reset,
+    #[command(hide = true)]
+    HostInit,
+    #[command(hide = true)]
+    Workload {
+        kind: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        config: String,
+    },
+    #[command(hide = true)]
+    Svc {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+/// Capabilities the daemon needs, and what for.
+const NEEDED_CAPS: &[(caps::Capability, &str)] = &[
+    (caps::Capability::CAP_SYS_ADMIN, "create namespaces and mounts, enter hosts"),
+    (caps::Capability::CAP_NET_ADMIN, "create links, addresses and routes"),
+    (caps::Capability::CAP_BPF, "load eBPF probes"),
+    (caps::Capability::CAP_PERFMON, "attach eBPF probes to tracepoints"),
+    (caps::Capability::CAP_KILL, "stop hosts and services"),
+    (caps::Capability::CAP_SYS_PTRACE, "read hosts' namespaces under /proc"),
+];
+
+/// Capabilities that help but are not required, and what is lost without them.
+const OPTIONAL_CAPS: &[(caps::Capability, &str)] = &[(
+    caps::Capability::CAP_SYS_RESOURCE,
+    "services cannot raise limits above their hard limit, and kernels before 5.11 may refuse BPF maps (RLIMIT_MEMLOCK)",
+)];
+
+fn check_caps() -> Result<()> {
+    for (cap, loss) in OPTIONAL_CAPS {
+        if caps::has_cap(None, caps::CapSet::Effective, *cap).is_ok_and(|has| !has) {
+            warn!("running without {cap}: {loss}");
+        }
+    }
+    let mut missing = Vec::new();
+    for (cap, why) in NEEDED_CAPS {
+        match caps::has_cap(None, caps::CapSet::Effective, *cap) {
+            Ok(true) => {}
+            // CAP_BPF / CAP_PERFMON are unknown to kernels before 5.8: CAP_SYS_ADMIN covers them there.
+            Ok(false) => missing.push(format!("{cap} ({why})")),
+            Err(e) => warn!("cannot read capability {cap}: {e}"),
+        }
+    }
+    if !missing.is_empty() {
+        bail!("drilld lacks capabilities: {}. Run it as root: `sudo drilld` (or `sudo drill start ...`, which starts it).", missing.join(", "));
+    }
+    Ok(())
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+fn main() {
+    let argv0 = std::env::args().next().unwrap_or_default();
+    if std::path::Path::new(&argv0).file_name().is_some_and(|n| n == "svc") {
+        std::process::exit(host::svc_main(std::env::args().skip(1).collect()));
+    }
+    let cli = Cli::parse();
+    match cli.cmd {
+        Some(Cmd::HostInit) => host::init_main(),
+        Some(Cmd::Workload { kind, name, config }) => std::process::exit(workload::main(&kind, &name, &config)),
+        Some(Cmd::Svc { args }) => std::process::exit(host::svc_main(args)),
+        Some(Cmd::Reset) => {
+            init_tracing();
+            let (cleaned, errors) = journal::recover(&cli.state_dir);
+            println!("removed the leftovers of {} drill(s){}", cleaned.len(), if cleaned.is_empty() { String::new() } else { format!(": {}", cleaned.join(", ")) });
+            for e in &errors {
+                eprintln!("error: {e}");
+            }
+            std::process::exit(if errors.is_empty() { 0 } else { 1 });
+        }
+        Some(Cmd::Serve { exit_when_idle }) => run_daemon(cli.socket, cli.state_dir, exit_when_idle),
+        None => run_daemon(cli.socket, cli.state_dir, false),
+    }
+}
+
+fn run_daemon(socket: PathBuf, state: PathBuf, exit_when_idle: bool) {
+    init_tracing();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    if let Err(e) = rt.block_on(daemon_main(socket, state, exit_when_idle)) {
+        eprintln!("drilld: error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn daemon_main(socket: PathBuf, state: PathBuf, exit_when_idle: bool) -> Result<()> {
+    check_caps()?;
+    std::fs::create_dir_all(&state).with_context(|| format!("creating {}", state.display()))?;
+    let (cleaned, errors) = journal::recover(&state);
+    if !cleaned.is_empty() {
+        info!(drills = ?cleaned, "removed leftovers of an earlier run");
+    }
+    for e in errors {
+        warn!("recovering: {e}");
+    }
+    let exe = std::fs::read_link("/proc/self/exe").context("reading /proc/self/exe")?;
+    let started = std::time::Instant::now();
+    let probes = Arc::new(probes::Probes::load());
+    info!(ms = started.elapsed().as_millis() as u64, "probes loaded");
+    let (conn, root_nl, _) = rtnetlink::new_connection().context("opening a netlink socket")?;
+    tokio::spawn(conn);
+    let listener = daemon::bind_socket(&socket)?;
+    let d = Arc::new(daemon::Daemon {
+        state,
+        exe,
+        probes,
+        spawner: host::Spawner::start()?,
+        root_nl,
+        drills: Default::default(),
+        starting: Default::default(),
+        exit_when_idle,
+        idle: Default::default(),
+    });
+    if exit_when_idle {
+        // If no drill ever starts (the first start failed), do not linger.
+        let d2 = d.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+            d2.idle.notify_one();
+        });
+    }
+    daemon::serve(d, listener, socket).await
+}

@@ -1,0 +1,289 @@
+//! The daemon: the registry of running drills and the HTTP+JSON API on the Unix
+//! socket (see docs/API.md).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow};
+use axum::extract::{Path as UrlPath, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use drill_core::api::*;
+use drill_core::plan;
+use drill_core::scenario::{self, Scenario};
+use tokio::sync::Mutex;
+use tracing::{Instrument, info, info_span, warn};
+
+use crate::drill::{Drill, Env};
+use crate::host::Spawner;
+use crate::probes::Probes;
+use crate::{builtin, journal};
+
+pub struct Daemon {
+    pub state: PathBuf,
+    pub exe: PathBuf,
+    pub probes: Arc<Probes>,
+    pub spawner: Spawner,
+    pub root_nl: rtnetlink::Handle,
+    pub drills: Mutex<BTreeMap<String, Arc<Drill>>>,
+    /// Serialises starts so ids and names are never raced.
+    pub starting: Mutex<()>,
+    /// Exit once the last drill is stopped (set when `drill start` launched us).
+    pub exit_when_idle: bool,
+    pub idle: tokio::sync::Notify,
+}
+
+pub struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(ErrorBody { error: self.1 })).into_response()
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(e: anyhow::Error) -> Self {
+        ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"))
+    }
+}
+
+fn bad(msg: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, msg.into())
+}
+
+fn not_found(msg: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::NOT_FOUND, msg.into())
+}
+
+type Api<T> = Result<Json<T>, ApiError>;
+
+impl Daemon {
+    pub fn builtin_scenarios() -> Vec<Scenario> {
+        builtin::SCENARIOS.iter().filter_map(|(f, t)| scenario::parse(f, t).ok()).collect()
+    }
+
+    fn resolve_scenario(&self, req: &StartRequest) -> Result<Scenario, ApiError> {
+        if let Some(src) = &req.source {
+            return scenario::parse(&src.file, &src.text).map_err(|e| bad(e.to_string()));
+        }
+        let all = Self::builtin_scenarios();
+        all.iter().find(|s| s.id == req.scenario).cloned().ok_or_else(|| {
+            let ids: Vec<&str> = all.iter().map(|s| s.id.as_str()).collect();
+            not_found(format!("no scenario `{}`; built-in scenarios: {} (or pass a path to a .toml file)", req.scenario, ids.join(", ")))
+        })
+    }
+
+    async fn new_id(&self) -> String {
+        let drills = self.drills.lock().await;
+        loop {
+            let id = format!("{:06x}", rand::random::<u32>() & 0xff_ffff);
+            let clash = drills.contains_key(&id)
+                || journal::drill_dir(&self.state, &id).exists()
+                || !crate::netns::list_with_prefix(&plan::netns_name(&id, "")).is_empty();
+            if !clash {
+                return id;
+            }
+        }
+    }
+
+    async fn get(&self, id: &str) -> Result<Arc<Drill>, ApiError> {
+        let drills = self.drills.lock().await;
+        drills.get(id).cloned().ok_or_else(|| {
+            let ids: Vec<&String> = drills.keys().collect();
+            if ids.is_empty() {
+                not_found(format!("no drill `{id}` is running (no drills are running; start one with `drill start SCENARIO`)"))
+            } else {
+                not_found(format!("no drill `{id}` is running (running: {})", ids.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")))
+            }
+        })
+    }
+
+    pub async fn stop(&self, id: &str) -> Result<Vec<String>, ApiError> {
+        let d = self.drills.lock().await.remove(id).ok_or_else(|| not_found(format!("no drill `{id}` is running")))?;
+        let errs = tokio::task::spawn_blocking(move || d.teardown()).await.map_err(|e| anyhow!(e))?;
+        if self.drills.lock().await.is_empty() {
+            self.idle.notify_one();
+        }
+        Ok(errs)
+    }
+
+    /// Stops every drill (daemon shutdown).
+    pub async fn stop_all(&self) -> Vec<String> {
+        let ids: Vec<String> = self.drills.lock().await.keys().cloned().collect();
+        let mut errs = Vec::new();
+        for id in ids {
+            match self.stop(&id).await {
+                Ok(e) => errs.extend(e),
+                Err(ApiError(_, e)) => errs.push(e),
+            }
+        }
+        errs
+    }
+}
+
+async fn info_h(State(d): State<Arc<Daemon>>) -> Api<DaemonInfo> {
+    Ok(Json(DaemonInfo { version: env!("CARGO_PKG_VERSION").into(), pid: std::process::id(), probes: d.probes.status.clone(), drills: d.drills.lock().await.len() }))
+}
+
+async fn scenarios_h() -> Api<Vec<ScenarioSummary>> {
+    Ok(Json(
+        Daemon::builtin_scenarios()
+            .into_iter()
+            .map(|s| ScenarioSummary { id: s.id, title: s.title, summary: s.summary, severity: s.severity })
+            .collect(),
+    ))
+}
+
+async fn start_h(State(d): State<Arc<Daemon>>, Json(req): Json<StartRequest>) -> Api<StartResponse> {
+    let scenario = d.resolve_scenario(&req)?;
+    let _serial = d.starting.lock().await;
+    let id = d.new_id().await;
+    let plan = plan::compile(&scenario, &id);
+    if req.dry_run {
+        return Ok(Json(StartResponse { plan, drill: None }));
+    }
+    let span = info_span!("drill", id = %id, scenario = %scenario.id);
+    let env = Env { state: &d.state, exe: &d.exe, spawner: &d.spawner, root_nl: &d.root_nl, probes: &d.probes };
+    let drill = Drill::start(&env, scenario, plan.clone())
+        .instrument(span)
+        .await
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("could not start the drill (everything it created was removed): {e:#}")))?;
+    let info = drill.info().await;
+    d.drills.lock().await.insert(id, Arc::new(drill));
+    Ok(Json(StartResponse { plan, drill: Some(info) }))
+}
+
+async fn list_h(State(d): State<Arc<Daemon>>) -> Api<Vec<DrillInfo>> {
+    let drills: Vec<Arc<Drill>> = d.drills.lock().await.values().cloned().collect();
+    let mut v = Vec::new();
+    for x in drills {
+        v.push(x.info().await);
+    }
+    Ok(Json(v))
+}
+
+async fn status_h(State(d): State<Arc<Daemon>>, UrlPath(id): UrlPath<String>) -> Api<DrillInfo> {
+    Ok(Json(d.get(&id).await?.info().await))
+}
+
+async fn stop_h(State(d): State<Arc<Daemon>>, UrlPath(id): UrlPath<String>) -> Api<StopResponse> {
+    let errors = d.stop(&id).await?;
+    Ok(Json(StopResponse { stopped: vec![id], errors }))
+}
+
+async fn submit_h(State(d): State<Arc<Daemon>>, UrlPath(id): UrlPath<String>) -> Api<SubmitResponse> {
+    let drill = d.get(&id).await?;
+    let verdict = drill.verify().instrument(info_span!("submit", id = %id)).await?;
+    info!(drill = %id, passed = verdict.passed, "verdict");
+    Ok(Json(SubmitResponse { verdict }))
+}
+
+async fn exec_h(State(d): State<Arc<Daemon>>, UrlPath(id): UrlPath<String>, Json(req): Json<ExecRequest>) -> Api<ExecResponse> {
+    let drill = d.get(&id).await?;
+    drill.host(&req.host).map_err(|e| not_found(format!("{e:#}")))?;
+    Ok(Json(drill.exec(&req.host, &req.command, Duration::from_secs(req.timeout_secs)).await?))
+}
+
+async fn solve_h(State(d): State<Arc<Daemon>>, UrlPath(id): UrlPath<String>, Json(req): Json<SolveRequest>) -> Api<SolveResponse> {
+    let drill = d.get(&id).await?;
+    let sol = &drill.scenario.solution;
+    let mut steps = Vec::new();
+    for s in &sol.steps {
+        let result = if req.apply {
+            let r = drill.exec(&s.host, &s.run, Duration::from_secs(60)).await?;
+            let failed = r.exit_code != 0;
+            steps.push(drill_core::api::SolveStep { host: s.host.clone(), run: s.run.clone(), result: Some(r) });
+            if failed {
+                break;
+            }
+            continue;
+        } else {
+            None
+        };
+        steps.push(drill_core::api::SolveStep { host: s.host.clone(), run: s.run.clone(), result });
+    }
+    Ok(Json(SolveResponse { summary: sol.summary.clone(), steps }))
+}
+
+async fn hint_h(State(d): State<Arc<Daemon>>, UrlPath(id): UrlPath<String>) -> Api<HintResponse> {
+    let (index, total, text) = d.get(&id).await?.next_hint();
+    Ok(Json(HintResponse { index, total, text }))
+}
+
+async fn reset_h(State(d): State<Arc<Daemon>>) -> Api<StopResponse> {
+    let stopped: Vec<String> = d.drills.lock().await.keys().cloned().collect();
+    let mut errors = d.stop_all().await;
+    let (_, e) = journal::recover(&d.state);
+    errors.extend(e);
+    Ok(Json(StopResponse { stopped, errors }))
+}
+
+pub fn router(d: Arc<Daemon>) -> Router {
+    Router::new()
+        .route("/v1/info", get(info_h))
+        .route("/v1/scenarios", get(scenarios_h))
+        .route("/v1/drills", get(list_h).post(start_h))
+        .route("/v1/drills/{id}", get(status_h).delete(stop_h))
+        .route("/v1/drills/{id}/submit", post(submit_h))
+        .route("/v1/drills/{id}/exec", post(exec_h))
+        .route("/v1/drills/{id}/solve", post(solve_h))
+        .route("/v1/drills/{id}/hint", post(hint_h))
+        .route("/v1/reset", post(reset_h))
+        .with_state(d)
+}
+
+/// Creates the socket: root-owned, 0660 with group `drill` when it exists, else 0600.
+pub fn bind_socket(path: &std::path::Path) -> Result<tokio::net::UnixListener> {
+    use std::os::unix::fs::PermissionsExt;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            anyhow::bail!("another drilld is already serving {}; stop it first (or use --socket)", path.display());
+        }
+        std::fs::remove_file(path).with_context(|| format!("removing stale socket {}", path.display()))?;
+    }
+    let l = tokio::net::UnixListener::bind(path).with_context(|| format!("binding {}", path.display()))?;
+    let group = nix::unistd::Group::from_name("drill").ok().flatten();
+    let mode = if let Some(g) = &group {
+        nix::unistd::chown(path, Some(nix::unistd::Uid::from_raw(0)), Some(g.gid)).with_context(|| format!("chown {}", path.display()))?;
+        0o660
+    } else {
+        0o600
+    };
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).with_context(|| format!("chmod {}", path.display()))?;
+    info!(socket = %path.display(), mode = format!("{mode:o}"), group = group.as_ref().map(|g| g.name.as_str()).unwrap_or("-"), "listening");
+    Ok(l)
+}
+
+/// Serves until SIGINT/SIGTERM (or idle exit), then tears every drill down.
+pub async fn serve(d: Arc<Daemon>, listener: tokio::net::UnixListener, socket: PathBuf) -> Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let app = router(d.clone());
+    let d2 = d.clone();
+    let shutdown = async move {
+        loop {
+            tokio::select! {
+                _ = term.recv() => { info!("SIGTERM: stopping every drill"); break }
+                _ = int.recv() => { info!("SIGINT: stopping every drill"); break }
+                _ = d2.idle.notified(), if d2.exit_when_idle => {
+                    if d2.drills.lock().await.is_empty() { info!("no drills left: exiting (started with --exit-when-idle)"); break }
+                }
+            }
+        }
+    };
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await.context("serving the API")?;
+    let errs = d.stop_all().await;
+    for e in &errs {
+        warn!("teardown: {e}");
+    }
+    let _ = std::fs::remove_file(&socket);
+    Ok(())
+}

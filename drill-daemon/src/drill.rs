@@ -1,0 +1,369 @@
+//! One running drill: its hosts, services and probes, and what the learner can do
+//! with it (status, exec, submit, solve, stop).
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{Context, Result, anyhow, bail};
+use drill_core::api::{DrillInfo, ExecResponse, HostInfo, ServiceInfo};
+use drill_core::plan::{Plan, PlanProbe};
+use drill_core::scenario::{Check, Scenario};
+use drill_core::verdict::{self, HttpSample, Verdict};
+use drill_core::workload::Workload;
+use tracing::{info, warn};
+
+use crate::host::{self, HostSpec, ServiceSpec, Spawner};
+use crate::journal::{self, Journal};
+use crate::netns::{self, NetnsWorker};
+use crate::probes::{self, Probes};
+use crate::topology;
+use crate::workload::http;
+
+pub struct RunningHost {
+    pub name: String,
+    pub netns: String,
+    pub netns_ino: u32,
+    pub pid: Option<i32>,
+    pub worker: NetnsWorker,
+}
+
+pub struct Drill {
+    pub id: String,
+    pub scenario: Scenario,
+    pub plan: Plan,
+    pub started: SystemTime,
+    pub started_at: Instant,
+    pub dir: PathBuf,
+    pub hosts: Vec<RunningHost>,
+    hints_given: AtomicUsize,
+    journal: Journal,
+    probes: Arc<Probes>,
+}
+
+/// What starting a drill needs from the daemon.
+pub struct Env<'a> {
+    pub state: &'a Path,
+    pub exe: &'a Path,
+    pub spawner: &'a Spawner,
+    pub root_nl: &'a rtnetlink::Handle,
+    pub probes: &'a Arc<Probes>,
+}
+
+impl Drill {
+    /// Builds the drill of `plan`. On any failure everything created so far is removed
+    /// and the error says which step and which host failed.
+    pub async fn start(env: &Env<'_>, scenario: Scenario, plan: Plan) -> Result<Drill> {
+        // Refuse early when a probe the checks need is missing.
+        if !plan.probes.is_empty() {
+            env.probes.tcpstate().context("this drill's checks need it")?;
+        }
+        let dir = journal::drill_dir(env.state, &plan.drill_id);
+        let mut d = Drill {
+            id: plan.drill_id.clone(),
+            scenario,
+            plan,
+            started: SystemTime::now(),
+            started_at: Instant::now(),
+            dir,
+            hosts: Vec::new(),
+            hints_given: AtomicUsize::new(0),
+            journal: Journal::default(),
+            probes: env.probes.clone(),
+        };
+        d.journal = Journal { drill_id: d.id.clone(), scenario: d.scenario.id.clone(), ..Default::default() };
+        match d.build(env).await {
+            Ok(()) => {
+                info!(drill = %d.id, scenario = %d.scenario.id, ms = d.started_at.elapsed().as_millis() as u64, "drill ready");
+                Ok(d)
+            }
+            Err(e) => {
+                let errs = d.teardown();
+                for x in &errs {
+                    warn!(drill = %d.id, "cleanup after failed start: {x}");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn build(&mut self, env: &Env<'_>) -> Result<()> {
+        self.journal.save(env.state)?;
+        let rt = tokio::runtime::Handle::current();
+        // Network namespaces, each with a worker thread inside it.
+        for h in &self.plan.hosts {
+            self.journal.netns.push(h.netns.clone());
+            self.journal.save(env.state)?;
+            let ino = netns::create(&h.netns).with_context(|| format!("host {}: creating network namespace {}", h.name, h.netns))?;
+            let worker = NetnsWorker::start(&h.netns, rt.clone())?;
+            self.hosts.push(RunningHost { name: h.name.clone(), netns: h.netns.clone(), netns_ino: ino, pid: None, worker });
+        }
+        // Probes watch the namespaces before any traffic flows.
+        for p in &self.plan.probes {
+            let PlanProbe::TcpStateDwell { host, states } = p;
+            let ino = self.host(host)?.netns_ino;
+            env.probes.tcpstate()?.watch(ino, states).with_context(|| format!("host {host}: attaching the tcpstate probe"))?;
+        }
+        // Links and addresses.
+        let workers: BTreeMap<String, &NetnsWorker> = self.hosts.iter().map(|h| (h.name.clone(), &h.worker)).collect();
+        let mut handles = BTreeMap::new();
+        for (name, w) in &workers {
+            handles.insert(name.clone(), w.netlink().await.with_context(|| format!("host {name}"))?);
+        }
+        topology::apply_links(&self.plan, env.root_nl, &handles).await?;
+        drop(handles);
+        // Host inits with their services.
+        for i in 0..self.plan.hosts.len() {
+            let ph = self.plan.hosts[i].clone();
+            let hdir = self.dir.join("hosts").join(&ph.name);
+            let spec = HostSpec {
+                drill_id: self.id.clone(),
+                name: ph.name.clone(),
+                hostname: ph.hostname.clone(),
+                state_dir: hdir.clone(),
+                exe: env.exe.to_path_buf(),
+                services: ph
+                    .services
+                    .iter()
+                    .map(|s| ServiceSpec { name: s.name.clone(), kind: s.kind.clone(), config_path: s.config_path.clone(), log_path: s.log_path.clone() })
+                    .collect(),
+            };
+            prepare_host_dir(&spec, &ph.etc_hosts, &ph.services)?;
+            let console = hdir.join("init.log");
+            let (pid, ready) = env.spawner.spawn(spec, netns::netns_path(&ph.netns), console.clone())?;
+            self.hosts[i].pid = Some(pid);
+            self.journal.host_pids.push(pid);
+            self.journal.save(env.state)?;
+            host::wait_ready(&ph.name, ready, &console, Duration::from_secs(10)).await?;
+        }
+        self.wait_services_listening(Duration::from_secs(5)).await
+    }
+
+    /// Waits until every httpd service accepts connections on its own host.
+    async fn wait_services_listening(&self, timeout: Duration) -> Result<()> {
+        for ph in &self.plan.hosts {
+            for s in &ph.services {
+                let Workload::Httpd(c) = &s.workload else { continue };
+                let listen: SocketAddr = c.listen.parse().with_context(|| format!("service {} on {}: listen = {:?}", s.name, ph.name, c.listen))?;
+                let ip = if listen.ip().is_unspecified() { IpAddr::from([127, 0, 0, 1]) } else { listen.ip() };
+                let addr = SocketAddr::new(ip, listen.port());
+                let h = self.host(&ph.name)?;
+                let deadline = Instant::now() + timeout;
+                loop {
+                    let sock = h.worker.tcp_socket(addr.is_ipv6()).await?;
+                    if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_millis(200), sock.connect(addr)).await {
+                        break;
+                    }
+                    if Instant::now() > deadline {
+                        let log = host::tail(&self.dir.join("hosts").join(&ph.name).join("log").join(format!("{}.log", s.name)), 5);
+                        bail!("host {}: service {} is not accepting connections on {addr} after {timeout:?}; its log ends with: {log}", ph.name, s.name);
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn host(&self, name: &str) -> Result<&RunningHost> {
+        self.hosts.iter().find(|h| h.name == name).ok_or_else(|| {
+            let names: Vec<&str> = self.hosts.iter().map(|h| h.name.as_str()).collect();
+            anyhow!("drill {} has no host `{name}` (hosts: {})", self.id, names.join(", "))
+        })
+    }
+
+    fn host_pid(&self, name: &str) -> Result<i32> {
+        self.host(name)?.pid.ok_or_else(|| anyhow!("host {name} of drill {} has no running init", self.id))
+    }
+
+    pub async fn info(&self) -> DrillInfo {
+        let mut services = Vec::new();
+        let mut hosts = Vec::new();
+        for h in &self.hosts {
+            let ph = self.plan.hosts.iter().find(|p| p.name == h.name);
+            hosts.push(HostInfo {
+                name: h.name.clone(),
+                netns: h.netns.clone(),
+                pid: h.pid.unwrap_or(0),
+                addresses: ph.map(|p| p.interfaces.iter().flat_map(|i| i.addresses.iter().map(move |a| format!("{}: {a}", i.name))).collect()).unwrap_or_default(),
+            });
+            let Some(ph) = ph else { continue };
+            if ph.services.is_empty() {
+                continue;
+            }
+            let status = match h.pid {
+                Some(pid) => tokio::task::spawn_blocking(move || host::request(&host::init_sock_from_outside(pid), &host::Request::Status, Duration::from_secs(3)))
+                    .await
+                    .map_err(anyhow::Error::from)
+                    .and_then(|r| r),
+                None => Err(anyhow!("no init")),
+            };
+            for s in &ph.services {
+                let st = status.as_ref().ok().and_then(|r| r.services.iter().find(|x| x.name == s.name));
+                services.push(ServiceInfo {
+                    host: h.name.clone(),
+                    name: s.name.clone(),
+                    kind: s.kind.clone(),
+                    state: st.map_or_else(|| "unknown".to_string(), |x| x.state.clone()),
+                    pid: st.and_then(|x| x.pid),
+                    restarts: st.map_or(0, |x| x.restarts),
+                    config_path: s.config_path.clone(),
+                });
+            }
+        }
+        DrillInfo {
+            id: self.id.clone(),
+            scenario: self.scenario.id.clone(),
+            title: self.scenario.title.clone(),
+            severity: self.scenario.severity.clone(),
+            alert: self.scenario.alert.clone(),
+            briefing: self.scenario.briefing.clone(),
+            hints: self.scenario.hints.len(),
+            started_unix: self.started.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs(),
+            elapsed_secs: self.started_at.elapsed().as_secs_f64(),
+            hosts,
+            services,
+        }
+    }
+
+    /// Next hint (the last one repeats once all were given).
+    pub fn next_hint(&self) -> (usize, usize, String) {
+        let total = self.scenario.hints.len();
+        if total == 0 {
+            return (0, 0, "This scenario has no hints.".into());
+        }
+        let i = self.hints_given.fetch_add(1, Ordering::Relaxed).min(total - 1);
+        (i + 1, total, self.scenario.hints[i].clone())
+    }
+
+    /// Runs `sh -c command` inside all of a host's namespaces.
+    pub async fn exec(&self, host: &str, command: &str, timeout: Duration) -> Result<ExecResponse> {
+        let pid = self.host_pid(host)?;
+        let mut cmd = host::command_in_host(pid, command)?;
+        cmd.kill_on_drop(true).stdin(std::process::Stdio::null());
+        let out = tokio::time::timeout(timeout, cmd.output())
+            .await
+            .map_err(|_| anyhow!("host {host}: `{command}` did not finish within {timeout:?}"))?
+            .with_context(|| format!("host {host}: running `{command}`"))?;
+        Ok(ExecResponse {
+            exit_code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        })
+    }
+
+    /// Runs the observation window and evaluates every check.
+    pub async fn verify(&self) -> Result<Verdict> {
+        let window = Duration::from_secs_f64(self.scenario.window_secs);
+        let tcp = if self.plan.probes.is_empty() { None } else { Some(self.probes.tcpstate()?.clone()) };
+        let lost0 = tcp.as_ref().map_or(0, |t| t.events_lost());
+        let t0 = probes::now_ns();
+        let deadline = Instant::now() + window;
+        // Synthetic clients, one task per http-slo check.
+        let mut slo_tasks = Vec::new();
+        for c in &self.scenario.checks {
+            let Check::HttpSlo { from, target_host, port, path, timeout_ms, interval_ms, .. } = c else { continue };
+            let addr = self
+                .scenario
+                .host_address(target_host)
+                .ok_or_else(|| anyhow!("host {target_host} has no address for the check"))?
+                .addr;
+            let target = SocketAddr::new(addr, *port);
+            let socket_source = self.host(from)?;
+            let mut samples = Vec::new();
+            let (interval, timeout) = (Duration::from_millis(*interval_ms), Duration::from_millis(*timeout_ms));
+            let host_header = target_host.clone();
+            let path = path.clone();
+            // Collect sockets up front per request through the worker (inside `from`).
+            slo_tasks.push(async move {
+                let mut inflight = tokio::task::JoinSet::new();
+                while Instant::now() + timeout <= deadline || inflight.is_empty() && Instant::now() < deadline {
+                    match socket_source.worker.tcp_socket(target.is_ipv6()).await {
+                        Ok(sock) => {
+                            let (h, p) = (host_header.clone(), path.clone());
+                            inflight.spawn(async move { http::get(sock, target, &h, &p, timeout).await });
+                        }
+                        Err(e) => samples.push(HttpSample { ok: false, latency_ms: 0.0, error: Some(format!("{e:#}")) }),
+                    }
+                    tokio::time::sleep(interval).await;
+                }
+                while let Some(r) = inflight.join_next().await {
+                    if let Ok(o) = r {
+                        samples.push(HttpSample { ok: o.ok, latency_ms: o.latency.as_secs_f64() * 1e3, error: o.error });
+                    }
+                }
+                samples
+            });
+        }
+        let slo_results = futures::future::join_all(slo_tasks);
+        let (slo_results, _) = tokio::join!(slo_results, tokio::time::sleep_until(deadline.into()));
+        let t1 = probes::now_ns();
+        let mut slo_iter = slo_results.into_iter();
+        let mut results = Vec::new();
+        for c in &self.scenario.checks {
+            match c {
+                Check::TcpStateDwell { name, host, port, state, max_secs, min_connections } => {
+                    let ino = self.host(host)?.netns_ino;
+                    let tcp = tcp.as_ref().ok_or_else(|| anyhow!("tcpstate probe missing"))?;
+                    let obs = tcp.observe(ino, *port, *state, t0, t1, lost0);
+                    results.push(verdict::evaluate_dwell(name, host, *port, *state, *max_secs, *min_connections, &obs));
+                }
+                Check::HttpSlo { name, from, target_host, port, min_success_ratio, .. } => {
+                    let samples = slo_iter.next().unwrap_or_default();
+                    results.push(verdict::evaluate_http(name, from, &format!("{target_host}:{port}"), *min_success_ratio, &samples));
+                }
+            }
+        }
+        Ok(Verdict::new(&self.id, &self.scenario.id, self.scenario.window_secs, results))
+    }
+
+    /// Removes everything the drill created. Keeps going after errors, returns them.
+    pub fn teardown(&self) -> Vec<String> {
+        let mut errors = Vec::new();
+        if let Ok(tcp) = self.probes.tcpstate() {
+            for h in &self.hosts {
+                if let Err(e) = tcp.unwatch(h.netns_ino) {
+                    errors.push(format!("host {}: {e:#}", h.name));
+                }
+            }
+        }
+        for h in &self.hosts {
+            if let Some(pid) = h.pid {
+                if let Err(e) = host::kill_and_reap(pid, Duration::from_secs(3)) {
+                    errors.push(format!("host {}: {e:#}", h.name));
+                }
+            }
+        }
+        // The journal lists every namespace (also those of hosts that never got a worker).
+        errors.extend(journal::undo(&self.dir, Some(&self.journal)));
+        info!(drill = %self.id, errors = errors.len(), "drill torn down");
+        errors
+    }
+}
+
+/// Writes a host's private files before its init starts: the upper layer of its
+/// /etc overlay (hosts, hostname, resolv.conf, service configs) and its log dir.
+fn prepare_host_dir(spec: &HostSpec, etc_hosts: &str, services: &[drill_core::plan::PlanService]) -> Result<()> {
+    let upper = spec.etc_upper();
+    for d in [upper.clone(), spec.etc_work(), spec.log_dir()] {
+        std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
+    }
+    let write = |rel: &str, text: &str| -> Result<()> {
+        let p = upper.join(rel.trim_start_matches("/etc/"));
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))
+    };
+    write("/etc/hosts", etc_hosts)?;
+    write("/etc/hostname", &format!("{}\n", spec.hostname))?;
+    // No DNS server in this drill: point at the host itself so lookups fail fast.
+    write("/etc/resolv.conf", "# drill host: no DNS server in this drill; names resolve through /etc/hosts\nnameserver 127.0.0.1\n")?;
+    for s in services {
+        write(&s.config_path, &s.config_text)?;
+    }
+    Ok(())
+}

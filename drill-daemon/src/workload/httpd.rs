@@ -1,0 +1,99 @@
+//! `httpd`: a small HTTP/1.1 server whose connection handling is configurable, so
+//! that scenarios can make it misbehave as real servers do. With
+//! `close_on_eof = false` and no idle timer, a connection whose client has sent FIN
+//! is never closed: the socket sits in CLOSE_WAIT holding a file descriptor until
+//! the process hits its open-file limit and `accept` fails with EMFILE.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use drill_core::workload::HttpdConfig;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use super::log;
+
+pub async fn run(name: &str, c: HttpdConfig) -> Result<()> {
+    nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, c.max_open_files, c.max_open_files)
+        .with_context(|| format!("setting the open-file limit to {}", c.max_open_files))?;
+    let listener = TcpListener::bind(&c.listen).await.with_context(|| format!("listening on {}", c.listen))?;
+    log(
+        name,
+        &format!(
+            "listening on {} (close_on_eof={}, idle_timeout_secs={}, max_open_files={})",
+            c.listen, c.close_on_eof, c.idle_timeout_secs, c.max_open_files
+        ),
+    );
+    let mut last_err = std::time::Instant::now() - Duration::from_secs(10);
+    let mut suppressed = 0u64;
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                let c = c.clone();
+                tokio::spawn(async move { serve(stream, c).await });
+            }
+            Err(e) => {
+                // EMFILE and friends: log at most once a second, back off a little.
+                if last_err.elapsed() >= Duration::from_secs(1) {
+                    let extra = if suppressed > 0 { format!(" ({suppressed} more since last report)") } else { String::new() };
+                    log(name, &format!("accept: {e}{extra}"));
+                    last_err = std::time::Instant::now();
+                    suppressed = 0;
+                } else {
+                    suppressed += 1;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+}
+
+async fn serve(mut stream: TcpStream, c: HttpdConfig) {
+    let idle = (c.idle_timeout_secs > 0).then(|| Duration::from_secs(c.idle_timeout_secs));
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 2048];
+    loop {
+        let read = match idle {
+            Some(d) => match tokio::time::timeout(d, stream.read(&mut chunk)).await {
+                Ok(r) => r,
+                Err(_) => return, // idle: close
+            },
+            None => stream.read(&mut chunk).await,
+        };
+        let n = match read {
+            Ok(n) => n,
+            Err(_) => return,
+        };
+        if n == 0 {
+            // The client closed its side.
+            if c.close_on_eof {
+                return;
+            }
+            // The bug: keep the connection "for the next request" although none can
+            // come; only the idle timer (if any) ever closes it.
+            match idle {
+                Some(d) => tokio::time::sleep(d).await,
+                None => std::future::pending::<()>().await,
+            }
+            return;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_string();
+            buf.drain(..end + 4);
+            if c.response_delay_ms > 0 {
+                tokio::time::sleep(Duration::from_millis(c.response_delay_ms)).await;
+            }
+            let close = head.lines().any(|l| l.to_ascii_lowercase().starts_with("connection:") && l.to_ascii_lowercase().contains("close"));
+            let resp = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: {}\r\n\r\n{}",
+                c.body.len(),
+                if close { "close" } else { "keep-alive" },
+                c.body
+            );
+            if stream.write_all(resp.as_bytes()).await.is_err() || close {
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! Built-in workloads, run inside drill hosts as `drilld workload KIND --name N --config PATH`.
+//! Each reads its config (see `drill_core::workload`) at start and logs to stderr,
+//! which the host init sends to `/var/log/NAME.log`.
+
+pub mod http;
+pub mod httpd;
+pub mod loadgen;
+
+use anyhow::{Context, Result};
+use drill_core::workload::Workload;
+
+/// Entry point of `drilld workload`.
+pub fn main(kind: &str, name: &str, config: &str) -> i32 {
+    // Show up as the service (`ps`, `ss -p`, `top`), not as drilld.
+    let _ = nix::sys::prctl::set_name(&std::ffi::CString::new(name.chars().take(15).collect::<String>()).unwrap_or_default());
+    let text = match std::fs::read_to_string(config).with_context(|| format!("{name}: reading {config}")) {
+        Ok(t) => t,
+        Err(e) => {
+            log(name, &format!("{e:#}"));
+            return 1;
+        }
+    };
+    let w = match Workload::parse_config(kind, &text) {
+        Ok(w) => w,
+        Err(e) => {
+            log(name, &format!("{config}: {e}; fix the file and run `svc restart {name}`"));
+            return 1;
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            log(name, &format!("starting runtime: {e}"));
+            return 1;
+        }
+    };
+    let r: Result<()> = rt.block_on(async {
+        match w {
+            Workload::Httpd(c) => httpd::run(name, c).await,
+            Workload::Loadgen(c) => loadgen::run(name, c).await,
+        }
+    });
+    match r {
+        Ok(()) => 0,
+        Err(e) => {
+            log(name, &format!("{e:#}"));
+            1
+        }
+    }
+}
+
+/// One log line with a wall-clock timestamp, as services usually write them.
+pub fn log(name: &str, msg: &str) {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let secs = now.as_secs();
+    let (h, m, s) = ((secs / 3600) % 24, (secs / 60) % 60, secs % 60);
+    eprintln!("{h:02}:{m:02}:{s:02}.{:03} {name}[{}]: {msg}", now.subsec_millis(), std::process::id());
+}
