@@ -1,1 +1,358 @@
-fn main(){}
+//! drill: the command-line client of drilld. See README.md.
+//!
+//! Exit codes: 0 success (submit: the fix passed), 1 submit failed, 2 usage or error.
+
+mod client;
+mod enter;
+mod output;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::{Parser, Subcommand};
+use client::{CallError, Client};
+use drill_core::api::*;
+
+#[derive(Parser)]
+#[command(name = "drill", version, about = "Incident drills on your own machine: break, investigate, fix, and let the kernel judge.")]
+struct Cli {
+    /// drilld's API socket.
+    #[arg(long, global = true, env = "DRILL_SOCKET", default_value = DEFAULT_SOCKET)]
+    socket: PathBuf,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// List the scenarios you can start.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start a drill: a built-in scenario id, or a path to a scenario .toml file.
+    Start {
+        scenario: String,
+        /// Print the plan (hosts, links, addresses, faults, probes, checks) and stop.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Hosts (with their netns names), services and elapsed time of a drill.
+    Status {
+        id: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a command inside a host (all of its namespaces).
+    Exec {
+        #[arg(long = "drill")]
+        id: Option<String>,
+        host: String,
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+    /// An interactive shell inside a host.
+    Shell {
+        #[arg(long = "drill")]
+        id: Option<String>,
+        host: String,
+    },
+    /// Show the next hint.
+    Hint {
+        id: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check your fix: the probes watch the kernel for a window, then judge (exit 0 pass, 1 fail).
+    Submit {
+        id: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the reference solution; with --apply, run it.
+    Solve {
+        id: Option<String>,
+        #[arg(long)]
+        apply: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop a drill (or all) and remove everything it created.
+    Stop {
+        id: Option<String>,
+        #[arg(long, conflicts_with = "id")]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove every leftover of earlier runs (works with no daemon running).
+    Reset,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("drill: error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    // Entering a host needs this process single-threaded: run the API part on a
+    // current-thread runtime, drop it, then enter.
+    let r = rt.block_on(run(cli));
+    drop(rt);
+    match r {
+        Ok(Outcome::Code(c)) => ExitCode::from(c),
+        Ok(Outcome::Enter { pid, argv, interactive }) => ExitCode::from(enter::run_in_host(pid, &argv, interactive)),
+        Err(e) => {
+            eprintln!("drill: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+enum Outcome {
+    Code(u8),
+    /// After the runtime is gone: enter host `pid` and run `argv`.
+    Enter { pid: i32, argv: Vec<String>, interactive: bool },
+}
+
+fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// The message for "no daemon", depending on who asks.
+fn no_daemon(socket: &Path, e: &std::io::Error) -> anyhow::Error {
+    if e.kind() == std::io::ErrorKind::PermissionDenied {
+        return anyhow!(
+            "permission denied on {}: run drill with sudo, or join the `drill` group (sudo groupadd -f drill && sudo usermod -aG drill $USER, log in again, restart drilld)",
+            socket.display()
+        );
+    }
+    if is_root() {
+        anyhow!("no drill daemon is running at {} ({e}); `drill start SCENARIO` starts one", socket.display())
+    } else {
+        anyhow!(
+            "no drill daemon is running at {} ({e}). Start a drill as root, which starts the daemon too: `sudo drill start SCENARIO` (or run `sudo drilld` in another terminal)",
+            socket.display()
+        )
+    }
+}
+
+fn api_err(socket: &Path, e: CallError) -> anyhow::Error {
+    match e {
+        CallError::NoDaemon(io) => no_daemon(socket, &io),
+        other => anyhow!(other),
+    }
+}
+
+async fn run(cli: Cli) -> Result<Outcome> {
+    let c = Client::new(&cli.socket);
+    let sock = cli.socket.clone();
+    let e = |err: CallError| api_err(&sock, err);
+    match cli.cmd {
+        Cmd::List { json } => {
+            let list: Vec<ScenarioSummary> = match c.get("/v1/scenarios").await {
+                Ok(l) => l,
+                Err(CallError::NoDaemon(_)) => builtin_list_offline(),
+                Err(err) => return Err(e(err)),
+            };
+            output::print_list(&list, json)?;
+        }
+        Cmd::Start { scenario, dry_run, json } => {
+            let source = if scenario.ends_with(".toml") || Path::new(&scenario).is_file() {
+                let text = std::fs::read_to_string(&scenario).with_context(|| format!("reading {scenario}"))?;
+                Some(ScenarioSource { file: scenario.clone(), text })
+            } else {
+                None
+            };
+            let req = StartRequest { scenario: scenario.clone(), source, dry_run };
+            let resp: StartResponse = match c.post("/v1/drills", &req).await {
+                Err(CallError::NoDaemon(io)) if is_root() && io.kind() != std::io::ErrorKind::PermissionDenied => {
+                    start_daemon(&cli.socket, json)?;
+                    c.post("/v1/drills", &req).await.map_err(e)?
+                }
+                r => r.map_err(e)?,
+            };
+            output::print_start(&resp, json)?;
+        }
+        Cmd::Status { id, json } => match id {
+            Some(id) => output::print_status(&[c.get(&format!("/v1/drills/{id}")).await.map_err(e)?], json)?,
+            None => {
+                let all: Vec<DrillInfo> = match c.get("/v1/drills").await {
+                    Err(CallError::NoDaemon(io)) if io.kind() != std::io::ErrorKind::PermissionDenied => {
+                        if json {
+                            println!("[]");
+                        } else {
+                            println!("no drill daemon is running, so no drills are either");
+                        }
+                        return Ok(Outcome::Code(0));
+                    }
+                    r => r.map_err(e)?,
+                };
+                output::print_status(&all, json)?;
+            }
+        },
+        Cmd::Exec { id, host, command } => {
+            let pid = host_pid(&c, id, &host).await?;
+            return Ok(Outcome::Enter { pid, argv: command, interactive: false });
+        }
+        Cmd::Shell { id, host } => {
+            let pid = host_pid(&c, id, &host).await?;
+            let shell = if Path::new("/bin/bash").exists() { "/bin/bash" } else { "/bin/sh" };
+            return Ok(Outcome::Enter { pid, argv: vec![shell.into()], interactive: true });
+        }
+        Cmd::Hint { id, json } => {
+            let id = resolve(&c, id).await?;
+            let h: HintResponse = c.post(&format!("/v1/drills/{id}/hint"), &()).await.map_err(e)?;
+            output::print_json_or(json, &h, || println!("hint {}/{}: {}", h.index, h.total, h.text))?;
+        }
+        Cmd::Submit { id, json } => {
+            let id = resolve(&c, id).await?;
+            if !json {
+                eprintln!("watching drill {id} ... (the probes observe the kernel for the scenario's window)");
+            }
+            let r: SubmitResponse = c.post(&format!("/v1/drills/{id}/submit"), &()).await.map_err(e)?;
+            output::print_verdict(&r.verdict, json)?;
+            return Ok(Outcome::Code(if r.verdict.passed { 0 } else { 1 }));
+        }
+        Cmd::Solve { id, apply, json } => {
+            let id = resolve(&c, id).await?;
+            let r: SolveResponse = c.post(&format!("/v1/drills/{id}/solve"), &SolveRequest { apply }).await.map_err(e)?;
+            output::print_solution(&r, json)?;
+            if r.steps.iter().any(|s| s.result.as_ref().is_some_and(|x| x.exit_code != 0)) {
+                return Ok(Outcome::Code(2));
+            }
+        }
+        Cmd::Stop { id, all, json } => {
+            let ids: Vec<String> = if all {
+                match c.get::<Vec<DrillInfo>>("/v1/drills").await {
+                    Ok(v) => v.into_iter().map(|d| d.id).collect(),
+                    Err(CallError::NoDaemon(io)) if io.kind() != std::io::ErrorKind::PermissionDenied => Vec::new(),
+                    Err(err) => return Err(e(err)),
+                }
+            } else {
+                vec![resolve(&c, id).await?]
+            };
+            let mut out = StopResponse { stopped: Vec::new(), errors: Vec::new() };
+            for id in ids {
+                let r: StopResponse = c.delete(&format!("/v1/drills/{id}")).await.map_err(e)?;
+                out.stopped.extend(r.stopped);
+                out.errors.extend(r.errors);
+            }
+            output::print_stop(&out, json)?;
+            if !out.errors.is_empty() {
+                return Ok(Outcome::Code(2));
+            }
+        }
+        Cmd::Reset => {
+            match c.post::<(), StopResponse>("/v1/reset", &()).await {
+                Ok(r) => output::print_stop(&r, false)?,
+                Err(CallError::NoDaemon(io)) if io.kind() != std::io::ErrorKind::PermissionDenied => {
+                    if !is_root() {
+                        bail!("`drill reset` with no daemon running needs root: `sudo drill reset`");
+                    }
+                    let st = std::process::Command::new(find_drilld()?).arg("reset").status().context("running drilld reset")?;
+                    return Ok(Outcome::Code(if st.success() { 0 } else { 2 }));
+                }
+                Err(err) => return Err(e(err)),
+            }
+        }
+    }
+    Ok(Outcome::Code(0))
+}
+
+/// The scenario list when no daemon runs (from the same embedded pack).
+fn builtin_list_offline() -> Vec<ScenarioSummary> {
+    drill_core::builtin::scenarios()
+        .into_iter()
+        .map(|s| ScenarioSummary { id: s.id, title: s.title, summary: s.summary, severity: s.severity })
+        .collect()
+}
+
+/// The drill id to act on: the given one, or the only running one.
+async fn resolve(c: &Client, id: Option<String>) -> Result<String> {
+    if let Some(id) = id {
+        return Ok(id);
+    }
+    let all: Vec<DrillInfo> = c.get("/v1/drills").await.map_err(|e| api_err(&c.socket, e))?;
+    match all.as_slice() {
+        [] => bail!("no drill is running; start one with `sudo drill start SCENARIO` (`drill list` shows them)"),
+        [one] => Ok(one.id.clone()),
+        many => {
+            let ids: Vec<&str> = many.iter().map(|d| d.id.as_str()).collect();
+            bail!("{} drills are running ({}): name one, e.g. `drill status {}`", many.len(), ids.join(", "), ids[0])
+        }
+    }
+}
+
+async fn host_pid(c: &Client, id: Option<String>, host: &str) -> Result<i32> {
+    if !is_root() {
+        bail!("entering a drill host needs root: `sudo drill {} {host} ...`", if std::env::args().any(|a| a == "shell") { "shell" } else { "exec" });
+    }
+    let id = resolve(c, id).await?;
+    let d: DrillInfo = c.get(&format!("/v1/drills/{id}")).await.map_err(|e| api_err(&c.socket, e))?;
+    let h = d.hosts.iter().find(|h| h.name == host).ok_or_else(|| {
+        let names: Vec<&str> = d.hosts.iter().map(|h| h.name.as_str()).collect();
+        anyhow!("drill {id} has no host `{host}`; its hosts are: {}", names.join(", "))
+    })?;
+    Ok(h.pid)
+}
+
+/// drilld next to this binary, else $DRILLD, else on PATH.
+fn find_drilld() -> Result<PathBuf> {
+    if let Ok(p) = std::env::var("DRILLD") {
+        return Ok(PathBuf::from(p));
+    }
+    if let Ok(me) = std::env::current_exe() {
+        let sib = me.with_file_name("drilld");
+        if sib.is_file() {
+            return Ok(sib);
+        }
+    }
+    for dir in std::env::var("PATH").unwrap_or_default().split(':') {
+        let p = Path::new(dir).join("drilld");
+        if p.is_file() {
+            return Ok(p);
+        }
+    }
+    bail!("cannot find drilld (not next to drill, not on PATH, DRILLD unset); build it with `cargo xtask build`")
+}
+
+/// Starts drilld in the background (it exits by itself when its last drill stops).
+fn start_daemon(socket: &Path, quiet: bool) -> Result<()> {
+    use std::os::unix::process::CommandExt;
+    let exe = find_drilld()?;
+    let dir = socket.parent().unwrap_or(Path::new("/run/drill"));
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let log_path = dir.join("drilld.log");
+    let log = std::fs::File::options().create(true).append(true).open(&log_path).with_context(|| format!("opening {}", log_path.display()))?;
+    if !quiet {
+        eprintln!("starting drilld ({}; log in {}) ...", exe.display(), log_path.display());
+    }
+    let mut cmd = std::process::Command::new(&exe);
+    cmd.args(["serve", "--exit-when-idle", "--socket"]).arg(socket).stdin(std::process::Stdio::null()).stdout(log.try_clone()?).stderr(log);
+    // SAFETY: setsid in the child only: detach from our terminal and session.
+    unsafe {
+        cmd.pre_exec(|| nix::unistd::setsid().map(|_| ()).map_err(std::io::Error::from));
+    }
+    let mut child = cmd.spawn().with_context(|| format!("starting {}", exe.display()))?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if std::os::unix::net::UnixStream::connect(socket).is_ok() {
+            return Ok(());
+        }
+        if let Some(st) = child.try_wait()? {
+            let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(5).collect();
+            bail!("drilld exited ({st}) before serving {}; the end of {}:\n{}", socket.display(), log_path.display(), tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    bail!("drilld did not open {} within 20 s; see {}", socket.display(), log_path.display())
+}

@@ -5,6 +5,7 @@
 //! share the wire types in [`api`].
 
 pub mod api;
+pub mod builtin;
 pub mod plan;
 pub mod scenario;
 pub mod source;

@@ -21,7 +21,7 @@ use tracing::{Instrument, info, info_span, warn};
 use crate::drill::{Drill, Env};
 use crate::host::Spawner;
 use crate::probes::Probes;
-use crate::{builtin, journal};
+use crate::journal;
 
 pub struct Daemon {
     pub state: PathBuf,
@@ -63,7 +63,7 @@ type Api<T> = Result<Json<T>, ApiError>;
 
 impl Daemon {
     pub fn builtin_scenarios() -> Vec<Scenario> {
-        builtin::SCENARIOS.iter().filter_map(|(f, t)| scenario::parse(f, t).ok()).collect()
+        drill_core::builtin::scenarios()
     }
 
     fn resolve_scenario(&self, req: &StartRequest) -> Result<Scenario, ApiError> {

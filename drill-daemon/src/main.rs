@@ -7,7 +7,6 @@
 //! - `drilld workload KIND` (internal): a built-in service inside a host;
 //! - `svc` (argv[0], inside a host): manage the host's services.
 
-mod builtin;
 mod daemon;
 mod drill;
 mod host;

@@ -1,0 +1,79 @@
+//! HTTP+JSON client of drilld over its Unix socket (hyper, one connection per call).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow};
+use drill_core::api::ErrorBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::{Method, Request};
+use hyper_util::rt::TokioIo;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub struct Client {
+    pub socket: PathBuf,
+}
+
+/// Why a call failed: the daemon is not there, or it answered with an error.
+#[derive(Debug)]
+pub enum CallError {
+    NoDaemon(std::io::Error),
+    Api(String),
+    Other(anyhow::Error),
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallError::NoDaemon(e) => write!(f, "cannot reach drilld: {e}"),
+            CallError::Api(m) => f.write_str(m),
+            CallError::Other(e) => write!(f, "{e:#}"),
+        }
+    }
+}
+
+impl std::error::Error for CallError {}
+
+impl Client {
+    pub fn new(socket: &Path) -> Client {
+        Client { socket: socket.to_path_buf() }
+    }
+
+    pub async fn call<B: Serialize, T: DeserializeOwned>(&self, method: Method, path: &str, body: Option<&B>) -> Result<T, CallError> {
+        let stream = tokio::net::UnixStream::connect(&self.socket).await.map_err(CallError::NoDaemon)?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| CallError::Other(e.into()))?;
+        tokio::spawn(conn);
+        let bytes = match body {
+            Some(b) => serde_json::to_vec(b).map_err(|e| CallError::Other(e.into()))?,
+            None => Vec::new(),
+        };
+        let req = Request::builder()
+            .method(method)
+            .uri(format!("http://drilld{path}"))
+            .header("host", "drilld")
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(bytes)))
+            .map_err(|e| CallError::Other(e.into()))?;
+        let resp = sender.send_request(req).await.map_err(|e| CallError::Other(anyhow!(e).context("talking to drilld")))?;
+        let status = resp.status();
+        let body = resp.into_body().collect().await.map_err(|e| CallError::Other(e.into()))?.to_bytes();
+        if !status.is_success() {
+            let msg = serde_json::from_slice::<ErrorBody>(&body).map(|e| e.error).unwrap_or_else(|_| String::from_utf8_lossy(&body).into_owned());
+            return Err(CallError::Api(msg));
+        }
+        serde_json::from_slice(&body).with_context(|| format!("decoding drilld's answer to {path}")).map_err(CallError::Other)
+    }
+
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, CallError> {
+        self.call::<(), T>(Method::GET, path, None).await
+    }
+
+    pub async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, CallError> {
+        self.call(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T, CallError> {
+        self.call::<(), T>(Method::DELETE, path, None).await
+    }
+}

@@ -1,0 +1,86 @@
+//! Entering a drill host: `setns` into the ipc, uts, net, pid and mount namespaces
+//! of the host's init, then run the command as our child (so it lives in the host's
+//! PID namespace too). Requires root and a single-threaded process (mount namespaces
+//! cannot be entered by a multi-threaded process).
+
+use std::fs::File;
+use std::os::fd::AsFd;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+
+use nix::sched::{CloneFlags, setns};
+use nix::sys::signal::{SigHandler, Signal, signal};
+
+const HOST_PATH: &str = "/run/drill/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+fn threads() -> usize {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("Threads:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .unwrap_or(0)
+}
+
+/// Runs `argv` inside host init `pid`; returns the exit code to exit with.
+pub fn run_in_host(pid: i32, argv: &[String], interactive: bool) -> u8 {
+    match enter(pid) {
+        Ok(()) => {}
+        Err(e) => {
+            eprintln!("drill: error: entering the host (init pid {pid}): {e}");
+            return 2;
+        }
+    }
+    let Some((prog, args)) = argv.split_first() else {
+        eprintln!("drill: error: no command given");
+        return 2;
+    };
+    let mut cmd = std::process::Command::new(prog);
+    cmd.args(args).env("PATH", HOST_PATH);
+    if interactive {
+        cmd.env("DRILL_HOST", "1");
+    }
+    // While the child runs, Ctrl-C is for it, not for us.
+    // SAFETY: installing SIG_IGN for two signals in a single-threaded process.
+    unsafe {
+        let _ = signal(Signal::SIGINT, SigHandler::SigIgn);
+        let _ = signal(Signal::SIGQUIT, SigHandler::SigIgn);
+        cmd.pre_exec(|| {
+            let _ = signal(Signal::SIGINT, SigHandler::SigDfl);
+            let _ = signal(Signal::SIGQUIT, SigHandler::SigDfl);
+            Ok(())
+        });
+    }
+    match cmd.status() {
+        Ok(st) => match (st.code(), st.signal()) {
+            (Some(c), _) => u8::try_from(c).unwrap_or(255),
+            (None, Some(s)) => 128u8.saturating_add(u8::try_from(s).unwrap_or(0)),
+            _ => 255,
+        },
+        Err(e) => {
+            eprintln!("drill: error: running {prog} in the host: {e}");
+            if e.kind() == std::io::ErrorKind::NotFound { 127 } else { 126 }
+        }
+    }
+}
+
+fn enter(pid: i32) -> Result<(), String> {
+    let n = threads();
+    if n != 1 {
+        return Err(format!("this process has {n} threads; entering a mount namespace needs exactly one"));
+    }
+    let mut fds = Vec::new();
+    for (name, flag) in [
+        ("ipc", CloneFlags::CLONE_NEWIPC),
+        ("uts", CloneFlags::CLONE_NEWUTS),
+        ("net", CloneFlags::CLONE_NEWNET),
+        ("pid", CloneFlags::CLONE_NEWPID),
+        ("mnt", CloneFlags::CLONE_NEWNS),
+    ] {
+        let p = format!("/proc/{pid}/ns/{name}");
+        let f = File::open(&p).map_err(|e| format!("opening {p}: {e} (has the drill stopped?)"))?;
+        fds.push((p, f, flag));
+    }
+    for (p, f, flag) in &fds {
+        setns(f.as_fd(), *flag).map_err(|e| format!("setns {p}: {e}"))?;
+    }
+    std::env::set_current_dir("/").map_err(|e| format!("chdir /: {e}"))?;
+    Ok(())
+}

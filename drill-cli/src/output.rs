@@ -1,0 +1,128 @@
+//! Human output (default) and JSON output (`--json`) of every command.
+
+use anyhow::Result;
+use drill_core::api::*;
+use drill_core::verdict::Verdict;
+use serde::Serialize;
+
+pub fn print_json_or<T: Serialize>(json: bool, v: &T, human: impl FnOnce()) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(v)?);
+    } else {
+        human();
+    }
+    Ok(())
+}
+
+fn indent(text: &str, by: &str) -> String {
+    text.trim_end().lines().map(|l| if l.is_empty() { String::new() } else { format!("{by}{l}") }).collect::<Vec<_>>().join("\n")
+}
+
+pub fn print_list(list: &[ScenarioSummary], json: bool) -> Result<()> {
+    print_json_or(json, &list, || {
+        for s in list {
+            println!("{:<20} {:<5} {}", s.id, s.severity, s.title);
+            if !s.summary.is_empty() {
+                println!("{:<26} {}", "", s.summary);
+            }
+        }
+        println!("\nstart one with: sudo drill start <id>");
+    })
+}
+
+pub fn print_start(r: &StartResponse, json: bool) -> Result<()> {
+    print_json_or(json, r, || {
+        let Some(d) = &r.drill else {
+            print!("{}", r.plan);
+            return;
+        };
+        println!("drill {} started: {} ({})\n", d.id, d.title, d.severity);
+        println!("ALERT\n{}\n", indent(&d.alert, "  "));
+        println!("BRIEFING\n{}\n", indent(&d.briefing, "  "));
+        print_hosts(d);
+        println!("\nNEXT");
+        let first = d.hosts.last().map_or("HOST", |h| h.name.as_str());
+        println!("  sudo drill shell {first:<16} # a shell inside the {first} host");
+        println!("  drill status                  # hosts, services, elapsed time");
+        println!("  drill hint                    # a hint ({} available)", d.hints);
+        println!("  drill submit                  # let the probes judge your fix");
+        println!("  drill stop                    # remove everything the drill created");
+    })
+}
+
+fn print_hosts(d: &DrillInfo) {
+    println!("HOSTS");
+    for h in &d.hosts {
+        println!("  {:<10} netns {:<24} {}", h.name, h.netns, h.addresses.join("  "));
+    }
+}
+
+pub fn print_status(all: &[DrillInfo], json: bool) -> Result<()> {
+    print_json_or(json, &all, || {
+        if all.is_empty() {
+            println!("no drills are running");
+        }
+        for (i, d) in all.iter().enumerate() {
+            if i > 0 {
+                println!();
+            }
+            let e = d.elapsed_secs as u64;
+            println!("drill {}  {}  ({}, running for {}m{:02}s)", d.id, d.scenario, d.severity, e / 60, e % 60);
+            print_hosts(d);
+            println!("SERVICES");
+            for s in &d.services {
+                let pid = s.pid.map_or("-".to_string(), |p| p.to_string());
+                println!("  {:<10} {:<10} {:<22} pid {:<8} restarts {:<3} config {}", s.host, s.name, s.state, pid, s.restarts, s.config_path);
+            }
+            println!("(enter a host: sudo drill shell HOST, or: sudo ip netns exec NETNS COMMAND)");
+        }
+    })
+}
+
+pub fn print_verdict(v: &Verdict, json: bool) -> Result<()> {
+    print_json_or(json, v, || {
+        println!("{}  drill {} ({}), observed for {} s", if v.passed { "PASS" } else { "FAIL" }, v.drill_id, v.scenario, v.window_secs);
+        for c in &v.checks {
+            println!("  [{}] {}", if c.passed { " ok " } else { "FAIL" }, c.name);
+            println!("         saw: {}", c.saw);
+        }
+        if !v.passed {
+            println!("\nNot fixed yet. `drill hint` gives a hint; `drill submit` again once you have changed something.");
+        }
+    })
+}
+
+pub fn print_solution(r: &SolveResponse, json: bool) -> Result<()> {
+    print_json_or(json, r, || {
+        println!("WHAT WAS WRONG\n{}\n", indent(&r.summary, "  "));
+        println!("REFERENCE FIX");
+        for s in &r.steps {
+            println!("  [{}] $ {}", s.host, s.run);
+            if let Some(x) = &s.result {
+                for l in x.stdout.lines().chain(x.stderr.lines()) {
+                    println!("        {l}");
+                }
+                if x.exit_code != 0 {
+                    println!("        (exit status {})", x.exit_code);
+                }
+            }
+        }
+        if r.steps.iter().all(|s| s.result.is_none()) {
+            println!("\n(`drill solve --apply` runs these steps for you)");
+        }
+    })
+}
+
+pub fn print_stop(r: &StopResponse, json: bool) -> Result<()> {
+    print_json_or(json, r, || {
+        if r.stopped.is_empty() {
+            println!("no drills were running");
+        }
+        for id in &r.stopped {
+            println!("drill {id} stopped; everything it created was removed");
+        }
+        for e in &r.errors {
+            eprintln!("teardown problem: {e}");
+        }
+    })
+}

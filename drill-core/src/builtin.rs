@@ -1,0 +1,21 @@
+//! The built-in scenario pack (`scenarios/`), embedded in the binaries.
+
+/// (file name, text) of every built-in scenario.
+pub const SCENARIOS: &[(&str, &str)] = &[("scenarios/close-wait-leak.toml", include_str!("../../scenarios/close-wait-leak.toml"))];
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_builtin_scenario_validates() {
+        for (file, text) in super::SCENARIOS {
+            if let Err(e) = crate::scenario::parse(file, text) {
+                panic!("{e}");
+            }
+        }
+    }
+}
+
+/// Every built-in scenario, validated (a broken one is a build defect the test above catches).
+pub fn scenarios() -> Vec<crate::scenario::Scenario> {
+    SCENARIOS.iter().filter_map(|(f, t)| crate::scenario::parse(f, t).ok()).collect()
+}
