@@ -1,1 +1,192 @@
-fn main(){}
+//! `cargo xtask`: the project's tasks. See README.md.
+//!
+//! - `setup`: install the Debian packages drill needs (apt-get; sudo when not root);
+//! - `build [--release]`: setup, then build drilld and drill;
+//! - `run SCENARIO`: setup, build (release), start the drill (this starts drilld too);
+//! - `test`: setup, build, then every test: unit tests and the privileged end-to-end
+//!   tests (as root; with sudo when not root). In CI (CI=true) a privileged test that
+//!   cannot run fails instead of skipping.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Install missing Debian packages (build: clang, libbpf-dev; drills: iproute2, nftables, tcpdump, ...).
+    Setup,
+    /// Build drilld and drill.
+    Build {
+        #[arg(long)]
+        release: bool,
+    },
+    /// Build everything and start a drill (starts drilld when none runs).
+    Run {
+        #[arg(default_value = "close-wait-leak")]
+        scenario: String,
+    },
+    /// Run the whole test suite (unit + privileged end-to-end).
+    Test {
+        /// Extra arguments for `cargo test` (e.g. a test name filter).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+/// Packages needed to build (first group) and inside drill hosts (second group).
+const BUILD_PACKAGES: &[&str] = &["clang", "libbpf-dev", "linux-libc-dev", "pkg-config"];
+const HOST_PACKAGES: &[&str] = &[
+    "iproute2",
+    "nftables",
+    "iptables",
+    "tcpdump",
+    "iputils-ping",
+    "dnsutils",
+    "curl",
+    "netcat-openbsd",
+    "socat",
+    "iperf3",
+    "mtr-tiny",
+    "traceroute",
+    "conntrack",
+    "ethtool",
+    "strace",
+    "lsof",
+    "procps",
+    "openssl",
+    "util-linux",
+];
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let r = match cli.cmd {
+        Cmd::Setup => setup(),
+        Cmd::Build { release } => setup().and_then(|_| build(release)),
+        Cmd::Run { scenario } => setup().and_then(|_| build(true)).and_then(|_| run(&scenario)),
+        Cmd::Test { args } => setup().and_then(|_| test(&args)),
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+}
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// `cmd` as is when root, else under sudo (keeping PATH and cargo's environment).
+fn privileged(prog: &str) -> Command {
+    if is_root() {
+        Command::new(prog)
+    } else {
+        let mut c = Command::new("sudo");
+        c.args(["--preserve-env=PATH,CARGO_HOME,RUSTUP_HOME,RUST_LOG,CI,DRILL_REQUIRE_PRIVILEGED", "--"]).arg(prog);
+        c
+    }
+}
+
+fn run_cmd(c: &mut Command) -> Result<()> {
+    let desc = format!("{c:?}");
+    let st = c.status().with_context(|| format!("running {desc}"))?;
+    if !st.success() {
+        bail!("{desc} failed ({st})");
+    }
+    Ok(())
+}
+
+fn installed(pkg: &str) -> bool {
+    Command::new("dpkg-query")
+        .args(["-W", "-f=${Status}", pkg])
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+}
+
+fn setup() -> Result<()> {
+    if Command::new("dpkg-query").arg("--version").output().is_err() {
+        eprintln!("xtask setup: not a Debian-family system (no dpkg-query); install these yourself: {} {}", BUILD_PACKAGES.join(" "), HOST_PACKAGES.join(" "));
+        return Ok(());
+    }
+    let missing: Vec<&str> = BUILD_PACKAGES.iter().chain(HOST_PACKAGES).copied().filter(|p| !installed(p)).collect();
+    if missing.is_empty() {
+        eprintln!("xtask setup: all {} packages present", BUILD_PACKAGES.len() + HOST_PACKAGES.len());
+        return Ok(());
+    }
+    eprintln!("xtask setup: installing {} with apt-get{}", missing.join(" "), if is_root() { "" } else { " (through sudo)" });
+    run_cmd(privileged("apt-get").args(["update", "-q"]))?;
+    run_cmd(privileged("apt-get").env("DEBIAN_FRONTEND", "noninteractive").args(["install", "-y", "-q", "--no-install-recommends"]).args(&missing))?;
+    Ok(())
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(root());
+    c
+}
+
+fn build(release: bool) -> Result<()> {
+    let mut c = cargo();
+    c.args(["build", "-p", "drill-daemon", "-p", "drill-cli"]);
+    if release {
+        c.arg("--release");
+    }
+    run_cmd(&mut c)
+}
+
+fn run(scenario: &str) -> Result<()> {
+    let bin = root().join("target/release");
+    let drill = bin.join("drill");
+    if !is_root() {
+        eprintln!("xtask run: starting the drill needs root; running it through sudo");
+    }
+    run_cmd(privileged(drill.to_str().unwrap_or("drill")).args(["start", scenario]))?;
+    eprintln!();
+    eprintln!("The binaries are in {}: put them on your PATH to type `drill ...`:", bin.display());
+    eprintln!("  export PATH={}:$PATH", bin.display());
+    Ok(())
+}
+
+fn test(args: &[String]) -> Result<()> {
+    // Binaries the end-to-end tests drive (drill and drilld, debug profile).
+    run_cmd(cargo().args(["build", "--workspace", "--bins"]))?;
+    if is_root() {
+        return run_cmd(cargo().args(["test", "--workspace"]).args(args).env("DRILL_REQUIRE_PRIVILEGED", "1"));
+    }
+    // Not root: build the tests as this user, run them under sudo so that the
+    // privileged ones run instead of skipping.
+    eprintln!("xtask test: the privileged tests need root; running the test binaries through sudo");
+    let out = cargo()
+        .args(["test", "--workspace", "--no-run", "--message-format=json"])
+        .output()
+        .context("building the tests")?;
+    if !out.status.success() {
+        bail!("building the tests failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let mut failed = false;
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+        let (Some(exe), true) = (v["executable"].as_str(), v["profile"]["test"].as_bool() == Some(true)) else { continue };
+        let st = privileged(exe).args(args).env("DRILL_REQUIRE_PRIVILEGED", "1").status()?;
+        failed |= !st.success();
+    }
+    if failed {
+        bail!("some tests failed");
+    }
+    Ok(())
+}

@@ -1,0 +1,131 @@
+//! The whole close-wait-leak drill, as a learner would run it, checked from outside
+//! with `ss` and `ip`, then checked for leftovers. Runs as root (see common/mod.rs).
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+#[test]
+fn close_wait_drill_end_to_end() {
+    if !privileged_or_skip("close_wait_drill_end_to_end") {
+        return;
+    }
+    let d = TestDaemon::start("e2e");
+
+    // The plan is printable without touching the kernel.
+    let plan = d.drill(&["start", "--dry-run", "close-wait-leak"]);
+    assert!(plan.status.success());
+    let plan = String::from_utf8_lossy(&plan.stdout);
+    assert!(plan.contains("client:eth0 <-> api:eth0"), "{plan}");
+    assert!(plan.contains("service-config on api/httpd: close_on_eof = false"), "{plan}");
+
+    let started = d.drill_json(&["start", "close-wait-leak", "--json"], 0);
+    let id = started["drill"]["id"].as_str().unwrap().to_string();
+    let api_ns = format!("drill-{id}-api");
+    let client_ns = format!("drill-{id}-client");
+    let hosts: Vec<&str> = started["drill"]["hosts"].as_array().unwrap().iter().map(|h| h["netns"].as_str().unwrap()).collect();
+    assert_eq!(hosts, [client_ns.as_str(), api_ns.as_str()]);
+
+    // Topology, from outside: addresses, reachability.
+    let a = sh(&format!("ip -n {api_ns} -br addr show dev eth0"));
+    assert!(a.contains("10.77.0.2/24"), "{a}");
+    sh(&format!("ip netns exec {client_ns} ping -c 1 -W 2 10.77.0.2"));
+
+    // The leak is visible with ss inside the api namespace and grows.
+    assert!(wait_until(Duration::from_secs(10), || close_wait_count(&api_ns) >= 20), "no CLOSE_WAIT pile-up on api: {}", d.logs());
+    let owners = sh(&format!("ip netns exec {api_ns} ss -Htanp state close-wait"));
+    assert!(owners.contains("\"httpd\""), "ss -p should name httpd as the owner: {owners}");
+
+    // status: hosts with netns names, services running.
+    let st = d.drill_json(&["status", &id, "--json"], 0);
+    let svcs = st[0]["services"].as_array().unwrap();
+    assert!(svcs.iter().all(|s| s["state"] == "running"), "{st}");
+
+    // exec enters every namespace of the host.
+    let out = d.drill(&["exec", "--drill", &id, "api", "--", "sh", "-c", "hostname; cat /proc/1/cmdline | tr '\\0' ' '; grep -c close_on_eof /etc/httpd/httpd.toml"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.starts_with("api\ndrilld host-init"), "hostname and PID 1 of the host: {text}");
+
+    // First submit fails, and says what it saw.
+    let v = d.drill_json(&["submit", &id, "--json"], 1);
+    assert_eq!(v["passed"], false);
+    let dwell = &v["checks"][0];
+    assert_eq!(dwell["passed"], false, "{v}");
+    assert!(dwell["details"]["over_bound"].as_u64().unwrap() > 0, "{v}");
+    assert!(dwell["saw"].as_str().unwrap().contains("stayed in CLOSE_WAIT longer than 2 s"), "{v}");
+
+    // The reference fix.
+    let sol = d.drill_json(&["solve", &id, "--apply", "--json"], 0);
+    assert!(sol["steps"].as_array().unwrap().iter().all(|s| s["result"]["exit_code"] == 0), "{sol}");
+    // From outside: the leaked sockets are gone and do not come back.
+    assert!(wait_until(Duration::from_secs(5), || close_wait_count(&api_ns) == 0), "CLOSE_WAIT sockets remain after the fix");
+
+    let v = d.drill_json(&["submit", &id, "--json"], 0);
+    assert_eq!(v["passed"], true, "{v}");
+    assert!(v["checks"][0]["details"]["sockets_seen"].as_u64().unwrap() >= 10, "load must have gone through: {v}");
+    assert!(v["checks"][1]["details"]["succeeded"].as_u64().unwrap() > 0, "{v}");
+    assert_eq!(close_wait_count(&api_ns), 0);
+
+    // Stop removes everything.
+    let daemon_pid = d.pid();
+    let stop = d.drill_json(&["stop", &id, "--json"], 0);
+    assert_eq!(stop["errors"].as_array().unwrap().len(), 0, "{stop}");
+    assert!(netns_of(&id).is_empty(), "namespaces left: {:?}", netns_of(&id));
+    assert!(host_inits_with_parent(daemon_pid).is_empty(), "host processes left");
+    assert!(mounts_under(&d.state).is_empty(), "mounts left: {:?}", mounts_under(&d.state));
+    assert_eq!(std::fs::read_dir(d.state.join("drills")).unwrap().count(), 0, "drill state left");
+    assert!(!sh("ip -br link").contains(&id), "links left in the root namespace");
+
+    // With nothing running, commands say so instead of guessing.
+    let out = d.drill(&["submit"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no drill is running"));
+}
+
+#[test]
+fn sigterm_tears_every_drill_down() {
+    if !privileged_or_skip("sigterm_tears_every_drill_down") {
+        return;
+    }
+    let mut d = TestDaemon::start("term");
+    let id = d.drill_json(&["start", "close-wait-leak", "--json"], 0)["drill"]["id"].as_str().unwrap().to_string();
+    let id2 = d.drill_json(&["start", "close-wait-leak", "--json"], 0)["drill"]["id"].as_str().unwrap().to_string();
+    assert_ne!(id, id2);
+    assert_eq!(netns_of(&id).len(), 2);
+    let daemon_pid = d.pid();
+    let st = d.terminate().unwrap();
+    assert!(st.success(), "drilld exit status after SIGTERM: {st}; {}", d.logs());
+    for i in [&id, &id2] {
+        assert!(netns_of(i).is_empty(), "namespaces of {i} left after SIGTERM");
+    }
+    assert!(host_inits_with_parent(daemon_pid).is_empty());
+    assert!(mounts_under(&d.state).is_empty());
+    assert!(!d.socket.exists(), "socket left behind");
+}
+
+#[test]
+fn crash_then_reset_leaves_nothing() {
+    if !privileged_or_skip("crash_then_reset_leaves_nothing") {
+        return;
+    }
+    let mut d = TestDaemon::start("crash");
+    let id = d.drill_json(&["start", "close-wait-leak", "--json"], 0)["drill"]["id"].as_str().unwrap().to_string();
+    let daemon_pid = d.pid();
+    assert_eq!(host_inits_with_parent(daemon_pid).len(), 2);
+    d.crash();
+    // Hosts die with the daemon (PR_SET_PDEATHSIG); their namespaces stay until reset.
+    assert!(wait_until(Duration::from_secs(5), || host_inits_with_parent(daemon_pid).is_empty() && host_inits_with_parent(1).is_empty()));
+    assert_eq!(netns_of(&id).len(), 2, "namespaces survive a crash until reset");
+    let out = d.reset();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&id), "reset names what it removed");
+    assert!(netns_of(&id).is_empty(), "reset must remove the namespaces");
+    assert!(mounts_under(&d.state).is_empty());
+    // A restarted daemon finds nothing to recover and serves again.
+    d.spawn();
+    let st = d.drill_json(&["status", "--json"], 0);
+    assert_eq!(st.as_array().unwrap().len(), 0);
+}

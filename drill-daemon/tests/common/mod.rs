@@ -1,0 +1,208 @@
+//! Helpers of the privileged end-to-end tests: a private drilld per test (own socket,
+//! own state directory) whose guard tears everything down on drop, even on panic.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Returns false (after saying why) when the test cannot run here. Under CI or
+/// `cargo xtask test` (DRILL_REQUIRE_PRIVILEGED) it panics instead: CI must not skip.
+pub fn privileged_or_skip(test: &str) -> bool {
+    let root = nix::unistd::geteuid().is_root();
+    if root {
+        return true;
+    }
+    let why = "needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN, CAP_BPF, CAP_PERFMON): run `cargo xtask test`, which uses sudo";
+    if std::env::var_os("CI").is_some() || std::env::var_os("DRILL_REQUIRE_PRIVILEGED").is_some() {
+        panic!("{test}: {why}; privileged tests must not be skipped here");
+    }
+    eprintln!("SKIPPED {test}: {why}");
+    false
+}
+
+pub fn drilld_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_drilld"))
+}
+
+pub fn drill_bin() -> PathBuf {
+    let p = drilld_bin().with_file_name("drill");
+    assert!(p.is_file(), "{} is missing: build it first (`cargo build -p drill-cli`; `cargo xtask test` does)", p.display());
+    p
+}
+
+/// A drilld of our own. Drop: SIGTERM (the daemon tears its drills down), then
+/// SIGKILL if needed, then `drilld reset` on the state dir, then remove the dir.
+pub struct TestDaemon {
+    pub dir: PathBuf,
+    pub socket: PathBuf,
+    pub state: PathBuf,
+    pub child: Option<Child>,
+}
+
+impl TestDaemon {
+    pub fn start(tag: &str) -> TestDaemon {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+        let dir = PathBuf::from(format!("/run/drill-test-{tag}-{}-{nanos:x}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut d = TestDaemon { socket: dir.join("d.sock"), state: dir.join("state"), dir, child: None };
+        d.spawn();
+        d
+    }
+
+    pub fn spawn(&mut self) {
+        let log = std::fs::File::create(self.dir.join(format!("drilld-{}.log", Instant::now().elapsed().as_nanos()))).unwrap();
+        let child = Command::new(drilld_bin())
+            .arg("serve")
+            .arg("--socket")
+            .arg(&self.socket)
+            .arg("--state-dir")
+            .arg(&self.state)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("starting drilld");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::os::unix::net::UnixStream::connect(&self.socket).is_err() {
+            if let Some(st) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("drilld exited early ({st}); logs in {}: {}", self.dir.display(), self.logs());
+            }
+            assert!(Instant::now() < deadline, "drilld did not listen within 20 s: {}", self.logs());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().map(|c| c.id() as i32).unwrap_or(0)
+    }
+
+    pub fn logs(&self) -> String {
+        let mut s = String::new();
+        for e in std::fs::read_dir(&self.dir).into_iter().flatten().flatten() {
+            if e.file_name().to_string_lossy().ends_with(".log") {
+                s.push_str(&std::fs::read_to_string(e.path()).unwrap_or_default());
+            }
+        }
+        s
+    }
+
+    /// Runs the CLI against this daemon.
+    pub fn drill(&self, args: &[&str]) -> Output {
+        Command::new(drill_bin()).arg("--socket").arg(&self.socket).args(args).output().expect("running drill")
+    }
+
+    /// Runs the CLI, asserts its exit code, returns stdout parsed as JSON.
+    pub fn drill_json(&self, args: &[&str], code: i32) -> serde_json::Value {
+        let out = self.drill(args);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "drill {args:?}: stdout {} stderr {}\ndaemon log: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            self.logs()
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("drill {args:?}: not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+    }
+
+    /// SIGTERM and wait for a clean exit (the daemon tears its drills down).
+    pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
+        let mut child = self.child.take()?;
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Ok(Some(st)) = child.try_wait() {
+                return Some(st);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                return child.wait().ok();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// kill -9, as a crash would.
+    pub fn crash(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+
+    pub fn reset(&self) -> Output {
+        Command::new(drilld_bin()).arg("reset").arg("--state-dir").arg(&self.state).output().expect("drilld reset")
+    }
+}
+
+impl Drop for TestDaemon {
+    fn drop(&mut self) {
+        self.terminate();
+        let _ = self.reset();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Runs a command, returns stdout (asserting success).
+pub fn sh(cmd: &str) -> String {
+    let out = Command::new("sh").arg("-c").arg(cmd).output().unwrap();
+    assert!(out.status.success(), "`{cmd}` failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Named network namespaces of drill `id` still on the machine.
+pub fn netns_of(id: &str) -> Vec<String> {
+    std::fs::read_dir("/run/netns")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(&format!("drill-{id}-")))
+        .collect()
+}
+
+/// Host init processes (of any drill) whose parent is `daemon_pid`, or orphans of it.
+pub fn host_inits_with_parent(daemon_pid: i32) -> Vec<i32> {
+    let mut v = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if cmd != b"drilld\0host-init\0" {
+            continue;
+        }
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let ppid: i32 = stat.rsplit(')').next().and_then(|r| r.split_whitespace().nth(1)).and_then(|p| p.parse().ok()).unwrap_or(0);
+        if ppid == daemon_pid {
+            v.push(pid);
+        }
+    }
+    v
+}
+
+/// Mount points under `dir` (overlays and binds of hosts) still in the root mount namespace.
+pub fn mounts_under(dir: &Path) -> Vec<String> {
+    let d = dir.to_string_lossy().to_string();
+    std::fs::read_to_string("/proc/self/mounts").unwrap_or_default().lines().filter(|l| l.contains(&d)).map(String::from).collect()
+}
+
+/// Polls `f` until it returns true or `timeout` passes.
+pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// CLOSE_WAIT sockets on :8080 in a namespace, counted by `ss` from outside the drill.
+pub fn close_wait_count(netns: &str) -> usize {
+    sh(&format!("ip netns exec {netns} ss -Htan state close-wait '( sport = :8080 )'")).lines().count()
+}
