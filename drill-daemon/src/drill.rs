@@ -158,8 +158,14 @@ impl Drill {
                         break;
                     }
                     if Instant::now() > deadline {
-                        let log = host::tail(&self.dir.join("hosts").join(&ph.name).join("log").join(format!("{}.log", s.name)), 5);
-                        bail!("host {}: service {} is not accepting connections on {addr} after {timeout:?}; its log ends with: {log}", ph.name, s.name);
+                        let hdir = self.dir.join("hosts").join(&ph.name);
+                        let log = host::tail(&hdir.join("log").join(format!("{}.log", s.name)), 5);
+                        let init = host::tail(&hdir.join("init.log"), 5);
+                        bail!(
+                            "host {}: service {} is not accepting connections on {addr} after {timeout:?}; its log ends with: [{log}]; the host init said: [{init}]",
+                            ph.name,
+                            s.name
+                        );
                     }
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }

@@ -49,7 +49,7 @@ pub struct HostSpec {
     pub hostname: String,
     /// Per-host directory on the machine: `etc-upper/`, `etc-work/`, `log/`.
     pub state_dir: PathBuf,
-    /// The drilld binary (services and `svc` run from it).
+    /// The drilld binary, exec'd as the host's init (inside, services and `svc` reach it via /proc).
     pub exe: PathBuf,
     pub services: Vec<ServiceSpec>,
 }
@@ -341,7 +341,9 @@ fn setup(spec: &HostSpec) -> Result<()> {
     mount(Some("tmpfs"), "/run", Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some("mode=0755")).context("mounting /run")?;
     mount(Some("tmpfs"), "/tmp", Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some("mode=1777")).context("mounting /tmp")?;
     std::fs::create_dir_all(HOST_BIN)?;
-    std::os::unix::fs::symlink(&spec.exe, Path::new(HOST_BIN).join("svc")).context("linking /run/drill/bin/svc")?;
+    // The binary's path may be hidden inside the host (e.g. under /tmp): reach it
+    // through PID 1's exe magic link instead.
+    std::os::unix::fs::symlink("/proc/1/exe", Path::new(HOST_BIN).join("svc")).context("linking /run/drill/bin/svc")?;
     sethostname(&spec.hostname).context("sethostname")?;
     Ok(())
 }
@@ -354,9 +356,12 @@ struct Svc {
 }
 
 struct Supervisor {
-    exe: PathBuf,
     services: BTreeMap<String, Svc>,
 }
+
+/// Services run from our own binary through `/proc/self/exe`, which works even when
+/// the binary's path is not visible inside the host.
+const SELF_EXE: &str = "/proc/self/exe";
 
 impl Supervisor {
     fn new(spec: &HostSpec) -> Supervisor {
@@ -365,7 +370,7 @@ impl Supervisor {
             .iter()
             .map(|s| (s.name.clone(), Svc { spec: s.clone(), pid: None, state: "stopped".into(), restarts: 0 }))
             .collect();
-        Supervisor { exe: spec.exe.clone(), services }
+        Supervisor { services }
     }
 
     fn start_all(&mut self) {
@@ -373,18 +378,20 @@ impl Supervisor {
         for n in names {
             if let Err(e) = self.start(&n) {
                 eprintln!("host-init: starting {n}: {e:#}");
+                if let Some(s) = self.services.get_mut(&n) {
+                    s.state = format!("failed to start: {e:#}");
+                }
             }
         }
     }
 
     fn start(&mut self, name: &str) -> Result<String> {
-        let exe = self.exe.clone();
         let svc = self.services.get_mut(name).ok_or_else(|| anyhow!("no service `{name}` on this host"))?;
         if svc.pid.is_some() {
             return Ok(format!("{name} is already running (pid {})", svc.pid.unwrap_or(0)));
         }
         let log = File::options().create(true).append(true).open(&svc.spec.log_path).with_context(|| format!("opening {}", svc.spec.log_path))?;
-        let child = std::process::Command::new(&exe)
+        let child = std::process::Command::new(SELF_EXE)
             .arg0(&svc.spec.name)
             .args(["workload", &svc.spec.kind, "--name", &svc.spec.name, "--config", &svc.spec.config_path])
             .stdin(std::process::Stdio::null())
