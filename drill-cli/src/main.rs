@@ -35,7 +35,7 @@ enum Cmd {
     /// Start a drill: a built-in scenario id, or a path to a scenario .toml file.
     Start {
         scenario: String,
-        /// Print the plan (hosts, links, addresses, faults, probes, checks) and stop.
+        /// Print the plan (hosts, links, addresses, faults, probes, checks) and stop; needs no daemon.
         #[arg(long)]
         dry_run: bool,
         #[arg(long)]
@@ -171,6 +171,20 @@ async fn run(cli: Cli) -> Result<Outcome> {
             } else {
                 None
             };
+            // Validate and plan locally (pure logic): a bad file or a dry run needs
+            // neither root nor a daemon.
+            let parsed = match &source {
+                Some(src) => drill_core::scenario::parse(&src.file, &src.text).map_err(|e| anyhow!("{e}"))?,
+                None => drill_core::builtin::scenarios().into_iter().find(|s| s.id == scenario).ok_or_else(|| {
+                    let ids: Vec<String> = drill_core::builtin::scenarios().into_iter().map(|s| s.id).collect();
+                    anyhow!("no scenario `{scenario}`; built-in scenarios: {} (or give a path to a .toml file)", ids.join(", "))
+                })?,
+            };
+            if dry_run {
+                let plan = drill_core::plan::compile(&parsed, "000000");
+                output::print_start(&StartResponse { plan, drill: None }, json)?;
+                return Ok(Outcome::Code(0));
+            }
             let req = StartRequest { scenario: scenario.clone(), source, dry_run };
             let resp: StartResponse = match c.post("/v1/drills", &req).await {
                 Err(CallError::NoDaemon(io)) if is_root() && io.kind() != std::io::ErrorKind::PermissionDenied => {

@@ -41,12 +41,17 @@ pub fn print_start(r: &StartResponse, json: bool) -> Result<()> {
         println!("BRIEFING\n{}\n", indent(&d.briefing, "  "));
         print_hosts(d);
         println!("\nNEXT");
-        let first = d.hosts.last().map_or("HOST", |h| h.name.as_str());
-        println!("  sudo drill shell {first:<16} # a shell inside the {first} host");
-        println!("  drill status                  # hosts, services, elapsed time");
-        println!("  drill hint                    # a hint ({} available)", d.hints);
-        println!("  drill submit                  # let the probes judge your fix");
-        println!("  drill stop                    # remove everything the drill created");
+        let shell = format!("sudo drill shell {}", d.hosts.last().map_or("HOST", |h| h.name.as_str()));
+        let hints = format!("a hint ({} available)", d.hints);
+        for (cmd, what) in [
+            (shell.as_str(), "a shell inside that host"),
+            ("drill status", "hosts, services, elapsed time"),
+            ("drill hint", hints.as_str()),
+            ("drill submit", "let the probes judge your fix"),
+            ("drill stop", "remove everything the drill created"),
+        ] {
+            println!("  {cmd:<28} # {what}");
+        }
     })
 }
 

@@ -14,6 +14,18 @@ fn close_wait_drill_end_to_end() {
     }
     let d = TestDaemon::start("e2e");
 
+    // The API socket is root's: 0660 with group `drill` when it exists, else 0600.
+    {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let m = std::fs::metadata(&d.socket).unwrap();
+        assert_eq!(m.uid(), 0);
+        let group = nix::unistd::Group::from_name("drill").unwrap();
+        match group {
+            Some(g) => assert_eq!((m.permissions().mode() & 0o777, m.gid()), (0o660, g.gid.as_raw())),
+            None => assert_eq!(m.permissions().mode() & 0o777, 0o600),
+        }
+    }
+
     // The plan is printable without touching the kernel.
     let plan = d.drill(&["start", "--dry-run", "close-wait-leak"]);
     assert!(plan.status.success());
