@@ -10,7 +10,7 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use nix::sched::{CloneFlags, setns};
 use nix::sys::signal::{SigHandler, Signal, signal};
 
-const HOST_PATH: &str = "/run/drill/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+use drill_core::host::PATH as HOST_PATH;
 
 fn threads() -> usize {
     std::fs::read_to_string("/proc/self/status")
@@ -67,13 +67,14 @@ fn enter(pid: i32) -> Result<(), String> {
         return Err(format!("this process has {n} threads; entering a mount namespace needs exactly one"));
     }
     let mut fds = Vec::new();
-    for (name, flag) in [
-        ("ipc", CloneFlags::CLONE_NEWIPC),
-        ("uts", CloneFlags::CLONE_NEWUTS),
-        ("net", CloneFlags::CLONE_NEWNET),
-        ("pid", CloneFlags::CLONE_NEWPID),
-        ("mnt", CloneFlags::CLONE_NEWNS),
-    ] {
+    for name in drill_core::host::NAMESPACES {
+        let flag = match name {
+            "ipc" => CloneFlags::CLONE_NEWIPC,
+            "uts" => CloneFlags::CLONE_NEWUTS,
+            "net" => CloneFlags::CLONE_NEWNET,
+            "pid" => CloneFlags::CLONE_NEWPID,
+            _ => CloneFlags::CLONE_NEWNS,
+        };
         let p = format!("/proc/{pid}/ns/{name}");
         let f = File::open(&p).map_err(|e| format!("opening {p}: {e} (has the drill stopped?)"))?;
         fds.push((p, f, flag));

@@ -14,3 +14,16 @@ pub mod workload;
 
 /// Prefix of every kernel resource and path drill creates.
 pub const PREFIX: &str = "drill";
+
+/// Facts about drill hosts shared by the daemon (which builds them) and the CLI
+/// (which enters them).
+pub mod host {
+    /// Namespaces of a host, in the order they must be entered: `mnt` last (after it,
+    /// `/proc` paths of the machine are no longer reachable), `pid` before it (it only
+    /// applies to children, which must see the host's `/proc`).
+    pub const NAMESPACES: [&str; 5] = ["ipc", "uts", "net", "pid", "mnt"];
+    /// Directory put first on PATH inside hosts (holds `svc`).
+    pub const BIN_DIR: &str = "/run/drill/bin";
+    /// PATH of commands run inside hosts.
+    pub const PATH: &str = "/run/drill/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+}

@@ -208,16 +208,18 @@ impl Drill {
                 None => Err(anyhow!("no init")),
             };
             for s in &ph.services {
-                let st = status.as_ref().ok().and_then(|r| r.services.iter().find(|x| x.name == s.name));
-                services.push(ServiceInfo {
-                    host: h.name.clone(),
-                    name: s.name.clone(),
-                    kind: s.kind.clone(),
-                    state: st.map_or_else(|| "unknown".to_string(), |x| x.state.clone()),
-                    pid: st.and_then(|x| x.pid),
-                    restarts: st.map_or(0, |x| x.restarts),
-                    config_path: s.config_path.clone(),
-                });
+                match status.as_ref().ok().and_then(|r| r.services.iter().find(|x| x.name == s.name)) {
+                    Some(x) => services.push(x.clone()),
+                    None => services.push(ServiceInfo {
+                        host: h.name.clone(),
+                        name: s.name.clone(),
+                        kind: s.kind.clone(),
+                        state: "unknown (the host's init does not answer)".into(),
+                        pid: None,
+                        restarts: 0,
+                        config_path: s.config_path.clone(),
+                    }),
+                }
             }
         }
         DrillInfo {

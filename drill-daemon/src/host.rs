@@ -33,10 +33,8 @@ use serde::{Deserialize, Serialize};
 
 /// Control socket of a host's init, inside the host.
 pub const INIT_SOCK: &str = "/run/drill/init.sock";
-/// Directory put first on PATH inside hosts (holds `svc`).
-pub const HOST_BIN: &str = "/run/drill/bin";
-/// PATH used for commands run inside hosts.
-pub const HOST_PATH: &str = "/run/drill/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+use drill_core::api::ServiceInfo;
+use drill_core::host::{BIN_DIR as HOST_BIN, PATH as HOST_PATH};
 /// Environment variable carrying the [`HostSpec`] to `drilld host-init`.
 const SPEC_ENV: &str = "DRILL_HOST_SPEC";
 /// fd on which host-init reports `ready` or `error: ...`.
@@ -89,17 +87,7 @@ pub enum Request {
 pub struct Response {
     pub ok: bool,
     pub message: String,
-    pub services: Vec<ServiceStatus>,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct ServiceStatus {
-    pub name: String,
-    pub kind: String,
-    pub state: String,
-    pub pid: Option<i32>,
-    pub restarts: u32,
-    pub config_path: String,
+    pub services: Vec<ServiceInfo>,
 }
 
 /// Sends one request to the init listening at `sock` (blocking, with a timeout).
@@ -258,18 +246,24 @@ pub fn kill_and_reap(pid: i32, timeout: Duration) -> Result<()> {
 /// Opens the namespaces of host init `pid`, in the order they must be entered.
 pub fn open_namespaces(pid: i32) -> Result<Vec<(OwnedFd, CloneFlags)>> {
     let mut v = Vec::new();
-    for (n, f) in [
-        ("ipc", CloneFlags::CLONE_NEWIPC),
-        ("uts", CloneFlags::CLONE_NEWUTS),
-        ("net", CloneFlags::CLONE_NEWNET),
-        ("pid", CloneFlags::CLONE_NEWPID),
-        ("mnt", CloneFlags::CLONE_NEWNS),
-    ] {
+    for n in drill_core::host::NAMESPACES {
         let p = format!("/proc/{pid}/ns/{n}");
         let fd: OwnedFd = File::open(&p).with_context(|| format!("opening {p} (is the host still running?)"))?.into();
-        v.push((fd, f));
+        v.push((fd, ns_flag(n)));
     }
     Ok(v)
+}
+
+/// The setns flag of a namespace named as in /proc/PID/ns.
+pub fn ns_flag(name: &str) -> CloneFlags {
+    match name {
+        "ipc" => CloneFlags::CLONE_NEWIPC,
+        "uts" => CloneFlags::CLONE_NEWUTS,
+        "net" => CloneFlags::CLONE_NEWNET,
+        "pid" => CloneFlags::CLONE_NEWPID,
+        "mnt" => CloneFlags::CLONE_NEWNS,
+        _ => CloneFlags::empty(),
+    }
 }
 
 /// Builds a command that runs `/bin/sh -c command` inside host init `pid`'s namespaces.
@@ -356,6 +350,7 @@ struct Svc {
 }
 
 struct Supervisor {
+    host: String,
     services: BTreeMap<String, Svc>,
 }
 
@@ -370,7 +365,7 @@ impl Supervisor {
             .iter()
             .map(|s| (s.name.clone(), Svc { spec: s.clone(), pid: None, state: "stopped".into(), restarts: 0 }))
             .collect();
-        Supervisor { services }
+        Supervisor { host: spec.name.clone(), services }
     }
 
     fn start_all(&mut self) {
@@ -447,10 +442,11 @@ impl Supervisor {
         }
     }
 
-    fn status(&self) -> Vec<ServiceStatus> {
+    fn status(&self) -> Vec<ServiceInfo> {
         self.services
             .values()
-            .map(|s| ServiceStatus {
+            .map(|s| ServiceInfo {
+                host: self.host.clone(),
                 name: s.spec.name.clone(),
                 kind: s.spec.kind.clone(),
                 state: s.state.clone(),
