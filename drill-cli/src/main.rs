@@ -181,7 +181,7 @@ async fn run(cli: Cli) -> Result<Outcome> {
                 })?,
             };
             if dry_run {
-                let plan = drill_core::plan::compile(&parsed, "000000");
+                let plan = drill_core::plan::compile(&parsed, "000000", 0);
                 output::print_start(&StartResponse { plan, drill: None }, json)?;
                 return Ok(Outcome::Code(0));
             }

@@ -9,6 +9,7 @@ pub mod builtin;
 pub mod plan;
 pub mod scenario;
 pub mod source;
+pub mod topo;
 pub mod verdict;
 pub mod workload;
 

@@ -2,10 +2,12 @@
 //! touches the kernel. `drill start --dry-run` prints one.
 
 use std::fmt::{self, Write as _};
+use std::net::{IpAddr, Ipv4Addr};
 
 use serde::{Deserialize, Serialize};
 
-use crate::scenario::{Check, Cidr, Scenario, TcpState};
+use crate::scenario::{Check, Cidr, Scenario, Segment, TcpState, Via};
+use crate::topo;
 use crate::workload::{self, Workload};
 
 /// Names of kernel resources for one drill. Every name carries the prefix and the id.
@@ -23,8 +25,11 @@ pub fn is_drill_id(s: &str) -> bool {
 pub struct Plan {
     pub drill_id: String,
     pub scenario: String,
+    /// Which 10.(200+slot).0.0/16 block allocated addresses come from.
+    pub slot: u8,
     pub hosts: Vec<PlanHost>,
     pub links: Vec<PlanLink>,
+    pub switches: Vec<PlanSwitch>,
     pub faults: Vec<String>,
     pub probes: Vec<PlanProbe>,
     pub checks: Vec<Check>,
@@ -37,6 +42,11 @@ pub struct PlanHost {
     pub netns: String,
     pub hostname: String,
     pub interfaces: Vec<PlanInterface>,
+    pub routes: Vec<PlanRoute>,
+    /// Applied after the links exist, in order (forwarding included).
+    pub sysctls: Vec<(String, String)>,
+    /// Masquerade traffic leaving through this interface (nftables, table `drill_nat`).
+    pub masquerade: Option<String>,
     /// Content of the host's /etc/hosts.
     pub etc_hosts: String,
     pub services: Vec<PlanService>,
@@ -46,7 +56,16 @@ pub struct PlanHost {
 pub struct PlanInterface {
     pub name: String,
     pub addresses: Vec<Cidr>,
-    pub peer_host: String,
+    pub mtu: Option<u32>,
+    /// The other host of a link, or the switch's name.
+    pub peer: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlanRoute {
+    /// `None`: default route.
+    pub to: Option<Cidr>,
+    pub via: IpAddr,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -55,6 +74,23 @@ pub struct PlanLink {
     pub a_if: String,
     pub b_host: String,
     pub b_if: String,
+}
+
+/// A switch: a bridge `br0` in its own namespace, one veth per member.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlanSwitch {
+    pub name: String,
+    pub netns: String,
+    pub mtu: Option<u32>,
+    pub ports: Vec<PlanPort>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlanPort {
+    pub host: String,
+    pub host_if: String,
+    /// Name of the switch-side end, enslaved to br0.
+    pub port: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -75,8 +111,56 @@ pub enum PlanProbe {
     TcpStateDwell { host: String, states: Vec<TcpState> },
 }
 
-/// Compiles a validated scenario into the plan of drill `drill_id`.
-pub fn compile(s: &Scenario, drill_id: &str) -> Plan {
+/// Sysctls every host gets before its links exist: no duplicate address detection,
+/// so IPv6 addresses are usable at once.
+pub const EARLY_SYSCTLS: &[(&str, &str)] = &[("net.ipv6.conf.all.accept_dad", "0"), ("net.ipv6.conf.default.accept_dad", "0")];
+
+/// Fills in the IPv4 addresses a scenario left out: each segment without a given
+/// subnet gets 10.(200+slot).k.0/24 (k counts such segments); members get .1, .2, ...
+/// skipping given addresses.
+fn allocate(segments: &[Segment], slot: u8) -> Vec<Vec<Vec<Cidr>>> {
+    let mut k = 0u8;
+    segments
+        .iter()
+        .map(|seg| {
+            let need = seg.members.iter().any(|m| !m.addresses.iter().any(|a| a.addr.is_ipv4()));
+            if !need {
+                return seg.members.iter().map(|m| m.addresses.clone()).collect();
+            }
+            let subnet = seg.subnet.unwrap_or_else(|| {
+                let c = Cidr { addr: IpAddr::V4(Ipv4Addr::new(10, topo::POOL.0.saturating_add(slot), k, 0)), prefix: 24 };
+                k = k.wrapping_add(1);
+                c
+            });
+            let IpAddr::V4(base) = subnet.addr else { unreachable!("validated IPv4 subnet") };
+            let base = u32::from(base) & (u32::MAX << (32 - subnet.prefix));
+            let taken: Vec<IpAddr> = seg.members.iter().flat_map(|m| m.addresses.iter().map(|a| a.addr)).collect();
+            let mut host_part = 1u32;
+            seg.members
+                .iter()
+                .map(|m| {
+                    let mut addrs = m.addresses.clone();
+                    if !addrs.iter().any(|a| a.addr.is_ipv4()) {
+                        let addr = loop {
+                            let a = IpAddr::V4(Ipv4Addr::from(base + host_part));
+                            host_part += 1;
+                            if !taken.contains(&a) {
+                                break a;
+                            }
+                        };
+                        addrs.insert(0, Cidr { addr, prefix: subnet.prefix });
+                    }
+                    addrs
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Compiles a validated scenario into the plan of drill `drill_id`, allocating from
+/// block `slot`.
+pub fn compile(s: &Scenario, drill_id: &str, slot: u8) -> Plan {
+    let addrs = allocate(&s.segments, slot);
     let mut hosts: Vec<PlanHost> = s
         .hosts
         .iter()
@@ -85,27 +169,70 @@ pub fn compile(s: &Scenario, drill_id: &str) -> Plan {
             netns: netns_name(drill_id, &h.name),
             hostname: h.name.clone(),
             interfaces: Vec::new(),
+            routes: Vec::new(),
+            sysctls: Vec::new(),
+            masquerade: h.masquerade.clone(),
             etc_hosts: String::new(),
             services: Vec::new(),
         })
         .collect();
     let mut links = Vec::new();
-    for l in &s.links {
-        let mut names = Vec::new();
-        for (ep, peer) in [(&l.a, &l.b.host), (&l.b, &l.a.host)] {
-            let Some(h) = hosts.iter_mut().find(|h| h.name == ep.host) else { continue };
-            let name = format!("eth{}", h.interfaces.len());
-            h.interfaces.push(PlanInterface { name: name.clone(), addresses: vec![ep.address], peer_host: peer.clone() });
-            names.push(name);
+    let mut switches = Vec::new();
+    for (seg, seg_addrs) in s.segments.iter().zip(&addrs) {
+        for (i, (m, a)) in seg.members.iter().zip(seg_addrs).enumerate() {
+            let peer = match &seg.switch {
+                Some(sw) => sw.clone(),
+                None => seg.members[1 - i.min(1)].host.clone(),
+            };
+            if let Some(h) = hosts.iter_mut().find(|h| h.name == m.host) {
+                h.interfaces.push(PlanInterface { name: m.ifname.clone(), addresses: a.clone(), mtu: m.mtu, peer });
+            }
         }
-        if let [a_if, b_if] = names.as_slice() {
-            links.push(PlanLink { a_host: l.a.host.clone(), a_if: a_if.clone(), b_host: l.b.host.clone(), b_if: b_if.clone() });
+        match &seg.switch {
+            None => {
+                let (a, b) = (&seg.members[0], &seg.members[1]);
+                links.push(PlanLink { a_host: a.host.clone(), a_if: a.ifname.clone(), b_host: b.host.clone(), b_if: b.ifname.clone() });
+            }
+            Some(name) => {
+                let ports = seg
+                    .members
+                    .iter()
+                    .enumerate()
+                    .map(|(i, m)| PlanPort {
+                        host: m.host.clone(),
+                        host_if: m.ifname.clone(),
+                        port: if m.host.len() <= topo::MAX_IFNAME { m.host.clone() } else { format!("port{i}") },
+                    })
+                    .collect();
+                switches.push(PlanSwitch { name: name.clone(), netns: netns_name(drill_id, name), mtu: seg.members.iter().filter_map(|m| m.mtu).max(), ports });
+            }
         }
+    }
+    // Routes: resolve `via = HOST` to that host's address on a shared segment.
+    for (h, ph) in s.hosts.iter().zip(hosts.iter_mut()) {
+        for r in &h.routes {
+            let via = match &r.via {
+                Via::Address(a) => Some(*a),
+                Via::Host(gw) => s.segments.iter().zip(&addrs).find_map(|(seg, sa)| {
+                    seg.members.iter().any(|m| m.host == h.name).then_some(())?;
+                    let gi = seg.members.iter().position(|m| &m.host == gw)?;
+                    sa[gi].iter().find(|c| c.addr.is_ipv6() == r.v6).map(|c| c.addr)
+                }),
+            };
+            if let Some(via) = via {
+                ph.routes.push(PlanRoute { to: r.to, via });
+            }
+        }
+        if h.forwarding {
+            ph.sysctls.push(("net.ipv4.ip_forward".into(), "1".into()));
+            ph.sysctls.push(("net.ipv6.conf.all.forwarding".into(), "1".into()));
+        }
+        ph.sysctls.extend(h.sysctls.iter().cloned());
     }
     // /etc/hosts: every host by name, at its first address.
     let mut etc_hosts = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
-    for h in &s.hosts {
-        if let Some(a) = s.host_address(&h.name) {
+    for h in &hosts {
+        if let Some(a) = h.interfaces.iter().flat_map(|i| i.addresses.iter()).next() {
             let _ = writeln!(etc_hosts, "{}\t{}", a.addr, h.name);
         }
     }
@@ -136,12 +263,26 @@ pub fn compile(s: &Scenario, drill_id: &str) -> Plan {
     Plan {
         drill_id: drill_id.to_string(),
         scenario: s.id.clone(),
+        slot,
         hosts,
         links,
+        switches,
         faults: s.faults.iter().map(|f| f.describe()).collect(),
         probes,
         checks: s.checks.clone(),
         window_secs: s.window_secs,
+    }
+}
+
+impl Plan {
+    /// First address of `host` of the given family (for checks and /etc/hosts).
+    pub fn host_address(&self, host: &str, v6: bool) -> Option<IpAddr> {
+        self.hosts.iter().find(|h| h.name == host)?.interfaces.iter().flat_map(|i| i.addresses.iter()).map(|c| c.addr).find(|a| a.is_ipv6() == v6)
+    }
+
+    /// Every namespace the plan creates: hosts, then switches.
+    pub fn namespaces(&self) -> Vec<String> {
+        self.hosts.iter().map(|h| h.netns.clone()).chain(self.switches.iter().map(|s| s.netns.clone())).collect()
     }
 }
 
@@ -153,7 +294,18 @@ impl fmt::Display for Plan {
             writeln!(f, "  {:<10} netns {}  hostname {}", h.name, h.netns, h.hostname)?;
             for i in &h.interfaces {
                 let addrs: Vec<String> = i.addresses.iter().map(|a| a.to_string()).collect();
-                writeln!(f, "    {:<6} {}  (to {})", i.name, addrs.join(" "), i.peer_host)?;
+                let mtu = i.mtu.map(|m| format!("  mtu {m}")).unwrap_or_default();
+                writeln!(f, "    {:<6} {}  (to {}){mtu}", i.name, addrs.join(" "), i.peer)?;
+            }
+            for r in &h.routes {
+                let to = r.to.map_or_else(|| "default".to_string(), |c| c.to_string());
+                writeln!(f, "    route {to} via {}", r.via)?;
+            }
+            for (k, v) in &h.sysctls {
+                writeln!(f, "    sysctl {k} = {v}")?;
+            }
+            if let Some(m) = &h.masquerade {
+                writeln!(f, "    nat: masquerade out of {m}")?;
             }
             for s in &h.services {
                 writeln!(f, "    service {} ({}), config {}", s.name, s.kind, s.config_path)?;
@@ -162,6 +314,10 @@ impl fmt::Display for Plan {
         writeln!(f, "links:")?;
         for l in &self.links {
             writeln!(f, "  {}:{} <-> {}:{}  (veth pair)", l.a_host, l.a_if, l.b_host, l.b_if)?;
+        }
+        for s in &self.switches {
+            let ports: Vec<String> = s.ports.iter().map(|p| format!("{}:{}", p.host, p.host_if)).collect();
+            writeln!(f, "  switch {} (bridge br0 in netns {}): {}", s.name, s.netns, ports.join(", "))?;
         }
         writeln!(f, "faults:")?;
         for x in &self.faults {
@@ -189,7 +345,7 @@ mod tests {
     #[test]
     fn compile_names_everything_with_prefix_and_id() {
         let s = scenario::parse("t.toml", scenario::tests_support::GOOD).unwrap();
-        let p = compile(&s, "a1b2c3");
+        let p = compile(&s, "a1b2c3", 0);
         assert_eq!(p.hosts[0].netns, "drill-a1b2c3-client");
         assert_eq!(p.hosts[1].interfaces[0].name, "eth0");
         assert_eq!(p.links[0].b_if, "eth0");

@@ -16,6 +16,8 @@ use serde::{Deserialize, Serialize};
 use serde_spanned::Spanned;
 
 use crate::source::{SourceError, SourceErrors};
+use crate::topo::{self, RawHost, RawLink, RawSwitch, Validator};
+pub use crate::topo::{Endpoint, Host, Route, Segment, Via};
 use crate::workload::{self, Workload};
 
 /// Fault kinds the engine knows.
@@ -42,6 +44,8 @@ struct RawScenario {
     #[serde(default)]
     links: Vec<Spanned<RawLink>>,
     #[serde(default)]
+    switches: Vec<Spanned<RawSwitch>>,
+    #[serde(default)]
     services: Vec<Spanned<RawService>>,
     #[serde(default)]
     faults: Vec<Spanned<RawFault>>,
@@ -53,26 +57,6 @@ struct RawScenario {
 
 fn default_severity() -> String {
     "SEV3".to_string()
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawHost {
-    name: Spanned<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawLink {
-    a: RawEndpoint,
-    b: RawEndpoint,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawEndpoint {
-    host: Spanned<String>,
-    address: Spanned<String>,
 }
 
 #[derive(Deserialize)]
@@ -151,29 +135,13 @@ pub struct Scenario {
     pub briefing: String,
     pub hints: Vec<String>,
     pub hosts: Vec<Host>,
-    pub links: Vec<Link>,
+    /// Links and switches, in file order (links first).
+    pub segments: Vec<Segment>,
     pub services: Vec<Service>,
     pub faults: Vec<Fault>,
     pub window_secs: f64,
     pub checks: Vec<Check>,
     pub solution: Solution,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Host {
-    pub name: String,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Link {
-    pub a: Endpoint,
-    pub b: Endpoint,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Endpoint {
-    pub host: String,
-    pub address: Cidr,
 }
 
 /// A service with its healthy config (the one the reference fix restores).
@@ -388,7 +356,7 @@ pub const MAX_HOST_NAME: usize = 20;
 /// Longest scenario id.
 pub const MAX_ID: usize = 40;
 
-fn is_name(s: &str) -> bool {
+pub(crate) fn is_name(s: &str) -> bool {
     let mut chars = s.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_lowercase())
         && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
@@ -428,7 +396,6 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
     }
 
     // hosts
-    let mut hosts: Vec<Host> = Vec::new();
     let mut host_names = BTreeSet::new();
     for h in &raw.hosts {
         let name = h.name.get_ref();
@@ -438,9 +405,8 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
         if !host_names.insert(name.clone()) {
             cx.err(h.name.span(), format!("host `{name}` is declared twice"), "give every host a distinct name");
         }
-        hosts.push(Host { name: name.clone() });
     }
-    if hosts.is_empty() {
+    if raw.hosts.is_empty() {
         cx.err(0..0, "the scenario declares no hosts", "add at least one [[hosts]] table with a name");
     }
     let known_hosts = host_names.iter().cloned().collect::<Vec<_>>().join(", ");
@@ -453,39 +419,10 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
         }
     };
 
-    // links
-    let mut links = Vec::new();
-    let mut addresses: BTreeMap<IpAddr, String> = BTreeMap::new();
-    for l in &raw.links {
-        let span = l.span();
-        let l = l.get_ref();
-        let mut ends = Vec::new();
-        for ep in [&l.a, &l.b] {
-            let host_ok = check_host(&mut cx, &ep.host);
-            match ep.address.get_ref().parse::<Cidr>() {
-                Ok(c) => {
-                    if let Some(owner) = addresses.get(&c.addr) {
-                        cx.err(ep.address.span(), format!("address {} is already used by {owner}", c.addr), "every interface needs its own address; pick a free one in the link's subnet");
-                    } else {
-                        addresses.insert(c.addr, ep.host.get_ref().clone());
-                    }
-                    if host_ok {
-                        ends.push(Endpoint { host: ep.host.get_ref().clone(), address: c });
-                    }
-                }
-                Err(e) => cx.err(ep.address.span(), e, "write an address with its prefix, e.g. \"10.77.0.2/24\""),
-            }
-        }
-        if l.a.host.get_ref() == l.b.host.get_ref() {
-            cx.err(l.b.host.span(), format!("link joins host `{}` to itself", l.a.host.get_ref()), "a link joins two different hosts");
-        }
-        if let [a, b] = ends.as_slice() {
-            if !a.address.same_subnet(&b.address) {
-                cx.err(span, format!("the two ends of this link ({} and {}) are not in the same subnet", a.address, b.address), "give both ends addresses in one subnet with the same prefix length");
-            }
-            links.push(Link { a: a.clone(), b: b.clone() });
-        }
-    }
+    // links, switches, routes, sysctls
+    let mut tv = Validator { file, text, errors: Vec::new() };
+    let (hosts, segments) = topo::validate(&mut tv, &raw.hosts, &raw.links, &raw.switches, &host_names);
+    cx.errors.append(&mut tv.errors);
 
     // services (healthy configs first; faults patch them below)
     let mut services = Vec::new();
@@ -670,7 +607,7 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
         briefing: raw.briefing,
         hints: raw.hints,
         hosts,
-        links,
+        segments,
         services,
         faults,
         window_secs,
@@ -699,11 +636,6 @@ impl Scenario {
             }
         }
         self.services.iter().find(|s| s.host == host && s.name == service).map(|s| &s.workload)
-    }
-
-    /// Address of `host` (its first interface address), for checks and /etc/hosts.
-    pub fn host_address(&self, host: &str) -> Option<Cidr> {
-        self.links.iter().flat_map(|l| [&l.a, &l.b]).find(|e| e.host == host).map(|e| e.address)
     }
 }
 
@@ -778,7 +710,8 @@ mod tests {
         assert!(healthy.close_on_eof);
         assert!(matches!(s.checks[0], Check::TcpStateDwell { state: TcpState::CloseWait, port: 8080, .. }));
         assert!(matches!(&s.checks[1], Check::HttpSlo { target_host, port: 8080, .. } if target_host == "api"));
-        assert_eq!(s.host_address("api").unwrap().to_string(), "10.77.0.2/24");
+        assert_eq!(s.segments[0].members[1].addresses[0].to_string(), "10.77.0.2/24");
+        assert_eq!(s.segments[0].members[1].ifname, "eth0");
     }
 
     #[test]

@@ -77,15 +77,21 @@ impl Daemon {
         })
     }
 
-    async fn new_id(&self) -> String {
+    /// A fresh drill id, and the lowest address block no running drill uses.
+    async fn new_id(&self) -> Result<(String, u8), ApiError> {
         let drills = self.drills.lock().await;
+        let used: Vec<u8> = drills.values().map(|d| d.plan.slot).collect();
+        let slots = drill_core::topo::POOL.1 - drill_core::topo::POOL.0 + 1;
+        let slot = (0..slots).find(|s| !used.contains(s)).ok_or_else(|| {
+            ApiError(StatusCode::SERVICE_UNAVAILABLE, format!("{} drills are running, the most drill can give distinct address blocks to; stop one first", drills.len()))
+        })?;
         loop {
             let id = format!("{:06x}", rand::random::<u32>() & 0xff_ffff);
             let clash = drills.contains_key(&id)
                 || journal::drill_dir(&self.state, &id).exists()
                 || !crate::netns::list_with_prefix(&plan::netns_name(&id, "")).is_empty();
             if !clash {
-                return id;
+                return Ok((id, slot));
             }
         }
     }
@@ -141,8 +147,8 @@ async fn scenarios_h() -> Api<Vec<ScenarioSummary>> {
 async fn start_h(State(d): State<Arc<Daemon>>, Json(req): Json<StartRequest>) -> Api<StartResponse> {
     let scenario = d.resolve_scenario(&req)?;
     let _serial = d.starting.lock().await;
-    let id = d.new_id().await;
-    let plan = plan::compile(&scenario, &id);
+    let (id, slot) = d.new_id().await?;
+    let plan = plan::compile(&scenario, &id, slot);
     if req.dry_run {
         return Ok(Json(StartResponse { plan, drill: None }));
     }

@@ -28,7 +28,7 @@ pub struct RunningHost {
     pub netns: String,
     pub netns_ino: u32,
     pub pid: Option<i32>,
-    pub worker: NetnsWorker,
+    pub worker: Arc<NetnsWorker>,
 }
 
 pub struct Drill {
@@ -93,13 +93,27 @@ impl Drill {
     async fn build(&mut self, env: &Env<'_>) -> Result<()> {
         self.journal.save(env.state)?;
         let rt = tokio::runtime::Handle::current();
-        // Network namespaces, each with a worker thread inside it.
-        for h in &self.plan.hosts {
-            self.journal.netns.push(h.netns.clone());
+        // Network namespaces (hosts, then switches), each with a worker thread inside it
+        // and a netlink handle opened there.
+        let mut ns: BTreeMap<String, topology::Ns> = BTreeMap::new();
+        let names: Vec<(String, String, bool)> = self
+            .plan
+            .hosts
+            .iter()
+            .map(|h| (h.name.clone(), h.netns.clone(), true))
+            .chain(self.plan.switches.iter().map(|s| (s.name.clone(), s.netns.clone(), false)))
+            .collect();
+        for (name, netns_name, is_host) in names {
+            self.journal.netns.push(netns_name.clone());
             self.journal.save(env.state)?;
-            let ino = netns::create(&h.netns).with_context(|| format!("host {}: creating network namespace {}", h.name, h.netns))?;
-            let worker = NetnsWorker::start(&h.netns, rt.clone())?;
-            self.hosts.push(RunningHost { name: h.name.clone(), netns: h.netns.clone(), netns_ino: ino, pid: None, worker });
+            let what = if is_host { "host" } else { "switch" };
+            let ino = netns::create(&netns_name).with_context(|| format!("{what} {name}: creating network namespace {netns_name}"))?;
+            let worker = Arc::new(NetnsWorker::start(&netns_name, rt.clone())?);
+            let nl = worker.netlink().await.with_context(|| format!("{what} {name}"))?;
+            if is_host {
+                self.hosts.push(RunningHost { name: name.clone(), netns: netns_name, netns_ino: ino, pid: None, worker: worker.clone() });
+            }
+            ns.insert(name, topology::Ns { worker, nl });
         }
         // Probes watch the namespaces before any traffic flows.
         for p in &self.plan.probes {
@@ -107,14 +121,8 @@ impl Drill {
             let ino = self.host(host)?.netns_ino;
             env.probes.tcpstate()?.watch(ino, states).with_context(|| format!("host {host}: attaching the tcpstate probe"))?;
         }
-        // Links and addresses.
-        let workers: BTreeMap<String, &NetnsWorker> = self.hosts.iter().map(|h| (h.name.clone(), &h.worker)).collect();
-        let mut handles = BTreeMap::new();
-        for (name, w) in &workers {
-            handles.insert(name.clone(), w.netlink().await.with_context(|| format!("host {name}"))?);
-        }
-        topology::apply_links(&self.plan, env.root_nl, &handles).await?;
-        drop(handles);
+        topology::apply(&self.plan, env.root_nl, &ns).await?;
+        drop(ns);
         // Host inits with their services.
         for i in 0..self.plan.hosts.len() {
             let ph = self.plan.hosts[i].clone();
@@ -274,11 +282,7 @@ impl Drill {
         let mut slo_tasks = Vec::new();
         for c in &self.scenario.checks {
             let Check::HttpSlo { from, target_host, port, path, timeout_ms, interval_ms, .. } = c else { continue };
-            let addr = self
-                .scenario
-                .host_address(target_host)
-                .ok_or_else(|| anyhow!("host {target_host} has no address for the check"))?
-                .addr;
+            let addr = self.plan.host_address(target_host, false).ok_or_else(|| anyhow!("host {target_host} has no IPv4 address for the check"))?;
             let target = SocketAddr::new(addr, *port);
             let socket_source = self.host(from)?;
             let mut samples = Vec::new();

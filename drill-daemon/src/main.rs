@@ -7,14 +7,7 @@
 //! - `drilld workload KIND` (internal): a built-in service inside a host;
 //! - `svc` (argv[0], inside a host): manage the host's services.
 
-mod daemon;
-mod drill;
-mod host;
-mod journal;
-mod netns;
-mod probes;
-mod topology;
-mod workload;
+use drill_daemon::{daemon, host, journal, probes, workload};
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -1,66 +1,183 @@
-//! Applies the network part of a plan through rtnetlink: veth pairs created from the
-//! root namespace with both ends placed directly in their hosts, then addresses and
-//! links brought up from inside each host.
+//! Applies the network part of a plan, through rtnetlink and direct syscalls (no
+//! `ip` processes): veth pairs created from the root namespace with both ends placed
+//! directly in their namespaces; switches as a bridge in a namespace of their own;
+//! addresses, MTUs, routes, sysctls from inside each namespace; masquerade NAT
+//! through nftables (`nft -j`, run from a thread inside the namespace).
 
 use std::collections::BTreeMap;
 use std::fs::File;
+use std::net::IpAddr;
 use std::os::fd::AsRawFd;
 
 use anyhow::{Context, Result, anyhow};
 use futures::TryStreamExt;
 use netlink_packet_route::link::{InfoData, InfoVeth};
-use rtnetlink::{LinkMessageBuilder, LinkUnspec, LinkVeth};
+use rtnetlink::{LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder};
 
-use drill_core::plan::Plan;
+use drill_core::plan::{EARLY_SYSCTLS, Plan, PlanHost, PlanRoute};
 
-use crate::netns;
+use crate::netns::{self, NetnsWorker};
 
-/// Creates every link of the plan and configures every host's interfaces.
-/// `handles` holds one netlink handle per host name, opened inside that host.
-pub async fn apply_links(
-    plan: &Plan,
-    root: &rtnetlink::Handle,
-    handles: &BTreeMap<String, rtnetlink::Handle>,
-) -> Result<()> {
-    let host = |n: &str| plan.hosts.iter().find(|h| h.name == n).ok_or_else(|| anyhow!("plan has no host {n}"));
-    for l in &plan.links {
-        let (a, b) = (host(&l.a_host)?, host(&l.b_host)?);
-        let fa = File::open(netns::netns_path(&a.netns)).with_context(|| format!("opening netns of host {}", a.name))?;
-        let fb = File::open(netns::netns_path(&b.netns)).with_context(|| format!("opening netns of host {}", b.name))?;
-        let peer = LinkMessageBuilder::<LinkUnspec>::default().name(l.b_if.clone()).setns_by_fd(fb.as_raw_fd()).build();
-        let msg = LinkVeth::new(&l.a_if, &l.b_if)
-            .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))
-            .setns_by_fd(fa.as_raw_fd())
-            .build();
-        root.link()
-            .add(msg)
-            .execute()
-            .await
-            .with_context(|| format!("creating veth pair {}:{} <-> {}:{}", a.name, l.a_if, b.name, l.b_if))?;
+/// One namespace of the plan (host or switch), entered by a worker, with a netlink handle.
+pub struct Ns {
+    pub worker: std::sync::Arc<NetnsWorker>,
+    pub nl: rtnetlink::Handle,
+}
+
+/// Creates every link, switch, address, route, sysctl and NAT rule of the plan.
+/// `ns` holds every namespace of the plan by host or switch name.
+pub async fn apply(plan: &Plan, root: &rtnetlink::Handle, ns: &BTreeMap<String, Ns>) -> Result<()> {
+    let get = |n: &str| ns.get(n).ok_or_else(|| anyhow!("no namespace for {n}"));
+    for h in &plan.hosts {
+        let early: Vec<(String, String)> = EARLY_SYSCTLS.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        write_sysctls(&get(&h.name)?.worker, &early).await.with_context(|| format!("host {}", h.name))?;
+    }
+    for s in &plan.switches {
+        let nl = &get(&s.name)?.nl;
+        let mut br = LinkBridge::new("br0").up();
+        if let Some(m) = s.mtu {
+            br = br.mtu(m);
+        }
+        nl.link().add(br.build()).execute().await.with_context(|| format!("switch {}: creating bridge br0", s.name))?;
+        link_up(nl, "lo").await.with_context(|| format!("switch {}: bringing lo up", s.name))?;
+    }
+    let netns_of = |n: &str| -> Result<File> {
+        let path = plan
+            .hosts
+            .iter()
+            .find(|h| h.name == n)
+            .map(|h| &h.netns)
+            .or_else(|| plan.switches.iter().find(|s| s.name == n).map(|s| &s.netns))
+            .ok_or_else(|| anyhow!("plan has no host or switch {n}"))?;
+        File::open(netns::netns_path(path)).with_context(|| format!("opening the namespace of {n}"))
+    };
+    // (a_ns_name, a_if, b_ns_name, b_if) for links and switch ports alike.
+    let mut pairs: Vec<(String, String, String, String)> = plan.links.iter().map(|l| (l.a_host.clone(), l.a_if.clone(), l.b_host.clone(), l.b_if.clone())).collect();
+    for s in &plan.switches {
+        pairs.extend(s.ports.iter().map(|p| (p.host.clone(), p.host_if.clone(), s.name.clone(), p.port.clone())));
+    }
+    for (a, a_if, b, b_if) in &pairs {
+        let (fa, fb) = (netns_of(a)?, netns_of(b)?);
+        let peer = LinkMessageBuilder::<LinkUnspec>::default().name(b_if.clone()).setns_by_fd(fb.as_raw_fd()).build();
+        let msg = LinkVeth::new(a_if, b_if).set_info_data(InfoData::Veth(InfoVeth::Peer(peer))).setns_by_fd(fa.as_raw_fd()).build();
+        root.link().add(msg).execute().await.with_context(|| format!("creating veth pair {a}:{a_if} <-> {b}:{b_if}"))?;
+    }
+    for s in &plan.switches {
+        let nl = &get(&s.name)?.nl;
+        let br = link_index(nl, "br0").await?;
+        for p in &s.ports {
+            let idx = link_index(nl, &p.port).await.with_context(|| format!("switch {}: port {}", s.name, p.port))?;
+            let mut m = LinkUnspec::new_with_index(idx).controller(br).up();
+            if let Some(mtu) = s.mtu {
+                m = m.mtu(mtu);
+            }
+            nl.link().set(m.build()).execute().await.with_context(|| format!("switch {}: attaching port {} to br0", s.name, p.port))?;
+        }
     }
     for h in &plan.hosts {
-        let handle = handles.get(&h.name).ok_or_else(|| anyhow!("no netlink handle for host {}", h.name))?;
-        link_up(handle, "lo").await.with_context(|| format!("host {}: bringing lo up", h.name))?;
-        for i in &h.interfaces {
-            let index = link_index(handle, &i.name).await.with_context(|| format!("host {}: finding {}", h.name, i.name))?;
-            for a in &i.addresses {
-                handle
-                    .address()
-                    .add(index, a.addr, a.prefix)
-                    .replace()
-                    .execute()
-                    .await
-                    .with_context(|| format!("host {}: adding {a} to {}", h.name, i.name))?;
-            }
-            link_up(handle, &i.name).await.with_context(|| format!("host {}: bringing {} up", h.name, i.name))?;
-        }
+        configure_host(h, get(&h.name)?).await.with_context(|| format!("host {}", h.name))?;
     }
     Ok(())
 }
 
+async fn configure_host(h: &PlanHost, ns: &Ns) -> Result<()> {
+    let nl = &ns.nl;
+    link_up(nl, "lo").await.context("bringing lo up")?;
+    for i in &h.interfaces {
+        let index = link_index(nl, &i.name).await?;
+        for a in &i.addresses {
+            nl.address().add(index, a.addr, a.prefix).replace().execute().await.with_context(|| format!("adding {a} to {}", i.name))?;
+        }
+        let mut m = LinkUnspec::new_with_index(index).up();
+        if let Some(mtu) = i.mtu {
+            m = m.mtu(mtu);
+        }
+        nl.link().set(m.build()).execute().await.with_context(|| format!("bringing {} up", i.name))?;
+    }
+    for r in &h.routes {
+        add_route(nl, r).await.with_context(|| format!("adding route {} via {}", r.to.map_or_else(|| "default".into(), |c| c.to_string()), r.via))?;
+    }
+    write_sysctls(&ns.worker, &h.sysctls).await?;
+    if let Some(out) = &h.masquerade {
+        let out = out.clone();
+        ns.worker.run(move || masquerade(&out)).await?.context("installing the masquerade rule (nftables)")?;
+    }
+    Ok(())
+}
+
+async fn add_route(nl: &rtnetlink::Handle, r: &PlanRoute) -> Result<()> {
+    let msg = match r.via {
+        IpAddr::V4(gw) => {
+            let (dst, len) = match r.to.map(|c| (c.addr, c.prefix)) {
+                Some((IpAddr::V4(d), l)) => (d, l),
+                _ => (std::net::Ipv4Addr::UNSPECIFIED, 0),
+            };
+            RouteMessageBuilder::<std::net::Ipv4Addr>::new().destination_prefix(dst, len).gateway(gw).build()
+        }
+        IpAddr::V6(gw) => {
+            let (dst, len) = match r.to.map(|c| (c.addr, c.prefix)) {
+                Some((IpAddr::V6(d), l)) => (d, l),
+                _ => (std::net::Ipv6Addr::UNSPECIFIED, 0),
+            };
+            RouteMessageBuilder::<std::net::Ipv6Addr>::new().destination_prefix(dst, len).gateway(gw).build()
+        }
+    };
+    nl.route().add(msg).replace().execute().await?;
+    Ok(())
+}
+
+/// Writes sysctls from the worker's thread (inside the namespace), so /proc/sys/net
+/// is the namespace's own. Errors name the key and what the kernel said.
+pub async fn write_sysctls(worker: &NetnsWorker, kv: &[(String, String)]) -> Result<()> {
+    let kv = kv.to_vec();
+    worker
+        .run(move || -> Result<()> {
+            for (k, v) in &kv {
+                let path = format!("/proc/sys/{}", k.replace('.', "/"));
+                std::fs::write(&path, v).with_context(|| format!("sysctl {k} = {v} ({path})"))?;
+            }
+            Ok(())
+        })
+        .await?
+}
+
+/// `table ip drill_nat { chain postrouting { type nat hook postrouting priority srcnat; oifname OUT masquerade } }`
+fn masquerade(out: &str) -> Result<()> {
+    use nftables::{batch::Batch, expr, schema, stmt, types};
+    let mut b = Batch::new();
+    let table = "drill_nat";
+    b.add(schema::NfListObject::Table(schema::Table { family: types::NfFamily::IP, name: table.into(), ..Default::default() }));
+    b.add(schema::NfListObject::Chain(schema::Chain {
+        family: types::NfFamily::IP,
+        table: table.into(),
+        name: "postrouting".into(),
+        _type: Some(types::NfChainType::NAT),
+        hook: Some(types::NfHook::Postrouting),
+        prio: Some(100),
+        policy: Some(types::NfChainPolicy::Accept),
+        ..Default::default()
+    }));
+    b.add(schema::NfListObject::Rule(schema::Rule {
+        family: types::NfFamily::IP,
+        table: table.into(),
+        chain: "postrouting".into(),
+        expr: vec![
+            stmt::Statement::Match(stmt::Match {
+                left: expr::Expression::Named(expr::NamedExpression::Meta(expr::Meta { key: expr::MetaKey::Oifname })),
+                right: expr::Expression::String(out.to_string().into()),
+                op: stmt::Operator::EQ,
+            }),
+            stmt::Statement::Masquerade(None),
+        ]
+        .into(),
+        ..Default::default()
+    }));
+    nftables::helper::apply_ruleset(&b.to_nftables()).map_err(|e| anyhow!("{e}"))
+}
+
 pub async fn link_index(handle: &rtnetlink::Handle, name: &str) -> Result<u32> {
     let mut links = handle.link().get().match_name(name.to_string()).execute();
-    let msg = links.try_next().await?.ok_or_else(|| anyhow!("no interface named {name}"))?;
+    let msg = links.try_next().await.with_context(|| format!("looking up interface {name}"))?.ok_or_else(|| anyhow!("no interface named {name}"))?;
     Ok(msg.header.index)
 }
 

@@ -1,0 +1,11 @@
+//! drilld as a library: the daemon binary (`main.rs`), the benchmarks and the
+//! privileged tests all drive these modules.
+
+pub mod daemon;
+pub mod drill;
+pub mod host;
+pub mod journal;
+pub mod netns;
+pub mod probes;
+pub mod topology;
+pub mod workload;
