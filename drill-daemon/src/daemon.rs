@@ -157,7 +157,16 @@ async fn start_h(State(d): State<Arc<Daemon>>, Json(req): Json<StartRequest>) ->
     let drill = Drill::start(&env, scenario, plan.clone())
         .instrument(span)
         .await
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("could not start the drill (everything it created was removed): {e:#}")))?;
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("could not start drill {id} (everything it created was removed): {e:#}")));
+    let drill = match drill {
+        Ok(x) => x,
+        Err(e) => {
+            if d.drills.lock().await.is_empty() {
+                d.idle.notify_one();
+            }
+            return Err(e);
+        }
+    };
     let info = drill.info().await;
     d.drills.lock().await.insert(id, Arc::new(drill));
     Ok(Json(StartResponse { plan, drill: Some(info) }))
