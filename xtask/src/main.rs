@@ -3,6 +3,7 @@
 //! - `setup`: install the Debian packages drill needs (apt-get; sudo when not root);
 //! - `build [--release]`: setup, then build drilld and drill;
 //! - `run SCENARIO`: setup, build (release), start the drill (this starts drilld too);
+//! - `bench [--json]`: benchmarks (as root) with baselines measured in the same run;
 //! - `test`: setup, build, then every test: unit tests and the privileged end-to-end
 //!   tests (as root; with sudo when not root). In CI (CI=true) a privileged test that
 //!   cannot run fails instead of skipping.
@@ -33,6 +34,12 @@ enum Cmd {
     Run {
         #[arg(default_value = "close-wait-leak")]
         scenario: String,
+    },
+    /// Benchmarks (as root): a table of figures with baselines measured in the same run.
+    Bench {
+        /// Print a JSON array of {name, value, unit, baseline, ratio} instead of the table.
+        #[arg(long)]
+        json: bool,
     },
     /// Run the whole test suite (unit + privileged end-to-end).
     Test {
@@ -73,6 +80,7 @@ fn main() -> ExitCode {
         Cmd::Build { release } => setup().and_then(|_| build(release)),
         Cmd::Run { scenario } => setup().and_then(|_| build(true)).and_then(|_| run(&scenario)),
         Cmd::Test { args } => setup().and_then(|_| test(&args)),
+        Cmd::Bench { json } => setup().and_then(|_| bench(json)),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
@@ -188,5 +196,50 @@ fn test(args: &[String]) -> Result<()> {
     if failed {
         bail!("some tests failed");
     }
+    Ok(())
+}
+
+fn bench(json: bool) -> Result<()> {
+    // The benchmarks drive the release drill and drilld binaries.
+    build(true)?;
+    let out = cargo()
+        .args(["bench", "-p", "drill-daemon", "--no-run", "--message-format=json"])
+        .output()
+        .context("building the benchmarks")?;
+    if !out.status.success() {
+        bail!("building the benchmarks failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let mut exes = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+        if v["target"]["kind"].as_array().is_some_and(|k| k.iter().any(|x| x == "bench")) {
+            if let Some(exe) = v["executable"].as_str() {
+                exes.push(exe.to_string());
+            }
+        }
+    }
+    if !is_root() {
+        eprintln!("xtask bench: the benchmarks need root; running them through sudo");
+    }
+    let mut rows: Vec<serde_json::Value> = Vec::new();
+    for exe in exes {
+        let out = privileged(&exe).arg("--json").stderr(std::process::Stdio::inherit()).output().with_context(|| format!("running {exe}"))?;
+        if !out.status.success() {
+            bail!("{exe} failed ({})", out.status);
+        }
+        let v: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).with_context(|| format!("{exe} did not print a JSON array"))?;
+        rows.extend(v);
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    println!("{:<78} {:>10} {:<7} {:>10} {:>8}", "benchmark", "value", "unit", "baseline", "ratio");
+    for r in &rows {
+        let num = |k: &str| r[k].as_f64().map(|x| format!("{x:.2}")).unwrap_or_default();
+        let ratio = r["ratio"].as_f64().map(|x| format!("{x:.2}x")).unwrap_or_default();
+        println!("{:<78} {:>10} {:<7} {:>10} {:>8}", r["name"].as_str().unwrap_or(""), num("value"), r["unit"].as_str().unwrap_or(""), num("baseline"), ratio);
+    }
+    println!("(ratio = baseline / value: above 1 means faster or smaller than the baseline)");
     Ok(())
 }
