@@ -74,6 +74,11 @@ fn router_switch_mtu_ipv6_sysctls_nat() {
     assert!(lines[1].starts_with("10.77.1.2"), "{text}");
     assert_eq!(lines[3], "1", "{text}");
     assert_eq!(lines[4], "0", "a fresh /tmp: {text}");
+    // Ordinary tools from the machine work inside a host.
+    for tool in ["ip -br link", "ss -tan", "nft list ruleset", "tc qdisc show dev eth0", "tcpdump -D", "dig -v", "curl --version", "ping -c1 -W2 10.77.1.2", "ps -e", "mtr --version"] {
+        let out = d.drill(&["exec", "--drill", &id, "server", "--", "sh", "-c", tool]);
+        assert!(out.status.success(), "`{tool}` inside a host: {}", String::from_utf8_lossy(&out.stderr));
+    }
     // The machine's own /etc/hosts did not change.
     assert!(!std::fs::read_to_string("/etc/hosts").unwrap().contains("10.77.1.2"));
 
