@@ -136,8 +136,14 @@ fn crash_then_reset_leaves_nothing() {
     assert!(String::from_utf8_lossy(&out.stdout).contains(&id), "reset names what it removed");
     assert!(netns_of(&id).is_empty(), "reset must remove the namespaces");
     assert!(mounts_under(&d.state).is_empty());
-    // A restarted daemon finds nothing to recover and serves again.
+    // Second round: crash again, and this time a restarted daemon cleans up by itself.
     d.spawn();
+    let id2 = d.drill_json(&["start", "close-wait-leak", "--json"], 0)["drill"]["id"].as_str().unwrap().to_string();
+    d.crash();
+    assert_eq!(netns_of(&id2).len(), 2);
+    d.spawn();
+    assert!(netns_of(&id2).is_empty(), "a restarted drilld must remove the leftovers of the crashed one");
+    assert!(d.logs().contains("removed leftovers of an earlier run"), "and say so in its log");
     let st = d.drill_json(&["status", "--json"], 0);
     assert_eq!(st.as_array().unwrap().len(), 0);
 }
