@@ -115,11 +115,13 @@ impl Drill {
             }
             ns.insert(name, topology::Ns { worker, nl });
         }
-        // Probes watch the namespaces before any traffic flows.
-        for p in &self.plan.probes {
-            let PlanProbe::TcpStateDwell { host, states } = p;
-            let ino = self.host(host)?.netns_ino;
-            env.probes.tcpstate()?.watch(ino, states).with_context(|| format!("host {host}: attaching the tcpstate probe"))?;
+        // Probes watch every host before any traffic flows (state timing where planned).
+        for h in &self.hosts {
+            let states: Vec<_> = self.plan.probes.iter().filter_map(|p| match p {
+                PlanProbe::TcpStateDwell { host, states } if *host == h.name => Some(states.clone()),
+                _ => None,
+            }).flatten().collect();
+            env.probes.watch(h.netns_ino, &states).with_context(|| format!("host {}: attaching the probes", h.name))?;
         }
         topology::apply(&self.plan, env.root_nl, &ns).await?;
         drop(ns);
@@ -335,11 +337,9 @@ impl Drill {
     /// Removes everything the drill created. Keeps going after errors, returns them.
     pub fn teardown(&self) -> Vec<String> {
         let mut errors = Vec::new();
-        if let Ok(tcp) = self.probes.tcpstate() {
-            for h in &self.hosts {
-                if let Err(e) = tcp.unwatch(h.netns_ino) {
-                    errors.push(format!("host {}: {e:#}", h.name));
-                }
+        for h in &self.hosts {
+            if let Err(e) = self.probes.unwatch(h.netns_ino) {
+                errors.push(format!("host {}: {e:#}", h.name));
             }
         }
         for h in &self.hosts {

@@ -1,8 +1,10 @@
 //! The eBPF probes, loaded once when the daemon starts and shared by every drill.
-//! Programs filter by network namespace inode (`watched_netns`), so a drill's
-//! verdict only ever sees its own hosts.
+//! All programs filter by network namespace inode (`watched_netns`), so a drill's
+//! verdict only ever sees its own hosts. Each program loads and attaches on its own:
+//! one that the kernel refuses is reported by name with the reason, and only the
+//! drills that need it refuse to start.
 
-use std::collections::{HashMap as StdHashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap as StdHashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result, anyhow};
@@ -11,7 +13,7 @@ use aya::programs::RawTracePoint;
 use drill_core::api::ProbeStatus;
 use drill_core::scenario::TcpState;
 use drill_core::verdict::{DwellObservation, DwellSample};
-use drill_ebpf::{DwellEvent, DwellOpen, counters, maps};
+use drill_ebpf::{DwellEvent, DwellOpen, EventKey, ExecEvent, PROGRAMS, Rtt, RttKey, counters, maps};
 use tokio::io::unix::AsyncFd;
 
 /// CLOCK_MONOTONIC in nanoseconds: the clock of `bpf_ktime_get_ns()`.
@@ -22,19 +24,10 @@ pub fn now_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
-/// Exit events kept per namespace (older ones are dropped first).
+/// Ring buffer records kept per namespace (older ones are dropped first).
 const EVENTS_PER_NETNS: usize = 200_000;
 
-/// The TCP state dwell probe (`sock:inet_sock_set_state`).
-pub struct TcpStateProbe {
-    // Keeps the program attached for as long as the probe lives.
-    _ebpf: aya::Ebpf,
-    watched: Mutex<HashMap<MapData, u32, u32>>,
-    tracked: Mutex<Array<MapData, u32>>,
-    open: Mutex<HashMap<MapData, u64, DwellOpen>>,
-    counters: Mutex<Array<MapData, u64>>,
-    events: Arc<Mutex<StdHashMap<u32, VecDeque<DwellEvent>>>>,
-}
+type Store<T> = Arc<Mutex<StdHashMap<u32, VecDeque<T>>>>;
 
 fn take<T>(ebpf: &mut aya::Ebpf, name: &str) -> Result<T>
 where
@@ -45,95 +38,66 @@ where
     T::try_from(map).with_context(|| format!("map {name} has an unexpected type"))
 }
 
-impl TcpStateProbe {
-    /// Loads and attaches the probe; must be called inside a tokio runtime.
-    pub fn load() -> Result<Arc<TcpStateProbe>> {
-        let mut ebpf = aya::Ebpf::load(drill_ebpf::TCPSTATE_OBJ).context("loading the tcpstate object (BTF/CO-RE relocation or map creation failed)")?;
-        let prog: &mut RawTracePoint = ebpf
-            .program_mut(drill_ebpf::TCPSTATE_PROG)
-            .ok_or_else(|| anyhow!("program {} missing from the object", drill_ebpf::TCPSTATE_PROG))?
-            .try_into()
-            .context("program type")?;
-        prog.load().context("the kernel's verifier refused the tcpstate program")?;
-        prog.attach(drill_ebpf::TCPSTATE_TRACEPOINT)
-            .with_context(|| format!("attaching to raw tracepoint {}", drill_ebpf::TCPSTATE_TRACEPOINT))?;
-        let watched = take(&mut ebpf, maps::WATCHED_NETNS)?;
-        let tracked = take(&mut ebpf, maps::TRACKED_STATES)?;
-        let open = take(&mut ebpf, maps::OPEN_DWELL)?;
-        let counters = take(&mut ebpf, maps::COUNTERS)?;
-        let ring: RingBuf<MapData> = take(&mut ebpf, maps::DWELL_EVENTS)?;
-        let events: Arc<Mutex<StdHashMap<u32, VecDeque<DwellEvent>>>> = Arc::default();
-        let probe = Arc::new(TcpStateProbe {
-            _ebpf: ebpf,
-            watched: Mutex::new(watched),
-            tracked: Mutex::new(tracked),
-            open: Mutex::new(open),
-            counters: Mutex::new(counters),
-            events: events.clone(),
-        });
-        // SAFETY: the RingBuf owns its map fd and keeps it open, unchanged, for as long as
-        // the AsyncFd (which owns the RingBuf) lives.
-        let mut afd = unsafe { AsyncFd::register(ring) }.map_err(|e| anyhow!("registering the ring buffer with tokio: {e}"))?;
-        tokio::spawn(async move {
-            loop {
-                let Ok(mut guard) = afd.readable_mut().await else { break };
-                let rb = guard.get_inner_mut();
-                let mut batch = Vec::new();
-                while let Some(item) = rb.next() {
-                    if let Some(ev) = DwellEvent::from_bytes(&item) {
-                        batch.push(ev);
-                    }
-                }
-                guard.clear_ready();
-                if let Ok(mut store) = events.lock() {
-                    for ev in batch {
-                        let q = store.entry(ev.netns).or_default();
-                        if q.len() >= EVENTS_PER_NETNS {
-                            q.pop_front();
-                        }
-                        q.push_back(ev);
-                    }
+/// Drains a ring buffer into a per-netns store, parsing records with `parse`.
+fn drain<T: Send + 'static>(ring: RingBuf<MapData>, store: Store<T>, parse: fn(&[u8]) -> Option<(u32, T)>) -> Result<()> {
+    // SAFETY: the RingBuf owns its map fd and keeps it open, unchanged, for as long as
+    // the AsyncFd (which owns the RingBuf) lives.
+    let mut afd = unsafe { AsyncFd::register(ring) }.map_err(|e| anyhow!("registering a ring buffer with tokio: {e}"))?;
+    tokio::spawn(async move {
+        loop {
+            let Ok(mut guard) = afd.readable_mut().await else { break };
+            let rb = guard.get_inner_mut();
+            let mut batch = Vec::new();
+            while let Some(item) = rb.next() {
+                if let Some(x) = parse(&item) {
+                    batch.push(x);
                 }
             }
-        });
-        Ok(probe)
-    }
+            guard.clear_ready();
+            if let Ok(mut s) = store.lock() {
+                for (netns, x) in batch {
+                    let q = s.entry(netns).or_default();
+                    if q.len() >= EVENTS_PER_NETNS {
+                        q.pop_front();
+                    }
+                    q.push_back(x);
+                }
+            }
+        }
+    });
+    Ok(())
+}
 
-    /// Starts watching a namespace, tracking `states` (ORed into the global mask).
-    pub fn watch(&self, netns: u32, states: &[TcpState]) -> Result<()> {
+/// TCP state dwell times (`sock:inet_sock_set_state`).
+pub struct TcpStateProbe {
+    tracked: Mutex<Array<MapData, u32>>,
+    open: Mutex<HashMap<MapData, u64, DwellOpen>>,
+    counters: Mutex<Array<MapData, u64>>,
+    events: Store<DwellEvent>,
+}
+
+impl TcpStateProbe {
+    fn track(&self, states: &[TcpState]) -> Result<()> {
         let bits = states.iter().fold(0u32, |m, s| m | (1 << s.number()));
-        {
-            let mut t = self.tracked.lock().map_err(|_| anyhow!("poisoned"))?;
-            let cur = t.get(&0, 0).unwrap_or(0);
-            t.set(0, cur | bits, 0).context("updating tracked_states")?;
-        }
-        self.events.lock().map_err(|_| anyhow!("poisoned"))?.entry(netns).or_default();
-        self.watched.lock().map_err(|_| anyhow!("poisoned"))?.insert(netns, 1, 0).context("updating watched_netns (is it full?)")?;
-        Ok(())
+        let mut t = self.tracked.lock().map_err(|_| anyhow!("poisoned"))?;
+        let cur = t.get(&0, 0).unwrap_or(0);
+        t.set(0, cur | bits, 0).context("updating tracked_states")
     }
 
-    /// Stops watching a namespace and forgets everything recorded for it.
-    pub fn unwatch(&self, netns: u32) -> Result<()> {
-        let mut w = self.watched.lock().map_err(|_| anyhow!("poisoned"))?;
-        if w.get(&netns, 0).is_ok() {
-            w.remove(&netns).map_err(|e| anyhow!("removing netns {netns} from watched_netns: {e}"))?;
+    fn forget(&self, netns: u32) {
+        if let Ok(mut open) = self.open.lock() {
+            let stale: Vec<u64> = open.iter().filter_map(|r| r.ok()).filter(|(_, v)| v.netns == netns).map(|(k, _)| k).collect();
+            for k in stale {
+                let _ = open.remove(&k);
+            }
         }
-        drop(w);
-        let mut open = self.open.lock().map_err(|_| anyhow!("poisoned"))?;
-        let stale: Vec<u64> = open.iter().filter_map(|r| r.ok()).filter(|(_, v)| v.netns == netns).map(|(k, _)| k).collect();
-        for k in stale {
-            let _ = open.remove(&k);
+        if let Ok(mut e) = self.events.lock() {
+            e.remove(&netns);
         }
-        self.events.lock().map_err(|_| anyhow!("poisoned"))?.remove(&netns);
-        Ok(())
-    }
-
-    fn counter(&self, idx: u32) -> u64 {
-        self.counters.lock().ok().and_then(|c| c.get(&idx, 0).ok()).unwrap_or(0)
     }
 
     pub fn events_lost(&self) -> u64 {
-        self.counter(counters::EVENTS_LOST)
+        self.counters.lock().ok().and_then(|c| c.get(&counters::EVENTS_LOST, 0).ok()).unwrap_or(0)
     }
 
     /// What the probe saw for netns/port/state between `start_ns` and `end_ns`
@@ -161,32 +125,197 @@ impl TcpStateProbe {
         }
         DwellObservation { window_start_ns: start_ns, window_end_ns: end_ns, samples, events_lost: self.events_lost().saturating_sub(lost_before) }
     }
+
+    /// Sockets currently in `state` in a namespace (any port).
+    pub fn open_count(&self, netns: u32, state: TcpState) -> u64 {
+        let st = u32::from(state.number());
+        self.open.lock().map(|o| o.iter().filter_map(|r| r.ok()).filter(|(_, v)| v.netns == netns && v.state == st).count() as u64).unwrap_or(0)
+    }
+}
+
+/// Counters of drops, retransmissions, resets, OOM kills and execs; RTT samples;
+/// the processes started in drill hosts.
+pub struct EventProbe {
+    counts: Mutex<HashMap<MapData, EventKey, u64>>,
+    rtt: Mutex<HashMap<MapData, RttKey, Rtt>>,
+    execs: Store<ExecEvent>,
+    /// `enum skb_drop_reason` of the running kernel, from its BTF.
+    drop_reasons: BTreeMap<u32, String>,
+}
+
+impl EventProbe {
+    /// Every counter of one namespace.
+    pub fn snapshot(&self, netns: u32) -> BTreeMap<EventKey, u64> {
+        self.counts.lock().map(|c| c.iter().filter_map(|r| r.ok()).filter(|(k, _)| k.netns == netns).collect()).unwrap_or_default()
+    }
+
+    pub fn rtt(&self, netns: u32, port: u16) -> Rtt {
+        self.rtt.lock().ok().and_then(|r| r.get(&RttKey { netns, port, _pad: 0 }, 0).ok()).unwrap_or_default()
+    }
+
+    /// Processes started in a namespace, oldest first.
+    pub fn execs(&self, netns: u32) -> Vec<ExecEvent> {
+        self.execs.lock().map(|s| s.get(&netns).map(|q| q.iter().copied().collect()).unwrap_or_default()).unwrap_or_default()
+    }
+
+    /// Kernel name of a drop reason without the `SKB_DROP_REASON_` prefix.
+    pub fn reason_name(&self, reason: u32) -> String {
+        self.drop_reasons.get(&reason).cloned().unwrap_or_else(|| format!("reason {reason}"))
+    }
+
+    /// The number of a drop reason by name (with or without the prefix), on this kernel.
+    pub fn reason_number(&self, name: &str) -> Option<u32> {
+        let n = name.trim_start_matches("SKB_DROP_REASON_");
+        self.drop_reasons.iter().find(|(_, v)| v.eq_ignore_ascii_case(n)).map(|(k, _)| *k)
+    }
+
+    fn forget(&self, netns: u32) {
+        if let Ok(mut c) = self.counts.lock() {
+            let keys: Vec<EventKey> = c.keys().filter_map(|k| k.ok()).filter(|k| k.netns == netns).collect();
+            for k in keys {
+                let _ = c.remove(&k);
+            }
+        }
+        if let Ok(mut r) = self.rtt.lock() {
+            let keys: Vec<RttKey> = r.keys().filter_map(|k| k.ok()).filter(|k| k.netns == netns).collect();
+            for k in keys {
+                let _ = r.remove(&k);
+            }
+        }
+        if let Ok(mut e) = self.execs.lock() {
+            e.remove(&netns);
+        }
+    }
+}
+
+/// `enum skb_drop_reason` from the kernel's BTF: numbers differ between kernels.
+fn drop_reasons() -> BTreeMap<u32, String> {
+    let mut m = BTreeMap::new();
+    let Ok(btf) = btf_rs::Btf::from_file("/sys/kernel/btf/vmlinux") else { return m };
+    for t in btf.resolve_types_by_name("skb_drop_reason").unwrap_or_default() {
+        if let btf_rs::Type::Enum(e) = t {
+            for member in &e.members {
+                if let Ok(name) = btf.resolve_name(member) {
+                    m.insert(member.val(), name.trim_start_matches("SKB_DROP_REASON_").to_string());
+                }
+            }
+        }
+    }
+    m
 }
 
 /// Every probe of the daemon, and why any could not load.
 pub struct Probes {
+    // Keeps the attached programs alive.
+    _ebpf: Option<aya::Ebpf>,
+    watched: Option<Mutex<HashMap<MapData, u32, u32>>>,
     pub tcpstate: Option<Arc<TcpStateProbe>>,
+    pub events: Option<Arc<EventProbe>>,
     pub status: Vec<ProbeStatus>,
 }
 
 impl Probes {
+    /// Loads the object and every program; must run inside a tokio runtime.
     pub fn load() -> Probes {
         // Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK.
         let _ = nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_MEMLOCK, libc::RLIM_INFINITY, libc::RLIM_INFINITY);
-        let (tcpstate, err) = match TcpStateProbe::load() {
-            Ok(p) => (Some(p), None),
-            Err(e) => (None, Some(format!("{e:#}"))),
-        };
-        if let Some(e) = &err {
-            tracing::error!(probe = "tcpstate", error = %e, "probe could not load; drills that need it will refuse to start");
+        match Self::try_load() {
+            Ok(p) => p,
+            Err(e) => {
+                let why = format!("{e:#}");
+                tracing::error!(error = %why, "the probe object could not load; drills with checks will refuse to start");
+                Probes {
+                    _ebpf: None,
+                    watched: None,
+                    tcpstate: None,
+                    events: None,
+                    status: PROGRAMS.iter().map(|p| ProbeStatus { name: p.describes.into(), loaded: false, error: Some(why.clone()) }).collect(),
+                }
+            }
         }
-        Probes { tcpstate, status: vec![ProbeStatus { name: "tcpstate (sock:inet_sock_set_state)".into(), loaded: err.is_none(), error: err }] }
+    }
+
+    fn try_load() -> Result<Probes> {
+        let mut ebpf = aya::Ebpf::load(drill_ebpf::PROBES_OBJ).context("loading the probe object (BTF/CO-RE relocation or map creation failed)")?;
+        let mut status = Vec::new();
+        for p in PROGRAMS {
+            let r = (|| -> Result<()> {
+                let prog: &mut RawTracePoint = ebpf.program_mut(p.program).ok_or_else(|| anyhow!("program {} missing from the object", p.program))?.try_into()?;
+                prog.load().context("the kernel's verifier refused it")?;
+                prog.attach(p.tracepoint).with_context(|| format!("attaching to raw tracepoint {}", p.tracepoint))?;
+                Ok(())
+            })();
+            if let Err(e) = &r {
+                tracing::error!(probe = p.describes, error = %format!("{e:#}"), "probe could not load; drills that need it will refuse to start");
+            }
+            status.push(ProbeStatus { name: p.describes.into(), loaded: r.is_ok(), error: r.err().map(|e| format!("{e:#}")) });
+        }
+        let watched = take(&mut ebpf, maps::WATCHED_NETNS)?;
+        let tcpstate = if status[0].loaded {
+            let store: Store<DwellEvent> = Arc::default();
+            drain(take(&mut ebpf, maps::DWELL_EVENTS)?, store.clone(), |b| DwellEvent::from_bytes(b).map(|e| (e.netns, e)))?;
+            Some(Arc::new(TcpStateProbe {
+                tracked: Mutex::new(take(&mut ebpf, maps::TRACKED_STATES)?),
+                open: Mutex::new(take(&mut ebpf, maps::OPEN_DWELL)?),
+                counters: Mutex::new(take(&mut ebpf, maps::COUNTERS)?),
+                events: store,
+            }))
+        } else {
+            None
+        };
+        let execs: Store<ExecEvent> = Arc::default();
+        drain(take(&mut ebpf, maps::EXEC_EVENTS)?, execs.clone(), |b| ExecEvent::from_bytes(b).map(|e| (e.netns, e)))?;
+        let events = Some(Arc::new(EventProbe {
+            counts: Mutex::new(take(&mut ebpf, maps::EVENT_COUNTS)?),
+            rtt: Mutex::new(take(&mut ebpf, maps::RTT_STATS)?),
+            execs,
+            drop_reasons: drop_reasons(),
+        }));
+        Ok(Probes { _ebpf: Some(ebpf), watched: Some(Mutex::new(watched)), tcpstate, events, status })
+    }
+
+    /// Refuses when a program `need`ed (by its description) is not attached.
+    pub fn require(&self, need: &str) -> Result<()> {
+        match self.status.iter().find(|s| s.name == need) {
+            Some(s) if s.loaded => Ok(()),
+            Some(s) => Err(anyhow!("the probe `{}` is not loaded: {}", s.name, s.error.clone().unwrap_or_default())),
+            None => Err(anyhow!("no probe `{need}`")),
+        }
     }
 
     pub fn tcpstate(&self) -> Result<&Arc<TcpStateProbe>> {
-        self.tcpstate.as_ref().ok_or_else(|| {
-            let why = self.status.first().and_then(|s| s.error.clone()).unwrap_or_default();
-            anyhow!("the tcpstate probe (sock:inet_sock_set_state) is not loaded: {why}")
-        })
+        self.require(PROGRAMS[0].describes)?;
+        self.tcpstate.as_ref().ok_or_else(|| anyhow!("the tcpstate probe is not loaded"))
+    }
+
+    pub fn events(&self) -> Result<&Arc<EventProbe>> {
+        self.events.as_ref().ok_or_else(|| anyhow!("the event probes are not loaded: {}", self.status.get(1).and_then(|s| s.error.clone()).unwrap_or_default()))
+    }
+
+    /// Starts recording a namespace; `states` are the TCP states to time in it.
+    pub fn watch(&self, netns: u32, states: &[TcpState]) -> Result<()> {
+        if let (Some(t), false) = (&self.tcpstate, states.is_empty()) {
+            t.track(states)?;
+            t.events.lock().map_err(|_| anyhow!("poisoned"))?.entry(netns).or_default();
+        }
+        let w = self.watched.as_ref().ok_or_else(|| anyhow!("probes not loaded"))?;
+        w.lock().map_err(|_| anyhow!("poisoned"))?.insert(netns, 1, 0).context("updating watched_netns (is it full?)")
+    }
+
+    /// Stops recording a namespace and forgets everything recorded for it.
+    pub fn unwatch(&self, netns: u32) -> Result<()> {
+        if let Some(w) = &self.watched {
+            let mut w = w.lock().map_err(|_| anyhow!("poisoned"))?;
+            if w.get(&netns, 0).is_ok() {
+                w.remove(&netns).map_err(|e| anyhow!("removing netns {netns} from watched_netns: {e}"))?;
+            }
+        }
+        if let Some(t) = &self.tcpstate {
+            t.forget(netns);
+        }
+        if let Some(e) = &self.events {
+            e.forget(netns);
+        }
+        Ok(())
     }
 }

@@ -4,13 +4,28 @@
 //! The C sources live in `src/bpf/`; `build.rs` compiles them with clang. The layouts
 //! below must match `src/bpf/*.h` byte for byte; the unit tests pin the sizes.
 
-/// Object file of the TCP state dwell probe (`src/bpf/tcpstate.bpf.c`).
-pub static TCPSTATE_OBJ: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tcpstate.bpf.o"));
+/// Object file of every probe (`src/bpf/probes.bpf.c`).
+pub static PROBES_OBJ: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/probes.bpf.o"));
 
-/// Name of the program inside [`TCPSTATE_OBJ`].
-pub const TCPSTATE_PROG: &str = "drill_tcpstate";
-/// Raw tracepoint it attaches to.
-pub const TCPSTATE_TRACEPOINT: &str = "inet_sock_set_state";
+/// A program of [`PROBES_OBJ`]: its name in the object, the raw tracepoint it
+/// attaches to, and what it is for (as users see it).
+pub struct ProbeProgram {
+    pub program: &'static str,
+    pub tracepoint: &'static str,
+    pub describes: &'static str,
+}
+
+/// Every program of [`PROBES_OBJ`]; the first is the TCP state dwell probe.
+pub const PROGRAMS: &[ProbeProgram] = &[
+    ProbeProgram { program: "drill_tcpstate", tracepoint: "inet_sock_set_state", describes: "TCP state dwell (sock:inet_sock_set_state)" },
+    ProbeProgram { program: "drill_drop", tracepoint: "kfree_skb", describes: "packet drops by reason (skb:kfree_skb)" },
+    ProbeProgram { program: "drill_retransmit", tracepoint: "tcp_retransmit_skb", describes: "retransmissions (tcp:tcp_retransmit_skb)" },
+    ProbeProgram { program: "drill_rst_sent", tracepoint: "tcp_send_reset", describes: "resets sent (tcp:tcp_send_reset)" },
+    ProbeProgram { program: "drill_rst_received", tracepoint: "tcp_receive_reset", describes: "resets received (tcp:tcp_receive_reset)" },
+    ProbeProgram { program: "drill_rtt", tracepoint: "tcp_probe", describes: "smoothed RTT (tcp:tcp_probe)" },
+    ProbeProgram { program: "drill_exec", tracepoint: "sched_process_exec", describes: "processes started (sched:sched_process_exec)" },
+    ProbeProgram { program: "drill_oom", tracepoint: "mark_victim", describes: "OOM kills (oom:mark_victim)" },
+];
 
 /// Map names inside [`TCPSTATE_OBJ`].
 pub mod maps {
@@ -20,6 +35,77 @@ pub mod maps {
     pub const DWELL_STATS: &str = "dwell_stats";
     pub const DWELL_EVENTS: &str = "dwell_events";
     pub const COUNTERS: &str = "tcpstate_counters";
+    pub const EVENT_COUNTS: &str = "event_counts";
+    pub const RTT_STATS: &str = "rtt_stats";
+    pub const EXEC_EVENTS: &str = "exec_events";
+}
+
+/// Kinds of [`EventKey`] (`DRILL_EV_*` in probes.h).
+pub mod kinds {
+    pub const DROP: u16 = 1;
+    pub const RETRANSMIT: u16 = 2;
+    pub const RST_SENT: u16 = 3;
+    pub const RST_RECEIVED: u16 = 4;
+    pub const OOM_KILL: u16 = 5;
+    pub const EXEC: u16 = 6;
+}
+
+/// Key of `event_counts` (`struct drill_event_key`); the value is a u64 count.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EventKey {
+    pub netns: u32,
+    pub kind: u16,
+    /// Local port (retransmissions, resets); 0 otherwise.
+    pub port: u16,
+    /// Drop reason (`enum skb_drop_reason`) for drops; 0 otherwise.
+    pub reason: u32,
+}
+
+/// Key of `rtt_stats` (`struct drill_rtt_key`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct RttKey {
+    pub netns: u32,
+    pub port: u16,
+    pub _pad: u16,
+}
+
+/// Smoothed RTT samples (`struct drill_rtt`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Rtt {
+    pub samples: u64,
+    pub srtt_sum_us: u64,
+    pub srtt_max_us: u64,
+}
+
+/// A process started in a watched namespace (`struct drill_exec_event`).
+/// PIDs are in the machine's (root) PID namespace.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExecEvent {
+    pub ts_ns: u64,
+    pub netns: u32,
+    pub pid: u32,
+    pub ppid: u32,
+    pub comm: [u8; 16],
+    pub _pad: u32,
+}
+
+impl ExecEvent {
+    pub fn from_bytes(b: &[u8]) -> Option<Self> {
+        if b.len() < std::mem::size_of::<Self>() {
+            return None;
+        }
+        // SAFETY: length checked; plain data; unaligned read.
+        Some(unsafe { std::ptr::read_unaligned(b.as_ptr().cast::<Self>()) })
+    }
+
+    pub fn comm(&self) -> String {
+        let end = self.comm.iter().position(|&c| c == 0).unwrap_or(self.comm.len());
+        String::from_utf8_lossy(&self.comm[..end]).into_owned()
+    }
 }
 
 /// Indices into the `tcpstate_counters` array.
@@ -94,6 +180,9 @@ unsafe impl aya::Pod for DwellOpen {}
 unsafe impl aya::Pod for DwellKey {}
 unsafe impl aya::Pod for DwellStats {}
 unsafe impl aya::Pod for DwellEvent {}
+unsafe impl aya::Pod for EventKey {}
+unsafe impl aya::Pod for RttKey {}
+unsafe impl aya::Pod for Rtt {}
 
 #[cfg(test)]
 mod tests {
@@ -105,13 +194,17 @@ mod tests {
         assert_eq!(std::mem::size_of::<DwellKey>(), 8);
         assert_eq!(std::mem::size_of::<DwellStats>(), 32);
         assert_eq!(std::mem::size_of::<DwellEvent>(), 40);
+        assert_eq!(std::mem::size_of::<EventKey>(), 12);
+        assert_eq!(std::mem::size_of::<RttKey>(), 8);
+        assert_eq!(std::mem::size_of::<Rtt>(), 24);
+        assert_eq!(std::mem::size_of::<ExecEvent>(), 40);
     }
 
     #[test]
     fn object_is_an_elf_for_bpf() {
-        assert_eq!(&TCPSTATE_OBJ[..4], b"\x7fELF");
+        assert_eq!(&PROBES_OBJ[..4], b"\x7fELF");
         // e_machine at offset 18: EM_BPF = 247.
-        assert_eq!(u16::from_le_bytes([TCPSTATE_OBJ[18], TCPSTATE_OBJ[19]]), 247);
+        assert_eq!(u16::from_le_bytes([PROBES_OBJ[18], PROBES_OBJ[19]]), 247);
     }
 
     #[test]

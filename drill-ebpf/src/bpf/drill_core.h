@@ -63,4 +63,36 @@ struct sock {
 	__u16 sk_protocol;
 } __attribute__((preserve_access_index));
 
+struct tcp_sock {
+	__u32 srtt_us;
+} __attribute__((preserve_access_index));
+
+struct net_device {
+	possible_net_t nd_net;
+} __attribute__((preserve_access_index));
+
+struct sk_buff {
+	struct net_device *dev;
+	struct sock *sk;
+	unsigned char *head;
+	__u16 transport_header;
+} __attribute__((preserve_access_index));
+
+struct tcphdr {
+	__be16 source;
+	__be16 dest;
+};
+
+struct nsproxy {
+	struct net *net_ns;
+} __attribute__((preserve_access_index));
+
+struct task_struct {
+	int pid;
+	int tgid;
+	struct task_struct *real_parent;
+	struct nsproxy *nsproxy;
+	char comm[16];
+} __attribute__((preserve_access_index));
+
 #endif
