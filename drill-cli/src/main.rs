@@ -61,6 +61,17 @@ enum Cmd {
         id: Option<String>,
         host: String,
     },
+    /// Live counters of a drill, every second: drops by reason, retransmits, resets,
+    /// CLOSE_WAIT sockets, RTT, processes started. Ctrl-C to leave.
+    Watch {
+        id: Option<String>,
+        /// Stop after this many updates (default: until Ctrl-C).
+        #[arg(long)]
+        count: Option<u64>,
+        /// One JSON object per update instead of the screen.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show the next hint.
     Hint {
         id: Option<String>,
@@ -220,6 +231,27 @@ async fn run(cli: Cli) -> Result<Outcome> {
             let pid = host_pid(&c, id, &host).await?;
             let shell = if Path::new("/bin/bash").exists() { "/bin/bash" } else { "/bin/sh" };
             return Ok(Outcome::Enter { pid, argv: vec![shell.into()], interactive: true });
+        }
+        Cmd::Watch { id, count, json } => {
+            let id = resolve(&c, id).await?;
+            let tty = std::io::IsTerminal::is_terminal(&std::io::stdout());
+            let mut n = 0u64;
+            loop {
+                let counters: DrillCounters = c.get(&format!("/v1/drills/{id}/counters")).await.map_err(e)?;
+                if json {
+                    println!("{}", serde_json::to_string(&counters)?);
+                } else {
+                    if tty {
+                        print!("\x1b[2J\x1b[H");
+                    }
+                    output::print_counters(&counters);
+                }
+                n += 1;
+                if count.is_some_and(|c| n >= c) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
         }
         Cmd::Hint { id, json } => {
             let id = resolve(&c, id).await?;

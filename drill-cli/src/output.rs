@@ -131,3 +131,26 @@ pub fn print_stop(r: &StopResponse, json: bool) -> Result<()> {
         }
     })
 }
+
+pub fn print_counters(c: &DrillCounters) {
+    let e = c.elapsed_secs as u64;
+    println!("drill {}  running for {}m{:02}s  (totals since start; Ctrl-C to leave)", c.id, e / 60, e % 60);
+    println!("{:<10} {:>7} {:>8} {:>9} {:>9} {:>10} {:>5} {:>6}  drops by reason", "HOST", "DROPS", "RETRANS", "RST SENT", "RST RECV", "CLOSE_WAIT", "OOM", "EXECS");
+    for h in &c.hosts {
+        let drops: u64 = h.drops.values().sum();
+        let reasons: Vec<String> = h.drops.iter().map(|(r, n)| format!("{r} {n}")).collect();
+        println!(
+            "{:<10} {:>7} {:>8} {:>9} {:>9} {:>10} {:>5} {:>6}  {}",
+            h.host, drops, h.retransmits, h.resets_sent, h.resets_received, h.close_wait, h.oom_kills, h.execs, reasons.join(", ")
+        );
+    }
+    for h in &c.hosts {
+        for (port, (n, mean, max)) in &h.srtt_ms {
+            println!("  {}:{port} srtt mean {mean:.2} ms, max {max:.2} ms ({n} samples)", h.host);
+        }
+        if !h.recent_execs.is_empty() {
+            let p: Vec<String> = h.recent_execs.iter().map(|(comm, pid, ppid)| format!("{comm}[{pid}<-{ppid}]")).collect();
+            println!("  {} started: {}", h.host, p.join(" "));
+        }
+    }
+}

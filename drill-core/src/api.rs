@@ -161,3 +161,30 @@ pub struct ProbeStatus {
     /// Why it could not load, when it could not.
     pub error: Option<String>,
 }
+
+/// Live counters of a drill (`GET /v1/drills/{id}/counters`, `drill watch`): totals
+/// since the drill started, as the probes saw them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DrillCounters {
+    pub id: String,
+    pub elapsed_secs: f64,
+    pub hosts: Vec<HostCounters>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct HostCounters {
+    pub host: String,
+    /// Drops by kernel drop reason (e.g. NETFILTER_DROP, NO_SOCKET).
+    pub drops: std::collections::BTreeMap<String, u64>,
+    pub retransmits: u64,
+    pub resets_sent: u64,
+    pub resets_received: u64,
+    pub oom_kills: u64,
+    pub execs: u64,
+    /// Sockets in CLOSE_WAIT now (hosts with a CLOSE_WAIT check only).
+    pub close_wait: u64,
+    /// Smoothed RTT by local port: (samples, mean ms, max ms).
+    pub srtt_ms: std::collections::BTreeMap<u16, (u64, f64, f64)>,
+    /// The last processes started in the host: (comm, pid, parent pid).
+    pub recent_execs: Vec<(String, u32, u32)>,
+}

@@ -23,7 +23,7 @@ use crate::workload::{self, Workload};
 /// Fault kinds the engine knows.
 pub const FAULT_KINDS: &[&str] = &["service-config"];
 /// Check kinds the engine knows.
-pub const CHECK_KINDS: &[&str] = &["tcp-state-dwell", "http-slo"];
+pub const CHECK_KINDS: &[&str] = &["tcp-state-dwell", "http-slo", "drops", "retransmits", "resets", "oom-kills"];
 
 // ---------------------------------------------------------------- raw file shape
 
@@ -99,6 +99,10 @@ struct RawCheck {
     state: Option<Spanned<String>>,
     max_secs: Option<Spanned<f64>>,
     min_connections: Option<u64>,
+    // drops / retransmits / resets / oom-kills
+    reason: Option<String>,
+    direction: Option<Spanned<String>>,
+    max: Option<u64>,
     // http-slo
     from: Option<Spanned<String>>,
     target: Option<Spanned<String>>,
@@ -176,6 +180,8 @@ pub enum Check {
     /// No socket on host:port stays in `state` longer than `max_secs` during the window,
     /// and at least `min_connections` connections passed through it (proof of load).
     TcpStateDwell { name: String, host: String, port: u16, state: TcpState, max_secs: f64, min_connections: u64 },
+    /// At most `max` events of a kind on `host` (and `port`, when given) during the window.
+    Count { name: String, host: String, port: Option<u16>, counted: Counted, max: u64 },
     /// Synthetic HTTP requests from `from` to `target_host:port` succeed often enough.
     HttpSlo {
         name: String,
@@ -189,10 +195,36 @@ pub enum Check {
     },
 }
 
+/// What a counting check counts on its host during the window.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum Counted {
+    /// Packets dropped by the kernel, optionally only with this drop reason
+    /// (kernel name without SKB_DROP_REASON_, e.g. NETFILTER_DROP).
+    Drops { reason: Option<String> },
+    Retransmits,
+    ResetsSent,
+    ResetsReceived,
+    OomKills,
+}
+
+impl Counted {
+    pub fn describe(&self) -> String {
+        match self {
+            Counted::Drops { reason: Some(r) } => format!("packet drops ({r})"),
+            Counted::Drops { reason: None } => "packet drops".into(),
+            Counted::Retransmits => "retransmissions".into(),
+            Counted::ResetsSent => "resets sent".into(),
+            Counted::ResetsReceived => "resets received".into(),
+            Counted::OomKills => "OOM kills".into(),
+        }
+    }
+}
+
 impl Check {
     pub fn name(&self) -> &str {
         match self {
-            Check::TcpStateDwell { name, .. } | Check::HttpSlo { name, .. } => name,
+            Check::TcpStateDwell { name, .. } | Check::HttpSlo { name, .. } | Check::Count { name, .. } => name,
         }
     }
 }
@@ -579,6 +611,44 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
                     });
                 }
             }
+            k @ ("drops" | "retransmits" | "resets" | "oom-kills") => {
+                let Some(host) = &c.host else {
+                    need(&mut cx, "host");
+                    continue;
+                };
+                if !check_host(&mut cx, host) {
+                    continue;
+                }
+                let port = match &c.port {
+                    Some(p) => match port_in_range(&mut cx, p) {
+                        Some(p) => Some(p),
+                        None => continue,
+                    },
+                    None => None,
+                };
+                let counted = match k {
+                    "drops" => Counted::Drops { reason: c.reason.as_ref().map(|r| r.trim_start_matches("SKB_DROP_REASON_").to_ascii_uppercase()) },
+                    "retransmits" => Counted::Retransmits,
+                    "oom-kills" => Counted::OomKills,
+                    _ => match c.direction.as_ref().map(|d| d.get_ref().as_str()) {
+                        Some("sent") | None => Counted::ResetsSent,
+                        Some("received") => Counted::ResetsReceived,
+                        Some(other) => {
+                            let span = c.direction.as_ref().map(|d| d.span()).unwrap_or(cspan.clone());
+                            cx.err(span, format!("direction `{other}` is not `sent` or `received`"), "resets are counted as sent or received by the host");
+                            continue;
+                        }
+                    },
+                };
+                if port.is_some() && matches!(counted, Counted::Drops { .. } | Counted::OomKills) {
+                    cx.err(cspan.clone(), format!("a {k} check cannot be limited to a port"), "remove `port`; drops are counted per host and reason");
+                    continue;
+                }
+                let max = c.max.unwrap_or(0);
+                let on = port.map_or_else(|| host.get_ref().clone(), |p| format!("{}:{p}", host.get_ref()));
+                let name = c.name.clone().unwrap_or_else(|| format!("at most {max} {} on {on}", counted.describe()));
+                checks.push(Check::Count { name, host: host.get_ref().clone(), port, counted, max });
+            }
             other => cx.err(c.kind.span(), format!("unknown check kind `{other}`"), format!("use one of: {}", CHECK_KINDS.join(", "))),
         }
     }
@@ -749,6 +819,17 @@ mod tests {
         assert!(e.iter().any(|e| e.message.contains("unknown TCP state `CLOSED_WAIT`")), "{e:?}");
         let text = GOOD.replace("kind = \"http-slo\"", "kind = \"http-sla\"");
         assert!(errs(&text).iter().any(|e| e.message.contains("unknown check kind `http-sla`") && e.help.contains("http-slo")));
+    }
+
+    #[test]
+    fn counting_checks() {
+        let extra = "\n[[checks]]\nkind = \"drops\"\nhost = \"api\"\nreason = \"netfilter_drop\"\n\n[[checks]]\nkind = \"resets\"\nhost = \"api\"\nport = 8080\nmax = 3\n";
+        let text = GOOD.replace("[solution]", &format!("{extra}\n[solution]"));
+        let s = parse("t.toml", &text).unwrap();
+        assert_eq!(s.checks[2], Check::Count { name: "at most 0 packet drops (NETFILTER_DROP) on api".into(), host: "api".into(), port: None, counted: Counted::Drops { reason: Some("NETFILTER_DROP".into()) }, max: 0 });
+        assert!(matches!(&s.checks[3], Check::Count { port: Some(8080), counted: Counted::ResetsSent, max: 3, .. }));
+        let bad = text.replace("port = 8080\nmax = 3", "direction = \"both\"");
+        assert!(parse("t.toml", &bad).unwrap_err().to_string().contains("direction `both` is not `sent` or `received`"));
     }
 
     #[test]

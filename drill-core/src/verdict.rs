@@ -188,6 +188,30 @@ pub fn evaluate_http(name: &str, from: &str, target: &str, min_success_ratio: f6
     }
 }
 
+/// Evaluates "at most `max` events during the window". `breakdown` lists what the
+/// events were (e.g. drops by reason) for the explanation.
+pub fn evaluate_count(name: &str, what: &str, on: &str, seen: u64, max: u64, breakdown: &[(String, u64)]) -> CheckResult {
+    let passed = seen <= max;
+    let mut saw = format!("{seen} {what} on {on} during the window (allowed {max})");
+    if !breakdown.is_empty() {
+        let parts: Vec<String> = breakdown.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        saw.push_str(&format!(": {}", parts.join(", ")));
+    }
+    CheckResult {
+        name: name.to_string(),
+        kind: "count".into(),
+        passed,
+        saw,
+        details: serde_json::json!({
+            "what": what,
+            "on": on,
+            "seen": seen,
+            "max": max,
+            "breakdown": breakdown.iter().map(|(k, v)| serde_json::json!({"what": k, "count": v})).collect::<Vec<_>>(),
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -260,6 +284,14 @@ mod tests {
         let r = evaluate_http("n", "client", "api:8080", 0.9, &s);
         assert!(r.passed);
         assert!(!evaluate_http("n", "c", "t", 0.0, &[]).passed, "no requests is never a pass");
+    }
+
+    #[test]
+    fn counts_pass_up_to_max_and_explain_the_breakdown() {
+        let r = evaluate_count("n", "packet drops", "api", 37, 0, &[("NETFILTER_DROP".into(), 37)]);
+        assert!(!r.passed);
+        assert_eq!(r.saw, "37 packet drops on api during the window (allowed 0): NETFILTER_DROP 37");
+        assert!(evaluate_count("n", "resets sent", "api:80", 2, 2, &[]).passed);
     }
 
     #[test]

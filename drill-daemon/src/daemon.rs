@@ -224,6 +224,11 @@ async fn solve_h(State(d): State<Arc<Daemon>>, UrlPath(id): UrlPath<String>, Jso
     Ok(Json(SolveResponse { summary: sol.summary.clone(), steps }))
 }
 
+async fn counters_h(State(d): State<Arc<Daemon>>, UrlPath(id): UrlPath<String>) -> Api<DrillCounters> {
+    let drill = d.get(&id).await?;
+    Ok(Json(tokio::task::spawn_blocking(move || drill.counters()).await.map_err(|e| anyhow!(e))?))
+}
+
 async fn hint_h(State(d): State<Arc<Daemon>>, UrlPath(id): UrlPath<String>) -> Api<HintResponse> {
     let (index, total, text) = d.get(&id).await?.next_hint();
     Ok(Json(HintResponse { index, total, text }))
@@ -247,6 +252,7 @@ pub fn router(d: Arc<Daemon>) -> Router {
         .route("/v1/drills/{id}/exec", post(exec_h))
         .route("/v1/drills/{id}/solve", post(solve_h))
         .route("/v1/drills/{id}/hint", post(hint_h))
+        .route("/v1/drills/{id}/counters", get(counters_h))
         .route("/v1/reset", post(reset_h))
         .with_state(d)
 }

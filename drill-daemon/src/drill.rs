@@ -9,9 +9,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result, anyhow, bail};
-use drill_core::api::{DrillInfo, ExecResponse, HostInfo, ServiceInfo};
+use drill_core::api::{DrillCounters, DrillInfo, ExecResponse, HostCounters, HostInfo, ServiceInfo};
+use drill_ebpf::{EventKey, kinds};
 use drill_core::plan::{Plan, PlanProbe};
-use drill_core::scenario::{Check, Scenario};
+use drill_core::scenario::{Check, Counted, Scenario, TcpState};
 use drill_core::verdict::{self, HttpSample, Verdict};
 use drill_core::workload::Workload;
 use tracing::{info, warn};
@@ -57,9 +58,15 @@ impl Drill {
     /// Builds the drill of `plan`. On any failure everything created so far is removed
     /// and the error says which step and which host failed.
     pub async fn start(env: &Env<'_>, scenario: Scenario, plan: Plan) -> Result<Drill> {
-        // Refuse early when a probe the checks need is missing.
-        if !plan.probes.is_empty() {
-            env.probes.tcpstate().context("this drill's checks need it")?;
+        // Refuse early when a probe the checks need is missing, naming it and why.
+        for c in &scenario.checks {
+            required_probe(c).map_or(Ok(()), |p| env.probes.require(p)).with_context(|| format!("check `{}` needs it", c.name()))?;
+            if let Check::Count { counted: Counted::Drops { reason: Some(r) }, .. } = c {
+                let ev = env.probes.events()?;
+                if ev.reason_number(r).is_none() {
+                    bail!("check `{}`: this kernel has no drop reason `{r}` (see `enum skb_drop_reason`; e.g. NETFILTER_DROP, NO_SOCKET, TCP_CSUM)", c.name());
+                }
+            }
         }
         let dir = journal::drill_dir(env.state, &plan.drill_id);
         let mut d = Drill {
@@ -278,6 +285,12 @@ impl Drill {
         let window = Duration::from_secs_f64(self.scenario.window_secs);
         let tcp = if self.plan.probes.is_empty() { None } else { Some(self.probes.tcpstate()?.clone()) };
         let lost0 = tcp.as_ref().map_or(0, |t| t.events_lost());
+        let counting = self.scenario.checks.iter().any(|c| matches!(c, Check::Count { .. }));
+        let events = if counting { Some(self.probes.events()?.clone()) } else { None };
+        let snap = |ev: &Option<Arc<probes::EventProbe>>| -> BTreeMap<String, BTreeMap<EventKey, u64>> {
+            ev.as_ref().map(|e| self.hosts.iter().map(|h| (h.name.clone(), e.snapshot(h.netns_ino))).collect()).unwrap_or_default()
+        };
+        let before = snap(&events);
         let t0 = probes::now_ns();
         let deadline = Instant::now() + window;
         // Synthetic clients, one task per http-slo check.
@@ -315,6 +328,7 @@ impl Drill {
         let slo_results = futures::future::join_all(slo_tasks);
         let (slo_results, _) = tokio::join!(slo_results, tokio::time::sleep_until(deadline.into()));
         let t1 = probes::now_ns();
+        let after = snap(&events);
         let mut slo_iter = slo_results.into_iter();
         let mut results = Vec::new();
         for c in &self.scenario.checks {
@@ -325,6 +339,24 @@ impl Drill {
                     let obs = tcp.observe(ino, *port, *state, t0, t1, lost0);
                     results.push(verdict::evaluate_dwell(name, host, *port, *state, *max_secs, *min_connections, &obs));
                 }
+                Check::Count { name, host, port, counted, max } => {
+                    let ev = events.as_ref().ok_or_else(|| anyhow!("event probes missing"))?;
+                    let (b, a) = (before.get(host).cloned().unwrap_or_default(), after.get(host).cloned().unwrap_or_default());
+                    let mut by_what: BTreeMap<String, u64> = BTreeMap::new();
+                    for (k, v) in &a {
+                        let delta = v.saturating_sub(b.get(k).copied().unwrap_or(0));
+                        if delta == 0 || !counted_matches(counted, *port, k, ev) {
+                            continue;
+                        }
+                        let what = if k.kind == kinds::DROP { ev.reason_name(k.reason) } else { format!("port {}", k.port) };
+                        *by_what.entry(what).or_default() += delta;
+                    }
+                    let seen = by_what.values().sum();
+                    let on = port.map_or_else(|| host.clone(), |p| format!("{host}:{p}"));
+                    let mut breakdown: Vec<(String, u64)> = by_what.into_iter().collect();
+                    breakdown.sort_by(|x, y| y.1.cmp(&x.1));
+                    results.push(verdict::evaluate_count(name, &counted.describe(), &on, seen, *max, &breakdown));
+                }
                 Check::HttpSlo { name, from, target_host, port, min_success_ratio, .. } => {
                     let samples = slo_iter.next().unwrap_or_default();
                     results.push(verdict::evaluate_http(name, from, &format!("{target_host}:{port}"), *min_success_ratio, &samples));
@@ -332,6 +364,50 @@ impl Drill {
             }
         }
         Ok(Verdict::new(&self.id, &self.scenario.id, self.scenario.window_secs, results))
+    }
+
+    /// Totals since the drill started, per host (for `drill watch`).
+    pub fn counters(&self) -> DrillCounters {
+        let ev = self.probes.events().ok();
+        let tcp = self.probes.tcpstate().ok();
+        let hosts = self
+            .hosts
+            .iter()
+            .map(|h| {
+                let mut c = HostCounters { host: h.name.clone(), ..Default::default() };
+                if let Some(ev) = ev {
+                    for (k, v) in ev.snapshot(h.netns_ino) {
+                        match k.kind {
+                            kinds::DROP => *c.drops.entry(ev.reason_name(k.reason)).or_default() += v,
+                            kinds::RETRANSMIT => c.retransmits += v,
+                            kinds::RST_SENT => c.resets_sent += v,
+                            kinds::RST_RECEIVED => c.resets_received += v,
+                            kinds::OOM_KILL => c.oom_kills += v,
+                            kinds::EXEC => c.execs += v,
+                            _ => {}
+                        }
+                    }
+                    let execs = ev.execs(h.netns_ino);
+                    c.recent_execs = execs.iter().rev().take(5).map(|e| (e.comm(), e.pid, e.ppid)).collect();
+                    let ph = self.plan.hosts.iter().find(|p| p.name == h.name);
+                    for port in ph.map(|p| p.services.iter().filter_map(|s| match &s.workload {
+                        drill_core::workload::Workload::Httpd(cfg) => cfg.listen.rsplit(':').next()?.parse::<u16>().ok(),
+                        _ => None,
+                    }).collect::<Vec<_>>()).unwrap_or_default() {
+                        let r = ev.rtt(h.netns_ino, port);
+                        if r.samples > 0 {
+                            c.srtt_ms.insert(port, (r.samples, r.srtt_sum_us as f64 / r.samples as f64 / 1e3, r.srtt_max_us as f64 / 1e3));
+                        }
+                    }
+                }
+                let timed = self.plan.probes.iter().any(|PlanProbe::TcpStateDwell { host, states }| *host == h.name && states.contains(&TcpState::CloseWait));
+                if let (Some(t), true) = (tcp, timed) {
+                    c.close_wait = t.open_count(h.netns_ino, TcpState::CloseWait);
+                }
+                c
+            })
+            .collect();
+        DrillCounters { id: self.id.clone(), elapsed_secs: self.started_at.elapsed().as_secs_f64(), hosts }
     }
 
     /// Removes everything the drill created. Keeps going after errors, returns them.
@@ -353,6 +429,32 @@ impl Drill {
         errors.extend(journal::undo(&self.dir, Some(&self.journal)));
         info!(drill = %self.id, errors = errors.len(), "drill torn down");
         errors
+    }
+}
+
+/// The probe (by description) a check's figures come from.
+fn required_probe(c: &Check) -> Option<&'static str> {
+    let idx = match c {
+        Check::TcpStateDwell { .. } => 0,
+        Check::Count { counted: Counted::Drops { .. }, .. } => 1,
+        Check::Count { counted: Counted::Retransmits, .. } => 2,
+        Check::Count { counted: Counted::ResetsSent, .. } => 3,
+        Check::Count { counted: Counted::ResetsReceived, .. } => 4,
+        Check::Count { counted: Counted::OomKills, .. } => 7,
+        Check::HttpSlo { .. } => return None,
+    };
+    Some(drill_ebpf::PROGRAMS[idx].describes)
+}
+
+/// Whether a counter entry is one a counting check counts.
+fn counted_matches(c: &Counted, port: Option<u16>, k: &EventKey, ev: &probes::EventProbe) -> bool {
+    let port_ok = port.is_none_or(|p| p == k.port);
+    match c {
+        Counted::Drops { reason } => k.kind == kinds::DROP && reason.as_ref().is_none_or(|r| ev.reason_number(r) == Some(k.reason)),
+        Counted::Retransmits => k.kind == kinds::RETRANSMIT && port_ok,
+        Counted::ResetsSent => k.kind == kinds::RST_SENT && port_ok,
+        Counted::ResetsReceived => k.kind == kinds::RST_RECEIVED && port_ok,
+        Counted::OomKills => k.kind == kinds::OOM_KILL,
     }
 }
 
