@@ -1,0 +1,122 @@
+//! The probes see exactly the events caused on purpose, attributed to the right host,
+//! and nothing for another drill running at the same time; compared with outside
+//! counts (nft counters, nstat) where one exists.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+
+const TWO: &str = include_str!("fixtures/two-host.toml");
+
+fn start(d: &TestDaemon, name: &str) -> String {
+    let path = d.dir.join(name);
+    std::fs::write(&path, TWO).unwrap();
+    d.drill_json(&["start", path.to_str().unwrap(), "--json"], 0)["drill"]["id"].as_str().unwrap().to_string()
+}
+
+fn counters(d: &TestDaemon, id: &str) -> Value {
+    let v = d.drill_json(&["watch", id, "--count", "1", "--json"], 0);
+    v
+}
+
+fn host<'a>(c: &'a Value, h: &str) -> &'a Value {
+    c["hosts"].as_array().unwrap().iter().find(|x| x["host"] == h).unwrap()
+}
+
+fn nstat(ns: &str, counter: &str) -> u64 {
+    // -a: absolute values since the namespace was created; -z: print zeros.
+    sh(&format!("ip netns exec {ns} nstat -az {counter}")).lines().find(|l| l.starts_with(counter)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()).unwrap_or(0)
+}
+
+#[test]
+fn probes_see_exactly_what_was_caused_and_only_there() {
+    if !privileged_or_skip("probes_see_exactly_what_was_caused_and_only_there") {
+        return;
+    }
+    let d = TestDaemon::start("probes");
+    let id = start(&d, "a.toml");
+    let other = start(&d, "b.toml");
+    let (client, server) = (format!("drill-{id}-client"), format!("drill-{id}-server"));
+
+    // Healthy: the first submit passes (no drops, no resets, requests succeed).
+    let v = d.drill_json(&["submit", &id, "--json"], 0);
+    assert_eq!(v["passed"], true, "{v}");
+
+    // 1. Drops by an nft rule: NETFILTER_DROP on the server, as many as nft counted.
+    in_ns(&server, "nft add table inet t");
+    in_ns(&server, "nft 'add chain inet t in { type filter hook input priority 0; }'");
+    in_ns(&server, "nft add rule inet t in tcp dport 8080 counter drop");
+    for _ in 0..3 {
+        let _ = std::process::Command::new("ip").args(["netns", "exec", &client, "curl", "-s", "-m", "1", "http://10.77.9.2:8080/"]).output();
+    }
+    let nft_packets: u64 = in_ns(&server, "nft list chain inet t in").split("packets ").nth(1).and_then(|r| r.split_whitespace().next()?.parse().ok()).unwrap();
+    assert!(nft_packets >= 3);
+    let c = counters(&d, &id);
+    assert_eq!(host(&c, "server")["drops"]["NETFILTER_DROP"].as_u64().unwrap_or(0), nft_packets, "probe vs nft counter (nothing else dropped by netfilter here): {c}");
+    assert!(host(&c, "client")["drops"].get("NETFILTER_DROP").is_none(), "attributed to the server only: {c}");
+    // A submit during the fault fails, naming the reason.
+    let submit = std::thread::spawn({
+        let (sock, id) = (d.socket.clone(), id.clone());
+        move || std::process::Command::new(drill_bin()).arg("--socket").arg(sock).args(["submit", &id, "--json"]).output().unwrap()
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = std::process::Command::new("ip").args(["netns", "exec", &client, "curl", "-s", "-m", "1", "http://10.77.9.2:8080/"]).output();
+    let out = submit.join().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["checks"][0]["saw"].as_str().unwrap().contains("NETFILTER_DROP"), "{v}");
+    in_ns(&server, "nft delete table inet t");
+
+    // 2. Resets to a closed port: one RST sent per attempt, port 9 on the server.
+    let rst_before = nstat(&server, "TcpOutRsts");
+    let c0 = counters(&d, &id);
+    for _ in 0..3 {
+        let _ = std::process::Command::new("ip").args(["netns", "exec", &client, "curl", "-s", "-m", "1", "http://10.77.9.2:9/"]).output();
+    }
+    let c = counters(&d, &id);
+    let delta = |h: &str, k: &str| host(&c, h)[k].as_u64().unwrap() - host(&c0, h)[k].as_u64().unwrap();
+    assert_eq!(delta("server", "resets_sent"), 3, "{c0} -> {c}");
+    assert_eq!(nstat(&server, "TcpOutRsts") - rst_before, 3, "outside count agrees");
+    assert_eq!(delta("client", "resets_received"), 3, "{c0} -> {c}");
+
+    // 3. Retransmissions through a lossy link: 30% of packets into the server dropped.
+    in_ns(&server, "nft add table inet loss");
+    in_ns(&server, "nft 'add chain inet loss in { type filter hook input priority 0; }'");
+    in_ns(&server, "nft add rule inet loss in tcp dport 9000 numgen random mod 10 '<' 3 drop");
+    let listener = std::process::Command::new("ip").args(["netns", "exec", &server, "sh", "-c", "timeout 20 nc -l -p 9000 > /dev/null"]).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    in_ns(&client, "sh -c 'head -c 3000000 /dev/zero | timeout 15 nc -N 10.77.9.2 9000'");
+    let _ = listener.wait_with_output();
+    let c = counters(&d, &id);
+    let retrans = host(&c, "client")["retransmits"].as_u64().unwrap();
+    let outside = nstat(&client, "TcpRetransSegs");
+    assert!(retrans > 0, "the probe saw retransmissions: {c}");
+    assert!(retrans <= outside, "probe {retrans} vs kernel's TcpRetransSegs {outside} (segments >= skbs)");
+    in_ns(&server, "nft delete table inet loss");
+
+    // 4. A process started in the host is seen there, with its name.
+    let out = d.drill(&["exec", "--drill", &id, "server", "--", "sh", "-c", "exec sleep 0"]);
+    assert!(out.status.success());
+    let c = counters(&d, &id);
+    let execs = host(&c, "server")["recent_execs"].as_array().unwrap();
+    assert!(execs.iter().any(|e| e[0] == "sleep"), "{c}");
+    assert!(!host(&c, "client")["recent_execs"].as_array().unwrap().iter().any(|e| e[0] == "sleep"));
+
+    // 5. The other drill saw none of it.
+    let c = counters(&d, &other);
+    for h in ["client", "server"] {
+        let x = host(&c, h);
+        assert!(x["drops"].get("NETFILTER_DROP").is_none(), "{c}");
+        assert_eq!(x["resets_sent"], 0, "{c}");
+        assert_eq!(x["retransmits"], 0, "{c}");
+    }
+    d.drill_json(&["stop", "--all", "--json"], 0);
+    assert!(netns_of(&id).is_empty() && netns_of(&other).is_empty());
+}
+
+fn in_ns(ns: &str, cmd: &str) -> String {
+    sh(&format!("ip netns exec {ns} {cmd}"))
+}
