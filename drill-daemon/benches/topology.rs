@@ -226,10 +226,14 @@ fn main() {
     eprintln!("bench: 20 concurrent drills ...");
     let rss0 = Daemon::rss_kib(d.child.id());
     let t = Instant::now();
+    let mut rss10 = 0;
     let ids: Vec<String> = (0..20)
-        .map(|_| {
+        .map(|i| {
             let (ok, v) = d.drill(&["start", f, "--json"]);
             assert!(ok, "start failed: {v}");
+            if i == 9 {
+                rss10 = Daemon::rss_kib(d.child.id());
+            }
             v["drill"]["id"].as_str().unwrap().to_string()
         })
         .collect();
@@ -257,6 +261,7 @@ fn main() {
     rows.push(row("density: time to start 20 drills", started, "s", None));
     rows.push(row("density: start, check and stop 20 drills", total, "s", None));
     rows.push(row("density: daemon RSS idle", rss0 as f64 / 1024.0, "MiB", None));
+    rows.push(row("density: daemon RSS with 10 drills", rss10 as f64 / 1024.0, "MiB", None));
     rows.push(row("density: daemon RSS with 20 drills", rss_daemon as f64 / 1024.0, "MiB", None));
     rows.push(row("density: RSS of the 20 drills' processes (inits + services)", rss_hosts as f64 / 1024.0, "MiB", None));
     rows.push(row("density: namespaces left after stopping all", left as f64, "netns", None));

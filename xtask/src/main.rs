@@ -71,6 +71,7 @@ const HOST_PACKAGES: &[&str] = &[
     "procps",
     "openssl",
     "util-linux",
+    "bpftool",
 ];
 
 fn main() -> ExitCode {
