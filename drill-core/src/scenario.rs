@@ -96,6 +96,7 @@ struct RawCheck {
     // tcp-state-dwell
     host: Option<Spanned<String>>,
     port: Option<Spanned<i64>>,
+    peer_port: Option<Spanned<i64>>,
     state: Option<Spanned<String>>,
     max_secs: Option<Spanned<f64>>,
     min_connections: Option<u64>,
@@ -179,7 +180,18 @@ impl Fault {
 pub enum Check {
     /// No socket on host:port stays in `state` longer than `max_secs` during the window,
     /// and at least `min_connections` connections passed through it (proof of load).
-    TcpStateDwell { name: String, host: String, port: u16, state: TcpState, max_secs: f64, min_connections: u64 },
+    /// With `peer`, `port` is the remote port: e.g. the client's sockets to api:8080 stuck
+    /// in SYN_SENT are SYNs nobody answers.
+    TcpStateDwell {
+        name: String,
+        host: String,
+        port: u16,
+        #[serde(default)]
+        peer: bool,
+        state: TcpState,
+        max_secs: f64,
+        min_connections: u64,
+    },
     /// At most `max` events of a kind on `host` (and `port`, when given) during the window.
     Count { name: String, host: String, port: Option<u16>, counted: Counted, max: u64 },
     /// Synthetic HTTP requests from `from` to `target_host:port` succeed often enough.
@@ -546,8 +558,17 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
         let need = |cx: &mut Ctx, what: &str| cx.err(cspan.clone(), format!("a {} check needs `{what}`", c.kind.get_ref()), "see scenarios/README.md for the keys of each check kind");
         match c.kind.get_ref().as_str() {
             "tcp-state-dwell" => {
-                let (Some(host), Some(port), Some(state), Some(max)) = (&c.host, &c.port, &c.state, &c.max_secs) else {
-                    need(&mut cx, "host, port, state and max_secs");
+                let (port, peer) = match (&c.port, &c.peer_port) {
+                    (Some(p), None) => (Some(p), false),
+                    (None, Some(p)) => (Some(p), true),
+                    (Some(_), Some(p)) => {
+                        cx.err(p.span(), "give `port` (the host's own) or `peer_port` (the remote one), not both", "one check watches one side of the connection");
+                        continue;
+                    }
+                    (None, None) => (None, false),
+                };
+                let (Some(host), Some(port), Some(state), Some(max)) = (&c.host, port, &c.state, &c.max_secs) else {
+                    need(&mut cx, "host, port (or peer_port), state and max_secs");
                     continue;
                 };
                 let host_ok = check_host(&mut cx, host);
@@ -563,8 +584,9 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
                     cx.err(max.span(), "max_secs must be positive", "give the longest tolerated dwell in seconds, e.g. 2.0");
                 }
                 if let (true, Some(port), Some(state)) = (host_ok, port_ok, st) {
-                    let name = c.name.clone().unwrap_or_else(|| format!("no socket on {}:{port} stays in {state} longer than {} s", host.get_ref(), max.get_ref()));
-                    checks.push(Check::TcpStateDwell { name, host: host.get_ref().clone(), port, state, max_secs: *max.get_ref(), min_connections: c.min_connections.unwrap_or(1) });
+                    let on = crate::verdict::dwell_subject(host.get_ref(), port, peer);
+                    let name = c.name.clone().unwrap_or_else(|| format!("no socket {on} stays in {state} longer than {} s", max.get_ref()));
+                    checks.push(Check::TcpStateDwell { name, host: host.get_ref().clone(), port, peer, state, max_secs: *max.get_ref(), min_connections: c.min_connections.unwrap_or(1) });
                 }
             }
             "http-slo" => {

@@ -68,12 +68,19 @@ fn fmt_dur(ns: u64) -> String {
     }
 }
 
-/// Evaluates "no socket on host:port stays in `state` longer than `max_secs`, and at
-/// least `min_connections` went through it".
+/// How a dwell check names its sockets: "on api:8080", or "on client to port 8080".
+pub fn dwell_subject(host: &str, port: u16, peer: bool) -> String {
+    if peer { format!("on {host} to port {port}") } else { format!("on {host}:{port}") }
+}
+
+/// Evaluates "no socket on host:port (or to port, with `peer`) stays in `state` longer
+/// than `max_secs`, and at least `min_connections` went through it".
+#[allow(clippy::too_many_arguments)]
 pub fn evaluate_dwell(
     name: &str,
     host: &str,
     port: u16,
+    peer: bool,
     state: TcpState,
     max_secs: f64,
     min_connections: u64,
@@ -87,18 +94,19 @@ pub fn evaluate_dwell(
     let over_open = over.iter().filter(|s| s.exit_ns.is_none()).count() as u64;
     let longest = obs.samples.iter().map(dwell).max().unwrap_or(0);
     let passed = over.is_empty() && total >= min_connections;
+    let on = dwell_subject(host, port, peer);
     let mut saw = if !over.is_empty() {
         format!(
-            "{} of {total} sockets on {host}:{port} stayed in {state} longer than {max_secs} s (longest {}); {over_open} of them still in {state} at the end of the window",
+            "{} of {total} sockets {on} stayed in {state} longer than {max_secs} s (longest {}); {over_open} of them still in {state} at the end of the window",
             over.len(),
             fmt_dur(longest),
         )
     } else if total < min_connections {
         format!(
-            "only {total} connection(s) to {host}:{port} went through {state} during the window (need at least {min_connections}): is the traffic reaching the service?"
+            "only {total} socket(s) {on} went through {state} during the window (need at least {min_connections}): is the traffic flowing?"
         )
     } else {
-        format!("{total} sockets on {host}:{port} went through {state}, the longest for {}; none over {max_secs} s", fmt_dur(longest))
+        format!("{total} sockets {on} went through {state}, the longest for {}; none over {max_secs} s", fmt_dur(longest))
     };
     if obs.events_lost > 0 {
         saw.push_str(&format!(" ({} probe events were lost; figures are a lower bound)", obs.events_lost));
@@ -111,6 +119,7 @@ pub fn evaluate_dwell(
         details: serde_json::json!({
             "host": host,
             "port": port,
+            "peer": peer,
             "state": state.name(),
             "max_secs": max_secs,
             "sockets_seen": total,
@@ -231,7 +240,7 @@ mod tests {
     }
 
     fn eval(o: &DwellObservation) -> CheckResult {
-        evaluate_dwell("n", "api", 8080, TcpState::CloseWait, 2.0, 3, o)
+        evaluate_dwell("n", "api", 8080, false, TcpState::CloseWait, 2.0, 3, o)
     }
 
     #[test]
@@ -262,7 +271,15 @@ mod tests {
     fn no_traffic_is_not_a_pass() {
         let r = eval(&obs(vec![closed(101 * S, 101 * S + 1)]));
         assert!(!r.passed);
-        assert!(r.saw.contains("only 1 connection(s)"), "{}", r.saw);
+        assert!(r.saw.contains("only 1 socket(s) on api:8080"), "{}", r.saw);
+    }
+
+    #[test]
+    fn unanswered_syns_read_as_such() {
+        let o = obs(vec![open(101 * S), open(101 * S), open(101 * S)]);
+        let r = evaluate_dwell("n", "client", 8080, true, TcpState::SynSent, 1.0, 1, &o);
+        assert!(!r.passed);
+        assert!(r.saw.starts_with("3 of 3 sockets on client to port 8080 stayed in SYN_SENT longer than 1 s"), "{}", r.saw);
     }
 
     #[test]

@@ -333,11 +333,11 @@ impl Drill {
         let mut results = Vec::new();
         for c in &self.scenario.checks {
             match c {
-                Check::TcpStateDwell { name, host, port, state, max_secs, min_connections } => {
+                Check::TcpStateDwell { name, host, port, peer, state, max_secs, min_connections } => {
                     let ino = self.host(host)?.netns_ino;
                     let tcp = tcp.as_ref().ok_or_else(|| anyhow!("tcpstate probe missing"))?;
-                    let obs = tcp.observe(ino, *port, *state, t0, t1, lost0);
-                    results.push(verdict::evaluate_dwell(name, host, *port, *state, *max_secs, *min_connections, &obs));
+                    let obs = tcp.observe(ino, *port, *peer, *state, t0, t1, lost0);
+                    results.push(verdict::evaluate_dwell(name, host, *port, *peer, *state, *max_secs, *min_connections, &obs));
                 }
                 Check::Count { name, host, port, counted, max } => {
                     let ev = events.as_ref().ok_or_else(|| anyhow!("event probes missing"))?;

@@ -103,14 +103,16 @@ impl TcpStateProbe {
     /// What the probe saw for netns/port/state between `start_ns` and `end_ns`
     /// (CLOCK_MONOTONIC): exits inside the window and sockets still in the state.
     /// `lost_before` is [`TcpStateProbe::events_lost`] read at the window's start.
-    pub fn observe(&self, netns: u32, port: u16, state: TcpState, start_ns: u64, end_ns: u64, lost_before: u64) -> DwellObservation {
+    /// With `peer`, `port` is matched against the remote port instead of the local one.
+    pub fn observe(&self, netns: u32, port: u16, peer: bool, state: TcpState, start_ns: u64, end_ns: u64, lost_before: u64) -> DwellObservation {
         let st = state.number();
+        let ports = |local: u16, remote: u16| if peer { remote == port } else { local == port };
         let mut samples: Vec<DwellSample> = Vec::new();
         if let Ok(store) = self.events.lock() {
             if let Some(q) = store.get(&netns) {
                 samples.extend(
                     q.iter()
-                        .filter(|e| e.port == port && e.state == st && e.exit_ns >= start_ns && e.exit_ns <= end_ns)
+                        .filter(|e| ports(e.port, e.remote_port) && e.state == st && e.exit_ns >= start_ns && e.exit_ns <= end_ns)
                         .map(|e| DwellSample { enter_ns: e.enter_ns, exit_ns: Some(e.exit_ns), remote_port: e.remote_port }),
                 );
             }
@@ -119,7 +121,7 @@ impl TcpStateProbe {
             samples.extend(
                 open.iter()
                     .filter_map(|r| r.ok())
-                    .filter(|(_, v)| v.netns == netns && v.port == port && v.state == u32::from(st) && v.enter_ns <= end_ns)
+                    .filter(|(_, v)| v.netns == netns && ports(v.port, v.remote_port) && v.state == u32::from(st) && v.enter_ns <= end_ns)
                     .map(|(_, v)| DwellSample { enter_ns: v.enter_ns, exit_ns: None, remote_port: v.remote_port }),
             );
         }

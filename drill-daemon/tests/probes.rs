@@ -68,6 +68,9 @@ fn probes_see_exactly_what_was_caused_and_only_there() {
     assert_eq!(out.status.code(), Some(1));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(v["checks"][0]["saw"].as_str().unwrap().contains("NETFILTER_DROP"), "{v}");
+    let syn = &v["checks"][3];
+    assert_eq!(syn["passed"], false, "{v}");
+    assert!(syn["saw"].as_str().unwrap().contains("on client to port 8080 stayed in SYN_SENT longer than 0.5 s"), "{v}");
     in_ns(&server, "nft delete table inet t");
 
     // 2. Resets to a closed port: one RST sent per attempt, port 9 on the server.

@@ -71,7 +71,6 @@ const HOST_PACKAGES: &[&str] = &[
     "procps",
     "openssl",
     "util-linux",
-    "bpftool",
 ];
 
 fn main() -> ExitCode {
