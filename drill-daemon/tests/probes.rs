@@ -123,3 +123,68 @@ fn probes_see_exactly_what_was_caused_and_only_there() {
 fn in_ns(ns: &str, cmd: &str) -> String {
     sh(&format!("ip netns exec {ns} {cmd}"))
 }
+
+/// A memory cgroup for the test: v1 `memory` controller, else the v2 hierarchy
+/// (this machine is hybrid; a learner's may be pure v2). Removed on drop.
+struct MemCgroup(std::path::PathBuf);
+
+impl MemCgroup {
+    fn new(name: &str, limit: &str) -> Option<MemCgroup> {
+        for (root, file) in [("/sys/fs/cgroup/memory", "memory.limit_in_bytes"), ("/sys/fs/cgroup/unified", "memory.max"), ("/sys/fs/cgroup", "memory.max")] {
+            let dir = std::path::Path::new(root).join(name);
+            if std::fs::create_dir(&dir).is_ok() {
+                if std::fs::write(dir.join(file), limit).is_ok() {
+                    let _ = std::fs::write(dir.join("memory.swappiness"), "0");
+                    return Some(MemCgroup(dir));
+                }
+                let _ = std::fs::remove_dir(&dir);
+            }
+        }
+        None
+    }
+}
+
+impl Drop for MemCgroup {
+    fn drop(&mut self) {
+        for _ in 0..50 {
+            if std::fs::remove_dir(&self.0).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+#[test]
+fn oom_kill_in_a_host_is_seen_there() {
+    if !privileged_or_skip("oom_kill_in_a_host_is_seen_there") {
+        return;
+    }
+    let d = TestDaemon::start("oom");
+    let id = start(&d, "oom.toml");
+    let server = format!("drill-{id}-server");
+    let cg = MemCgroup::new(&format!("drill-test-oom-{id}"), "33554432").expect("no memory cgroup controller (v1 memory or v2 memory.max) to limit a process with");
+    // A process in the server's network namespace, in a 32 MiB cgroup, buffers 256 MiB
+    // (`tail` keeps a newline-less stream in memory). nsenter, not `ip netns exec`, which
+    // remounts /sys and would hide the cgroup tree.
+    let procs = cg.0.join("cgroup.procs");
+    let out = std::process::Command::new("nsenter")
+        .arg(format!("--net=/run/netns/{server}"))
+        .args(["sh", "-c", &format!("echo $$ > {} && head -c 268435456 /dev/zero | tail > /dev/null", procs.display())])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the allocation should have been OOM-killed");
+    // The cgroup's own count of OOM kills (v1 memory.oom_control, v2 memory.events).
+    let kernel_count: u64 = ["memory.oom_control", "memory.events"]
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(cg.0.join(f)).ok())
+        .flat_map(|t| t.lines().filter_map(|l| l.strip_prefix("oom_kill ")?.trim().parse().ok()).collect::<Vec<u64>>())
+        .next()
+        .expect("oom_kill count of the cgroup");
+    assert!(kernel_count >= 1);
+    let c = counters(&d, &id);
+    assert_eq!(host(&c, "server")["oom_kills"].as_u64().unwrap(), kernel_count, "probe vs the cgroup's oom_kill count: {c}");
+    assert_eq!(host(&c, "client")["oom_kills"], 0, "{c}");
+    d.drill_json(&["stop", &id, "--json"], 0);
+    drop(cg);
+}
