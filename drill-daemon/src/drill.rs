@@ -2,7 +2,7 @@
 //! with it (status, exec, submit, solve, stop).
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -159,32 +159,29 @@ impl Drill {
         self.wait_services_listening(Duration::from_secs(5)).await
     }
 
-    /// Waits until every httpd service accepts connections on its own host.
+    /// Waits until every httpd service listens on its own host. Reads the host's
+    /// socket table instead of connecting, so readiness leaves no trace (no RST, no
+    /// connection) in what the probes and the learner see.
     async fn wait_services_listening(&self, timeout: Duration) -> Result<()> {
         for ph in &self.plan.hosts {
             for s in &ph.services {
                 let Workload::Httpd(c) = &s.workload else { continue };
                 let listen: SocketAddr = c.listen.parse().with_context(|| format!("service {} on {}: listen = {:?}", s.name, ph.name, c.listen))?;
-                let ip = if listen.ip().is_unspecified() { IpAddr::from([127, 0, 0, 1]) } else { listen.ip() };
-                let addr = SocketAddr::new(ip, listen.port());
                 let h = self.host(&ph.name)?;
                 let deadline = Instant::now() + timeout;
-                loop {
-                    let sock = h.worker.tcp_socket(addr.is_ipv6()).await?;
-                    if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_millis(200), sock.connect(addr)).await {
-                        break;
-                    }
+                let port = listen.port();
+                while !h.worker.run(move || listening(port)).await? {
                     if Instant::now() > deadline {
                         let hdir = self.dir.join("hosts").join(&ph.name);
                         let log = host::tail(&hdir.join("log").join(format!("{}.log", s.name)), 5);
                         let init = host::tail(&hdir.join("init.log"), 5);
                         bail!(
-                            "host {}: service {} is not accepting connections on {addr} after {timeout:?}; its log ends with: [{log}]; the host init said: [{init}]",
+                            "host {}: service {} is not listening on {listen} after {timeout:?}; its log ends with: [{log}]; the host init said: [{init}]",
                             ph.name,
                             s.name
                         );
                     }
-                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    tokio::time::sleep(Duration::from_millis(10)).await;
                 }
             }
         }
@@ -430,6 +427,20 @@ impl Drill {
         info!(drill = %self.id, errors = errors.len(), "drill torn down");
         errors
     }
+}
+
+/// Whether a TCP socket listens on `port` in the calling thread's network namespace
+/// (`/proc/thread-self/net/tcp{,6}`: state 0A is LISTEN).
+fn listening(port: u16) -> bool {
+    let needle = format!(":{port:04X} ");
+    ["/proc/thread-self/net/tcp", "/proc/thread-self/net/tcp6"].iter().any(|f| {
+        std::fs::read_to_string(f).is_ok_and(|t| {
+            t.lines().skip(1).any(|l| {
+                let cols: Vec<&str> = l.split_whitespace().collect();
+                cols.len() > 3 && format!("{} ", cols[1]).ends_with(&needle) && cols[3] == "0A"
+            })
+        })
+    })
 }
 
 /// The probe (by description) a check's figures come from.

@@ -40,6 +40,7 @@ fn probes_see_exactly_what_was_caused_and_only_there() {
     let id = start(&d, "a.toml");
     let other = start(&d, "b.toml");
     let (client, server) = (format!("drill-{id}-client"), format!("drill-{id}-server"));
+    let other_before = counters(&d, &other);
 
     // Healthy: the first submit passes (no drops, no resets, requests succeed).
     let v = d.drill_json(&["submit", &id, "--json"], 0);
@@ -108,13 +109,15 @@ fn probes_see_exactly_what_was_caused_and_only_there() {
     assert!(execs.iter().any(|e| e[0] == "sleep"), "{c}");
     assert!(!host(&c, "client")["recent_execs"].as_array().unwrap().iter().any(|e| e[0] == "sleep"));
 
-    // 5. The other drill saw none of it.
+    // 5. The other drill saw none of it (and, idle, nothing at all of this kind).
     let c = counters(&d, &other);
     for h in ["client", "server"] {
-        let x = host(&c, h);
+        let (x, x0) = (host(&c, h), host(&other_before, h));
         assert!(x["drops"].get("NETFILTER_DROP").is_none(), "{c}");
-        assert_eq!(x["resets_sent"], 0, "{c}");
-        assert_eq!(x["retransmits"], 0, "{c}");
+        for k in ["resets_sent", "resets_received", "retransmits"] {
+            assert_eq!(x[k], x0[k], "{k} of the other drill changed: {other_before} -> {c}");
+            assert_eq!(x[k], 0, "an idle drill has no {k}: {c}");
+        }
     }
     d.drill_json(&["stop", "--all", "--json"], 0);
     assert!(netns_of(&id).is_empty() && netns_of(&other).is_empty());
