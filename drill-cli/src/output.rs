@@ -144,6 +144,12 @@ pub fn print_counters(c: &DrillCounters) {
             h.host, drops, h.retransmits, h.resets_sent, h.resets_received, h.close_wait, h.oom_kills, h.execs, reasons.join(", ")
         );
     }
+    for r in &c.requests {
+        match &r.error {
+            None => println!("  request {} -> {}: ok in {:.1} ms", r.from, r.target, r.latency_ms),
+            Some(e) => println!("  request {} -> {}: FAILED after {:.0} ms: {e}", r.from, r.target, r.latency_ms),
+        }
+    }
     for h in &c.hosts {
         for (port, (n, mean, max)) in &h.srtt_ms {
             println!("  {}:{port} srtt mean {mean:.2} ms, max {max:.2} ms ({n} samples)", h.host);

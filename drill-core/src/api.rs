@@ -169,6 +169,18 @@ pub struct DrillCounters {
     pub id: String,
     pub elapsed_secs: f64,
     pub hosts: Vec<HostCounters>,
+    /// One synthetic request per service-level check, made for this view.
+    #[serde(default)]
+    pub requests: Vec<RequestSample>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RequestSample {
+    pub from: String,
+    pub target: String,
+    pub ok: bool,
+    pub latency_ms: f64,
+    pub error: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

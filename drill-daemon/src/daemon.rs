@@ -226,7 +226,10 @@ async fn solve_h(State(d): State<Arc<Daemon>>, UrlPath(id): UrlPath<String>, Jso
 
 async fn counters_h(State(d): State<Arc<Daemon>>, UrlPath(id): UrlPath<String>) -> Api<DrillCounters> {
     let drill = d.get(&id).await?;
-    Ok(Json(tokio::task::spawn_blocking(move || drill.counters()).await.map_err(|e| anyhow!(e))?))
+    let d2 = drill.clone();
+    let mut counters = tokio::task::spawn_blocking(move || d2.counters()).await.map_err(|e| anyhow!(e))?;
+    counters.requests = drill.sample_requests().await;
+    Ok(Json(counters))
 }
 
 async fn hint_h(State(d): State<Arc<Daemon>>, UrlPath(id): UrlPath<String>) -> Api<HintResponse> {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result, anyhow, bail};
-use drill_core::api::{DrillCounters, DrillInfo, ExecResponse, HostCounters, HostInfo, ServiceInfo};
+use drill_core::api::{DrillCounters, DrillInfo, ExecResponse, HostCounters, HostInfo, RequestSample, ServiceInfo};
 use drill_ebpf::{EventKey, kinds};
 use drill_core::plan::{Plan, PlanProbe};
 use drill_core::scenario::{Check, Counted, Scenario, TcpState};
@@ -363,6 +363,29 @@ impl Drill {
         Ok(Verdict::new(&self.id, &self.scenario.id, self.scenario.window_secs, results))
     }
 
+    /// One synthetic HTTP GET from inside host `from`.
+    pub async fn request_once(&self, from: &str, target_host: &str, port: u16, path: &str, timeout: Duration) -> Result<HttpSample> {
+        let addr = self.plan.host_address(target_host, false).ok_or_else(|| anyhow!("host {target_host} has no IPv4 address"))?;
+        let target = SocketAddr::new(addr, port);
+        let sock = self.host(from)?.worker.tcp_socket(false).await?;
+        let o = http::get(sock, target, target_host, path, timeout).await;
+        Ok(HttpSample { ok: o.ok, latency_ms: o.latency.as_secs_f64() * 1e3, error: o.error })
+    }
+
+    /// One request per service-level check (for `drill watch`).
+    pub async fn sample_requests(&self) -> Vec<RequestSample> {
+        let mut v = Vec::new();
+        for c in &self.scenario.checks {
+            let Check::HttpSlo { from, target_host, port, path, timeout_ms, .. } = c else { continue };
+            let target = format!("{target_host}:{port}{path}");
+            match self.request_once(from, target_host, *port, path, Duration::from_millis(*timeout_ms)).await {
+                Ok(s) => v.push(RequestSample { from: from.clone(), target, ok: s.ok, latency_ms: s.latency_ms, error: s.error }),
+                Err(e) => v.push(RequestSample { from: from.clone(), target, ok: false, latency_ms: 0.0, error: Some(format!("{e:#}")) }),
+            }
+        }
+        v
+    }
+
     /// Totals since the drill started, per host (for `drill watch`).
     pub fn counters(&self) -> DrillCounters {
         let ev = self.probes.events().ok();
@@ -404,7 +427,7 @@ impl Drill {
                 c
             })
             .collect();
-        DrillCounters { id: self.id.clone(), elapsed_secs: self.started_at.elapsed().as_secs_f64(), hosts }
+        DrillCounters { id: self.id.clone(), elapsed_secs: self.started_at.elapsed().as_secs_f64(), hosts, requests: Vec::new() }
     }
 
     /// Removes everything the drill created. Keeps going after errors, returns them.

@@ -61,6 +61,14 @@ fn close_wait_drill_end_to_end() {
     assert!(out.status.success(), "{text} {}", String::from_utf8_lossy(&out.stderr));
     assert!(text.starts_with("api\ndrilld host-init"), "hostname and PID 1 of the host: {text}");
 
+    // drill watch shows the pile-up as the probe counts it, and a synthetic request.
+    let w = d.drill_json(&["watch", &id, "--count", "1", "--json"], 0);
+    let api = w["hosts"].as_array().unwrap().iter().find(|h| h["host"] == "api").unwrap();
+    let outside = close_wait_count(&api_ns) as u64;
+    let probe = api["close_wait"].as_u64().unwrap();
+    assert!(probe >= 20 && probe.abs_diff(outside) <= 30, "probe {probe} vs ss {outside} (load keeps adding ~25/s)");
+    assert_eq!(w["requests"].as_array().unwrap().len(), 1, "{w}");
+
     // First submit fails, and says what it saw.
     let v = d.drill_json(&["submit", &id, "--json"], 1);
     assert_eq!(v["passed"], false);
