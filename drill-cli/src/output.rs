@@ -155,8 +155,10 @@ pub fn print_counters(c: &DrillCounters) {
             println!("  {}:{port} srtt mean {mean:.2} ms, max {max:.2} ms ({n} samples)", h.host);
         }
         if !h.recent_execs.is_empty() {
-            let p: Vec<String> = h.recent_execs.iter().map(|(comm, pid, ppid)| format!("{comm}[{pid}<-{ppid}]")).collect();
-            println!("  {} started: {}", h.host, p.join(" "));
+            println!("  {} started (newest first):", h.host);
+            for (comm, pid, ppid, argv) in &h.recent_execs {
+                println!("    {comm:<12} pid {pid:<8} parent {ppid:<8} {argv}");
+            }
         }
     }
 }

@@ -197,6 +197,6 @@ pub struct HostCounters {
     pub close_wait: u64,
     /// Smoothed RTT by local port: (samples, mean ms, max ms).
     pub srtt_ms: std::collections::BTreeMap<u16, (u64, f64, f64)>,
-    /// The last processes started in the host: (comm, pid, parent pid).
-    pub recent_execs: Vec<(String, u32, u32)>,
+    /// The last processes started in the host: (comm, pid, parent pid, argv).
+    pub recent_execs: Vec<(String, u32, u32, String)>,
 }

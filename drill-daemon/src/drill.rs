@@ -408,7 +408,7 @@ impl Drill {
                         }
                     }
                     let execs = ev.execs(h.netns_ino);
-                    c.recent_execs = execs.iter().rev().take(5).map(|e| (e.comm(), e.pid, e.ppid)).collect();
+                    c.recent_execs = execs.iter().rev().take(5).map(|e| (e.comm(), e.pid, e.ppid, e.argv())).collect();
                     let ph = self.plan.hosts.iter().find(|p| p.name == h.name);
                     for port in ph.map(|p| p.services.iter().filter_map(|s| match &s.workload {
                         drill_core::workload::Workload::Httpd(cfg) => cfg.listen.rsplit(':').next()?.parse::<u16>().ok(),

@@ -83,17 +83,34 @@ pub struct Rtt {
 /// A process started in a watched namespace (`struct drill_exec_event`).
 /// PIDs are in the machine's (root) PID namespace.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ExecEvent {
     pub ts_ns: u64,
     pub netns: u32,
     pub pid: u32,
     pub ppid: u32,
     pub comm: [u8; 16],
-    pub _pad: u32,
+    pub argv_len: u32,
+    /// argv, NUL-separated, truncated to [`ARGV_MAX`] bytes.
+    pub argv: [u8; ARGV_MAX],
+}
+
+/// `DRILL_ARGV_MAX` of probes.h.
+pub const ARGV_MAX: usize = 128;
+
+impl Default for ExecEvent {
+    fn default() -> Self {
+        ExecEvent { ts_ns: 0, netns: 0, pid: 0, ppid: 0, comm: [0; 16], argv_len: 0, argv: [0; ARGV_MAX] }
+    }
 }
 
 impl ExecEvent {
+    /// The command line, arguments joined by spaces.
+    pub fn argv(&self) -> String {
+        let n = (self.argv_len as usize).min(ARGV_MAX);
+        self.argv[..n].split(|&b| b == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a).into_owned()).collect::<Vec<_>>().join(" ")
+    }
+
     pub fn from_bytes(b: &[u8]) -> Option<Self> {
         if b.len() < std::mem::size_of::<Self>() {
             return None;
@@ -197,7 +214,7 @@ mod tests {
         assert_eq!(std::mem::size_of::<EventKey>(), 12);
         assert_eq!(std::mem::size_of::<RttKey>(), 8);
         assert_eq!(std::mem::size_of::<Rtt>(), 24);
-        assert_eq!(std::mem::size_of::<ExecEvent>(), 40);
+        assert_eq!(std::mem::size_of::<ExecEvent>(), 168);
     }
 
     #[test]

@@ -87,11 +87,17 @@ struct nsproxy {
 	struct net *net_ns;
 } __attribute__((preserve_access_index));
 
+struct mm_struct {
+	unsigned long arg_start;
+	unsigned long arg_end;
+} __attribute__((preserve_access_index));
+
 struct task_struct {
 	int pid;
 	int tgid;
 	struct task_struct *real_parent;
 	struct nsproxy *nsproxy;
+	struct mm_struct *mm;
 	char comm[16];
 } __attribute__((preserve_access_index));
 

@@ -337,7 +337,18 @@ int drill_exec(struct bpf_raw_tracepoint_args *ctx)
 	ev->pid = BPF_CORE_READ(t, tgid);
 	ev->ppid = BPF_CORE_READ(t, real_parent, tgid);
 	BPF_CORE_READ_STR_INTO(&ev->comm, t, comm);
-	ev->_pad = 0;
+	/* argv lives in the new program's memory, just written by exec. */
+	unsigned long start = BPF_CORE_READ(t, mm, arg_start);
+	unsigned long end = BPF_CORE_READ(t, mm, arg_end);
+	__u64 len = end > start ? end - start : 0;
+	if (len > DRILL_ARGV_MAX - 1)
+		len = DRILL_ARGV_MAX - 1;
+	/* Keep clang from folding the mask away: the verifier needs to see the bound. */
+	barrier_var(len);
+	len &= DRILL_ARGV_MAX - 1;
+	ev->argv_len = 0;
+	if (len > 0 && bpf_probe_read_user(ev->argv, len, (const void *)start) == 0)
+		ev->argv_len = (__u32)len;
 	bpf_ringbuf_submit(ev, 0);
 	return 0;
 }

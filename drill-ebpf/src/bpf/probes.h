@@ -74,6 +74,8 @@ struct drill_rtt {
 	__u64 srtt_max_us;
 };
 
+#define DRILL_ARGV_MAX 128
+
 /* One process started inside a watched namespace (sched:sched_process_exec). */
 struct drill_exec_event {
 	__u64 ts_ns;
@@ -81,7 +83,9 @@ struct drill_exec_event {
 	__u32 pid;
 	__u32 ppid;
 	char comm[16];
-	__u32 _pad;
+	__u32 argv_len;
+	/* The new program's argv, NUL-separated, truncated to DRILL_ARGV_MAX - 1 bytes. */
+	char argv[DRILL_ARGV_MAX];
 };
 
 #endif
