@@ -104,6 +104,7 @@ struct RawCheck {
     reason: Option<String>,
     direction: Option<Spanned<String>>,
     max: Option<u64>,
+    max_ratio: Option<Spanned<f64>>,
     // http-slo
     from: Option<Spanned<String>>,
     target: Option<Spanned<String>>,
@@ -111,6 +112,7 @@ struct RawCheck {
     min_success_ratio: Option<Spanned<f64>>,
     timeout_ms: Option<u64>,
     interval_ms: Option<u64>,
+    max_latency_ms: Option<Spanned<f64>>,
 }
 
 #[derive(Deserialize)]
@@ -193,7 +195,17 @@ pub enum Check {
         min_connections: u64,
     },
     /// At most `max` events of a kind on `host` (and `port`, when given) during the window.
-    Count { name: String, host: String, port: Option<u16>, counted: Counted, max: u64 },
+    /// With `max_ratio` (retransmits only), the bound is retransmissions per segment the
+    /// host sent (`Tcp: OutSegs`) instead of a count.
+    Count {
+        name: String,
+        host: String,
+        port: Option<u16>,
+        counted: Counted,
+        max: u64,
+        #[serde(default)]
+        max_ratio: Option<f64>,
+    },
     /// Synthetic HTTP requests from `from` to `target_host:port` succeed often enough.
     HttpSlo {
         name: String,
@@ -202,6 +214,9 @@ pub enum Check {
         port: u16,
         path: String,
         min_success_ratio: f64,
+        /// Bound on the p95 latency of successful requests.
+        #[serde(default)]
+        max_latency_ms: Option<f64>,
         timeout_ms: u64,
         interval_ms: u64,
     },
@@ -628,6 +643,7 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
                         port,
                         path,
                         min_success_ratio: ratio,
+                        max_latency_ms: c.max_latency_ms.as_ref().map(|m| *m.get_ref()),
                         timeout_ms: c.timeout_ms.unwrap_or(1000),
                         interval_ms: c.interval_ms.unwrap_or(250).max(10),
                     });
@@ -667,9 +683,21 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
                     continue;
                 }
                 let max = c.max.unwrap_or(0);
+                let max_ratio = match &c.max_ratio {
+                    Some(r) if counted != Counted::Retransmits || port.is_some() => {
+                        cx.err(r.span(), "max_ratio applies to a retransmits check over a whole host", "remove `port`, or use `max` (a count)");
+                        continue;
+                    }
+                    Some(r) if !(0.0..=1.0).contains(r.get_ref()) => {
+                        cx.err(r.span(), format!("max_ratio = {} is not between 0 and 1", r.get_ref()), "give a fraction, e.g. 0.01 for 1%");
+                        continue;
+                    }
+                    r => r.as_ref().map(|r| *r.get_ref()),
+                };
                 let on = port.map_or_else(|| host.get_ref().clone(), |p| format!("{}:{p}", host.get_ref()));
-                let name = c.name.clone().unwrap_or_else(|| format!("at most {max} {} on {on}", counted.describe()));
-                checks.push(Check::Count { name, host: host.get_ref().clone(), port, counted, max });
+                let bound = max_ratio.map_or_else(|| format!("at most {max}"), |r| format!("at most {}% of segments as", r * 100.0));
+                let name = c.name.clone().unwrap_or_else(|| format!("{bound} {} on {on}", counted.describe()));
+                checks.push(Check::Count { name, host: host.get_ref().clone(), port, counted, max, max_ratio });
             }
             other => cx.err(c.kind.span(), format!("unknown check kind `{other}`"), format!("use one of: {}", CHECK_KINDS.join(", "))),
         }
@@ -848,7 +876,10 @@ mod tests {
         let extra = "\n[[checks]]\nkind = \"drops\"\nhost = \"api\"\nreason = \"netfilter_drop\"\n\n[[checks]]\nkind = \"resets\"\nhost = \"api\"\nport = 8080\nmax = 3\n";
         let text = GOOD.replace("[solution]", &format!("{extra}\n[solution]"));
         let s = parse("t.toml", &text).unwrap();
-        assert_eq!(s.checks[2], Check::Count { name: "at most 0 packet drops (NETFILTER_DROP) on api".into(), host: "api".into(), port: None, counted: Counted::Drops { reason: Some("NETFILTER_DROP".into()) }, max: 0 });
+        assert_eq!(s.checks[2], Check::Count { name: "at most 0 packet drops (NETFILTER_DROP) on api".into(), host: "api".into(), port: None, counted: Counted::Drops { reason: Some("NETFILTER_DROP".into()) }, max: 0, max_ratio: None });
+        let r = text.replace("kind = \"drops\"\nhost = \"api\"\nreason = \"netfilter_drop\"", "kind = \"retransmits\"\nhost = \"client\"\nmax_ratio = 0.01");
+        let s2 = parse("t.toml", &r).unwrap();
+        assert!(matches!(&s2.checks[2], Check::Count { counted: Counted::Retransmits, max_ratio: Some(x), name, .. } if *x == 0.01 && name == "at most 1% of segments as retransmissions on client"));
         assert!(matches!(&s.checks[3], Check::Count { port: Some(8080), counted: Counted::ResetsSent, max: 3, .. }));
         let bad = text.replace("port = 8080\nmax = 3", "direction = \"both\"");
         assert!(parse("t.toml", &bad).unwrap_err().to_string().contains("direction `both` is not `sent` or `received`"));

@@ -150,7 +150,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 /// Evaluates a service-level check over the window's synthetic requests.
-pub fn evaluate_http(name: &str, from: &str, target: &str, min_success_ratio: f64, samples: &[HttpSample]) -> CheckResult {
+pub fn evaluate_http(name: &str, from: &str, target: &str, min_success_ratio: f64, max_latency_ms: Option<f64>, samples: &[HttpSample]) -> CheckResult {
     let n = samples.len();
     let ok = samples.iter().filter(|s| s.ok).count();
     let ratio = if n == 0 { 0.0 } else { ok as f64 / n as f64 };
@@ -166,7 +166,8 @@ pub fn evaluate_http(name: &str, from: &str, target: &str, min_success_ratio: f6
         }
     }
     errors.sort_by(|a, b| b.1.cmp(&a.1));
-    let passed = n > 0 && ratio >= min_success_ratio;
+    let slow = max_latency_ms.is_some_and(|m| ok > 0 && p95 > m);
+    let passed = n > 0 && ratio >= min_success_ratio && !slow;
     let mut saw = format!(
         "{ok}/{n} requests from {from} to {target} succeeded ({:.0}%, need {:.0}%)",
         ratio * 100.0,
@@ -174,6 +175,9 @@ pub fn evaluate_http(name: &str, from: &str, target: &str, min_success_ratio: f6
     );
     if ok > 0 {
         saw.push_str(&format!(", latency p50 {p50:.1} ms p95 {p95:.1} ms"));
+        if let Some(m) = max_latency_ms {
+            saw.push_str(&format!(" ({} the {m} ms bound)", if slow { "over" } else { "within" }));
+        }
     }
     if let Some((e, c)) = errors.first() {
         saw.push_str(&format!("; most common failure: {e} ({c}x)"));
@@ -190,10 +194,29 @@ pub fn evaluate_http(name: &str, from: &str, target: &str, min_success_ratio: f6
             "succeeded": ok,
             "success_ratio": ratio,
             "min_success_ratio": min_success_ratio,
+            "max_latency_ms": max_latency_ms,
             "latency_p50_ms": p50,
             "latency_p95_ms": p95,
             "errors": errors.iter().map(|(e, c)| serde_json::json!({"error": e, "count": c})).collect::<Vec<_>>(),
         }),
+    }
+}
+
+/// Evaluates "at most `max_ratio` retransmissions per segment sent during the window".
+pub fn evaluate_ratio(name: &str, what: &str, on: &str, seen: u64, segments: u64, max_ratio: f64) -> CheckResult {
+    let ratio = if segments == 0 { 0.0 } else { seen as f64 / segments as f64 };
+    let passed = segments > 0 && ratio <= max_ratio;
+    let saw = if segments == 0 {
+        format!("{on} sent no TCP segments during the window: is the traffic flowing?")
+    } else {
+        format!("{seen} {what} on {on} during the window: {:.2}% of {segments} segments sent (allowed {}%)", ratio * 100.0, max_ratio * 100.0)
+    };
+    CheckResult {
+        name: name.to_string(),
+        kind: "ratio".into(),
+        passed,
+        saw,
+        details: serde_json::json!({"what": what, "on": on, "seen": seen, "segments": segments, "ratio": ratio, "max_ratio": max_ratio}),
     }
 }
 
@@ -294,13 +317,24 @@ mod tests {
         let mut s: Vec<HttpSample> = (0..18).map(|i| HttpSample { ok: true, latency_ms: i as f64, error: None }).collect();
         s.push(HttpSample { ok: false, latency_ms: 1000.0, error: Some("timed out after 1000 ms".into()) });
         s.push(HttpSample { ok: false, latency_ms: 1000.0, error: Some("timed out after 1000 ms".into()) });
-        let r = evaluate_http("n", "client", "api:8080", 0.95, &s);
+        let r = evaluate_http("n", "client", "api:8080", 0.95, None, &s);
         assert!(!r.passed);
         assert!(r.saw.starts_with("18/20 requests from client to api:8080 succeeded (90%, need 95%)"), "{}", r.saw);
         assert!(r.saw.contains("most common failure: timed out after 1000 ms (2x)"), "{}", r.saw);
-        let r = evaluate_http("n", "client", "api:8080", 0.9, &s);
+        let r = evaluate_http("n", "client", "api:8080", 0.9, None, &s);
         assert!(r.passed);
-        assert!(!evaluate_http("n", "c", "t", 0.0, &[]).passed, "no requests is never a pass");
+        assert!(!evaluate_http("n", "c", "t", 0.0, None, &[]).passed, "no requests is never a pass");
+        let r = evaluate_http("n", "client", "api:8080", 0.9, Some(10.0), &s);
+        assert!(!r.passed && r.saw.contains("p95 16.0 ms (over the 10 ms bound)"), "{}", r.saw);
+    }
+
+    #[test]
+    fn retransmission_ratio() {
+        let r = evaluate_ratio("n", "retransmissions", "client", 30, 1000, 0.01);
+        assert!(!r.passed);
+        assert_eq!(r.saw, "30 retransmissions on client during the window: 3.00% of 1000 segments sent (allowed 1%)");
+        assert!(evaluate_ratio("n", "retransmissions", "client", 5, 1000, 0.01).passed);
+        assert!(!evaluate_ratio("n", "retransmissions", "client", 0, 0, 0.01).passed, "no traffic is not a pass");
     }
 
     #[test]

@@ -288,6 +288,7 @@ impl Drill {
             ev.as_ref().map(|e| self.hosts.iter().map(|h| (h.name.clone(), e.snapshot(h.netns_ino))).collect()).unwrap_or_default()
         };
         let before = snap(&events);
+        let segs_before = self.out_segs().await;
         let t0 = probes::now_ns();
         let deadline = Instant::now() + window;
         // Synthetic clients, one task per http-slo check.
@@ -326,6 +327,7 @@ impl Drill {
         let (slo_results, _) = tokio::join!(slo_results, tokio::time::sleep_until(deadline.into()));
         let t1 = probes::now_ns();
         let after = snap(&events);
+        let segs_after = self.out_segs().await;
         let mut slo_iter = slo_results.into_iter();
         let mut results = Vec::new();
         for c in &self.scenario.checks {
@@ -336,7 +338,7 @@ impl Drill {
                     let obs = tcp.observe(ino, *port, *peer, *state, t0, t1, lost0);
                     results.push(verdict::evaluate_dwell(name, host, *port, *peer, *state, *max_secs, *min_connections, &obs));
                 }
-                Check::Count { name, host, port, counted, max } => {
+                Check::Count { name, host, port, counted, max, max_ratio } => {
                     let ev = events.as_ref().ok_or_else(|| anyhow!("event probes missing"))?;
                     let (b, a) = (before.get(host).cloned().unwrap_or_default(), after.get(host).cloned().unwrap_or_default());
                     let mut by_what: BTreeMap<String, u64> = BTreeMap::new();
@@ -352,15 +354,40 @@ impl Drill {
                     let on = port.map_or_else(|| host.clone(), |p| format!("{host}:{p}"));
                     let mut breakdown: Vec<(String, u64)> = by_what.into_iter().collect();
                     breakdown.sort_by(|x, y| y.1.cmp(&x.1));
-                    results.push(verdict::evaluate_count(name, &counted.describe(), &on, seen, *max, &breakdown));
+                    match max_ratio {
+                        Some(r) => {
+                            let segs = segs_after.get(host).copied().unwrap_or(0).saturating_sub(segs_before.get(host).copied().unwrap_or(0));
+                            results.push(verdict::evaluate_ratio(name, &counted.describe(), &on, seen, segs, *r));
+                        }
+                        None => results.push(verdict::evaluate_count(name, &counted.describe(), &on, seen, *max, &breakdown)),
+                    }
                 }
-                Check::HttpSlo { name, from, target_host, port, min_success_ratio, .. } => {
+                Check::HttpSlo { name, from, target_host, port, min_success_ratio, max_latency_ms, .. } => {
                     let samples = slo_iter.next().unwrap_or_default();
-                    results.push(verdict::evaluate_http(name, from, &format!("{target_host}:{port}"), *min_success_ratio, &samples));
+                    results.push(verdict::evaluate_http(name, from, &format!("{target_host}:{port}"), *min_success_ratio, *max_latency_ms, &samples));
                 }
             }
         }
         Ok(Verdict::new(&self.id, &self.scenario.id, self.scenario.window_secs, results))
+    }
+
+    /// The kernel's count of TCP segments sent, per host (`Tcp: OutSegs` of the host's
+    /// /proc/net/snmp): the denominator of retransmission ratios.
+    async fn out_segs(&self) -> BTreeMap<String, u64> {
+        let mut m = BTreeMap::new();
+        for h in &self.hosts {
+            let v = h.worker.run(|| -> Option<u64> {
+                let t = std::fs::read_to_string("/proc/thread-self/net/snmp").ok()?;
+                let mut tcp = t.lines().filter(|l| l.starts_with("Tcp:"));
+                let (names, values) = (tcp.next()?, tcp.next()?);
+                let i = names.split_whitespace().position(|n| n == "OutSegs")?;
+                values.split_whitespace().nth(i)?.parse().ok()
+            });
+            if let Ok(Some(v)) = v.await {
+                m.insert(h.name.clone(), v);
+            }
+        }
+        m
     }
 
     /// One synthetic HTTP GET from inside host `from`.

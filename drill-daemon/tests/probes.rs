@@ -98,7 +98,16 @@ fn probes_see_exactly_what_was_caused_and_only_there() {
     in_ns(&server, "nft add rule inet loss in tcp dport 9000 numgen random mod 10 '<' 3 drop");
     let listener = std::process::Command::new("ip").args(["netns", "exec", &server, "sh", "-c", "timeout 20 nc -l -p 9000 > /dev/null"]).spawn().unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    in_ns(&client, "sh -c 'head -c 3000000 /dev/zero | timeout 15 nc -N 10.77.9.2 9000'");
+    let sender = std::process::Command::new("ip")
+        .args(["netns", "exec", &client, "sh", "-c", "head -c 3000000 /dev/zero | timeout 15 nc -N 10.77.9.2 9000"])
+        .spawn()
+        .unwrap();
+    // A submit while the lossy transfer runs fails on the retransmission ratio.
+    let v = d.drill_json(&["submit", &id, "--json"], 1);
+    let ratio = &v["checks"][4];
+    assert_eq!(ratio["passed"], false, "{v}");
+    assert!(ratio["saw"].as_str().unwrap().contains("% of") && ratio["details"]["ratio"].as_f64().unwrap() > 0.01, "{v}");
+    let _ = sender.wait_with_output();
     let _ = listener.wait_with_output();
     let c = counters(&d, &id);
     let retrans = host(&c, "client")["retransmits"].as_u64().unwrap();
