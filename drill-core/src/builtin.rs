@@ -1,7 +1,10 @@
 //! The built-in scenario pack (`scenarios/`), embedded in the binaries.
 
 /// (file name, text) of every built-in scenario.
-pub const SCENARIOS: &[(&str, &str)] = &[("scenarios/close-wait-leak.toml", include_str!("../../scenarios/close-wait-leak.toml"))];
+pub const SCENARIOS: &[(&str, &str)] = &[
+    ("scenarios/close-wait-leak.toml", include_str!("../../scenarios/close-wait-leak.toml")),
+    ("scenarios/firewall-drop.toml", include_str!("../../scenarios/firewall-drop.toml")),
+];
 
 #[cfg(test)]
 mod tests {

@@ -21,7 +21,7 @@ pub use crate::topo::{Endpoint, Host, Route, Segment, Via};
 use crate::workload::{self, Workload};
 
 /// Fault kinds the engine knows.
-pub const FAULT_KINDS: &[&str] = &["service-config"];
+pub const FAULT_KINDS: &[&str] = &["service-config", "nft-drop", "nft-reject"];
 /// Check kinds the engine knows.
 pub const CHECK_KINDS: &[&str] = &["tcp-state-dwell", "http-slo", "drops", "retransmits", "resets", "oom-kills"];
 
@@ -79,6 +79,15 @@ struct RawFault {
     host: Option<Spanned<String>>,
     #[serde(default)]
     set: toml::Table,
+    // nft-drop / nft-reject
+    #[serde(default)]
+    proto: Option<Spanned<String>>,
+    #[serde(default)]
+    dport: Option<Spanned<i64>>,
+    #[serde(default)]
+    from: Option<Spanned<String>>,
+    #[serde(default)]
+    with: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -164,6 +173,66 @@ pub struct Service {
 pub enum Fault {
     /// The service starts with `set` patched over its healthy config.
     ServiceConfig { host: String, service: String, set: toml::Table, faulty: Workload },
+    /// A rule in the host's own nftables table (`inet drill`, chain `input`) that drops
+    /// or rejects matching packets arriving at the host.
+    Nft { host: String, rule: NftRule },
+}
+
+/// What an nft fault matches and does.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NftRule {
+    /// "tcp", "udp" or "icmp"; `None` matches every protocol.
+    pub proto: Option<String>,
+    pub dport: Option<u16>,
+    /// Only packets from this host (its addresses) or prefix.
+    pub from: Option<NftSource>,
+    pub action: NftAction,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NftSource {
+    Host(String),
+    Prefix(Cidr),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NftAction {
+    Drop,
+    /// `reject with tcp reset`
+    RejectTcpReset,
+    /// `reject with icmpx port-unreachable`
+    RejectPortUnreachable,
+    /// `reject with icmpx admin-prohibited`
+    RejectAdminProhibited,
+}
+
+impl NftRule {
+    /// The rule as `nft list` shows it (sources as given; the daemon resolves hosts).
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        match &self.from {
+            Some(NftSource::Host(h)) => parts.push(format!("from {h}")),
+            Some(NftSource::Prefix(c)) => parts.push(format!("ip saddr {c}")),
+            None => {}
+        }
+        match (&self.proto, self.dport) {
+            (Some(p), Some(d)) => parts.push(format!("{p} dport {d}")),
+            (Some(p), None) => parts.push(format!("meta l4proto {p}")),
+            _ => {}
+        }
+        parts.push(
+            match self.action {
+                NftAction::Drop => "drop",
+                NftAction::RejectTcpReset => "reject with tcp reset",
+                NftAction::RejectPortUnreachable => "reject with icmpx port-unreachable",
+                NftAction::RejectAdminProhibited => "reject with icmpx admin-prohibited",
+            }
+            .to_string(),
+        );
+        parts.join(" ")
+    }
 }
 
 impl Fault {
@@ -173,6 +242,7 @@ impl Fault {
                 let keys: Vec<String> = set.iter().map(|(k, v)| format!("{k} = {v}")).collect();
                 format!("service-config on {host}/{service}: {}", keys.join(", "))
             }
+            Fault::Nft { host, rule } => format!("nftables on {host} (table inet drill, input): {}", rule.describe()),
         }
     }
 }
@@ -551,6 +621,60 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
                     Err(e) => cx.err(fspan, format!("the patch does not fit service `{}`: {e}", target.name), "only set keys the workload's config has"),
                 }
             }
+            k @ ("nft-drop" | "nft-reject") => {
+                let Some(host) = &f.host else {
+                    cx.err(fspan, format!("a {k} fault needs `host = \"NAME\"`"), "name the host whose input the rule filters");
+                    continue;
+                };
+                if !check_host(&mut cx, host) {
+                    continue;
+                }
+                let proto = match &f.proto {
+                    Some(p) if ["tcp", "udp", "icmp"].contains(&p.get_ref().as_str()) => Some(p.get_ref().clone()),
+                    Some(p) => {
+                        cx.err(p.span(), format!("protocol `{}` is not supported", p.get_ref()), "use tcp, udp or icmp (or leave it out to match every protocol)");
+                        continue;
+                    }
+                    None => None,
+                };
+                let dport = match &f.dport {
+                    Some(d) => match port_in_range(&mut cx, d) {
+                        Some(p) if matches!(proto.as_deref(), Some("tcp" | "udp")) => Some(p),
+                        Some(_) => {
+                            cx.err(d.span(), "`dport` needs `proto = \"tcp\"` or `\"udp\"`", "say which protocol's port it is");
+                            continue;
+                        }
+                        None => continue,
+                    },
+                    None => None,
+                };
+                let from = match &f.from {
+                    Some(src) if host_names.contains(src.get_ref()) => Some(NftSource::Host(src.get_ref().clone())),
+                    Some(src) => match src.get_ref().parse::<Cidr>() {
+                        Ok(c) if c.addr.is_ipv4() => Some(NftSource::Prefix(c)),
+                        _ => {
+                            cx.err(src.span(), format!("`{}` is neither a host nor an IPv4 prefix", src.get_ref()), format!("use a host ({known_hosts}) or a prefix such as \"10.77.0.0/24\""));
+                            continue;
+                        }
+                    },
+                    None => None,
+                };
+                let action = match (k, f.with.as_ref().map(|w| w.get_ref().as_str())) {
+                    ("nft-drop", None) => NftAction::Drop,
+                    ("nft-drop", Some(_)) => {
+                        cx.err(f.with.as_ref().map_or(fspan.clone(), |w| w.span()), "`with` belongs to nft-reject", "remove it, or use kind = \"nft-reject\"");
+                        continue;
+                    }
+                    (_, None | Some("tcp-reset")) if proto.as_deref() == Some("tcp") => NftAction::RejectTcpReset,
+                    (_, None | Some("port-unreachable")) => NftAction::RejectPortUnreachable,
+                    (_, Some("admin-prohibited")) => NftAction::RejectAdminProhibited,
+                    (_, Some(other)) => {
+                        cx.err(f.with.as_ref().map_or(fspan.clone(), |w| w.span()), format!("`with = \"{other}\"` is not supported here"), "use tcp-reset (tcp only), port-unreachable or admin-prohibited");
+                        continue;
+                    }
+                };
+                faults.push(Fault::Nft { host: host.get_ref().clone(), rule: NftRule { proto, dport, from, action } });
+            }
             other => cx.err(f.kind.span(), format!("unknown fault kind `{other}`"), format!("use one of: {}", FAULT_KINDS.join(", "))),
         }
     }
@@ -702,6 +826,14 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
             other => cx.err(c.kind.span(), format!("unknown check kind `{other}`"), format!("use one of: {}", CHECK_KINDS.join(", "))),
         }
     }
+    for c in &checks {
+        if let Check::TcpStateDwell { name, max_secs, .. } = c {
+            if *max_secs >= window_secs {
+                let span = raw.verify.window_secs.as_ref().map_or(0..0, |w| w.span());
+                cx.err(span, format!("check `{name}`: max_secs = {max_secs} is not shorter than the {window_secs} s window"), "make [verify] window_secs longer than every max_secs, or a stuck socket could never be seen");
+            }
+        }
+    }
     if raw.checks.is_empty() {
         cx.err(0..0, "the scenario has no [[checks]]", "add at least one check, or `drill submit` could never fail");
     }
@@ -750,9 +882,10 @@ impl Scenario {
     /// The workload a service starts with when the drill begins (fault applied).
     pub fn initial_workload(&self, host: &str, service: &str) -> Option<&Workload> {
         for f in &self.faults {
-            let Fault::ServiceConfig { host: h, service: s, faulty, .. } = f;
-            if h == host && s == service {
-                return Some(faulty);
+            if let Fault::ServiceConfig { host: h, service: s, faulty, .. } = f {
+                if h == host && s == service {
+                    return Some(faulty);
+                }
             }
         }
         self.services.iter().find(|s| s.host == host && s.name == service).map(|s| &s.workload)
@@ -892,6 +1025,24 @@ mod tests {
         assert!(e.iter().any(|e| e.message.contains("close_on_oef")), "{e:?}");
         let text = GOOD.replace("kind = \"service-config\"", "kind = \"netem\"");
         assert!(errs(&text).iter().any(|e| e.message.contains("unknown fault kind `netem`")));
+    }
+
+    #[test]
+    fn nft_faults() {
+        let nft = "[[faults]]\nkind = \"nft-drop\"\nhost = \"api\"\nproto = \"tcp\"\ndport = 8080\nfrom = \"client\"\n";
+        let text = GOOD.replace("[verify]", &format!("{nft}\n[verify]"));
+        let s = parse("t.toml", &text).unwrap();
+        let Fault::Nft { host, rule } = &s.faults[1] else { panic!() };
+        assert_eq!(host, "api");
+        assert_eq!(rule.describe(), "from client tcp dport 8080 drop");
+        let e = parse("t.toml", &text.replace("dport = 8080", "dport = 0")).unwrap_err().to_string();
+        assert!(e.contains("port 0 is out of range"), "{e}");
+        let e = parse("t.toml", &text.replace("proto = \"tcp\"", "proto = \"sctp\"")).unwrap_err().to_string();
+        assert!(e.contains("protocol `sctp` is not supported"), "{e}");
+        let e = parse("t.toml", &text.replace("from = \"client\"", "from = \"clinet\"")).unwrap_err().to_string();
+        assert!(e.contains("`clinet` is neither a host nor an IPv4 prefix") && e.contains("t.toml:"), "{e}");
+        let r = parse("t.toml", &text.replace("nft-drop", "nft-reject")).unwrap();
+        assert!(matches!(&r.faults[1], Fault::Nft { rule: NftRule { action: NftAction::RejectTcpReset, .. }, .. }));
     }
 
     #[test]

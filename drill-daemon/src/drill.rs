@@ -17,6 +17,7 @@ use drill_core::verdict::{self, HttpSample, Verdict};
 use drill_core::workload::Workload;
 use tracing::{info, warn};
 
+use crate::faults;
 use crate::host::{self, HostSpec, ServiceSpec, Spawner};
 use crate::journal::{self, Journal};
 use crate::netns::{self, NetnsWorker};
@@ -156,7 +157,35 @@ impl Drill {
             self.journal.save(env.state)?;
             host::wait_ready(&ph.name, ready, &console, Duration::from_secs(10)).await?;
         }
-        self.wait_services_listening(Duration::from_secs(5)).await
+        self.wait_services_listening(Duration::from_secs(5)).await?;
+        self.apply_faults().await
+    }
+
+    /// Applies the network faults, then measures each from a neighbour host: a fault
+    /// that does not take stops the start (the learner would chase a ghost).
+    async fn apply_faults(&self) -> Result<()> {
+        for (host, rules) in faults::nft_rules(&self.scenario.faults) {
+            let h = self.host(&host)?;
+            faults::apply_nft(&h.worker, &self.plan, &host, &rules).await?;
+            for r in &rules {
+                let Some(want) = faults::expected(r) else {
+                    info!(drill = %self.id, host = %host, rule = %r.describe(), "fault applied (not measurable by a TCP connection; not measured)");
+                    continue;
+                };
+                let prober = match &r.from {
+                    Some(drill_core::scenario::NftSource::Host(f)) => f.clone(),
+                    _ => self.hosts.iter().find(|x| x.name != host).map(|x| x.name.clone()).ok_or_else(|| anyhow!("no other host to measure the fault on {host} from"))?,
+                };
+                let addr = self.plan.host_address(&host, false).ok_or_else(|| anyhow!("host {host} has no IPv4 address to measure the fault against"))?;
+                let to = SocketAddr::new(addr, r.dport.unwrap_or(0));
+                let (got, took) = faults::try_connect(&self.host(&prober)?.worker, to, Duration::from_millis(700)).await?;
+                if !faults::as_expected(&want, &got) {
+                    bail!("fault `{}` on host {host} did not take: a TCP connection from {prober} to {to} {got} after {took:?} (expected: {want})", r.describe());
+                }
+                info!(drill = %self.id, host = %host, rule = %r.describe(), from = %prober, outcome = %got, ms = took.as_millis() as u64, "fault measured");
+            }
+        }
+        Ok(())
     }
 
     /// Waits until every httpd service listens on its own host. Reads the host's

@@ -3,6 +3,7 @@
 
 pub mod daemon;
 pub mod drill;
+pub mod faults;
 pub mod host;
 pub mod journal;
 pub mod netns;

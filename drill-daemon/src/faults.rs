@@ -1,0 +1,180 @@
+//! Faults: apply, measure, revert.
+//!
+//! - `service-config` faults are applied by writing the patched config before the
+//!   service starts (see `drill.rs`); the learner's fix is editing it back.
+//! - `nft-drop` / `nft-reject` put rules in the host's own table `inet drill`, chain
+//!   `input`. Apply is idempotent: one batch per host adds the table and chain (no-ops
+//!   when present), flushes the chain and adds every rule of that host. The learner may
+//!   remove them any way an engineer would (delete the rule, flush the chain, delete the
+//!   table); the engine never re-applies them.
+//!
+//! After apply, each fault is measured from outside before the learner gets the drill:
+//! a TCP connection from a neighbour host to the filtered port must time out (drop) or
+//! be refused (reject). A fault that does not take stops the start with an error.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use drill_core::plan::Plan;
+use drill_core::scenario::{Fault, NftAction, NftRule, NftSource};
+use nftables::{batch::Batch, expr, schema, stmt, types};
+
+use crate::netns::NetnsWorker;
+
+/// Name of the table drill's nft faults live in, in each host.
+pub const TABLE: &str = "drill";
+pub const CHAIN: &str = "input";
+
+/// The nft faults of a plan's scenario, grouped per host.
+pub fn nft_rules(faults: &[Fault]) -> BTreeMap<String, Vec<NftRule>> {
+    let mut m: BTreeMap<String, Vec<NftRule>> = BTreeMap::new();
+    for f in faults {
+        if let Fault::Nft { host, rule } = f {
+            m.entry(host.clone()).or_default().push(rule.clone());
+        }
+    }
+    m
+}
+
+fn addresses_of(plan: &Plan, host: &str) -> Vec<IpAddr> {
+    plan.hosts.iter().filter(|h| h.name == host).flat_map(|h| h.interfaces.iter().flat_map(|i| i.addresses.iter().map(|c| c.addr))).filter(|a| a.is_ipv4()).collect()
+}
+
+fn payload(proto: &str, field: &str) -> expr::Expression<'static> {
+    expr::Expression::Named(expr::NamedExpression::Payload(expr::Payload::PayloadField(expr::PayloadField { protocol: proto.to_string().into(), field: field.to_string().into() })))
+}
+
+fn matches(left: expr::Expression<'static>, right: expr::Expression<'static>) -> stmt::Statement<'static> {
+    stmt::Statement::Match(stmt::Match { left, right, op: stmt::Operator::EQ })
+}
+
+/// The nft batch that makes the host's `inet drill` table hold exactly `rules`.
+pub fn batch(plan: &Plan, rules: &[NftRule]) -> Batch<'static> {
+    let mut b = Batch::new();
+    let fam = types::NfFamily::INet;
+    b.add(schema::NfListObject::Table(schema::Table { family: fam, name: TABLE.into(), ..Default::default() }));
+    let chain = schema::Chain {
+        family: fam,
+        table: TABLE.into(),
+        name: CHAIN.into(),
+        _type: Some(types::NfChainType::Filter),
+        hook: Some(types::NfHook::Input),
+        prio: Some(0),
+        policy: Some(types::NfChainPolicy::Accept),
+        ..Default::default()
+    };
+    b.add(schema::NfListObject::Chain(chain.clone()));
+    b.add_cmd(schema::NfCmd::Flush(schema::FlushObject::Chain(chain)));
+    for r in rules {
+        let mut e: Vec<stmt::Statement<'static>> = Vec::new();
+        match &r.from {
+            Some(NftSource::Host(h)) => {
+                let addrs: Vec<expr::SetItem<'static>> = addresses_of(plan, h).iter().map(|a| expr::SetItem::Element(expr::Expression::String(a.to_string().into()))).collect();
+                e.push(matches(payload("ip", "saddr"), expr::Expression::Named(expr::NamedExpression::Set(addrs))));
+            }
+            Some(NftSource::Prefix(c)) => e.push(matches(
+                payload("ip", "saddr"),
+                expr::Expression::Named(expr::NamedExpression::Prefix(expr::Prefix { addr: Box::new(expr::Expression::String(c.addr.to_string().into())), len: u32::from(c.prefix) })),
+            )),
+            None => {}
+        }
+        match (&r.proto, r.dport) {
+            (Some(p), Some(d)) => e.push(matches(payload(p, "dport"), expr::Expression::Number(u32::from(d)))),
+            (Some(p), None) => e.push(matches(expr::Expression::Named(expr::NamedExpression::Meta(expr::Meta { key: expr::MetaKey::L4proto })), expr::Expression::String(p.clone().into()))),
+            _ => {}
+        }
+        e.push(stmt::Statement::Counter(stmt::Counter::Anonymous(None)));
+        e.push(match r.action {
+            NftAction::Drop => stmt::Statement::Drop(None),
+            NftAction::RejectTcpReset => stmt::Statement::Reject(Some(stmt::Reject::new(Some(stmt::RejectType::TCPReset), None))),
+            NftAction::RejectPortUnreachable => stmt::Statement::Reject(Some(stmt::Reject::new(Some(stmt::RejectType::ICMPX), Some(types::RejectCode::PortUnreach)))),
+            NftAction::RejectAdminProhibited => stmt::Statement::Reject(Some(stmt::Reject::new(Some(stmt::RejectType::ICMPX), Some(types::RejectCode::AdminProhibited)))),
+        });
+        b.add(schema::NfListObject::Rule(schema::Rule { family: fam, table: TABLE.into(), chain: CHAIN.into(), expr: e.into(), ..Default::default() }));
+    }
+    b
+}
+
+/// Applies a host's nft rules from inside its namespace (idempotent).
+pub async fn apply_nft(worker: &NetnsWorker, plan: &Plan, host: &str, rules: &[NftRule]) -> Result<()> {
+    let rules = batch(plan, rules).to_nftables();
+    let json = serde_json::to_string(&rules)?;
+    worker
+        .run(move || -> Result<()> {
+            let r: nftables::schema::Nftables = serde_json::from_str(&json)?;
+            nftables::helper::apply_ruleset(&r).map_err(|e| anyhow!("{e}"))
+        })
+        .await?
+        .with_context(|| format!("host {host}: applying nftables table inet {TABLE}"))
+}
+
+/// Removes the host's `inet drill` table (missing is fine: the learner may have).
+pub async fn revert_nft(worker: &NetnsWorker, host: &str) -> Result<()> {
+    worker
+        .run(|| -> Result<()> {
+            let out = std::process::Command::new("nft").args(["delete", "table", "inet", TABLE]).output()?;
+            if out.status.success() || String::from_utf8_lossy(&out.stderr).contains("No such file") {
+                Ok(())
+            } else {
+                bail!("{}", String::from_utf8_lossy(&out.stderr).trim())
+            }
+        })
+        .await?
+        .with_context(|| format!("host {host}: deleting nftables table inet {TABLE}"))
+}
+
+/// How a TCP connection attempt ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Connect {
+    Connected,
+    Refused,
+    TimedOut,
+    Other(String),
+}
+
+impl std::fmt::Display for Connect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Connect::Connected => f.write_str("connected"),
+            Connect::Refused => f.write_str("was refused"),
+            Connect::TimedOut => f.write_str("timed out"),
+            Connect::Other(e) => write!(f, "failed: {e}"),
+        }
+    }
+}
+
+/// One TCP connection attempt from inside `from` (its worker) to `to`.
+pub async fn try_connect(from: &NetnsWorker, to: SocketAddr, timeout: Duration) -> Result<(Connect, Duration)> {
+    let sock = from.tcp_socket(to.is_ipv6()).await?;
+    let t = Instant::now();
+    let r = match tokio::time::timeout(timeout, sock.connect(to)).await {
+        Ok(Ok(_)) => Connect::Connected,
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => Connect::Refused,
+        Ok(Err(e)) => Connect::Other(e.to_string()),
+        Err(_) => Connect::TimedOut,
+    };
+    Ok((r, t.elapsed()))
+}
+
+/// What a rule must do to a TCP connection attempt, if it can be measured that way.
+pub fn expected(rule: &NftRule) -> Option<Connect> {
+    if rule.proto.as_deref() != Some("tcp") || rule.dport.is_none() {
+        return None;
+    }
+    Some(match rule.action {
+        NftAction::Drop => Connect::TimedOut,
+        NftAction::RejectTcpReset => Connect::Refused,
+        // ICMP errors surface as "host/port unreachable" errors from connect.
+        NftAction::RejectPortUnreachable | NftAction::RejectAdminProhibited => Connect::Other(String::new()),
+    })
+}
+
+/// Whether an observed outcome is what the rule should cause.
+pub fn as_expected(want: &Connect, got: &Connect) -> bool {
+    match (want, got) {
+        (Connect::Other(_), Connect::Other(_) | Connect::Refused) => true,
+        (a, b) => a == b,
+    }
+}

@@ -1,0 +1,123 @@
+//! Faults: the firewall-drop drill end to end, a fault that does not take, and the
+//! nft fault contract (idempotent apply, revert, the learner's own removal), each
+//! checked from outside with curl, nft and TCP connects.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use drill_core::scenario::{NftAction, NftRule, NftSource};
+use drill_daemon::faults::{self, Connect};
+use drill_daemon::netns::{self, NetnsWorker};
+use drill_daemon::topology;
+
+fn curl_code(ns: &str, url: &str) -> i32 {
+    std::process::Command::new("ip").args(["netns", "exec", ns, "curl", "-s", "-o", "/dev/null", "-m", "2", url]).status().unwrap().code().unwrap_or(-1)
+}
+
+#[test]
+fn firewall_drop_drill_end_to_end() {
+    if !privileged_or_skip("firewall_drop_drill_end_to_end") {
+        return;
+    }
+    let d = TestDaemon::start("fwdrop");
+    let id = d.drill_json(&["start", "firewall-drop", "--json"], 0)["drill"]["id"].as_str().unwrap().to_string();
+    let (client, api) = (format!("drill-{id}-client"), format!("drill-{id}-api"));
+    // From outside: the connection times out (curl 28), it is not refused (7).
+    assert_eq!(curl_code(&client, "http://10.77.0.2:8080/"), 28);
+    // ... while the service answers on the api host itself.
+    assert_eq!(curl_code(&api, "http://127.0.0.1:8080/"), 0);
+    let rules = sh(&format!("ip netns exec {api} nft list table inet drill"));
+    assert!(rules.contains("ip saddr 10.77.0.1 tcp dport 8080") && rules.contains("drop"), "{rules}");
+
+    let v = d.drill_json(&["submit", &id, "--json"], 1);
+    assert!(v["checks"].as_array().unwrap().iter().all(|c| c["passed"] == false), "every check fails under the fault: {v}");
+
+    // The learner's fix, their way: delete the whole table.
+    sh(&format!("ip netns exec {api} nft delete table inet drill"));
+    assert_eq!(curl_code(&client, "http://10.77.0.2:8080/"), 0);
+    // A moment between fixing and submitting, as a learner takes: connections opened
+    // before the fix finish their SYN retries (at most ~1 s, see the dwell semantics).
+    std::thread::sleep(Duration::from_secs(1));
+    let v = d.drill_json(&["submit", &id, "--json"], 0);
+    assert_eq!(v["passed"], true, "{v}");
+    // The engine does not fight the fix: the table stays gone.
+    assert!(std::process::Command::new("ip").args(["netns", "exec", &api, "nft", "list", "table", "inet", "drill"]).output().unwrap().status.code() != Some(0));
+    d.drill_json(&["stop", &id, "--json"], 0);
+    assert!(netns_of(&id).is_empty());
+}
+
+#[test]
+fn a_fault_that_does_not_take_stops_the_start() {
+    if !privileged_or_skip("a_fault_that_does_not_take_stops_the_start") {
+        return;
+    }
+    let d = TestDaemon::start("notake");
+    // Drops traffic from a prefix no host is in: measured from the client, the port
+    // answers (refused: nothing listens on 9999), so the fault did not take.
+    let text = include_str!("../../scenarios/firewall-drop.toml").replace("dport = 8080\nfrom = \"client\"", "dport = 9999\nfrom = \"10.99.0.0/24\"");
+    let path = d.dir.join("notake.toml");
+    std::fs::write(&path, text).unwrap();
+    let out = d.drill(&["start", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("did not take") && err.contains("host api") && err.contains("was refused") && err.contains("expected: timed out"), "{err}");
+    let id = err.split("could not start drill ").nth(1).and_then(|r| r.split_whitespace().next()).unwrap();
+    assert!(netns_of(id).is_empty(), "nothing left after the refused start");
+}
+
+#[test]
+fn nft_fault_apply_is_idempotent_and_revert_is_complete() {
+    if !privileged_or_skip("nft_fault_apply_is_idempotent_and_revert_is_complete") {
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let id = format!("{:06x}", (std::process::id() ^ 0x5a5a5a) & 0xff_ffff);
+    let s = drill_core::scenario::parse("two-host.toml", include_str!("fixtures/two-host.toml")).unwrap();
+    let plan = drill_core::plan::compile(&s, &id, 0);
+    struct Cleanup(Vec<String>);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            for n in &self.0 {
+                let _ = netns::delete(n);
+            }
+        }
+    }
+    let _cleanup = Cleanup(plan.namespaces());
+    rt.block_on(async {
+        let (conn, root, _) = rtnetlink::new_connection().unwrap();
+        tokio::spawn(conn);
+        let mut ns = BTreeMap::new();
+        for h in &plan.hosts {
+            netns::create(&h.netns).unwrap();
+            let worker = Arc::new(NetnsWorker::start(&h.netns, tokio::runtime::Handle::current()).unwrap());
+            let nl = worker.netlink().await.unwrap();
+            ns.insert(h.name.clone(), topology::Ns { worker, nl });
+        }
+        topology::apply(&plan, &root, &ns).await.unwrap();
+        let (client, server) = (&ns["client"].worker, &ns["server"].worker);
+        let to = "10.77.9.2:7777".parse().unwrap();
+        let connect = || faults::try_connect(client, to, Duration::from_millis(500));
+        // No fault: nothing listens on 7777, the kernel answers with a RST.
+        assert_eq!(connect().await.unwrap().0, Connect::Refused);
+        let drop = NftRule { proto: Some("tcp".into()), dport: Some(7777), from: Some(NftSource::Host("client".into())), action: NftAction::Drop };
+        faults::apply_nft(server, &plan, "server", std::slice::from_ref(&drop)).await.unwrap();
+        faults::apply_nft(server, &plan, "server", std::slice::from_ref(&drop)).await.unwrap();
+        assert_eq!(connect().await.unwrap().0, Connect::TimedOut);
+        let listed = sh(&format!("ip netns exec {} nft list chain inet drill input", plan.hosts[1].netns));
+        assert_eq!(listed.matches("drop").count(), 1, "applied twice, present once: {listed}");
+        // Retune in place: the same call with another rule replaces it.
+        let reject = NftRule { action: NftAction::RejectAdminProhibited, ..drop.clone() };
+        faults::apply_nft(server, &plan, "server", &[reject]).await.unwrap();
+        let (got, took) = connect().await.unwrap();
+        assert!(matches!(got, Connect::Other(_)), "admin-prohibited surfaces as an ICMP error: {got:?}");
+        assert!(took < Duration::from_millis(400));
+        // Revert: back to the kernel's own answer; reverting twice is fine.
+        faults::revert_nft(server, "server").await.unwrap();
+        faults::revert_nft(server, "server").await.unwrap();
+        assert_eq!(connect().await.unwrap().0, Connect::Refused);
+    });
+}
