@@ -21,7 +21,7 @@ pub use crate::topo::{Endpoint, Host, Route, Segment, Via};
 use crate::workload::{self, Workload};
 
 /// Fault kinds the engine knows.
-pub const FAULT_KINDS: &[&str] = &["service-config", "nft-drop", "nft-reject"];
+pub const FAULT_KINDS: &[&str] = &["service-config", "nft-drop", "nft-reject", "nft-loss", "sysctl", "mtu", "route-remove"];
 /// Check kinds the engine knows.
 pub const CHECK_KINDS: &[&str] = &["tcp-state-dwell", "http-slo", "drops", "retransmits", "resets", "oom-kills"];
 
@@ -88,6 +88,22 @@ struct RawFault {
     from: Option<Spanned<String>>,
     #[serde(default)]
     with: Option<Spanned<String>>,
+    // nft-loss
+    #[serde(default)]
+    percent: Option<Spanned<f64>>,
+    // sysctl
+    #[serde(default)]
+    key: Option<Spanned<String>>,
+    #[serde(default)]
+    value: Option<toml::Value>,
+    // mtu
+    #[serde(default)]
+    interface: Option<Spanned<String>>,
+    #[serde(default)]
+    mtu: Option<Spanned<i64>>,
+    // route-remove
+    #[serde(default)]
+    to: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -176,6 +192,12 @@ pub enum Fault {
     /// A rule in the host's own nftables table (`inet drill`, chain `input`) that drops
     /// or rejects matching packets arriving at the host.
     Nft { host: String, rule: NftRule },
+    /// A per-namespace sysctl set to a bad value.
+    Sysctl { host: String, key: String, value: String },
+    /// An interface's MTU lowered (or raised).
+    Mtu { host: String, interface: String, mtu: u32 },
+    /// A route removed (`None`: the default route).
+    RouteRemove { host: String, to: Option<Cidr> },
 }
 
 /// What an nft fault matches and does.
@@ -200,6 +222,8 @@ pub enum NftSource {
 #[serde(rename_all = "kebab-case")]
 pub enum NftAction {
     Drop,
+    /// Drop this many packets per thousand, at random (`numgen random mod 1000 < N`).
+    Loss { permille: u16 },
     /// `reject with tcp reset`
     RejectTcpReset,
     /// `reject with icmpx port-unreachable`
@@ -225,6 +249,7 @@ impl NftRule {
         parts.push(
             match self.action {
                 NftAction::Drop => "drop",
+                NftAction::Loss { permille } => return format!("{} numgen random mod 1000 < {permille} drop ({}% loss)", parts.join(" "), f64::from(permille) / 10.0).trim().to_string(),
                 NftAction::RejectTcpReset => "reject with tcp reset",
                 NftAction::RejectPortUnreachable => "reject with icmpx port-unreachable",
                 NftAction::RejectAdminProhibited => "reject with icmpx admin-prohibited",
@@ -243,6 +268,9 @@ impl Fault {
                 format!("service-config on {host}/{service}: {}", keys.join(", "))
             }
             Fault::Nft { host, rule } => format!("nftables on {host} (table inet drill, input): {}", rule.describe()),
+            Fault::Sysctl { host, key, value } => format!("sysctl on {host}: {key} = {value}"),
+            Fault::Mtu { host, interface, mtu } => format!("mtu on {host}: {interface} mtu {mtu}"),
+            Fault::RouteRemove { host, to } => format!("route removed on {host}: {}", to.map_or_else(|| "default".to_string(), |c| c.to_string())),
         }
     }
 }
@@ -621,7 +649,73 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
                     Err(e) => cx.err(fspan, format!("the patch does not fit service `{}`: {e}", target.name), "only set keys the workload's config has"),
                 }
             }
-            k @ ("nft-drop" | "nft-reject") => {
+            "sysctl" => {
+                let (Some(host), Some(key), Some(value)) = (&f.host, &f.key, &f.value) else {
+                    cx.err(fspan, "a sysctl fault needs `host`, `key` and `value`", "e.g. host = \"client\", key = \"net.ipv4.ip_local_port_range\", value = \"40000 40010\"");
+                    continue;
+                };
+                if !check_host(&mut cx, host) {
+                    continue;
+                }
+                let value = match value {
+                    toml::Value::String(v) => v.clone(),
+                    toml::Value::Integer(i) => i.to_string(),
+                    other => {
+                        cx.err(key.span(), format!("sysctl value {other} is not a string or a number"), "write e.g. \"40000 40010\" or 128");
+                        continue;
+                    }
+                };
+                let k = key.get_ref();
+                if !k.starts_with("net.") || k.contains('/') || k.contains("..") || crate::topo::GLOBAL_SYSCTLS.contains(&k.as_str()) {
+                    cx.err(key.span(), format!("sysctl `{k}` is not a per-network-namespace setting"), "only per-namespace net.* sysctls can be faults; others would change the learner's machine");
+                    continue;
+                }
+                faults.push(Fault::Sysctl { host: host.get_ref().clone(), key: k.clone(), value });
+            }
+            "mtu" => {
+                let (Some(host), Some(iface), Some(m)) = (&f.host, &f.interface, &f.mtu) else {
+                    cx.err(fspan, "an mtu fault needs `host`, `interface` and `mtu`", "e.g. host = \"router\", interface = \"eth1\", mtu = 1280");
+                    continue;
+                };
+                if !check_host(&mut cx, host) {
+                    continue;
+                }
+                let ifs: Vec<&str> = segments.iter().flat_map(|sg| sg.members.iter()).filter(|e| &e.host == host.get_ref()).map(|e| e.ifname.as_str()).collect();
+                if !ifs.contains(&iface.get_ref().as_str()) {
+                    cx.err(iface.span(), format!("host `{}` has no interface `{}`", host.get_ref(), iface.get_ref()), format!("its interfaces are: {}", ifs.join(", ")));
+                    continue;
+                }
+                match u32::try_from(*m.get_ref()) {
+                    Ok(x) if (68..=65535).contains(&x) => faults.push(Fault::Mtu { host: host.get_ref().clone(), interface: iface.get_ref().clone(), mtu: x }),
+                    _ => cx.err(m.span(), format!("mtu {} is out of range", m.get_ref()), "use an MTU between 68 and 65535"),
+                }
+            }
+            "route-remove" => {
+                let (Some(host), Some(to)) = (&f.host, &f.to) else {
+                    cx.err(fspan, "a route-remove fault needs `host` and `to`", "e.g. host = \"client\", to = \"default\"");
+                    continue;
+                };
+                if !check_host(&mut cx, host) {
+                    continue;
+                }
+                let dst = match to.get_ref().as_str() {
+                    "default" => None,
+                    t => match t.parse::<Cidr>() {
+                        Ok(c) => Some(c),
+                        Err(e) => {
+                            cx.err(to.span(), e, "write `default` or a prefix such as \"10.77.2.0/24\"");
+                            continue;
+                        }
+                    },
+                };
+                let routed = hosts.iter().find(|h| &h.name == host.get_ref()).is_some_and(|h| h.routes.iter().any(|r| r.to == dst && !r.v6));
+                if !routed {
+                    cx.err(to.span(), format!("host `{}` has no route to {} to remove", host.get_ref(), to.get_ref()), "declare the route in the host's `routes` first");
+                    continue;
+                }
+                faults.push(Fault::RouteRemove { host: host.get_ref().clone(), to: dst });
+            }
+            k @ ("nft-drop" | "nft-reject" | "nft-loss") => {
                 let Some(host) = &f.host else {
                     cx.err(fspan, format!("a {k} fault needs `host = \"NAME\"`"), "name the host whose input the rule filters");
                     continue;
@@ -660,6 +754,17 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
                     None => None,
                 };
                 let action = match (k, f.with.as_ref().map(|w| w.get_ref().as_str())) {
+                    ("nft-loss", _) => match &f.percent {
+                        Some(p) if *p.get_ref() >= 0.1 && *p.get_ref() <= 100.0 => NftAction::Loss { permille: (p.get_ref() * 10.0).round() as u16 },
+                        Some(p) => {
+                            cx.err(p.span(), format!("loss of {}% is impossible", p.get_ref()), "give a percentage from 0.1 to 100, e.g. 5");
+                            continue;
+                        }
+                        None => {
+                            cx.err(fspan, "an nft-loss fault needs `percent`", "e.g. percent = 5 for 5% random loss");
+                            continue;
+                        }
+                    },
                     ("nft-drop", None) => NftAction::Drop,
                     ("nft-drop", Some(_)) => {
                         cx.err(f.with.as_ref().map_or(fspan.clone(), |w| w.span()), "`with` belongs to nft-reject", "remove it, or use kind = \"nft-reject\"");
@@ -1043,6 +1148,28 @@ mod tests {
         assert!(e.contains("`clinet` is neither a host nor an IPv4 prefix") && e.contains("t.toml:"), "{e}");
         let r = parse("t.toml", &text.replace("nft-drop", "nft-reject")).unwrap();
         assert!(matches!(&r.faults[1], Fault::Nft { rule: NftRule { action: NftAction::RejectTcpReset, .. }, .. }));
+        let loss = text.replace("kind = \"nft-drop\"", "kind = \"nft-loss\"\npercent = 150");
+        let e = parse("t.toml", &loss).unwrap_err().to_string();
+        assert!(e.contains("loss of 150% is impossible"), "{e}");
+        let r = parse("t.toml", &loss.replace("percent = 150", "percent = 2.5")).unwrap();
+        let Fault::Nft { rule, .. } = &r.faults[1] else { panic!() };
+        assert_eq!(rule.action, NftAction::Loss { permille: 25 });
+        assert_eq!(rule.describe(), "from client tcp dport 8080 numgen random mod 1000 < 25 drop (2.5% loss)");
+    }
+
+    #[test]
+    fn host_faults() {
+        let add = |f: &str| parse("t.toml", &GOOD.replace("[verify]", &format!("{f}\n[verify]")));
+        let s = add("[[faults]]\nkind = \"sysctl\"\nhost = \"client\"\nkey = \"net.ipv4.ip_local_port_range\"\nvalue = \"40000 40001\"\n").unwrap();
+        assert_eq!(s.faults[1].describe(), "sysctl on client: net.ipv4.ip_local_port_range = 40000 40001");
+        let e = add("[[faults]]\nkind = \"sysctl\"\nhost = \"client\"\nkey = \"kernel.pid_max\"\nvalue = 5\n").unwrap_err().to_string();
+        assert!(e.contains("not a per-network-namespace setting"), "{e}");
+        let e = add("[[faults]]\nkind = \"mtu\"\nhost = \"api\"\ninterface = \"eth7\"\nmtu = 1280\n").unwrap_err().to_string();
+        assert!(e.contains("host `api` has no interface `eth7`") && e.contains("its interfaces are: eth0"), "{e}");
+        let e = add("[[faults]]\nkind = \"mtu\"\nhost = \"api\"\ninterface = \"eth0\"\nmtu = -5\n").unwrap_err().to_string();
+        assert!(e.contains("mtu -5 is out of range"), "{e}");
+        let e = add("[[faults]]\nkind = \"route-remove\"\nhost = \"api\"\nto = \"default\"\n").unwrap_err().to_string();
+        assert!(e.contains("host `api` has no route to default to remove"), "{e}");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use drill_core::api::{DrillCounters, DrillInfo, ExecResponse, HostCounters, HostInfo, RequestSample, ServiceInfo};
 use drill_ebpf::{EventKey, kinds};
 use drill_core::plan::{Plan, PlanProbe};
-use drill_core::scenario::{Check, Counted, Scenario, TcpState};
+use drill_core::scenario::{Check, Counted, Fault, Scenario, TcpState};
 use drill_core::verdict::{self, HttpSample, Verdict};
 use drill_core::workload::Workload;
 use tracing::{info, warn};
@@ -164,10 +164,33 @@ impl Drill {
     /// Applies the network faults, then measures each from a neighbour host: a fault
     /// that does not take stops the start (the learner would chase a ghost).
     async fn apply_faults(&self) -> Result<()> {
+        for f in &self.scenario.faults {
+            match f {
+                Fault::Sysctl { host, key, value } => faults::set_sysctl(&self.host(host)?.worker, host, key, value).await?,
+                Fault::Mtu { host, interface, mtu } => faults::set_mtu(&self.host(host)?.worker.netlink().await?, host, interface, *mtu).await?,
+                Fault::RouteRemove { host, to } => faults::remove_route(&self.host(host)?.worker.netlink().await?, host, *to).await?,
+                Fault::ServiceConfig { .. } | Fault::Nft { .. } => continue,
+            }
+            info!(drill = %self.id, fault = %f.describe(), "fault applied and read back");
+        }
         for (host, rules) in faults::nft_rules(&self.scenario.faults) {
             let h = self.host(&host)?;
             faults::apply_nft(&h.worker, &self.plan, &host, &rules).await?;
             for r in &rules {
+                if let drill_core::scenario::NftAction::Loss { permille } = r.action {
+                    if r.proto.as_deref().is_none_or(|p| p == "icmp") {
+                        let prober = self.hosts.iter().find(|x| x.name != host && r.from.as_ref().is_none_or(|f| matches!(f, drill_core::scenario::NftSource::Host(h) if *h == x.name))).ok_or_else(|| anyhow!("no host to measure the loss on {host} from"))?;
+                        let addr = self.plan.host_address(&host, false).ok_or_else(|| anyhow!("host {host} has no IPv4 address"))?;
+                        let netns = prober.netns.clone();
+                        let measured = tokio::task::spawn_blocking(move || faults::ping_loss(&netns, addr, 500)).await??;
+                        let target = f64::from(permille) / 1000.0;
+                        if !faults::loss_within(target, measured, 500) {
+                            bail!("fault `{}` on host {host} did not take as asked: {:.1}% of 500 pings from {} were lost, not about {:.1}%", r.describe(), measured * 100.0, prober.name, target * 100.0);
+                        }
+                        info!(drill = %self.id, host = %host, rule = %r.describe(), measured_pct = measured * 100.0, "loss measured");
+                        continue;
+                    }
+                }
                 let Some(want) = faults::expected(r) else {
                     info!(drill = %self.id, host = %host, rule = %r.describe(), "fault applied (not measurable by a TCP connection; not measured)");
                     continue;

@@ -86,8 +86,18 @@ pub fn batch(plan: &Plan, rules: &[NftRule]) -> Batch<'static> {
             _ => {}
         }
         e.push(stmt::Statement::Counter(stmt::Counter::Anonymous(None)));
+        if let NftAction::Loss { permille } = r.action {
+            // `numgen random mod 1000 < N` written as `<= N-1`: nftables 0.6.3 serialises
+            // Operator::LT as ">" and GT as "<" (nftables-rs issue #249). LEQ is right in
+            // every version; the unit test below pins the JSON.
+            e.push(stmt::Statement::Match(stmt::Match {
+                left: expr::Expression::Named(expr::NamedExpression::Numgen(expr::Numgen { mode: expr::NgMode::Random, ng_mod: 1000, offset: None })),
+                right: expr::Expression::Number(u32::from(permille.max(1)) - 1),
+                op: stmt::Operator::LEQ,
+            }));
+        }
         e.push(match r.action {
-            NftAction::Drop => stmt::Statement::Drop(None),
+            NftAction::Drop | NftAction::Loss { .. } => stmt::Statement::Drop(None),
             NftAction::RejectTcpReset => stmt::Statement::Reject(Some(stmt::Reject::new(Some(stmt::RejectType::TCPReset), None))),
             NftAction::RejectPortUnreachable => stmt::Statement::Reject(Some(stmt::Reject::new(Some(stmt::RejectType::ICMPX), Some(types::RejectCode::PortUnreach)))),
             NftAction::RejectAdminProhibited => stmt::Statement::Reject(Some(stmt::Reject::new(Some(stmt::RejectType::ICMPX), Some(types::RejectCode::AdminProhibited)))),
@@ -164,6 +174,7 @@ pub fn expected(rule: &NftRule) -> Option<Connect> {
         return None;
     }
     Some(match rule.action {
+        NftAction::Loss { .. } => return None,
         NftAction::Drop => Connect::TimedOut,
         NftAction::RejectTcpReset => Connect::Refused,
         // ICMP errors surface as "host/port unreachable" errors from connect.
@@ -176,5 +187,106 @@ pub fn as_expected(want: &Connect, got: &Connect) -> bool {
     match (want, got) {
         (Connect::Other(_), Connect::Other(_) | Connect::Refused) => true,
         (a, b) => a == b,
+    }
+}
+
+/// Measures random loss from `prober_netns` to `addr` with `count` pings (2 ms apart).
+/// Returns the lost fraction.
+pub fn ping_loss(prober_netns: &str, addr: IpAddr, count: u32) -> Result<f64> {
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", prober_netns, "ping", "-q", "-n", "-i", "0.002", "-W", "1", "-c", &count.to_string(), &addr.to_string()])
+        .output()
+        .context("running ping")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let pct = text
+        .split(',')
+        .find(|p| p.contains("packet loss"))
+        .and_then(|p| p.trim().split('%').next()?.trim().parse::<f64>().ok())
+        .ok_or_else(|| anyhow!("could not read ping's loss figure: {text}"))?;
+    Ok(pct / 100.0)
+}
+
+/// Whether a measured loss fraction is within tolerance of the target: the larger of
+/// 3 percentage points and 4 standard deviations of a binomial over `n` probes.
+pub fn loss_within(target: f64, measured: f64, n: u32) -> bool {
+    let sigma = (target * (1.0 - target) / f64::from(n)).sqrt();
+    (measured - target).abs() <= (4.0 * sigma).max(0.03)
+}
+
+/// Writes a sysctl from inside the host's namespace and reads it back.
+pub async fn set_sysctl(worker: &NetnsWorker, host: &str, key: &str, value: &str) -> Result<()> {
+    crate::topology::write_sysctls(worker, &[(key.to_string(), value.to_string())]).await.with_context(|| format!("host {host}"))?;
+    let path = format!("/proc/sys/{}", key.replace('.', "/"));
+    let back = worker.run(move || std::fs::read_to_string(&path)).await??;
+    let norm = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if norm(&back) != norm(value) {
+        bail!("host {host}: sysctl {key} reads back {:?} after writing {value:?}", back.trim());
+    }
+    Ok(())
+}
+
+/// Sets an interface's MTU through netlink and reads it back.
+pub async fn set_mtu(nl: &rtnetlink::Handle, host: &str, iface: &str, mtu: u32) -> Result<()> {
+    use futures::TryStreamExt;
+    use netlink_packet_route::link::LinkAttribute;
+    let idx = crate::topology::link_index(nl, iface).await.with_context(|| format!("host {host}"))?;
+    nl.link().set(rtnetlink::LinkUnspec::new_with_index(idx).mtu(mtu).build()).execute().await.with_context(|| format!("host {host}: setting mtu {mtu} on {iface}"))?;
+    let msg = nl.link().get().match_index(idx).execute().try_next().await?.ok_or_else(|| anyhow!("host {host}: {iface} vanished"))?;
+    let now = msg.attributes.iter().find_map(|a| if let LinkAttribute::Mtu(m) = a { Some(*m) } else { None });
+    if now != Some(mtu) {
+        bail!("host {host}: {iface} has mtu {now:?} after setting {mtu}");
+    }
+    Ok(())
+}
+
+/// Removes an IPv4 route (`None`: the default route) through netlink; checks it is gone.
+pub async fn remove_route(nl: &rtnetlink::Handle, host: &str, to: Option<drill_core::scenario::Cidr>) -> Result<()> {
+    use futures::TryStreamExt;
+    use netlink_packet_route::route::RouteAttribute;
+    let (dst, len) = match to.map(|c| (c.addr, c.prefix)) {
+        Some((IpAddr::V4(a), l)) => (Some(a), l),
+        _ => (None, 0),
+    };
+    let find = || async {
+        let mut routes = nl.route().get(rtnetlink::RouteMessageBuilder::<std::net::Ipv4Addr>::new().build()).execute();
+        let mut hit = None;
+        while let Some(r) = routes.try_next().await? {
+            let rdst = r.attributes.iter().find_map(|a| if let RouteAttribute::Destination(netlink_packet_route::route::RouteAddress::Inet(d)) = a { Some(*d) } else { None });
+            if r.header.destination_prefix_length == len && rdst == dst && r.header.table == 254 {
+                hit = Some(r);
+            }
+        }
+        Ok::<_, rtnetlink::Error>(hit)
+    };
+    let route = find().await?.ok_or_else(|| anyhow!("host {host}: no route to {} to remove", to.map_or_else(|| "default".into(), |c| c.to_string())))?;
+    nl.route().del(route).execute().await.with_context(|| format!("host {host}: removing the route"))?;
+    if find().await?.is_some() {
+        bail!("host {host}: the route is still there after removing it");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use drill_core::scenario::{NftAction, NftRule, NftSource};
+
+    fn json(rule: NftRule) -> String {
+        let s = drill_core::scenario::parse("t", include_str!("../tests/fixtures/two-host.toml")).unwrap();
+        let plan = drill_core::plan::compile(&s, "abcdef", 0);
+        serde_json::to_string(&super::batch(&plan, &[rule]).to_nftables()).unwrap()
+    }
+
+    #[test]
+    fn loss_is_numgen_below_the_permille() {
+        let j = json(NftRule { proto: Some("icmp".into()), dport: None, from: None, action: NftAction::Loss { permille: 200 } });
+        assert!(j.contains(r#"{"match":{"left":{"numgen":{"mode":"random","mod":1000}},"right":199,"op":"<="}}"#), "{j}");
+    }
+
+    #[test]
+    fn drop_from_a_host_matches_its_addresses_and_port() {
+        let j = json(NftRule { proto: Some("tcp".into()), dport: Some(8080), from: Some(NftSource::Host("client".into())), action: NftAction::Drop });
+        assert!(j.contains(r#""right":{"set":["10.77.9.1"]}"#), "{j}");
+        assert!(j.contains(r#"{"match":{"left":{"payload":{"protocol":"tcp","field":"dport"}},"right":8080,"op":"=="}}"#), "{j}");
+        assert!(j.contains(r#"{"flush":{"chain""#), "apply replaces the chain's rules: {j}");
     }
 }

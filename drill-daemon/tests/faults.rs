@@ -121,3 +121,59 @@ fn nft_fault_apply_is_idempotent_and_revert_is_complete() {
         assert_eq!(connect().await.unwrap().0, Connect::Refused);
     });
 }
+
+#[test]
+fn loss_sysctl_mtu_and_route_faults_from_outside() {
+    if !privileged_or_skip("loss_sysctl_mtu_and_route_faults_from_outside") {
+        return;
+    }
+    let d = TestDaemon::start("hostfaults");
+    let faults = r#"
+[[faults]]
+kind = "nft-loss"
+host = "server"
+proto = "icmp"
+percent = 20
+
+[[faults]]
+kind = "sysctl"
+host = "client"
+key = "net.ipv4.ip_local_port_range"
+value = "40000 40003"
+
+[[faults]]
+kind = "mtu"
+host = "router"
+interface = "wan"
+mtu = 1280
+
+[[faults]]
+kind = "route-remove"
+host = "db1"
+to = "default"
+"#;
+    let text = include_str!("fixtures/router.toml").replace("[[checks]]", &format!("{faults}\n[[checks]]"));
+    let path = d.dir.join("hostfaults.toml");
+    std::fs::write(&path, text).unwrap();
+    let out = d.drill(&["start", path.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let id = serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["drill"]["id"].as_str().unwrap().to_string();
+    let ns = |h: &str| format!("drill-{id}-{h}");
+    // Loss: 1000 pings from the client lose about 20% (numgen is random: a generous bound).
+    let ping = sh(&format!("ip netns exec {} ping -q -n -i 0.002 -W 1 -c 1000 10.77.2.2 || true", ns("client")));
+    let lost: f64 = ping.split(',').find(|p| p.contains("packet loss")).and_then(|p| p.trim().split('%').next()?.parse().ok()).unwrap();
+    assert!((lost - 20.0).abs() <= 6.0, "asked 20% loss, ping saw {lost}%");
+    // Sysctl, only on that host.
+    assert_eq!(sh(&format!("ip netns exec {} cat /proc/sys/net/ipv4/ip_local_port_range", ns("client"))).split_whitespace().collect::<Vec<_>>(), ["40000", "40003"]);
+    assert_ne!(sh(&format!("ip netns exec {} cat /proc/sys/net/ipv4/ip_local_port_range", ns("server"))).split_whitespace().next(), Some("40000"));
+    // MTU 1280 on the router's wan: a 1252-byte DF payload fits, 1253 does not.
+    sh(&format!("ip netns exec {} ping -M do -s 1252 -c 1 -W 2 10.77.2.2", ns("router")));
+    let big = std::process::Command::new("ip").args(["netns", "exec", &ns("router"), "ping", "-M", "do", "-s", "1253", "-c", "1", "-W", "1", "10.77.2.2"]).output().unwrap();
+    assert!(!big.status.success());
+    // Route removed: db1 has no default route and cannot reach the client's network.
+    assert!(sh(&format!("ip -n {} route show default", ns("db1"))).trim().is_empty());
+    let unreach = std::process::Command::new("ip").args(["netns", "exec", &ns("db1"), "ping", "-c", "1", "-W", "1", "10.77.1.2"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&unreach.stderr).contains("Network is unreachable"), "{}", String::from_utf8_lossy(&unreach.stderr));
+    d.drill_json(&["stop", &id, "--json"], 0);
+    assert!(netns_of(&id).is_empty());
+}
