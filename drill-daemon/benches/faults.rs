@@ -1,0 +1,112 @@
+//! `cargo xtask bench` (fault part). Run as root.
+//! - loss fidelity: an nft-loss fault at several targets, measured from the neighbour
+//!   host with 2000 pings (target: within 2 percentage points);
+//! - apply and revert time per fault kind (nft rules, sysctl, mtu), median of 20.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use drill_core::scenario::{NftAction, NftRule, NftSource};
+use drill_daemon::netns::{self, NetnsWorker};
+use drill_daemon::{faults, topology};
+use serde_json::{Value, json};
+
+const TWO: &str = include_str!("../tests/fixtures/two-host.toml");
+const PINGS: u32 = 2000;
+const REPS: usize = 20;
+
+fn row(name: &str, value: f64, unit: &str, baseline: Option<f64>) -> Value {
+    let ratio = baseline.filter(|b| *b > 0.0).map(|b| value / b);
+    json!({"name": name, "value": value, "unit": unit, "baseline": baseline, "ratio": ratio})
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn main() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("the fault benchmark needs root: run `cargo xtask bench`, which uses sudo");
+        std::process::exit(2);
+    }
+    let json_out = std::env::args().any(|a| a == "--json");
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let id = format!("{:06x}", (std::process::id() ^ 0xfa017) & 0xff_ffff);
+    let s = drill_core::scenario::parse("two-host.toml", TWO).unwrap();
+    let plan = drill_core::plan::compile(&s, &id, 0);
+    let mut rows = Vec::new();
+    rt.block_on(async {
+        let (conn, root, _) = rtnetlink::new_connection().unwrap();
+        tokio::spawn(conn);
+        let mut ns = BTreeMap::new();
+        for h in &plan.hosts {
+            netns::create(&h.netns).unwrap();
+            let worker = Arc::new(NetnsWorker::start(&h.netns, tokio::runtime::Handle::current()).unwrap());
+            let nl = worker.netlink().await.unwrap();
+            ns.insert(h.name.clone(), topology::Ns { worker, nl });
+        }
+        topology::apply(&plan, &root, &ns).await.unwrap();
+        let server = &ns["server"];
+        let client_ns = plan.hosts[0].netns.clone();
+        let dst: std::net::IpAddr = "10.77.9.2".parse().unwrap();
+
+        eprintln!("bench: loss fidelity ({PINGS} pings per target) ...");
+        for pct in [1.0, 5.0, 10.0, 30.0] {
+            let rule = NftRule { proto: Some("icmp".into()), dport: None, from: None, action: NftAction::Loss { permille: (pct * 10.0) as u16 } };
+            faults::apply_nft(&server.worker, &plan, "server", &[rule]).await.unwrap();
+            let n = client_ns.clone();
+            let measured = tokio::task::spawn_blocking(move || faults::ping_loss(&n, dst, PINGS)).await.unwrap().unwrap() * 100.0;
+            rows.push(row(&format!("nft-loss {pct}%: measured loss over {PINGS} pings (ratio: measured/asked)"), measured, "%", Some(pct)));
+            rows.push(row(&format!("nft-loss {pct}%: deviation (target <= 2 points)"), (measured - pct).abs(), "points", None));
+        }
+        faults::revert_nft(&server.worker, "server").await.unwrap();
+
+        eprintln!("bench: apply/revert times ...");
+        let drop = NftRule { proto: Some("tcp".into()), dport: Some(8080), from: Some(NftSource::Host("client".into())), action: NftAction::Drop };
+        let (mut apply, mut revert) = (Vec::new(), Vec::new());
+        for _ in 0..REPS {
+            let t = Instant::now();
+            faults::apply_nft(&server.worker, &plan, "server", std::slice::from_ref(&drop)).await.unwrap();
+            apply.push(t.elapsed().as_secs_f64() * 1e3);
+            let t = Instant::now();
+            faults::revert_nft(&server.worker, "server").await.unwrap();
+            revert.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        rows.push(row("nft-drop apply (nft -j, one batch) p50", median(apply), "ms", None));
+        rows.push(row("nft-drop revert (nft delete table) p50", median(revert), "ms", None));
+        let (mut apply, mut revert) = (Vec::new(), Vec::new());
+        for _ in 0..REPS {
+            let t = Instant::now();
+            faults::set_sysctl(&server.worker, "server", "net.core.somaxconn", "8").await.unwrap();
+            apply.push(t.elapsed().as_secs_f64() * 1e3);
+            let t = Instant::now();
+            faults::set_sysctl(&server.worker, "server", "net.core.somaxconn", "4096").await.unwrap();
+            revert.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        rows.push(row("sysctl apply (write + read back) p50", median(apply), "ms", None));
+        rows.push(row("sysctl revert p50", median(revert), "ms", None));
+        let (mut apply, mut revert) = (Vec::new(), Vec::new());
+        for _ in 0..REPS {
+            let t = Instant::now();
+            faults::set_mtu(&server.nl, "server", "eth0", 1280).await.unwrap();
+            apply.push(t.elapsed().as_secs_f64() * 1e3);
+            let t = Instant::now();
+            faults::set_mtu(&server.nl, "server", "eth0", 1500).await.unwrap();
+            revert.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        rows.push(row("mtu apply (netlink + read back) p50", median(apply), "ms", None));
+        rows.push(row("mtu revert p50", median(revert), "ms", None));
+    });
+    for h in &plan.hosts {
+        let _ = netns::delete(&h.netns);
+    }
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(&rows).unwrap());
+    } else {
+        for r in &rows {
+            println!("{:<72} {:>9.3} {:<7} {:>8}", r["name"].as_str().unwrap(), r["value"].as_f64().unwrap(), r["unit"].as_str().unwrap(), r["ratio"].as_f64().map(|x| format!("{x:.3}")).unwrap_or_default());
+        }
+    }
+}
