@@ -3,27 +3,22 @@
 //!   host with 2000 pings (target: within 2 percentage points);
 //! - apply and revert time per fault kind (nft rules, sysctl, mtu), median of 20.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+mod common;
+
 use std::time::Instant;
 
 use drill_core::scenario::{NftAction, NftRule, NftSource};
-use drill_daemon::netns::{self, NetnsWorker};
+use common::median;
+use drill_daemon::netns;
 use drill_daemon::{faults, topology};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 const TWO: &str = include_str!("../tests/fixtures/two-host.toml");
 const PINGS: u32 = 2000;
 const REPS: usize = 20;
 
 fn row(name: &str, value: f64, unit: &str, baseline: Option<f64>) -> Value {
-    let ratio = baseline.filter(|b| *b > 0.0).map(|b| value / b);
-    json!({"name": name, "value": value, "unit": unit, "baseline": baseline, "ratio": ratio})
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
+    common::row(name, value, unit, baseline, false)
 }
 
 fn main() {
@@ -40,14 +35,7 @@ fn main() {
     rt.block_on(async {
         let (conn, root, _) = rtnetlink::new_connection().unwrap();
         tokio::spawn(conn);
-        let mut ns = BTreeMap::new();
-        for h in &plan.hosts {
-            netns::create(&h.netns).unwrap();
-            let worker = Arc::new(NetnsWorker::start(&h.netns, tokio::runtime::Handle::current()).unwrap());
-            let nl = worker.netlink().await.unwrap();
-            ns.insert(h.name.clone(), topology::Ns { worker, nl });
-        }
-        topology::apply(&plan, &root, &ns).await.unwrap();
+        let ns = topology::build(&plan, &root).await.unwrap();
         let server = &ns["server"];
         let client_ns = plan.hosts[0].netns.clone();
         let dst: std::net::IpAddr = "10.77.9.2".parse().unwrap();
@@ -102,11 +90,5 @@ fn main() {
     for h in &plan.hosts {
         let _ = netns::delete(&h.netns);
     }
-    if json_out {
-        println!("{}", serde_json::to_string_pretty(&rows).unwrap());
-    } else {
-        for r in &rows {
-            println!("{:<72} {:>9.3} {:<7} {:>8}", r["name"].as_str().unwrap(), r["value"].as_f64().unwrap(), r["unit"].as_str().unwrap(), r["ratio"].as_f64().map(|x| format!("{x:.3}")).unwrap_or_default());
-        }
-    }
+    common::print(&rows, json_out);
 }

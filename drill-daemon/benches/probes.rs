@@ -5,29 +5,28 @@
 //!   (BPF_ENABLE_STATS, held only while measuring; no sysctl is changed);
 //! - verdict latency: `drill submit` wall time minus the observation window.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::os::fd::{AsFd, AsRawFd};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use drill_daemon::netns::{self, NetnsWorker};
+use drill_daemon::netns;
 use drill_daemon::{probes::Probes, topology};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 const TWO: &str = include_str!("../tests/fixtures/two-host.toml");
 const THREE: &str = include_str!("../tests/fixtures/three-host.toml");
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
 
 fn row(name: &str, value: f64, unit: &str, baseline: Option<f64>) -> Value {
-    let ratio = baseline.filter(|b| *b > 0.0).map(|b| value / b);
-    json!({"name": name, "value": value, "unit": unit, "baseline": baseline, "ratio": ratio})
+    common::row(name, value, unit, baseline, false)
 }
 
 fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
+    common::median(v.to_vec())
 }
 
 /// One iperf3 run client -> server, 3 s; returns Gbit/s received.
@@ -73,44 +72,44 @@ fn main() {
     let inos: Vec<u32> = rt.block_on(async {
         let (conn, root, _) = rtnetlink::new_connection().unwrap();
         tokio::spawn(conn);
-        let mut ns = BTreeMap::new();
-        let mut inos = Vec::new();
-        for h in &plan.hosts {
-            inos.push(netns::create(&h.netns).unwrap());
-            let worker = Arc::new(NetnsWorker::start(&h.netns, tokio::runtime::Handle::current()).unwrap());
-            let nl = worker.netlink().await.unwrap();
-            ns.insert(h.name.clone(), topology::Ns { worker, nl });
-        }
-        topology::apply(&plan, &root, &ns).await.unwrap();
-        inos
+        topology::build(&plan, &root).await.unwrap();
+        plan.hosts.iter().map(|h| netns::inode(&h.netns).unwrap()).collect()
     });
-    eprintln!("bench: iperf3 with and without probes, {ROUNDS} rounds ...");
-    let (mut without, mut with) = (Vec::new(), Vec::new());
-    let mut per_prog: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-    for _ in 0..ROUNDS {
-        without.push(iperf(&client, &server, "10.77.9.2"));
+    eprintln!("bench: iperf3 with and without probes, {ROUNDS} paired rounds ...");
+    // Throughput is measured with BPF run-time stats off (they add timing to every
+    // program run); the ns-per-event figures come from one more run with stats on.
+    let (mut without, mut with, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    let load = |rt: &tokio::runtime::Runtime| {
         let _g = rt.enter();
         let probes = Probes::load();
         assert!(probes.status.iter().all(|p| p.loaded), "probes did not load: {:?}", probes.status);
         for ino in &inos {
             probes.watch(*ino, &[drill_core::scenario::TcpState::CloseWait]).unwrap();
         }
-        let stats = aya::sys::enable_stats(aya::sys::Stats::RunTime).expect("BPF_ENABLE_STATS");
-        with.push(iperf(&client, &server, "10.77.9.2"));
-        for (k, (t, n)) in prog_stats() {
-            let e = per_prog.entry(k).or_default();
-            e.0 += t;
-            e.1 += n;
-        }
-        drop(stats);
+        probes
+    };
+    for _ in 0..ROUNDS {
+        let wo = iperf(&client, &server, "10.77.9.2");
+        let probes = load(&rt);
+        let w = iperf(&client, &server, "10.77.9.2");
         drop(probes);
+        without.push(wo);
+        with.push(w);
+        ratios.push(w / wo);
     }
+    let probes = load(&rt);
+    let stats = aya::sys::enable_stats(aya::sys::Stats::RunTime).expect("BPF_ENABLE_STATS");
+    iperf(&client, &server, "10.77.9.2");
+    let per_prog = prog_stats();
+    drop(stats);
+    drop(probes);
     let (w, wo) = (median(&mut with), median(&mut without));
-    rows.push(row("iperf3 throughput, no probes", wo, "Gbit/s", None));
-    rows.push(row("iperf3 throughput, all probes watching both hosts (ratio: with/without; target >= 0.97)", w, "Gbit/s", Some(wo)));
+    rows.push(row("iperf3 throughput, no probes (median)", wo, "Gbit/s", None));
+    rows.push(row("iperf3 throughput, all probes watching both hosts (median)", w, "Gbit/s", Some(wo)));
+    rows.push(row(&format!("iperf3 with/without probes, median of {ROUNDS} paired rounds (target >= 0.97)"), median(&mut ratios), "ratio", None));
     for (name, (t, n)) in &per_prog {
         if *n > 0 {
-            rows.push(row(&format!("probe {name}: run time per event ({n} events)"), *t as f64 / *n as f64, "ns", None));
+            rows.push(row(&format!("probe {name}: run time per event ({n} events in one 3 s iperf3 run)"), *t as f64 / *n as f64, "ns", None));
         }
     }
     for h in &plan.hosts {
@@ -154,11 +153,5 @@ fn main() {
     let _ = daemon.wait();
     let _ = std::fs::remove_dir_all(&dir);
 
-    if json_out {
-        println!("{}", serde_json::to_string_pretty(&rows).unwrap());
-    } else {
-        for r in &rows {
-            println!("{:<90} {:>10.3} {:<7} {:>8}", r["name"].as_str().unwrap(), r["value"].as_f64().unwrap(), r["unit"].as_str().unwrap(), r["ratio"].as_f64().map(|x| format!("{x:.3}")).unwrap_or_default());
-        }
-    }
+    common::print(&rows, json_out);
 }

@@ -9,28 +9,25 @@
 //! - density: 20 concurrent three-host drills: all start, all pass their health check
 //!   (`drill submit`), all stop leaving nothing; total time and memory.
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use drill_core::plan::Plan;
-use drill_daemon::netns::{self, NetnsWorker};
+use drill_daemon::netns;
 use drill_daemon::topology;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 const THREE_HOST: &str = include_str!("../tests/fixtures/three-host.toml");
 const ITER: usize = 30;
 
-fn pct(v: &mut [f64], p: f64) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[((p / 100.0) * (v.len() - 1) as f64).round() as usize]
-}
+use common::percentile as pct;
 
+/// Ratios here say "how many times faster/smaller than the baseline": baseline / value.
 fn row(name: &str, value: f64, unit: &str, baseline: Option<f64>) -> Value {
-    let ratio = baseline.filter(|b| *b > 0.0).map(|b| b / value);
-    json!({"name": name, "value": value, "unit": unit, "baseline": baseline, "ratio": ratio})
+    common::row(name, value, unit, baseline, true)
 }
 
 fn plan(id: &str, slot: u8) -> Plan {
@@ -41,15 +38,7 @@ fn plan(id: &str, slot: u8) -> Plan {
 /// One netlink build: namespaces + workers + links/addresses/routes/sysctls.
 async fn netlink_apply(p: &Plan, root: &rtnetlink::Handle) -> (f64, f64) {
     let t = Instant::now();
-    let rt = tokio::runtime::Handle::current();
-    let mut ns = BTreeMap::new();
-    for h in &p.hosts {
-        netns::create(&h.netns).expect("netns");
-        let worker = Arc::new(NetnsWorker::start(&h.netns, rt.clone()).expect("worker"));
-        let nl = worker.netlink().await.expect("netlink");
-        ns.insert(h.name.clone(), topology::Ns { worker, nl });
-    }
-    topology::apply(p, root, &ns).await.expect("apply");
+    let ns = topology::build(p, root).await.expect("apply");
     let apply = t.elapsed().as_secs_f64() * 1e3;
     // Sanity: the router forwards (outside the timing).
     let dst = p.host_address("server", false).unwrap();
@@ -267,13 +256,5 @@ fn main() {
     rows.push(row("density: namespaces left after stopping all", left as f64, "netns", None));
     drop(d);
 
-    if json_out {
-        println!("{}", serde_json::to_string_pretty(&rows).unwrap());
-    } else {
-        for r in &rows {
-            let ratio = r["ratio"].as_f64().map(|x| format!("{x:.2}x")).unwrap_or_default();
-            let base = r["baseline"].as_f64().map(|x| format!("{x:.2}")).unwrap_or_default();
-            println!("{:<80} {:>10.2} {:<6} {:>10} {:>8}", r["name"].as_str().unwrap(), r["value"].as_f64().unwrap(), r["unit"].as_str().unwrap(), base, ratio);
-        }
-    }
+    common::print(&rows, json_out);
 }

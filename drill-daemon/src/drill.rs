@@ -100,7 +100,6 @@ impl Drill {
 
     async fn build(&mut self, env: &Env<'_>) -> Result<()> {
         self.journal.save(env.state)?;
-        let rt = tokio::runtime::Handle::current();
         // Network namespaces (hosts, then switches), each with a worker thread inside it
         // and a netlink handle opened there.
         let mut ns: BTreeMap<String, topology::Ns> = BTreeMap::new();
@@ -115,13 +114,11 @@ impl Drill {
             self.journal.netns.push(netns_name.clone());
             self.journal.save(env.state)?;
             let what = if is_host { "host" } else { "switch" };
-            let ino = netns::create(&netns_name).with_context(|| format!("{what} {name}: creating network namespace {netns_name}"))?;
-            let worker = Arc::new(NetnsWorker::start(&netns_name, rt.clone())?);
-            let nl = worker.netlink().await.with_context(|| format!("{what} {name}"))?;
+            let (ino, n) = topology::Ns::create(&netns_name).await.with_context(|| format!("{what} {name}: creating network namespace {netns_name}"))?;
             if is_host {
-                self.hosts.push(RunningHost { name: name.clone(), netns: netns_name, netns_ino: ino, pid: None, worker: worker.clone() });
+                self.hosts.push(RunningHost { name: name.clone(), netns: netns_name, netns_ino: ino, pid: None, worker: n.worker.clone() });
             }
-            ns.insert(name, topology::Ns { worker, nl });
+            ns.insert(name, n);
         }
         // Probes watch every host before any traffic flows (state timing where planned).
         for h in &self.hosts {

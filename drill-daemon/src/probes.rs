@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, HashMap as StdHashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result, anyhow};
-use aya::maps::{Array, HashMap, MapData, RingBuf};
-use aya::programs::RawTracePoint;
+use aya::maps::{Array, HashMap, MapData, PerCpuHashMap, RingBuf};
+use aya::programs::{BtfTracePoint, RawTracePoint};
 use drill_core::api::ProbeStatus;
 use drill_core::scenario::TcpState;
 use drill_core::verdict::{DwellObservation, DwellSample};
@@ -139,7 +139,7 @@ impl TcpStateProbe {
 /// the processes started in drill hosts.
 pub struct EventProbe {
     counts: Mutex<HashMap<MapData, EventKey, u64>>,
-    rtt: Mutex<HashMap<MapData, RttKey, Rtt>>,
+    rtt: Mutex<PerCpuHashMap<MapData, RttKey, Rtt>>,
     execs: Store<ExecEvent>,
     /// `enum skb_drop_reason` of the running kernel, from its BTF.
     drop_reasons: BTreeMap<u32, String>,
@@ -151,8 +151,14 @@ impl EventProbe {
         self.counts.lock().map(|c| c.iter().filter_map(|r| r.ok()).filter(|(k, _)| k.netns == netns).collect()).unwrap_or_default()
     }
 
+    /// RTT samples of (netns, port), summed over the CPUs.
     pub fn rtt(&self, netns: u32, port: u16) -> Rtt {
-        self.rtt.lock().ok().and_then(|r| r.get(&RttKey { netns, port, _pad: 0 }, 0).ok()).unwrap_or_default()
+        let Some(per_cpu) = self.rtt.lock().ok().and_then(|r| r.get(&RttKey { netns, port, _pad: 0 }, 0).ok()) else { return Rtt::default() };
+        per_cpu.iter().fold(Rtt::default(), |acc, c| Rtt {
+            samples: acc.samples + c.samples,
+            srtt_sum_us: acc.srtt_sum_us + c.srtt_sum_us,
+            srtt_max_us: acc.srtt_max_us.max(c.srtt_max_us),
+        })
     }
 
     /// Processes started in a namespace, oldest first.
@@ -239,12 +245,21 @@ impl Probes {
 
     fn try_load() -> Result<Probes> {
         let mut ebpf = aya::Ebpf::load(drill_ebpf::PROBES_OBJ).context("loading the probe object (BTF/CO-RE relocation or map creation failed)")?;
+        let btf = aya::Btf::from_sys_fs().context("reading the kernel's BTF (/sys/kernel/btf/vmlinux)");
         let mut status = Vec::new();
         for p in PROGRAMS {
             let r = (|| -> Result<()> {
-                let prog: &mut RawTracePoint = ebpf.program_mut(p.program).ok_or_else(|| anyhow!("program {} missing from the object", p.program))?.try_into()?;
-                prog.load().context("the kernel's verifier refused it")?;
-                prog.attach(p.tracepoint).with_context(|| format!("attaching to raw tracepoint {}", p.tracepoint))?;
+                let prog = ebpf.program_mut(p.program).ok_or_else(|| anyhow!("program {} missing from the object", p.program))?;
+                if p.btf {
+                    let btf = btf.as_ref().map_err(|e| anyhow!("{e:#}"))?;
+                    let prog: &mut BtfTracePoint = prog.try_into()?;
+                    prog.load(p.tracepoint, btf).context("the kernel's verifier refused it")?;
+                    prog.attach().with_context(|| format!("attaching to BTF tracepoint {}", p.tracepoint))?;
+                } else {
+                    let prog: &mut RawTracePoint = prog.try_into()?;
+                    prog.load().context("the kernel's verifier refused it")?;
+                    prog.attach(p.tracepoint).with_context(|| format!("attaching to raw tracepoint {}", p.tracepoint))?;
+                }
                 Ok(())
             })();
             if let Err(e) = &r {

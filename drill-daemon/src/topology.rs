@@ -24,6 +24,29 @@ pub struct Ns {
     pub nl: rtnetlink::Handle,
 }
 
+impl Ns {
+    /// Creates the named namespace, starts its worker and opens its netlink handle;
+    /// returns the namespace's inode too. Must run inside a tokio runtime.
+    pub async fn create(name: &str) -> Result<(u32, Ns)> {
+        let ino = netns::create(name)?;
+        let worker = std::sync::Arc::new(NetnsWorker::start(name, tokio::runtime::Handle::current())?);
+        let nl = worker.netlink().await?;
+        Ok((ino, Ns { worker, nl }))
+    }
+}
+
+/// Builds a plan's whole network (namespaces, links, addresses, routes, sysctls) without
+/// hosts' processes: for benchmarks and tests of the network layer. The caller deletes
+/// `plan.namespaces()` afterwards.
+pub async fn build(plan: &Plan, root: &rtnetlink::Handle) -> Result<BTreeMap<String, Ns>> {
+    let mut ns = BTreeMap::new();
+    for (name, netns) in plan.hosts.iter().map(|h| (&h.name, &h.netns)).chain(plan.switches.iter().map(|s| (&s.name, &s.netns))) {
+        ns.insert(name.clone(), Ns::create(netns).await?.1);
+    }
+    apply(plan, root, &ns).await?;
+    Ok(ns)
+}
+
 /// Creates every link, switch, address, route, sysctl and NAT rule of the plan.
 /// `ns` holds every namespace of the plan by host or switch name.
 pub async fn apply(plan: &Plan, root: &rtnetlink::Handle, ns: &BTreeMap<String, Ns>) -> Result<()> {

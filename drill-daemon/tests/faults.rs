@@ -4,14 +4,12 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
 use drill_core::scenario::{NftAction, NftRule, NftSource};
 use drill_daemon::faults::{self, Connect};
-use drill_daemon::netns::{self, NetnsWorker};
+use drill_daemon::netns;
 use drill_daemon::topology;
 
 fn curl_code(ns: &str, url: &str) -> i32 {
@@ -90,14 +88,7 @@ fn nft_fault_apply_is_idempotent_and_revert_is_complete() {
     rt.block_on(async {
         let (conn, root, _) = rtnetlink::new_connection().unwrap();
         tokio::spawn(conn);
-        let mut ns = BTreeMap::new();
-        for h in &plan.hosts {
-            netns::create(&h.netns).unwrap();
-            let worker = Arc::new(NetnsWorker::start(&h.netns, tokio::runtime::Handle::current()).unwrap());
-            let nl = worker.netlink().await.unwrap();
-            ns.insert(h.name.clone(), topology::Ns { worker, nl });
-        }
-        topology::apply(&plan, &root, &ns).await.unwrap();
+        let ns = topology::build(&plan, &root).await.unwrap();
         let (client, server) = (&ns["client"].worker, &ns["server"].worker);
         let to = "10.77.9.2:7777".parse().unwrap();
         let connect = || faults::try_connect(client, to, Duration::from_millis(500));

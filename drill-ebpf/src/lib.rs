@@ -13,18 +13,20 @@ pub struct ProbeProgram {
     pub program: &'static str,
     pub tracepoint: &'static str,
     pub describes: &'static str,
+    /// A BTF tracepoint (`tp_btf`) rather than a raw one.
+    pub btf: bool,
 }
 
 /// Every program of [`PROBES_OBJ`]; the first is the TCP state dwell probe.
 pub const PROGRAMS: &[ProbeProgram] = &[
-    ProbeProgram { program: "drill_tcpstate", tracepoint: "inet_sock_set_state", describes: "TCP state dwell (sock:inet_sock_set_state)" },
-    ProbeProgram { program: "drill_drop", tracepoint: "kfree_skb", describes: "packet drops by reason (skb:kfree_skb)" },
-    ProbeProgram { program: "drill_retransmit", tracepoint: "tcp_retransmit_skb", describes: "retransmissions (tcp:tcp_retransmit_skb)" },
-    ProbeProgram { program: "drill_rst_sent", tracepoint: "tcp_send_reset", describes: "resets sent (tcp:tcp_send_reset)" },
-    ProbeProgram { program: "drill_rst_received", tracepoint: "tcp_receive_reset", describes: "resets received (tcp:tcp_receive_reset)" },
-    ProbeProgram { program: "drill_rtt", tracepoint: "tcp_probe", describes: "smoothed RTT (tcp:tcp_probe)" },
-    ProbeProgram { program: "drill_exec", tracepoint: "sched_process_exec", describes: "processes started (sched:sched_process_exec)" },
-    ProbeProgram { program: "drill_oom", tracepoint: "mark_victim", describes: "OOM kills (oom:mark_victim)" },
+    ProbeProgram { program: "drill_tcpstate", tracepoint: "inet_sock_set_state", describes: "TCP state dwell (sock:inet_sock_set_state)", btf: false },
+    ProbeProgram { program: "drill_drop", tracepoint: "kfree_skb", describes: "packet drops by reason (skb:kfree_skb)", btf: false },
+    ProbeProgram { program: "drill_retransmit", tracepoint: "tcp_retransmit_skb", describes: "retransmissions (tcp:tcp_retransmit_skb)", btf: false },
+    ProbeProgram { program: "drill_rst_sent", tracepoint: "tcp_send_reset", describes: "resets sent (tcp:tcp_send_reset)", btf: false },
+    ProbeProgram { program: "drill_rst_received", tracepoint: "tcp_receive_reset", describes: "resets received (tcp:tcp_receive_reset)", btf: false },
+    ProbeProgram { program: "drill_rtt", tracepoint: "tcp_probe", describes: "smoothed RTT (tcp:tcp_probe)", btf: true },
+    ProbeProgram { program: "drill_exec", tracepoint: "sched_process_exec", describes: "processes started (sched:sched_process_exec)", btf: false },
+    ProbeProgram { program: "drill_oom", tracepoint: "mark_victim", describes: "OOM kills (oom:mark_victim)", btf: false },
 ];
 
 /// Map names inside [`TCPSTATE_OBJ`].

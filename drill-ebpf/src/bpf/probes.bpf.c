@@ -172,8 +172,10 @@ struct {
 	__type(value, __u64);
 } event_counts SEC(".maps");
 
+/* Per-CPU: tcp_probe fires on every ACK; shared atomics would bounce a cache line
+ * between CPUs on each one. Userspace sums the CPUs. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, 16384);
 	__type(key, struct drill_rtt_key);
 	__type(value, struct drill_rtt);
@@ -290,16 +292,21 @@ int drill_rst_received(struct bpf_raw_tracepoint_args *ctx)
 	return 0;
 }
 
-/* tcp_probe(sk, skb): smoothed RTT of the socket (srtt_us is stored << 3). */
-SEC("raw_tracepoint/tcp_probe")
-int drill_rtt(struct bpf_raw_tracepoint_args *ctx)
+/* tcp_probe(sk, skb): smoothed RTT of the socket (srtt_us is stored << 3).
+ * A BTF tracepoint: it fires on every ACK, and typed arguments allow direct loads
+ * instead of bpf_probe_read_kernel() calls (measured: see `cargo xtask bench`). */
+SEC("tp_btf/tcp_probe")
+int drill_rtt(__u64 *ctx)
 {
-	const struct sock *sk = (const struct sock *)ctx->args[0];
-	__u32 netns = sk_netns(sk);
+	struct sock *sk = (struct sock *)ctx[0];
+	__u32 netns = sk->__sk_common.skc_net.net->ns.inum;
 	if (!watched(netns))
 		return 0;
-	__u64 srtt = BPF_CORE_READ((const struct tcp_sock *)sk, srtt_us) >> 3;
-	struct drill_rtt_key key = { .netns = netns, .port = BPF_CORE_READ(sk, __sk_common.skc_num) };
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+	if (!tp)
+		return 0;
+	__u64 srtt = tp->srtt_us >> 3;
+	struct drill_rtt_key key = { .netns = netns, .port = sk->__sk_common.skc_num };
 	struct drill_rtt *r = bpf_map_lookup_elem(&rtt_stats, &key);
 	if (!r) {
 		struct drill_rtt zero = {};
@@ -308,8 +315,8 @@ int drill_rtt(struct bpf_raw_tracepoint_args *ctx)
 		if (!r)
 			return 0;
 	}
-	__sync_fetch_and_add(&r->samples, 1);
-	__sync_fetch_and_add(&r->srtt_sum_us, srtt);
+	r->samples += 1;
+	r->srtt_sum_us += srtt;
 	if (srtt > r->srtt_max_us)
 		r->srtt_max_us = srtt;
 	return 0;
