@@ -309,5 +309,7 @@ pub async fn serve(d: Arc<Daemon>, listener: tokio::net::UnixListener, socket: P
         warn!("teardown: {e}");
     }
     let _ = std::fs::remove_file(&socket);
+    // Every drill is gone: leave no empty journal directory behind (the log stays).
+    let _ = std::fs::remove_dir(journal::drills_dir(&d.state));
     Ok(())
 }
