@@ -12,7 +12,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use drill_core::api::{DrillCounters, DrillInfo, ExecResponse, HostCounters, HostInfo, RequestSample, ServiceInfo};
 use drill_ebpf::{EventKey, kinds};
 use drill_core::plan::{Plan, PlanProbe};
-use drill_core::scenario::{Check, Counted, Fault, Scenario, TcpState};
+use drill_core::scenario::{Check, Counted, Fault, NftAction, NftRule, NftSource, Scenario, TcpState};
 use drill_core::verdict::{self, HttpSample, Verdict};
 use drill_core::workload::Workload;
 use tracing::{info, warn};
@@ -171,40 +171,54 @@ impl Drill {
             info!(drill = %self.id, fault = %f.describe(), "fault applied and read back");
         }
         for (host, rules) in faults::nft_rules(&self.scenario.faults) {
-            let h = self.host(&host)?;
-            faults::apply_nft(&h.worker, &self.plan, &host, &rules).await?;
+            faults::apply_nft(&self.host(&host)?.worker, &self.plan, &host, &rules).await?;
             for r in &rules {
-                if let drill_core::scenario::NftAction::Loss { permille } = r.action {
-                    if r.proto.as_deref().is_none_or(|p| p == "icmp") {
-                        let prober = self.hosts.iter().find(|x| x.name != host && r.from.as_ref().is_none_or(|f| matches!(f, drill_core::scenario::NftSource::Host(h) if *h == x.name))).ok_or_else(|| anyhow!("no host to measure the loss on {host} from"))?;
-                        let addr = self.plan.host_address(&host, false).ok_or_else(|| anyhow!("host {host} has no IPv4 address"))?;
-                        let netns = prober.netns.clone();
-                        let measured = tokio::task::spawn_blocking(move || faults::ping_loss(&netns, addr, 500)).await??;
-                        let target = f64::from(permille) / 1000.0;
-                        if !faults::loss_within(target, measured, 500) {
-                            bail!("fault `{}` on host {host} did not take as asked: {:.1}% of 500 pings from {} were lost, not about {:.1}%", r.describe(), measured * 100.0, prober.name, target * 100.0);
-                        }
-                        info!(drill = %self.id, host = %host, rule = %r.describe(), measured_pct = measured * 100.0, "loss measured");
-                        continue;
-                    }
-                }
-                let Some(want) = faults::expected(r) else {
-                    info!(drill = %self.id, host = %host, rule = %r.describe(), "fault applied (not measurable by a TCP connection; not measured)");
-                    continue;
-                };
-                let prober = match &r.from {
-                    Some(drill_core::scenario::NftSource::Host(f)) => f.clone(),
-                    _ => self.hosts.iter().find(|x| x.name != host).map(|x| x.name.clone()).ok_or_else(|| anyhow!("no other host to measure the fault on {host} from"))?,
-                };
-                let addr = self.plan.host_address(&host, false).ok_or_else(|| anyhow!("host {host} has no IPv4 address to measure the fault against"))?;
-                let to = SocketAddr::new(addr, r.dport.unwrap_or(0));
-                let (got, took) = faults::try_connect(&self.host(&prober)?.worker, to, Duration::from_millis(700)).await?;
-                if !faults::as_expected(&want, &got) {
-                    bail!("fault `{}` on host {host} did not take: a TCP connection from {prober} to {to} {got} after {took:?} (expected: {want})", r.describe());
-                }
-                info!(drill = %self.id, host = %host, rule = %r.describe(), from = %prober, outcome = %got, ms = took.as_millis() as u64, "fault measured");
+                self.measure_nft(&host, r).await?;
             }
         }
+        Ok(())
+    }
+
+    /// The host a fault on `host` is measured from: the rule's `from` host when it
+    /// names one, else the first other host.
+    fn prober(&self, host: &str, rule: &NftRule) -> Result<&RunningHost> {
+        match &rule.from {
+            Some(NftSource::Host(f)) => self.host(f),
+            _ => self.hosts.iter().find(|x| x.name != host).ok_or_else(|| anyhow!("no other host to measure the fault on {host} from")),
+        }
+    }
+
+    /// Measures one nft rule from outside: random loss by 500 pings (ICMP rules), a
+    /// drop or reject by one TCP connection to the filtered port. Other rules are
+    /// applied unmeasured, and the log says so.
+    async fn measure_nft(&self, host: &str, r: &NftRule) -> Result<()> {
+        let prober = self.prober(host, r)?;
+        let addr = self.plan.host_address(host, false).ok_or_else(|| anyhow!("host {host} has no IPv4 address to measure the fault against"))?;
+        if let NftAction::Loss { permille } = r.action {
+            if r.proto.as_deref().is_some_and(|p| p != "icmp") {
+                info!(drill = %self.id, host, rule = %r.describe(), "loss applied to a non-ICMP protocol: not measured");
+                return Ok(());
+            }
+            const PINGS: u32 = 500;
+            let netns = prober.netns.clone();
+            let measured = tokio::task::spawn_blocking(move || faults::ping_loss(&netns, addr, PINGS)).await??;
+            let target = f64::from(permille) / 1000.0;
+            if !faults::loss_within(target, measured, PINGS) {
+                bail!("fault `{}` on host {host} did not take as asked: {:.1}% of {PINGS} pings from {} were lost, not about {:.1}%", r.describe(), measured * 100.0, prober.name, target * 100.0);
+            }
+            info!(drill = %self.id, host, rule = %r.describe(), measured_pct = measured * 100.0, "loss measured");
+            return Ok(());
+        }
+        let Some(want) = faults::expected(r) else {
+            info!(drill = %self.id, host, rule = %r.describe(), "not measurable by a TCP connection: not measured");
+            return Ok(());
+        };
+        let to = SocketAddr::new(addr, r.dport.unwrap_or(0));
+        let (got, took) = faults::try_connect(&prober.worker, to, Duration::from_millis(700)).await?;
+        if !want.met_by(&got) {
+            bail!("fault `{}` on host {host} did not take: a TCP connection from {} to {to} {got} after {took:?} (expected: it {want})", r.describe(), prober.name);
+        }
+        info!(drill = %self.id, host, rule = %r.describe(), from = %prober.name, outcome = %got, ms = took.as_millis() as u64, "fault measured");
         Ok(())
     }
 

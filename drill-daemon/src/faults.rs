@@ -168,25 +168,42 @@ pub async fn try_connect(from: &NetnsWorker, to: SocketAddr, timeout: Duration) 
     Ok((r, t.elapsed()))
 }
 
-/// What a rule must do to a TCP connection attempt, if it can be measured that way.
-pub fn expected(rule: &NftRule) -> Option<Connect> {
+/// What a rule must do to a TCP connection attempt.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Expect {
+    TimeOut,
+    Refusal,
+    /// An ICMP error, which connect reports as refused or unreachable.
+    IcmpError,
+}
+
+impl Expect {
+    pub fn met_by(&self, got: &Connect) -> bool {
+        matches!((self, got), (Expect::TimeOut, Connect::TimedOut) | (Expect::Refusal, Connect::Refused) | (Expect::IcmpError, Connect::Refused | Connect::Other(_)))
+    }
+}
+
+impl std::fmt::Display for Expect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Expect::TimeOut => "times out",
+            Expect::Refusal => "is refused",
+            Expect::IcmpError => "fails with an ICMP error",
+        })
+    }
+}
+
+/// What a rule must do to a TCP connection attempt, if it can be measured that way
+/// (a TCP rule with a port, not a random loss).
+pub fn expected(rule: &NftRule) -> Option<Expect> {
     if rule.proto.as_deref() != Some("tcp") || rule.dport.is_none() {
         return None;
     }
-    Some(match rule.action {
-        NftAction::Loss { .. } => return None,
-        NftAction::Drop => Connect::TimedOut,
-        NftAction::RejectTcpReset => Connect::Refused,
-        // ICMP errors surface as "host/port unreachable" errors from connect.
-        NftAction::RejectPortUnreachable | NftAction::RejectAdminProhibited => Connect::Other(String::new()),
-    })
-}
-
-/// Whether an observed outcome is what the rule should cause.
-pub fn as_expected(want: &Connect, got: &Connect) -> bool {
-    match (want, got) {
-        (Connect::Other(_), Connect::Other(_) | Connect::Refused) => true,
-        (a, b) => a == b,
+    match rule.action {
+        NftAction::Loss { .. } => None,
+        NftAction::Drop => Some(Expect::TimeOut),
+        NftAction::RejectTcpReset => Some(Expect::Refusal),
+        NftAction::RejectPortUnreachable | NftAction::RejectAdminProhibited => Some(Expect::IcmpError),
     }
 }
 

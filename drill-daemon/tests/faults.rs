@@ -62,7 +62,7 @@ fn a_fault_that_does_not_take_stops_the_start() {
     let out = d.drill(&["start", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("did not take") && err.contains("host api") && err.contains("was refused") && err.contains("expected: timed out"), "{err}");
+    assert!(err.contains("did not take") && err.contains("host api") && err.contains("was refused") && err.contains("expected: it times out"), "{err}");
     let id = err.split("could not start drill ").nth(1).and_then(|r| r.split_whitespace().next()).unwrap();
     assert!(netns_of(id).is_empty(), "nothing left after the refused start");
 }
