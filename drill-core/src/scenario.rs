@@ -21,7 +21,7 @@ pub use crate::topo::{Endpoint, Host, Route, Segment, Via};
 use crate::workload::{self, Workload};
 
 /// Fault kinds the engine knows.
-pub const FAULT_KINDS: &[&str] = &["service-config", "nft-drop", "nft-reject", "nft-loss", "sysctl", "mtu", "route-remove"];
+pub const FAULT_KINDS: &[&str] = &["service-config", "nft-drop", "nft-reject", "nft-loss", "sysctl", "mtu", "route-remove", "tc-rate"];
 /// Check kinds the engine knows.
 pub const CHECK_KINDS: &[&str] = &["tcp-state-dwell", "http-slo", "drops", "retransmits", "resets", "oom-kills"];
 
@@ -104,6 +104,9 @@ struct RawFault {
     // route-remove
     #[serde(default)]
     to: Option<Spanned<String>>,
+    // tc-rate
+    #[serde(default)]
+    rate: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -198,6 +201,16 @@ pub enum Fault {
     Mtu { host: String, interface: String, mtu: u32 },
     /// A route removed (`None`: the default route).
     RouteRemove { host: String, to: Option<Cidr> },
+    /// Egress of an interface shaped to `rate_bps` bits per second (tc tbf).
+    TcRate { host: String, interface: String, rate_bps: u64 },
+}
+
+/// Parses a tc-style rate: "10mbit", "500kbit", "1gbit", "64000bit".
+pub fn parse_rate(s: &str) -> Option<u64> {
+    let s = s.trim().to_ascii_lowercase();
+    let (num, mult) = [("gbit", 1_000_000_000u64), ("mbit", 1_000_000), ("kbit", 1_000), ("bit", 1)].iter().find_map(|(u, m)| s.strip_suffix(u).map(|n| (n.to_string(), *m)))?;
+    let v: f64 = num.trim().parse().ok()?;
+    (v > 0.0).then(|| (v * mult as f64) as u64)
 }
 
 /// What an nft fault matches and does.
@@ -271,6 +284,7 @@ impl Fault {
             Fault::Sysctl { host, key, value } => format!("sysctl on {host}: {key} = {value}"),
             Fault::Mtu { host, interface, mtu } => format!("mtu on {host}: {interface} mtu {mtu}"),
             Fault::RouteRemove { host, to } => format!("route removed on {host}: {}", to.map_or_else(|| "default".to_string(), |c| c.to_string())),
+            Fault::TcRate { host, interface, rate_bps } => format!("tc tbf on {host}/{interface}: egress rate {} kbit/s", rate_bps / 1000),
         }
     }
 }
@@ -688,6 +702,24 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
                 match u32::try_from(*m.get_ref()) {
                     Ok(x) if (68..=65535).contains(&x) => faults.push(Fault::Mtu { host: host.get_ref().clone(), interface: iface.get_ref().clone(), mtu: x }),
                     _ => cx.err(m.span(), format!("mtu {} is out of range", m.get_ref()), "use an MTU between 68 and 65535"),
+                }
+            }
+            "tc-rate" => {
+                let (Some(host), Some(iface), Some(rate)) = (&f.host, &f.interface, &f.rate) else {
+                    cx.err(fspan, "a tc-rate fault needs `host`, `interface` and `rate`", "e.g. host = \"router\", interface = \"eth1\", rate = \"10mbit\"");
+                    continue;
+                };
+                if !check_host(&mut cx, host) {
+                    continue;
+                }
+                let ifs: Vec<&str> = segments.iter().flat_map(|sg| sg.members.iter()).filter(|e| &e.host == host.get_ref()).map(|e| e.ifname.as_str()).collect();
+                if !ifs.contains(&iface.get_ref().as_str()) {
+                    cx.err(iface.span(), format!("host `{}` has no interface `{}`", host.get_ref(), iface.get_ref()), format!("its interfaces are: {}", ifs.join(", ")));
+                    continue;
+                }
+                match parse_rate(rate.get_ref()) {
+                    Some(bps) if (8_000..=10_000_000_000).contains(&bps) => faults.push(Fault::TcRate { host: host.get_ref().clone(), interface: iface.get_ref().clone(), rate_bps: bps }),
+                    _ => cx.err(rate.span(), format!("rate `{}` is not usable", rate.get_ref()), "write it as tc does, between 8kbit and 10gbit, e.g. \"10mbit\" or \"512kbit\""),
                 }
             }
             "route-remove" => {
@@ -1155,6 +1187,15 @@ mod tests {
         let Fault::Nft { rule, .. } = &r.faults[1] else { panic!() };
         assert_eq!(rule.action, NftAction::Loss { permille: 25 });
         assert_eq!(rule.describe(), "from client tcp dport 8080 numgen random mod 1000 < 25 drop (2.5% loss)");
+    }
+
+    #[test]
+    fn rates() {
+        assert_eq!(parse_rate("10mbit"), Some(10_000_000));
+        assert_eq!(parse_rate("1.5Mbit"), Some(1_500_000));
+        assert_eq!(parse_rate("64000bit"), Some(64_000));
+        assert_eq!(parse_rate("10mb"), None);
+        assert_eq!(parse_rate("-1kbit"), None);
     }
 
     #[test]

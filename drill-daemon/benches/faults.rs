@@ -1,7 +1,9 @@
 //! `cargo xtask bench` (fault part). Run as root.
 //! - loss fidelity: an nft-loss fault at several targets, measured from the neighbour
 //!   host with 2000 pings (target: within 2 percentage points);
-//! - apply and revert time per fault kind (nft rules, sysctl, mtu), median of 20.
+//! - rate fidelity: a tc-rate fault at 10, 100 and 1000 Mbit/s, measured by a 2-second
+//!   TCP transfer (target: within 10%);
+//! - apply and revert time per fault kind (nft rules, tc, sysctl, mtu), median of 20.
 
 mod common;
 
@@ -50,6 +52,27 @@ fn main() {
             rows.push(row(&format!("nft-loss {pct}%: deviation (target <= 2 points)"), (measured - pct).abs(), "points", None));
         }
         faults::revert_nft(&server.worker, "server").await.unwrap();
+
+        eprintln!("bench: rate fidelity ...");
+        let client = &ns["client"];
+        for mbit in [10u64, 100, 1000] {
+            let bps = mbit * 1_000_000;
+            faults::set_rate(&server.worker, "server", "eth0", bps).await.unwrap();
+            let bytes = bps / 8 * 2;
+            let measured = faults::measure_rate(&server.worker, &client.worker, "10.77.9.1".parse().unwrap(), bytes).await.unwrap();
+            rows.push(row(&format!("tc-rate {mbit} Mbit/s: 2 s TCP transfer (ratio: measured/asked; target within 10%)"), measured / 1e6, "Mbit/s", Some(mbit as f64)));
+        }
+        let (mut apply, mut revert) = (Vec::new(), Vec::new());
+        for _ in 0..REPS {
+            let t = Instant::now();
+            faults::set_rate(&server.worker, "server", "eth0", 10_000_000).await.unwrap();
+            apply.push(t.elapsed().as_secs_f64() * 1e3);
+            let t = Instant::now();
+            faults::clear_rate(&server.worker, "server", "eth0").await.unwrap();
+            revert.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        rows.push(row("tc-rate apply (tc qdisc replace) p50", median(apply), "ms", None));
+        rows.push(row("tc-rate revert (tc qdisc del) p50", median(revert), "ms", None));
 
         eprintln!("bench: apply/revert times ...");
         let drop = NftRule { proto: Some("tcp".into()), dport: Some(8080), from: Some(NftSource::Host("client".into())), action: NftAction::Drop };

@@ -166,6 +166,10 @@ impl Drill {
                 Fault::Sysctl { host, key, value } => faults::set_sysctl(&self.host(host)?.worker, host, key, value).await?,
                 Fault::Mtu { host, interface, mtu } => faults::set_mtu(&self.host(host)?.worker.netlink().await?, host, interface, *mtu).await?,
                 Fault::RouteRemove { host, to } => faults::remove_route(&self.host(host)?.worker.netlink().await?, host, *to).await?,
+                Fault::TcRate { host, interface, rate_bps } => {
+                    faults::set_rate(&self.host(host)?.worker, host, interface, *rate_bps).await?;
+                    self.measure_rate(host, interface, *rate_bps).await?;
+                }
                 Fault::ServiceConfig { .. } | Fault::Nft { .. } => continue,
             }
             info!(drill = %self.id, fault = %f.describe(), "fault applied and read back");
@@ -176,6 +180,39 @@ impl Drill {
                 self.measure_nft(&host, r).await?;
             }
         }
+        Ok(())
+    }
+
+    /// Measures a shaped interface by a 1.5-second transfer to the host on its other end.
+    async fn measure_rate(&self, host: &str, iface: &str, rate_bps: u64) -> Result<()> {
+        let peer = self
+            .plan
+            .hosts
+            .iter()
+            .find(|h| h.name == host)
+            .and_then(|h| h.interfaces.iter().find(|i| i.name == iface))
+            .map(|i| i.peer.clone())
+            .ok_or_else(|| anyhow!("host {host} has no interface {iface}"))?;
+        let Some(peer_host) = self.hosts.iter().find(|h| h.name == peer) else {
+            info!(drill = %self.id, host, iface, "shaped interface leads to a switch: rate not measured");
+            return Ok(());
+        };
+        // The peer's address on this link, so the transfer crosses the shaped interface.
+        let addr = self
+            .plan
+            .hosts
+            .iter()
+            .find(|h| h.name == peer)
+            .and_then(|h| h.interfaces.iter().find(|i| i.peer == host))
+            .and_then(|i| i.addresses.iter().map(|c| c.addr).find(|a| a.is_ipv4()))
+            .ok_or_else(|| anyhow!("host {peer} has no IPv4 address on its link to {host}"))?;
+        let bytes = (rate_bps as f64 / 8.0 * 1.5) as u64;
+        let measured = faults::measure_rate(&self.host(host)?.worker, &peer_host.worker, addr, bytes).await?;
+        let ratio = measured / rate_bps as f64;
+        if !(0.8..=1.15).contains(&ratio) {
+            bail!("fault tc-rate on host {host}/{iface} did not take as asked: a transfer to {peer} ran at {:.0} kbit/s, asked {} kbit/s", measured / 1000.0, rate_bps / 1000);
+        }
+        info!(drill = %self.id, host, iface, measured_kbps = measured / 1000.0, asked_kbps = rate_bps / 1000, "rate measured");
         Ok(())
     }
 

@@ -230,6 +230,74 @@ pub fn loss_within(target: f64, measured: f64, n: u32) -> bool {
     (measured - target).abs() <= (4.0 * sigma).max(0.03)
 }
 
+/// Shapes an interface's egress with tbf (`tc qdisc replace`: idempotent), from
+/// inside the host's namespace. tbf's options are rate tables the tc tool computes,
+/// so the tool is used here rather than raw netlink (see PLATFORM.md).
+pub async fn set_rate(worker: &NetnsWorker, host: &str, iface: &str, rate_bps: u64) -> Result<()> {
+    // A burst of at least 10 ms at the rate (and one jumbo frame), 50 ms of queue.
+    let burst = (rate_bps / 8 / 100).max(10_000);
+    let args = vec!["qdisc".to_string(), "replace".into(), "dev".into(), iface.to_string(), "root".into(), "tbf".into(), "rate".into(), format!("{rate_bps}bit"), "burst".into(), burst.to_string(), "latency".into(), "50ms".into()];
+    tc(worker, args).await.with_context(|| format!("host {host}: shaping {iface} to {rate_bps} bit/s"))
+}
+
+/// Removes the interface's root qdisc (back to the default); missing is fine.
+pub async fn clear_rate(worker: &NetnsWorker, host: &str, iface: &str) -> Result<()> {
+    match tc(worker, vec!["qdisc".into(), "del".into(), "dev".into(), iface.to_string(), "root".into()]).await {
+        Ok(()) => Ok(()),
+        Err(e) if format!("{e:#}").contains("No such file") || format!("{e:#}").contains("Cannot delete qdisc with handle of zero") => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("host {host}: removing the qdisc of {iface}")),
+    }
+}
+
+async fn tc(worker: &NetnsWorker, args: Vec<String>) -> Result<()> {
+    worker
+        .run(move || -> Result<()> {
+            let out = std::process::Command::new("tc").args(&args).output().context("running tc")?;
+            if !out.status.success() {
+                bail!("tc {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+            }
+            Ok(())
+        })
+        .await?
+}
+
+/// Measures TCP throughput from `from` to a sink opened in `to` (at `addr`): sends
+/// `bytes` and times until the sink has read them all. Returns bits per second.
+pub async fn measure_rate(from: &NetnsWorker, to: &NetnsWorker, addr: IpAddr, bytes: u64) -> Result<f64> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let sink = to.tcp_socket(addr.is_ipv6()).await?;
+    sink.set_reuseaddr(true)?;
+    sink.bind(SocketAddr::new(addr, 0))?;
+    let listener = sink.listen(1)?;
+    let port = listener.local_addr()?.port();
+    let reader = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await?;
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut got = 0u64;
+        while got < bytes {
+            let n = s.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            got += n as u64;
+        }
+        Ok::<u64, std::io::Error>(got)
+    });
+    let sock = from.tcp_socket(addr.is_ipv6()).await?;
+    let mut stream = sock.connect(SocketAddr::new(addr, port)).await.context("connecting to the rate sink")?;
+    let t = Instant::now();
+    let chunk = vec![0u8; 64 * 1024];
+    let mut sent = 0u64;
+    while sent < bytes {
+        let n = chunk.len().min((bytes - sent) as usize);
+        stream.write_all(&chunk[..n]).await?;
+        sent += n as u64;
+    }
+    stream.shutdown().await?;
+    let got = tokio::time::timeout(Duration::from_secs(60), reader).await.context("rate sink timed out")???;
+    Ok(got as f64 * 8.0 / t.elapsed().as_secs_f64())
+}
+
 /// Writes a sysctl from inside the host's namespace and reads it back.
 pub async fn set_sysctl(worker: &NetnsWorker, host: &str, key: &str, value: &str) -> Result<()> {
     crate::topology::write_sysctls(worker, &[(key.to_string(), value.to_string())]).await.with_context(|| format!("host {host}"))?;

@@ -142,6 +142,12 @@ mtu = 1280
 kind = "route-remove"
 host = "db1"
 to = "default"
+
+[[faults]]
+kind = "tc-rate"
+host = "router"
+interface = "wan"
+rate = "20mbit"
 "#;
     let text = include_str!("fixtures/router.toml").replace("[[checks]]", &format!("{faults}\n[[checks]]"));
     let path = d.dir.join("hostfaults.toml");
@@ -162,6 +168,13 @@ to = "default"
     sh(&format!("ip netns exec {} ping -M do -s 1252 -c 5 -i 0.05 -W 2 10.77.2.2", ns("router")));
     let big = std::process::Command::new("ip").args(["netns", "exec", &ns("router"), "ping", "-M", "do", "-s", "1253", "-c", "1", "-W", "1", "10.77.2.2"]).output().unwrap();
     assert!(!big.status.success());
+    // Rate: iperf3 through the router's shaped wan runs at about 20 Mbit/s.
+    let mut srv = std::process::Command::new("ip").args(["netns", "exec", &ns("server"), "iperf3", "-s", "-1"]).stdout(std::process::Stdio::null()).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let out = sh(&format!("ip netns exec {} iperf3 -c 10.77.2.2 -t 2 -J", ns("client")));
+    let _ = srv.wait();
+    let bps = serde_json::from_str::<serde_json::Value>(&out).unwrap()["end"]["sum_received"]["bits_per_second"].as_f64().unwrap();
+    assert!((bps / 20e6 - 1.0).abs() <= 0.15, "asked 20 Mbit/s, iperf3 saw {:.1} Mbit/s", bps / 1e6);
     // Route removed: db1 has no default route and cannot reach the client's network.
     assert!(sh(&format!("ip -n {} route show default", ns("db1"))).trim().is_empty());
     let unreach = std::process::Command::new("ip").args(["netns", "exec", &ns("db1"), "ping", "-c", "1", "-W", "1", "10.77.1.2"]).output().unwrap();
