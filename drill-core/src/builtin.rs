@@ -4,6 +4,7 @@
 pub const SCENARIOS: &[(&str, &str)] = &[
     ("scenarios/close-wait-leak.toml", include_str!("../../scenarios/close-wait-leak.toml")),
     ("scenarios/firewall-drop.toml", include_str!("../../scenarios/firewall-drop.toml")),
+    ("scenarios/bind-localhost.toml", include_str!("../../scenarios/bind-localhost.toml")),
 ];
 
 #[cfg(test)]
