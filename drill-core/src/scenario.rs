@@ -694,9 +694,7 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
                 if !check_host(&mut cx, host) {
                     continue;
                 }
-                let ifs: Vec<&str> = segments.iter().flat_map(|sg| sg.members.iter()).filter(|e| &e.host == host.get_ref()).map(|e| e.ifname.as_str()).collect();
-                if !ifs.contains(&iface.get_ref().as_str()) {
-                    cx.err(iface.span(), format!("host `{}` has no interface `{}`", host.get_ref(), iface.get_ref()), format!("its interfaces are: {}", ifs.join(", ")));
+                if !has_interface(&mut cx, &segments, host, iface) {
                     continue;
                 }
                 match u32::try_from(*m.get_ref()) {
@@ -712,9 +710,7 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
                 if !check_host(&mut cx, host) {
                     continue;
                 }
-                let ifs: Vec<&str> = segments.iter().flat_map(|sg| sg.members.iter()).filter(|e| &e.host == host.get_ref()).map(|e| e.ifname.as_str()).collect();
-                if !ifs.contains(&iface.get_ref().as_str()) {
-                    cx.err(iface.span(), format!("host `{}` has no interface `{}`", host.get_ref(), iface.get_ref()), format!("its interfaces are: {}", ifs.join(", ")));
+                if !has_interface(&mut cx, &segments, host, iface) {
                     continue;
                 }
                 match parse_rate(rate.get_ref()) {
@@ -1003,6 +999,17 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
         checks,
         solution: Solution { summary: raw.solution.summary, steps },
     })
+}
+
+/// Whether `host` has an interface named `iface`; reports the error (with the host's
+/// interfaces) when not.
+fn has_interface(cx: &mut Ctx, segments: &[Segment], host: &Spanned<String>, iface: &Spanned<String>) -> bool {
+    let ifs: Vec<&str> = segments.iter().flat_map(|sg| sg.members.iter()).filter(|e| &e.host == host.get_ref()).map(|e| e.ifname.as_str()).collect();
+    if ifs.contains(&iface.get_ref().as_str()) {
+        return true;
+    }
+    cx.err(iface.span(), format!("host `{}` has no interface `{}`", host.get_ref(), iface.get_ref()), format!("its interfaces are: {}", ifs.join(", ")));
+    false
 }
 
 fn port_in_range(cx: &mut Ctx, port: &Spanned<i64>) -> Option<u16> {
