@@ -156,8 +156,8 @@ pub fn print_counters(c: &DrillCounters) {
         }
         if !h.recent_execs.is_empty() {
             println!("  {} started (newest first):", h.host);
-            for (comm, pid, ppid, argv) in &h.recent_execs {
-                println!("    {comm:<12} pid {pid:<8} parent {ppid:<8} {argv}");
+            for e in &h.recent_execs {
+                println!("    {:>7.1}s  {:<12} pid {:<8} parent {:<8} {}", e.at_secs, e.comm, e.pid, e.ppid, e.argv);
             }
         }
     }

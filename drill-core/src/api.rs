@@ -197,6 +197,18 @@ pub struct HostCounters {
     pub close_wait: u64,
     /// Smoothed RTT by local port: (samples, mean ms, max ms).
     pub srtt_ms: std::collections::BTreeMap<u16, (u64, f64, f64)>,
-    /// The last processes started in the host: (comm, pid, parent pid, argv).
-    pub recent_execs: Vec<(String, u32, u32, String)>,
+    /// The last processes started in the host, newest first.
+    pub recent_execs: Vec<ExecInfo>,
+}
+
+/// A process started in a drill host (sched:sched_process_exec).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ExecInfo {
+    pub comm: String,
+    /// PIDs in the machine's PID namespace.
+    pub pid: u32,
+    pub ppid: u32,
+    pub argv: String,
+    /// Seconds since the drill started (negative: before it was ready).
+    pub at_secs: f64,
 }

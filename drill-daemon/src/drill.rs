@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result, anyhow, bail};
-use drill_core::api::{DrillCounters, DrillInfo, ExecResponse, HostCounters, HostInfo, RequestSample, ServiceInfo};
+use drill_core::api::{DrillCounters, DrillInfo, ExecInfo, ExecResponse, HostCounters, HostInfo, RequestSample, ServiceInfo};
 use drill_ebpf::{EventKey, kinds};
 use drill_core::plan::{Plan, PlanProbe};
 use drill_core::scenario::{Check, Counted, Fault, NftAction, NftRule, NftSource, Scenario, TcpState};
@@ -535,7 +535,13 @@ impl Drill {
                         }
                     }
                     let execs = ev.execs(h.netns_ino);
-                    c.recent_execs = execs.iter().rev().take(5).map(|e| (e.comm(), e.pid, e.ppid, e.argv())).collect();
+                    let (now_ns, since_start) = (probes::now_ns(), self.started_at.elapsed().as_secs_f64());
+                    c.recent_execs = execs
+                        .iter()
+                        .rev()
+                        .take(5)
+                        .map(|e| ExecInfo { comm: e.comm(), pid: e.pid, ppid: e.ppid, argv: e.argv(), at_secs: since_start - now_ns.saturating_sub(e.ts_ns) as f64 / 1e9 })
+                        .collect();
                     let ph = self.plan.hosts.iter().find(|p| p.name == h.name);
                     for port in ph.map(|p| p.services.iter().filter_map(|s| match &s.workload {
                         drill_core::workload::Workload::Httpd(cfg) => cfg.listen.rsplit(':').next()?.parse::<u16>().ok(),

@@ -121,8 +121,12 @@ fn probes_see_exactly_what_was_caused_and_only_there() {
     assert!(out.status.success());
     let c = counters(&d, &id);
     let execs = host(&c, "server")["recent_execs"].as_array().unwrap();
-    assert!(execs.iter().any(|e| e[0] == "sleep" && e[3] == "sleep 0.01"), "name and argv of the process: {c}");
-    assert!(!host(&c, "client")["recent_execs"].as_array().unwrap().iter().any(|e| e[0] == "sleep"));
+    let elapsed = c["elapsed_secs"].as_f64().unwrap();
+    assert!(
+        execs.iter().any(|e| e["comm"] == "sleep" && e["argv"] == "sleep 0.01" && e["at_secs"].as_f64().is_some_and(|t| t > 0.0 && t <= elapsed)),
+        "name, argv and time of the process: {c}"
+    );
+    assert!(!host(&c, "client")["recent_execs"].as_array().unwrap().iter().any(|e| e["comm"] == "sleep"));
 
     // 5. The other drill saw none of it (and, idle, nothing at all of this kind).
     let c = counters(&d, &other);
