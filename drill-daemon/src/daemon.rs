@@ -97,6 +97,9 @@ impl Daemon {
     }
 
     async fn get(&self, id: &str) -> Result<Arc<Drill>, ApiError> {
+        if !plan::is_drill_id(id) {
+            return Err(bad(format!("`{id}` is not a drill id (drill ids are 6 hex digits, e.g. 3fa2c1); `drill status` lists the running drills")));
+        }
         let drills = self.drills.lock().await;
         drills.get(id).cloned().ok_or_else(|| {
             let ids: Vec<&String> = drills.keys().collect();
