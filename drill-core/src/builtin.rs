@@ -5,6 +5,7 @@ pub const SCENARIOS: &[(&str, &str)] = &[
     ("scenarios/close-wait-leak.toml", include_str!("../../scenarios/close-wait-leak.toml")),
     ("scenarios/firewall-drop.toml", include_str!("../../scenarios/firewall-drop.toml")),
     ("scenarios/bind-localhost.toml", include_str!("../../scenarios/bind-localhost.toml")),
+    ("scenarios/packet-loss.toml", include_str!("../../scenarios/packet-loss.toml")),
 ];
 
 #[cfg(test)]
