@@ -211,18 +211,13 @@ async fn solve_h(State(d): State<Arc<Daemon>>, UrlPath(id): UrlPath<String>, Jso
     let sol = &drill.scenario.solution;
     let mut steps = Vec::new();
     for s in &sol.steps {
-        let result = if req.apply {
-            let r = drill.exec(&s.host, &s.run, Duration::from_secs(60)).await?;
-            let failed = r.exit_code != 0;
-            steps.push(drill_core::api::SolveStep { host: s.host.clone(), run: s.run.clone(), result: Some(r) });
-            if failed {
-                break;
-            }
-            continue;
-        } else {
-            None
-        };
-        steps.push(drill_core::api::SolveStep { host: s.host.clone(), run: s.run.clone(), result });
+        // Applying stops at the first step that fails; its output says why.
+        let result = if req.apply { Some(drill.exec(&s.host, &s.run, Duration::from_secs(60)).await?) } else { None };
+        let failed = result.as_ref().is_some_and(|r| r.exit_code != 0);
+        steps.push(SolveStep { host: s.host.clone(), run: s.run.clone(), result });
+        if failed {
+            break;
+        }
     }
     Ok(Json(SolveResponse { summary: sol.summary.clone(), steps }))
 }

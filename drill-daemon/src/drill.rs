@@ -601,16 +601,16 @@ fn listening(port: u16) -> bool {
 
 /// The probe (by description) a check's figures come from.
 fn required_probe(c: &Check) -> Option<&'static str> {
-    let idx = match c {
-        Check::TcpStateDwell { .. } => 0,
-        Check::Count { counted: Counted::Drops { .. }, .. } => 1,
-        Check::Count { counted: Counted::Retransmits, .. } => 2,
-        Check::Count { counted: Counted::ResetsSent, .. } => 3,
-        Check::Count { counted: Counted::ResetsReceived, .. } => 4,
-        Check::Count { counted: Counted::OomKills, .. } => 7,
+    let program = match c {
+        Check::TcpStateDwell { .. } => "drill_tcpstate",
+        Check::Count { counted: Counted::Drops { .. }, .. } => "drill_drop",
+        Check::Count { counted: Counted::Retransmits, .. } => "drill_retransmit",
+        Check::Count { counted: Counted::ResetsSent, .. } => "drill_rst_sent",
+        Check::Count { counted: Counted::ResetsReceived, .. } => "drill_rst_received",
+        Check::Count { counted: Counted::OomKills, .. } => "drill_oom",
         Check::HttpSlo { .. } => return None,
     };
-    Some(drill_ebpf::PROGRAMS[idx].describes)
+    Some(drill_ebpf::describes(program))
 }
 
 /// Whether a counter entry is one a counting check counts.

@@ -268,7 +268,8 @@ impl Probes {
             status.push(ProbeStatus { name: p.describes.into(), loaded: r.is_ok(), error: r.err().map(|e| format!("{e:#}")) });
         }
         let watched = take(&mut ebpf, maps::WATCHED_NETNS)?;
-        let tcpstate = if status[0].loaded {
+        let tcpstate_loaded = status.iter().any(|s| s.loaded && s.name == drill_ebpf::describes("drill_tcpstate"));
+        let tcpstate = if tcpstate_loaded {
             let store: Store<DwellEvent> = Arc::default();
             drain(take(&mut ebpf, maps::DWELL_EVENTS)?, store.clone(), |b| DwellEvent::from_bytes(b).map(|e| (e.netns, e)))?;
             Some(Arc::new(TcpStateProbe {
@@ -301,12 +302,13 @@ impl Probes {
     }
 
     pub fn tcpstate(&self) -> Result<&Arc<TcpStateProbe>> {
-        self.require(PROGRAMS[0].describes)?;
+        self.require(drill_ebpf::describes("drill_tcpstate"))?;
         self.tcpstate.as_ref().ok_or_else(|| anyhow!("the tcpstate probe is not loaded"))
     }
 
     pub fn events(&self) -> Result<&Arc<EventProbe>> {
-        self.events.as_ref().ok_or_else(|| anyhow!("the event probes are not loaded: {}", self.status.get(1).and_then(|s| s.error.clone()).unwrap_or_default()))
+        let why = || self.status.iter().find_map(|s| s.error.clone()).unwrap_or_else(|| "the probe object did not load".into());
+        self.events.as_ref().ok_or_else(|| anyhow!("the event probes are not loaded: {}", why()))
     }
 
     /// Starts recording a namespace; `states` are the TCP states to time in it.

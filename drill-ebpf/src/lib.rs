@@ -29,7 +29,13 @@ pub const PROGRAMS: &[ProbeProgram] = &[
     ProbeProgram { program: "drill_oom", tracepoint: "mark_victim", describes: "OOM kills (oom:mark_victim)", btf: false },
 ];
 
-/// Map names inside [`TCPSTATE_OBJ`].
+/// What the program named `program` is for (its name in /v1/info and in errors).
+/// Panics on a name that is not in [`PROGRAMS`]: that is a programming error.
+pub fn describes(program: &str) -> &'static str {
+    PROGRAMS.iter().find(|p| p.program == program).map(|p| p.describes).unwrap_or_else(|| panic!("no probe program named {program}"))
+}
+
+/// Map names inside [`PROBES_OBJ`].
 pub mod maps {
     pub const WATCHED_NETNS: &str = "watched_netns";
     pub const TRACKED_STATES: &str = "tracked_states";
@@ -217,6 +223,14 @@ mod tests {
         assert_eq!(std::mem::size_of::<RttKey>(), 8);
         assert_eq!(std::mem::size_of::<Rtt>(), 24);
         assert_eq!(std::mem::size_of::<ExecEvent>(), 168);
+    }
+
+    #[test]
+    fn every_program_is_described_once() {
+        for p in PROGRAMS {
+            assert_eq!(describes(p.program), p.describes);
+            assert_eq!(PROGRAMS.iter().filter(|q| q.program == p.program).count(), 1);
+        }
     }
 
     #[test]

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR Apache-2.0) */
-/* Shared between tcpstate.bpf.c and drill-ebpf/src/lib.rs (#[repr(C)] mirrors). */
+/* Shared between probes.bpf.c and drill-ebpf/src/lib.rs (#[repr(C)] mirrors). */
 #ifndef DRILL_TCPSTATE_H
 #define DRILL_TCPSTATE_H
 
