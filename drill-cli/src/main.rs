@@ -224,11 +224,11 @@ async fn run(cli: Cli) -> Result<Outcome> {
             }
         },
         Cmd::Exec { id, host, command } => {
-            let pid = host_pid(&c, id, &host).await?;
+            let pid = host_pid(&c, id, &host, "exec").await?;
             return Ok(Outcome::Enter { pid, argv: command, interactive: false });
         }
         Cmd::Shell { id, host } => {
-            let pid = host_pid(&c, id, &host).await?;
+            let pid = host_pid(&c, id, &host, "shell").await?;
             let shell = if Path::new("/bin/bash").exists() { "/bin/bash" } else { "/bin/sh" };
             return Ok(Outcome::Enter { pid, argv: vec![shell.into()], interactive: true });
         }
@@ -337,9 +337,10 @@ async fn resolve(c: &Client, id: Option<String>) -> Result<String> {
     }
 }
 
-async fn host_pid(c: &Client, id: Option<String>, host: &str) -> Result<i32> {
+/// PID of the init of `host`, to enter it; `verb` (exec/shell) words the error.
+async fn host_pid(c: &Client, id: Option<String>, host: &str, verb: &str) -> Result<i32> {
     if !is_root() {
-        bail!("entering a drill host needs root: `sudo drill {} {host} ...`", if std::env::args().any(|a| a == "shell") { "shell" } else { "exec" });
+        bail!("entering a drill host needs root: `sudo drill {verb} {host} ...`");
     }
     let id = resolve(c, id).await?;
     let d: DrillInfo = c.get(&format!("/v1/drills/{id}")).await.map_err(|e| api_err(&c.socket, e))?;

@@ -142,10 +142,6 @@ fn probes_see_exactly_what_was_caused_and_only_there() {
     assert!(netns_of(&id).is_empty() && netns_of(&other).is_empty());
 }
 
-fn in_ns(ns: &str, cmd: &str) -> String {
-    sh(&format!("ip netns exec {ns} {cmd}"))
-}
-
 /// A memory cgroup for the test: v1 `memory` controller, else the v2 hierarchy
 /// (this machine is hybrid; a learner's may be pure v2). Removed on drop.
 struct MemCgroup(std::path::PathBuf);

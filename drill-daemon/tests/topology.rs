@@ -16,10 +16,6 @@ fn start_file(d: &TestDaemon, file: &str, text: &str) -> (std::process::Output, 
     (out, id)
 }
 
-fn in_ns(ns: &str, cmd: &str) -> String {
-    sh(&format!("ip netns exec {ns} {cmd}"))
-}
-
 #[test]
 fn router_switch_mtu_ipv6_sysctls_nat() {
     if !privileged_or_skip("router_switch_mtu_ipv6_sysctls_nat") {

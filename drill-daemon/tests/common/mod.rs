@@ -153,6 +153,16 @@ pub fn sh(cmd: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Runs a command inside a named network namespace, returns stdout (asserting success).
+pub fn in_ns(ns: &str, cmd: &str) -> String {
+    sh(&format!("ip netns exec {ns} {cmd}"))
+}
+
+/// Whether `pid` is still one of our host inits (not gone, not recycled).
+pub fn is_host_init(pid: i32) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == b"drilld\0host-init\0")
+}
+
 /// Named network namespaces of drill `id` still on the machine.
 pub fn netns_of(id: &str) -> Vec<String> {
     std::fs::read_dir("/run/netns")
