@@ -20,7 +20,9 @@ mod tests {
     }
 }
 
-/// Every built-in scenario, validated (a broken one is a build defect the test above catches).
+/// Every built-in scenario, validated once per process (a broken one is a build defect
+/// the test above catches).
 pub fn scenarios() -> Vec<crate::scenario::Scenario> {
-    SCENARIOS.iter().filter_map(|(f, t)| crate::scenario::parse(f, t).ok()).collect()
+    static PARSED: std::sync::OnceLock<Vec<crate::scenario::Scenario>> = std::sync::OnceLock::new();
+    PARSED.get_or_init(|| SCENARIOS.iter().filter_map(|(f, t)| crate::scenario::parse(f, t).ok()).collect()).clone()
 }

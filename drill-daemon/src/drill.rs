@@ -388,7 +388,9 @@ impl Drill {
             ev.as_ref().map(|e| self.hosts.iter().map(|h| (h.name.clone(), e.snapshot(h.netns_ino))).collect()).unwrap_or_default()
         };
         let before = snap(&events);
-        let segs_before = self.out_segs().await;
+        // Segments sent: the denominator of retransmission ratios, read only when needed.
+        let ratios = self.scenario.checks.iter().any(|c| matches!(c, Check::Count { max_ratio: Some(_), .. }));
+        let segs_before = if ratios { self.out_segs().await } else { BTreeMap::new() };
         let t0 = probes::now_ns();
         let deadline = Instant::now() + window;
         // Synthetic clients, one task per http-slo check.
@@ -427,7 +429,7 @@ impl Drill {
         let (slo_results, _) = tokio::join!(slo_results, tokio::time::sleep_until(deadline.into()));
         let t1 = probes::now_ns();
         let after = snap(&events);
-        let segs_after = self.out_segs().await;
+        let segs_after = if ratios { self.out_segs().await } else { BTreeMap::new() };
         let mut slo_iter = slo_results.into_iter();
         let mut results = Vec::new();
         for c in &self.scenario.checks {
