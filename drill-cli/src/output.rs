@@ -100,6 +100,13 @@ pub fn print_verdict(v: &Verdict, json: bool) -> Result<()> {
 pub fn print_solution(r: &SolveResponse, json: bool) -> Result<()> {
     print_json_or(json, r, || {
         println!("WHAT WAS WRONG\n{}\n", indent(&r.summary, "  "));
+        if !r.faults.is_empty() {
+            println!("WHAT THE ENGINE INJECTED");
+            for f in &r.faults {
+                println!("  - {f}");
+            }
+            println!();
+        }
         println!("REFERENCE FIX");
         for s in &r.steps {
             println!("  [{}] $ {}", s.host, s.run);

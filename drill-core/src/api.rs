@@ -120,6 +120,10 @@ pub struct SolveStep {
 pub struct SolveResponse {
     pub summary: String,
     pub steps: Vec<SolveStep>,
+    /// The faults the engine injected: what, by which mechanism, and how it was
+    /// measured at start.
+    #[serde(default)]
+    pub faults: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

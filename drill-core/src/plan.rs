@@ -15,6 +15,12 @@ pub fn netns_name(drill_id: &str, host: &str) -> String {
     format!("{}-{drill_id}-{host}", crate::PREFIX)
 }
 
+/// The hidden namespace of the delay wire behind `host:iface` (a `.` keeps it apart
+/// from every host name).
+pub fn wire_netns_name(drill_id: &str, host: &str, iface: &str) -> String {
+    format!("{}-{drill_id}-wire.{host}.{iface}", crate::PREFIX)
+}
+
 /// Drill ids are 6 lowercase hex digits: short enough for interface names
 /// (`dr<id>..` fits in IFNAMSIZ) and unique among concurrent drills.
 pub fn is_drill_id(s: &str) -> bool {

@@ -7,8 +7,8 @@
 //! The format is documented in `scenarios/README.md`.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
-use std::net::IpAddr;
+use std::fmt::{self, Write as _};
+use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
 use std::str::FromStr;
 
@@ -21,7 +21,21 @@ pub use crate::topo::{Endpoint, Host, Route, Segment, Via};
 use crate::workload::{self, Workload};
 
 /// Fault kinds the engine knows.
-pub const FAULT_KINDS: &[&str] = &["service-config", "nft-drop", "nft-reject", "nft-loss", "sysctl", "mtu", "route-remove", "tc-rate"];
+pub const FAULT_KINDS: &[&str] = &[
+    "service-config",
+    "nft-drop",
+    "nft-reject",
+    "nft-loss",
+    "nft-limit",
+    "nft-conn-limit",
+    "nft-dnat",
+    "sysctl",
+    "mtu",
+    "route-remove",
+    "tc-rate",
+    "delay",
+    "ebpf-drop",
+];
 /// Check kinds the engine knows.
 pub const CHECK_KINDS: &[&str] = &["tcp-state-dwell", "http-slo", "drops", "retransmits", "resets", "oom-kills"];
 
@@ -104,9 +118,32 @@ struct RawFault {
     // route-remove
     #[serde(default)]
     to: Option<Spanned<String>>,
-    // tc-rate
+    // tc-rate, nft-limit
     #[serde(default)]
     rate: Option<Spanned<String>>,
+    // tc-rate: only this port's traffic (htb class)
+    #[serde(default)]
+    port: Option<Spanned<i64>>,
+    // nft-*: which hook's chain (input, forward, output)
+    #[serde(default)]
+    hook: Option<Spanned<String>>,
+    // nft-drop: an ICMP type to match ("frag-needed")
+    #[serde(default)]
+    icmp: Option<Spanned<String>>,
+    // nft-limit
+    #[serde(default)]
+    burst: Option<Spanned<i64>>,
+    // nft-conn-limit
+    #[serde(default)]
+    max_connections: Option<Spanned<i64>>,
+    // delay
+    #[serde(default)]
+    delay_ms: Option<Spanned<f64>>,
+    #[serde(default)]
+    jitter_ms: Option<Spanned<f64>>,
+    // ebpf-drop
+    #[serde(default)]
+    direction: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -201,8 +238,24 @@ pub enum Fault {
     Mtu { host: String, interface: String, mtu: u32 },
     /// A route removed (`None`: the default route).
     RouteRemove { host: String, to: Option<Cidr> },
-    /// Egress of an interface shaped to `rate_bps` bits per second (tc tbf).
-    TcRate { host: String, interface: String, rate_bps: u64 },
+    /// Egress of an interface shaped to `rate_bps` bits per second: tc tbf for the whole
+    /// interface, or an htb class for the traffic of one `port` (source or destination).
+    TcRate {
+        host: String,
+        interface: String,
+        rate_bps: u64,
+        #[serde(default)]
+        port: Option<u16>,
+    },
+    /// Latency, jitter and loss on the egress of an interface: netem where the kernel
+    /// has it, else the userspace delay wire spliced into the link.
+    Delay { host: String, interface: String, delay_ms: f64, jitter_ms: f64, loss: f64 },
+    /// A port forward to the wrong place: `proto dport` arriving at the host is
+    /// DNATed to `to` (address and port).
+    Dnat { host: String, proto: String, dport: u16, to: SocketAddr, to_host: Option<String> },
+    /// An eBPF tc classifier on an interface that drops matching packets with a
+    /// probability, driven by a BPF map (retunable live).
+    EbpfDrop { host: String, interface: String, egress: bool, proto: Option<String>, dport: Option<u16>, from: Option<NftSource>, loss: f64 },
 }
 
 /// Parses a tc-style rate: "10mbit", "500kbit", "1gbit", "64000bit".
@@ -221,7 +274,39 @@ pub struct NftRule {
     pub dport: Option<u16>,
     /// Only packets from this host (its addresses) or prefix.
     pub from: Option<NftSource>,
+    /// Only packets to this host (its addresses); for rules on a router's forward hook.
+    #[serde(default)]
+    pub to: Option<String>,
+    /// Only ICMP "fragmentation needed" (destination-unreachable, code 4): the PMTU
+    /// discovery messages whose loss makes an MTU black hole.
+    #[serde(default)]
+    pub frag_needed: bool,
+    #[serde(default)]
+    pub hook: NftHook,
     pub action: NftAction,
+}
+
+/// Which netfilter hook a rule's chain sits on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NftHook {
+    /// Packets for the host itself.
+    #[default]
+    Input,
+    /// Packets the host routes (a router).
+    Forward,
+    /// Packets the host sends (its own, ICMP errors included).
+    Output,
+}
+
+impl NftHook {
+    pub fn name(self) -> &'static str {
+        match self {
+            NftHook::Input => "input",
+            NftHook::Forward => "forward",
+            NftHook::Output => "output",
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -243,9 +328,18 @@ pub enum NftAction {
     RejectPortUnreachable,
     /// `reject with icmpx admin-prohibited`
     RejectAdminProhibited,
+    /// A policer: `limit rate over N/second burst B packets drop`.
+    Limit { per_second: u32, burst: u32 },
+    /// `ct count over N drop`: connections beyond N are dropped (a full conntrack table).
+    ConnLimit { max: u32 },
 }
 
 impl NftRule {
+    /// A rule on the input hook (the common case).
+    pub fn input(proto: Option<&str>, dport: Option<u16>, from: Option<NftSource>, action: NftAction) -> NftRule {
+        NftRule { proto: proto.map(str::to_string), dport, from, to: None, frag_needed: false, hook: NftHook::Input, action }
+    }
+
     /// The rule as `nft list` shows it (sources as given; the daemon resolves hosts).
     pub fn describe(&self) -> String {
         let mut parts = Vec::new();
@@ -254,7 +348,14 @@ impl NftRule {
             Some(NftSource::Prefix(c)) => parts.push(format!("ip saddr {c}")),
             None => {}
         }
+        if let Some(t) = &self.to {
+            parts.push(format!("to {t}"));
+        }
+        if self.frag_needed {
+            parts.push("icmp type destination-unreachable icmp code frag-needed".into());
+        }
         match (&self.proto, self.dport) {
+            _ if self.frag_needed => {}
             (Some(p), Some(d)) => parts.push(format!("{p} dport {d}")),
             (Some(p), None) => parts.push(format!("meta l4proto {p}")),
             _ => {}
@@ -266,11 +367,17 @@ impl NftRule {
                 NftAction::RejectTcpReset => "reject with tcp reset",
                 NftAction::RejectPortUnreachable => "reject with icmpx port-unreachable",
                 NftAction::RejectAdminProhibited => "reject with icmpx admin-prohibited",
+                NftAction::Limit { per_second, burst } => return format!("{} limit rate over {per_second}/second burst {burst} packets drop", parts.join(" ")).trim().to_string(),
+                NftAction::ConnLimit { max } => return format!("{} ct count over {max} drop", parts.join(" ")).trim().to_string(),
             }
             .to_string(),
         );
         parts.join(" ")
     }
+}
+
+fn pct(fraction: f64) -> String {
+    if fraction >= 1.0 { "all".to_string() } else { format!("{}%", (fraction * 1000.0).round() / 10.0) }
 }
 
 impl Fault {
@@ -280,11 +387,42 @@ impl Fault {
                 let keys: Vec<String> = set.iter().map(|(k, v)| format!("{k} = {v}")).collect();
                 format!("service-config on {host}/{service}: {}", keys.join(", "))
             }
-            Fault::Nft { host, rule } => format!("nftables on {host} (table inet drill, input): {}", rule.describe()),
+            Fault::Nft { host, rule } => format!("nftables on {host} (table inet drill, {}): {}", rule.hook.name(), rule.describe()),
             Fault::Sysctl { host, key, value } => format!("sysctl on {host}: {key} = {value}"),
             Fault::Mtu { host, interface, mtu } => format!("mtu on {host}: {interface} mtu {mtu}"),
             Fault::RouteRemove { host, to } => format!("route removed on {host}: {}", to.map_or_else(|| "default".to_string(), |c| c.to_string())),
-            Fault::TcRate { host, interface, rate_bps } => format!("tc tbf on {host}/{interface}: egress rate {} kbit/s", rate_bps / 1000),
+            Fault::TcRate { host, interface, rate_bps, port: None } => format!("tc tbf on {host}/{interface}: egress rate {} kbit/s", rate_bps / 1000),
+            Fault::TcRate { host, interface, rate_bps, port: Some(p) } => format!("tc htb on {host}/{interface}: egress of port {p} limited to {} kbit/s", rate_bps / 1000),
+            Fault::Delay { host, interface, delay_ms, jitter_ms, loss } => {
+                let mut d = format!("delay on {host}/{interface} egress: {delay_ms} ms");
+                if *jitter_ms > 0.0 {
+                    let _ = write!(d, " +-{jitter_ms} ms jitter");
+                }
+                if *loss > 0.0 {
+                    let _ = write!(d, ", {}% loss", loss * 100.0);
+                }
+                d
+            }
+            Fault::Dnat { host, proto, dport, to, to_host } => {
+                let target = to_host.as_ref().map_or_else(|| to.to_string(), |h| format!("{h}:{}", to.port()));
+                format!("nftables on {host} (table inet drill, prerouting): {proto} dport {dport} dnat to {target}")
+            }
+            Fault::EbpfDrop { host, interface, egress, proto, dport, from, loss } => {
+                let mut m = Vec::new();
+                match from {
+                    Some(NftSource::Host(h)) => m.push(format!("from {h}")),
+                    Some(NftSource::Prefix(c)) => m.push(format!("from {c}")),
+                    None => {}
+                }
+                if let Some(p) = proto {
+                    m.push(p.clone());
+                }
+                if let Some(d) = dport {
+                    m.push(format!("dport {d}"));
+                }
+                let what = if m.is_empty() { "every packet".to_string() } else { m.join(" ") };
+                format!("eBPF tc classifier on {host}/{interface} {}: drops {} of {what}", if *egress { "egress" } else { "ingress" }, pct(*loss))
+            }
         }
     }
 }
@@ -713,8 +851,19 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
                 if !has_interface(&mut cx, &segments, host, iface) {
                     continue;
                 }
+                let port = match &f.port {
+                    Some(p) => match port_in_range(&mut cx, p) {
+                        Some(p) => Some(p),
+                        None => continue,
+                    },
+                    None => None,
+                };
+                if let Some(other) = faults.iter().find(|x| matches!(x, Fault::Delay { host: h, interface: i, .. } if h == host.get_ref() && i == iface.get_ref())) {
+                    cx.err(fspan, format!("{}/{} already has a fault on its root qdisc ({})", host.get_ref(), iface.get_ref(), other.describe()), "put the rate limit on another interface of the path");
+                    continue;
+                }
                 match parse_rate(rate.get_ref()) {
-                    Some(bps) if (8_000..=10_000_000_000).contains(&bps) => faults.push(Fault::TcRate { host: host.get_ref().clone(), interface: iface.get_ref().clone(), rate_bps: bps }),
+                    Some(bps) if (8_000..=10_000_000_000).contains(&bps) => faults.push(Fault::TcRate { host: host.get_ref().clone(), interface: iface.get_ref().clone(), rate_bps: bps, port }),
                     _ => cx.err(rate.span(), format!("rate `{}` is not usable", rate.get_ref()), "write it as tc does, between 8kbit and 10gbit, e.g. \"10mbit\" or \"512kbit\""),
                 }
             }
@@ -743,7 +892,7 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
                 }
                 faults.push(Fault::RouteRemove { host: host.get_ref().clone(), to: dst });
             }
-            k @ ("nft-drop" | "nft-reject" | "nft-loss") => {
+            k @ ("nft-drop" | "nft-reject" | "nft-loss" | "nft-limit" | "nft-conn-limit") => {
                 let Some(host) = &f.host else {
                     cx.err(fspan, format!("a {k} fault needs `host = \"NAME\"`"), "name the host whose input the rule filters");
                     continue;
@@ -770,18 +919,73 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
                     },
                     None => None,
                 };
-                let from = match &f.from {
-                    Some(src) if host_names.contains(src.get_ref()) => Some(NftSource::Host(src.get_ref().clone())),
-                    Some(src) => match src.get_ref().parse::<Cidr>() {
-                        Ok(c) if c.addr.is_ipv4() => Some(NftSource::Prefix(c)),
-                        _ => {
-                            cx.err(src.span(), format!("`{}` is neither a host nor an IPv4 prefix", src.get_ref()), format!("use a host ({known_hosts}) or a prefix such as \"10.77.0.0/24\""));
-                            continue;
-                        }
-                    },
+                let Ok(from) = source(&mut cx, &f.from, &host_names, &known_hosts) else { continue };
+                let hook = match f.hook.as_ref().map(|h| (h, h.get_ref().as_str())) {
+                    None | Some((_, "input")) => NftHook::Input,
+                    Some((_, "forward")) => NftHook::Forward,
+                    Some((_, "output")) => NftHook::Output,
+                    Some((h, other)) => {
+                        cx.err(h.span(), format!("hook `{other}` is not supported"), "use input (packets for the host), forward (packets it routes) or output (packets it sends)");
+                        continue;
+                    }
+                };
+                let to = match &f.to {
+                    Some(t) if host_names.contains(t.get_ref()) => Some(t.get_ref().clone()),
+                    Some(t) => {
+                        cx.err(t.span(), format!("`to = \"{}\"` is not a host", t.get_ref()), format!("name the destination host ({known_hosts})"));
+                        continue;
+                    }
                     None => None,
                 };
+                let frag_needed = match &f.icmp {
+                    Some(i) if i.get_ref() == "frag-needed" && k == "nft-drop" && proto.as_deref().is_none_or(|p| p == "icmp") => true,
+                    Some(i) => {
+                        cx.err(i.span(), format!("`icmp = \"{}\"` is not supported here", i.get_ref()), "only `icmp = \"frag-needed\"` on an nft-drop fault (without another proto)");
+                        continue;
+                    }
+                    None => false,
+                };
                 let action = match (k, f.with.as_ref().map(|w| w.get_ref().as_str())) {
+                    ("nft-limit", _) => {
+                        let Some(rate) = &f.rate else {
+                            cx.err(fspan, "an nft-limit fault needs `rate`", "e.g. rate = \"50/second\" (packets)");
+                            continue;
+                        };
+                        let Some(per_second) = parse_packet_rate(rate.get_ref()) else {
+                            cx.err(rate.span(), format!("rate `{}` is not a packet rate", rate.get_ref()), "write N/second or N/minute, e.g. \"50/second\"");
+                            continue;
+                        };
+                        let burst = match &f.burst {
+                            Some(b) => match u32::try_from(*b.get_ref()) {
+                                Ok(b) if b >= 1 => b,
+                                _ => {
+                                    cx.err(b.span(), format!("burst {} is impossible", b.get_ref()), "give a number of packets of at least 1");
+                                    continue;
+                                }
+                            },
+                            None => 5,
+                        };
+                        NftAction::Limit { per_second, burst }
+                    }
+                    ("nft-conn-limit", _) => {
+                        if proto.as_deref() != Some("tcp") || dport.is_none() {
+                            cx.err(fspan, "an nft-conn-limit fault needs proto = \"tcp\" and `dport`", "it counts the connections to one TCP port");
+                            continue;
+                        }
+                        match &f.max_connections {
+                            Some(m) => match u32::try_from(*m.get_ref()) {
+                                Ok(m) if (1..=100_000).contains(&m) => NftAction::ConnLimit { max: m },
+                                _ => {
+                                    cx.err(m.span(), format!("max_connections = {} is impossible", m.get_ref()), "give a number between 1 and 100000");
+                                    continue;
+                                }
+                            },
+                            None => {
+                                cx.err(fspan, "an nft-conn-limit fault needs `max_connections`", "e.g. max_connections = 20");
+                                continue;
+                            }
+                        }
+                    }
                     ("nft-loss", _) => match &f.percent {
                         Some(p) if *p.get_ref() >= 0.1 && *p.get_ref() <= 100.0 => NftAction::Loss { permille: (p.get_ref() * 10.0).round() as u16 },
                         Some(p) => {
@@ -806,7 +1010,121 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
                         continue;
                     }
                 };
-                faults.push(Fault::Nft { host: host.get_ref().clone(), rule: NftRule { proto, dport, from, action } });
+                if frag_needed && (dport.is_some() || from.is_some()) {
+                    cx.err(fspan, "`icmp = \"frag-needed\"` matches every such ICMP message", "remove `dport`/`from` from this rule");
+                    continue;
+                }
+                faults.push(Fault::Nft { host: host.get_ref().clone(), rule: NftRule { proto: if frag_needed { Some("icmp".into()) } else { proto }, dport, from, to, frag_needed, hook, action } });
+            }
+            "nft-dnat" => {
+                let (Some(host), Some(proto), Some(dport), Some(to)) = (&f.host, &f.proto, &f.dport, &f.to) else {
+                    cx.err(fspan, "an nft-dnat fault needs `host`, `proto`, `dport` and `to`", "e.g. host = \"lb\", proto = \"tcp\", dport = 80, to = \"api:8081\"");
+                    continue;
+                };
+                if !check_host(&mut cx, host) {
+                    continue;
+                }
+                if !["tcp", "udp"].contains(&proto.get_ref().as_str()) {
+                    cx.err(proto.span(), format!("protocol `{}` has no ports to forward", proto.get_ref()), "use tcp or udp");
+                    continue;
+                }
+                let Some(dport) = port_in_range(&mut cx, dport) else { continue };
+                let target = to.get_ref();
+                let parsed = match target.rsplit_once(':') {
+                    Some((h, p)) => match p.parse::<u16>() {
+                        Ok(p) if p > 0 => {
+                            if host_names.contains(&h.to_string()) {
+                                Some((None, Some(h.to_string()), p))
+                            } else {
+                                h.parse::<std::net::Ipv4Addr>().ok().map(|a| (Some(SocketAddr::new(IpAddr::V4(a), p)), None, p))
+                            }
+                        }
+                        _ => None,
+                    },
+                    None => None,
+                };
+                let Some((addr, to_host, port)) = parsed else {
+                    cx.err(to.span(), format!("`to = \"{target}\"` is not HOST:PORT or IPV4:PORT"), format!("e.g. \"api:8081\" (hosts: {known_hosts})"));
+                    continue;
+                };
+                // A host's address is resolved when the plan is compiled.
+                let to = addr.unwrap_or(SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), port));
+                faults.push(Fault::Dnat { host: host.get_ref().clone(), proto: proto.get_ref().clone(), dport, to, to_host });
+            }
+            "delay" => {
+                let (Some(host), Some(iface), Some(delay)) = (&f.host, &f.interface, &f.delay_ms) else {
+                    cx.err(fspan, "a delay fault needs `host`, `interface` and `delay_ms`", "e.g. host = \"lb\", interface = \"eth1\", delay_ms = 300");
+                    continue;
+                };
+                if !check_host(&mut cx, host) || !has_interface(&mut cx, &segments, host, iface) {
+                    continue;
+                }
+                let d = *delay.get_ref();
+                if !(0.0..=10_000.0).contains(&d) || d.is_nan() {
+                    cx.err(delay.span(), format!("delay of {d} ms is impossible"), "give a delay from 0 to 10000 ms");
+                    continue;
+                }
+                let jitter = match &f.jitter_ms {
+                    Some(j) if *j.get_ref() >= 0.0 && *j.get_ref() <= d => *j.get_ref(),
+                    Some(j) => {
+                        cx.err(j.span(), format!("jitter of {} ms is impossible with a {d} ms delay", j.get_ref()), "give a jitter from 0 up to the delay");
+                        continue;
+                    }
+                    None => 0.0,
+                };
+                let Ok(loss) = loss_fraction(&mut cx, &f.percent, 0.0) else { continue };
+                if d == 0.0 && loss == 0.0 {
+                    cx.err(delay.span(), "this delay fault does nothing", "give a delay above 0 ms or a loss `percent`");
+                    continue;
+                }
+                if let Some(other) = faults.iter().find(|x| matches!(x, Fault::Delay { host: h, interface: i, .. } | Fault::TcRate { host: h, interface: i, .. } if h == host.get_ref() && i == iface.get_ref())) {
+                    cx.err(fspan, format!("{}/{} already has a fault on its root qdisc ({})", host.get_ref(), iface.get_ref(), other.describe()), "one delay per interface; put a rate limit on another interface of the path");
+                    continue;
+                }
+                faults.push(Fault::Delay { host: host.get_ref().clone(), interface: iface.get_ref().clone(), delay_ms: d, jitter_ms: jitter, loss });
+            }
+            "ebpf-drop" => {
+                let (Some(host), Some(iface)) = (&f.host, &f.interface) else {
+                    cx.err(fspan, "an ebpf-drop fault needs `host` and `interface`", "e.g. host = \"api\", interface = \"eth0\", proto = \"tcp\", dport = 8080, percent = 20");
+                    continue;
+                };
+                if !check_host(&mut cx, host) || !has_interface(&mut cx, &segments, host, iface) {
+                    continue;
+                }
+                let egress = match f.direction.as_ref().map(|d| (d, d.get_ref().as_str())) {
+                    None | Some((_, "ingress")) => false,
+                    Some((_, "egress")) => true,
+                    Some((d, other)) => {
+                        cx.err(d.span(), format!("direction `{other}` is not supported"), "use ingress or egress");
+                        continue;
+                    }
+                };
+                let proto = match &f.proto {
+                    Some(p) if ["tcp", "udp", "icmp"].contains(&p.get_ref().as_str()) => Some(p.get_ref().clone()),
+                    Some(p) => {
+                        cx.err(p.span(), format!("protocol `{}` is not supported", p.get_ref()), "use tcp, udp or icmp (or leave it out to match every protocol)");
+                        continue;
+                    }
+                    None => None,
+                };
+                let dport = match &f.dport {
+                    Some(d) if matches!(proto.as_deref(), Some("tcp" | "udp")) => match port_in_range(&mut cx, d) {
+                        Some(p) => Some(p),
+                        None => continue,
+                    },
+                    Some(d) => {
+                        cx.err(d.span(), "`dport` needs `proto = \"tcp\"` or `\"udp\"`", "say which protocol's port it is");
+                        continue;
+                    }
+                    None => None,
+                };
+                let Ok(from) = source(&mut cx, &f.from, &host_names, &known_hosts) else { continue };
+                let Ok(loss) = loss_fraction(&mut cx, &f.percent, 1.0) else { continue };
+                if loss == 0.0 {
+                    cx.err(fspan, "this ebpf-drop fault drops nothing", "give a `percent` above 0 (or leave it out: 100%)");
+                    continue;
+                }
+                faults.push(Fault::EbpfDrop { host: host.get_ref().clone(), interface: iface.get_ref().clone(), egress, proto, dport, from, loss });
             }
             other => cx.err(f.kind.span(), format!("unknown fault kind `{other}`"), format!("use one of: {}", FAULT_KINDS.join(", "))),
         }
@@ -1010,6 +1328,45 @@ fn has_interface(cx: &mut Ctx, segments: &[Segment], host: &Spanned<String>, ifa
     }
     cx.err(iface.span(), format!("host `{}` has no interface `{}`", host.get_ref(), iface.get_ref()), format!("its interfaces are: {}", ifs.join(", ")));
     false
+}
+
+/// `from = HOST` or `from = "PREFIX"`; Err when reported.
+fn source(cx: &mut Ctx, from: &Option<Spanned<String>>, host_names: &BTreeSet<String>, known_hosts: &str) -> Result<Option<NftSource>, ()> {
+    match from {
+        Some(src) if host_names.contains(src.get_ref()) => Ok(Some(NftSource::Host(src.get_ref().clone()))),
+        Some(src) => match src.get_ref().parse::<Cidr>() {
+            Ok(c) if c.addr.is_ipv4() => Ok(Some(NftSource::Prefix(c))),
+            _ => {
+                cx.err(src.span(), format!("`{}` is neither a host nor an IPv4 prefix", src.get_ref()), format!("use a host ({known_hosts}) or a prefix such as \"10.77.0.0/24\""));
+                Err(())
+            }
+        },
+        None => Ok(None),
+    }
+}
+
+/// `percent` as a fraction (`default` when absent); Err when reported.
+fn loss_fraction(cx: &mut Ctx, percent: &Option<Spanned<f64>>, default: f64) -> Result<f64, ()> {
+    match percent {
+        Some(p) if (0.0..=100.0).contains(p.get_ref()) => Ok(p.get_ref() / 100.0),
+        Some(p) => {
+            cx.err(p.span(), format!("loss of {}% is impossible", p.get_ref()), "give a percentage from 0 to 100");
+            Err(())
+        }
+        None => Ok(default),
+    }
+}
+
+/// A packet rate: "50/second", "600/minute". Returns packets per second (>= 1).
+pub fn parse_packet_rate(s: &str) -> Option<u32> {
+    let (n, unit) = s.trim().split_once('/')?;
+    let n: u32 = n.trim().parse().ok()?;
+    let per = match unit.trim() {
+        "second" | "s" => n,
+        "minute" | "m" => n / 60,
+        _ => return None,
+    };
+    (per >= 1).then_some(per)
 }
 
 fn port_in_range(cx: &mut Ctx, port: &Spanned<i64>) -> Option<u16> {

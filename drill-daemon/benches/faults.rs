@@ -44,8 +44,8 @@ fn main() {
 
         eprintln!("bench: loss fidelity ({PINGS} pings per target) ...");
         for pct in [1.0, 5.0, 10.0, 30.0] {
-            let rule = NftRule { proto: Some("icmp".into()), dport: None, from: None, action: NftAction::Loss { permille: (pct * 10.0) as u16 } };
-            faults::apply_nft(&server.worker, &plan, "server", &[rule]).await.unwrap();
+            let rule = NftRule::input(Some("icmp"), None, None, NftAction::Loss { permille: (pct * 10.0) as u16 });
+            faults::apply_nft(&server.worker, &plan, "server", &faults::HostNft::of(vec![rule])).await.unwrap();
             let n = client_ns.clone();
             let measured = tokio::task::spawn_blocking(move || faults::ping_loss(&n, dst, PINGS)).await.unwrap().unwrap() * 100.0;
             rows.push(row(&format!("nft-loss {pct}%: measured loss over {PINGS} pings (ratio: measured/asked)"), measured, "%", Some(pct)));
@@ -75,11 +75,11 @@ fn main() {
         rows.push(row("tc-rate revert (tc qdisc del) p50", median(revert), "ms", None));
 
         eprintln!("bench: apply/revert times ...");
-        let drop = NftRule { proto: Some("tcp".into()), dport: Some(8080), from: Some(NftSource::Host("client".into())), action: NftAction::Drop };
+        let drop = NftRule::input(Some("tcp"), Some(8080), Some(NftSource::Host("client".into())), NftAction::Drop);
         let (mut apply, mut revert) = (Vec::new(), Vec::new());
         for _ in 0..REPS {
             let t = Instant::now();
-            faults::apply_nft(&server.worker, &plan, "server", std::slice::from_ref(&drop)).await.unwrap();
+            faults::apply_nft(&server.worker, &plan, "server", &faults::HostNft::of(vec![drop.clone()])).await.unwrap();
             apply.push(t.elapsed().as_secs_f64() * 1e3);
             let t = Instant::now();
             faults::revert_nft(&server.worker, "server").await.unwrap();

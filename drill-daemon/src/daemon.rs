@@ -219,7 +219,7 @@ async fn solve_h(State(d): State<Arc<Daemon>>, UrlPath(id): UrlPath<String>, Jso
             break;
         }
     }
-    Ok(Json(SolveResponse { summary: sol.summary.clone(), steps }))
+    Ok(Json(SolveResponse { summary: sol.summary.clone(), steps, faults: drill.fault_notes() }))
 }
 
 async fn counters_h(State(d): State<Arc<Daemon>>, UrlPath(id): UrlPath<String>) -> Api<DrillCounters> {

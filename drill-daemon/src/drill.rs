@@ -5,19 +5,21 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result, anyhow, bail};
 use drill_core::api::{DrillCounters, DrillInfo, ExecInfo, ExecResponse, HostCounters, HostInfo, RequestSample, ServiceInfo};
 use drill_ebpf::{EventKey, kinds};
 use drill_core::plan::{Plan, PlanProbe};
-use drill_core::scenario::{Check, Counted, Fault, NftAction, NftRule, NftSource, Scenario, TcpState};
+use drill_core::scenario::{Check, Counted, Fault, NftAction, NftHook, NftRule, NftSource, Scenario, TcpState};
 use drill_core::verdict::{self, HttpSample, Verdict};
 use drill_core::workload::Workload;
 use tracing::{info, warn};
 
-use crate::faults;
+use crate::faults::{self, DelayBackend};
+use crate::tcfault::{self, TcFault};
+use crate::wire;
 use crate::host::{self, HostSpec, ServiceSpec, Spawner};
 use crate::journal::{self, Journal};
 use crate::netns::{self, NetnsWorker};
@@ -44,6 +46,12 @@ pub struct Drill {
     hints_given: AtomicUsize,
     journal: Journal,
     probes: Arc<Probes>,
+    /// Delay wires spliced into links: (host, interface, wire).
+    wires: Mutex<Vec<(String, String, wire::Wire)>>,
+    /// eBPF faults attached to host interfaces.
+    tc_faults: Mutex<Vec<TcFault>>,
+    /// What each fault is and how it was made and measured (revealed with the solution).
+    fault_notes: Mutex<Vec<String>>,
 }
 
 /// What starting a drill needs from the daemon.
@@ -81,6 +89,9 @@ impl Drill {
             hints_given: AtomicUsize::new(0),
             journal: Journal::default(),
             probes: env.probes.clone(),
+            wires: Mutex::new(Vec::new()),
+            tc_faults: Mutex::new(Vec::new()),
+            fault_notes: Mutex::new(Vec::new()),
         };
         d.journal = Journal { drill_id: d.id.clone(), scenario: d.scenario.id.clone(), ..Default::default() };
         match d.build(env).await {
@@ -128,7 +139,32 @@ impl Drill {
             }).flatten().collect();
             env.probes.watch(h.netns_ino, &states).with_context(|| format!("host {}: attaching the probes", h.name))?;
         }
-        topology::apply(&self.plan, env.root_nl, &ns).await?;
+        // Delay faults: netem when the kernel has it, else a delay wire spliced into
+        // the link (a hidden namespace per delayed interface).
+        let mut splices = Vec::new();
+        let delays: Vec<(String, String)> = self.scenario.faults.iter().filter_map(|f| if let Fault::Delay { host, interface, .. } = f { Some((host.clone(), interface.clone())) } else { None }).collect();
+        if let (Some(first), false) = (self.hosts.first(), delays.is_empty()) {
+            if faults::delay_backend(&first.worker).await == DelayBackend::Wire {
+                for (host, iface) in delays {
+                    let name = drill_core::plan::wire_netns_name(&self.id, &host, &iface);
+                    self.journal.netns.push(name.clone());
+                    self.journal.save(env.state)?;
+                    let (_, n) = topology::Ns::create(&name).await.with_context(|| format!("host {host}: creating the delay wire's namespace {name}"))?;
+                    ns.insert(name.clone(), n);
+                    splices.push(topology::Splice { host, iface, netns: name });
+                }
+            }
+        }
+        topology::apply_spliced(&self.plan, env.root_nl, &ns, &splices).await?;
+        for sp in &splices {
+            let w = &ns[&sp.netns].worker;
+            let (a, b) = w
+                .run(|| -> Result<_> { Ok((wire::open_end(wire::END_HOST)?, wire::open_end(wire::END_PEER)?)) })
+                .await?
+                .with_context(|| format!("host {}: opening the delay wire on {}", sp.host, sp.iface))?;
+            let wire = wire::Wire::start(&sp.netns, a, b)?;
+            self.wires.lock().expect("wires").push((sp.host.clone(), sp.iface.clone(), wire));
+        }
         drop(ns);
         // Host inits with their services.
         for i in 0..self.plan.hosts.len() {
@@ -162,29 +198,182 @@ impl Drill {
     /// that does not take stops the start (the learner would chase a ghost).
     async fn apply_faults(&self) -> Result<()> {
         for f in &self.scenario.faults {
-            match f {
-                Fault::Sysctl { host, key, value } => faults::set_sysctl(&self.host(host)?.worker, host, key, value).await?,
-                Fault::Mtu { host, interface, mtu } => faults::set_mtu(&self.host(host)?.worker.netlink().await?, host, interface, *mtu).await?,
-                Fault::RouteRemove { host, to } => faults::remove_route(&self.host(host)?.worker.netlink().await?, host, *to).await?,
-                Fault::TcRate { host, interface, rate_bps } => {
-                    faults::set_rate(&self.host(host)?.worker, host, interface, *rate_bps).await?;
-                    self.measure_rate(host, interface, *rate_bps).await?;
+            let note = match f {
+                Fault::Sysctl { host, key, value } => {
+                    faults::set_sysctl(&self.host(host)?.worker, host, key, value).await?;
+                    "written and read back".to_string()
                 }
-                Fault::ServiceConfig { .. } | Fault::Nft { .. } => continue,
-            }
-            info!(drill = %self.id, fault = %f.describe(), "fault applied and read back");
+                Fault::Mtu { host, interface, mtu } => {
+                    faults::set_mtu(&self.host(host)?.worker.netlink().await?, host, interface, *mtu).await?;
+                    "set through netlink and read back".to_string()
+                }
+                Fault::RouteRemove { host, to } => {
+                    faults::remove_route(&self.host(host)?.worker.netlink().await?, host, *to).await?;
+                    "removed through netlink; checked gone".to_string()
+                }
+                Fault::TcRate { host, interface, rate_bps, port: None } => {
+                    faults::set_rate(&self.host(host)?.worker, host, interface, *rate_bps).await?;
+                    self.measure_rate(host, interface, *rate_bps, None).await?
+                }
+                Fault::TcRate { host, interface, rate_bps, port: Some(p) } => {
+                    faults::set_port_rate(&self.host(host)?.worker, host, interface, *p, *rate_bps).await?;
+                    self.measure_rate(host, interface, *rate_bps, Some(*p)).await?
+                }
+                Fault::Delay { host, interface, delay_ms, jitter_ms, loss } => self.apply_delay(host, interface, *delay_ms, *jitter_ms, *loss).await?,
+                Fault::EbpfDrop { host, interface, egress, proto, dport, from, loss } => {
+                    let rule = tcfault::rule(&self.plan, proto.as_deref(), *dport, from.as_ref(), *loss).with_context(|| format!("host {host}: eBPF fault"))?;
+                    let tf = TcFault::attach(&self.host(host)?.worker, host, interface, *egress, rule).await?;
+                    self.tc_faults.lock().expect("tc faults").push(tf);
+                    self.measure_ebpf(f).await?
+                }
+                Fault::ServiceConfig { .. } | Fault::Nft { .. } | Fault::Dnat { .. } => continue,
+            };
+            info!(drill = %self.id, fault = %f.describe(), %note, "fault applied");
+            self.fault_notes.lock().expect("notes").push(format!("{}: {note}", f.describe()));
         }
-        for (host, rules) in faults::nft_rules(&self.scenario.faults) {
-            faults::apply_nft(&self.host(&host)?.worker, &self.plan, &host, &rules).await?;
-            for r in &rules {
-                self.measure_nft(&host, r).await?;
+        for (host, nft) in faults::nft_rules(&self.plan, &self.scenario.faults) {
+            faults::apply_nft(&self.host(&host)?.worker, &self.plan, &host, &nft).await?;
+            for r in &nft.rules {
+                let note = self.measure_nft(&host, r).await?;
+                let f = Fault::Nft { host: host.clone(), rule: r.clone() };
+                self.fault_notes.lock().expect("notes").push(format!("{}: {note}", f.describe()));
+            }
+            for d in &nft.dnats {
+                let note = self.measure_dnat(&host, d).await?;
+                self.fault_notes.lock().expect("notes").push(format!("nftables on {host}: {} dport {} dnat to {}: {note}", d.proto, d.dport, d.to));
             }
         }
         Ok(())
     }
 
+    /// The host at the other end of `host:iface` and its IPv4 address there (for a
+    /// switch: the first other host on it).
+    fn neighbour(&self, host: &str, iface: &str) -> Result<(&RunningHost, std::net::IpAddr)> {
+        let pi = self
+            .plan
+            .hosts
+            .iter()
+            .find(|h| h.name == host)
+            .and_then(|h| h.interfaces.iter().find(|i| i.name == iface))
+            .ok_or_else(|| anyhow!("host {host} has no interface {iface}"))?;
+        let mine = pi.addresses.iter().find(|c| c.addr.is_ipv4()).copied();
+        for h in &self.plan.hosts {
+            if h.name == host {
+                continue;
+            }
+            for i in &h.interfaces {
+                let linked = (pi.peer == h.name && i.peer == host) || (pi.peer == i.peer && self.plan.switches.iter().any(|s| s.name == pi.peer));
+                if !linked {
+                    continue;
+                }
+                if let Some(c) = i.addresses.iter().find(|c| c.addr.is_ipv4() && mine.is_none_or(|m| m.same_subnet(c))) {
+                    return Ok((self.host(&h.name)?, c.addr));
+                }
+            }
+        }
+        bail!("host {host}: nobody with an IPv4 address is at the other end of {iface}")
+    }
+
+    /// Sets a delay (netem or the wire) and measures it by ping RTT from the host to its
+    /// neighbour on that interface: the added RTT must be about the delay.
+    async fn apply_delay(&self, host: &str, iface: &str, delay_ms: f64, jitter_ms: f64, loss: f64) -> Result<String> {
+        let h = self.host(host)?;
+        let (_, addr) = self.neighbour(host, iface)?;
+        let count = 20;
+        let netns = h.netns.clone();
+        let base = tokio::task::spawn_blocking(move || faults::ping_rtt(&netns, addr, count, 0.01)).await??.ok_or_else(|| anyhow!("host {host}: no ping reply from {addr} before the delay was set"))?;
+        let backend = {
+            let wires = self.wires.lock().expect("wires");
+            match wires.iter().find(|(wh, wi, _)| wh == host && wi == iface) {
+                Some((_, _, w)) => {
+                    w.set(Duration::from_secs_f64(delay_ms / 1e3), Duration::from_secs_f64(jitter_ms / 1e3), loss);
+                    DelayBackend::Wire
+                }
+                None => DelayBackend::Netem,
+            }
+        };
+        if backend == DelayBackend::Netem {
+            faults::set_netem(&h.worker, host, iface, delay_ms, jitter_ms, loss).await?;
+        }
+        let mut note = format!("{} ", backend.describe());
+        if delay_ms > 0.0 {
+            let netns = h.netns.clone();
+            let after = tokio::task::spawn_blocking(move || faults::ping_rtt(&netns, addr, count, 0.01)).await??;
+            let Some(after) = after else { bail!("fault delay on host {host}/{iface} did not take as asked: every ping to {addr} was lost") };
+            let added = after - base;
+            // 20 pings: the mean of a +-jitter uniform spread wanders by ~0.13 x jitter.
+            if (added - delay_ms).abs() > (delay_ms * 0.05).max(1.0) + 0.5 * jitter_ms {
+                bail!("fault delay on host {host}/{iface} did not take as asked: ping RTT to {addr} went from {base:.2} to {after:.2} ms (+{added:.2} ms), asked +{delay_ms} ms ({})", backend.describe());
+            }
+            let _ = std::fmt::Write::write_fmt(&mut note, format_args!("measured +{added:.2} ms ping RTT to {addr} (from {base:.2} ms)"));
+        }
+        if loss > 0.0 {
+            const PINGS: u32 = 500;
+            let netns = h.netns.clone();
+            let measured = tokio::task::spawn_blocking(move || faults::ping_loss(&netns, addr, PINGS)).await??;
+            if !faults::loss_within(loss, measured, PINGS) {
+                bail!("fault delay on host {host}/{iface} did not take as asked: {:.1}% of {PINGS} pings to {addr} were lost, not about {:.1}%", measured * 100.0, loss * 100.0);
+            }
+            let _ = std::fmt::Write::write_fmt(&mut note, format_args!("; {:.1}% of {PINGS} pings lost", measured * 100.0));
+        }
+        Ok(note)
+    }
+
+    /// Measures an eBPF drop from outside: random loss by pings, a full TCP drop by a
+    /// connection that times out; the fault's own counters are logged too.
+    async fn measure_ebpf(&self, f: &Fault) -> Result<String> {
+        let Fault::EbpfDrop { host, interface, egress, proto, dport, from, loss } = f else { unreachable!("measure_ebpf takes eBPF faults") };
+        let (nb, nb_addr) = self.neighbour(host, interface)?;
+        let prober = match from {
+            Some(NftSource::Host(x)) => self.host(x)?,
+            _ => nb,
+        };
+        let target = self.plan.host_address(host, false).ok_or_else(|| anyhow!("host {host} has no IPv4 address"))?;
+        let note = match (proto.as_deref(), dport) {
+            (None | Some("icmp"), None) => {
+                const PINGS: u32 = 500;
+                // Ingress: the neighbour pings the host; egress: the host pings out.
+                let (netns, to) = if *egress { (self.host(host)?.netns.clone(), nb_addr) } else { (prober.netns.clone(), target) };
+                let measured = tokio::task::spawn_blocking(move || faults::ping_loss(&netns, to, PINGS)).await??;
+                if !faults::loss_within(*loss, measured, PINGS) {
+                    bail!("fault `{}` did not take as asked: {:.1}% of {PINGS} pings were lost, not about {:.1}%", f.describe(), measured * 100.0, loss * 100.0);
+                }
+                format!("{:.1}% of {PINGS} pings lost", measured * 100.0)
+            }
+            (Some("tcp"), Some(p)) if *loss >= 1.0 && !*egress => {
+                let to = SocketAddr::new(target, *p);
+                let (got, took) = faults::try_connect(&prober.worker, to, Duration::from_millis(700)).await?;
+                if got != faults::Connect::TimedOut {
+                    bail!("fault `{}` did not take: a TCP connection from {} to {to} {got} after {took:?} (expected: it times out)", f.describe(), prober.name);
+                }
+                format!("a TCP connection from {} to {to} timed out", prober.name)
+            }
+            _ => "attached (this match is not measured at start)".to_string(),
+        };
+        let c = self.tc_faults.lock().expect("tc faults").iter().find(|t| t.host == *host && t.iface == *interface).map(|t| t.counters()).transpose()?;
+        Ok(format!("tc clsact {} bpf drill_tc_fault; {note}; counters {c:?}", if *egress { "egress" } else { "ingress" }))
+    }
+
+    /// Retunes or pauses an eBPF fault live (`loss` 0 pauses it). `index` counts the
+    /// drill's eBPF faults in scenario order.
+    pub fn retune_ebpf(&self, index: usize, loss: f64) -> Result<drill_ebpf::TcCounters> {
+        let mut tfs = self.tc_faults.lock().expect("tc faults");
+        let n = tfs.len();
+        let tf = tfs.get_mut(index).ok_or_else(|| anyhow!("drill {} has {n} eBPF fault(s), not #{index}", self.id))?;
+        let mut r = tf.get_rule()?;
+        r.drop_ppm = (loss.clamp(0.0, 1.0) * 1e6).round() as u32;
+        r.enabled = u32::from(loss > 0.0);
+        tf.set_rule(r)?;
+        tf.counters()
+    }
+
+    /// What the engine broke and how each fault was made and measured.
+    pub fn fault_notes(&self) -> Vec<String> {
+        self.fault_notes.lock().expect("notes").clone()
+    }
+
     /// Measures a shaped interface by a 1.5-second transfer to the host on its other end.
-    async fn measure_rate(&self, host: &str, iface: &str, rate_bps: u64) -> Result<()> {
+    async fn measure_rate(&self, host: &str, iface: &str, rate_bps: u64, port: Option<u16>) -> Result<String> {
         let peer = self
             .plan
             .hosts
@@ -194,8 +383,7 @@ impl Drill {
             .map(|i| i.peer.clone())
             .ok_or_else(|| anyhow!("host {host} has no interface {iface}"))?;
         let Some(peer_host) = self.hosts.iter().find(|h| h.name == peer) else {
-            info!(drill = %self.id, host, iface, "shaped interface leads to a switch: rate not measured");
-            return Ok(());
+            return Ok("the shaped interface leads to a switch: rate not measured".into());
         };
         // The peer's address on this link, so the transfer crosses the shaped interface.
         let addr = self
@@ -207,56 +395,125 @@ impl Drill {
             .and_then(|i| i.addresses.iter().map(|c| c.addr).find(|a| a.is_ipv4()))
             .ok_or_else(|| anyhow!("host {peer} has no IPv4 address on its link to {host}"))?;
         let bytes = (rate_bps as f64 / 8.0 * 1.5) as u64;
-        let measured = faults::measure_rate(&self.host(host)?.worker, &peer_host.worker, addr, bytes).await?;
+        let measured = match faults::measure_rate_to(&self.host(host)?.worker, &peer_host.worker, addr, port.unwrap_or(0), bytes).await {
+            Ok(m) => m,
+            Err(e) if port.is_some() => return Ok(format!("not measured: no sink on {peer}:{} ({e:#})", port.unwrap_or(0))),
+            Err(e) => return Err(e),
+        };
         let ratio = measured / rate_bps as f64;
         if !(0.8..=1.15).contains(&ratio) {
             bail!("fault tc-rate on host {host}/{iface} did not take as asked: a transfer to {peer} ran at {:.0} kbit/s, asked {} kbit/s", measured / 1000.0, rate_bps / 1000);
         }
-        info!(drill = %self.id, host, iface, measured_kbps = measured / 1000.0, asked_kbps = rate_bps / 1000, "rate measured");
-        Ok(())
+        Ok(format!("a transfer to {peer}{} ran at {:.0} kbit/s", port.map(|p| format!(":{p}")).unwrap_or_default(), measured / 1000.0))
     }
 
-    /// The host a fault on `host` is measured from: the rule's `from` host when it
-    /// names one, else the first other host.
+    /// The host a rule on `host` is measured from: the rule's `from` host when it names
+    /// one; for an output rule the host itself; else the first host that is neither
+    /// `host` nor the rule's destination.
     fn prober(&self, host: &str, rule: &NftRule) -> Result<&RunningHost> {
         match &rule.from {
             Some(NftSource::Host(f)) => self.host(f),
-            _ => self.hosts.iter().find(|x| x.name != host).ok_or_else(|| anyhow!("no other host to measure the fault on {host} from")),
+            _ if rule.hook == NftHook::Output => self.host(host),
+            _ => self
+                .hosts
+                .iter()
+                .find(|x| x.name != host && rule.to.as_deref() != Some(x.name.as_str()))
+                .ok_or_else(|| anyhow!("no other host to measure the fault on {host} from")),
         }
     }
 
-    /// Measures one nft rule from outside: random loss by 500 pings (ICMP rules), a
-    /// drop or reject by one TCP connection to the filtered port. Other rules are
-    /// applied unmeasured, and the log says so.
-    async fn measure_nft(&self, host: &str, r: &NftRule) -> Result<()> {
+    /// Measures one nft rule from outside: random loss and policers by pings (ICMP
+    /// rules), a drop or reject by one TCP connection to the filtered port, a
+    /// connection limit by connections until one times out. The address probed is the
+    /// host's own (input) or the rule's `to` host (forward, output). Returns how it was
+    /// measured; what cannot be measured that way is said so.
+    async fn measure_nft(&self, host: &str, r: &NftRule) -> Result<String> {
         let prober = self.prober(host, r)?;
-        let addr = self.plan.host_address(host, false).ok_or_else(|| anyhow!("host {host} has no IPv4 address to measure the fault against"))?;
-        if let NftAction::Loss { permille } = r.action {
-            if r.proto.as_deref().is_some_and(|p| p != "icmp") {
-                info!(drill = %self.id, host, rule = %r.describe(), "loss applied to a non-ICMP protocol: not measured");
-                return Ok(());
-            }
-            const PINGS: u32 = 500;
-            let netns = prober.netns.clone();
-            let measured = tokio::task::spawn_blocking(move || faults::ping_loss(&netns, addr, PINGS)).await??;
-            let target = f64::from(permille) / 1000.0;
-            if !faults::loss_within(target, measured, PINGS) {
-                bail!("fault `{}` on host {host} did not take as asked: {:.1}% of {PINGS} pings from {} were lost, not about {:.1}%", r.describe(), measured * 100.0, prober.name, target * 100.0);
-            }
-            info!(drill = %self.id, host, rule = %r.describe(), measured_pct = measured * 100.0, "loss measured");
-            return Ok(());
-        }
-        let Some(want) = faults::expected(r) else {
-            info!(drill = %self.id, host, rule = %r.describe(), "not measurable by a TCP connection: not measured");
-            return Ok(());
+        let target_host = match (r.hook, &r.to) {
+            (NftHook::Input, _) => host,
+            (_, Some(t)) => t.as_str(),
+            (_, None) => return Ok(format!("applied; not measured (a {} rule without `to` has no destination to probe)", r.hook.name())),
         };
-        let to = SocketAddr::new(addr, r.dport.unwrap_or(0));
-        let (got, took) = faults::try_connect(&prober.worker, to, Duration::from_millis(700)).await?;
-        if !want.met_by(&got) {
-            bail!("fault `{}` on host {host} did not take: a TCP connection from {} to {to} {got} after {took:?} (expected: it {want})", r.describe(), prober.name);
+        if r.frag_needed {
+            return Ok("applied; matched only when a packet exceeds a path MTU (see the drill's checks)".into());
         }
-        info!(drill = %self.id, host, rule = %r.describe(), from = %prober.name, outcome = %got, ms = took.as_millis() as u64, "fault measured");
-        Ok(())
+        let addr = self.plan.host_address(target_host, false).ok_or_else(|| anyhow!("host {target_host} has no IPv4 address to measure the fault against"))?;
+        let icmp_like = r.proto.as_deref().is_none_or(|p| p == "icmp");
+        const PINGS: u32 = 500;
+        match r.action {
+            NftAction::Loss { permille } => {
+                if !icmp_like {
+                    return Ok("applied; loss on a non-ICMP protocol is not measured at start".into());
+                }
+                let netns = prober.netns.clone();
+                let measured = tokio::task::spawn_blocking(move || faults::ping_loss(&netns, addr, PINGS)).await??;
+                let target = f64::from(permille) / 1000.0;
+                if !faults::loss_within(target, measured, PINGS) {
+                    bail!("fault `{}` on host {host} did not take as asked: {:.1}% of {PINGS} pings from {} were lost, not about {:.1}%", r.describe(), measured * 100.0, prober.name, target * 100.0);
+                }
+                Ok(format!("{:.1}% of {PINGS} pings from {} to {addr} lost", measured * 100.0, prober.name))
+            }
+            NftAction::Limit { per_second, burst } => {
+                // 500 pings 2 ms apart take about a second: about rate + burst pass.
+                if !icmp_like || per_second >= 400 {
+                    return Ok("applied; not measured (a policer on another protocol, or above what 500 pings a second would show)".into());
+                }
+                let netns = prober.netns.clone();
+                let t = Instant::now();
+                let lost = tokio::task::spawn_blocking(move || faults::ping_loss(&netns, addr, PINGS)).await??;
+                let secs = t.elapsed().as_secs_f64().max(1.0);
+                let passed = (1.0 - lost) * f64::from(PINGS);
+                let expected = f64::from(per_second) * secs + f64::from(burst);
+                if passed > expected * 1.5 + 5.0 || passed < expected * 0.5 {
+                    bail!("fault `{}` on host {host} did not take as asked: {passed:.0} of {PINGS} pings in {secs:.1} s passed, expected about {expected:.0}", r.describe());
+                }
+                Ok(format!("{passed:.0} of {PINGS} pings from {} passed in {secs:.1} s (expected about {expected:.0})", prober.name))
+            }
+            NftAction::ConnLimit { max } => {
+                let port = r.dport.unwrap_or(0);
+                let to = SocketAddr::new(addr, port);
+                if max > 200 {
+                    return Ok(format!("applied; not measured (more than 200 connections to {to})"));
+                }
+                // Connections beyond the limit time out; ours may share it with the
+                // drill's own traffic, so one must time out within max + 1 attempts.
+                let mut held = Vec::new();
+                for i in 0..=max {
+                    let sock = prober.worker.tcp_socket(false).await?;
+                    match tokio::time::timeout(Duration::from_millis(700), sock.connect(to)).await {
+                        Ok(Ok(s)) => held.push(s),
+                        Ok(Err(e)) => bail!("fault `{}` on host {host}: connection {} from {} to {to} failed: {e} (nothing listens there?)", r.describe(), i + 1, prober.name),
+                        Err(_) => return Ok(format!("connection {} of {} from {} to {to} timed out after {} were open", i + 1, max + 1, prober.name, held.len())),
+                    }
+                }
+                bail!("fault `{}` on host {host} did not take: {} connections from {} to {to} all connected", r.describe(), max + 1, prober.name)
+            }
+            _ => {
+                let Some(want) = faults::expected(r) else {
+                    return Ok("applied; not measurable by a TCP connection".into());
+                };
+                let to = SocketAddr::new(addr, r.dport.unwrap_or(0));
+                let (got, took) = faults::try_connect(&prober.worker, to, Duration::from_millis(700)).await?;
+                if !want.met_by(&got) {
+                    bail!("fault `{}` on host {host} did not take: a TCP connection from {} to {to} {got} after {took:?} (expected: it {want})", r.describe(), prober.name);
+                }
+                Ok(format!("a TCP connection from {} to {to} {got} after {} ms", prober.name, took.as_millis()))
+            }
+        }
+    }
+
+    /// Measures a port forward: a connection to the forwarded port must end as a
+    /// connection straight to the target does (both connect, or both fail alike).
+    async fn measure_dnat(&self, host: &str, d: &faults::DnatRule) -> Result<String> {
+        let prober = self.hosts.iter().find(|x| x.name != host).ok_or_else(|| anyhow!("no other host to measure the fault on {host} from"))?;
+        let addr = self.plan.host_address(host, false).ok_or_else(|| anyhow!("host {host} has no IPv4 address"))?;
+        let via = SocketAddr::new(addr, d.dport);
+        let (got_via, _) = faults::try_connect(&prober.worker, via, Duration::from_millis(700)).await?;
+        let (got_direct, _) = faults::try_connect(&prober.worker, d.to, Duration::from_millis(700)).await?;
+        if got_via != got_direct {
+            bail!("fault nft-dnat on host {host} did not take: a connection from {} to {via} {got_via}, but one straight to {} {got_direct}", prober.name, d.to);
+        }
+        Ok(format!("a connection from {} to {via} {got_via}, as one straight to {} does", prober.name, d.to))
     }
 
     /// Waits until every httpd service listens on its own host. Reads the host's
@@ -568,6 +825,12 @@ impl Drill {
     /// Removes everything the drill created. Keeps going after errors, returns them.
     pub fn teardown(&self) -> Vec<String> {
         let mut errors = Vec::new();
+        // eBPF faults go with their interfaces when the namespaces are deleted; the
+        // wires' threads stop before their namespaces go.
+        for tf in self.tc_faults.lock().expect("tc faults").drain(..) {
+            tf.forget();
+        }
+        self.wires.lock().expect("wires").clear();
         for h in &self.hosts {
             if let Err(e) = self.probes.unwatch(h.netns_ino) {
                 errors.push(format!("host {}: {e:#}", h.name));

@@ -18,21 +18,48 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use drill_core::plan::Plan;
-use drill_core::scenario::{Fault, NftAction, NftRule, NftSource};
+use drill_core::scenario::{Fault, NftAction, NftHook, NftRule, NftSource};
 use nftables::{batch::Batch, expr, schema, stmt, types};
 
 use crate::netns::NetnsWorker;
 
 /// Name of the table drill's nft faults live in, in each host.
 pub const TABLE: &str = "drill";
-pub const CHAIN: &str = "input";
 
-/// The nft faults of a plan's scenario, grouped per host.
-pub fn nft_rules(faults: &[Fault]) -> BTreeMap<String, Vec<NftRule>> {
-    let mut m: BTreeMap<String, Vec<NftRule>> = BTreeMap::new();
+/// A port forward a `nft-dnat` fault installs, resolved to an address.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DnatRule {
+    pub proto: String,
+    pub dport: u16,
+    pub to: SocketAddr,
+}
+
+/// What one host's `inet drill` table holds.
+#[derive(Clone, Debug, Default)]
+pub struct HostNft {
+    pub rules: Vec<NftRule>,
+    pub dnats: Vec<DnatRule>,
+}
+
+impl HostNft {
+    /// A table of filter rules only.
+    pub fn of(rules: Vec<NftRule>) -> HostNft {
+        HostNft { rules, dnats: Vec::new() }
+    }
+}
+
+/// The nft faults of a plan's scenario, grouped per host (DNAT targets that name a
+/// host are resolved to its first address).
+pub fn nft_rules(plan: &Plan, faults: &[Fault]) -> BTreeMap<String, HostNft> {
+    let mut m: BTreeMap<String, HostNft> = BTreeMap::new();
     for f in faults {
-        if let Fault::Nft { host, rule } = f {
-            m.entry(host.clone()).or_default().push(rule.clone());
+        match f {
+            Fault::Nft { host, rule } => m.entry(host.clone()).or_default().rules.push(rule.clone()),
+            Fault::Dnat { host, proto, dport, to, to_host } => {
+                let addr = to_host.as_ref().and_then(|h| plan.host_address(h, false)).unwrap_or(to.ip());
+                m.entry(host.clone()).or_default().dnats.push(DnatRule { proto: proto.clone(), dport: *dport, to: SocketAddr::new(addr, to.port()) });
+            }
+            _ => {}
         }
     }
     m
@@ -50,66 +77,120 @@ fn matches(left: expr::Expression<'static>, right: expr::Expression<'static>) ->
     stmt::Statement::Match(stmt::Match { left, right, op: stmt::Operator::EQ })
 }
 
-/// The nft batch that makes the host's `inet drill` table hold exactly `rules`.
-pub fn batch(plan: &Plan, rules: &[NftRule]) -> Batch<'static> {
-    let mut b = Batch::new();
-    let fam = types::NfFamily::INet;
-    b.add(schema::NfListObject::Table(schema::Table { family: fam, name: TABLE.into(), ..Default::default() }));
-    let chain = schema::Chain {
-        family: fam,
+fn addr_set(plan: &Plan, host: &str) -> expr::Expression<'static> {
+    expr::Expression::Named(expr::NamedExpression::Set(addresses_of(plan, host).iter().map(|a| expr::SetItem::Element(expr::Expression::String(a.to_string().into()))).collect()))
+}
+
+fn chain(name: &str, hook: types::NfHook, kind: types::NfChainType, prio: i32) -> schema::Chain<'static> {
+    schema::Chain {
+        family: types::NfFamily::INet,
         table: TABLE.into(),
-        name: CHAIN.into(),
-        _type: Some(types::NfChainType::Filter),
-        hook: Some(types::NfHook::Input),
-        prio: Some(0),
+        name: name.to_string().into(),
+        _type: Some(kind),
+        hook: Some(hook),
+        prio: Some(prio),
         policy: Some(types::NfChainPolicy::Accept),
         ..Default::default()
-    };
-    b.add(schema::NfListObject::Chain(chain.clone()));
-    b.add_cmd(schema::NfCmd::Flush(schema::FlushObject::Chain(chain)));
-    for r in rules {
+    }
+}
+
+/// The nft batch that makes the host's `inet drill` table hold exactly `nft`: the
+/// table is added (a no-op when present), deleted and built anew in one transaction,
+/// so applying twice gives the same table and a rule removed from the fault list
+/// does not linger.
+pub fn batch(plan: &Plan, nft: &HostNft) -> Batch<'static> {
+    let mut b = Batch::new();
+    let fam = types::NfFamily::INet;
+    let table = schema::Table { family: fam, name: TABLE.into(), ..Default::default() };
+    b.add(schema::NfListObject::Table(table.clone()));
+    b.delete(schema::NfListObject::Table(table.clone()));
+    b.add(schema::NfListObject::Table(table));
+    for hook in [NftHook::Input, NftHook::Forward, NftHook::Output] {
+        if nft.rules.iter().any(|r| r.hook == hook) {
+            let h = match hook {
+                NftHook::Input => types::NfHook::Input,
+                NftHook::Forward => types::NfHook::Forward,
+                NftHook::Output => types::NfHook::Output,
+            };
+            b.add(schema::NfListObject::Chain(chain(hook.name(), h, types::NfChainType::Filter, 0)));
+        }
+    }
+    if !nft.dnats.is_empty() {
+        b.add(schema::NfListObject::Chain(chain("prerouting", types::NfHook::Prerouting, types::NfChainType::NAT, -100)));
+    }
+    for r in &nft.rules {
         let mut e: Vec<stmt::Statement<'static>> = Vec::new();
         match &r.from {
-            Some(NftSource::Host(h)) => {
-                let addrs: Vec<expr::SetItem<'static>> = addresses_of(plan, h).iter().map(|a| expr::SetItem::Element(expr::Expression::String(a.to_string().into()))).collect();
-                e.push(matches(payload("ip", "saddr"), expr::Expression::Named(expr::NamedExpression::Set(addrs))));
-            }
+            Some(NftSource::Host(h)) => e.push(matches(payload("ip", "saddr"), addr_set(plan, h))),
             Some(NftSource::Prefix(c)) => e.push(matches(
                 payload("ip", "saddr"),
                 expr::Expression::Named(expr::NamedExpression::Prefix(expr::Prefix { addr: Box::new(expr::Expression::String(c.addr.to_string().into())), len: u32::from(c.prefix) })),
             )),
             None => {}
         }
-        match (&r.proto, r.dport) {
-            (Some(p), Some(d)) => e.push(matches(payload(p, "dport"), expr::Expression::Number(u32::from(d)))),
-            (Some(p), None) => e.push(matches(expr::Expression::Named(expr::NamedExpression::Meta(expr::Meta { key: expr::MetaKey::L4proto })), expr::Expression::String(p.clone().into()))),
+        if let Some(t) = &r.to {
+            e.push(matches(payload("ip", "daddr"), addr_set(plan, t)));
+        }
+        if r.frag_needed {
+            e.push(matches(payload("icmp", "type"), expr::Expression::String("destination-unreachable".into())));
+            e.push(matches(payload("icmp", "code"), expr::Expression::String("frag-needed".into())));
+        } else {
+            match (&r.proto, r.dport) {
+                (Some(p), Some(d)) => e.push(matches(payload(p, "dport"), expr::Expression::Number(u32::from(d)))),
+                (Some(p), None) => e.push(matches(expr::Expression::Named(expr::NamedExpression::Meta(expr::Meta { key: expr::MetaKey::L4proto })), expr::Expression::String(p.clone().into()))),
+                _ => {}
+            }
+        }
+        match r.action {
+            NftAction::Loss { permille } => {
+                // `numgen random mod 1000 < N` written as `<= N-1`: nftables 0.6.3 serialises
+                // Operator::LT as ">" and GT as "<" (nftables-rs issue #249). LEQ is right in
+                // every version; the unit test below pins the JSON.
+                e.push(stmt::Statement::Match(stmt::Match {
+                    left: expr::Expression::Named(expr::NamedExpression::Numgen(expr::Numgen { mode: expr::NgMode::Random, ng_mod: 1000, offset: None })),
+                    right: expr::Expression::Number(u32::from(permille.max(1)) - 1),
+                    op: stmt::Operator::LEQ,
+                }));
+            }
+            NftAction::Limit { per_second, burst } => e.push(stmt::Statement::Limit(stmt::Limit {
+                rate: per_second,
+                rate_unit: None,
+                per: Some("second".into()),
+                burst: Some(burst),
+                burst_unit: None,
+                inv: Some(true),
+            })),
+            NftAction::ConnLimit { max } => e.push(stmt::Statement::CTCount(stmt::CTCount { val: expr::Expression::Number(max), inv: Some(true) })),
             _ => {}
         }
         e.push(stmt::Statement::Counter(stmt::Counter::Anonymous(None)));
-        if let NftAction::Loss { permille } = r.action {
-            // `numgen random mod 1000 < N` written as `<= N-1`: nftables 0.6.3 serialises
-            // Operator::LT as ">" and GT as "<" (nftables-rs issue #249). LEQ is right in
-            // every version; the unit test below pins the JSON.
-            e.push(stmt::Statement::Match(stmt::Match {
-                left: expr::Expression::Named(expr::NamedExpression::Numgen(expr::Numgen { mode: expr::NgMode::Random, ng_mod: 1000, offset: None })),
-                right: expr::Expression::Number(u32::from(permille.max(1)) - 1),
-                op: stmt::Operator::LEQ,
-            }));
-        }
         e.push(match r.action {
-            NftAction::Drop | NftAction::Loss { .. } => stmt::Statement::Drop(None),
+            NftAction::Drop | NftAction::Loss { .. } | NftAction::Limit { .. } | NftAction::ConnLimit { .. } => stmt::Statement::Drop(None),
             NftAction::RejectTcpReset => stmt::Statement::Reject(Some(stmt::Reject::new(Some(stmt::RejectType::TCPReset), None))),
             NftAction::RejectPortUnreachable => stmt::Statement::Reject(Some(stmt::Reject::new(Some(stmt::RejectType::ICMPX), Some(types::RejectCode::PortUnreach)))),
             NftAction::RejectAdminProhibited => stmt::Statement::Reject(Some(stmt::Reject::new(Some(stmt::RejectType::ICMPX), Some(types::RejectCode::AdminProhibited)))),
         });
-        b.add(schema::NfListObject::Rule(schema::Rule { family: fam, table: TABLE.into(), chain: CHAIN.into(), expr: e.into(), ..Default::default() }));
+        b.add(schema::NfListObject::Rule(schema::Rule { family: fam, table: TABLE.into(), chain: r.hook.name().into(), expr: e.into(), ..Default::default() }));
+    }
+    for d in &nft.dnats {
+        let e = vec![
+            matches(payload(&d.proto, "dport"), expr::Expression::Number(u32::from(d.dport))),
+            stmt::Statement::Counter(stmt::Counter::Anonymous(None)),
+            stmt::Statement::DNAT(Some(stmt::NAT {
+                addr: Some(expr::Expression::String(d.to.ip().to_string().into())),
+                family: Some(stmt::NATFamily::IP),
+                port: Some(expr::Expression::Number(u32::from(d.to.port()))),
+                flags: None,
+            })),
+        ];
+        b.add(schema::NfListObject::Rule(schema::Rule { family: fam, table: TABLE.into(), chain: "prerouting".into(), expr: e.into(), ..Default::default() }));
     }
     b
 }
 
 /// Applies a host's nft rules from inside its namespace (idempotent).
-pub async fn apply_nft(worker: &NetnsWorker, plan: &Plan, host: &str, rules: &[NftRule]) -> Result<()> {
-    let rules = batch(plan, rules).to_nftables();
+pub async fn apply_nft(worker: &NetnsWorker, plan: &Plan, host: &str, nft: &HostNft) -> Result<()> {
+    let rules = batch(plan, nft).to_nftables();
     let json = serde_json::to_string(&rules)?;
     worker
         .run(move || -> Result<()> {
@@ -200,7 +281,7 @@ pub fn expected(rule: &NftRule) -> Option<Expect> {
         return None;
     }
     match rule.action {
-        NftAction::Loss { .. } => None,
+        NftAction::Loss { .. } | NftAction::Limit { .. } | NftAction::ConnLimit { .. } => None,
         NftAction::Drop => Some(Expect::TimeOut),
         NftAction::RejectTcpReset => Some(Expect::Refusal),
         NftAction::RejectPortUnreachable | NftAction::RejectAdminProhibited => Some(Expect::IcmpError),
@@ -261,13 +342,122 @@ async fn tc(worker: &NetnsWorker, args: Vec<String>) -> Result<()> {
         .await?
 }
 
+/// Limits the egress of one port's traffic (source or destination port `port`) on an
+/// interface with an htb class; everything else goes through an unlimited default
+/// class. Replaces whatever root qdisc the interface had (idempotent).
+pub async fn set_port_rate(worker: &NetnsWorker, host: &str, iface: &str, port: u16, rate_bps: u64) -> Result<()> {
+    let burst = (rate_bps / 8 / 100).max(10_000);
+    let script = format!(
+        "qdisc replace dev {iface} root handle 1: htb default 20\n\
+         class replace dev {iface} parent 1: classid 1:10 htb rate {rate_bps}bit ceil {rate_bps}bit burst {burst}\n\
+         class replace dev {iface} parent 1: classid 1:20 htb rate 100gbit\n\
+         filter replace dev {iface} parent 1: protocol ip prio 1 handle 800::1 u32 match ip dport {port} 0xffff flowid 1:10\n\
+         filter replace dev {iface} parent 1: protocol ip prio 1 handle 800::2 u32 match ip sport {port} 0xffff flowid 1:10\n"
+    );
+    let iface = iface.to_string();
+    worker
+        .run(move || -> Result<()> {
+            use std::io::Write;
+            let mut child = std::process::Command::new("tc")
+                .args(["-batch", "-"])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .context("running tc -batch")?;
+            child.stdin.take().expect("piped").write_all(script.as_bytes())?;
+            let out = child.wait_with_output()?;
+            if !out.status.success() {
+                bail!("tc -batch: {}", String::from_utf8_lossy(&out.stderr).trim());
+            }
+            Ok(())
+        })
+        .await?
+        .with_context(|| format!("host {host}: limiting port {port} on {iface} to {rate_bps} bit/s (htb)"))
+}
+
+/// How a delay fault is made on this machine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DelayBackend {
+    /// The kernel's netem qdisc on the interface.
+    Netem,
+    /// The userspace delay wire spliced into the link ([`crate::wire`]).
+    Wire,
+}
+
+impl DelayBackend {
+    pub fn describe(self) -> &'static str {
+        match self {
+            DelayBackend::Netem => "netem qdisc",
+            DelayBackend::Wire => "userspace delay wire (this kernel has no netem)",
+        }
+    }
+}
+
+static DELAY_BACKEND: std::sync::OnceLock<DelayBackend> = std::sync::OnceLock::new();
+
+/// Which delay backend this kernel allows, probed once per process by adding a
+/// netem qdisc to `lo` of a fresh namespace (the worker's) and removing it.
+/// `DRILL_DELAY_BACKEND=wire|netem` forces one (tests of the wire on a netem kernel).
+pub async fn delay_backend(worker: &NetnsWorker) -> DelayBackend {
+    if let Some(b) = DELAY_BACKEND.get() {
+        return *b;
+    }
+    let b = match std::env::var("DRILL_DELAY_BACKEND").as_deref() {
+        Ok("wire") => DelayBackend::Wire,
+        Ok("netem") => DelayBackend::Netem,
+        _ => {
+            let add = tc(worker, ["qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"].map(String::from).to_vec()).await;
+            let _ = tc(worker, ["qdisc", "del", "dev", "lo", "root"].map(String::from).to_vec()).await;
+            if add.is_ok() { DelayBackend::Netem } else { DelayBackend::Wire }
+        }
+    };
+    tracing::info!(backend = b.describe(), "delay backend chosen");
+    *DELAY_BACKEND.get_or_init(|| b)
+}
+
+/// Sets latency, jitter and loss on an interface's egress with netem (replace: idempotent).
+pub async fn set_netem(worker: &NetnsWorker, host: &str, iface: &str, delay_ms: f64, jitter_ms: f64, loss: f64) -> Result<()> {
+    let mut args: Vec<String> = ["qdisc", "replace", "dev", iface, "root", "netem", "delay", &format!("{delay_ms}ms")].map(String::from).to_vec();
+    if jitter_ms > 0.0 {
+        args.push(format!("{jitter_ms}ms"));
+    }
+    if loss > 0.0 {
+        args.extend(["loss".to_string(), format!("{}%", loss * 100.0)]);
+    }
+    tc(worker, args).await.with_context(|| format!("host {host}: netem on {iface}"))
+}
+
+/// Average ping RTT in milliseconds from `prober_netns` to `addr` over `count` pings
+/// `interval` seconds apart; `None` when every ping was lost.
+pub fn ping_rtt(prober_netns: &str, addr: IpAddr, count: u32, interval: f64) -> Result<Option<f64>> {
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", prober_netns, "ping", "-q", "-n", "-i", &interval.to_string(), "-W", "12", "-c", &count.to_string(), &addr.to_string()])
+        .output()
+        .context("running ping")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    // "rtt min/avg/max/mdev = 0.031/0.045/0.080/0.012 ms"
+    Ok(text.lines().find(|l| l.contains("min/avg/max")).and_then(|l| l.split('=').nth(1)?.trim().split('/').nth(1)?.parse().ok()))
+}
+
+/// Whether an added delay measured by ping is within the fidelity target:
+/// max(1 ms, 5%) of the asked delay.
+pub fn delay_within(asked_ms: f64, added_ms: f64) -> bool {
+    (added_ms - asked_ms).abs() <= (asked_ms * 0.05).max(1.0)
+}
+
 /// Measures TCP throughput from `from` to a sink opened in `to` (at `addr`): sends
 /// `bytes` and times until the sink has read them all. Returns bits per second.
 pub async fn measure_rate(from: &NetnsWorker, to: &NetnsWorker, addr: IpAddr, bytes: u64) -> Result<f64> {
+    measure_rate_to(from, to, addr, 0, bytes).await
+}
+
+/// [`measure_rate`] with the sink on `port` (0: any free port).
+pub async fn measure_rate_to(from: &NetnsWorker, to: &NetnsWorker, addr: IpAddr, port: u16, bytes: u64) -> Result<f64> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let sink = to.tcp_socket(addr.is_ipv6()).await?;
     sink.set_reuseaddr(true)?;
-    sink.bind(SocketAddr::new(addr, 0))?;
+    sink.bind(SocketAddr::new(addr, port)).with_context(|| format!("binding the rate sink to {addr}:{port}"))?;
     let listener = sink.listen(1)?;
     let port = listener.local_addr()?.port();
     let reader = tokio::spawn(async move {
@@ -358,18 +548,18 @@ mod tests {
     fn json(rule: NftRule) -> String {
         let s = drill_core::scenario::parse("t", include_str!("../tests/fixtures/two-host.toml")).unwrap();
         let plan = drill_core::plan::compile(&s, "abcdef", 0);
-        serde_json::to_string(&super::batch(&plan, &[rule]).to_nftables()).unwrap()
+        serde_json::to_string(&super::batch(&plan, &super::HostNft::of(vec![rule])).to_nftables()).unwrap()
     }
 
     #[test]
     fn loss_is_numgen_below_the_permille() {
-        let j = json(NftRule { proto: Some("icmp".into()), dport: None, from: None, action: NftAction::Loss { permille: 200 } });
+        let j = json(NftRule::input(Some("icmp"), None, None, NftAction::Loss { permille: 200 }));
         assert!(j.contains(r#"{"match":{"left":{"numgen":{"mode":"random","mod":1000}},"right":199,"op":"<="}}"#), "{j}");
     }
 
     #[test]
     fn drop_from_a_host_matches_its_addresses_and_port() {
-        let j = json(NftRule { proto: Some("tcp".into()), dport: Some(8080), from: Some(NftSource::Host("client".into())), action: NftAction::Drop });
+        let j = json(NftRule::input(Some("tcp"), Some(8080), Some(NftSource::Host("client".into())), NftAction::Drop));
         assert!(j.contains(r#""right":{"set":["10.77.9.1"]}"#), "{j}");
         assert!(j.contains(r#"{"match":{"left":{"payload":{"protocol":"tcp","field":"dport"}},"right":8080,"op":"=="}}"#), "{j}");
         assert!(j.contains(r#"{"flush":{"chain""#), "apply replaces the chain's rules: {j}");

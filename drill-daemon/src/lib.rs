@@ -8,5 +8,7 @@ pub mod host;
 pub mod journal;
 pub mod netns;
 pub mod probes;
+pub mod tcfault;
 pub mod topology;
+pub mod wire;
 pub mod workload;

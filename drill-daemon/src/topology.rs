@@ -47,9 +47,24 @@ pub async fn build(plan: &Plan, root: &rtnetlink::Handle) -> Result<BTreeMap<Str
     Ok(ns)
 }
 
+/// A delay wire spliced into the link behind `host:iface`: the host's interface is
+/// paired with the wire's end `a`, the wire's end `b` with what the host would have
+/// been paired with. `ns` of [`apply`] must hold the wire's namespace under `netns`.
+#[derive(Clone, Debug)]
+pub struct Splice {
+    pub host: String,
+    pub iface: String,
+    pub netns: String,
+}
+
 /// Creates every link, switch, address, route, sysctl and NAT rule of the plan.
 /// `ns` holds every namespace of the plan by host or switch name.
 pub async fn apply(plan: &Plan, root: &rtnetlink::Handle, ns: &BTreeMap<String, Ns>) -> Result<()> {
+    apply_spliced(plan, root, ns, &[]).await
+}
+
+/// [`apply`] with delay wires spliced into some links.
+pub async fn apply_spliced(plan: &Plan, root: &rtnetlink::Handle, ns: &BTreeMap<String, Ns>, splices: &[Splice]) -> Result<()> {
     let get = |n: &str| ns.get(n).ok_or_else(|| anyhow!("no namespace for {n}"));
     for h in &plan.hosts {
         let early: Vec<(String, String)> = EARLY_SYSCTLS.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
@@ -64,6 +79,12 @@ pub async fn apply(plan: &Plan, root: &rtnetlink::Handle, ns: &BTreeMap<String, 
         nl.link().add(br.build()).execute().await.with_context(|| format!("switch {}: creating bridge br0", s.name))?;
         link_up(nl, "lo").await.with_context(|| format!("switch {}: bringing lo up", s.name))?;
     }
+    for w in splices {
+        // The wire's ends carry no addresses: no IPv6 link-local, no DAD, no ND
+        // chatter in the learner's captures.
+        let off = [("net.ipv6.conf.all.disable_ipv6".to_string(), "1".to_string()), ("net.ipv6.conf.default.disable_ipv6".to_string(), "1".to_string())];
+        write_sysctls(&get(&w.netns)?.worker, &off).await.with_context(|| format!("delay wire {}", w.netns))?;
+    }
     let netns_of = |n: &str| -> Result<File> {
         let path = plan
             .hosts
@@ -71,6 +92,7 @@ pub async fn apply(plan: &Plan, root: &rtnetlink::Handle, ns: &BTreeMap<String, 
             .find(|h| h.name == n)
             .map(|h| &h.netns)
             .or_else(|| plan.switches.iter().find(|s| s.name == n).map(|s| &s.netns))
+            .or_else(|| splices.iter().find(|w| w.netns == n).map(|w| &w.netns))
             .ok_or_else(|| anyhow!("plan has no host or switch {n}"))?;
         File::open(netns::netns_path(path)).with_context(|| format!("opening the namespace of {n}"))
     };
@@ -78,6 +100,16 @@ pub async fn apply(plan: &Plan, root: &rtnetlink::Handle, ns: &BTreeMap<String, 
     let mut pairs: Vec<(String, String, String, String)> = plan.links.iter().map(|l| (l.a_host.clone(), l.a_if.clone(), l.b_host.clone(), l.b_if.clone())).collect();
     for s in &plan.switches {
         pairs.extend(s.ports.iter().map(|p| (p.host.clone(), p.host_if.clone(), s.name.clone(), p.port.clone())));
+    }
+    for w in splices {
+        let i = pairs
+            .iter()
+            .position(|(a, ai, b, bi)| (a == &w.host && ai == &w.iface) || (b == &w.host && bi == &w.iface))
+            .ok_or_else(|| anyhow!("host {} has no link on {} to splice a delay wire into", w.host, w.iface))?;
+        let (a, ai, b, bi) = pairs.remove(i);
+        let (other, other_if) = if a == w.host { (b, bi) } else { (a, ai) };
+        pairs.push((w.host.clone(), w.iface.clone(), w.netns.clone(), crate::wire::END_HOST.into()));
+        pairs.push((w.netns.clone(), crate::wire::END_PEER.into(), other, other_if));
     }
     for (a, a_if, b, b_if) in &pairs {
         let (fa, fb) = (netns_of(a)?, netns_of(b)?);
@@ -95,6 +127,15 @@ pub async fn apply(plan: &Plan, root: &rtnetlink::Handle, ns: &BTreeMap<String, 
                 m = m.mtu(mtu);
             }
             nl.link().set(m.build()).execute().await.with_context(|| format!("switch {}: attaching port {} to br0", s.name, p.port))?;
+        }
+    }
+    for w in splices {
+        // As large as anything either side may send: the wire must not be the MTU.
+        let mtu = plan.hosts.iter().flat_map(|h| h.interfaces.iter().filter_map(|i| i.mtu)).chain(plan.switches.iter().filter_map(|s| s.mtu)).max().unwrap_or(1500).max(1500);
+        let nl = &get(&w.netns)?.nl;
+        for end in [crate::wire::END_HOST, crate::wire::END_PEER] {
+            let idx = link_index(nl, end).await.with_context(|| format!("delay wire {}", w.netns))?;
+            nl.link().set(LinkUnspec::new_with_index(idx).mtu(mtu).up().build()).execute().await.with_context(|| format!("delay wire {}: bringing {end} up", w.netns))?;
         }
     }
     for h in &plan.hosts {

@@ -94,15 +94,15 @@ fn nft_fault_apply_is_idempotent_and_revert_is_complete() {
         let connect = || faults::try_connect(client, to, Duration::from_millis(500));
         // No fault: nothing listens on 7777, the kernel answers with a RST.
         assert_eq!(connect().await.unwrap().0, Connect::Refused);
-        let drop = NftRule { proto: Some("tcp".into()), dport: Some(7777), from: Some(NftSource::Host("client".into())), action: NftAction::Drop };
-        faults::apply_nft(server, &plan, "server", std::slice::from_ref(&drop)).await.unwrap();
-        faults::apply_nft(server, &plan, "server", std::slice::from_ref(&drop)).await.unwrap();
+        let drop = NftRule::input(Some("tcp"), Some(7777), Some(NftSource::Host("client".into())), NftAction::Drop);
+        faults::apply_nft(server, &plan, "server", &faults::HostNft::of(vec![drop.clone()])).await.unwrap();
+        faults::apply_nft(server, &plan, "server", &faults::HostNft::of(vec![drop.clone()])).await.unwrap();
         assert_eq!(connect().await.unwrap().0, Connect::TimedOut);
         let listed = sh(&format!("ip netns exec {} nft list chain inet drill input", plan.hosts[1].netns));
         assert_eq!(listed.matches("drop").count(), 1, "applied twice, present once: {listed}");
         // Retune in place: the same call with another rule replaces it.
         let reject = NftRule { action: NftAction::RejectAdminProhibited, ..drop.clone() };
-        faults::apply_nft(server, &plan, "server", &[reject]).await.unwrap();
+        faults::apply_nft(server, &plan, "server", &faults::HostNft::of(vec![reject])).await.unwrap();
         let (got, took) = connect().await.unwrap();
         assert!(matches!(got, Connect::Other(_)), "admin-prohibited surfaces as an ICMP error: {got:?}");
         assert!(took < Duration::from_millis(400));

@@ -7,6 +7,46 @@
 /// Object file of every probe (`src/bpf/probes.bpf.c`).
 pub static PROBES_OBJ: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/probes.bpf.o"));
 
+/// Object file of the eBPF fault (`src/bpf/tcfault.bpf.c`): a tc classifier whose
+/// rule lives in a map. Loaded once per fault, so each fault owns its maps.
+pub static TCFAULT_OBJ: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tcfault.bpf.o"));
+
+/// Names inside [`TCFAULT_OBJ`].
+pub mod tcfault {
+    pub const PROGRAM: &str = "drill_tc_fault";
+    pub const RULE: &str = "tc_rule";
+    pub const COUNTERS: &str = "tc_counters";
+}
+
+/// `struct drill_tc_rule` (tcfault.h).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TcRule {
+    pub enabled: u32,
+    /// Drop probability in parts per million (>= 1_000_000: every match).
+    pub drop_ppm: u32,
+    /// IPv4 source, network byte order, compared under `saddr_mask` (0: any).
+    pub saddr: u32,
+    pub saddr_mask: u32,
+    /// Destination port, host order (0: any).
+    pub dport: u16,
+    /// IPPROTO_* (0: any).
+    pub proto: u8,
+    pub pad: u8,
+}
+
+/// `struct drill_tc_counters` (tcfault.h), one per CPU.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TcCounters {
+    pub seen: u64,
+    pub matched: u64,
+    pub dropped: u64,
+}
+
+unsafe impl aya::Pod for TcRule {}
+unsafe impl aya::Pod for TcCounters {}
+
 /// A program of [`PROBES_OBJ`]: its name in the object, the raw tracepoint it
 /// attaches to, and what it is for (as users see it).
 pub struct ProbeProgram {
@@ -216,6 +256,8 @@ mod tests {
     #[test]
     fn layouts_match_the_c_headers() {
         assert_eq!(std::mem::size_of::<DwellOpen>(), 24);
+        assert_eq!(std::mem::size_of::<TcRule>(), 20);
+        assert_eq!(std::mem::size_of::<TcCounters>(), 24);
         assert_eq!(std::mem::size_of::<DwellKey>(), 8);
         assert_eq!(std::mem::size_of::<DwellStats>(), 32);
         assert_eq!(std::mem::size_of::<DwellEvent>(), 40);
