@@ -10,8 +10,14 @@ fn find_clang() -> String {
     if let Ok(c) = env::var("DRILL_CLANG") {
         return c;
     }
-    for c in ["clang", "clang-19", "clang-18", "clang-17", "clang-16", "clang-15", "clang-14"] {
-        if Command::new(c).arg("--version").output().is_ok_and(|o| o.status.success()) {
+    for c in [
+        "clang", "clang-19", "clang-18", "clang-17", "clang-16", "clang-15", "clang-14",
+    ] {
+        if Command::new(c)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+        {
             return c.to_string();
         }
     }
