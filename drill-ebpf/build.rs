@@ -10,14 +10,8 @@ fn find_clang() -> String {
     if let Ok(c) = env::var("DRILL_CLANG") {
         return c;
     }
-    for c in [
-        "clang", "clang-19", "clang-18", "clang-17", "clang-16", "clang-15", "clang-14",
-    ] {
-        if Command::new(c)
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-        {
+    for c in ["clang", "clang-19", "clang-18", "clang-17", "clang-16", "clang-15", "clang-14"] {
+        if Command::new(c).arg("--version").output().is_ok_and(|o| o.status.success()) {
             return c.to_string();
         }
     }
@@ -58,11 +52,7 @@ fn main() {
             .output()
             .unwrap_or_else(|e| panic!("drill-ebpf: running {clang}: {e}"));
         if !result.status.success() {
-            panic!(
-                "drill-ebpf: {clang} failed on {}:\n{}",
-                input.display(),
-                String::from_utf8_lossy(&result.stderr)
-            );
+            panic!("drill-ebpf: {clang} failed on {}:\n{}", input.display(), String::from_utf8_lossy(&result.stderr));
         }
     }
 }

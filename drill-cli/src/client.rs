@@ -37,23 +37,12 @@ impl std::error::Error for CallError {}
 
 impl Client {
     pub fn new(socket: &Path) -> Client {
-        Client {
-            socket: socket.to_path_buf(),
-        }
+        Client { socket: socket.to_path_buf() }
     }
 
-    pub async fn call<B: Serialize, T: DeserializeOwned>(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<&B>,
-    ) -> Result<T, CallError> {
-        let stream = tokio::net::UnixStream::connect(&self.socket)
-            .await
-            .map_err(CallError::NoDaemon)?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| CallError::Other(e.into()))?;
+    pub async fn call<B: Serialize, T: DeserializeOwned>(&self, method: Method, path: &str, body: Option<&B>) -> Result<T, CallError> {
+        let stream = tokio::net::UnixStream::connect(&self.socket).await.map_err(CallError::NoDaemon)?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| CallError::Other(e.into()))?;
         tokio::spawn(conn);
         let bytes = match body {
             Some(b) => serde_json::to_vec(b).map_err(|e| CallError::Other(e.into()))?,
@@ -66,37 +55,21 @@ impl Client {
             .header("content-type", "application/json")
             .body(Full::new(Bytes::from(bytes)))
             .map_err(|e| CallError::Other(e.into()))?;
-        let resp = sender
-            .send_request(req)
-            .await
-            .map_err(|e| CallError::Other(anyhow!(e).context("talking to drilld")))?;
+        let resp = sender.send_request(req).await.map_err(|e| CallError::Other(anyhow!(e).context("talking to drilld")))?;
         let status = resp.status();
-        let body = resp
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| CallError::Other(e.into()))?
-            .to_bytes();
+        let body = resp.into_body().collect().await.map_err(|e| CallError::Other(e.into()))?.to_bytes();
         if !status.is_success() {
-            let msg = serde_json::from_slice::<ErrorBody>(&body)
-                .map(|e| e.error)
-                .unwrap_or_else(|_| String::from_utf8_lossy(&body).into_owned());
+            let msg = serde_json::from_slice::<ErrorBody>(&body).map(|e| e.error).unwrap_or_else(|_| String::from_utf8_lossy(&body).into_owned());
             return Err(CallError::Api(msg));
         }
-        serde_json::from_slice(&body)
-            .with_context(|| format!("decoding drilld's answer to {path}"))
-            .map_err(CallError::Other)
+        serde_json::from_slice(&body).with_context(|| format!("decoding drilld's answer to {path}")).map_err(CallError::Other)
     }
 
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, CallError> {
         self.call::<(), T>(Method::GET, path, None).await
     }
 
-    pub async fn post<B: Serialize, T: DeserializeOwned>(
-        &self,
-        path: &str,
-        body: &B,
-    ) -> Result<T, CallError> {
+    pub async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, CallError> {
         self.call(Method::POST, path, Some(body)).await
     }
 

@@ -13,14 +13,7 @@ use nix::sys::signal::{SigHandler, Signal, signal};
 use drill_core::host::PATH as HOST_PATH;
 
 fn threads() -> usize {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Threads:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
+    std::fs::read_to_string("/proc/self/status").ok().and_then(|s| s.lines().find(|l| l.starts_with("Threads:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())).unwrap_or(0)
 }
 
 /// Runs `argv` inside host init `pid`; returns the exit code to exit with.
@@ -60,11 +53,7 @@ pub fn run_in_host(pid: i32, argv: &[String], interactive: bool) -> u8 {
         },
         Err(e) => {
             eprintln!("drill: error: running {prog} in the host: {e}");
-            if e.kind() == std::io::ErrorKind::NotFound {
-                127
-            } else {
-                126
-            }
+            if e.kind() == std::io::ErrorKind::NotFound { 127 } else { 126 }
         }
     }
 }
@@ -72,9 +61,7 @@ pub fn run_in_host(pid: i32, argv: &[String], interactive: bool) -> u8 {
 fn enter(pid: i32) -> Result<(), String> {
     let n = threads();
     if n != 1 {
-        return Err(format!(
-            "this process has {n} threads; entering a mount namespace needs exactly one"
-        ));
+        return Err(format!("this process has {n} threads; entering a mount namespace needs exactly one"));
     }
     let mut fds = Vec::new();
     for name in drill_core::host::NAMESPACES {

@@ -16,11 +16,7 @@ use client::{CallError, Client};
 use drill_core::api::*;
 
 #[derive(Parser)]
-#[command(
-    name = "drill",
-    version,
-    about = "Incident drills on your own machine: break, investigate, fix, and let the kernel judge."
-)]
+#[command(name = "drill", version, about = "Incident drills on your own machine: break, investigate, fix, and let the kernel judge.")]
 struct Cli {
     /// drilld's API socket.
     #[arg(long, global = true, env = "DRILL_SOCKET", default_value = DEFAULT_SOCKET)]
@@ -110,10 +106,7 @@ enum Cmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("drill: error: {e}");
@@ -126,11 +119,7 @@ fn main() -> ExitCode {
     drop(rt);
     match r {
         Ok(Outcome::Code(c)) => ExitCode::from(c),
-        Ok(Outcome::Enter {
-            pid,
-            argv,
-            interactive,
-        }) => ExitCode::from(enter::run_in_host(pid, &argv, interactive)),
+        Ok(Outcome::Enter { pid, argv, interactive }) => ExitCode::from(enter::run_in_host(pid, &argv, interactive)),
         Err(e) => {
             eprintln!("drill: error: {e:#}");
             ExitCode::from(2)
@@ -161,15 +150,9 @@ fn no_daemon(socket: &Path, e: &std::io::Error) -> anyhow::Error {
         );
     }
     if is_root() {
-        anyhow!(
-            "no drill daemon is running at {} ({e}); `drill start SCENARIO` starts one",
-            socket.display()
-        )
+        anyhow!("no drill daemon is running at {} ({e}); `drill start SCENARIO` starts one", socket.display())
     } else {
-        anyhow!(
-            "no drill daemon is running at {} ({e}). Start a drill as root, which starts the daemon too: `sudo drill start SCENARIO` (or run `sudo drilld` in another terminal)",
-            socket.display()
-        )
+        anyhow!("no drill daemon is running at {} ({e}). Start a drill as root, which starts the daemon too: `sudo drill start SCENARIO` (or run `sudo drilld` in another terminal)", socket.display())
     }
 }
 
@@ -193,18 +176,10 @@ async fn run(cli: Cli) -> Result<Outcome> {
             };
             output::print_list(&list, json)?;
         }
-        Cmd::Start {
-            scenario,
-            dry_run,
-            json,
-        } => {
+        Cmd::Start { scenario, dry_run, json } => {
             let source = if scenario.ends_with(".toml") || Path::new(&scenario).is_file() {
-                let text = std::fs::read_to_string(&scenario)
-                    .with_context(|| format!("reading {scenario}"))?;
-                Some(ScenarioSource {
-                    file: scenario.clone(),
-                    text,
-                })
+                let text = std::fs::read_to_string(&scenario).with_context(|| format!("reading {scenario}"))?;
+                Some(ScenarioSource { file: scenario.clone(), text })
             } else {
                 None
             };
@@ -222,15 +197,9 @@ async fn run(cli: Cli) -> Result<Outcome> {
                 output::print_start(&StartResponse { plan, drill: None }, json)?;
                 return Ok(Outcome::Code(0));
             }
-            let req = StartRequest {
-                scenario: scenario.clone(),
-                source,
-                dry_run,
-            };
+            let req = StartRequest { scenario: scenario.clone(), source, dry_run };
             let resp: StartResponse = match c.post("/v1/drills", &req).await {
-                Err(CallError::NoDaemon(io))
-                    if is_root() && io.kind() != std::io::ErrorKind::PermissionDenied =>
-                {
+                Err(CallError::NoDaemon(io)) if is_root() && io.kind() != std::io::ErrorKind::PermissionDenied => {
                     start_daemon(&cli.socket, json)?;
                     c.post("/v1/drills", &req).await.map_err(e)?
                 }
@@ -239,15 +208,10 @@ async fn run(cli: Cli) -> Result<Outcome> {
             output::print_start(&resp, json)?;
         }
         Cmd::Status { id, json } => match id {
-            Some(id) => output::print_status(
-                &[c.get(&format!("/v1/drills/{id}")).await.map_err(e)?],
-                json,
-            )?,
+            Some(id) => output::print_status(&[c.get(&format!("/v1/drills/{id}")).await.map_err(e)?], json)?,
             None => {
                 let all: Vec<DrillInfo> = match c.get("/v1/drills").await {
-                    Err(CallError::NoDaemon(io))
-                        if io.kind() != std::io::ErrorKind::PermissionDenied =>
-                    {
+                    Err(CallError::NoDaemon(io)) if io.kind() != std::io::ErrorKind::PermissionDenied => {
                         if json {
                             println!("[]");
                         } else {
@@ -262,34 +226,19 @@ async fn run(cli: Cli) -> Result<Outcome> {
         },
         Cmd::Exec { id, host, command } => {
             let pid = host_pid(&c, id, &host, "exec").await?;
-            return Ok(Outcome::Enter {
-                pid,
-                argv: command,
-                interactive: false,
-            });
+            return Ok(Outcome::Enter { pid, argv: command, interactive: false });
         }
         Cmd::Shell { id, host } => {
             let pid = host_pid(&c, id, &host, "shell").await?;
-            let shell = if Path::new("/bin/bash").exists() {
-                "/bin/bash"
-            } else {
-                "/bin/sh"
-            };
-            return Ok(Outcome::Enter {
-                pid,
-                argv: vec![shell.into()],
-                interactive: true,
-            });
+            let shell = if Path::new("/bin/bash").exists() { "/bin/bash" } else { "/bin/sh" };
+            return Ok(Outcome::Enter { pid, argv: vec![shell.into()], interactive: true });
         }
         Cmd::Watch { id, count, json } => {
             let id = resolve(&c, id).await?;
             let tty = std::io::IsTerminal::is_terminal(&std::io::stdout());
             let mut n = 0u64;
             loop {
-                let counters: DrillCounters = c
-                    .get(&format!("/v1/drills/{id}/counters"))
-                    .await
-                    .map_err(e)?;
+                let counters: DrillCounters = c.get(&format!("/v1/drills/{id}/counters")).await.map_err(e)?;
                 if json {
                     println!("{}", serde_json::to_string(&counters)?);
                 } else {
@@ -307,39 +256,23 @@ async fn run(cli: Cli) -> Result<Outcome> {
         }
         Cmd::Hint { id, json } => {
             let id = resolve(&c, id).await?;
-            let h: HintResponse = c
-                .post(&format!("/v1/drills/{id}/hint"), &())
-                .await
-                .map_err(e)?;
-            output::print_json_or(json, &h, || {
-                println!("hint {}/{}: {}", h.index, h.total, h.text)
-            })?;
+            let h: HintResponse = c.post(&format!("/v1/drills/{id}/hint"), &()).await.map_err(e)?;
+            output::print_json_or(json, &h, || println!("hint {}/{}: {}", h.index, h.total, h.text))?;
         }
         Cmd::Submit { id, json } => {
             let id = resolve(&c, id).await?;
             if !json {
-                eprintln!(
-                    "watching drill {id} ... (the probes observe the kernel for the scenario's window)"
-                );
+                eprintln!("watching drill {id} ... (the probes observe the kernel for the scenario's window)");
             }
-            let r: SubmitResponse = c
-                .post(&format!("/v1/drills/{id}/submit"), &())
-                .await
-                .map_err(e)?;
+            let r: SubmitResponse = c.post(&format!("/v1/drills/{id}/submit"), &()).await.map_err(e)?;
             output::print_verdict(&r.verdict, json)?;
             return Ok(Outcome::Code(if r.verdict.passed { 0 } else { 1 }));
         }
         Cmd::Solve { id, apply, json } => {
             let id = resolve(&c, id).await?;
-            let r: SolveResponse = c
-                .post(&format!("/v1/drills/{id}/solve"), &SolveRequest { apply })
-                .await
-                .map_err(e)?;
+            let r: SolveResponse = c.post(&format!("/v1/drills/{id}/solve"), &SolveRequest { apply }).await.map_err(e)?;
             output::print_solution(&r, json)?;
-            if r.steps
-                .iter()
-                .any(|s| s.result.as_ref().is_some_and(|x| x.exit_code != 0))
-            {
+            if r.steps.iter().any(|s| s.result.as_ref().is_some_and(|x| x.exit_code != 0)) {
                 return Ok(Outcome::Code(2));
             }
         }
@@ -347,20 +280,13 @@ async fn run(cli: Cli) -> Result<Outcome> {
             let ids: Vec<String> = if all {
                 match c.get::<Vec<DrillInfo>>("/v1/drills").await {
                     Ok(v) => v.into_iter().map(|d| d.id).collect(),
-                    Err(CallError::NoDaemon(io))
-                        if io.kind() != std::io::ErrorKind::PermissionDenied =>
-                    {
-                        Vec::new()
-                    }
+                    Err(CallError::NoDaemon(io)) if io.kind() != std::io::ErrorKind::PermissionDenied => Vec::new(),
                     Err(err) => return Err(e(err)),
                 }
             } else {
                 vec![resolve(&c, id).await?]
             };
-            let mut out = StopResponse {
-                stopped: Vec::new(),
-                errors: Vec::new(),
-            };
+            let mut out = StopResponse { stopped: Vec::new(), errors: Vec::new() };
             for id in ids {
                 let r: StopResponse = c.delete(&format!("/v1/drills/{id}")).await.map_err(e)?;
                 out.stopped.extend(r.stopped);
@@ -377,10 +303,7 @@ async fn run(cli: Cli) -> Result<Outcome> {
                 if !is_root() {
                     bail!("`drill reset` with no daemon running needs root: `sudo drill reset`");
                 }
-                let st = std::process::Command::new(find_drilld()?)
-                    .arg("reset")
-                    .status()
-                    .context("running drilld reset")?;
+                let st = std::process::Command::new(find_drilld()?).arg("reset").status().context("running drilld reset")?;
                 return Ok(Outcome::Code(if st.success() { 0 } else { 2 }));
             }
             Err(err) => return Err(e(err)),
@@ -391,15 +314,7 @@ async fn run(cli: Cli) -> Result<Outcome> {
 
 /// The scenario list when no daemon runs (from the same embedded pack).
 fn builtin_list_offline() -> Vec<ScenarioSummary> {
-    drill_core::builtin::scenarios()
-        .into_iter()
-        .map(|s| ScenarioSummary {
-            id: s.id,
-            title: s.title,
-            summary: s.summary,
-            severity: s.severity,
-        })
-        .collect()
+    drill_core::builtin::scenarios().into_iter().map(|s| ScenarioSummary { id: s.id, title: s.title, summary: s.summary, severity: s.severity }).collect()
 }
 
 /// The drill id to act on: the given one, or the only running one.
@@ -407,23 +322,13 @@ async fn resolve(c: &Client, id: Option<String>) -> Result<String> {
     if let Some(id) = id {
         return Ok(id);
     }
-    let all: Vec<DrillInfo> = c
-        .get("/v1/drills")
-        .await
-        .map_err(|e| api_err(&c.socket, e))?;
+    let all: Vec<DrillInfo> = c.get("/v1/drills").await.map_err(|e| api_err(&c.socket, e))?;
     match all.as_slice() {
-        [] => bail!(
-            "no drill is running; start one with `sudo drill start SCENARIO` (`drill list` shows them)"
-        ),
+        [] => bail!("no drill is running; start one with `sudo drill start SCENARIO` (`drill list` shows them)"),
         [one] => Ok(one.id.clone()),
         many => {
             let ids: Vec<&str> = many.iter().map(|d| d.id.as_str()).collect();
-            bail!(
-                "{} drills are running ({}): name one, e.g. `drill status {}`",
-                many.len(),
-                ids.join(", "),
-                ids[0]
-            )
+            bail!("{} drills are running ({}): name one, e.g. `drill status {}`", many.len(), ids.join(", "), ids[0])
         }
     }
 }
@@ -434,16 +339,10 @@ async fn host_pid(c: &Client, id: Option<String>, host: &str, verb: &str) -> Res
         bail!("entering a drill host needs root: `sudo drill {verb} {host} ...`");
     }
     let id = resolve(c, id).await?;
-    let d: DrillInfo = c
-        .get(&format!("/v1/drills/{id}"))
-        .await
-        .map_err(|e| api_err(&c.socket, e))?;
+    let d: DrillInfo = c.get(&format!("/v1/drills/{id}")).await.map_err(|e| api_err(&c.socket, e))?;
     let h = d.hosts.iter().find(|h| h.name == host).ok_or_else(|| {
         let names: Vec<&str> = d.hosts.iter().map(|h| h.name.as_str()).collect();
-        anyhow!(
-            "drill {id} has no host `{host}`; its hosts are: {}",
-            names.join(", ")
-        )
+        anyhow!("drill {id} has no host `{host}`; its hosts are: {}", names.join(", "))
     })?;
     Ok(h.pid)
 }
@@ -465,9 +364,7 @@ fn find_drilld() -> Result<PathBuf> {
             return Ok(p);
         }
     }
-    bail!(
-        "cannot find drilld (not next to drill, not on PATH, DRILLD unset); build it with `cargo xtask build`"
-    )
+    bail!("cannot find drilld (not next to drill, not on PATH, DRILLD unset); build it with `cargo xtask build`")
 }
 
 /// Starts drilld in the background (it exits by itself when its last drill stops).
@@ -477,35 +374,17 @@ fn start_daemon(socket: &Path, quiet: bool) -> Result<()> {
     let dir = socket.parent().unwrap_or(Path::new("/run/drill"));
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let log_path = dir.join("drilld.log");
-    let log = std::fs::File::options()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .with_context(|| format!("opening {}", log_path.display()))?;
+    let log = std::fs::File::options().create(true).append(true).open(&log_path).with_context(|| format!("opening {}", log_path.display()))?;
     if !quiet {
-        eprintln!(
-            "starting drilld ({}; log in {}) ...",
-            exe.display(),
-            log_path.display()
-        );
+        eprintln!("starting drilld ({}; log in {}) ...", exe.display(), log_path.display());
     }
     let mut cmd = std::process::Command::new(&exe);
-    cmd.args(["serve", "--exit-when-idle", "--socket"])
-        .arg(socket)
-        .stdin(std::process::Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log);
+    cmd.args(["serve", "--exit-when-idle", "--socket"]).arg(socket).stdin(std::process::Stdio::null()).stdout(log.try_clone()?).stderr(log);
     // SAFETY: setsid in the child only: detach from our terminal and session.
     unsafe {
-        cmd.pre_exec(|| {
-            nix::unistd::setsid()
-                .map(|_| ())
-                .map_err(std::io::Error::from)
-        });
+        cmd.pre_exec(|| nix::unistd::setsid().map(|_| ()).map_err(std::io::Error::from));
     }
-    let mut child = cmd
-        .spawn()
-        .with_context(|| format!("starting {}", exe.display()))?;
+    let mut child = cmd.spawn().with_context(|| format!("starting {}", exe.display()))?;
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
         if std::os::unix::net::UnixStream::connect(socket).is_ok() {
@@ -514,18 +393,9 @@ fn start_daemon(socket: &Path, quiet: bool) -> Result<()> {
         if let Some(st) = child.try_wait()? {
             let text = std::fs::read_to_string(&log_path).unwrap_or_default();
             let tail: Vec<&str> = text.lines().rev().take(5).collect();
-            bail!(
-                "drilld exited ({st}) before serving {}; the end of {}:\n{}",
-                socket.display(),
-                log_path.display(),
-                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-            );
+            bail!("drilld exited ({st}) before serving {}; the end of {}:\n{}", socket.display(), log_path.display(), tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    bail!(
-        "drilld did not open {} within 20 s; see {}",
-        socket.display(),
-        log_path.display()
-    )
+    bail!("drilld did not open {} within 20 s; see {}", socket.display(), log_path.display())
 }

@@ -15,17 +15,7 @@ pub fn print_json_or<T: Serialize>(json: bool, v: &T, human: impl FnOnce()) -> R
 }
 
 fn indent(text: &str, by: &str) -> String {
-    text.trim_end()
-        .lines()
-        .map(|l| {
-            if l.is_empty() {
-                String::new()
-            } else {
-                format!("{by}{l}")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
+    text.trim_end().lines().map(|l| if l.is_empty() { String::new() } else { format!("{by}{l}") }).collect::<Vec<_>>().join("\n")
 }
 
 pub fn print_list(list: &[ScenarioSummary], json: bool) -> Result<()> {
@@ -51,10 +41,7 @@ pub fn print_start(r: &StartResponse, json: bool) -> Result<()> {
         println!("BRIEFING\n{}\n", indent(&d.briefing, "  "));
         print_hosts(d);
         println!("\nNEXT");
-        let shell = format!(
-            "sudo drill shell {}",
-            d.hosts.last().map_or("HOST", |h| h.name.as_str())
-        );
+        let shell = format!("sudo drill shell {}", d.hosts.last().map_or("HOST", |h| h.name.as_str()));
         let hints = format!("a hint ({} available)", d.hints);
         for (cmd, what) in [
             (shell.as_str(), "a shell inside that host"),
@@ -71,12 +58,7 @@ pub fn print_start(r: &StartResponse, json: bool) -> Result<()> {
 fn print_hosts(d: &DrillInfo) {
     println!("HOSTS");
     for h in &d.hosts {
-        println!(
-            "  {:<10} netns {:<24} {}",
-            h.name,
-            h.netns,
-            h.addresses.join("  ")
-        );
+        println!("  {:<10} netns {:<24} {}", h.name, h.netns, h.addresses.join("  "));
     }
 }
 
@@ -90,22 +72,12 @@ pub fn print_status(all: &[DrillInfo], json: bool) -> Result<()> {
                 println!();
             }
             let e = d.elapsed_secs as u64;
-            println!(
-                "drill {}  {}  ({}, running for {}m{:02}s)",
-                d.id,
-                d.scenario,
-                d.severity,
-                e / 60,
-                e % 60
-            );
+            println!("drill {}  {}  ({}, running for {}m{:02}s)", d.id, d.scenario, d.severity, e / 60, e % 60);
             print_hosts(d);
             println!("SERVICES");
             for s in &d.services {
                 let pid = s.pid.map_or("-".to_string(), |p| p.to_string());
-                println!(
-                    "  {:<10} {:<10} {:<22} pid {:<8} restarts {:<3} config {}",
-                    s.host, s.name, s.state, pid, s.restarts, s.config_path
-                );
+                println!("  {:<10} {:<10} {:<22} pid {:<8} restarts {:<3} config {}", s.host, s.name, s.state, pid, s.restarts, s.config_path);
             }
             println!("(enter a host: sudo drill shell HOST, or: sudo ip netns exec NETNS COMMAND)");
         }
@@ -114,21 +86,13 @@ pub fn print_status(all: &[DrillInfo], json: bool) -> Result<()> {
 
 pub fn print_verdict(v: &Verdict, json: bool) -> Result<()> {
     print_json_or(json, v, || {
-        println!(
-            "{}  drill {} ({}), observed for {} s",
-            if v.passed { "PASS" } else { "FAIL" },
-            v.drill_id,
-            v.scenario,
-            v.window_secs
-        );
+        println!("{}  drill {} ({}), observed for {} s", if v.passed { "PASS" } else { "FAIL" }, v.drill_id, v.scenario, v.window_secs);
         for c in &v.checks {
             println!("  [{}] {}", if c.passed { " ok " } else { "FAIL" }, c.name);
             println!("         saw: {}", c.saw);
         }
         if !v.passed {
-            println!(
-                "\nNot fixed yet. `drill hint` gives a hint; `drill submit` again once you have changed something."
-            );
+            println!("\nNot fixed yet. `drill hint` gives a hint; `drill submit` again once you have changed something.");
         }
     })
 }
@@ -177,58 +141,27 @@ pub fn print_stop(r: &StopResponse, json: bool) -> Result<()> {
 
 pub fn print_counters(c: &DrillCounters) {
     let e = c.elapsed_secs as u64;
-    println!(
-        "drill {}  running for {}m{:02}s  (totals since start; Ctrl-C to leave)",
-        c.id,
-        e / 60,
-        e % 60
-    );
-    println!(
-        "{:<10} {:>7} {:>8} {:>9} {:>9} {:>10} {:>5} {:>6}  drops by reason",
-        "HOST", "DROPS", "RETRANS", "RST SENT", "RST RECV", "CLOSE_WAIT", "OOM", "EXECS"
-    );
+    println!("drill {}  running for {}m{:02}s  (totals since start; Ctrl-C to leave)", c.id, e / 60, e % 60);
+    println!("{:<10} {:>7} {:>8} {:>9} {:>9} {:>10} {:>5} {:>6}  drops by reason", "HOST", "DROPS", "RETRANS", "RST SENT", "RST RECV", "CLOSE_WAIT", "OOM", "EXECS");
     for h in &c.hosts {
         let drops: u64 = h.drops.values().sum();
         let reasons: Vec<String> = h.drops.iter().map(|(r, n)| format!("{r} {n}")).collect();
-        println!(
-            "{:<10} {:>7} {:>8} {:>9} {:>9} {:>10} {:>5} {:>6}  {}",
-            h.host,
-            drops,
-            h.retransmits,
-            h.resets_sent,
-            h.resets_received,
-            h.close_wait,
-            h.oom_kills,
-            h.execs,
-            reasons.join(", ")
-        );
+        println!("{:<10} {:>7} {:>8} {:>9} {:>9} {:>10} {:>5} {:>6}  {}", h.host, drops, h.retransmits, h.resets_sent, h.resets_received, h.close_wait, h.oom_kills, h.execs, reasons.join(", "));
     }
     for r in &c.requests {
         match &r.error {
-            None => println!(
-                "  request {} -> {}: ok in {:.1} ms",
-                r.from, r.target, r.latency_ms
-            ),
-            Some(e) => println!(
-                "  request {} -> {}: FAILED after {:.0} ms: {e}",
-                r.from, r.target, r.latency_ms
-            ),
+            None => println!("  request {} -> {}: ok in {:.1} ms", r.from, r.target, r.latency_ms),
+            Some(e) => println!("  request {} -> {}: FAILED after {:.0} ms: {e}", r.from, r.target, r.latency_ms),
         }
     }
     for h in &c.hosts {
         for (port, (n, mean, max)) in &h.srtt_ms {
-            println!(
-                "  {}:{port} srtt mean {mean:.2} ms, max {max:.2} ms ({n} samples)",
-                h.host
-            );
+            println!("  {}:{port} srtt mean {mean:.2} ms, max {max:.2} ms ({n} samples)", h.host);
         }
         if !h.recent_execs.is_empty() {
             println!("  {} started (newest first):", h.host);
             for e in &h.recent_execs {
-                println!(
-                    "    {:>7.1}s  {:<12} pid {:<8} parent {:<8} {}",
-                    e.at_secs, e.comm, e.pid, e.ppid, e.argv
-                );
+                println!("    {:>7.1}s  {:<12} pid {:<8} parent {:<8} {}", e.at_secs, e.comm, e.pid, e.ppid, e.argv);
             }
         }
     }

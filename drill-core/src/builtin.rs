@@ -2,22 +2,10 @@
 
 /// (file name, text) of every built-in scenario.
 pub const SCENARIOS: &[(&str, &str)] = &[
-    (
-        "scenarios/close-wait-leak.toml",
-        include_str!("../../scenarios/close-wait-leak.toml"),
-    ),
-    (
-        "scenarios/firewall-drop.toml",
-        include_str!("../../scenarios/firewall-drop.toml"),
-    ),
-    (
-        "scenarios/bind-localhost.toml",
-        include_str!("../../scenarios/bind-localhost.toml"),
-    ),
-    (
-        "scenarios/packet-loss.toml",
-        include_str!("../../scenarios/packet-loss.toml"),
-    ),
+    ("scenarios/close-wait-leak.toml", include_str!("../../scenarios/close-wait-leak.toml")),
+    ("scenarios/firewall-drop.toml", include_str!("../../scenarios/firewall-drop.toml")),
+    ("scenarios/bind-localhost.toml", include_str!("../../scenarios/bind-localhost.toml")),
+    ("scenarios/packet-loss.toml", include_str!("../../scenarios/packet-loss.toml")),
 ];
 
 #[cfg(test)]
@@ -36,12 +24,5 @@ mod tests {
 /// the test above catches).
 pub fn scenarios() -> Vec<crate::scenario::Scenario> {
     static PARSED: std::sync::OnceLock<Vec<crate::scenario::Scenario>> = std::sync::OnceLock::new();
-    PARSED
-        .get_or_init(|| {
-            SCENARIOS
-                .iter()
-                .filter_map(|(f, t)| crate::scenario::parse(f, t).ok())
-                .collect()
-        })
-        .clone()
+    PARSED.get_or_init(|| SCENARIOS.iter().filter_map(|(f, t)| crate::scenario::parse(f, t).ok()).collect()).clone()
 }

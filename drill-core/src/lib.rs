@@ -26,6 +26,5 @@ pub mod host {
     /// Directory put first on PATH inside hosts (holds `svc`).
     pub const BIN_DIR: &str = "/run/drill/bin";
     /// PATH of commands run inside hosts.
-    pub const PATH: &str =
-        "/run/drill/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    pub const PATH: &str = "/run/drill/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 }

@@ -24,9 +24,7 @@ pub fn wire_netns_name(drill_id: &str, host: &str, iface: &str) -> String {
 /// Drill ids are 6 lowercase hex digits: short enough for interface names
 /// (`dr<id>..` fits in IFNAMSIZ) and unique among concurrent drills.
 pub fn is_drill_id(s: &str) -> bool {
-    s.len() == 6
-        && s.chars()
-            .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+    s.len() == 6 && s.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -121,10 +119,7 @@ pub enum PlanProbe {
 
 /// Sysctls every host gets before its links exist: no duplicate address detection,
 /// so IPv6 addresses are usable at once.
-pub const EARLY_SYSCTLS: &[(&str, &str)] = &[
-    ("net.ipv6.conf.all.accept_dad", "0"),
-    ("net.ipv6.conf.default.accept_dad", "0"),
-];
+pub const EARLY_SYSCTLS: &[(&str, &str)] = &[("net.ipv6.conf.all.accept_dad", "0"), ("net.ipv6.conf.default.accept_dad", "0")];
 
 /// Fills in the IPv4 addresses a scenario left out: each segment without a given
 /// subnet gets 10.(200+slot).k.0/24 (k counts such segments); members get .1, .2, ...
@@ -134,30 +129,18 @@ fn allocate(segments: &[Segment], slot: u8) -> Vec<Vec<Vec<Cidr>>> {
     segments
         .iter()
         .map(|seg| {
-            let need = seg
-                .members
-                .iter()
-                .any(|m| !m.addresses.iter().any(|a| a.addr.is_ipv4()));
+            let need = seg.members.iter().any(|m| !m.addresses.iter().any(|a| a.addr.is_ipv4()));
             if !need {
                 return seg.members.iter().map(|m| m.addresses.clone()).collect();
             }
             let subnet = seg.subnet.unwrap_or_else(|| {
-                let c = Cidr {
-                    addr: IpAddr::V4(Ipv4Addr::new(10, topo::POOL.0.saturating_add(slot), k, 0)),
-                    prefix: 24,
-                };
+                let c = Cidr { addr: IpAddr::V4(Ipv4Addr::new(10, topo::POOL.0.saturating_add(slot), k, 0)), prefix: 24 };
                 k = k.wrapping_add(1);
                 c
             });
-            let IpAddr::V4(base) = subnet.addr else {
-                unreachable!("validated IPv4 subnet")
-            };
+            let IpAddr::V4(base) = subnet.addr else { unreachable!("validated IPv4 subnet") };
             let base = u32::from(base) & (u32::MAX << (32 - subnet.prefix));
-            let taken: Vec<IpAddr> = seg
-                .members
-                .iter()
-                .flat_map(|m| m.addresses.iter().map(|a| a.addr))
-                .collect();
+            let taken: Vec<IpAddr> = seg.members.iter().flat_map(|m| m.addresses.iter().map(|a| a.addr)).collect();
             let mut host_part = 1u32;
             seg.members
                 .iter()
@@ -171,13 +154,7 @@ fn allocate(segments: &[Segment], slot: u8) -> Vec<Vec<Vec<Cidr>>> {
                                 break a;
                             }
                         };
-                        addrs.insert(
-                            0,
-                            Cidr {
-                                addr,
-                                prefix: subnet.prefix,
-                            },
-                        );
+                        addrs.insert(0, Cidr { addr, prefix: subnet.prefix });
                     }
                     addrs
                 })
@@ -214,45 +191,22 @@ pub fn compile(s: &Scenario, drill_id: &str, slot: u8) -> Plan {
                 None => seg.members[1 - i.min(1)].host.clone(),
             };
             if let Some(h) = hosts.iter_mut().find(|h| h.name == m.host) {
-                h.interfaces.push(PlanInterface {
-                    name: m.ifname.clone(),
-                    addresses: a.clone(),
-                    mtu: m.mtu,
-                    peer,
-                });
+                h.interfaces.push(PlanInterface { name: m.ifname.clone(), addresses: a.clone(), mtu: m.mtu, peer });
             }
         }
         match &seg.switch {
             None => {
                 let (a, b) = (&seg.members[0], &seg.members[1]);
-                links.push(PlanLink {
-                    a_host: a.host.clone(),
-                    a_if: a.ifname.clone(),
-                    b_host: b.host.clone(),
-                    b_if: b.ifname.clone(),
-                });
+                links.push(PlanLink { a_host: a.host.clone(), a_if: a.ifname.clone(), b_host: b.host.clone(), b_if: b.ifname.clone() });
             }
             Some(name) => {
                 let ports = seg
                     .members
                     .iter()
                     .enumerate()
-                    .map(|(i, m)| PlanPort {
-                        host: m.host.clone(),
-                        host_if: m.ifname.clone(),
-                        port: if m.host.len() <= topo::MAX_IFNAME {
-                            m.host.clone()
-                        } else {
-                            format!("port{i}")
-                        },
-                    })
+                    .map(|(i, m)| PlanPort { host: m.host.clone(), host_if: m.ifname.clone(), port: if m.host.len() <= topo::MAX_IFNAME { m.host.clone() } else { format!("port{i}") } })
                     .collect();
-                switches.push(PlanSwitch {
-                    name: name.clone(),
-                    netns: netns_name(drill_id, name),
-                    mtu: seg.members.iter().filter_map(|m| m.mtu).max(),
-                    ports,
-                });
+                switches.push(PlanSwitch { name: name.clone(), netns: netns_name(drill_id, name), mtu: seg.members.iter().filter_map(|m| m.mtu).max(), ports });
             }
         }
     }
@@ -264,10 +218,7 @@ pub fn compile(s: &Scenario, drill_id: &str, slot: u8) -> Plan {
                 Via::Host(gw) => s.segments.iter().zip(&addrs).find_map(|(seg, sa)| {
                     seg.members.iter().any(|m| m.host == h.name).then_some(())?;
                     let gi = seg.members.iter().position(|m| &m.host == gw)?;
-                    sa[gi]
-                        .iter()
-                        .find(|c| c.addr.is_ipv6() == r.v6)
-                        .map(|c| c.addr)
+                    sa[gi].iter().find(|c| c.addr.is_ipv6() == r.v6).map(|c| c.addr)
                 }),
             };
             if let Some(via) = via {
@@ -276,14 +227,12 @@ pub fn compile(s: &Scenario, drill_id: &str, slot: u8) -> Plan {
         }
         if h.forwarding {
             ph.sysctls.push(("net.ipv4.ip_forward".into(), "1".into()));
-            ph.sysctls
-                .push(("net.ipv6.conf.all.forwarding".into(), "1".into()));
+            ph.sysctls.push(("net.ipv6.conf.all.forwarding".into(), "1".into()));
         }
         ph.sysctls.extend(h.sysctls.iter().cloned());
     }
     // /etc/hosts: every host by name, at its first address.
-    let mut etc_hosts =
-        String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+    let mut etc_hosts = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
     for h in &hosts {
         if let Some(a) = h.interfaces.iter().flat_map(|i| i.addresses.iter()).next() {
             let _ = writeln!(etc_hosts, "{}\t{}", a.addr, h.name);
@@ -292,10 +241,7 @@ pub fn compile(s: &Scenario, drill_id: &str, slot: u8) -> Plan {
     for h in &mut hosts {
         h.etc_hosts = etc_hosts.clone();
         for svc in s.services.iter().filter(|svc| svc.host == h.name) {
-            let w = s
-                .initial_workload(&h.name, &svc.name)
-                .unwrap_or(&svc.workload)
-                .clone();
+            let w = s.initial_workload(&h.name, &svc.name).unwrap_or(&svc.workload).clone();
             h.services.push(PlanService {
                 name: svc.name.clone(),
                 kind: w.kind().to_string(),
@@ -309,18 +255,10 @@ pub fn compile(s: &Scenario, drill_id: &str, slot: u8) -> Plan {
     let mut probes: Vec<PlanProbe> = Vec::new();
     for c in &s.checks {
         if let Check::TcpStateDwell { host, state, .. } = c {
-            match probes
-                .iter_mut()
-                .find(|PlanProbe::TcpStateDwell { host: h, .. }| h == host)
-            {
-                Some(PlanProbe::TcpStateDwell { states, .. }) if !states.contains(state) => {
-                    states.push(*state)
-                }
+            match probes.iter_mut().find(|PlanProbe::TcpStateDwell { host: h, .. }| h == host) {
+                Some(PlanProbe::TcpStateDwell { states, .. }) if !states.contains(state) => states.push(*state),
                 Some(_) => {}
-                None => probes.push(PlanProbe::TcpStateDwell {
-                    host: host.clone(),
-                    states: vec![*state],
-                }),
+                None => probes.push(PlanProbe::TcpStateDwell { host: host.clone(), states: vec![*state] }),
             }
         }
     }
@@ -341,54 +279,28 @@ pub fn compile(s: &Scenario, drill_id: &str, slot: u8) -> Plan {
 impl Plan {
     /// First address of `host` of the given family (for checks and /etc/hosts).
     pub fn host_address(&self, host: &str, v6: bool) -> Option<IpAddr> {
-        self.hosts
-            .iter()
-            .find(|h| h.name == host)?
-            .interfaces
-            .iter()
-            .flat_map(|i| i.addresses.iter())
-            .map(|c| c.addr)
-            .find(|a| a.is_ipv6() == v6)
+        self.hosts.iter().find(|h| h.name == host)?.interfaces.iter().flat_map(|i| i.addresses.iter()).map(|c| c.addr).find(|a| a.is_ipv6() == v6)
     }
 
     /// Every namespace the plan creates: hosts, then switches.
     pub fn namespaces(&self) -> Vec<String> {
-        self.hosts
-            .iter()
-            .map(|h| h.netns.clone())
-            .chain(self.switches.iter().map(|s| s.netns.clone()))
-            .collect()
+        self.hosts.iter().map(|h| h.netns.clone()).chain(self.switches.iter().map(|s| s.netns.clone())).collect()
     }
 }
 
 impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "plan for drill {} (scenario {})",
-            self.drill_id, self.scenario
-        )?;
+        writeln!(f, "plan for drill {} (scenario {})", self.drill_id, self.scenario)?;
         writeln!(f, "hosts:")?;
         for h in &self.hosts {
-            writeln!(
-                f,
-                "  {:<10} netns {}  hostname {}",
-                h.name, h.netns, h.hostname
-            )?;
+            writeln!(f, "  {:<10} netns {}  hostname {}", h.name, h.netns, h.hostname)?;
             for i in &h.interfaces {
                 let addrs: Vec<String> = i.addresses.iter().map(|a| a.to_string()).collect();
                 let mtu = i.mtu.map(|m| format!("  mtu {m}")).unwrap_or_default();
-                writeln!(
-                    f,
-                    "    {:<6} {}  (to {}){mtu}",
-                    i.name,
-                    addrs.join(" "),
-                    i.peer
-                )?;
+                writeln!(f, "    {:<6} {}  (to {}){mtu}", i.name, addrs.join(" "), i.peer)?;
             }
             for r in &h.routes {
-                let to =
-                    r.to.map_or_else(|| "default".to_string(), |c| c.to_string());
+                let to = r.to.map_or_else(|| "default".to_string(), |c| c.to_string());
                 writeln!(f, "    route {to} via {}", r.via)?;
             }
             for (k, v) in &h.sysctls {
@@ -398,34 +310,16 @@ impl fmt::Display for Plan {
                 writeln!(f, "    nat: masquerade out of {m}")?;
             }
             for s in &h.services {
-                writeln!(
-                    f,
-                    "    service {} ({}), config {}",
-                    s.name, s.kind, s.config_path
-                )?;
+                writeln!(f, "    service {} ({}), config {}", s.name, s.kind, s.config_path)?;
             }
         }
         writeln!(f, "links:")?;
         for l in &self.links {
-            writeln!(
-                f,
-                "  {}:{} <-> {}:{}  (veth pair)",
-                l.a_host, l.a_if, l.b_host, l.b_if
-            )?;
+            writeln!(f, "  {}:{} <-> {}:{}  (veth pair)", l.a_host, l.a_if, l.b_host, l.b_if)?;
         }
         for s in &self.switches {
-            let ports: Vec<String> = s
-                .ports
-                .iter()
-                .map(|p| format!("{}:{}", p.host, p.host_if))
-                .collect();
-            writeln!(
-                f,
-                "  switch {} (bridge br0 in netns {}): {}",
-                s.name,
-                s.netns,
-                ports.join(", ")
-            )?;
+            let ports: Vec<String> = s.ports.iter().map(|p| format!("{}:{}", p.host, p.host_if)).collect();
+            writeln!(f, "  switch {} (bridge br0 in netns {}): {}", s.name, s.netns, ports.join(", "))?;
         }
         writeln!(f, "faults:")?;
         for x in &self.faults {
@@ -435,11 +329,7 @@ impl fmt::Display for Plan {
         for p in &self.probes {
             let PlanProbe::TcpStateDwell { host, states } = p;
             let st: Vec<&str> = states.iter().map(|s| s.name()).collect();
-            writeln!(
-                f,
-                "  tcp-state-dwell on {host}: {} (sock:inet_sock_set_state)",
-                st.join(", ")
-            )?;
+            writeln!(f, "  tcp-state-dwell on {host}: {} (sock:inet_sock_set_state)", st.join(", "))?;
         }
         writeln!(f, "checks (window {} s):", self.window_secs)?;
         for c in &self.checks {
@@ -464,23 +354,11 @@ mod tests {
         assert!(p.hosts[0].etc_hosts.contains("10.77.0.2\tapi\n"));
         let svc = &p.hosts[1].services[0];
         assert_eq!(svc.config_path, "/etc/httpd/httpd.toml");
-        assert!(
-            svc.config_text.contains("close_on_eof = false"),
-            "fault must be applied"
-        );
-        assert_eq!(
-            p.probes,
-            vec![PlanProbe::TcpStateDwell {
-                host: "api".into(),
-                states: vec![TcpState::CloseWait]
-            }]
-        );
+        assert!(svc.config_text.contains("close_on_eof = false"), "fault must be applied");
+        assert_eq!(p.probes, vec![PlanProbe::TcpStateDwell { host: "api".into(), states: vec![TcpState::CloseWait] }]);
         let text = p.to_string();
         assert!(text.contains("client:eth0 <-> api:eth0"), "{text}");
-        assert!(
-            text.contains("service-config on api/httpd: close_on_eof = false"),
-            "{text}"
-        );
+        assert!(text.contains("service-config on api/httpd: close_on_eof = false"), "{text}");
     }
 
     #[test]

@@ -21,30 +21,9 @@ pub use crate::topo::{Endpoint, Host, Route, Segment, Via};
 use crate::workload::{self, Workload};
 
 /// Fault kinds the engine knows.
-pub const FAULT_KINDS: &[&str] = &[
-    "service-config",
-    "nft-drop",
-    "nft-reject",
-    "nft-loss",
-    "nft-limit",
-    "nft-conn-limit",
-    "nft-dnat",
-    "sysctl",
-    "mtu",
-    "route-remove",
-    "tc-rate",
-    "delay",
-    "ebpf-drop",
-];
+pub const FAULT_KINDS: &[&str] = &["service-config", "nft-drop", "nft-reject", "nft-loss", "nft-limit", "nft-conn-limit", "nft-dnat", "sysctl", "mtu", "route-remove", "tc-rate", "delay", "ebpf-drop"];
 /// Check kinds the engine knows.
-pub const CHECK_KINDS: &[&str] = &[
-    "tcp-state-dwell",
-    "http-slo",
-    "drops",
-    "retransmits",
-    "resets",
-    "oom-kills",
-];
+pub const CHECK_KINDS: &[&str] = &["tcp-state-dwell", "http-slo", "drops", "retransmits", "resets", "oom-kills"];
 
 // ---------------------------------------------------------------- raw file shape
 
@@ -235,27 +214,14 @@ pub struct Service {
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Fault {
     /// The service starts with `set` patched over its healthy config.
-    ServiceConfig {
-        host: String,
-        service: String,
-        set: toml::Table,
-        faulty: Workload,
-    },
+    ServiceConfig { host: String, service: String, set: toml::Table, faulty: Workload },
     /// A rule in the host's own nftables table (`inet drill`, chain `input`) that drops
     /// or rejects matching packets arriving at the host.
     Nft { host: String, rule: NftRule },
     /// A per-namespace sysctl set to a bad value.
-    Sysctl {
-        host: String,
-        key: String,
-        value: String,
-    },
+    Sysctl { host: String, key: String, value: String },
     /// An interface's MTU lowered (or raised).
-    Mtu {
-        host: String,
-        interface: String,
-        mtu: u32,
-    },
+    Mtu { host: String, interface: String, mtu: u32 },
     /// A route removed (`None`: the default route).
     RouteRemove { host: String, to: Option<Cidr> },
     /// Egress of an interface shaped to `rate_bps` bits per second: tc tbf for the whole
@@ -269,46 +235,19 @@ pub enum Fault {
     },
     /// Latency, jitter and loss on the egress of an interface: netem where the kernel
     /// has it, else the userspace delay wire spliced into the link.
-    Delay {
-        host: String,
-        interface: String,
-        delay_ms: f64,
-        jitter_ms: f64,
-        loss: f64,
-    },
+    Delay { host: String, interface: String, delay_ms: f64, jitter_ms: f64, loss: f64 },
     /// A port forward to the wrong place: `proto dport` arriving at the host is
     /// DNATed to `to` (address and port).
-    Dnat {
-        host: String,
-        proto: String,
-        dport: u16,
-        to: SocketAddr,
-        to_host: Option<String>,
-    },
+    Dnat { host: String, proto: String, dport: u16, to: SocketAddr, to_host: Option<String> },
     /// An eBPF tc classifier on an interface that drops matching packets with a
     /// probability, driven by a BPF map (retunable live).
-    EbpfDrop {
-        host: String,
-        interface: String,
-        egress: bool,
-        proto: Option<String>,
-        dport: Option<u16>,
-        from: Option<NftSource>,
-        loss: f64,
-    },
+    EbpfDrop { host: String, interface: String, egress: bool, proto: Option<String>, dport: Option<u16>, from: Option<NftSource>, loss: f64 },
 }
 
 /// Parses a tc-style rate: "10mbit", "500kbit", "1gbit", "64000bit".
 pub fn parse_rate(s: &str) -> Option<u64> {
     let s = s.trim().to_ascii_lowercase();
-    let (num, mult) = [
-        ("gbit", 1_000_000_000u64),
-        ("mbit", 1_000_000),
-        ("kbit", 1_000),
-        ("bit", 1),
-    ]
-    .iter()
-    .find_map(|(u, m)| s.strip_suffix(u).map(|n| (n.to_string(), *m)))?;
+    let (num, mult) = [("gbit", 1_000_000_000u64), ("mbit", 1_000_000), ("kbit", 1_000), ("bit", 1)].iter().find_map(|(u, m)| s.strip_suffix(u).map(|n| (n.to_string(), *m)))?;
     let v: f64 = num.trim().parse().ok()?;
     (v > 0.0).then(|| (v * mult as f64) as u64)
 }
@@ -390,21 +329,8 @@ pub enum NftAction {
 
 impl NftRule {
     /// A rule on the input hook (the common case).
-    pub fn input(
-        proto: Option<&str>,
-        dport: Option<u16>,
-        from: Option<NftSource>,
-        action: NftAction,
-    ) -> NftRule {
-        NftRule {
-            proto: proto.map(str::to_string),
-            dport,
-            from,
-            to: None,
-            frag_needed: false,
-            hook: NftHook::Input,
-            action,
-        }
+    pub fn input(proto: Option<&str>, dport: Option<u16>, from: Option<NftSource>, action: NftAction) -> NftRule {
+        NftRule { proto: proto.map(str::to_string), dport, from, to: None, frag_needed: false, hook: NftHook::Input, action }
     }
 
     /// The rule as `nft list` shows it (sources as given; the daemon resolves hosts).
@@ -431,29 +357,16 @@ impl NftRule {
             match self.action {
                 NftAction::Drop => "drop",
                 NftAction::Loss { permille } => {
-                    return format!(
-                        "{} numgen random mod 1000 < {permille} drop ({}% loss)",
-                        parts.join(" "),
-                        f64::from(permille) / 10.0
-                    )
-                    .trim()
-                    .to_string();
+                    return format!("{} numgen random mod 1000 < {permille} drop ({}% loss)", parts.join(" "), f64::from(permille) / 10.0).trim().to_string();
                 }
                 NftAction::RejectTcpReset => "reject with tcp reset",
                 NftAction::RejectPortUnreachable => "reject with icmpx port-unreachable",
                 NftAction::RejectAdminProhibited => "reject with icmpx admin-prohibited",
                 NftAction::Limit { per_second, burst } => {
-                    return format!(
-                        "{} limit rate over {per_second}/second burst {burst} packets drop",
-                        parts.join(" ")
-                    )
-                    .trim()
-                    .to_string();
+                    return format!("{} limit rate over {per_second}/second burst {burst} packets drop", parts.join(" ")).trim().to_string();
                 }
                 NftAction::ConnLimit { max } => {
-                    return format!("{} ct count over {max} drop", parts.join(" "))
-                        .trim()
-                        .to_string();
+                    return format!("{} ct count over {max} drop", parts.join(" ")).trim().to_string();
                 }
             }
             .to_string(),
@@ -463,62 +376,23 @@ impl NftRule {
 }
 
 fn pct(fraction: f64) -> String {
-    if fraction >= 1.0 {
-        "all".to_string()
-    } else {
-        format!("{}%", (fraction * 1000.0).round() / 10.0)
-    }
+    if fraction >= 1.0 { "all".to_string() } else { format!("{}%", (fraction * 1000.0).round() / 10.0) }
 }
 
 impl Fault {
     pub fn describe(&self) -> String {
         match self {
-            Fault::ServiceConfig {
-                host, service, set, ..
-            } => {
+            Fault::ServiceConfig { host, service, set, .. } => {
                 let keys: Vec<String> = set.iter().map(|(k, v)| format!("{k} = {v}")).collect();
                 format!("service-config on {host}/{service}: {}", keys.join(", "))
             }
-            Fault::Nft { host, rule } => format!(
-                "nftables on {host} (table inet drill, {}): {}",
-                rule.hook.name(),
-                rule.describe()
-            ),
+            Fault::Nft { host, rule } => format!("nftables on {host} (table inet drill, {}): {}", rule.hook.name(), rule.describe()),
             Fault::Sysctl { host, key, value } => format!("sysctl on {host}: {key} = {value}"),
-            Fault::Mtu {
-                host,
-                interface,
-                mtu,
-            } => format!("mtu on {host}: {interface} mtu {mtu}"),
-            Fault::RouteRemove { host, to } => format!(
-                "route removed on {host}: {}",
-                to.map_or_else(|| "default".to_string(), |c| c.to_string())
-            ),
-            Fault::TcRate {
-                host,
-                interface,
-                rate_bps,
-                port: None,
-            } => format!(
-                "tc tbf on {host}/{interface}: egress rate {} kbit/s",
-                rate_bps / 1000
-            ),
-            Fault::TcRate {
-                host,
-                interface,
-                rate_bps,
-                port: Some(p),
-            } => format!(
-                "tc htb on {host}/{interface}: egress of port {p} limited to {} kbit/s",
-                rate_bps / 1000
-            ),
-            Fault::Delay {
-                host,
-                interface,
-                delay_ms,
-                jitter_ms,
-                loss,
-            } => {
+            Fault::Mtu { host, interface, mtu } => format!("mtu on {host}: {interface} mtu {mtu}"),
+            Fault::RouteRemove { host, to } => format!("route removed on {host}: {}", to.map_or_else(|| "default".to_string(), |c| c.to_string())),
+            Fault::TcRate { host, interface, rate_bps, port: None } => format!("tc tbf on {host}/{interface}: egress rate {} kbit/s", rate_bps / 1000),
+            Fault::TcRate { host, interface, rate_bps, port: Some(p) } => format!("tc htb on {host}/{interface}: egress of port {p} limited to {} kbit/s", rate_bps / 1000),
+            Fault::Delay { host, interface, delay_ms, jitter_ms, loss } => {
                 let mut d = format!("delay on {host}/{interface} egress: {delay_ms} ms");
                 if *jitter_ms > 0.0 {
                     let _ = write!(d, " +-{jitter_ms} ms jitter");
@@ -528,29 +402,11 @@ impl Fault {
                 }
                 d
             }
-            Fault::Dnat {
-                host,
-                proto,
-                dport,
-                to,
-                to_host,
-            } => {
-                let target = to_host
-                    .as_ref()
-                    .map_or_else(|| to.to_string(), |h| format!("{h}:{}", to.port()));
-                format!(
-                    "nftables on {host} (table inet drill, prerouting): {proto} dport {dport} dnat to {target}"
-                )
+            Fault::Dnat { host, proto, dport, to, to_host } => {
+                let target = to_host.as_ref().map_or_else(|| to.to_string(), |h| format!("{h}:{}", to.port()));
+                format!("nftables on {host} (table inet drill, prerouting): {proto} dport {dport} dnat to {target}")
             }
-            Fault::EbpfDrop {
-                host,
-                interface,
-                egress,
-                proto,
-                dport,
-                from,
-                loss,
-            } => {
+            Fault::EbpfDrop { host, interface, egress, proto, dport, from, loss } => {
                 let mut m = Vec::new();
                 match from {
                     Some(NftSource::Host(h)) => m.push(format!("from {h}")),
@@ -563,16 +419,8 @@ impl Fault {
                 if let Some(d) = dport {
                     m.push(format!("dport {d}"));
                 }
-                let what = if m.is_empty() {
-                    "every packet".to_string()
-                } else {
-                    m.join(" ")
-                };
-                format!(
-                    "eBPF tc classifier on {host}/{interface} {}: drops {} of {what}",
-                    if *egress { "egress" } else { "ingress" },
-                    pct(*loss)
-                )
+                let what = if m.is_empty() { "every packet".to_string() } else { m.join(" ") };
+                format!("eBPF tc classifier on {host}/{interface} {}: drops {} of {what}", if *egress { "egress" } else { "ingress" }, pct(*loss))
             }
         }
     }
@@ -654,9 +502,7 @@ impl Counted {
 impl Check {
     pub fn name(&self) -> &str {
         match self {
-            Check::TcpStateDwell { name, .. }
-            | Check::HttpSlo { name, .. }
-            | Check::Count { name, .. } => name,
+            Check::TcpStateDwell { name, .. } | Check::HttpSlo { name, .. } | Check::Count { name, .. } => name,
         }
     }
 }
@@ -744,13 +590,10 @@ impl FromStr for TcpState {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         let norm = s.trim().to_ascii_uppercase().replace('-', "_");
-        TcpState::ALL
-            .into_iter()
-            .find(|st| st.name() == norm)
-            .ok_or_else(|| {
-                let names: Vec<&str> = TcpState::ALL.iter().map(|s| s.name()).collect();
-                format!("unknown TCP state `{s}` (known: {})", names.join(", "))
-            })
+        TcpState::ALL.into_iter().find(|st| st.name() == norm).ok_or_else(|| {
+            let names: Vec<&str> = TcpState::ALL.iter().map(|s| s.name()).collect();
+            format!("unknown TCP state `{s}` (known: {})", names.join(", "))
+        })
     }
 }
 
@@ -767,20 +610,12 @@ impl Cidr {
         match self.addr {
             IpAddr::V4(a) => {
                 let bits = u32::from(a);
-                let mask = if self.prefix == 0 {
-                    0
-                } else {
-                    u32::MAX << (32 - self.prefix)
-                };
+                let mask = if self.prefix == 0 { 0 } else { u32::MAX << (32 - self.prefix) };
                 (false, u128::from(bits & mask))
             }
             IpAddr::V6(a) => {
                 let bits = u128::from(a);
-                let mask = if self.prefix == 0 {
-                    0
-                } else {
-                    u128::MAX << (128 - self.prefix)
-                };
+                let mask = if self.prefix == 0 { 0 } else { u128::MAX << (128 - self.prefix) };
                 (true, bits & mask)
             }
         }
@@ -800,15 +635,9 @@ impl fmt::Display for Cidr {
 impl FromStr for Cidr {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let (a, p) = s.split_once('/').ok_or_else(|| {
-            format!("`{s}` has no prefix length; write it as ADDRESS/PREFIX, e.g. 10.77.0.2/24")
-        })?;
-        let addr: IpAddr = a
-            .parse()
-            .map_err(|_| format!("`{a}` is not an IP address"))?;
-        let prefix: u8 = p
-            .parse()
-            .map_err(|_| format!("`{p}` is not a prefix length"))?;
+        let (a, p) = s.split_once('/').ok_or_else(|| format!("`{s}` has no prefix length; write it as ADDRESS/PREFIX, e.g. 10.77.0.2/24"))?;
+        let addr: IpAddr = a.parse().map_err(|_| format!("`{a}` is not an IP address"))?;
+        let prefix: u8 = p.parse().map_err(|_| format!("`{p}` is not a prefix length"))?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
         if prefix > max {
             return Err(format!("prefix length /{prefix} is longer than /{max}"));
@@ -839,10 +668,7 @@ pub const MAX_ID: usize = 40;
 
 pub(crate) fn is_name(s: &str) -> bool {
     let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_lowercase())
-        && s.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !s.ends_with('-')
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase()) && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') && !s.ends_with('-')
 }
 
 struct Ctx<'a> {
@@ -853,13 +679,7 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn err(&mut self, span: Range<usize>, message: impl Into<String>, help: impl Into<String>) {
-        self.errors.push(SourceError::at(
-            self.file,
-            self.text,
-            Some(span),
-            message,
-            help,
-        ));
+        self.errors.push(SourceError::at(self.file, self.text, Some(span), message, help));
     }
 }
 
@@ -873,19 +693,9 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
         } else {
             ""
         };
-        SourceErrors(vec![SourceError::at(
-            file,
-            text,
-            e.span(),
-            e.message().trim().to_string(),
-            help,
-        )])
+        SourceErrors(vec![SourceError::at(file, text, e.span(), e.message().trim().to_string(), help)])
     })?;
-    let mut cx = Ctx {
-        file,
-        text,
-        errors: Vec::new(),
-    };
+    let mut cx = Ctx { file, text, errors: Vec::new() };
 
     // id
     let id = raw.id.get_ref().clone();
@@ -901,42 +711,25 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
             cx.err(h.name.span(), format!("host name `{name}` is not valid"), format!("use lowercase letters, digits and '-', starting with a letter, at most {MAX_HOST_NAME} characters"));
         }
         if !host_names.insert(name.clone()) {
-            cx.err(
-                h.name.span(),
-                format!("host `{name}` is declared twice"),
-                "give every host a distinct name",
-            );
+            cx.err(h.name.span(), format!("host `{name}` is declared twice"), "give every host a distinct name");
         }
     }
     if raw.hosts.is_empty() {
-        cx.err(
-            0..0,
-            "the scenario declares no hosts",
-            "add at least one [[hosts]] table with a name",
-        );
+        cx.err(0..0, "the scenario declares no hosts", "add at least one [[hosts]] table with a name");
     }
     let known_hosts = host_names.iter().cloned().collect::<Vec<_>>().join(", ");
     let check_host = |cx: &mut Ctx, h: &Spanned<String>| -> bool {
         if host_names.contains(h.get_ref()) {
             true
         } else {
-            cx.err(
-                h.span(),
-                format!("unknown host `{}`", h.get_ref()),
-                format!("declare it in [[hosts]] or use one of: {known_hosts}"),
-            );
+            cx.err(h.span(), format!("unknown host `{}`", h.get_ref()), format!("declare it in [[hosts]] or use one of: {known_hosts}"));
             false
         }
     };
 
     // links, switches, routes, sysctls
-    let mut tv = Validator {
-        file,
-        text,
-        errors: Vec::new(),
-    };
-    let (hosts, segments) =
-        topo::validate(&mut tv, &raw.hosts, &raw.links, &raw.switches, &host_names);
+    let mut tv = Validator { file, text, errors: Vec::new() };
+    let (hosts, segments) = topo::validate(&mut tv, &raw.hosts, &raw.links, &raw.switches, &host_names);
     cx.errors.append(&mut tv.errors);
 
     // services (healthy configs first; faults patch them below)
@@ -947,29 +740,17 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
         let host_ok = check_host(&mut cx, &s.host);
         let name = s.name.get_ref();
         if !is_name(name) {
-            cx.err(
-                s.name.span(),
-                format!("service name `{name}` is not valid"),
-                "use lowercase letters, digits and '-', starting with a letter",
-            );
+            cx.err(s.name.span(), format!("service name `{name}` is not valid"), "use lowercase letters, digits and '-', starting with a letter");
         }
         let key = (s.host.get_ref().clone(), name.clone());
         if service_tables.contains_key(&key) {
-            cx.err(
-                s.name.span(),
-                format!("service `{name}` is declared twice on host `{}`", key.0),
-                "give each service on a host its own name",
-            );
+            cx.err(s.name.span(), format!("service `{name}` is declared twice on host `{}`", key.0), "give each service on a host its own name");
             continue;
         }
         match Workload::from_table(s.kind.get_ref(), s.config.clone()) {
             Ok(w) => {
                 if host_ok {
-                    services.push(Service {
-                        name: name.clone(),
-                        host: key.0.clone(),
-                        workload: w,
-                    });
+                    services.push(Service { name: name.clone(), host: key.0.clone(), workload: w });
                     service_tables.insert(key, (s.config.clone(), s.kind.get_ref().clone()));
                 }
             }
@@ -979,11 +760,7 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
                 } else {
                     format!("use one of: {}", workload::KINDS.join(", "))
                 };
-                let span = if workload::KINDS.contains(&s.kind.get_ref().as_str()) {
-                    s.name.span()
-                } else {
-                    s.kind.span()
-                };
+                let span = if workload::KINDS.contains(&s.kind.get_ref().as_str()) { s.name.span() } else { s.kind.span() };
                 cx.err(span, format!("service `{name}`: {e}"), help);
             }
         }
@@ -997,58 +774,29 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
         match f.kind.get_ref().as_str() {
             "service-config" => {
                 let Some(svc) = &f.service else {
-                    cx.err(
-                        fspan,
-                        "a service-config fault needs `service = \"NAME\"`",
-                        "name the service whose config it patches",
-                    );
+                    cx.err(fspan, "a service-config fault needs `service = \"NAME\"`", "name the service whose config it patches");
                     continue;
                 };
-                let matches: Vec<_> = services
-                    .iter()
-                    .filter(|s| {
-                        &s.name == svc.get_ref()
-                            && f.host.as_ref().is_none_or(|h| h.get_ref() == &s.host)
-                    })
-                    .collect();
+                let matches: Vec<_> = services.iter().filter(|s| &s.name == svc.get_ref() && f.host.as_ref().is_none_or(|h| h.get_ref() == &s.host)).collect();
                 let target = match matches.as_slice() {
                     [one] => (*one).clone(),
                     [] => {
-                        cx.err(
-                            svc.span(),
-                            format!("no service `{}` to patch", svc.get_ref()),
-                            "name a service declared in [[services]]",
-                        );
+                        cx.err(svc.span(), format!("no service `{}` to patch", svc.get_ref()), "name a service declared in [[services]]");
                         continue;
                     }
                     _ => {
-                        cx.err(
-                            svc.span(),
-                            format!("service `{}` exists on several hosts", svc.get_ref()),
-                            "add `host = \"NAME\"` to say which",
-                        );
+                        cx.err(svc.span(), format!("service `{}` exists on several hosts", svc.get_ref()), "add `host = \"NAME\"` to say which");
                         continue;
                     }
                 };
-                let Some((base, kind)) =
-                    service_tables.get(&(target.host.clone(), target.name.clone()))
-                else {
+                let Some((base, kind)) = service_tables.get(&(target.host.clone(), target.name.clone())) else {
                     continue;
                 };
                 let mut patched = base.clone();
                 workload::merge_tables(&mut patched, &f.set);
                 match Workload::from_table(kind, patched) {
-                    Ok(faulty) => faults.push(Fault::ServiceConfig {
-                        host: target.host,
-                        service: target.name,
-                        set: f.set.clone(),
-                        faulty,
-                    }),
-                    Err(e) => cx.err(
-                        fspan,
-                        format!("the patch does not fit service `{}`: {e}", target.name),
-                        "only set keys the workload's config has",
-                    ),
+                    Ok(faulty) => faults.push(Fault::ServiceConfig { host: target.host, service: target.name, set: f.set.clone(), faulty }),
+                    Err(e) => cx.err(fspan, format!("the patch does not fit service `{}`: {e}", target.name), "only set keys the workload's config has"),
                 }
             }
             "sysctl" => {
@@ -1063,36 +811,20 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
                     toml::Value::String(v) => v.clone(),
                     toml::Value::Integer(i) => i.to_string(),
                     other => {
-                        cx.err(
-                            key.span(),
-                            format!("sysctl value {other} is not a string or a number"),
-                            "write e.g. \"40000 40010\" or 128",
-                        );
+                        cx.err(key.span(), format!("sysctl value {other} is not a string or a number"), "write e.g. \"40000 40010\" or 128");
                         continue;
                     }
                 };
                 let k = key.get_ref();
-                if !k.starts_with("net.")
-                    || k.contains('/')
-                    || k.contains("..")
-                    || crate::topo::GLOBAL_SYSCTLS.contains(&k.as_str())
-                {
+                if !k.starts_with("net.") || k.contains('/') || k.contains("..") || crate::topo::GLOBAL_SYSCTLS.contains(&k.as_str()) {
                     cx.err(key.span(), format!("sysctl `{k}` is not a per-network-namespace setting"), "only per-namespace net.* sysctls can be faults; others would change the learner's machine");
                     continue;
                 }
-                faults.push(Fault::Sysctl {
-                    host: host.get_ref().clone(),
-                    key: k.clone(),
-                    value,
-                });
+                faults.push(Fault::Sysctl { host: host.get_ref().clone(), key: k.clone(), value });
             }
             "mtu" => {
                 let (Some(host), Some(iface), Some(m)) = (&f.host, &f.interface, &f.mtu) else {
-                    cx.err(
-                        fspan,
-                        "an mtu fault needs `host`, `interface` and `mtu`",
-                        "e.g. host = \"router\", interface = \"eth1\", mtu = 1280",
-                    );
+                    cx.err(fspan, "an mtu fault needs `host`, `interface` and `mtu`", "e.g. host = \"router\", interface = \"eth1\", mtu = 1280");
                     continue;
                 };
                 if !check_host(&mut cx, host) {
@@ -1102,25 +834,13 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
                     continue;
                 }
                 match u32::try_from(*m.get_ref()) {
-                    Ok(x) if (68..=65535).contains(&x) => faults.push(Fault::Mtu {
-                        host: host.get_ref().clone(),
-                        interface: iface.get_ref().clone(),
-                        mtu: x,
-                    }),
-                    _ => cx.err(
-                        m.span(),
-                        format!("mtu {} is out of range", m.get_ref()),
-                        "use an MTU between 68 and 65535",
-                    ),
+                    Ok(x) if (68..=65535).contains(&x) => faults.push(Fault::Mtu { host: host.get_ref().clone(), interface: iface.get_ref().clone(), mtu: x }),
+                    _ => cx.err(m.span(), format!("mtu {} is out of range", m.get_ref()), "use an MTU between 68 and 65535"),
                 }
             }
             "tc-rate" => {
                 let (Some(host), Some(iface), Some(rate)) = (&f.host, &f.interface, &f.rate) else {
-                    cx.err(
-                        fspan,
-                        "a tc-rate fault needs `host`, `interface` and `rate`",
-                        "e.g. host = \"router\", interface = \"eth1\", rate = \"10mbit\"",
-                    );
+                    cx.err(fspan, "a tc-rate fault needs `host`, `interface` and `rate`", "e.g. host = \"router\", interface = \"eth1\", rate = \"10mbit\"");
                     continue;
                 };
                 if !check_host(&mut cx, host) {
@@ -1137,7 +857,11 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
                     None => None,
                 };
                 if let Some(other) = faults.iter().find(|x| matches!(x, Fault::Delay { host: h, interface: i, .. } if h == host.get_ref() && i == iface.get_ref())) {
-                    cx.err(fspan, format!("{}/{} already has a fault on its root qdisc ({})", host.get_ref(), iface.get_ref(), other.describe()), "put the rate limit on another interface of the path");
+                    cx.err(
+                        fspan,
+                        format!("{}/{} already has a fault on its root qdisc ({})", host.get_ref(), iface.get_ref(), other.describe()),
+                        "put the rate limit on another interface of the path",
+                    );
                     continue;
                 }
                 match parse_rate(rate.get_ref()) {
@@ -1147,11 +871,7 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
             }
             "route-remove" => {
                 let (Some(host), Some(to)) = (&f.host, &f.to) else {
-                    cx.err(
-                        fspan,
-                        "a route-remove fault needs `host` and `to`",
-                        "e.g. host = \"client\", to = \"default\"",
-                    );
+                    cx.err(fspan, "a route-remove fault needs `host` and `to`", "e.g. host = \"client\", to = \"default\"");
                     continue;
                 };
                 if !check_host(&mut cx, host) {
@@ -1162,58 +882,30 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
                     t => match t.parse::<Cidr>() {
                         Ok(c) => Some(c),
                         Err(e) => {
-                            cx.err(
-                                to.span(),
-                                e,
-                                "write `default` or a prefix such as \"10.77.2.0/24\"",
-                            );
+                            cx.err(to.span(), e, "write `default` or a prefix such as \"10.77.2.0/24\"");
                             continue;
                         }
                     },
                 };
-                let routed = hosts
-                    .iter()
-                    .find(|h| &h.name == host.get_ref())
-                    .is_some_and(|h| h.routes.iter().any(|r| r.to == dst && !r.v6));
+                let routed = hosts.iter().find(|h| &h.name == host.get_ref()).is_some_and(|h| h.routes.iter().any(|r| r.to == dst && !r.v6));
                 if !routed {
-                    cx.err(
-                        to.span(),
-                        format!(
-                            "host `{}` has no route to {} to remove",
-                            host.get_ref(),
-                            to.get_ref()
-                        ),
-                        "declare the route in the host's `routes` first",
-                    );
+                    cx.err(to.span(), format!("host `{}` has no route to {} to remove", host.get_ref(), to.get_ref()), "declare the route in the host's `routes` first");
                     continue;
                 }
-                faults.push(Fault::RouteRemove {
-                    host: host.get_ref().clone(),
-                    to: dst,
-                });
+                faults.push(Fault::RouteRemove { host: host.get_ref().clone(), to: dst });
             }
             k @ ("nft-drop" | "nft-reject" | "nft-loss" | "nft-limit" | "nft-conn-limit") => {
                 let Some(host) = &f.host else {
-                    cx.err(
-                        fspan,
-                        format!("a {k} fault needs `host = \"NAME\"`"),
-                        "name the host whose input the rule filters",
-                    );
+                    cx.err(fspan, format!("a {k} fault needs `host = \"NAME\"`"), "name the host whose input the rule filters");
                     continue;
                 };
                 if !check_host(&mut cx, host) {
                     continue;
                 }
                 let proto = match &f.proto {
-                    Some(p) if ["tcp", "udp", "icmp"].contains(&p.get_ref().as_str()) => {
-                        Some(p.get_ref().clone())
-                    }
+                    Some(p) if ["tcp", "udp", "icmp"].contains(&p.get_ref().as_str()) => Some(p.get_ref().clone()),
                     Some(p) => {
-                        cx.err(
-                            p.span(),
-                            format!("protocol `{}` is not supported", p.get_ref()),
-                            "use tcp, udp or icmp (or leave it out to match every protocol)",
-                        );
+                        cx.err(p.span(), format!("protocol `{}` is not supported", p.get_ref()), "use tcp, udp or icmp (or leave it out to match every protocol)");
                         continue;
                     }
                     None => None,
@@ -1222,11 +914,7 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
                     Some(d) => match port_in_range(&mut cx, d) {
                         Some(p) if matches!(proto.as_deref(), Some("tcp" | "udp")) => Some(p),
                         Some(_) => {
-                            cx.err(
-                                d.span(),
-                                "`dport` needs `proto = \"tcp\"` or `\"udp\"`",
-                                "say which protocol's port it is",
-                            );
+                            cx.err(d.span(), "`dport` needs `proto = \"tcp\"` or `\"udp\"`", "say which protocol's port it is");
                             continue;
                         }
                         None => continue,
@@ -1248,23 +936,13 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
                 let to = match &f.to {
                     Some(t) if host_names.contains(t.get_ref()) => Some(t.get_ref().clone()),
                     Some(t) => {
-                        cx.err(
-                            t.span(),
-                            format!("`to = \"{}\"` is not a host", t.get_ref()),
-                            format!("name the destination host ({known_hosts})"),
-                        );
+                        cx.err(t.span(), format!("`to = \"{}\"` is not a host", t.get_ref()), format!("name the destination host ({known_hosts})"));
                         continue;
                     }
                     None => None,
                 };
                 let frag_needed = match &f.icmp {
-                    Some(i)
-                        if i.get_ref() == "frag-needed"
-                            && k == "nft-drop"
-                            && proto.as_deref().is_none_or(|p| p == "icmp") =>
-                    {
-                        true
-                    }
+                    Some(i) if i.get_ref() == "frag-needed" && k == "nft-drop" && proto.as_deref().is_none_or(|p| p == "icmp") => true,
                     Some(i) => {
                         cx.err(i.span(), format!("`icmp = \"{}\"` is not supported here", i.get_ref()), "only `icmp = \"frag-needed\"` on an nft-drop fault (without another proto)");
                         continue;
@@ -1274,30 +952,18 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
                 let action = match (k, f.with.as_ref().map(|w| w.get_ref().as_str())) {
                     ("nft-limit", _) => {
                         let Some(rate) = &f.rate else {
-                            cx.err(
-                                fspan,
-                                "an nft-limit fault needs `rate`",
-                                "e.g. rate = \"50/second\" (packets)",
-                            );
+                            cx.err(fspan, "an nft-limit fault needs `rate`", "e.g. rate = \"50/second\" (packets)");
                             continue;
                         };
                         let Some(per_second) = parse_packet_rate(rate.get_ref()) else {
-                            cx.err(
-                                rate.span(),
-                                format!("rate `{}` is not a packet rate", rate.get_ref()),
-                                "write N/second or N/minute, e.g. \"50/second\"",
-                            );
+                            cx.err(rate.span(), format!("rate `{}` is not a packet rate", rate.get_ref()), "write N/second or N/minute, e.g. \"50/second\"");
                             continue;
                         };
                         let burst = match &f.burst {
                             Some(b) => match u32::try_from(*b.get_ref()) {
                                 Ok(b) if b >= 1 => b,
                                 _ => {
-                                    cx.err(
-                                        b.span(),
-                                        format!("burst {} is impossible", b.get_ref()),
-                                        "give a number of packets of at least 1",
-                                    );
+                                    cx.err(b.span(), format!("burst {} is impossible", b.get_ref()), "give a number of packets of at least 1");
                                     continue;
                                 }
                             },
@@ -1307,72 +973,40 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
                     }
                     ("nft-conn-limit", _) => {
                         if proto.as_deref() != Some("tcp") || dport.is_none() {
-                            cx.err(
-                                fspan,
-                                "an nft-conn-limit fault needs proto = \"tcp\" and `dport`",
-                                "it counts the connections to one TCP port",
-                            );
+                            cx.err(fspan, "an nft-conn-limit fault needs proto = \"tcp\" and `dport`", "it counts the connections to one TCP port");
                             continue;
                         }
                         match &f.max_connections {
                             Some(m) => match u32::try_from(*m.get_ref()) {
-                                Ok(m) if (1..=100_000).contains(&m) => {
-                                    NftAction::ConnLimit { max: m }
-                                }
+                                Ok(m) if (1..=100_000).contains(&m) => NftAction::ConnLimit { max: m },
                                 _ => {
-                                    cx.err(
-                                        m.span(),
-                                        format!("max_connections = {} is impossible", m.get_ref()),
-                                        "give a number between 1 and 100000",
-                                    );
+                                    cx.err(m.span(), format!("max_connections = {} is impossible", m.get_ref()), "give a number between 1 and 100000");
                                     continue;
                                 }
                             },
                             None => {
-                                cx.err(
-                                    fspan,
-                                    "an nft-conn-limit fault needs `max_connections`",
-                                    "e.g. max_connections = 20",
-                                );
+                                cx.err(fspan, "an nft-conn-limit fault needs `max_connections`", "e.g. max_connections = 20");
                                 continue;
                             }
                         }
                     }
                     ("nft-loss", _) => match &f.percent {
-                        Some(p) if *p.get_ref() >= 0.1 && *p.get_ref() <= 100.0 => {
-                            NftAction::Loss {
-                                permille: (p.get_ref() * 10.0).round() as u16,
-                            }
-                        }
+                        Some(p) if *p.get_ref() >= 0.1 && *p.get_ref() <= 100.0 => NftAction::Loss { permille: (p.get_ref() * 10.0).round() as u16 },
                         Some(p) => {
-                            cx.err(
-                                p.span(),
-                                format!("loss of {}% is impossible", p.get_ref()),
-                                "give a percentage from 0.1 to 100, e.g. 5",
-                            );
+                            cx.err(p.span(), format!("loss of {}% is impossible", p.get_ref()), "give a percentage from 0.1 to 100, e.g. 5");
                             continue;
                         }
                         None => {
-                            cx.err(
-                                fspan,
-                                "an nft-loss fault needs `percent`",
-                                "e.g. percent = 5 for 5% random loss",
-                            );
+                            cx.err(fspan, "an nft-loss fault needs `percent`", "e.g. percent = 5 for 5% random loss");
                             continue;
                         }
                     },
                     ("nft-drop", None) => NftAction::Drop,
                     ("nft-drop", Some(_)) => {
-                        cx.err(
-                            f.with.as_ref().map_or(fspan.clone(), |w| w.span()),
-                            "`with` belongs to nft-reject",
-                            "remove it, or use kind = \"nft-reject\"",
-                        );
+                        cx.err(f.with.as_ref().map_or(fspan.clone(), |w| w.span()), "`with` belongs to nft-reject", "remove it, or use kind = \"nft-reject\"");
                         continue;
                     }
-                    (_, None | Some("tcp-reset")) if proto.as_deref() == Some("tcp") => {
-                        NftAction::RejectTcpReset
-                    }
+                    (_, None | Some("tcp-reset")) if proto.as_deref() == Some("tcp") => NftAction::RejectTcpReset,
                     (_, None | Some("port-unreachable")) => NftAction::RejectPortUnreachable,
                     (_, Some("admin-prohibited")) => NftAction::RejectAdminProhibited,
                     (_, Some(other)) => {
@@ -1385,50 +1019,21 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
                     }
                 };
                 if frag_needed && (dport.is_some() || from.is_some()) {
-                    cx.err(
-                        fspan,
-                        "`icmp = \"frag-needed\"` matches every such ICMP message",
-                        "remove `dport`/`from` from this rule",
-                    );
+                    cx.err(fspan, "`icmp = \"frag-needed\"` matches every such ICMP message", "remove `dport`/`from` from this rule");
                     continue;
                 }
-                faults.push(Fault::Nft {
-                    host: host.get_ref().clone(),
-                    rule: NftRule {
-                        proto: if frag_needed {
-                            Some("icmp".into())
-                        } else {
-                            proto
-                        },
-                        dport,
-                        from,
-                        to,
-                        frag_needed,
-                        hook,
-                        action,
-                    },
-                });
+                faults.push(Fault::Nft { host: host.get_ref().clone(), rule: NftRule { proto: if frag_needed { Some("icmp".into()) } else { proto }, dport, from, to, frag_needed, hook, action } });
             }
             "nft-dnat" => {
-                let (Some(host), Some(proto), Some(dport), Some(to)) =
-                    (&f.host, &f.proto, &f.dport, &f.to)
-                else {
-                    cx.err(
-                        fspan,
-                        "an nft-dnat fault needs `host`, `proto`, `dport` and `to`",
-                        "e.g. host = \"lb\", proto = \"tcp\", dport = 80, to = \"api:8081\"",
-                    );
+                let (Some(host), Some(proto), Some(dport), Some(to)) = (&f.host, &f.proto, &f.dport, &f.to) else {
+                    cx.err(fspan, "an nft-dnat fault needs `host`, `proto`, `dport` and `to`", "e.g. host = \"lb\", proto = \"tcp\", dport = 80, to = \"api:8081\"");
                     continue;
                 };
                 if !check_host(&mut cx, host) {
                     continue;
                 }
                 if !["tcp", "udp"].contains(&proto.get_ref().as_str()) {
-                    cx.err(
-                        proto.span(),
-                        format!("protocol `{}` has no ports to forward", proto.get_ref()),
-                        "use tcp or udp",
-                    );
+                    cx.err(proto.span(), format!("protocol `{}` has no ports to forward", proto.get_ref()), "use tcp or udp");
                     continue;
                 }
                 let Some(dport) = port_in_range(&mut cx, dport) else {
@@ -1441,9 +1046,7 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
                             if host_names.contains(&h.to_string()) {
                                 Some((None, Some(h.to_string()), p))
                             } else {
-                                h.parse::<std::net::Ipv4Addr>()
-                                    .ok()
-                                    .map(|a| (Some(SocketAddr::new(IpAddr::V4(a), p)), None, p))
+                                h.parse::<std::net::Ipv4Addr>().ok().map(|a| (Some(SocketAddr::new(IpAddr::V4(a), p)), None, p))
                             }
                         }
                         _ => None,
@@ -1451,34 +1054,16 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
                     None => None,
                 };
                 let Some((addr, to_host, port)) = parsed else {
-                    cx.err(
-                        to.span(),
-                        format!("`to = \"{target}\"` is not HOST:PORT or IPV4:PORT"),
-                        format!("e.g. \"api:8081\" (hosts: {known_hosts})"),
-                    );
+                    cx.err(to.span(), format!("`to = \"{target}\"` is not HOST:PORT or IPV4:PORT"), format!("e.g. \"api:8081\" (hosts: {known_hosts})"));
                     continue;
                 };
                 // A host's address is resolved when the plan is compiled.
-                let to = addr.unwrap_or(SocketAddr::new(
-                    IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
-                    port,
-                ));
-                faults.push(Fault::Dnat {
-                    host: host.get_ref().clone(),
-                    proto: proto.get_ref().clone(),
-                    dport,
-                    to,
-                    to_host,
-                });
+                let to = addr.unwrap_or(SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), port));
+                faults.push(Fault::Dnat { host: host.get_ref().clone(), proto: proto.get_ref().clone(), dport, to, to_host });
             }
             "delay" => {
-                let (Some(host), Some(iface), Some(delay)) = (&f.host, &f.interface, &f.delay_ms)
-                else {
-                    cx.err(
-                        fspan,
-                        "a delay fault needs `host`, `interface` and `delay_ms`",
-                        "e.g. host = \"lb\", interface = \"eth1\", delay_ms = 300",
-                    );
+                let (Some(host), Some(iface), Some(delay)) = (&f.host, &f.interface, &f.delay_ms) else {
+                    cx.err(fspan, "a delay fault needs `host`, `interface` and `delay_ms`", "e.g. host = \"lb\", interface = \"eth1\", delay_ms = 300");
                     continue;
                 };
                 if !check_host(&mut cx, host) || !has_interface(&mut cx, &segments, host, iface) {
@@ -1486,24 +1071,13 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
                 }
                 let d = *delay.get_ref();
                 if !(0.0..=10_000.0).contains(&d) || d.is_nan() {
-                    cx.err(
-                        delay.span(),
-                        format!("delay of {d} ms is impossible"),
-                        "give a delay from 0 to 10000 ms",
-                    );
+                    cx.err(delay.span(), format!("delay of {d} ms is impossible"), "give a delay from 0 to 10000 ms");
                     continue;
                 }
                 let jitter = match &f.jitter_ms {
                     Some(j) if *j.get_ref() >= 0.0 && *j.get_ref() <= d => *j.get_ref(),
                     Some(j) => {
-                        cx.err(
-                            j.span(),
-                            format!(
-                                "jitter of {} ms is impossible with a {d} ms delay",
-                                j.get_ref()
-                            ),
-                            "give a jitter from 0 up to the delay",
-                        );
+                        cx.err(j.span(), format!("jitter of {} ms is impossible with a {d} ms delay", j.get_ref()), "give a jitter from 0 up to the delay");
                         continue;
                     }
                     None => 0.0,
@@ -1512,24 +1086,20 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
                     continue;
                 };
                 if d == 0.0 && loss == 0.0 {
+                    cx.err(delay.span(), "this delay fault does nothing", "give a delay above 0 ms or a loss `percent`");
+                    continue;
+                }
+                if let Some(other) =
+                    faults.iter().find(|x| matches!(x, Fault::Delay { host: h, interface: i, .. } | Fault::TcRate { host: h, interface: i, .. } if h == host.get_ref() && i == iface.get_ref()))
+                {
                     cx.err(
-                        delay.span(),
-                        "this delay fault does nothing",
-                        "give a delay above 0 ms or a loss `percent`",
+                        fspan,
+                        format!("{}/{} already has a fault on its root qdisc ({})", host.get_ref(), iface.get_ref(), other.describe()),
+                        "one delay per interface; put a rate limit on another interface of the path",
                     );
                     continue;
                 }
-                if let Some(other) = faults.iter().find(|x| matches!(x, Fault::Delay { host: h, interface: i, .. } | Fault::TcRate { host: h, interface: i, .. } if h == host.get_ref() && i == iface.get_ref())) {
-                    cx.err(fspan, format!("{}/{} already has a fault on its root qdisc ({})", host.get_ref(), iface.get_ref(), other.describe()), "one delay per interface; put a rate limit on another interface of the path");
-                    continue;
-                }
-                faults.push(Fault::Delay {
-                    host: host.get_ref().clone(),
-                    interface: iface.get_ref().clone(),
-                    delay_ms: d,
-                    jitter_ms: jitter,
-                    loss,
-                });
+                faults.push(Fault::Delay { host: host.get_ref().clone(), interface: iface.get_ref().clone(), delay_ms: d, jitter_ms: jitter, loss });
             }
             "ebpf-drop" => {
                 let (Some(host), Some(iface)) = (&f.host, &f.interface) else {
@@ -1543,41 +1113,25 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
                     None | Some((_, "ingress")) => false,
                     Some((_, "egress")) => true,
                     Some((d, other)) => {
-                        cx.err(
-                            d.span(),
-                            format!("direction `{other}` is not supported"),
-                            "use ingress or egress",
-                        );
+                        cx.err(d.span(), format!("direction `{other}` is not supported"), "use ingress or egress");
                         continue;
                     }
                 };
                 let proto = match &f.proto {
-                    Some(p) if ["tcp", "udp", "icmp"].contains(&p.get_ref().as_str()) => {
-                        Some(p.get_ref().clone())
-                    }
+                    Some(p) if ["tcp", "udp", "icmp"].contains(&p.get_ref().as_str()) => Some(p.get_ref().clone()),
                     Some(p) => {
-                        cx.err(
-                            p.span(),
-                            format!("protocol `{}` is not supported", p.get_ref()),
-                            "use tcp, udp or icmp (or leave it out to match every protocol)",
-                        );
+                        cx.err(p.span(), format!("protocol `{}` is not supported", p.get_ref()), "use tcp, udp or icmp (or leave it out to match every protocol)");
                         continue;
                     }
                     None => None,
                 };
                 let dport = match &f.dport {
-                    Some(d) if matches!(proto.as_deref(), Some("tcp" | "udp")) => {
-                        match port_in_range(&mut cx, d) {
-                            Some(p) => Some(p),
-                            None => continue,
-                        }
-                    }
+                    Some(d) if matches!(proto.as_deref(), Some("tcp" | "udp")) => match port_in_range(&mut cx, d) {
+                        Some(p) => Some(p),
+                        None => continue,
+                    },
                     Some(d) => {
-                        cx.err(
-                            d.span(),
-                            "`dport` needs `proto = \"tcp\"` or `\"udp\"`",
-                            "say which protocol's port it is",
-                        );
+                        cx.err(d.span(), "`dport` needs `proto = \"tcp\"` or `\"udp\"`", "say which protocol's port it is");
                         continue;
                     }
                     None => None,
@@ -1589,39 +1143,19 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
                     continue;
                 };
                 if loss == 0.0 {
-                    cx.err(
-                        fspan,
-                        "this ebpf-drop fault drops nothing",
-                        "give a `percent` above 0 (or leave it out: 100%)",
-                    );
+                    cx.err(fspan, "this ebpf-drop fault drops nothing", "give a `percent` above 0 (or leave it out: 100%)");
                     continue;
                 }
-                faults.push(Fault::EbpfDrop {
-                    host: host.get_ref().clone(),
-                    interface: iface.get_ref().clone(),
-                    egress,
-                    proto,
-                    dport,
-                    from,
-                    loss,
-                });
+                faults.push(Fault::EbpfDrop { host: host.get_ref().clone(), interface: iface.get_ref().clone(), egress, proto, dport, from, loss });
             }
-            other => cx.err(
-                f.kind.span(),
-                format!("unknown fault kind `{other}`"),
-                format!("use one of: {}", FAULT_KINDS.join(", ")),
-            ),
+            other => cx.err(f.kind.span(), format!("unknown fault kind `{other}`"), format!("use one of: {}", FAULT_KINDS.join(", "))),
         }
     }
 
     // verify
     let window_secs = match &raw.verify.window_secs {
         Some(w) if !(1.0..=300.0).contains(w.get_ref()) => {
-            cx.err(
-                w.span(),
-                format!("window_secs = {} is out of range", w.get_ref()),
-                "use a window between 1 and 300 seconds",
-            );
+            cx.err(w.span(), format!("window_secs = {} is out of range", w.get_ref()), "use a window between 1 and 300 seconds");
             5.0
         }
         Some(w) => *w.get_ref(),
@@ -1633,13 +1167,7 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
     for c in &raw.checks {
         let cspan = c.span();
         let c = c.get_ref();
-        let need = |cx: &mut Ctx, what: &str| {
-            cx.err(
-                cspan.clone(),
-                format!("a {} check needs `{what}`", c.kind.get_ref()),
-                "see scenarios/README.md for the keys of each check kind",
-            )
-        };
+        let need = |cx: &mut Ctx, what: &str| cx.err(cspan.clone(), format!("a {} check needs `{what}`", c.kind.get_ref()), "see scenarios/README.md for the keys of each check kind");
         match c.kind.get_ref().as_str() {
             "tcp-state-dwell" => {
                 let (port, peer) = match (&c.port, &c.peer_port) {
@@ -1651,9 +1179,7 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
                     }
                     (None, None) => (None, false),
                 };
-                let (Some(host), Some(port), Some(state), Some(max)) =
-                    (&c.host, port, &c.state, &c.max_secs)
-                else {
+                let (Some(host), Some(port), Some(state), Some(max)) = (&c.host, port, &c.state, &c.max_secs) else {
                     need(&mut cx, "host, port (or peer_port), state and max_secs");
                     continue;
                 };
@@ -1662,38 +1188,17 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
                 let st = match state.get_ref().parse::<TcpState>() {
                     Ok(s) => Some(s),
                     Err(e) => {
-                        cx.err(
-                            state.span(),
-                            e,
-                            "use the kernel's name, as `ss` shows it, e.g. CLOSE_WAIT",
-                        );
+                        cx.err(state.span(), e, "use the kernel's name, as `ss` shows it, e.g. CLOSE_WAIT");
                         None
                     }
                 };
                 if *max.get_ref() <= 0.0 {
-                    cx.err(
-                        max.span(),
-                        "max_secs must be positive",
-                        "give the longest tolerated dwell in seconds, e.g. 2.0",
-                    );
+                    cx.err(max.span(), "max_secs must be positive", "give the longest tolerated dwell in seconds, e.g. 2.0");
                 }
                 if let (true, Some(port), Some(state)) = (host_ok, port_ok, st) {
                     let on = crate::verdict::dwell_subject(host.get_ref(), port, peer);
-                    let name = c.name.clone().unwrap_or_else(|| {
-                        format!(
-                            "no socket {on} stays in {state} longer than {} s",
-                            max.get_ref()
-                        )
-                    });
-                    checks.push(Check::TcpStateDwell {
-                        name,
-                        host: host.get_ref().clone(),
-                        port,
-                        peer,
-                        state,
-                        max_secs: *max.get_ref(),
-                        min_connections: c.min_connections.unwrap_or(1),
-                    });
+                    let name = c.name.clone().unwrap_or_else(|| format!("no socket {on} stays in {state} longer than {} s", max.get_ref()));
+                    checks.push(Check::TcpStateDwell { name, host: host.get_ref().clone(), port, peer, state, max_secs: *max.get_ref(), min_connections: c.min_connections.unwrap_or(1) });
                 }
             }
             "http-slo" => {
@@ -1703,49 +1208,31 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
                 };
                 let from_ok = check_host(&mut cx, from);
                 let Some((th, tp)) = target.get_ref().rsplit_once(':') else {
-                    cx.err(
-                        target.span(),
-                        format!("target `{}` is not HOST:PORT", target.get_ref()),
-                        "write it as e.g. \"api:8080\"",
-                    );
+                    cx.err(target.span(), format!("target `{}` is not HOST:PORT", target.get_ref()), "write it as e.g. \"api:8080\"");
                     continue;
                 };
                 let th_ok = if host_names.contains(th) {
                     true
                 } else {
-                    cx.err(
-                        target.span(),
-                        format!("unknown host `{th}` in target"),
-                        format!("use one of: {known_hosts}"),
-                    );
+                    cx.err(target.span(), format!("unknown host `{th}` in target"), format!("use one of: {known_hosts}"));
                     false
                 };
                 let port = match tp.parse::<u16>() {
                     Ok(p) if p > 0 => Some(p),
                     _ => {
-                        cx.err(
-                            target.span(),
-                            format!("port `{tp}` is out of range"),
-                            "use a port between 1 and 65535",
-                        );
+                        cx.err(target.span(), format!("port `{tp}` is out of range"), "use a port between 1 and 65535");
                         None
                     }
                 };
                 let ratio = c.min_success_ratio.as_ref().map_or(0.95, |r| *r.get_ref());
                 if !(0.0..=1.0).contains(&ratio) {
                     if let Some(r) = &c.min_success_ratio {
-                        cx.err(
-                            r.span(),
-                            format!("min_success_ratio = {ratio} is not between 0 and 1"),
-                            "use a fraction, e.g. 0.95",
-                        );
+                        cx.err(r.span(), format!("min_success_ratio = {ratio} is not between 0 and 1"), "use a fraction, e.g. 0.95");
                     }
                 }
                 if let (true, true, Some(port)) = (from_ok, th_ok, port) {
                     let path = c.path.clone().unwrap_or_else(|| "/".into());
-                    let name = c.name.clone().unwrap_or_else(|| {
-                        format!("HTTP {th}:{port}{path} from {} succeeds", from.get_ref())
-                    });
+                    let name = c.name.clone().unwrap_or_else(|| format!("HTTP {th}:{port}{path} from {} succeeds", from.get_ref()));
                     checks.push(Check::HttpSlo {
                         name,
                         from: from.get_ref().clone(),
@@ -1775,102 +1262,57 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
                     None => None,
                 };
                 let counted = match k {
-                    "drops" => Counted::Drops {
-                        reason: c.reason.as_ref().map(|r| {
-                            r.trim_start_matches("SKB_DROP_REASON_")
-                                .to_ascii_uppercase()
-                        }),
-                    },
+                    "drops" => Counted::Drops { reason: c.reason.as_ref().map(|r| r.trim_start_matches("SKB_DROP_REASON_").to_ascii_uppercase()) },
                     "retransmits" => Counted::Retransmits,
                     "oom-kills" => Counted::OomKills,
                     _ => match c.direction.as_ref().map(|d| d.get_ref().as_str()) {
                         Some("sent") | None => Counted::ResetsSent,
                         Some("received") => Counted::ResetsReceived,
                         Some(other) => {
-                            let span = c
-                                .direction
-                                .as_ref()
-                                .map(|d| d.span())
-                                .unwrap_or(cspan.clone());
-                            cx.err(
-                                span,
-                                format!("direction `{other}` is not `sent` or `received`"),
-                                "resets are counted as sent or received by the host",
-                            );
+                            let span = c.direction.as_ref().map(|d| d.span()).unwrap_or(cspan.clone());
+                            cx.err(span, format!("direction `{other}` is not `sent` or `received`"), "resets are counted as sent or received by the host");
                             continue;
                         }
                     },
                 };
                 if port.is_some() && matches!(counted, Counted::Drops { .. } | Counted::OomKills) {
-                    cx.err(
-                        cspan.clone(),
-                        format!("a {k} check cannot be limited to a port"),
-                        "remove `port`; drops are counted per host and reason",
-                    );
+                    cx.err(cspan.clone(), format!("a {k} check cannot be limited to a port"), "remove `port`; drops are counted per host and reason");
                     continue;
                 }
                 let max = c.max.unwrap_or(0);
                 let max_ratio = match &c.max_ratio {
                     Some(r) if counted != Counted::Retransmits || port.is_some() => {
-                        cx.err(
-                            r.span(),
-                            "max_ratio applies to a retransmits check over a whole host",
-                            "remove `port`, or use `max` (a count)",
-                        );
+                        cx.err(r.span(), "max_ratio applies to a retransmits check over a whole host", "remove `port`, or use `max` (a count)");
                         continue;
                     }
                     Some(r) if !(0.0..=1.0).contains(r.get_ref()) => {
-                        cx.err(
-                            r.span(),
-                            format!("max_ratio = {} is not between 0 and 1", r.get_ref()),
-                            "give a fraction, e.g. 0.01 for 1%",
-                        );
+                        cx.err(r.span(), format!("max_ratio = {} is not between 0 and 1", r.get_ref()), "give a fraction, e.g. 0.01 for 1%");
                         continue;
                     }
                     r => r.as_ref().map(|r| *r.get_ref()),
                 };
-                let on = port.map_or_else(
-                    || host.get_ref().clone(),
-                    |p| format!("{}:{p}", host.get_ref()),
-                );
-                let bound = max_ratio.map_or_else(
-                    || format!("at most {max}"),
-                    |r| format!("at most {}% of segments as", r * 100.0),
-                );
-                let name = c
-                    .name
-                    .clone()
-                    .unwrap_or_else(|| format!("{bound} {} on {on}", counted.describe()));
-                checks.push(Check::Count {
-                    name,
-                    host: host.get_ref().clone(),
-                    port,
-                    counted,
-                    max,
-                    max_ratio,
-                });
+                let on = port.map_or_else(|| host.get_ref().clone(), |p| format!("{}:{p}", host.get_ref()));
+                let bound = max_ratio.map_or_else(|| format!("at most {max}"), |r| format!("at most {}% of segments as", r * 100.0));
+                let name = c.name.clone().unwrap_or_else(|| format!("{bound} {} on {on}", counted.describe()));
+                checks.push(Check::Count { name, host: host.get_ref().clone(), port, counted, max, max_ratio });
             }
-            other => cx.err(
-                c.kind.span(),
-                format!("unknown check kind `{other}`"),
-                format!("use one of: {}", CHECK_KINDS.join(", ")),
-            ),
+            other => cx.err(c.kind.span(), format!("unknown check kind `{other}`"), format!("use one of: {}", CHECK_KINDS.join(", "))),
         }
     }
     for c in &checks {
         if let Check::TcpStateDwell { name, max_secs, .. } = c {
             if *max_secs >= window_secs {
                 let span = raw.verify.window_secs.as_ref().map_or(0..0, |w| w.span());
-                cx.err(span, format!("check `{name}`: max_secs = {max_secs} is not shorter than the {window_secs} s window"), "make [verify] window_secs longer than every max_secs, or a stuck socket could never be seen");
+                cx.err(
+                    span,
+                    format!("check `{name}`: max_secs = {max_secs} is not shorter than the {window_secs} s window"),
+                    "make [verify] window_secs longer than every max_secs, or a stuck socket could never be seen",
+                );
             }
         }
     }
     if raw.checks.is_empty() {
-        cx.err(
-            0..0,
-            "the scenario has no [[checks]]",
-            "add at least one check, or `drill submit` could never fail",
-        );
+        cx.err(0..0, "the scenario has no [[checks]]", "add at least one check, or `drill submit` could never fail");
     }
 
     // solution
@@ -1878,10 +1320,7 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
     for s in &raw.solution.steps {
         let s = s.get_ref();
         if check_host(&mut cx, &s.host) {
-            steps.push(Step {
-                host: s.host.get_ref().clone(),
-                run: s.run.clone(),
-            });
+            steps.push(Step { host: s.host.get_ref().clone(), run: s.run.clone() });
         }
     }
 
@@ -1902,61 +1341,29 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
         faults,
         window_secs,
         checks,
-        solution: Solution {
-            summary: raw.solution.summary,
-            steps,
-        },
+        solution: Solution { summary: raw.solution.summary, steps },
     })
 }
 
 /// Whether `host` has an interface named `iface`; reports the error (with the host's
 /// interfaces) when not.
-fn has_interface(
-    cx: &mut Ctx,
-    segments: &[Segment],
-    host: &Spanned<String>,
-    iface: &Spanned<String>,
-) -> bool {
-    let ifs: Vec<&str> = segments
-        .iter()
-        .flat_map(|sg| sg.members.iter())
-        .filter(|e| &e.host == host.get_ref())
-        .map(|e| e.ifname.as_str())
-        .collect();
+fn has_interface(cx: &mut Ctx, segments: &[Segment], host: &Spanned<String>, iface: &Spanned<String>) -> bool {
+    let ifs: Vec<&str> = segments.iter().flat_map(|sg| sg.members.iter()).filter(|e| &e.host == host.get_ref()).map(|e| e.ifname.as_str()).collect();
     if ifs.contains(&iface.get_ref().as_str()) {
         return true;
     }
-    cx.err(
-        iface.span(),
-        format!(
-            "host `{}` has no interface `{}`",
-            host.get_ref(),
-            iface.get_ref()
-        ),
-        format!("its interfaces are: {}", ifs.join(", ")),
-    );
+    cx.err(iface.span(), format!("host `{}` has no interface `{}`", host.get_ref(), iface.get_ref()), format!("its interfaces are: {}", ifs.join(", ")));
     false
 }
 
 /// `from = HOST` or `from = "PREFIX"`; Err when reported.
-fn source(
-    cx: &mut Ctx,
-    from: &Option<Spanned<String>>,
-    host_names: &BTreeSet<String>,
-    known_hosts: &str,
-) -> Result<Option<NftSource>, ()> {
+fn source(cx: &mut Ctx, from: &Option<Spanned<String>>, host_names: &BTreeSet<String>, known_hosts: &str) -> Result<Option<NftSource>, ()> {
     match from {
-        Some(src) if host_names.contains(src.get_ref()) => {
-            Ok(Some(NftSource::Host(src.get_ref().clone())))
-        }
+        Some(src) if host_names.contains(src.get_ref()) => Ok(Some(NftSource::Host(src.get_ref().clone()))),
         Some(src) => match src.get_ref().parse::<Cidr>() {
             Ok(c) if c.addr.is_ipv4() => Ok(Some(NftSource::Prefix(c))),
             _ => {
-                cx.err(
-                    src.span(),
-                    format!("`{}` is neither a host nor an IPv4 prefix", src.get_ref()),
-                    format!("use a host ({known_hosts}) or a prefix such as \"10.77.0.0/24\""),
-                );
+                cx.err(src.span(), format!("`{}` is neither a host nor an IPv4 prefix", src.get_ref()), format!("use a host ({known_hosts}) or a prefix such as \"10.77.0.0/24\""));
                 Err(())
             }
         },
@@ -1969,11 +1376,7 @@ fn loss_fraction(cx: &mut Ctx, percent: &Option<Spanned<f64>>, default: f64) -> 
     match percent {
         Some(p) if (0.0..=100.0).contains(p.get_ref()) => Ok(p.get_ref() / 100.0),
         Some(p) => {
-            cx.err(
-                p.span(),
-                format!("loss of {}% is impossible", p.get_ref()),
-                "give a percentage from 0 to 100",
-            );
+            cx.err(p.span(), format!("loss of {}% is impossible", p.get_ref()), "give a percentage from 0 to 100");
             Err(())
         }
         None => Ok(default),
@@ -1996,11 +1399,7 @@ fn port_in_range(cx: &mut Ctx, port: &Spanned<i64>) -> Option<u16> {
     match u16::try_from(*port.get_ref()) {
         Ok(p) if p > 0 => Some(p),
         _ => {
-            cx.err(
-                port.span(),
-                format!("port {} is out of range", port.get_ref()),
-                "use a port between 1 and 65535",
-            );
+            cx.err(port.span(), format!("port {} is out of range", port.get_ref()), "use a port between 1 and 65535");
             None
         }
     }
@@ -2010,22 +1409,13 @@ impl Scenario {
     /// The workload a service starts with when the drill begins (fault applied).
     pub fn initial_workload(&self, host: &str, service: &str) -> Option<&Workload> {
         for f in &self.faults {
-            if let Fault::ServiceConfig {
-                host: h,
-                service: s,
-                faulty,
-                ..
-            } = f
-            {
+            if let Fault::ServiceConfig { host: h, service: s, faulty, .. } = f {
                 if h == host && s == service {
                     return Some(faulty);
                 }
             }
         }
-        self.services
-            .iter()
-            .find(|s| s.host == host && s.name == service)
-            .map(|s| &s.workload)
+        self.services.iter().find(|s| s.host == host && s.name == service).map(|s| &s.workload)
     }
 }
 
@@ -2089,10 +1479,7 @@ mod tests {
     }
 
     fn with_fault(f: &str) -> Result<Scenario, SourceErrors> {
-        parse(
-            "t.toml",
-            &GOOD.replace("[verify]", &format!("[[faults]]\n{f}\n[verify]")),
-        )
+        parse("t.toml", &GOOD.replace("[verify]", &format!("[[faults]]\n{f}\n[verify]")))
     }
 
     /// The one error of a scenario with fault `f`, as `file:line: message`.
@@ -2105,134 +1492,52 @@ mod tests {
     #[test]
     fn delay_faults_validate_their_parameters_with_line_numbers() {
         let s = with_fault("kind = \"delay\"\nhost = \"client\"\ninterface = \"eth0\"\ndelay_ms = 300\njitter_ms = 20\npercent = 1").unwrap();
-        assert_eq!(
-            s.faults[1],
-            Fault::Delay {
-                host: "client".into(),
-                interface: "eth0".into(),
-                delay_ms: 300.0,
-                jitter_ms: 20.0,
-                loss: 0.01
-            }
-        );
-        assert_eq!(
-            s.faults[1].describe(),
-            "delay on client/eth0 egress: 300 ms +-20 ms jitter, 1% loss"
-        );
+        assert_eq!(s.faults[1], Fault::Delay { host: "client".into(), interface: "eth0".into(), delay_ms: 300.0, jitter_ms: 20.0, loss: 0.01 });
+        assert_eq!(s.faults[1].describe(), "delay on client/eth0 egress: 300 ms +-20 ms jitter, 1% loss");
         let line = GOOD.lines().position(|l| l == "[verify]").unwrap() + 1;
-        let e =
-            fault_err("kind = \"delay\"\nhost = \"client\"\ninterface = \"eth0\"\ndelay_ms = -5");
-        assert!(
-            e.contains("delay of -5 ms is impossible")
-                && e.contains(&format!("t.toml:{}:", line + 4)),
-            "{e}"
-        );
-        let e = fault_err(
-            "kind = \"delay\"\nhost = \"client\"\ninterface = \"eth0\"\ndelay_ms = 5\njitter_ms = 10",
-        );
-        assert!(
-            e.contains("jitter of 10 ms is impossible with a 5 ms delay"),
-            "{e}"
-        );
-        let e = fault_err(
-            "kind = \"delay\"\nhost = \"client\"\ninterface = \"eth0\"\ndelay_ms = 5\npercent = 150",
-        );
+        let e = fault_err("kind = \"delay\"\nhost = \"client\"\ninterface = \"eth0\"\ndelay_ms = -5");
+        assert!(e.contains("delay of -5 ms is impossible") && e.contains(&format!("t.toml:{}:", line + 4)), "{e}");
+        let e = fault_err("kind = \"delay\"\nhost = \"client\"\ninterface = \"eth0\"\ndelay_ms = 5\njitter_ms = 10");
+        assert!(e.contains("jitter of 10 ms is impossible with a 5 ms delay"), "{e}");
+        let e = fault_err("kind = \"delay\"\nhost = \"client\"\ninterface = \"eth0\"\ndelay_ms = 5\npercent = 150");
         assert!(e.contains("loss of 150% is impossible"), "{e}");
         let e = fault_err("kind = \"delay\"\nhost = \"client\"\ninterface = \"wan\"\ndelay_ms = 5");
         assert!(e.contains("host `client` has no interface `wan`"), "{e}");
-        let e = fault_err(
-            "kind = \"delay\"\nhost = \"client\"\ninterface = \"eth0\"\ndelay_ms = 5\n[[faults]]\nkind = \"tc-rate\"\nhost = \"client\"\ninterface = \"eth0\"\nrate = \"1mbit\"",
-        );
+        let e = fault_err("kind = \"delay\"\nhost = \"client\"\ninterface = \"eth0\"\ndelay_ms = 5\n[[faults]]\nkind = \"tc-rate\"\nhost = \"client\"\ninterface = \"eth0\"\nrate = \"1mbit\"");
         assert!(e.contains("already has a fault on its root qdisc"), "{e}");
     }
 
     #[test]
     fn nft_fault_variants_parse_and_refuse_what_cannot_work() {
         let s = with_fault("kind = \"nft-limit\"\nhost = \"api\"\nproto = \"icmp\"\nrate = \"50/second\"\nburst = 10").unwrap();
-        assert!(
-            s.faults[1]
-                .describe()
-                .ends_with("meta l4proto icmp limit rate over 50/second burst 10 packets drop"),
-            "{}",
-            s.faults[1].describe()
-        );
+        assert!(s.faults[1].describe().ends_with("meta l4proto icmp limit rate over 50/second burst 10 packets drop"), "{}", s.faults[1].describe());
         let s = with_fault("kind = \"nft-conn-limit\"\nhost = \"api\"\nproto = \"tcp\"\ndport = 8080\nmax_connections = 20").unwrap();
-        assert!(
-            s.faults[1]
-                .describe()
-                .ends_with("tcp dport 8080 ct count over 20 drop")
-        );
-        let s = with_fault(
-            "kind = \"nft-drop\"\nhost = \"api\"\nhook = \"output\"\nicmp = \"frag-needed\"",
-        )
-        .unwrap();
-        assert_eq!(
-            s.faults[1].describe(),
-            "nftables on api (table inet drill, output): icmp type destination-unreachable icmp code frag-needed drop"
-        );
-        let s = with_fault(
-            "kind = \"nft-loss\"\nhost = \"api\"\nhook = \"forward\"\nto = \"client\"\npercent = 5",
-        )
-        .unwrap();
-        assert!(
-            matches!(&s.faults[1], Fault::Nft { rule, .. } if rule.hook == NftHook::Forward && rule.to.as_deref() == Some("client"))
-        );
-        let s = with_fault(
-            "kind = \"nft-dnat\"\nhost = \"api\"\nproto = \"tcp\"\ndport = 80\nto = \"api:8081\"",
-        )
-        .unwrap();
-        assert_eq!(
-            s.faults[1].describe(),
-            "nftables on api (table inet drill, prerouting): tcp dport 80 dnat to api:8081"
-        );
-        assert!(
-            fault_err("kind = \"nft-limit\"\nhost = \"api\"\nrate = \"fast\"")
-                .contains("rate `fast` is not a packet rate")
-        );
-        assert!(
-            fault_err("kind = \"nft-conn-limit\"\nhost = \"api\"\nmax_connections = 3")
-                .contains("needs proto = \"tcp\" and `dport`")
-        );
-        assert!(
-            fault_err("kind = \"nft-drop\"\nhost = \"api\"\nhook = \"prerouting\"")
-                .contains("hook `prerouting` is not supported")
-        );
-        assert!(
-            fault_err("kind = \"nft-reject\"\nhost = \"api\"\nicmp = \"frag-needed\"")
-                .contains("only `icmp = \"frag-needed\"` on an nft-drop")
-        );
-        assert!(
-            fault_err(
-                "kind = \"nft-dnat\"\nhost = \"api\"\nproto = \"tcp\"\ndport = 80\nto = \"nowhere\""
-            )
-            .contains("is not HOST:PORT or IPV4:PORT")
-        );
+        assert!(s.faults[1].describe().ends_with("tcp dport 8080 ct count over 20 drop"));
+        let s = with_fault("kind = \"nft-drop\"\nhost = \"api\"\nhook = \"output\"\nicmp = \"frag-needed\"").unwrap();
+        assert_eq!(s.faults[1].describe(), "nftables on api (table inet drill, output): icmp type destination-unreachable icmp code frag-needed drop");
+        let s = with_fault("kind = \"nft-loss\"\nhost = \"api\"\nhook = \"forward\"\nto = \"client\"\npercent = 5").unwrap();
+        assert!(matches!(&s.faults[1], Fault::Nft { rule, .. } if rule.hook == NftHook::Forward && rule.to.as_deref() == Some("client")));
+        let s = with_fault("kind = \"nft-dnat\"\nhost = \"api\"\nproto = \"tcp\"\ndport = 80\nto = \"api:8081\"").unwrap();
+        assert_eq!(s.faults[1].describe(), "nftables on api (table inet drill, prerouting): tcp dport 80 dnat to api:8081");
+        assert!(fault_err("kind = \"nft-limit\"\nhost = \"api\"\nrate = \"fast\"").contains("rate `fast` is not a packet rate"));
+        assert!(fault_err("kind = \"nft-conn-limit\"\nhost = \"api\"\nmax_connections = 3").contains("needs proto = \"tcp\" and `dport`"));
+        assert!(fault_err("kind = \"nft-drop\"\nhost = \"api\"\nhook = \"prerouting\"").contains("hook `prerouting` is not supported"));
+        assert!(fault_err("kind = \"nft-reject\"\nhost = \"api\"\nicmp = \"frag-needed\"").contains("only `icmp = \"frag-needed\"` on an nft-drop"));
+        assert!(fault_err("kind = \"nft-dnat\"\nhost = \"api\"\nproto = \"tcp\"\ndport = 80\nto = \"nowhere\"").contains("is not HOST:PORT or IPV4:PORT"));
         assert!(fault_err("kind = \"nft-dnat\"\nhost = \"api\"\nproto = \"tcp\"\ndport = 70000\nto = \"api:1\"").contains("port 70000 is out of range"));
     }
 
     #[test]
     fn ebpf_and_htb_faults_parse_and_refuse_what_cannot_work() {
         let s = with_fault("kind = \"ebpf-drop\"\nhost = \"api\"\ninterface = \"eth0\"\nproto = \"tcp\"\ndport = 8080\nfrom = \"client\"\npercent = 25").unwrap();
-        assert_eq!(
-            s.faults[1].describe(),
-            "eBPF tc classifier on api/eth0 ingress: drops 25% of from client tcp dport 8080"
-        );
-        let s = with_fault(
-            "kind = \"ebpf-drop\"\nhost = \"api\"\ninterface = \"eth0\"\ndirection = \"egress\"",
-        )
-        .unwrap();
+        assert_eq!(s.faults[1].describe(), "eBPF tc classifier on api/eth0 ingress: drops 25% of from client tcp dport 8080");
+        let s = with_fault("kind = \"ebpf-drop\"\nhost = \"api\"\ninterface = \"eth0\"\ndirection = \"egress\"").unwrap();
         assert!(matches!(&s.faults[1], Fault::EbpfDrop { egress: true, loss, .. } if *loss == 1.0));
         assert!(fault_err("kind = \"ebpf-drop\"\nhost = \"api\"\ninterface = \"eth0\"\ndirection = \"sideways\"").contains("direction `sideways` is not supported"));
-        assert!(
-            fault_err("kind = \"ebpf-drop\"\nhost = \"api\"\ninterface = \"eth0\"\npercent = 0")
-                .contains("drops nothing")
-        );
+        assert!(fault_err("kind = \"ebpf-drop\"\nhost = \"api\"\ninterface = \"eth0\"\npercent = 0").contains("drops nothing"));
         assert!(fault_err("kind = \"ebpf-drop\"\nhost = \"api\"\ninterface = \"eth0\"\nproto = \"icmp\"\ndport = 1").contains("`dport` needs"));
         let s = with_fault("kind = \"tc-rate\"\nhost = \"api\"\ninterface = \"eth0\"\nrate = \"5mbit\"\nport = 8080").unwrap();
-        assert_eq!(
-            s.faults[1].describe(),
-            "tc htb on api/eth0: egress of port 8080 limited to 5000 kbit/s"
-        );
+        assert_eq!(s.faults[1].describe(), "tc htb on api/eth0: egress of port 8080 limited to 5000 kbit/s");
         assert!(fault_err("kind = \"tc-rate\"\nhost = \"api\"\ninterface = \"eth0\"\nrate = \"5mbit\"\nport = 0").contains("port 0 is out of range"));
     }
 
@@ -2241,29 +1546,13 @@ mod tests {
         let s = parse("t.toml", GOOD).unwrap();
         assert_eq!(s.id, "t-leak");
         assert_eq!(s.window_secs, 4.0);
-        let Some(Workload::Httpd(c)) = s.initial_workload("api", "httpd") else {
-            panic!()
-        };
+        let Some(Workload::Httpd(c)) = s.initial_workload("api", "httpd") else { panic!() };
         assert!(!c.close_on_eof);
-        let Workload::Httpd(healthy) = &s.services[0].workload else {
-            panic!()
-        };
+        let Workload::Httpd(healthy) = &s.services[0].workload else { panic!() };
         assert!(healthy.close_on_eof);
-        assert!(matches!(
-            s.checks[0],
-            Check::TcpStateDwell {
-                state: TcpState::CloseWait,
-                port: 8080,
-                ..
-            }
-        ));
-        assert!(
-            matches!(&s.checks[1], Check::HttpSlo { target_host, port: 8080, .. } if target_host == "api")
-        );
-        assert_eq!(
-            s.segments[0].members[1].addresses[0].to_string(),
-            "10.77.0.2/24"
-        );
+        assert!(matches!(s.checks[0], Check::TcpStateDwell { state: TcpState::CloseWait, port: 8080, .. }));
+        assert!(matches!(&s.checks[1], Check::HttpSlo { target_host, port: 8080, .. } if target_host == "api"));
+        assert_eq!(s.segments[0].members[1].addresses[0].to_string(), "10.77.0.2/24");
         assert_eq!(s.segments[0].members[1].ifname, "eth0");
     }
 
@@ -2280,17 +1569,9 @@ mod tests {
     fn duplicate_address_and_subnet_mismatch_are_reported_together() {
         let text = GOOD.replace("10.77.0.2/24", "10.77.0.1/24");
         let e = errs(&text);
-        assert!(
-            e.iter()
-                .any(|e| e.message.contains("already used by client") && e.line == 15),
-            "{e:?}"
-        );
+        assert!(e.iter().any(|e| e.message.contains("already used by client") && e.line == 15), "{e:?}");
         let text = GOOD.replace("10.77.0.2/24", "10.78.0.2/24");
-        assert!(
-            errs(&text)
-                .iter()
-                .any(|e| e.message.contains("not in the same subnet"))
-        );
+        assert!(errs(&text).iter().any(|e| e.message.contains("not in the same subnet")));
     }
 
     #[test]
@@ -2304,27 +1585,12 @@ mod tests {
 
     #[test]
     fn bad_check_values_are_rejected() {
-        let text = GOOD
-            .replace("port = 8080", "port = 70000")
-            .replace("state = \"close_wait\"", "state = \"CLOSED_WAIT\"");
+        let text = GOOD.replace("port = 8080", "port = 70000").replace("state = \"close_wait\"", "state = \"CLOSED_WAIT\"");
         let e = errs(&text);
-        assert!(
-            e.iter()
-                .any(|e| e.message.contains("port 70000 is out of range")),
-            "{e:?}"
-        );
-        assert!(
-            e.iter()
-                .any(|e| e.message.contains("unknown TCP state `CLOSED_WAIT`")),
-            "{e:?}"
-        );
+        assert!(e.iter().any(|e| e.message.contains("port 70000 is out of range")), "{e:?}");
+        assert!(e.iter().any(|e| e.message.contains("unknown TCP state `CLOSED_WAIT`")), "{e:?}");
         let text = GOOD.replace("kind = \"http-slo\"", "kind = \"http-sla\"");
-        assert!(
-            errs(&text)
-                .iter()
-                .any(|e| e.message.contains("unknown check kind `http-sla`")
-                    && e.help.contains("http-slo"))
-        );
+        assert!(errs(&text).iter().any(|e| e.message.contains("unknown check kind `http-sla`") && e.help.contains("http-slo")));
     }
 
     #[test]
@@ -2338,56 +1604,26 @@ mod tests {
                 name: "at most 0 packet drops (NETFILTER_DROP) on api".into(),
                 host: "api".into(),
                 port: None,
-                counted: Counted::Drops {
-                    reason: Some("NETFILTER_DROP".into())
-                },
+                counted: Counted::Drops { reason: Some("NETFILTER_DROP".into()) },
                 max: 0,
                 max_ratio: None
             }
         );
-        let r = text.replace(
-            "kind = \"drops\"\nhost = \"api\"\nreason = \"netfilter_drop\"",
-            "kind = \"retransmits\"\nhost = \"client\"\nmax_ratio = 0.01",
-        );
+        let r = text.replace("kind = \"drops\"\nhost = \"api\"\nreason = \"netfilter_drop\"", "kind = \"retransmits\"\nhost = \"client\"\nmax_ratio = 0.01");
         let s2 = parse("t.toml", &r).unwrap();
-        assert!(
-            matches!(&s2.checks[2], Check::Count { counted: Counted::Retransmits, max_ratio: Some(x), name, .. } if *x == 0.01 && name == "at most 1% of segments as retransmissions on client")
-        );
-        assert!(matches!(
-            &s.checks[3],
-            Check::Count {
-                port: Some(8080),
-                counted: Counted::ResetsSent,
-                max: 3,
-                ..
-            }
-        ));
+        assert!(matches!(&s2.checks[2], Check::Count { counted: Counted::Retransmits, max_ratio: Some(x), name, .. } if *x == 0.01 && name == "at most 1% of segments as retransmissions on client"));
+        assert!(matches!(&s.checks[3], Check::Count { port: Some(8080), counted: Counted::ResetsSent, max: 3, .. }));
         let bad = text.replace("port = 8080\nmax = 3", "direction = \"both\"");
-        assert!(
-            parse("t.toml", &bad)
-                .unwrap_err()
-                .to_string()
-                .contains("direction `both` is not `sent` or `received`")
-        );
+        assert!(parse("t.toml", &bad).unwrap_err().to_string().contains("direction `both` is not `sent` or `received`"));
     }
 
     #[test]
     fn faults_must_fit_the_service() {
-        let text = GOOD.replace(
-            "set = { close_on_eof = false }",
-            "set = { close_on_oef = false }",
-        );
+        let text = GOOD.replace("set = { close_on_eof = false }", "set = { close_on_oef = false }");
         let e = errs(&text);
-        assert!(
-            e.iter().any(|e| e.message.contains("close_on_oef")),
-            "{e:?}"
-        );
+        assert!(e.iter().any(|e| e.message.contains("close_on_oef")), "{e:?}");
         let text = GOOD.replace("kind = \"service-config\"", "kind = \"netem\"");
-        assert!(
-            errs(&text)
-                .iter()
-                .any(|e| e.message.contains("unknown fault kind `netem`"))
-        );
+        assert!(errs(&text).iter().any(|e| e.message.contains("unknown fault kind `netem`")));
     }
 
     #[test]
@@ -2395,55 +1631,24 @@ mod tests {
         let nft = "[[faults]]\nkind = \"nft-drop\"\nhost = \"api\"\nproto = \"tcp\"\ndport = 8080\nfrom = \"client\"\n";
         let text = GOOD.replace("[verify]", &format!("{nft}\n[verify]"));
         let s = parse("t.toml", &text).unwrap();
-        let Fault::Nft { host, rule } = &s.faults[1] else {
-            panic!()
-        };
+        let Fault::Nft { host, rule } = &s.faults[1] else { panic!() };
         assert_eq!(host, "api");
         assert_eq!(rule.describe(), "from client tcp dport 8080 drop");
-        let e = parse("t.toml", &text.replace("dport = 8080", "dport = 0"))
-            .unwrap_err()
-            .to_string();
+        let e = parse("t.toml", &text.replace("dport = 8080", "dport = 0")).unwrap_err().to_string();
         assert!(e.contains("port 0 is out of range"), "{e}");
-        let e = parse(
-            "t.toml",
-            &text.replace("proto = \"tcp\"", "proto = \"sctp\""),
-        )
-        .unwrap_err()
-        .to_string();
+        let e = parse("t.toml", &text.replace("proto = \"tcp\"", "proto = \"sctp\"")).unwrap_err().to_string();
         assert!(e.contains("protocol `sctp` is not supported"), "{e}");
-        let e = parse(
-            "t.toml",
-            &text.replace("from = \"client\"", "from = \"clinet\""),
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(
-            e.contains("`clinet` is neither a host nor an IPv4 prefix") && e.contains("t.toml:"),
-            "{e}"
-        );
+        let e = parse("t.toml", &text.replace("from = \"client\"", "from = \"clinet\"")).unwrap_err().to_string();
+        assert!(e.contains("`clinet` is neither a host nor an IPv4 prefix") && e.contains("t.toml:"), "{e}");
         let r = parse("t.toml", &text.replace("nft-drop", "nft-reject")).unwrap();
-        assert!(matches!(
-            &r.faults[1],
-            Fault::Nft {
-                rule: NftRule {
-                    action: NftAction::RejectTcpReset,
-                    ..
-                },
-                ..
-            }
-        ));
+        assert!(matches!(&r.faults[1], Fault::Nft { rule: NftRule { action: NftAction::RejectTcpReset, .. }, .. }));
         let loss = text.replace("kind = \"nft-drop\"", "kind = \"nft-loss\"\npercent = 150");
         let e = parse("t.toml", &loss).unwrap_err().to_string();
         assert!(e.contains("loss of 150% is impossible"), "{e}");
         let r = parse("t.toml", &loss.replace("percent = 150", "percent = 2.5")).unwrap();
-        let Fault::Nft { rule, .. } = &r.faults[1] else {
-            panic!()
-        };
+        let Fault::Nft { rule, .. } = &r.faults[1] else { panic!() };
         assert_eq!(rule.action, NftAction::Loss { permille: 25 });
-        assert_eq!(
-            rule.describe(),
-            "from client tcp dport 8080 numgen random mod 1000 < 25 drop (2.5% loss)"
-        );
+        assert_eq!(rule.describe(), "from client tcp dport 8080 numgen random mod 1000 < 25 drop (2.5% loss)");
     }
 
     #[test]
@@ -2457,57 +1662,25 @@ mod tests {
 
     #[test]
     fn host_faults() {
-        let add = |f: &str| {
-            parse(
-                "t.toml",
-                &GOOD.replace("[verify]", &format!("{f}\n[verify]")),
-            )
-        };
+        let add = |f: &str| parse("t.toml", &GOOD.replace("[verify]", &format!("{f}\n[verify]")));
         let s = add("[[faults]]\nkind = \"sysctl\"\nhost = \"client\"\nkey = \"net.ipv4.ip_local_port_range\"\nvalue = \"40000 40001\"\n").unwrap();
-        assert_eq!(
-            s.faults[1].describe(),
-            "sysctl on client: net.ipv4.ip_local_port_range = 40000 40001"
-        );
+        assert_eq!(s.faults[1].describe(), "sysctl on client: net.ipv4.ip_local_port_range = 40000 40001");
         let e = add("[[faults]]\nkind = \"sysctl\"\nhost = \"client\"\nkey = \"kernel.pid_max\"\nvalue = 5\n").unwrap_err().to_string();
         assert!(e.contains("not a per-network-namespace setting"), "{e}");
-        let e =
-            add("[[faults]]\nkind = \"mtu\"\nhost = \"api\"\ninterface = \"eth7\"\nmtu = 1280\n")
-                .unwrap_err()
-                .to_string();
-        assert!(
-            e.contains("host `api` has no interface `eth7`")
-                && e.contains("its interfaces are: eth0"),
-            "{e}"
-        );
-        let e = add("[[faults]]\nkind = \"mtu\"\nhost = \"api\"\ninterface = \"eth0\"\nmtu = -5\n")
-            .unwrap_err()
-            .to_string();
+        let e = add("[[faults]]\nkind = \"mtu\"\nhost = \"api\"\ninterface = \"eth7\"\nmtu = 1280\n").unwrap_err().to_string();
+        assert!(e.contains("host `api` has no interface `eth7`") && e.contains("its interfaces are: eth0"), "{e}");
+        let e = add("[[faults]]\nkind = \"mtu\"\nhost = \"api\"\ninterface = \"eth0\"\nmtu = -5\n").unwrap_err().to_string();
         assert!(e.contains("mtu -5 is out of range"), "{e}");
-        let e = add("[[faults]]\nkind = \"route-remove\"\nhost = \"api\"\nto = \"default\"\n")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("host `api` has no route to default to remove"),
-            "{e}"
-        );
+        let e = add("[[faults]]\nkind = \"route-remove\"\nhost = \"api\"\nto = \"default\"\n").unwrap_err().to_string();
+        assert!(e.contains("host `api` has no route to default to remove"), "{e}");
     }
 
     #[test]
     fn cidr_parsing() {
         assert_eq!("10.0.0.1/8".parse::<Cidr>().unwrap().prefix, 8);
-        assert!(
-            "10.0.0.1"
-                .parse::<Cidr>()
-                .unwrap_err()
-                .contains("no prefix length")
-        );
+        assert!("10.0.0.1".parse::<Cidr>().unwrap_err().contains("no prefix length"));
         assert!("10.0.0.1/33".parse::<Cidr>().is_err());
-        assert!(
-            "fd00::1/64"
-                .parse::<Cidr>()
-                .unwrap()
-                .same_subnet(&"fd00::2/64".parse().unwrap())
-        );
+        assert!("fd00::1/64".parse::<Cidr>().unwrap().same_subnet(&"fd00::2/64".parse().unwrap()));
     }
 
     #[test]

@@ -32,31 +32,15 @@ pub struct SourceError {
 }
 
 impl SourceError {
-    pub fn at(
-        file: &str,
-        text: &str,
-        span: Option<Range<usize>>,
-        message: impl Into<String>,
-        help: impl Into<String>,
-    ) -> Self {
+    pub fn at(file: &str, text: &str, span: Option<Range<usize>>, message: impl Into<String>, help: impl Into<String>) -> Self {
         let pos = span.map_or(Position { line: 1, column: 1 }, |s| position(text, s.start));
-        SourceError {
-            file: file.to_string(),
-            line: pos.line,
-            column: pos.column,
-            message: message.into(),
-            help: help.into(),
-        }
+        SourceError { file: file.to_string(), line: pos.line, column: pos.column, message: message.into(), help: help.into() }
     }
 }
 
 impl fmt::Display for SourceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: {}",
-            self.file, self.line, self.column, self.message
-        )?;
+        write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)?;
         if !self.help.is_empty() {
             write!(f, "\n  help: {}", self.help)?;
         }
@@ -89,25 +73,13 @@ mod tests {
         let t = "ab\ncdé\nf";
         assert_eq!(position(t, 0), Position { line: 1, column: 1 });
         assert_eq!(position(t, 3), Position { line: 2, column: 1 });
-        assert_eq!(
-            position(t, t.find('f').unwrap()),
-            Position { line: 3, column: 1 }
-        );
+        assert_eq!(position(t, t.find('f').unwrap()), Position { line: 3, column: 1 });
         assert_eq!(position(t, t.len()), Position { line: 3, column: 2 });
     }
 
     #[test]
     fn display_names_file_line_column_and_help() {
-        let e = SourceError::at(
-            "x.toml",
-            "a\nbad = 1",
-            Some(2..5),
-            "unknown key `bad`",
-            "remove it",
-        );
-        assert_eq!(
-            e.to_string(),
-            "x.toml:2:1: unknown key `bad`\n  help: remove it"
-        );
+        let e = SourceError::at("x.toml", "a\nbad = 1", Some(2..5), "unknown key `bad`", "remove it");
+        assert_eq!(e.to_string(), "x.toml:2:1: unknown key `bad`\n  help: remove it");
     }
 }

@@ -150,28 +150,13 @@ pub(crate) struct Validator<'a> {
 }
 
 impl Validator<'_> {
-    fn err(
-        &mut self,
-        span: std::ops::Range<usize>,
-        message: impl Into<String>,
-        help: impl Into<String>,
-    ) {
-        self.errors.push(SourceError::at(
-            self.file,
-            self.text,
-            Some(span),
-            message,
-            help,
-        ));
+    fn err(&mut self, span: std::ops::Range<usize>, message: impl Into<String>, help: impl Into<String>) {
+        self.errors.push(SourceError::at(self.file, self.text, Some(span), message, help));
     }
 }
 
 fn is_ifname(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= MAX_IFNAME
-        && s != "lo"
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    !s.is_empty() && s.len() <= MAX_IFNAME && s != "lo" && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
 fn in_pool(addr: &IpAddr) -> bool {
@@ -183,106 +168,55 @@ fn mtu(v: &mut Validator, m: &Option<Spanned<i64>>) -> Option<u32> {
     match u32::try_from(*m.get_ref()) {
         Ok(x) if (68..=65535).contains(&x) => Some(x),
         _ => {
-            v.err(
-                m.span(),
-                format!("mtu {} is out of range", m.get_ref()),
-                "use an MTU between 68 and 65535 (Ethernet: 1500)",
-            );
+            v.err(m.span(), format!("mtu {} is out of range", m.get_ref()), "use an MTU between 68 and 65535 (Ethernet: 1500)");
             None
         }
     }
 }
 
 /// Validates hosts, links and switches. `hosts_known` holds the declared host names.
-pub(crate) fn validate(
-    v: &mut Validator,
-    raw_hosts: &[RawHost],
-    raw_links: &[Spanned<RawLink>],
-    raw_switches: &[Spanned<RawSwitch>],
-    hosts_known: &BTreeSet<String>,
-) -> (Vec<Host>, Vec<Segment>) {
+pub(crate) fn validate(v: &mut Validator, raw_hosts: &[RawHost], raw_links: &[Spanned<RawLink>], raw_switches: &[Spanned<RawSwitch>], hosts_known: &BTreeSet<String>) -> (Vec<Host>, Vec<Segment>) {
     let known = hosts_known.iter().cloned().collect::<Vec<_>>().join(", ");
     let mut used_addrs: BTreeMap<IpAddr, String> = BTreeMap::new();
     // Interface names per host: given ones first (so generated ones avoid them).
     let mut ifnames: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let all_eps = raw_links
-        .iter()
-        .flat_map(|l| [&l.get_ref().a, &l.get_ref().b])
-        .chain(raw_switches.iter().flat_map(|s| s.get_ref().members.iter()));
+    let all_eps = raw_links.iter().flat_map(|l| [&l.get_ref().a, &l.get_ref().b]).chain(raw_switches.iter().flat_map(|s| s.get_ref().members.iter()));
     for ep in all_eps {
         if let Some(n) = &ep.name {
             if !is_ifname(n.get_ref()) {
-                v.err(
-                    n.span(),
-                    format!("interface name `{}` is not valid", n.get_ref()),
-                    format!("use at most {MAX_IFNAME} letters, digits, '-', '_' or '.' (Linux limit), and not `lo`"),
-                );
-            } else if !ifnames
-                .entry(ep.host.get_ref().clone())
-                .or_default()
-                .insert(n.get_ref().clone())
-            {
-                v.err(
-                    n.span(),
-                    format!(
-                        "host `{}` has two interfaces named `{}`",
-                        ep.host.get_ref(),
-                        n.get_ref()
-                    ),
-                    "give each interface of a host its own name",
-                );
+                v.err(n.span(), format!("interface name `{}` is not valid", n.get_ref()), format!("use at most {MAX_IFNAME} letters, digits, '-', '_' or '.' (Linux limit), and not `lo`"));
+            } else if !ifnames.entry(ep.host.get_ref().clone()).or_default().insert(n.get_ref().clone()) {
+                v.err(n.span(), format!("host `{}` has two interfaces named `{}`", ep.host.get_ref(), n.get_ref()), "give each interface of a host its own name");
             }
         }
     }
     let mut next_eth: BTreeMap<String, usize> = BTreeMap::new();
-    let mut endpoint = |v: &mut Validator,
-                        ep: &RawEndpoint,
-                        seg_mtu: Option<u32>,
-                        subnet: Option<Cidr>|
-     -> Option<Endpoint> {
+    let mut endpoint = |v: &mut Validator, ep: &RawEndpoint, seg_mtu: Option<u32>, subnet: Option<Cidr>| -> Option<Endpoint> {
         let host = ep.host.get_ref();
         let host_ok = hosts_known.contains(host);
         if !host_ok {
-            v.err(
-                ep.host.span(),
-                format!("unknown host `{host}`"),
-                format!("declare it in [[hosts]] or use one of: {known}"),
-            );
+            v.err(ep.host.span(), format!("unknown host `{host}`"), format!("declare it in [[hosts]] or use one of: {known}"));
         }
         let mut addresses = Vec::new();
         for a in ep.address.iter().chain(ep.addresses.iter()) {
             match a.get_ref().parse::<Cidr>() {
                 Ok(c) => {
                     if let Some(owner) = used_addrs.get(&c.addr) {
-                        v.err(
-                            a.span(),
-                            format!("address {} is already used by {owner}", c.addr),
-                            "every interface needs its own address; pick a free one in the subnet",
-                        );
+                        v.err(a.span(), format!("address {} is already used by {owner}", c.addr), "every interface needs its own address; pick a free one in the subnet");
                     } else if in_pool(&c.addr) {
-                        v.err(a.span(), format!("address {} is in 10.{}.0.0 - 10.{}.255.255, reserved for allocated addresses", c.addr, POOL.0, POOL.1), "pick another range, or leave the address out to have one allocated");
-                    } else if let Some(s) = subnet.filter(|s| {
-                        c.addr.is_ipv4()
-                            && !s.same_subnet(&Cidr {
-                                addr: c.addr,
-                                prefix: s.prefix,
-                            })
-                    }) {
                         v.err(
                             a.span(),
-                            format!("address {c} is outside the segment's subnet {s}"),
-                            "use an address inside the subnet, or drop one of them",
+                            format!("address {} is in 10.{}.0.0 - 10.{}.255.255, reserved for allocated addresses", c.addr, POOL.0, POOL.1),
+                            "pick another range, or leave the address out to have one allocated",
                         );
+                    } else if let Some(s) = subnet.filter(|s| c.addr.is_ipv4() && !s.same_subnet(&Cidr { addr: c.addr, prefix: s.prefix })) {
+                        v.err(a.span(), format!("address {c} is outside the segment's subnet {s}"), "use an address inside the subnet, or drop one of them");
                     } else {
                         used_addrs.insert(c.addr, host.clone());
                         addresses.push(c);
                     }
                 }
-                Err(e) => v.err(
-                    a.span(),
-                    e,
-                    "write an address with its prefix, e.g. \"10.77.0.2/24\" or \"fd77::2/64\"",
-                ),
+                Err(e) => v.err(a.span(), e, "write an address with its prefix, e.g. \"10.77.0.2/24\" or \"fd77::2/64\""),
             }
         }
         let ep_mtu = mtu(v, &ep.mtu).or(seg_mtu);
@@ -300,38 +234,22 @@ pub(crate) fn validate(
                 }
             }
         };
-        host_ok.then(|| Endpoint {
-            host: host.clone(),
-            ifname,
-            addresses,
-            mtu: ep_mtu,
-        })
+        host_ok.then(|| Endpoint { host: host.clone(), ifname, addresses, mtu: ep_mtu })
     };
-    let subnet_of =
-        |v: &mut Validator, s: &Option<Spanned<String>>, members: usize| -> Option<Cidr> {
-            let s = s.as_ref()?;
-            match s.get_ref().parse::<Cidr>() {
-                Ok(c)
-                    if c.addr.is_ipv4()
-                        && c.prefix <= 30
-                        && (1u64 << (32 - c.prefix)) >= members as u64 + 2 =>
-                {
-                    Some(c)
-                }
-                Ok(c) => {
-                    v.err(
-                        s.span(),
-                        format!("subnet {c} cannot hold {members} hosts"),
-                        "use an IPv4 subnet with room for every member, e.g. 10.77.5.0/24",
-                    );
-                    None
-                }
-                Err(e) => {
-                    v.err(s.span(), e, "write the subnet as e.g. \"10.77.5.0/24\"");
-                    None
-                }
+    let subnet_of = |v: &mut Validator, s: &Option<Spanned<String>>, members: usize| -> Option<Cidr> {
+        let s = s.as_ref()?;
+        match s.get_ref().parse::<Cidr>() {
+            Ok(c) if c.addr.is_ipv4() && c.prefix <= 30 && (1u64 << (32 - c.prefix)) >= members as u64 + 2 => Some(c),
+            Ok(c) => {
+                v.err(s.span(), format!("subnet {c} cannot hold {members} hosts"), "use an IPv4 subnet with room for every member, e.g. 10.77.5.0/24");
+                None
             }
-        };
+            Err(e) => {
+                v.err(s.span(), e, "write the subnet as e.g. \"10.77.5.0/24\"");
+                None
+            }
+        }
+    };
     let mut segments = Vec::new();
     for l in raw_links {
         let span = l.span();
@@ -341,33 +259,15 @@ pub(crate) fn validate(
         let a = endpoint(v, &l.a, seg_mtu, subnet);
         let b = endpoint(v, &l.b, seg_mtu, subnet);
         if l.a.host.get_ref() == l.b.host.get_ref() {
-            v.err(
-                l.b.host.span(),
-                format!("link joins host `{}` to itself", l.a.host.get_ref()),
-                "a link joins two different hosts",
-            );
+            v.err(l.b.host.span(), format!("link joins host `{}` to itself", l.a.host.get_ref()), "a link joins two different hosts");
         }
         if let (Some(a), Some(b)) = (a, b) {
-            for (x, y) in a
-                .addresses
-                .iter()
-                .flat_map(|x| b.addresses.iter().map(move |y| (x, y)))
-            {
+            for (x, y) in a.addresses.iter().flat_map(|x| b.addresses.iter().map(move |y| (x, y))) {
                 if x.addr.is_ipv4() == y.addr.is_ipv4() && !x.same_subnet(y) {
-                    v.err(
-                        span.clone(),
-                        format!(
-                            "the two ends of this link ({x} and {y}) are not in the same subnet"
-                        ),
-                        "give both ends addresses in one subnet with the same prefix length",
-                    );
+                    v.err(span.clone(), format!("the two ends of this link ({x} and {y}) are not in the same subnet"), "give both ends addresses in one subnet with the same prefix length");
                 }
             }
-            segments.push(Segment {
-                switch: None,
-                subnet,
-                members: vec![a, b],
-            });
+            segments.push(Segment { switch: None, subnet, members: vec![a, b] });
         }
     }
     let mut switch_names = BTreeSet::new();
@@ -379,18 +279,10 @@ pub(crate) fn validate(
             v.err(s.name.span(), format!("switch name `{name}` is not valid"), "use lowercase letters, digits and '-', starting with a letter, at most 20 characters");
         }
         if hosts_known.contains(name) || !switch_names.insert(name.clone()) {
-            v.err(
-                s.name.span(),
-                format!("the name `{name}` is already taken"),
-                "switches and hosts share one namespace of names; pick another",
-            );
+            v.err(s.name.span(), format!("the name `{name}` is already taken"), "switches and hosts share one namespace of names; pick another");
         }
         if s.members.len() < 2 {
-            v.err(
-                sp.clone(),
-                format!("switch `{name}` has {} member(s)", s.members.len()),
-                "a switch joins at least two hosts; use [[links]] for one",
-            );
+            v.err(sp.clone(), format!("switch `{name}` has {} member(s)", s.members.len()), "a switch joins at least two hosts; use [[links]] for one");
         }
         let seg_mtu = mtu(v, &s.mtu);
         let subnet = subnet_of(v, &s.subnet, s.members.len());
@@ -398,19 +290,11 @@ pub(crate) fn validate(
         let mut members = Vec::new();
         for m in &s.members {
             if !seen.insert(m.host.get_ref().clone()) {
-                v.err(
-                    m.host.span(),
-                    format!("host `{}` is on switch `{name}` twice", m.host.get_ref()),
-                    "list each host once",
-                );
+                v.err(m.host.span(), format!("host `{}` is on switch `{name}` twice", m.host.get_ref()), "list each host once");
             }
             members.extend(endpoint(v, m, seg_mtu, subnet));
         }
-        segments.push(Segment {
-            switch: Some(name.clone()),
-            subnet,
-            members,
-        });
+        segments.push(Segment { switch: Some(name.clone()), subnet, members });
     }
 
     // Hosts: forwarding, sysctls, routes, NAT.
@@ -424,31 +308,19 @@ pub(crate) fn validate(
                 toml::Value::Integer(i) => i.to_string(),
                 toml::Value::Boolean(b) => u8::from(*b).to_string(),
                 other => {
-                    v.err(
-                        val.span(),
-                        format!("sysctl {k}: value {other} is not a string or a number"),
-                        "write e.g. \"1024 65535\" or 2",
-                    );
+                    v.err(val.span(), format!("sysctl {k}: value {other} is not a string or a number"), "write e.g. \"1024 65535\" or 2");
                     continue;
                 }
             };
             if !k.starts_with("net.") || k.contains('/') || k.contains("..") {
                 v.err(val.span(), format!("sysctl `{k}` is not a per-network-namespace setting"), "only net.* sysctls belong to a drill host; others would change the learner's machine");
             } else if GLOBAL_SYSCTLS.contains(&k.as_str()) {
-                v.err(
-                    val.span(),
-                    format!("sysctl `{k}` is global to the machine, not per host"),
-                    "model it another way (e.g. a conntrack limit with an nft `ct count` fault)",
-                );
+                v.err(val.span(), format!("sysctl `{k}` is global to the machine, not per host"), "model it another way (e.g. a conntrack limit with an nft `ct count` fault)");
             } else {
                 sysctls.push((k.clone(), value));
             }
         }
-        let my_ifs: Vec<&Endpoint> = segments
-            .iter()
-            .flat_map(|s| s.members.iter())
-            .filter(|e| e.host == name)
-            .collect();
+        let my_ifs: Vec<&Endpoint> = segments.iter().flat_map(|s| s.members.iter()).filter(|e| e.host == name).collect();
         let mut routes = Vec::new();
         for r in &h.routes {
             let r = r.get_ref();
@@ -458,53 +330,27 @@ pub(crate) fn validate(
                 t => match t.parse::<Cidr>() {
                     Ok(c) => (Some(c), Some(c.addr.is_ipv6())),
                     Err(e) => {
-                        v.err(
-                            r.to.span(),
-                            e,
-                            "write `default`, `default6` or a prefix such as \"10.77.2.0/24\"",
-                        );
+                        v.err(r.to.span(), e, "write `default`, `default6` or a prefix such as \"10.77.2.0/24\"");
                         continue;
                     }
                 },
             };
             let via = match r.via.get_ref().parse::<IpAddr>() {
                 Ok(a) => {
-                    let on_link = my_ifs.iter().flat_map(|e| e.addresses.iter()).any(|c| {
-                        c.same_subnet(&Cidr {
-                            addr: a,
-                            prefix: c.prefix,
-                        })
-                    });
-                    let allocated = my_ifs
-                        .iter()
-                        .any(|e| !e.addresses.iter().any(|c| c.addr.is_ipv4()));
+                    let on_link = my_ifs.iter().flat_map(|e| e.addresses.iter()).any(|c| c.same_subnet(&Cidr { addr: a, prefix: c.prefix }));
+                    let allocated = my_ifs.iter().any(|e| !e.addresses.iter().any(|c| c.addr.is_ipv4()));
                     if !on_link && !(allocated && a.is_ipv4()) {
-                        v.err(
-                            r.via.span(),
-                            format!("gateway {a} is not on any subnet of host `{name}`"),
-                            "use an address on one of the host's links, or the gateway's host name",
-                        );
+                        v.err(r.via.span(), format!("gateway {a} is not on any subnet of host `{name}`"), "use an address on one of the host's links, or the gateway's host name");
                     }
                     Via::Address(a)
                 }
                 Err(_) => {
                     let gw = r.via.get_ref();
-                    let shares = segments.iter().any(|s| {
-                        s.members.iter().any(|m| &m.host == gw)
-                            && s.members.iter().any(|m| m.host == name)
-                    });
+                    let shares = segments.iter().any(|s| s.members.iter().any(|m| &m.host == gw) && s.members.iter().any(|m| m.host == name));
                     if !hosts_known.contains(gw) {
-                        v.err(
-                            r.via.span(),
-                            format!("`{gw}` is neither an address nor a host"),
-                            format!("use an address or one of: {known}"),
-                        );
+                        v.err(r.via.span(), format!("`{gw}` is neither an address nor a host"), format!("use an address or one of: {known}"));
                     } else if !shares {
-                        v.err(
-                            r.via.span(),
-                            format!("host `{gw}` shares no link or switch with `{name}`"),
-                            "route via a neighbour: a host on one of this host's links or switches",
-                        );
+                        v.err(r.via.span(), format!("host `{gw}` shares no link or switch with `{name}`"), "route via a neighbour: a host on one of this host's links or switches");
                     }
                     Via::Host(gw.clone())
                 }
@@ -517,21 +363,11 @@ pub(crate) fn validate(
                 Some(m.get_ref().clone())
             } else {
                 let names: Vec<&str> = my_ifs.iter().map(|e| e.ifname.as_str()).collect();
-                v.err(
-                    m.span(),
-                    format!("host `{name}` has no interface `{}`", m.get_ref()),
-                    format!("its interfaces are: {}", names.join(", ")),
-                );
+                v.err(m.span(), format!("host `{name}` has no interface `{}`", m.get_ref()), format!("its interfaces are: {}", names.join(", ")));
                 None
             }
         });
-        hosts.push(Host {
-            name,
-            forwarding: h.forwarding,
-            sysctls,
-            routes,
-            masquerade,
-        });
+        hosts.push(Host { name, forwarding: h.forwarding, sysctls, routes, masquerade });
     }
     (hosts, segments)
 }
@@ -581,32 +417,12 @@ steps = []
         assert_eq!(a.interfaces[0].name, "eth0");
         assert_eq!(a.interfaces[0].addresses[0].to_string(), "10.203.0.1/24");
         let r = &p.hosts[1];
-        assert_eq!(
-            r.interfaces
-                .iter()
-                .map(|i| i.name.as_str())
-                .collect::<Vec<_>>(),
-            ["eth0", "eth1"]
-        );
+        assert_eq!(r.interfaces.iter().map(|i| i.name.as_str()).collect::<Vec<_>>(), ["eth0", "eth1"]);
         assert_eq!(r.interfaces[1].addresses[0].to_string(), "10.203.1.1/24");
-        assert_eq!(
-            a.routes[0].via.to_string(),
-            "10.203.0.2",
-            "via = \"r\" resolves to r's address on the shared link"
-        );
-        assert!(
-            r.sysctls
-                .contains(&("net.ipv4.ip_forward".into(), "1".into()))
-        );
+        assert_eq!(a.routes[0].via.to_string(), "10.203.0.2", "via = \"r\" resolves to r's address on the shared link");
+        assert!(r.sysctls.contains(&("net.ipv4.ip_forward".into(), "1".into())));
         let b = &p.hosts[2];
-        assert_eq!(
-            b.interfaces[0]
-                .addresses
-                .iter()
-                .map(|c| c.to_string())
-                .collect::<Vec<_>>(),
-            ["10.203.1.2/24", "fd00::2/64"]
-        );
+        assert_eq!(b.interfaces[0].addresses.iter().map(|c| c.to_string()).collect::<Vec<_>>(), ["10.203.1.2/24", "fd00::2/64"]);
         assert_eq!(p.switches[0].netns, "drill-abcdef-sw");
         assert_eq!(p.namespaces().len(), 4);
         assert_eq!(p.host_address("b", true).unwrap().to_string(), "fd00::2");
@@ -614,61 +430,29 @@ steps = []
 
     #[test]
     fn interface_name_too_long_is_rejected_with_the_limit() {
-        let e = err(&BASE.replace(
-            "b = { host = \"r\" }",
-            "b = { host = \"r\", name = \"averyverylongname0\" }",
-        ));
-        assert!(
-            e.contains("t.toml:16:")
-                && e.contains("interface name `averyverylongname0` is not valid")
-                && e.contains("at most 15"),
-            "{e}"
-        );
+        let e = err(&BASE.replace("b = { host = \"r\" }", "b = { host = \"r\", name = \"averyverylongname0\" }"));
+        assert!(e.contains("t.toml:16:") && e.contains("interface name `averyverylongname0` is not valid") && e.contains("at most 15"), "{e}");
     }
 
     #[test]
     fn routes_need_a_neighbour_or_an_on_link_gateway() {
         let e = err(&BASE.replace("via = \"r\"", "via = \"b\""));
-        assert!(
-            e.contains("host `b` shares no link or switch with `a`"),
-            "{e}"
-        );
+        assert!(e.contains("host `b` shares no link or switch with `a`"), "{e}");
         let e = err(&BASE
-            .replace(
-                "b = { host = \"r\" }",
-                "b = { host = \"r\", address = \"10.9.0.2/24\" }",
-            )
-            .replace(
-                "a = { host = \"a\" }",
-                "a = { host = \"a\", address = \"10.9.0.1/24\" }",
-            )
+            .replace("b = { host = \"r\" }", "b = { host = \"r\", address = \"10.9.0.2/24\" }")
+            .replace("a = { host = \"a\" }", "a = { host = \"a\", address = \"10.9.0.1/24\" }")
             .replace("via = \"r\"", "via = \"10.8.0.1\""));
-        assert!(
-            e.contains("gateway 10.8.0.1 is not on any subnet of host `a`"),
-            "{e}"
-        );
+        assert!(e.contains("gateway 10.8.0.1 is not on any subnet of host `a`"), "{e}");
     }
 
     #[test]
     fn bad_sysctls_mtus_pool_addresses_and_switches() {
-        let e = err(&BASE.replace(
-            "forwarding = true",
-            "forwarding = true\nsysctls = { \"kernel.pid_max\" = 5, \"net.core.rmem_max\" = 1 }",
-        ));
-        assert!(
-            e.contains("`kernel.pid_max` is not a per-network-namespace setting"),
-            "{e}"
-        );
-        assert!(
-            e.contains("`net.core.rmem_max` is global to the machine"),
-            "{e}"
-        );
+        let e = err(&BASE.replace("forwarding = true", "forwarding = true\nsysctls = { \"kernel.pid_max\" = 5, \"net.core.rmem_max\" = 1 }"));
+        assert!(e.contains("`kernel.pid_max` is not a per-network-namespace setting"), "{e}");
+        assert!(e.contains("`net.core.rmem_max` is global to the machine"), "{e}");
         let e = err(&BASE.replace("b = { host = \"r\" }", "b = { host = \"r\", mtu = 20 }"));
         assert!(e.contains("mtu 20 is out of range"), "{e}");
-        let e = err(&BASE.replace(
-            "a = { host = \"a\" }",
-            "a = { host = \"a\", address = \"10.201.0.1/24\" }",
-        ));
+        let e = err(&BASE.replace("a = { host = \"a\" }", "a = { host = \"a\", address = \"10.201.0.1/24\" }"));
         assert!(e.contains("reserved for allocated addresses"), "{e}");
         let e = err(&BASE.replace("members = [{ host = \"r\" }, ", "members = ["));
         assert!(e.contains("switch `sw` has 1 member(s)"), "{e}");

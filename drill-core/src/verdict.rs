@@ -17,19 +17,8 @@ pub struct Verdict {
 }
 
 impl Verdict {
-    pub fn new(
-        drill_id: &str,
-        scenario: &str,
-        window_secs: f64,
-        checks: Vec<CheckResult>,
-    ) -> Verdict {
-        Verdict {
-            drill_id: drill_id.into(),
-            scenario: scenario.into(),
-            passed: checks.iter().all(|c| c.passed),
-            window_secs,
-            checks,
-        }
+    pub fn new(drill_id: &str, scenario: &str, window_secs: f64, checks: Vec<CheckResult>) -> Verdict {
+        Verdict { drill_id: drill_id.into(), scenario: scenario.into(), passed: checks.iter().all(|c| c.passed), window_secs, checks }
     }
 }
 
@@ -81,36 +70,18 @@ fn fmt_dur(ns: u64) -> String {
 
 /// How a dwell check names its sockets: "on api:8080", or "on client to port 8080".
 pub fn dwell_subject(host: &str, port: u16, peer: bool) -> String {
-    if peer {
-        format!("on {host} to port {port}")
-    } else {
-        format!("on {host}:{port}")
-    }
+    if peer { format!("on {host} to port {port}") } else { format!("on {host}:{port}") }
 }
 
 /// Evaluates "no socket on host:port (or to port, with `peer`) stays in `state` longer
 /// than `max_secs`, and at least `min_connections` went through it".
 #[allow(clippy::too_many_arguments)]
-pub fn evaluate_dwell(
-    name: &str,
-    host: &str,
-    port: u16,
-    peer: bool,
-    state: TcpState,
-    max_secs: f64,
-    min_connections: u64,
-    obs: &DwellObservation,
-) -> CheckResult {
+pub fn evaluate_dwell(name: &str, host: &str, port: u16, peer: bool, state: TcpState, max_secs: f64, min_connections: u64, obs: &DwellObservation) -> CheckResult {
     let bound_ns = (max_secs * 1e9) as u64;
     // Only the time spent in the state inside the window counts: a socket stuck since
     // before the window and still stuck fails; the tail of one left over from before a
     // fix does not.
-    let dwell = |s: &DwellSample| {
-        s.exit_ns
-            .unwrap_or(obs.window_end_ns)
-            .min(obs.window_end_ns)
-            .saturating_sub(s.enter_ns.max(obs.window_start_ns))
-    };
+    let dwell = |s: &DwellSample| s.exit_ns.unwrap_or(obs.window_end_ns).min(obs.window_end_ns).saturating_sub(s.enter_ns.max(obs.window_start_ns));
     let total = obs.samples.len() as u64;
     let still_open = obs.samples.iter().filter(|s| s.exit_ns.is_none()).count() as u64;
     let over: Vec<&DwellSample> = obs.samples.iter().filter(|s| dwell(s) > bound_ns).collect();
@@ -125,20 +96,12 @@ pub fn evaluate_dwell(
             fmt_dur(longest),
         )
     } else if total < min_connections {
-        format!(
-            "only {total} socket(s) {on} went through {state} during the window (need at least {min_connections}): is the traffic flowing?"
-        )
+        format!("only {total} socket(s) {on} went through {state} during the window (need at least {min_connections}): is the traffic flowing?")
     } else {
-        format!(
-            "{total} sockets {on} went through {state}, the longest for {}; none over {max_secs} s",
-            fmt_dur(longest)
-        )
+        format!("{total} sockets {on} went through {state}, the longest for {}; none over {max_secs} s", fmt_dur(longest))
     };
     if obs.events_lost > 0 {
-        saw.push_str(&format!(
-            " ({} probe events were lost; figures are a lower bound)",
-            obs.events_lost
-        ));
+        saw.push_str(&format!(" ({} probe events were lost; figures are a lower bound)", obs.events_lost));
     }
     CheckResult {
         name: name.to_string(),
@@ -179,22 +142,11 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 /// Evaluates a service-level check over the window's synthetic requests.
-pub fn evaluate_http(
-    name: &str,
-    from: &str,
-    target: &str,
-    min_success_ratio: f64,
-    max_latency_ms: Option<f64>,
-    samples: &[HttpSample],
-) -> CheckResult {
+pub fn evaluate_http(name: &str, from: &str, target: &str, min_success_ratio: f64, max_latency_ms: Option<f64>, samples: &[HttpSample]) -> CheckResult {
     let n = samples.len();
     let ok = samples.iter().filter(|s| s.ok).count();
     let ratio = if n == 0 { 0.0 } else { ok as f64 / n as f64 };
-    let mut lat: Vec<f64> = samples
-        .iter()
-        .filter(|s| s.ok)
-        .map(|s| s.latency_ms)
-        .collect();
+    let mut lat: Vec<f64> = samples.iter().filter(|s| s.ok).map(|s| s.latency_ms).collect();
     lat.sort_by(|a, b| a.total_cmp(b));
     let (p50, p95) = (percentile(&lat, 50.0), percentile(&lat, 95.0));
     // Most frequent error, for the explanation.
@@ -208,18 +160,11 @@ pub fn evaluate_http(
     errors.sort_by(|a, b| b.1.cmp(&a.1));
     let slow = max_latency_ms.is_some_and(|m| ok > 0 && p95 > m);
     let passed = n > 0 && ratio >= min_success_ratio && !slow;
-    let mut saw = format!(
-        "{ok}/{n} requests from {from} to {target} succeeded ({:.0}%, need {:.0}%)",
-        ratio * 100.0,
-        min_success_ratio * 100.0
-    );
+    let mut saw = format!("{ok}/{n} requests from {from} to {target} succeeded ({:.0}%, need {:.0}%)", ratio * 100.0, min_success_ratio * 100.0);
     if ok > 0 {
         saw.push_str(&format!(", latency p50 {p50:.1} ms p95 {p95:.1} ms"));
         if let Some(m) = max_latency_ms {
-            saw.push_str(&format!(
-                " ({} the {m} ms bound)",
-                if slow { "over" } else { "within" }
-            ));
+            saw.push_str(&format!(" ({} the {m} ms bound)", if slow { "over" } else { "within" }));
         }
     }
     if let Some((e, c)) = errors.first() {
@@ -246,28 +191,13 @@ pub fn evaluate_http(
 }
 
 /// Evaluates "at most `max_ratio` retransmissions per segment sent during the window".
-pub fn evaluate_ratio(
-    name: &str,
-    what: &str,
-    on: &str,
-    seen: u64,
-    segments: u64,
-    max_ratio: f64,
-) -> CheckResult {
-    let ratio = if segments == 0 {
-        0.0
-    } else {
-        seen as f64 / segments as f64
-    };
+pub fn evaluate_ratio(name: &str, what: &str, on: &str, seen: u64, segments: u64, max_ratio: f64) -> CheckResult {
+    let ratio = if segments == 0 { 0.0 } else { seen as f64 / segments as f64 };
     let passed = segments > 0 && ratio <= max_ratio;
     let saw = if segments == 0 {
         format!("{on} sent no TCP segments during the window: is the traffic flowing?")
     } else {
-        format!(
-            "{seen} {what} on {on} during the window: {:.2}% of {segments} segments sent (allowed {}%)",
-            ratio * 100.0,
-            max_ratio * 100.0
-        )
+        format!("{seen} {what} on {on} during the window: {:.2}% of {segments} segments sent (allowed {}%)", ratio * 100.0, max_ratio * 100.0)
     };
     CheckResult {
         name: name.to_string(),
@@ -280,14 +210,7 @@ pub fn evaluate_ratio(
 
 /// Evaluates "at most `max` events during the window". `breakdown` lists what the
 /// events were (e.g. drops by reason) for the explanation.
-pub fn evaluate_count(
-    name: &str,
-    what: &str,
-    on: &str,
-    seen: u64,
-    max: u64,
-    breakdown: &[(String, u64)],
-) -> CheckResult {
+pub fn evaluate_count(name: &str, what: &str, on: &str, seen: u64, max: u64, breakdown: &[(String, u64)]) -> CheckResult {
     let passed = seen <= max;
     let mut saw = format!("{seen} {what} on {on} during the window (allowed {max})");
     if !breakdown.is_empty() {
@@ -316,28 +239,15 @@ mod tests {
     const S: u64 = 1_000_000_000;
 
     fn obs(samples: Vec<DwellSample>) -> DwellObservation {
-        DwellObservation {
-            window_start_ns: 100 * S,
-            window_end_ns: 105 * S,
-            samples,
-            events_lost: 0,
-        }
+        DwellObservation { window_start_ns: 100 * S, window_end_ns: 105 * S, samples, events_lost: 0 }
     }
 
     fn closed(enter: u64, exit: u64) -> DwellSample {
-        DwellSample {
-            enter_ns: enter,
-            exit_ns: Some(exit),
-            remote_port: 1,
-        }
+        DwellSample { enter_ns: enter, exit_ns: Some(exit), remote_port: 1 }
     }
 
     fn open(enter: u64) -> DwellSample {
-        DwellSample {
-            enter_ns: enter,
-            exit_ns: None,
-            remote_port: 1,
-        }
+        DwellSample { enter_ns: enter, exit_ns: None, remote_port: 1 }
     }
 
     fn eval(o: &DwellObservation) -> CheckResult {
@@ -346,29 +256,15 @@ mod tests {
 
     #[test]
     fn short_dwells_pass_and_say_so() {
-        let r = eval(&obs(vec![
-            closed(101 * S, 101 * S + 1000),
-            closed(102 * S, 102 * S + 2_000_000),
-            closed(103 * S, 103 * S + 5),
-        ]));
+        let r = eval(&obs(vec![closed(101 * S, 101 * S + 1000), closed(102 * S, 102 * S + 2_000_000), closed(103 * S, 103 * S + 5)]));
         assert!(r.passed, "{}", r.saw);
-        assert!(
-            r.saw
-                .contains("3 sockets on api:8080 went through CLOSE_WAIT, the longest for 2.0 ms"),
-            "{}",
-            r.saw
-        );
+        assert!(r.saw.contains("3 sockets on api:8080 went through CLOSE_WAIT, the longest for 2.0 ms"), "{}", r.saw);
     }
 
     #[test]
     fn sockets_still_stuck_at_the_end_fail() {
         // entered 2.5 s before the end and never left
-        let r = eval(&obs(vec![
-            closed(101 * S, 101 * S + 1),
-            closed(101 * S, 101 * S + 1),
-            open(102 * S + S / 2),
-            open(104 * S),
-        ]));
+        let r = eval(&obs(vec![closed(101 * S, 101 * S + 1), closed(101 * S, 101 * S + 1), open(102 * S + S / 2), open(104 * S)]));
         assert!(!r.passed);
         assert!(r.saw.starts_with("1 of 4 sockets on api:8080 stayed in CLOSE_WAIT longer than 2 s during the window (longest 2.5 s); 1 of them still"), "{}", r.saw);
         assert_eq!(r.details["still_in_state"], 2);
@@ -377,20 +273,12 @@ mod tests {
     #[test]
     fn only_time_inside_the_window_counts() {
         // In the state since 90 s, left 3 s into the window: 3 s inside it, over 2 s.
-        let r = eval(&obs(vec![
-            closed(90 * S, 103 * S),
-            closed(101 * S, 101 * S + 1),
-            closed(101 * S, 101 * S + 1),
-        ]));
+        let r = eval(&obs(vec![closed(90 * S, 103 * S), closed(101 * S, 101 * S + 1), closed(101 * S, 101 * S + 1)]));
         assert!(!r.passed);
         assert_eq!(r.details["over_bound"], 1);
         assert_eq!(r.details["longest_secs"], 3.0);
         // Left over from before a fix, gone 1 s into the window: not a violation.
-        let r = eval(&obs(vec![
-            closed(90 * S, 101 * S),
-            closed(101 * S, 101 * S + 1),
-            closed(101 * S, 101 * S + 1),
-        ]));
+        let r = eval(&obs(vec![closed(90 * S, 101 * S), closed(101 * S, 101 * S + 1), closed(101 * S, 101 * S + 1)]));
         assert!(r.passed, "{}", r.saw);
     }
 
@@ -418,97 +306,41 @@ mod tests {
 
     #[test]
     fn http_ratio_latency_and_top_error() {
-        let mut s: Vec<HttpSample> = (0..18)
-            .map(|i| HttpSample {
-                ok: true,
-                latency_ms: i as f64,
-                error: None,
-            })
-            .collect();
-        s.push(HttpSample {
-            ok: false,
-            latency_ms: 1000.0,
-            error: Some("timed out after 1000 ms".into()),
-        });
-        s.push(HttpSample {
-            ok: false,
-            latency_ms: 1000.0,
-            error: Some("timed out after 1000 ms".into()),
-        });
+        let mut s: Vec<HttpSample> = (0..18).map(|i| HttpSample { ok: true, latency_ms: i as f64, error: None }).collect();
+        s.push(HttpSample { ok: false, latency_ms: 1000.0, error: Some("timed out after 1000 ms".into()) });
+        s.push(HttpSample { ok: false, latency_ms: 1000.0, error: Some("timed out after 1000 ms".into()) });
         let r = evaluate_http("n", "client", "api:8080", 0.95, None, &s);
         assert!(!r.passed);
-        assert!(
-            r.saw
-                .starts_with("18/20 requests from client to api:8080 succeeded (90%, need 95%)"),
-            "{}",
-            r.saw
-        );
-        assert!(
-            r.saw
-                .contains("most common failure: timed out after 1000 ms (2x)"),
-            "{}",
-            r.saw
-        );
+        assert!(r.saw.starts_with("18/20 requests from client to api:8080 succeeded (90%, need 95%)"), "{}", r.saw);
+        assert!(r.saw.contains("most common failure: timed out after 1000 ms (2x)"), "{}", r.saw);
         let r = evaluate_http("n", "client", "api:8080", 0.9, None, &s);
         assert!(r.passed);
-        assert!(
-            !evaluate_http("n", "c", "t", 0.0, None, &[]).passed,
-            "no requests is never a pass"
-        );
+        assert!(!evaluate_http("n", "c", "t", 0.0, None, &[]).passed, "no requests is never a pass");
         let r = evaluate_http("n", "client", "api:8080", 0.9, Some(10.0), &s);
-        assert!(
-            !r.passed && r.saw.contains("p95 16.0 ms (over the 10 ms bound)"),
-            "{}",
-            r.saw
-        );
+        assert!(!r.passed && r.saw.contains("p95 16.0 ms (over the 10 ms bound)"), "{}", r.saw);
     }
 
     #[test]
     fn retransmission_ratio() {
         let r = evaluate_ratio("n", "retransmissions", "client", 30, 1000, 0.01);
         assert!(!r.passed);
-        assert_eq!(
-            r.saw,
-            "30 retransmissions on client during the window: 3.00% of 1000 segments sent (allowed 1%)"
-        );
+        assert_eq!(r.saw, "30 retransmissions on client during the window: 3.00% of 1000 segments sent (allowed 1%)");
         assert!(evaluate_ratio("n", "retransmissions", "client", 5, 1000, 0.01).passed);
-        assert!(
-            !evaluate_ratio("n", "retransmissions", "client", 0, 0, 0.01).passed,
-            "no traffic is not a pass"
-        );
+        assert!(!evaluate_ratio("n", "retransmissions", "client", 0, 0, 0.01).passed, "no traffic is not a pass");
     }
 
     #[test]
     fn counts_pass_up_to_max_and_explain_the_breakdown() {
-        let r = evaluate_count(
-            "n",
-            "packet drops",
-            "api",
-            37,
-            0,
-            &[("NETFILTER_DROP".into(), 37)],
-        );
+        let r = evaluate_count("n", "packet drops", "api", 37, 0, &[("NETFILTER_DROP".into(), 37)]);
         assert!(!r.passed);
-        assert_eq!(
-            r.saw,
-            "37 packet drops on api during the window (allowed 0): NETFILTER_DROP 37"
-        );
+        assert_eq!(r.saw, "37 packet drops on api during the window (allowed 0): NETFILTER_DROP 37");
         assert!(evaluate_count("n", "resets sent", "api:80", 2, 2, &[]).passed);
     }
 
     #[test]
     fn verdict_passes_only_if_all_checks_pass() {
-        let ok = CheckResult {
-            name: "a".into(),
-            kind: "k".into(),
-            passed: true,
-            saw: String::new(),
-            details: serde_json::Value::Null,
-        };
-        let bad = CheckResult {
-            passed: false,
-            ..ok.clone()
-        };
+        let ok = CheckResult { name: "a".into(), kind: "k".into(), passed: true, saw: String::new(), details: serde_json::Value::Null };
+        let bad = CheckResult { passed: false, ..ok.clone() };
         assert!(Verdict::new("i", "s", 5.0, vec![ok.clone(), ok.clone()]).passed);
         assert!(!Verdict::new("i", "s", 5.0, vec![ok, bad]).passed);
     }

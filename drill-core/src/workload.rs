@@ -24,18 +24,9 @@ impl Workload {
     pub fn from_table(kind: &str, table: toml::Table) -> Result<Workload, String> {
         let value = toml::Value::Table(table);
         match kind {
-            "httpd" => value
-                .try_into()
-                .map(Workload::Httpd)
-                .map_err(|e| e.message().to_string()),
-            "loadgen" => value
-                .try_into()
-                .map(Workload::Loadgen)
-                .map_err(|e| e.message().to_string()),
-            other => Err(format!(
-                "unknown workload kind `{other}` (known: {})",
-                KINDS.join(", ")
-            )),
+            "httpd" => value.try_into().map(Workload::Httpd).map_err(|e| e.message().to_string()),
+            "loadgen" => value.try_into().map(Workload::Loadgen).map_err(|e| e.message().to_string()),
+            other => Err(format!("unknown workload kind `{other}` (known: {})", KINDS.join(", "))),
         }
     }
 
@@ -203,14 +194,7 @@ mod tests {
     use super::*;
 
     fn httpd() -> HttpdConfig {
-        HttpdConfig {
-            listen: "0.0.0.0:8080".into(),
-            close_on_eof: false,
-            idle_timeout_secs: 0,
-            max_open_files: 256,
-            response_delay_ms: 0,
-            body: "ok\n".into(),
-        }
+        HttpdConfig { listen: "0.0.0.0:8080".into(), close_on_eof: false, idle_timeout_secs: 0, max_open_files: 256, response_delay_ms: 0, body: "ok\n".into() }
     }
 
     #[test]
@@ -219,23 +203,13 @@ mod tests {
         let text = w.render_config("httpd");
         assert!(text.contains("close_on_eof = false"));
         assert_eq!(Workload::parse_config("httpd", &text).unwrap(), w);
-        let l = Workload::Loadgen(LoadgenConfig {
-            target: "api:8080".into(),
-            path: "/".into(),
-            rate_per_sec: 5,
-            timeout_ms: 100,
-        });
-        assert_eq!(
-            Workload::parse_config("loadgen", &l.render_config("lg")).unwrap(),
-            l
-        );
+        let l = Workload::Loadgen(LoadgenConfig { target: "api:8080".into(), path: "/".into(), rate_per_sec: 5, timeout_ms: 100 });
+        assert_eq!(Workload::parse_config("loadgen", &l.render_config("lg")).unwrap(), l);
     }
 
     #[test]
     fn unknown_keys_and_kinds_are_rejected_by_name() {
-        let t: toml::Table = "listen = \"0.0.0.0:1\"\nclose_on_oef = true"
-            .parse()
-            .unwrap();
+        let t: toml::Table = "listen = \"0.0.0.0:1\"\nclose_on_oef = true".parse().unwrap();
         let e = Workload::from_table("httpd", t).unwrap_err();
         assert!(e.contains("close_on_oef"), "{e}");
         let e = Workload::from_table("nginx", toml::Table::new()).unwrap_err();

@@ -29,10 +29,7 @@ fn main() {
         std::process::exit(2);
     }
     let json_out = std::env::args().any(|a| a == "--json");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let id = format!("{:06x}", (std::process::id() ^ 0xfa017) & 0xff_ffff);
     let s = drill_core::scenario::parse("two-host.toml", TWO).unwrap();
     let plan = drill_core::plan::compile(&s, &id, 0);

@@ -31,25 +31,12 @@ fn median(v: &mut [f64]) -> f64 {
 
 /// One iperf3 run client -> server, 3 s; returns Gbit/s received.
 fn iperf(client: &str, server: &str, dst: &str) -> f64 {
-    let mut srv = Command::new("ip")
-        .args(["netns", "exec", server, "iperf3", "-s", "-1"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("iperf3 (apt-get install iperf3)");
+    let mut srv = Command::new("ip").args(["netns", "exec", server, "iperf3", "-s", "-1"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("iperf3 (apt-get install iperf3)");
     std::thread::sleep(Duration::from_millis(300));
-    let out = Command::new("ip")
-        .args([
-            "netns", "exec", client, "iperf3", "-c", dst, "-t", "3", "-J",
-        ])
-        .output()
-        .unwrap();
+    let out = Command::new("ip").args(["netns", "exec", client, "iperf3", "-c", dst, "-t", "3", "-J"]).output().unwrap();
     let _ = srv.wait();
     let v: Value = serde_json::from_slice(&out.stdout).expect("iperf3 JSON");
-    v["end"]["sum_received"]["bits_per_second"]
-        .as_f64()
-        .expect("bits_per_second")
-        / 1e9
+    v["end"]["sum_received"]["bits_per_second"].as_f64().expect("bits_per_second") / 1e9
 }
 
 /// (run_time_ns, run_cnt) of every loaded program whose name starts with `drill_`.
@@ -63,14 +50,8 @@ fn prog_stats() -> BTreeMap<String, (u64, u64)> {
             continue;
         }
         let Ok(fd) = info.fd() else { continue };
-        let text = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_fd().as_raw_fd()))
-            .unwrap_or_default();
-        let get = |k: &str| {
-            text.lines()
-                .find(|l| l.starts_with(k))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-                .unwrap_or(0)
-        };
+        let text = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_fd().as_raw_fd())).unwrap_or_default();
+        let get = |k: &str| text.lines().find(|l| l.starts_with(k)).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok()).unwrap_or(0);
         let e = m.entry(name).or_insert((0, 0));
         e.0 += get("run_time_ns:");
         e.1 += get("run_cnt:");
@@ -84,10 +65,7 @@ fn main() {
         std::process::exit(2);
     }
     let json_out = std::env::args().any(|a| a == "--json");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let mut rows = Vec::new();
     let id = format!("{:06x}", std::process::id() & 0xff_ffff);
     let s = drill_core::scenario::parse("two-host.toml", TWO).unwrap();
@@ -97,10 +75,7 @@ fn main() {
         let (conn, root, _) = rtnetlink::new_connection().unwrap();
         tokio::spawn(conn);
         topology::build(&plan, &root).await.unwrap();
-        plan.hosts
-            .iter()
-            .map(|h| netns::inode(&h.netns).unwrap())
-            .collect()
+        plan.hosts.iter().map(|h| netns::inode(&h.netns).unwrap()).collect()
     });
     eprintln!("bench: iperf3 with and without probes, {ROUNDS} paired rounds ...");
     // Throughput is measured with BPF run-time stats off (they add timing to every
@@ -109,15 +84,9 @@ fn main() {
     let load = |rt: &tokio::runtime::Runtime| {
         let _g = rt.enter();
         let probes = Probes::load();
-        assert!(
-            probes.status.iter().all(|p| p.loaded),
-            "probes did not load: {:?}",
-            probes.status
-        );
+        assert!(probes.status.iter().all(|p| p.loaded), "probes did not load: {:?}", probes.status);
         for ino in &inos {
-            probes
-                .watch(*ino, &[drill_core::scenario::TcpState::CloseWait])
-                .unwrap();
+            probes.watch(*ino, &[drill_core::scenario::TcpState::CloseWait]).unwrap();
         }
         probes
     };
@@ -137,32 +106,12 @@ fn main() {
     drop(stats);
     drop(probes);
     let (w, wo) = (median(&mut with), median(&mut without));
-    rows.push(row(
-        "iperf3 throughput, no probes (median)",
-        wo,
-        "Gbit/s",
-        None,
-    ));
-    rows.push(row(
-        "iperf3 throughput, all probes watching both hosts (median)",
-        w,
-        "Gbit/s",
-        Some(wo),
-    ));
-    rows.push(row(
-        &format!("iperf3 with/without probes, median of {ROUNDS} paired rounds (target >= 0.97)"),
-        median(&mut ratios),
-        "ratio",
-        None,
-    ));
+    rows.push(row("iperf3 throughput, no probes (median)", wo, "Gbit/s", None));
+    rows.push(row("iperf3 throughput, all probes watching both hosts (median)", w, "Gbit/s", Some(wo)));
+    rows.push(row(&format!("iperf3 with/without probes, median of {ROUNDS} paired rounds (target >= 0.97)"), median(&mut ratios), "ratio", None));
     for (name, (t, n)) in &per_prog {
         if *n > 0 {
-            rows.push(row(
-                &format!("probe {name}: run time per event ({n} events in one 3 s iperf3 run)"),
-                *t as f64 / *n as f64,
-                "ns",
-                None,
-            ));
+            rows.push(row(&format!("probe {name}: run time per event ({n} events in one 3 s iperf3 run)"), *t as f64 / *n as f64, "ns", None));
         }
     }
     for h in &plan.hosts {
@@ -174,15 +123,8 @@ fn main() {
     let dir = PathBuf::from(format!("/run/drill-bench-probes-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let sock = dir.join("d.sock");
-    let mut daemon = Command::new(env!("CARGO_BIN_EXE_drilld"))
-        .args(["serve", "--socket"])
-        .arg(&sock)
-        .arg("--state-dir")
-        .arg(dir.join("state"))
-        .env("RUST_LOG", "warn")
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut daemon =
+        Command::new(env!("CARGO_BIN_EXE_drilld")).args(["serve", "--socket"]).arg(&sock).arg("--state-dir").arg(dir.join("state")).env("RUST_LOG", "warn").stderr(Stdio::null()).spawn().unwrap();
     while std::os::unix::net::UnixStream::connect(&sock).is_err() {
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -190,35 +132,19 @@ fn main() {
     let file = dir.join("three.toml");
     std::fs::write(&file, THREE).unwrap();
     let drill = |args: &[&str]| -> Value {
-        let out = Command::new(&cli)
-            .arg("--socket")
-            .arg(&sock)
-            .args(args)
-            .output()
-            .unwrap();
+        let out = Command::new(&cli).arg("--socket").arg(&sock).args(args).output().unwrap();
         serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
     };
-    let did = drill(&["start", file.to_str().unwrap(), "--json"])["drill"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let did = drill(&["start", file.to_str().unwrap(), "--json"])["drill"]["id"].as_str().unwrap().to_string();
     let mut lat = Vec::new();
     for _ in 0..5 {
         let t = Instant::now();
         let v = drill(&["submit", &did, "--json"]);
         lat.push((t.elapsed().as_secs_f64() - v["window_secs"].as_f64().unwrap_or(1.0)) * 1e3);
     }
-    rows.push(row(
-        "verdict latency after the window closes p50 (target < 1000)",
-        median(&mut lat),
-        "ms",
-        Some(1000.0),
-    ));
+    rows.push(row("verdict latency after the window closes p50 (target < 1000)", median(&mut lat), "ms", Some(1000.0)));
     drill(&["stop", &did, "--json"]);
-    let _ = nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(daemon.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    );
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(daemon.id() as i32), nix::sys::signal::Signal::SIGTERM);
     let _ = daemon.wait();
     let _ = std::fs::remove_dir_all(&dir);
 

@@ -42,22 +42,8 @@ async fn netlink_apply(p: &Plan, root: &rtnetlink::Handle) -> (f64, f64) {
     let apply = t.elapsed().as_secs_f64() * 1e3;
     // Sanity: the router forwards (outside the timing).
     let dst = p.host_address("server", false).unwrap();
-    let ok = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &p.hosts[0].netns,
-            "ping",
-            "-c1",
-            "-W2",
-            &dst.to_string(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        ok.status.success(),
-        "netlink-built topology does not forward"
-    );
+    let ok = Command::new("ip").args(["netns", "exec", &p.hosts[0].netns, "ping", "-c1", "-W2", &dst.to_string()]).output().unwrap();
+    assert!(ok.status.success(), "netlink-built topology does not forward");
     let t = Instant::now();
     drop(ns);
     for h in &p.hosts {
@@ -74,13 +60,7 @@ fn script(p: &Plan) -> (String, String) {
     }
     let ns = |n: &str| p.hosts.iter().find(|h| h.name == n).unwrap().netns.clone();
     for l in &p.links {
-        s += &format!(
-            "ip link add {} netns {} type veth peer name {} netns {}\n",
-            l.a_if,
-            ns(&l.a_host),
-            l.b_if,
-            ns(&l.b_host)
-        );
+        s += &format!("ip link add {} netns {} type veth peer name {} netns {}\n", l.a_if, ns(&l.a_host), l.b_if, ns(&l.b_host));
     }
     for h in &p.hosts {
         s += &format!("ip -n {} link set lo up\n", h.netns);
@@ -91,12 +71,7 @@ fn script(p: &Plan) -> (String, String) {
             s += &format!("ip -n {} link set {} up\n", h.netns, i.name);
         }
         for r in &h.routes {
-            s += &format!(
-                "ip -n {} route replace {} via {}\n",
-                h.netns,
-                r.to.map_or("default".into(), |c| c.to_string()),
-                r.via
-            );
+            s += &format!("ip -n {} route replace {} via {}\n", h.netns, r.to.map_or("default".into(), |c| c.to_string()), r.via);
         }
         for (k, v) in &h.sysctls {
             s += &format!("ip netns exec {} sysctl -qw {k}={v}\n", h.netns);
@@ -111,24 +86,13 @@ fn script(p: &Plan) -> (String, String) {
 
 fn bash(script: &str) -> f64 {
     let t = Instant::now();
-    let out = Command::new("bash")
-        .arg("-c")
-        .arg(script)
-        .output()
-        .expect("bash");
-    assert!(
-        out.status.success(),
-        "script failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = Command::new("bash").arg("-c").arg(script).output().expect("bash");
+    assert!(out.status.success(), "script failed: {}", String::from_utf8_lossy(&out.stderr));
     t.elapsed().as_secs_f64() * 1e3
 }
 
 fn id(i: usize, tag: u32) -> String {
-    format!(
-        "{:06x}",
-        (tag.wrapping_mul(2654435761).wrapping_add(i as u32)) & 0xff_ffff
-    )
+    format!("{:06x}", (tag.wrapping_mul(2654435761).wrapping_add(i as u32)) & 0xff_ffff)
 }
 
 struct Daemon {
@@ -153,10 +117,7 @@ impl Daemon {
             .unwrap();
         let t = Instant::now();
         while std::os::unix::net::UnixStream::connect(&socket).is_err() {
-            assert!(
-                t.elapsed() < Duration::from_secs(20),
-                "drilld did not start"
-            );
+            assert!(t.elapsed() < Duration::from_secs(20), "drilld did not start");
             std::thread::sleep(Duration::from_millis(10));
         }
         Daemon { child, dir, socket }
@@ -164,36 +125,18 @@ impl Daemon {
 
     fn drill(&self, args: &[&str]) -> (bool, Value) {
         let cli = PathBuf::from(env!("CARGO_BIN_EXE_drilld")).with_file_name("drill");
-        let out = Command::new(cli)
-            .arg("--socket")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("drill CLI (cargo build --release -p drill-cli)");
-        (
-            out.status.success(),
-            serde_json::from_slice(&out.stdout).unwrap_or(Value::Null),
-        )
+        let out = Command::new(cli).arg("--socket").arg(&self.socket).args(args).output().expect("drill CLI (cargo build --release -p drill-cli)");
+        (out.status.success(), serde_json::from_slice(&out.stdout).unwrap_or(Value::Null))
     }
 
     fn rss_kib(pid: u32) -> u64 {
-        std::fs::read_to_string(format!("/proc/{pid}/status"))
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find(|l| l.starts_with("VmRSS:"))
-                    .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-            })
-            .unwrap_or(0)
+        std::fs::read_to_string(format!("/proc/{pid}/status")).ok().and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())).unwrap_or(0)
     }
 }
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.child.id() as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        );
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), nix::sys::signal::Signal::SIGTERM);
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
@@ -216,16 +159,11 @@ fn drill_processes_rss() -> u64 {
 
 fn main() {
     if !nix::unistd::geteuid().is_root() {
-        eprintln!(
-            "the topology benchmark needs root (namespaces, netlink): run `cargo xtask bench`, which uses sudo"
-        );
+        eprintln!("the topology benchmark needs root (namespaces, netlink): run `cargo xtask bench`, which uses sudo");
         std::process::exit(2);
     }
     let json_out = std::env::args().any(|a| a == "--json");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let tag = std::process::id();
     let mut rows = Vec::new();
 
@@ -246,24 +184,11 @@ fn main() {
             sh_down.push(bash(&down));
         }
     });
-    for (what, nl, sh) in [
-        ("apply", &mut nl_apply, &mut sh_apply),
-        ("teardown", &mut nl_down, &mut sh_down),
-    ] {
+    for (what, nl, sh) in [("apply", &mut nl_apply, &mut sh_apply), ("teardown", &mut nl_down, &mut sh_down)] {
         for p in [50.0, 95.0] {
             let (b, v) = (pct(sh, p), pct(nl, p));
-            rows.push(row(
-                &format!("three-host router {what} p{p:.0}, ip script"),
-                b,
-                "ms",
-                None,
-            ));
-            rows.push(row(
-                &format!("three-host router {what} p{p:.0}, netlink (ratio: script/netlink)"),
-                v,
-                "ms",
-                Some(b),
-            ));
+            rows.push(row(&format!("three-host router {what} p{p:.0}, ip script"), b, "ms", None));
+            rows.push(row(&format!("three-host router {what} p{p:.0}, netlink (ratio: script/netlink)"), v, "ms", Some(b)));
         }
     }
 
@@ -282,18 +207,8 @@ fn main() {
         let id = v["drill"]["id"].as_str().unwrap().to_string();
         assert!(d.drill(&["stop", &id, "--json"]).0);
     }
-    rows.push(row(
-        "drill start to ready p50 (three hosts + web service; target < 300)",
-        pct(&mut ready, 50.0),
-        "ms",
-        Some(300.0),
-    ));
-    rows.push(row(
-        "drill start to ready p95",
-        pct(&mut ready, 95.0),
-        "ms",
-        None,
-    ));
+    rows.push(row("drill start to ready p50 (three hosts + web service; target < 300)", pct(&mut ready, 50.0), "ms", Some(300.0)));
+    rows.push(row("drill start to ready p95", pct(&mut ready, 95.0), "ms", None));
 
     // 3. density: 20 concurrent drills.
     eprintln!("bench: 20 concurrent drills ...");
@@ -317,85 +232,27 @@ fn main() {
             let (sock, id) = (d.socket.clone(), id.clone());
             std::thread::spawn(move || {
                 let cli = PathBuf::from(env!("CARGO_BIN_EXE_drilld")).with_file_name("drill");
-                Command::new(cli)
-                    .arg("--socket")
-                    .arg(sock)
-                    .args(["submit", &id, "--json"])
-                    .output()
-                    .map(|o| o.status.success())
-                    .unwrap_or(false)
+                Command::new(cli).arg("--socket").arg(sock).args(["submit", &id, "--json"]).output().map(|o| o.status.success()).unwrap_or(false)
             })
         })
         .collect();
-    let passed = handles
-        .into_iter()
-        .map(|h| h.join().unwrap_or(false))
-        .filter(|ok| *ok)
-        .count();
+    let passed = handles.into_iter().map(|h| h.join().unwrap_or(false)).filter(|ok| *ok).count();
     let rss_daemon = Daemon::rss_kib(d.child.id());
     let rss_hosts = drill_processes_rss();
     for id in &ids {
         assert!(d.drill(&["stop", id, "--json"]).0);
     }
     let total = t.elapsed().as_secs_f64();
-    let left: usize = ids
-        .iter()
-        .map(|id| {
-            std::fs::read_dir("/run/netns")
-                .unwrap()
-                .flatten()
-                .filter(|e| {
-                    e.file_name()
-                        .to_string_lossy()
-                        .starts_with(&format!("drill-{id}-"))
-                })
-                .count()
-        })
-        .sum();
+    let left: usize = ids.iter().map(|id| std::fs::read_dir("/run/netns").unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with(&format!("drill-{id}-"))).count()).sum();
     rows.push(row("density: drills started", 20.0, "drills", None));
-    rows.push(row(
-        "density: drills passing their health check",
-        passed as f64,
-        "drills",
-        Some(20.0),
-    ));
+    rows.push(row("density: drills passing their health check", passed as f64, "drills", Some(20.0)));
     rows.push(row("density: time to start 20 drills", started, "s", None));
-    rows.push(row(
-        "density: start, check and stop 20 drills",
-        total,
-        "s",
-        None,
-    ));
-    rows.push(row(
-        "density: daemon RSS idle",
-        rss0 as f64 / 1024.0,
-        "MiB",
-        None,
-    ));
-    rows.push(row(
-        "density: daemon RSS with 10 drills",
-        rss10 as f64 / 1024.0,
-        "MiB",
-        None,
-    ));
-    rows.push(row(
-        "density: daemon RSS with 20 drills",
-        rss_daemon as f64 / 1024.0,
-        "MiB",
-        None,
-    ));
-    rows.push(row(
-        "density: RSS of the 20 drills' processes (inits + services)",
-        rss_hosts as f64 / 1024.0,
-        "MiB",
-        None,
-    ));
-    rows.push(row(
-        "density: namespaces left after stopping all",
-        left as f64,
-        "netns",
-        None,
-    ));
+    rows.push(row("density: start, check and stop 20 drills", total, "s", None));
+    rows.push(row("density: daemon RSS idle", rss0 as f64 / 1024.0, "MiB", None));
+    rows.push(row("density: daemon RSS with 10 drills", rss10 as f64 / 1024.0, "MiB", None));
+    rows.push(row("density: daemon RSS with 20 drills", rss_daemon as f64 / 1024.0, "MiB", None));
+    rows.push(row("density: RSS of the 20 drills' processes (inits + services)", rss_hosts as f64 / 1024.0, "MiB", None));
+    rows.push(row("density: namespaces left after stopping all", left as f64, "netns", None));
     drop(d);
 
     common::print(&rows, json_out);

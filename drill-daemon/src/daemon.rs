@@ -71,17 +71,10 @@ impl Daemon {
             return scenario::parse(&src.file, &src.text).map_err(|e| bad(e.to_string()));
         }
         let all = Self::builtin_scenarios();
-        all.iter()
-            .find(|s| s.id == req.scenario)
-            .cloned()
-            .ok_or_else(|| {
-                let ids: Vec<&str> = all.iter().map(|s| s.id.as_str()).collect();
-                not_found(format!(
-                    "no scenario `{}`; built-in scenarios: {} (or pass a path to a .toml file)",
-                    req.scenario,
-                    ids.join(", ")
-                ))
-            })
+        all.iter().find(|s| s.id == req.scenario).cloned().ok_or_else(|| {
+            let ids: Vec<&str> = all.iter().map(|s| s.id.as_str()).collect();
+            not_found(format!("no scenario `{}`; built-in scenarios: {} (or pass a path to a .toml file)", req.scenario, ids.join(", ")))
+        })
     }
 
     /// A fresh drill id, and the lowest address block no running drill uses.
@@ -89,14 +82,12 @@ impl Daemon {
         let drills = self.drills.lock().await;
         let used: Vec<u8> = drills.values().map(|d| d.plan.slot).collect();
         let slots = drill_core::topo::POOL.1 - drill_core::topo::POOL.0 + 1;
-        let slot = (0..slots).find(|s| !used.contains(s)).ok_or_else(|| {
-            ApiError(StatusCode::SERVICE_UNAVAILABLE, format!("{} drills are running, the most drill can give distinct address blocks to; stop one first", drills.len()))
-        })?;
+        let slot = (0..slots)
+            .find(|s| !used.contains(s))
+            .ok_or_else(|| ApiError(StatusCode::SERVICE_UNAVAILABLE, format!("{} drills are running, the most drill can give distinct address blocks to; stop one first", drills.len())))?;
         loop {
             let id = format!("{:06x}", rand::random::<u32>() & 0xff_ffff);
-            let clash = drills.contains_key(&id)
-                || journal::drill_dir(&self.state, &id).exists()
-                || !crate::netns::list_with_prefix(&plan::netns_name(&id, "")).is_empty();
+            let clash = drills.contains_key(&id) || journal::drill_dir(&self.state, &id).exists() || !crate::netns::list_with_prefix(&plan::netns_name(&id, "")).is_empty();
             if !clash {
                 return Ok((id, slot));
             }
@@ -105,9 +96,7 @@ impl Daemon {
 
     async fn get(&self, id: &str) -> Result<Arc<Drill>, ApiError> {
         if !plan::is_drill_id(id) {
-            return Err(bad(format!(
-                "`{id}` is not a drill id (drill ids are 6 hex digits, e.g. 3fa2c1); `drill status` lists the running drills"
-            )));
+            return Err(bad(format!("`{id}` is not a drill id (drill ids are 6 hex digits, e.g. 3fa2c1); `drill status` lists the running drills")));
         }
         let drills = self.drills.lock().await;
         drills.get(id).cloned().ok_or_else(|| {
@@ -121,15 +110,8 @@ impl Daemon {
     }
 
     pub async fn stop(&self, id: &str) -> Result<Vec<String>, ApiError> {
-        let d = self
-            .drills
-            .lock()
-            .await
-            .remove(id)
-            .ok_or_else(|| not_found(format!("no drill `{id}` is running")))?;
-        let errs = tokio::task::spawn_blocking(move || d.teardown())
-            .await
-            .map_err(|e| anyhow!(e))?;
+        let d = self.drills.lock().await.remove(id).ok_or_else(|| not_found(format!("no drill `{id}` is running")))?;
+        let errs = tokio::task::spawn_blocking(move || d.teardown()).await.map_err(|e| anyhow!(e))?;
         if self.drills.lock().await.is_empty() {
             self.idle.notify_one();
         }
@@ -151,32 +133,14 @@ impl Daemon {
 }
 
 async fn info_h(State(d): State<Arc<Daemon>>) -> Api<DaemonInfo> {
-    Ok(Json(DaemonInfo {
-        version: env!("CARGO_PKG_VERSION").into(),
-        pid: std::process::id(),
-        probes: d.probes.status.clone(),
-        drills: d.drills.lock().await.len(),
-    }))
+    Ok(Json(DaemonInfo { version: env!("CARGO_PKG_VERSION").into(), pid: std::process::id(), probes: d.probes.status.clone(), drills: d.drills.lock().await.len() }))
 }
 
 async fn scenarios_h() -> Api<Vec<ScenarioSummary>> {
-    Ok(Json(
-        Daemon::builtin_scenarios()
-            .into_iter()
-            .map(|s| ScenarioSummary {
-                id: s.id,
-                title: s.title,
-                summary: s.summary,
-                severity: s.severity,
-            })
-            .collect(),
-    ))
+    Ok(Json(Daemon::builtin_scenarios().into_iter().map(|s| ScenarioSummary { id: s.id, title: s.title, summary: s.summary, severity: s.severity }).collect()))
 }
 
-async fn start_h(
-    State(d): State<Arc<Daemon>>,
-    Json(req): Json<StartRequest>,
-) -> Api<StartResponse> {
+async fn start_h(State(d): State<Arc<Daemon>>, Json(req): Json<StartRequest>) -> Api<StartResponse> {
     let scenario = d.resolve_scenario(&req)?;
     let _serial = d.starting.lock().await;
     let (id, slot) = d.new_id().await?;
@@ -185,22 +149,11 @@ async fn start_h(
         return Ok(Json(StartResponse { plan, drill: None }));
     }
     let span = info_span!("drill", id = %id, scenario = %scenario.id);
-    let env = Env {
-        state: &d.state,
-        exe: &d.exe,
-        spawner: &d.spawner,
-        root_nl: &d.root_nl,
-        probes: &d.probes,
-    };
+    let env = Env { state: &d.state, exe: &d.exe, spawner: &d.spawner, root_nl: &d.root_nl, probes: &d.probes };
     let drill = Drill::start(&env, scenario, plan.clone())
         .instrument(span)
         .await
-        .map_err(|e| {
-            ApiError(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("could not start drill {id} (everything it created was removed): {e:#}"),
-            )
-        });
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("could not start drill {id} (everything it created was removed): {e:#}")));
     let drill = match drill {
         Ok(x) => x,
         Err(e) => {
@@ -212,10 +165,7 @@ async fn start_h(
     };
     let info = drill.info().await;
     d.drills.lock().await.insert(id, Arc::new(drill));
-    Ok(Json(StartResponse {
-        plan,
-        drill: Some(info),
-    }))
+    Ok(Json(StartResponse { plan, drill: Some(info) }))
 }
 
 async fn list_h(State(d): State<Arc<Daemon>>) -> Api<Vec<DrillInfo>> {
@@ -233,86 +183,42 @@ async fn status_h(State(d): State<Arc<Daemon>>, UrlPath(id): UrlPath<String>) ->
 
 async fn stop_h(State(d): State<Arc<Daemon>>, UrlPath(id): UrlPath<String>) -> Api<StopResponse> {
     let errors = d.stop(&id).await?;
-    Ok(Json(StopResponse {
-        stopped: vec![id],
-        errors,
-    }))
+    Ok(Json(StopResponse { stopped: vec![id], errors }))
 }
 
-async fn submit_h(
-    State(d): State<Arc<Daemon>>,
-    UrlPath(id): UrlPath<String>,
-) -> Api<SubmitResponse> {
+async fn submit_h(State(d): State<Arc<Daemon>>, UrlPath(id): UrlPath<String>) -> Api<SubmitResponse> {
     let drill = d.get(&id).await?;
-    let verdict = drill
-        .verify()
-        .instrument(info_span!("submit", id = %id))
-        .await?;
+    let verdict = drill.verify().instrument(info_span!("submit", id = %id)).await?;
     info!(drill = %id, passed = verdict.passed, "verdict");
     Ok(Json(SubmitResponse { verdict }))
 }
 
-async fn exec_h(
-    State(d): State<Arc<Daemon>>,
-    UrlPath(id): UrlPath<String>,
-    Json(req): Json<ExecRequest>,
-) -> Api<ExecResponse> {
+async fn exec_h(State(d): State<Arc<Daemon>>, UrlPath(id): UrlPath<String>, Json(req): Json<ExecRequest>) -> Api<ExecResponse> {
     let drill = d.get(&id).await?;
-    drill
-        .host(&req.host)
-        .map_err(|e| not_found(format!("{e:#}")))?;
-    Ok(Json(
-        drill
-            .exec(
-                &req.host,
-                &req.command,
-                Duration::from_secs(req.timeout_secs),
-            )
-            .await?,
-    ))
+    drill.host(&req.host).map_err(|e| not_found(format!("{e:#}")))?;
+    Ok(Json(drill.exec(&req.host, &req.command, Duration::from_secs(req.timeout_secs)).await?))
 }
 
-async fn solve_h(
-    State(d): State<Arc<Daemon>>,
-    UrlPath(id): UrlPath<String>,
-    Json(req): Json<SolveRequest>,
-) -> Api<SolveResponse> {
+async fn solve_h(State(d): State<Arc<Daemon>>, UrlPath(id): UrlPath<String>, Json(req): Json<SolveRequest>) -> Api<SolveResponse> {
     let drill = d.get(&id).await?;
     let sol = &drill.scenario.solution;
     let mut steps = Vec::new();
     for s in &sol.steps {
         // Applying stops at the first step that fails; its output says why.
-        let result = if req.apply {
-            Some(drill.exec(&s.host, &s.run, Duration::from_secs(60)).await?)
-        } else {
-            None
-        };
+        let result = if req.apply { Some(drill.exec(&s.host, &s.run, Duration::from_secs(60)).await?) } else { None };
         let failed = result.as_ref().is_some_and(|r| r.exit_code != 0);
-        steps.push(SolveStep {
-            host: s.host.clone(),
-            run: s.run.clone(),
-            result,
-        });
+        steps.push(SolveStep { host: s.host.clone(), run: s.run.clone(), result });
         if failed {
             break;
         }
     }
-    Ok(Json(SolveResponse {
-        summary: sol.summary.clone(),
-        steps,
-        faults: drill.fault_notes(),
-    }))
+    Ok(Json(SolveResponse { summary: sol.summary.clone(), steps, faults: drill.fault_notes() }))
 }
 
-async fn counters_h(
-    State(d): State<Arc<Daemon>>,
-    UrlPath(id): UrlPath<String>,
-) -> Api<DrillCounters> {
+async fn counters_h(State(d): State<Arc<Daemon>>, UrlPath(id): UrlPath<String>) -> Api<DrillCounters> {
     let drill = d.get(&id).await?;
     let d2 = drill.clone();
-    let mut counters = tokio::task::spawn_blocking(move || d2.counters())
-        .await
-        .map_err(|e| anyhow!(e))?;
+    let mut counters = tokio::task::spawn_blocking(move || d2.counters()).await.map_err(|e| anyhow!(e))?;
     counters.requests = drill.sample_requests().await;
     Ok(Json(counters))
 }
@@ -353,36 +259,25 @@ pub fn bind_socket(path: &std::path::Path) -> Result<tokio::net::UnixListener> {
     }
     if path.exists() {
         if std::os::unix::net::UnixStream::connect(path).is_ok() {
-            anyhow::bail!(
-                "another drilld is already serving {}; stop it first (or use --socket)",
-                path.display()
-            );
+            anyhow::bail!("another drilld is already serving {}; stop it first (or use --socket)", path.display());
         }
-        std::fs::remove_file(path)
-            .with_context(|| format!("removing stale socket {}", path.display()))?;
+        std::fs::remove_file(path).with_context(|| format!("removing stale socket {}", path.display()))?;
     }
-    let l = tokio::net::UnixListener::bind(path)
-        .with_context(|| format!("binding {}", path.display()))?;
+    let l = tokio::net::UnixListener::bind(path).with_context(|| format!("binding {}", path.display()))?;
     let group = nix::unistd::Group::from_name("drill").ok().flatten();
     let mode = if let Some(g) = &group {
-        nix::unistd::chown(path, Some(nix::unistd::Uid::from_raw(0)), Some(g.gid))
-            .with_context(|| format!("chown {}", path.display()))?;
+        nix::unistd::chown(path, Some(nix::unistd::Uid::from_raw(0)), Some(g.gid)).with_context(|| format!("chown {}", path.display()))?;
         0o660
     } else {
         0o600
     };
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-        .with_context(|| format!("chmod {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).with_context(|| format!("chmod {}", path.display()))?;
     info!(socket = %path.display(), mode = format!("{mode:o}"), group = group.as_ref().map(|g| g.name.as_str()).unwrap_or("-"), "listening");
     Ok(l)
 }
 
 /// Serves until SIGINT/SIGTERM (or idle exit), then tears every drill down.
-pub async fn serve(
-    d: Arc<Daemon>,
-    listener: tokio::net::UnixListener,
-    socket: PathBuf,
-) -> Result<()> {
+pub async fn serve(d: Arc<Daemon>, listener: tokio::net::UnixListener, socket: PathBuf) -> Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
@@ -399,10 +294,7 @@ pub async fn serve(
             }
         }
     };
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("serving the API")?;
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await.context("serving the API")?;
     let errs = d.stop_all().await;
     for e in &errs {
         warn!("teardown: {e}");

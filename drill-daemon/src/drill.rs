@@ -9,14 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result, anyhow, bail};
-use drill_core::api::{
-    DrillCounters, DrillInfo, ExecInfo, ExecResponse, HostCounters, HostInfo, RequestSample,
-    ServiceInfo,
-};
+use drill_core::api::{DrillCounters, DrillInfo, ExecInfo, ExecResponse, HostCounters, HostInfo, RequestSample, ServiceInfo};
 use drill_core::plan::{Plan, PlanProbe};
-use drill_core::scenario::{
-    Check, Counted, Fault, NftAction, NftHook, NftRule, NftSource, Scenario, TcpState,
-};
+use drill_core::scenario::{Check, Counted, Fault, NftAction, NftHook, NftRule, NftSource, Scenario, TcpState};
 use drill_core::verdict::{self, HttpSample, Verdict};
 use drill_core::workload::Workload;
 use drill_ebpf::{EventKey, kinds};
@@ -74,20 +69,11 @@ impl Drill {
     pub async fn start(env: &Env<'_>, scenario: Scenario, plan: Plan) -> Result<Drill> {
         // Refuse early when a probe the checks need is missing, naming it and why.
         for c in &scenario.checks {
-            required_probe(c)
-                .map_or(Ok(()), |p| env.probes.require(p))
-                .with_context(|| format!("check `{}` needs it", c.name()))?;
-            if let Check::Count {
-                counted: Counted::Drops { reason: Some(r) },
-                ..
-            } = c
-            {
+            required_probe(c).map_or(Ok(()), |p| env.probes.require(p)).with_context(|| format!("check `{}` needs it", c.name()))?;
+            if let Check::Count { counted: Counted::Drops { reason: Some(r) }, .. } = c {
                 let ev = env.probes.events()?;
                 if ev.reason_number(r).is_none() {
-                    bail!(
-                        "check `{}`: this kernel has no drop reason `{r}` (see `enum skb_drop_reason`; e.g. NETFILTER_DROP, NO_SOCKET, TCP_CSUM)",
-                        c.name()
-                    );
+                    bail!("check `{}`: this kernel has no drop reason `{r}` (see `enum skb_drop_reason`; e.g. NETFILTER_DROP, NO_SOCKET, TCP_CSUM)", c.name());
                 }
             }
         }
@@ -107,11 +93,7 @@ impl Drill {
             tc_faults: Mutex::new(Vec::new()),
             fault_notes: Mutex::new(Vec::new()),
         };
-        d.journal = Journal {
-            drill_id: d.id.clone(),
-            scenario: d.scenario.id.clone(),
-            ..Default::default()
-        };
+        d.journal = Journal { drill_id: d.id.clone(), scenario: d.scenario.id.clone(), ..Default::default() };
         match d.build(env).await {
             Ok(()) => {
                 info!(drill = %d.id, scenario = %d.scenario.id, ms = d.started_at.elapsed().as_millis() as u64, "drill ready");
@@ -132,33 +114,15 @@ impl Drill {
         // Network namespaces (hosts, then switches), each with a worker thread inside it
         // and a netlink handle opened there.
         let mut ns: BTreeMap<String, topology::Ns> = BTreeMap::new();
-        let names: Vec<(String, String, bool)> = self
-            .plan
-            .hosts
-            .iter()
-            .map(|h| (h.name.clone(), h.netns.clone(), true))
-            .chain(
-                self.plan
-                    .switches
-                    .iter()
-                    .map(|s| (s.name.clone(), s.netns.clone(), false)),
-            )
-            .collect();
+        let names: Vec<(String, String, bool)> =
+            self.plan.hosts.iter().map(|h| (h.name.clone(), h.netns.clone(), true)).chain(self.plan.switches.iter().map(|s| (s.name.clone(), s.netns.clone(), false))).collect();
         for (name, netns_name, is_host) in names {
             self.journal.netns.push(netns_name.clone());
             self.journal.save(env.state)?;
             let what = if is_host { "host" } else { "switch" };
-            let (ino, n) = topology::Ns::create(&netns_name).await.with_context(|| {
-                format!("{what} {name}: creating network namespace {netns_name}")
-            })?;
+            let (ino, n) = topology::Ns::create(&netns_name).await.with_context(|| format!("{what} {name}: creating network namespace {netns_name}"))?;
             if is_host {
-                self.hosts.push(RunningHost {
-                    name: name.clone(),
-                    netns: netns_name,
-                    netns_ino: ino,
-                    pid: None,
-                    worker: n.worker.clone(),
-                });
+                self.hosts.push(RunningHost { name: name.clone(), netns: netns_name, netns_ino: ino, pid: None, worker: n.worker.clone() });
             }
             ns.insert(name, n);
         }
@@ -169,50 +133,27 @@ impl Drill {
                 .probes
                 .iter()
                 .filter_map(|p| match p {
-                    PlanProbe::TcpStateDwell { host, states } if *host == h.name => {
-                        Some(states.clone())
-                    }
+                    PlanProbe::TcpStateDwell { host, states } if *host == h.name => Some(states.clone()),
                     _ => None,
                 })
                 .flatten()
                 .collect();
-            env.probes
-                .watch(h.netns_ino, &states)
-                .with_context(|| format!("host {}: attaching the probes", h.name))?;
+            env.probes.watch(h.netns_ino, &states).with_context(|| format!("host {}: attaching the probes", h.name))?;
         }
         // Delay faults: netem when the kernel has it, else a delay wire spliced into
         // the link (a hidden namespace per delayed interface).
         let mut splices = Vec::new();
-        let delays: Vec<(String, String)> = self
-            .scenario
-            .faults
-            .iter()
-            .filter_map(|f| {
-                if let Fault::Delay {
-                    host, interface, ..
-                } = f
-                {
-                    Some((host.clone(), interface.clone()))
-                } else {
-                    None
-                }
-            })
-            .collect();
+        let delays: Vec<(String, String)> =
+            self.scenario.faults.iter().filter_map(|f| if let Fault::Delay { host, interface, .. } = f { Some((host.clone(), interface.clone())) } else { None }).collect();
         if let (Some(first), false) = (self.hosts.first(), delays.is_empty()) {
             if faults::delay_backend(&first.worker).await == DelayBackend::Wire {
                 for (host, iface) in delays {
                     let name = drill_core::plan::wire_netns_name(&self.id, &host, &iface);
                     self.journal.netns.push(name.clone());
                     self.journal.save(env.state)?;
-                    let (_, n) = topology::Ns::create(&name).await.with_context(|| {
-                        format!("host {host}: creating the delay wire's namespace {name}")
-                    })?;
+                    let (_, n) = topology::Ns::create(&name).await.with_context(|| format!("host {host}: creating the delay wire's namespace {name}"))?;
                     ns.insert(name.clone(), n);
-                    splices.push(topology::Splice {
-                        host,
-                        iface,
-                        netns: name,
-                    });
+                    splices.push(topology::Splice { host, iface, netns: name });
                 }
             }
         }
@@ -220,21 +161,11 @@ impl Drill {
         for sp in &splices {
             let w = &ns[&sp.netns].worker;
             let (a, b) = w
-                .run(|| -> Result<_> {
-                    Ok((
-                        wire::open_end(wire::END_HOST)?,
-                        wire::open_end(wire::END_PEER)?,
-                    ))
-                })
+                .run(|| -> Result<_> { Ok((wire::open_end(wire::END_HOST)?, wire::open_end(wire::END_PEER)?)) })
                 .await?
-                .with_context(|| {
-                    format!("host {}: opening the delay wire on {}", sp.host, sp.iface)
-                })?;
+                .with_context(|| format!("host {}: opening the delay wire on {}", sp.host, sp.iface))?;
             let wire = wire::Wire::start(&sp.netns, a, b)?;
-            self.wires
-                .lock()
-                .expect("wires")
-                .push((sp.host.clone(), sp.iface.clone(), wire));
+            self.wires.lock().expect("wires").push((sp.host.clone(), sp.iface.clone(), wire));
         }
         drop(ns);
         // Host inits with their services.
@@ -247,22 +178,11 @@ impl Drill {
                 hostname: ph.hostname.clone(),
                 state_dir: hdir.clone(),
                 exe: env.exe.to_path_buf(),
-                services: ph
-                    .services
-                    .iter()
-                    .map(|s| ServiceSpec {
-                        name: s.name.clone(),
-                        kind: s.kind.clone(),
-                        config_path: s.config_path.clone(),
-                        log_path: s.log_path.clone(),
-                    })
-                    .collect(),
+                services: ph.services.iter().map(|s| ServiceSpec { name: s.name.clone(), kind: s.kind.clone(), config_path: s.config_path.clone(), log_path: s.log_path.clone() }).collect(),
             };
             prepare_host_dir(&spec, &ph.etc_hosts, &ph.services)?;
             let console = hdir.join("init.log");
-            let (pid, ready) =
-                env.spawner
-                    .spawn(spec, netns::netns_path(&ph.netns), console.clone())?;
+            let (pid, ready) = env.spawner.spawn(spec, netns::netns_path(&ph.netns), console.clone())?;
             self.hosts[i].pid = Some(pid);
             self.journal.host_pids.push(pid);
             self.journal.save(env.state)?;
@@ -281,80 +201,33 @@ impl Drill {
                     faults::set_sysctl(&self.host(host)?.worker, host, key, value).await?;
                     "written and read back".to_string()
                 }
-                Fault::Mtu {
-                    host,
-                    interface,
-                    mtu,
-                } => {
-                    faults::set_mtu(
-                        &self.host(host)?.worker.netlink().await?,
-                        host,
-                        interface,
-                        *mtu,
-                    )
-                    .await?;
+                Fault::Mtu { host, interface, mtu } => {
+                    faults::set_mtu(&self.host(host)?.worker.netlink().await?, host, interface, *mtu).await?;
                     "set through netlink and read back".to_string()
                 }
                 Fault::RouteRemove { host, to } => {
-                    faults::remove_route(&self.host(host)?.worker.netlink().await?, host, *to)
-                        .await?;
+                    faults::remove_route(&self.host(host)?.worker.netlink().await?, host, *to).await?;
                     "removed through netlink; checked gone".to_string()
                 }
-                Fault::TcRate {
-                    host,
-                    interface,
-                    rate_bps,
-                    port: None,
-                } => {
+                Fault::TcRate { host, interface, rate_bps, port: None } => {
                     faults::set_rate(&self.host(host)?.worker, host, interface, *rate_bps).await?;
                     self.measure_rate(host, interface, *rate_bps, None).await?
                 }
-                Fault::TcRate {
-                    host,
-                    interface,
-                    rate_bps,
-                    port: Some(p),
-                } => {
-                    faults::set_port_rate(&self.host(host)?.worker, host, interface, *p, *rate_bps)
-                        .await?;
-                    self.measure_rate(host, interface, *rate_bps, Some(*p))
-                        .await?
+                Fault::TcRate { host, interface, rate_bps, port: Some(p) } => {
+                    faults::set_port_rate(&self.host(host)?.worker, host, interface, *p, *rate_bps).await?;
+                    self.measure_rate(host, interface, *rate_bps, Some(*p)).await?
                 }
-                Fault::Delay {
-                    host,
-                    interface,
-                    delay_ms,
-                    jitter_ms,
-                    loss,
-                } => {
-                    self.apply_delay(host, interface, *delay_ms, *jitter_ms, *loss)
-                        .await?
-                }
-                Fault::EbpfDrop {
-                    host,
-                    interface,
-                    egress,
-                    proto,
-                    dport,
-                    from,
-                    loss,
-                } => {
-                    let rule =
-                        tcfault::rule(&self.plan, proto.as_deref(), *dport, from.as_ref(), *loss)
-                            .with_context(|| format!("host {host}: eBPF fault"))?;
-                    let tf =
-                        TcFault::attach(&self.host(host)?.worker, host, interface, *egress, rule)
-                            .await?;
+                Fault::Delay { host, interface, delay_ms, jitter_ms, loss } => self.apply_delay(host, interface, *delay_ms, *jitter_ms, *loss).await?,
+                Fault::EbpfDrop { host, interface, egress, proto, dport, from, loss } => {
+                    let rule = tcfault::rule(&self.plan, proto.as_deref(), *dport, from.as_ref(), *loss).with_context(|| format!("host {host}: eBPF fault"))?;
+                    let tf = TcFault::attach(&self.host(host)?.worker, host, interface, *egress, rule).await?;
                     self.tc_faults.lock().expect("tc faults").push(tf);
                     self.measure_ebpf(f).await?
                 }
                 Fault::ServiceConfig { .. } | Fault::Nft { .. } | Fault::Dnat { .. } => continue,
             };
             info!(drill = %self.id, fault = %f.describe(), %note, "fault applied");
-            self.fault_notes
-                .lock()
-                .expect("notes")
-                .push(format!("{}: {note}", f.describe()));
+            self.fault_notes.lock().expect("notes").push(format!("{}: {note}", f.describe()));
         }
         for (host, nft) in faults::nft_rules(&self.plan, &self.scenario.faults) {
             faults::apply_nft(&self.host(&host)?.worker, &self.plan, &host, &nft).await?;
@@ -362,21 +235,12 @@ impl Drill {
             // against theirs while they close.
             for d in &nft.dnats {
                 let note = self.measure_dnat(&host, d).await?;
-                self.fault_notes.lock().expect("notes").push(format!(
-                    "nftables on {host}: {} dport {} dnat to {}: {note}",
-                    d.proto, d.dport, d.to
-                ));
+                self.fault_notes.lock().expect("notes").push(format!("nftables on {host}: {} dport {} dnat to {}: {note}", d.proto, d.dport, d.to));
             }
             for r in &nft.rules {
                 let note = self.measure_nft(&host, r).await?;
-                let f = Fault::Nft {
-                    host: host.clone(),
-                    rule: r.clone(),
-                };
-                self.fault_notes
-                    .lock()
-                    .expect("notes")
-                    .push(format!("{}: {note}", f.describe()));
+                let f = Fault::Nft { host: host.clone(), rule: r.clone() };
+                self.fault_notes.lock().expect("notes").push(format!("{}: {note}", f.describe()));
             }
         }
         Ok(())
@@ -385,29 +249,18 @@ impl Drill {
     /// The host at the other end of `host:iface` and its IPv4 address there (for a
     /// switch: the first other host on it).
     fn neighbour(&self, host: &str, iface: &str) -> Result<(&RunningHost, std::net::IpAddr)> {
-        let pi = self
-            .plan
-            .hosts
-            .iter()
-            .find(|h| h.name == host)
-            .and_then(|h| h.interfaces.iter().find(|i| i.name == iface))
-            .ok_or_else(|| anyhow!("host {host} has no interface {iface}"))?;
+        let pi = self.plan.hosts.iter().find(|h| h.name == host).and_then(|h| h.interfaces.iter().find(|i| i.name == iface)).ok_or_else(|| anyhow!("host {host} has no interface {iface}"))?;
         let mine = pi.addresses.iter().find(|c| c.addr.is_ipv4()).copied();
         for h in &self.plan.hosts {
             if h.name == host {
                 continue;
             }
             for i in &h.interfaces {
-                let linked = (pi.peer == h.name && i.peer == host)
-                    || (pi.peer == i.peer && self.plan.switches.iter().any(|s| s.name == pi.peer));
+                let linked = (pi.peer == h.name && i.peer == host) || (pi.peer == i.peer && self.plan.switches.iter().any(|s| s.name == pi.peer));
                 if !linked {
                     continue;
                 }
-                if let Some(c) = i
-                    .addresses
-                    .iter()
-                    .find(|c| c.addr.is_ipv4() && mine.is_none_or(|m| m.same_subnet(c)))
-                {
+                if let Some(c) = i.addresses.iter().find(|c| c.addr.is_ipv4() && mine.is_none_or(|m| m.same_subnet(c))) {
                     return Ok((self.host(&h.name)?, c.addr));
                 }
             }
@@ -417,32 +270,18 @@ impl Drill {
 
     /// Sets a delay (netem or the wire) and measures it by ping RTT from the host to its
     /// neighbour on that interface: the added RTT must be about the delay.
-    async fn apply_delay(
-        &self,
-        host: &str,
-        iface: &str,
-        delay_ms: f64,
-        jitter_ms: f64,
-        loss: f64,
-    ) -> Result<String> {
+    async fn apply_delay(&self, host: &str, iface: &str, delay_ms: f64, jitter_ms: f64, loss: f64) -> Result<String> {
         let h = self.host(host)?;
         let (_, addr) = self.neighbour(host, iface)?;
         let count = 20;
         let netns = h.netns.clone();
-        let base = tokio::task::spawn_blocking(move || faults::ping_rtt(&netns, addr, count, 0.01))
-            .await??
-            .ok_or_else(|| {
-                anyhow!("host {host}: no ping reply from {addr} before the delay was set")
-            })?;
+        let base =
+            tokio::task::spawn_blocking(move || faults::ping_rtt(&netns, addr, count, 0.01)).await??.ok_or_else(|| anyhow!("host {host}: no ping reply from {addr} before the delay was set"))?;
         let backend = {
             let wires = self.wires.lock().expect("wires");
             match wires.iter().find(|(wh, wi, _)| wh == host && wi == iface) {
                 Some((_, _, w)) => {
-                    w.set(
-                        Duration::from_secs_f64(delay_ms / 1e3),
-                        Duration::from_secs_f64(jitter_ms / 1e3),
-                        loss,
-                    );
+                    w.set(Duration::from_secs_f64(delay_ms / 1e3), Duration::from_secs_f64(jitter_ms / 1e3), loss);
                     DelayBackend::Wire
                 }
                 None => DelayBackend::Netem,
@@ -454,14 +293,8 @@ impl Drill {
         let mut note = format!("{} ", backend.describe());
         if delay_ms > 0.0 {
             let netns = h.netns.clone();
-            let after =
-                tokio::task::spawn_blocking(move || faults::ping_rtt(&netns, addr, count, 0.01))
-                    .await??;
-            let Some(after) = after else {
-                bail!(
-                    "fault delay on host {host}/{iface} did not take as asked: every ping to {addr} was lost"
-                )
-            };
+            let after = tokio::task::spawn_blocking(move || faults::ping_rtt(&netns, addr, count, 0.01)).await??;
+            let Some(after) = after else { bail!("fault delay on host {host}/{iface} did not take as asked: every ping to {addr} was lost") };
             let added = after - base;
             // 20 pings: the mean of a +-jitter uniform spread wanders by ~0.13 x jitter.
             if (added - delay_ms).abs() > (delay_ms * 0.05).max(1.0) + 0.5 * jitter_ms {
@@ -470,28 +303,16 @@ impl Drill {
                     backend.describe()
                 );
             }
-            let _ = std::fmt::Write::write_fmt(
-                &mut note,
-                format_args!("measured +{added:.2} ms ping RTT to {addr} (from {base:.2} ms)"),
-            );
+            let _ = std::fmt::Write::write_fmt(&mut note, format_args!("measured +{added:.2} ms ping RTT to {addr} (from {base:.2} ms)"));
         }
         if loss > 0.0 {
             const PINGS: u32 = 500;
             let netns = h.netns.clone();
-            let measured =
-                tokio::task::spawn_blocking(move || faults::ping_loss(&netns, addr, PINGS))
-                    .await??;
+            let measured = tokio::task::spawn_blocking(move || faults::ping_loss(&netns, addr, PINGS)).await??;
             if !faults::loss_within(loss, measured, PINGS) {
-                bail!(
-                    "fault delay on host {host}/{iface} did not take as asked: {:.1}% of {PINGS} pings to {addr} were lost, not about {:.1}%",
-                    measured * 100.0,
-                    loss * 100.0
-                );
+                bail!("fault delay on host {host}/{iface} did not take as asked: {:.1}% of {PINGS} pings to {addr} were lost, not about {:.1}%", measured * 100.0, loss * 100.0);
             }
-            let _ = std::fmt::Write::write_fmt(
-                &mut note,
-                format_args!("; {:.1}% of {PINGS} pings lost", measured * 100.0),
-            );
+            let _ = std::fmt::Write::write_fmt(&mut note, format_args!("; {:.1}% of {PINGS} pings lost", measured * 100.0));
         }
         Ok(note)
     }
@@ -499,84 +320,37 @@ impl Drill {
     /// Measures an eBPF drop from outside: random loss by pings, a full TCP drop by a
     /// connection that times out; the fault's own counters are logged too.
     async fn measure_ebpf(&self, f: &Fault) -> Result<String> {
-        let Fault::EbpfDrop {
-            host,
-            interface,
-            egress,
-            proto,
-            dport,
-            from,
-            loss,
-        } = f
-        else {
-            unreachable!("measure_ebpf takes eBPF faults")
-        };
+        let Fault::EbpfDrop { host, interface, egress, proto, dport, from, loss } = f else { unreachable!("measure_ebpf takes eBPF faults") };
         let (nb, nb_addr) = self.neighbour(host, interface)?;
         let prober = match from {
             Some(NftSource::Host(x)) => self.host(x)?,
             _ => nb,
         };
-        let target = self
-            .plan
-            .host_address(host, false)
-            .ok_or_else(|| anyhow!("host {host} has no IPv4 address"))?;
+        let target = self.plan.host_address(host, false).ok_or_else(|| anyhow!("host {host} has no IPv4 address"))?;
         let note = match (proto.as_deref(), dport) {
             (None | Some("icmp"), None) => {
                 const PINGS: u32 = 500;
                 // Ingress: the neighbour pings the host; egress: the host pings out.
-                let (netns, to) = if *egress {
-                    (self.host(host)?.netns.clone(), nb_addr)
-                } else {
-                    (prober.netns.clone(), target)
-                };
-                let measured =
-                    tokio::task::spawn_blocking(move || faults::ping_loss(&netns, to, PINGS))
-                        .await??;
+                let (netns, to) = if *egress { (self.host(host)?.netns.clone(), nb_addr) } else { (prober.netns.clone(), target) };
+                let measured = tokio::task::spawn_blocking(move || faults::ping_loss(&netns, to, PINGS)).await??;
                 if !faults::loss_within(*loss, measured, PINGS) {
-                    bail!(
-                        "fault `{}` did not take as asked: {:.1}% of {PINGS} pings were lost, not about {:.1}%",
-                        f.describe(),
-                        measured * 100.0,
-                        loss * 100.0
-                    );
+                    bail!("fault `{}` did not take as asked: {:.1}% of {PINGS} pings were lost, not about {:.1}%", f.describe(), measured * 100.0, loss * 100.0);
                 }
                 format!("{:.1}% of {PINGS} pings lost", measured * 100.0)
             }
             (Some("tcp"), Some(p)) if *loss >= 1.0 && !*egress => {
                 let to = SocketAddr::new(target, *p);
-                let (got, took) =
-                    faults::try_connect(&prober.worker, to, Duration::from_millis(700)).await?;
+                let (got, took) = faults::try_connect(&prober.worker, to, Duration::from_millis(700)).await?;
                 if got != faults::Connect::TimedOut {
-                    bail!(
-                        "fault `{}` did not take: a TCP connection from {} to {to} {got} after {took:?} (expected: it times out)",
-                        f.describe(),
-                        prober.name
-                    );
+                    bail!("fault `{}` did not take: a TCP connection from {} to {to} {got} after {took:?} (expected: it times out)", f.describe(), prober.name);
                 }
                 format!("a TCP connection from {} to {to} timed out", prober.name)
             }
             _ => "attached (this match is not measured at start)".to_string(),
         };
-        let c = self
-            .tc_faults
-            .lock()
-            .expect("tc faults")
-            .iter()
-            .find(|t| t.host == *host && t.iface == *interface)
-            .map(|t| t.counters())
-            .transpose()?;
-        let c = c
-            .map(|c| {
-                format!(
-                    "; its counters: {} packets seen, {} matched, {} dropped",
-                    c.seen, c.matched, c.dropped
-                )
-            })
-            .unwrap_or_default();
-        Ok(format!(
-            "tc clsact {} bpf drill_tc_fault; {note}{c}",
-            if *egress { "egress" } else { "ingress" }
-        ))
+        let c = self.tc_faults.lock().expect("tc faults").iter().find(|t| t.host == *host && t.iface == *interface).map(|t| t.counters()).transpose()?;
+        let c = c.map(|c| format!("; its counters: {} packets seen, {} matched, {} dropped", c.seen, c.matched, c.dropped)).unwrap_or_default();
+        Ok(format!("tc clsact {} bpf drill_tc_fault; {note}{c}", if *egress { "egress" } else { "ingress" }))
     }
 
     /// Retunes or pauses an eBPF fault live (`loss` 0 pauses it). `index` counts the
@@ -584,9 +358,7 @@ impl Drill {
     pub fn retune_ebpf(&self, index: usize, loss: f64) -> Result<drill_ebpf::TcCounters> {
         let mut tfs = self.tc_faults.lock().expect("tc faults");
         let n = tfs.len();
-        let tf = tfs
-            .get_mut(index)
-            .ok_or_else(|| anyhow!("drill {} has {n} eBPF fault(s), not #{index}", self.id))?;
+        let tf = tfs.get_mut(index).ok_or_else(|| anyhow!("drill {} has {n} eBPF fault(s), not #{index}", self.id))?;
         let mut r = tf.get_rule()?;
         r.drop_ppm = (loss.clamp(0.0, 1.0) * 1e6).round() as u32;
         r.enabled = u32::from(loss > 0.0);
@@ -600,13 +372,7 @@ impl Drill {
     }
 
     /// Measures a shaped interface by a 1.5-second transfer to the host on its other end.
-    async fn measure_rate(
-        &self,
-        host: &str,
-        iface: &str,
-        rate_bps: u64,
-        port: Option<u16>,
-    ) -> Result<String> {
+    async fn measure_rate(&self, host: &str, iface: &str, rate_bps: u64, port: Option<u16>) -> Result<String> {
         let peer = self
             .plan
             .hosts
@@ -628,37 +394,18 @@ impl Drill {
             .and_then(|i| i.addresses.iter().map(|c| c.addr).find(|a| a.is_ipv4()))
             .ok_or_else(|| anyhow!("host {peer} has no IPv4 address on its link to {host}"))?;
         let bytes = (rate_bps as f64 / 8.0 * 1.5) as u64;
-        let measured = match faults::measure_rate_from_port(
-            &self.host(host)?.worker,
-            &peer_host.worker,
-            addr,
-            port.unwrap_or(0),
-            bytes,
-        )
-        .await
-        {
+        let measured = match faults::measure_rate_from_port(&self.host(host)?.worker, &peer_host.worker, addr, port.unwrap_or(0), bytes).await {
             Ok(m) => m,
             Err(e) if port.is_some() => {
-                return Ok(format!(
-                    "not measured: port {} is busy on {host} ({e:#})",
-                    port.unwrap_or(0)
-                ));
+                return Ok(format!("not measured: port {} is busy on {host} ({e:#})", port.unwrap_or(0)));
             }
             Err(e) => return Err(e),
         };
         let ratio = measured / rate_bps as f64;
         if !(0.8..=1.15).contains(&ratio) {
-            bail!(
-                "fault tc-rate on host {host}/{iface} did not take as asked: a transfer to {peer} ran at {:.0} kbit/s, asked {} kbit/s",
-                measured / 1000.0,
-                rate_bps / 1000
-            );
+            bail!("fault tc-rate on host {host}/{iface} did not take as asked: a transfer to {peer} ran at {:.0} kbit/s, asked {} kbit/s", measured / 1000.0, rate_bps / 1000);
         }
-        Ok(format!(
-            "a transfer to {peer}{} ran at {:.0} kbit/s",
-            port.map(|p| format!(" from port {p}")).unwrap_or_default(),
-            measured / 1000.0
-        ))
+        Ok(format!("a transfer to {peer}{} ran at {:.0} kbit/s", port.map(|p| format!(" from port {p}")).unwrap_or_default(), measured / 1000.0))
     }
 
     /// The host a rule on `host` is measured from: the rule's `from` host when it names
@@ -668,11 +415,7 @@ impl Drill {
         match &rule.from {
             Some(NftSource::Host(f)) => self.host(f),
             _ if rule.hook == NftHook::Output => self.host(host),
-            _ => self
-                .hosts
-                .iter()
-                .find(|x| x.name != host && rule.to.as_deref() != Some(x.name.as_str()))
-                .ok_or_else(|| anyhow!("no other host to measure the fault on {host} from")),
+            _ => self.hosts.iter().find(|x| x.name != host && rule.to.as_deref() != Some(x.name.as_str())).ok_or_else(|| anyhow!("no other host to measure the fault on {host} from")),
         }
     }
 
@@ -690,43 +433,24 @@ impl Drill {
             (NftHook::Input, _) => host,
             (_, Some(t)) => t.as_str(),
             (_, None) => {
-                return Ok(format!(
-                    "applied; not measured (a {} rule without `to` has no destination to probe)",
-                    r.hook.name()
-                ));
+                return Ok(format!("applied; not measured (a {} rule without `to` has no destination to probe)", r.hook.name()));
             }
         };
-        let addr = self.plan.host_address(target_host, false).ok_or_else(|| {
-            anyhow!("host {target_host} has no IPv4 address to measure the fault against")
-        })?;
+        let addr = self.plan.host_address(target_host, false).ok_or_else(|| anyhow!("host {target_host} has no IPv4 address to measure the fault against"))?;
         let icmp_like = r.proto.as_deref().is_none_or(|p| p == "icmp");
         const PINGS: u32 = 500;
         match r.action {
             NftAction::Loss { permille } => {
                 if !icmp_like {
-                    return Ok(
-                        "applied; loss on a non-ICMP protocol is not measured at start".into(),
-                    );
+                    return Ok("applied; loss on a non-ICMP protocol is not measured at start".into());
                 }
                 let netns = prober.netns.clone();
-                let measured =
-                    tokio::task::spawn_blocking(move || faults::ping_loss(&netns, addr, PINGS))
-                        .await??;
+                let measured = tokio::task::spawn_blocking(move || faults::ping_loss(&netns, addr, PINGS)).await??;
                 let target = f64::from(permille) / 1000.0;
                 if !faults::loss_within(target, measured, PINGS) {
-                    bail!(
-                        "fault `{}` on host {host} did not take as asked: {:.1}% of {PINGS} pings from {} were lost, not about {:.1}%",
-                        r.describe(),
-                        measured * 100.0,
-                        prober.name,
-                        target * 100.0
-                    );
+                    bail!("fault `{}` on host {host} did not take as asked: {:.1}% of {PINGS} pings from {} were lost, not about {:.1}%", r.describe(), measured * 100.0, prober.name, target * 100.0);
                 }
-                Ok(format!(
-                    "{:.1}% of {PINGS} pings from {} to {addr} lost",
-                    measured * 100.0,
-                    prober.name
-                ))
+                Ok(format!("{:.1}% of {PINGS} pings from {} to {addr} lost", measured * 100.0, prober.name))
             }
             NftAction::Limit { per_second, burst } => {
                 // 500 pings 2 ms apart take about a second: about rate + burst pass.
@@ -735,30 +459,20 @@ impl Drill {
                 }
                 let netns = prober.netns.clone();
                 let t = Instant::now();
-                let lost =
-                    tokio::task::spawn_blocking(move || faults::ping_loss(&netns, addr, PINGS))
-                        .await??;
+                let lost = tokio::task::spawn_blocking(move || faults::ping_loss(&netns, addr, PINGS)).await??;
                 let secs = t.elapsed().as_secs_f64().max(1.0);
                 let passed = (1.0 - lost) * f64::from(PINGS);
                 let expected = f64::from(per_second) * secs + f64::from(burst);
                 if passed > expected * 1.5 + 5.0 || passed < expected * 0.5 {
-                    bail!(
-                        "fault `{}` on host {host} did not take as asked: {passed:.0} of {PINGS} pings in {secs:.1} s passed, expected about {expected:.0}",
-                        r.describe()
-                    );
+                    bail!("fault `{}` on host {host} did not take as asked: {passed:.0} of {PINGS} pings in {secs:.1} s passed, expected about {expected:.0}", r.describe());
                 }
-                Ok(format!(
-                    "{passed:.0} of {PINGS} pings from {} passed in {secs:.1} s (expected about {expected:.0})",
-                    prober.name
-                ))
+                Ok(format!("{passed:.0} of {PINGS} pings from {} passed in {secs:.1} s (expected about {expected:.0})", prober.name))
             }
             NftAction::ConnLimit { max } => {
                 let port = r.dport.unwrap_or(0);
                 let to = SocketAddr::new(addr, port);
                 if max > 200 {
-                    return Ok(format!(
-                        "applied; not measured (more than 200 connections to {to})"
-                    ));
+                    return Ok(format!("applied; not measured (more than 200 connections to {to})"));
                 }
                 // Connections beyond the limit time out; ours may share it with the
                 // drill's own traffic, so one must time out within max + 1 attempts.
@@ -767,49 +481,24 @@ impl Drill {
                     let sock = prober.worker.tcp_socket(false).await?;
                     match tokio::time::timeout(Duration::from_millis(700), sock.connect(to)).await {
                         Ok(Ok(s)) => held.push(s),
-                        Ok(Err(e)) => bail!(
-                            "fault `{}` on host {host}: connection {} from {} to {to} failed: {e} (nothing listens there?)",
-                            r.describe(),
-                            i + 1,
-                            prober.name
-                        ),
+                        Ok(Err(e)) => bail!("fault `{}` on host {host}: connection {} from {} to {to} failed: {e} (nothing listens there?)", r.describe(), i + 1, prober.name),
                         Err(_) => {
-                            return Ok(format!(
-                                "connection {} of {} from {} to {to} timed out after {} were open",
-                                i + 1,
-                                max + 1,
-                                prober.name,
-                                held.len()
-                            ));
+                            return Ok(format!("connection {} of {} from {} to {to} timed out after {} were open", i + 1, max + 1, prober.name, held.len()));
                         }
                     }
                 }
-                bail!(
-                    "fault `{}` on host {host} did not take: {} connections from {} to {to} all connected",
-                    r.describe(),
-                    max + 1,
-                    prober.name
-                )
+                bail!("fault `{}` on host {host} did not take: {} connections from {} to {to} all connected", r.describe(), max + 1, prober.name)
             }
             _ => {
                 let Some(want) = faults::expected(r) else {
                     return Ok("applied; not measurable by a TCP connection".into());
                 };
                 let to = SocketAddr::new(addr, r.dport.unwrap_or(0));
-                let (got, took) =
-                    faults::try_connect(&prober.worker, to, Duration::from_millis(700)).await?;
+                let (got, took) = faults::try_connect(&prober.worker, to, Duration::from_millis(700)).await?;
                 if !want.met_by(&got) {
-                    bail!(
-                        "fault `{}` on host {host} did not take: a TCP connection from {} to {to} {got} after {took:?} (expected: it {want})",
-                        r.describe(),
-                        prober.name
-                    );
+                    bail!("fault `{}` on host {host} did not take: a TCP connection from {} to {to} {got} after {took:?} (expected: it {want})", r.describe(), prober.name);
                 }
-                Ok(format!(
-                    "a TCP connection from {} to {to} {got} after {} ms",
-                    prober.name,
-                    took.as_millis()
-                ))
+                Ok(format!("a TCP connection from {} to {to} {got} after {} ms", prober.name, took.as_millis()))
             }
         }
     }
@@ -817,31 +506,15 @@ impl Drill {
     /// Measures a port forward: a connection to the forwarded port must end as a
     /// connection straight to the target does (both connect, or both fail alike).
     async fn measure_dnat(&self, host: &str, d: &faults::DnatRule) -> Result<String> {
-        let prober = self
-            .hosts
-            .iter()
-            .find(|x| x.name != host)
-            .ok_or_else(|| anyhow!("no other host to measure the fault on {host} from"))?;
-        let addr = self
-            .plan
-            .host_address(host, false)
-            .ok_or_else(|| anyhow!("host {host} has no IPv4 address"))?;
+        let prober = self.hosts.iter().find(|x| x.name != host).ok_or_else(|| anyhow!("no other host to measure the fault on {host} from"))?;
+        let addr = self.plan.host_address(host, false).ok_or_else(|| anyhow!("host {host} has no IPv4 address"))?;
         let via = SocketAddr::new(addr, d.dport);
-        let (got_via, _) =
-            faults::try_connect(&prober.worker, via, Duration::from_millis(700)).await?;
-        let (got_direct, _) =
-            faults::try_connect(&prober.worker, d.to, Duration::from_millis(700)).await?;
+        let (got_via, _) = faults::try_connect(&prober.worker, via, Duration::from_millis(700)).await?;
+        let (got_direct, _) = faults::try_connect(&prober.worker, d.to, Duration::from_millis(700)).await?;
         if got_via != got_direct {
-            bail!(
-                "fault nft-dnat on host {host} did not take: a connection from {} to {via} {got_via}, but one straight to {} {got_direct}",
-                prober.name,
-                d.to
-            );
+            bail!("fault nft-dnat on host {host} did not take: a connection from {} to {via} {got_via}, but one straight to {} {got_direct}", prober.name, d.to);
         }
-        Ok(format!(
-            "a connection from {} to {via} {got_via}, as one straight to {} does",
-            prober.name, d.to
-        ))
+        Ok(format!("a connection from {} to {via} {got_via}, as one straight to {} does", prober.name, d.to))
     }
 
     /// Waits until every httpd service listens on its own host. Reads the host's
@@ -853,9 +526,7 @@ impl Drill {
                 let Workload::Httpd(c) = &s.workload else {
                     continue;
                 };
-                let listen: SocketAddr = c.listen.parse().with_context(|| {
-                    format!("service {} on {}: listen = {:?}", s.name, ph.name, c.listen)
-                })?;
+                let listen: SocketAddr = c.listen.parse().with_context(|| format!("service {} on {}: listen = {:?}", s.name, ph.name, c.listen))?;
                 let h = self.host(&ph.name)?;
                 let deadline = Instant::now() + timeout;
                 let port = listen.port();
@@ -864,11 +535,7 @@ impl Drill {
                         let hdir = self.dir.join("hosts").join(&ph.name);
                         let log = host::tail(&hdir.join("log").join(format!("{}.log", s.name)), 5);
                         let init = host::tail(&hdir.join("init.log"), 5);
-                        bail!(
-                            "host {}: service {} is not listening on {listen} after {timeout:?}; its log ends with: [{log}]; the host init said: [{init}]",
-                            ph.name,
-                            s.name
-                        );
+                        bail!("host {}: service {} is not listening on {listen} after {timeout:?}; its log ends with: [{log}]; the host init said: [{init}]", ph.name, s.name);
                     }
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
@@ -880,18 +547,12 @@ impl Drill {
     pub fn host(&self, name: &str) -> Result<&RunningHost> {
         self.hosts.iter().find(|h| h.name == name).ok_or_else(|| {
             let names: Vec<&str> = self.hosts.iter().map(|h| h.name.as_str()).collect();
-            anyhow!(
-                "drill {} has no host `{name}` (hosts: {})",
-                self.id,
-                names.join(", ")
-            )
+            anyhow!("drill {} has no host `{name}` (hosts: {})", self.id, names.join(", "))
         })
     }
 
     fn host_pid(&self, name: &str) -> Result<i32> {
-        self.host(name)?
-            .pid
-            .ok_or_else(|| anyhow!("host {name} of drill {} has no running init", self.id))
+        self.host(name)?.pid.ok_or_else(|| anyhow!("host {name} of drill {} has no running init", self.id))
     }
 
     pub async fn info(&self) -> DrillInfo {
@@ -903,40 +564,21 @@ impl Drill {
                 name: h.name.clone(),
                 netns: h.netns.clone(),
                 pid: h.pid.unwrap_or(0),
-                addresses: ph
-                    .map(|p| {
-                        p.interfaces
-                            .iter()
-                            .flat_map(|i| {
-                                i.addresses.iter().map(move |a| format!("{}: {a}", i.name))
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default(),
+                addresses: ph.map(|p| p.interfaces.iter().flat_map(|i| i.addresses.iter().map(move |a| format!("{}: {a}", i.name))).collect()).unwrap_or_default(),
             });
             let Some(ph) = ph else { continue };
             if ph.services.is_empty() {
                 continue;
             }
             let status = match h.pid {
-                Some(pid) => tokio::task::spawn_blocking(move || {
-                    host::request(
-                        &host::init_sock_from_outside(pid),
-                        &host::Request::Status,
-                        Duration::from_secs(3),
-                    )
-                })
-                .await
-                .map_err(anyhow::Error::from)
-                .and_then(|r| r),
+                Some(pid) => tokio::task::spawn_blocking(move || host::request(&host::init_sock_from_outside(pid), &host::Request::Status, Duration::from_secs(3)))
+                    .await
+                    .map_err(anyhow::Error::from)
+                    .and_then(|r| r),
                 None => Err(anyhow!("no init")),
             };
             for s in &ph.services {
-                match status
-                    .as_ref()
-                    .ok()
-                    .and_then(|r| r.services.iter().find(|x| x.name == s.name))
-                {
+                match status.as_ref().ok().and_then(|r| r.services.iter().find(|x| x.name == s.name)) {
                     Some(x) => services.push(x.clone()),
                     None => services.push(ServiceInfo {
                         host: h.name.clone(),
@@ -958,11 +600,7 @@ impl Drill {
             alert: self.scenario.alert.clone(),
             briefing: self.scenario.briefing.clone(),
             hints: self.scenario.hints.len(),
-            started_unix: self
-                .started
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_secs(),
+            started_unix: self.started.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs(),
             elapsed_secs: self.started_at.elapsed().as_secs_f64(),
             hosts,
             services,
@@ -975,10 +613,7 @@ impl Drill {
         if total == 0 {
             return (0, 0, "This scenario has no hints.".into());
         }
-        let i = self
-            .hints_given
-            .fetch_add(1, Ordering::Relaxed)
-            .min(total - 1);
+        let i = self.hints_given.fetch_add(1, Ordering::Relaxed).min(total - 1);
         (i + 1, total, self.scenario.hints[i].clone())
     }
 
@@ -991,117 +626,54 @@ impl Drill {
             .await
             .map_err(|_| anyhow!("host {host}: `{command}` did not finish within {timeout:?}"))?
             .with_context(|| format!("host {host}: running `{command}`"))?;
-        Ok(ExecResponse {
-            exit_code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        })
+        Ok(ExecResponse { exit_code: out.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&out.stdout).into_owned(), stderr: String::from_utf8_lossy(&out.stderr).into_owned() })
     }
 
     /// Runs the observation window and evaluates every check.
     pub async fn verify(&self) -> Result<Verdict> {
         let window = Duration::from_secs_f64(self.scenario.window_secs);
-        let tcp = if self.plan.probes.is_empty() {
-            None
-        } else {
-            Some(self.probes.tcpstate()?.clone())
-        };
+        let tcp = if self.plan.probes.is_empty() { None } else { Some(self.probes.tcpstate()?.clone()) };
         let lost0 = tcp.as_ref().map_or(0, |t| t.events_lost());
-        let counting = self
-            .scenario
-            .checks
-            .iter()
-            .any(|c| matches!(c, Check::Count { .. }));
-        let events = if counting {
-            Some(self.probes.events()?.clone())
-        } else {
-            None
+        let counting = self.scenario.checks.iter().any(|c| matches!(c, Check::Count { .. }));
+        let events = if counting { Some(self.probes.events()?.clone()) } else { None };
+        let snap = |ev: &Option<Arc<probes::EventProbe>>| -> BTreeMap<String, BTreeMap<EventKey, u64>> {
+            ev.as_ref().map(|e| self.hosts.iter().map(|h| (h.name.clone(), e.snapshot(h.netns_ino))).collect()).unwrap_or_default()
         };
-        let snap =
-            |ev: &Option<Arc<probes::EventProbe>>| -> BTreeMap<String, BTreeMap<EventKey, u64>> {
-                ev.as_ref()
-                    .map(|e| {
-                        self.hosts
-                            .iter()
-                            .map(|h| (h.name.clone(), e.snapshot(h.netns_ino)))
-                            .collect()
-                    })
-                    .unwrap_or_default()
-            };
         let before = snap(&events);
         // Segments sent: the denominator of retransmission ratios, read only when needed.
-        let ratios = self.scenario.checks.iter().any(|c| {
-            matches!(
-                c,
-                Check::Count {
-                    max_ratio: Some(_),
-                    ..
-                }
-            )
-        });
-        let segs_before = if ratios {
-            self.out_segs().await
-        } else {
-            BTreeMap::new()
-        };
+        let ratios = self.scenario.checks.iter().any(|c| matches!(c, Check::Count { max_ratio: Some(_), .. }));
+        let segs_before = if ratios { self.out_segs().await } else { BTreeMap::new() };
         let t0 = probes::now_ns();
         let deadline = Instant::now() + window;
         // Synthetic clients, one task per http-slo check.
         let mut slo_tasks = Vec::new();
         for c in &self.scenario.checks {
-            let Check::HttpSlo {
-                from,
-                target_host,
-                port,
-                path,
-                timeout_ms,
-                interval_ms,
-                ..
-            } = c
-            else {
+            let Check::HttpSlo { from, target_host, port, path, timeout_ms, interval_ms, .. } = c else {
                 continue;
             };
-            let addr = self
-                .plan
-                .host_address(target_host, false)
-                .ok_or_else(|| anyhow!("host {target_host} has no IPv4 address for the check"))?;
+            let addr = self.plan.host_address(target_host, false).ok_or_else(|| anyhow!("host {target_host} has no IPv4 address for the check"))?;
             let target = SocketAddr::new(addr, *port);
             let socket_source = self.host(from)?;
             let mut samples = Vec::new();
-            let (interval, timeout) = (
-                Duration::from_millis(*interval_ms),
-                Duration::from_millis(*timeout_ms),
-            );
+            let (interval, timeout) = (Duration::from_millis(*interval_ms), Duration::from_millis(*timeout_ms));
             let host_header = target_host.clone();
             let path = path.clone();
             // Collect sockets up front per request through the worker (inside `from`).
             slo_tasks.push(async move {
                 let mut inflight = tokio::task::JoinSet::new();
-                while Instant::now() + timeout <= deadline
-                    || inflight.is_empty() && Instant::now() < deadline
-                {
+                while Instant::now() + timeout <= deadline || inflight.is_empty() && Instant::now() < deadline {
                     match socket_source.worker.tcp_socket(target.is_ipv6()).await {
                         Ok(sock) => {
                             let (h, p) = (host_header.clone(), path.clone());
-                            inflight.spawn(async move {
-                                http::get(sock, target, &h, &p, timeout).await
-                            });
+                            inflight.spawn(async move { http::get(sock, target, &h, &p, timeout).await });
                         }
-                        Err(e) => samples.push(HttpSample {
-                            ok: false,
-                            latency_ms: 0.0,
-                            error: Some(format!("{e:#}")),
-                        }),
+                        Err(e) => samples.push(HttpSample { ok: false, latency_ms: 0.0, error: Some(format!("{e:#}")) }),
                     }
                     tokio::time::sleep(interval).await;
                 }
                 while let Some(r) = inflight.join_next().await {
                     if let Ok(o) = r {
-                        samples.push(HttpSample {
-                            ok: o.ok,
-                            latency_ms: o.latency.as_secs_f64() * 1e3,
-                            error: o.error,
-                        });
+                        samples.push(HttpSample { ok: o.ok, latency_ms: o.latency.as_secs_f64() * 1e3, error: o.error });
                     }
                 }
                 samples
@@ -1111,66 +683,27 @@ impl Drill {
         let (slo_results, _) = tokio::join!(slo_results, tokio::time::sleep_until(deadline.into()));
         let t1 = probes::now_ns();
         let after = snap(&events);
-        let segs_after = if ratios {
-            self.out_segs().await
-        } else {
-            BTreeMap::new()
-        };
+        let segs_after = if ratios { self.out_segs().await } else { BTreeMap::new() };
         let mut slo_iter = slo_results.into_iter();
         let mut results = Vec::new();
         for c in &self.scenario.checks {
             match c {
-                Check::TcpStateDwell {
-                    name,
-                    host,
-                    port,
-                    peer,
-                    state,
-                    max_secs,
-                    min_connections,
-                } => {
+                Check::TcpStateDwell { name, host, port, peer, state, max_secs, min_connections } => {
                     let ino = self.host(host)?.netns_ino;
-                    let tcp = tcp
-                        .as_ref()
-                        .ok_or_else(|| anyhow!("tcpstate probe missing"))?;
+                    let tcp = tcp.as_ref().ok_or_else(|| anyhow!("tcpstate probe missing"))?;
                     let obs = tcp.observe(ino, *port, *peer, *state, t0, t1, lost0);
-                    results.push(verdict::evaluate_dwell(
-                        name,
-                        host,
-                        *port,
-                        *peer,
-                        *state,
-                        *max_secs,
-                        *min_connections,
-                        &obs,
-                    ));
+                    results.push(verdict::evaluate_dwell(name, host, *port, *peer, *state, *max_secs, *min_connections, &obs));
                 }
-                Check::Count {
-                    name,
-                    host,
-                    port,
-                    counted,
-                    max,
-                    max_ratio,
-                } => {
-                    let ev = events
-                        .as_ref()
-                        .ok_or_else(|| anyhow!("event probes missing"))?;
-                    let (b, a) = (
-                        before.get(host).cloned().unwrap_or_default(),
-                        after.get(host).cloned().unwrap_or_default(),
-                    );
+                Check::Count { name, host, port, counted, max, max_ratio } => {
+                    let ev = events.as_ref().ok_or_else(|| anyhow!("event probes missing"))?;
+                    let (b, a) = (before.get(host).cloned().unwrap_or_default(), after.get(host).cloned().unwrap_or_default());
                     let mut by_what: BTreeMap<String, u64> = BTreeMap::new();
                     for (k, v) in &a {
                         let delta = v.saturating_sub(b.get(k).copied().unwrap_or(0));
                         if delta == 0 || !counted_matches(counted, *port, k, ev) {
                             continue;
                         }
-                        let what = if k.kind == kinds::DROP {
-                            ev.reason_name(k.reason)
-                        } else {
-                            format!("port {}", k.port)
-                        };
+                        let what = if k.kind == kinds::DROP { ev.reason_name(k.reason) } else { format!("port {}", k.port) };
                         *by_what.entry(what).or_default() += delta;
                     }
                     let seen = by_what.values().sum();
@@ -1179,57 +712,19 @@ impl Drill {
                     breakdown.sort_by(|x, y| y.1.cmp(&x.1));
                     match max_ratio {
                         Some(r) => {
-                            let segs = segs_after
-                                .get(host)
-                                .copied()
-                                .unwrap_or(0)
-                                .saturating_sub(segs_before.get(host).copied().unwrap_or(0));
-                            results.push(verdict::evaluate_ratio(
-                                name,
-                                &counted.describe(),
-                                &on,
-                                seen,
-                                segs,
-                                *r,
-                            ));
+                            let segs = segs_after.get(host).copied().unwrap_or(0).saturating_sub(segs_before.get(host).copied().unwrap_or(0));
+                            results.push(verdict::evaluate_ratio(name, &counted.describe(), &on, seen, segs, *r));
                         }
-                        None => results.push(verdict::evaluate_count(
-                            name,
-                            &counted.describe(),
-                            &on,
-                            seen,
-                            *max,
-                            &breakdown,
-                        )),
+                        None => results.push(verdict::evaluate_count(name, &counted.describe(), &on, seen, *max, &breakdown)),
                     }
                 }
-                Check::HttpSlo {
-                    name,
-                    from,
-                    target_host,
-                    port,
-                    min_success_ratio,
-                    max_latency_ms,
-                    ..
-                } => {
+                Check::HttpSlo { name, from, target_host, port, min_success_ratio, max_latency_ms, .. } => {
                     let samples = slo_iter.next().unwrap_or_default();
-                    results.push(verdict::evaluate_http(
-                        name,
-                        from,
-                        &format!("{target_host}:{port}"),
-                        *min_success_ratio,
-                        *max_latency_ms,
-                        &samples,
-                    ));
+                    results.push(verdict::evaluate_http(name, from, &format!("{target_host}:{port}"), *min_success_ratio, *max_latency_ms, &samples));
                 }
             }
         }
-        Ok(Verdict::new(
-            &self.id,
-            &self.scenario.id,
-            self.scenario.window_secs,
-            results,
-        ))
+        Ok(Verdict::new(&self.id, &self.scenario.id, self.scenario.window_secs, results))
     }
 
     /// The kernel's count of TCP segments sent, per host (`Tcp: OutSegs` of the host's
@@ -1252,68 +747,25 @@ impl Drill {
     }
 
     /// One synthetic HTTP GET from inside host `from`.
-    pub async fn request_once(
-        &self,
-        from: &str,
-        target_host: &str,
-        port: u16,
-        path: &str,
-        timeout: Duration,
-    ) -> Result<HttpSample> {
-        let addr = self
-            .plan
-            .host_address(target_host, false)
-            .ok_or_else(|| anyhow!("host {target_host} has no IPv4 address"))?;
+    pub async fn request_once(&self, from: &str, target_host: &str, port: u16, path: &str, timeout: Duration) -> Result<HttpSample> {
+        let addr = self.plan.host_address(target_host, false).ok_or_else(|| anyhow!("host {target_host} has no IPv4 address"))?;
         let target = SocketAddr::new(addr, port);
         let sock = self.host(from)?.worker.tcp_socket(false).await?;
         let o = http::get(sock, target, target_host, path, timeout).await;
-        Ok(HttpSample {
-            ok: o.ok,
-            latency_ms: o.latency.as_secs_f64() * 1e3,
-            error: o.error,
-        })
+        Ok(HttpSample { ok: o.ok, latency_ms: o.latency.as_secs_f64() * 1e3, error: o.error })
     }
 
     /// One request per service-level check (for `drill watch`).
     pub async fn sample_requests(&self) -> Vec<RequestSample> {
         let mut v = Vec::new();
         for c in &self.scenario.checks {
-            let Check::HttpSlo {
-                from,
-                target_host,
-                port,
-                path,
-                timeout_ms,
-                ..
-            } = c
-            else {
+            let Check::HttpSlo { from, target_host, port, path, timeout_ms, .. } = c else {
                 continue;
             };
             let target = format!("{target_host}:{port}{path}");
-            match self
-                .request_once(
-                    from,
-                    target_host,
-                    *port,
-                    path,
-                    Duration::from_millis(*timeout_ms),
-                )
-                .await
-            {
-                Ok(s) => v.push(RequestSample {
-                    from: from.clone(),
-                    target,
-                    ok: s.ok,
-                    latency_ms: s.latency_ms,
-                    error: s.error,
-                }),
-                Err(e) => v.push(RequestSample {
-                    from: from.clone(),
-                    target,
-                    ok: false,
-                    latency_ms: 0.0,
-                    error: Some(format!("{e:#}")),
-                }),
+            match self.request_once(from, target_host, *port, path, Duration::from_millis(*timeout_ms)).await {
+                Ok(s) => v.push(RequestSample { from: from.clone(), target, ok: s.ok, latency_ms: s.latency_ms, error: s.error }),
+                Err(e) => v.push(RequestSample { from: from.clone(), target, ok: false, latency_ms: 0.0, error: Some(format!("{e:#}")) }),
             }
         }
         v
@@ -1327,16 +779,11 @@ impl Drill {
             .hosts
             .iter()
             .map(|h| {
-                let mut c = HostCounters {
-                    host: h.name.clone(),
-                    ..Default::default()
-                };
+                let mut c = HostCounters { host: h.name.clone(), ..Default::default() };
                 if let Some(ev) = ev {
                     for (k, v) in ev.snapshot(h.netns_ino) {
                         match k.kind {
-                            kinds::DROP => {
-                                *c.drops.entry(ev.reason_name(k.reason)).or_default() += v
-                            }
+                            kinds::DROP => *c.drops.entry(ev.reason_name(k.reason)).or_default() += v,
                             kinds::RETRANSMIT => c.retransmits += v,
                             kinds::RST_SENT => c.resets_sent += v,
                             kinds::RST_RECEIVED => c.resets_received += v,
@@ -1346,19 +793,12 @@ impl Drill {
                         }
                     }
                     let execs = ev.execs(h.netns_ino);
-                    let (now_ns, since_start) =
-                        (probes::now_ns(), self.started_at.elapsed().as_secs_f64());
+                    let (now_ns, since_start) = (probes::now_ns(), self.started_at.elapsed().as_secs_f64());
                     c.recent_execs = execs
                         .iter()
                         .rev()
                         .take(5)
-                        .map(|e| ExecInfo {
-                            comm: e.comm(),
-                            pid: e.pid,
-                            ppid: e.ppid,
-                            argv: e.argv(),
-                            at_secs: since_start - now_ns.saturating_sub(e.ts_ns) as f64 / 1e9,
-                        })
+                        .map(|e| ExecInfo { comm: e.comm(), pid: e.pid, ppid: e.ppid, argv: e.argv(), at_secs: since_start - now_ns.saturating_sub(e.ts_ns) as f64 / 1e9 })
                         .collect();
                     let ph = self.plan.hosts.iter().find(|p| p.name == h.name);
                     for port in ph
@@ -1366,9 +806,7 @@ impl Drill {
                             p.services
                                 .iter()
                                 .filter_map(|s| match &s.workload {
-                                    drill_core::workload::Workload::Httpd(cfg) => {
-                                        cfg.listen.rsplit(':').next()?.parse::<u16>().ok()
-                                    }
+                                    drill_core::workload::Workload::Httpd(cfg) => cfg.listen.rsplit(':').next()?.parse::<u16>().ok(),
                                     _ => None,
                                 })
                                 .collect::<Vec<_>>()
@@ -1377,36 +815,18 @@ impl Drill {
                     {
                         let r = ev.rtt(h.netns_ino, port);
                         if r.samples > 0 {
-                            c.srtt_ms.insert(
-                                port,
-                                (
-                                    r.samples,
-                                    r.srtt_sum_us as f64 / r.samples as f64 / 1e3,
-                                    r.srtt_max_us as f64 / 1e3,
-                                ),
-                            );
+                            c.srtt_ms.insert(port, (r.samples, r.srtt_sum_us as f64 / r.samples as f64 / 1e3, r.srtt_max_us as f64 / 1e3));
                         }
                     }
                 }
-                let timed =
-                    self.plan
-                        .probes
-                        .iter()
-                        .any(|PlanProbe::TcpStateDwell { host, states }| {
-                            *host == h.name && states.contains(&TcpState::CloseWait)
-                        });
+                let timed = self.plan.probes.iter().any(|PlanProbe::TcpStateDwell { host, states }| *host == h.name && states.contains(&TcpState::CloseWait));
                 if let (Some(t), true) = (tcp, timed) {
                     c.close_wait = t.open_count(h.netns_ino, TcpState::CloseWait);
                 }
                 c
             })
             .collect();
-        DrillCounters {
-            id: self.id.clone(),
-            elapsed_secs: self.started_at.elapsed().as_secs_f64(),
-            hosts,
-            requests: Vec::new(),
-        }
+        DrillCounters { id: self.id.clone(), elapsed_secs: self.started_at.elapsed().as_secs_f64(), hosts, requests: Vec::new() }
     }
 
     /// Removes everything the drill created. Keeps going after errors, returns them.
@@ -1441,42 +861,25 @@ impl Drill {
 /// (`/proc/thread-self/net/tcp{,6}`: state 0A is LISTEN).
 fn listening(port: u16) -> bool {
     let needle = format!(":{port:04X} ");
-    ["/proc/thread-self/net/tcp", "/proc/thread-self/net/tcp6"]
-        .iter()
-        .any(|f| {
-            std::fs::read_to_string(f).is_ok_and(|t| {
-                t.lines().skip(1).any(|l| {
-                    let cols: Vec<&str> = l.split_whitespace().collect();
-                    cols.len() > 3 && format!("{} ", cols[1]).ends_with(&needle) && cols[3] == "0A"
-                })
+    ["/proc/thread-self/net/tcp", "/proc/thread-self/net/tcp6"].iter().any(|f| {
+        std::fs::read_to_string(f).is_ok_and(|t| {
+            t.lines().skip(1).any(|l| {
+                let cols: Vec<&str> = l.split_whitespace().collect();
+                cols.len() > 3 && format!("{} ", cols[1]).ends_with(&needle) && cols[3] == "0A"
             })
         })
+    })
 }
 
 /// The probe (by description) a check's figures come from.
 fn required_probe(c: &Check) -> Option<&'static str> {
     let program = match c {
         Check::TcpStateDwell { .. } => "drill_tcpstate",
-        Check::Count {
-            counted: Counted::Drops { .. },
-            ..
-        } => "drill_drop",
-        Check::Count {
-            counted: Counted::Retransmits,
-            ..
-        } => "drill_retransmit",
-        Check::Count {
-            counted: Counted::ResetsSent,
-            ..
-        } => "drill_rst_sent",
-        Check::Count {
-            counted: Counted::ResetsReceived,
-            ..
-        } => "drill_rst_received",
-        Check::Count {
-            counted: Counted::OomKills,
-            ..
-        } => "drill_oom",
+        Check::Count { counted: Counted::Drops { .. }, .. } => "drill_drop",
+        Check::Count { counted: Counted::Retransmits, .. } => "drill_retransmit",
+        Check::Count { counted: Counted::ResetsSent, .. } => "drill_rst_sent",
+        Check::Count { counted: Counted::ResetsReceived, .. } => "drill_rst_received",
+        Check::Count { counted: Counted::OomKills, .. } => "drill_oom",
         Check::HttpSlo { .. } => return None,
     };
     Some(drill_ebpf::describes(program))
@@ -1486,12 +889,7 @@ fn required_probe(c: &Check) -> Option<&'static str> {
 fn counted_matches(c: &Counted, port: Option<u16>, k: &EventKey, ev: &probes::EventProbe) -> bool {
     let port_ok = port.is_none_or(|p| p == k.port);
     match c {
-        Counted::Drops { reason } => {
-            k.kind == kinds::DROP
-                && reason
-                    .as_ref()
-                    .is_none_or(|r| ev.reason_number(r) == Some(k.reason))
-        }
+        Counted::Drops { reason } => k.kind == kinds::DROP && reason.as_ref().is_none_or(|r| ev.reason_number(r) == Some(k.reason)),
         Counted::Retransmits => k.kind == kinds::RETRANSMIT && port_ok,
         Counted::ResetsSent => k.kind == kinds::RST_SENT && port_ok,
         Counted::ResetsReceived => k.kind == kinds::RST_RECEIVED && port_ok,
@@ -1501,11 +899,7 @@ fn counted_matches(c: &Counted, port: Option<u16>, k: &EventKey, ev: &probes::Ev
 
 /// Writes a host's private files before its init starts: the upper layer of its
 /// /etc overlay (hosts, hostname, resolv.conf, service configs) and its log dir.
-fn prepare_host_dir(
-    spec: &HostSpec,
-    etc_hosts: &str,
-    services: &[drill_core::plan::PlanService],
-) -> Result<()> {
+fn prepare_host_dir(spec: &HostSpec, etc_hosts: &str, services: &[drill_core::plan::PlanService]) -> Result<()> {
     let upper = spec.etc_upper();
     for d in [upper.clone(), spec.etc_work(), spec.log_dir()] {
         std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
@@ -1520,10 +914,7 @@ fn prepare_host_dir(
     write("/etc/hosts", etc_hosts)?;
     write("/etc/hostname", &format!("{}\n", spec.hostname))?;
     // No DNS server in this drill: point at the host itself so lookups fail fast.
-    write(
-        "/etc/resolv.conf",
-        "# drill host: no DNS server in this drill; names resolve through /etc/hosts\nnameserver 127.0.0.1\n",
-    )?;
+    write("/etc/resolv.conf", "# drill host: no DNS server in this drill; names resolve through /etc/hosts\nnameserver 127.0.0.1\n")?;
     for s in services {
         write(&s.config_path, &s.config_text)?;
     }

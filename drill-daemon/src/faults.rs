@@ -44,10 +44,7 @@ pub struct HostNft {
 impl HostNft {
     /// A table of filter rules only.
     pub fn of(rules: Vec<NftRule>) -> HostNft {
-        HostNft {
-            rules,
-            dnats: Vec::new(),
-        }
+        HostNft { rules, dnats: Vec::new() }
     }
 }
 
@@ -57,25 +54,10 @@ pub fn nft_rules(plan: &Plan, faults: &[Fault]) -> BTreeMap<String, HostNft> {
     let mut m: BTreeMap<String, HostNft> = BTreeMap::new();
     for f in faults {
         match f {
-            Fault::Nft { host, rule } => {
-                m.entry(host.clone()).or_default().rules.push(rule.clone())
-            }
-            Fault::Dnat {
-                host,
-                proto,
-                dport,
-                to,
-                to_host,
-            } => {
-                let addr = to_host
-                    .as_ref()
-                    .and_then(|h| plan.host_address(h, false))
-                    .unwrap_or(to.ip());
-                m.entry(host.clone()).or_default().dnats.push(DnatRule {
-                    proto: proto.clone(),
-                    dport: *dport,
-                    to: SocketAddr::new(addr, to.port()),
-                });
+            Fault::Nft { host, rule } => m.entry(host.clone()).or_default().rules.push(rule.clone()),
+            Fault::Dnat { host, proto, dport, to, to_host } => {
+                let addr = to_host.as_ref().and_then(|h| plan.host_address(h, false)).unwrap_or(to.ip());
+                m.entry(host.clone()).or_default().dnats.push(DnatRule { proto: proto.clone(), dport: *dport, to: SocketAddr::new(addr, to.port()) });
             }
             _ => {}
         }
@@ -84,53 +66,22 @@ pub fn nft_rules(plan: &Plan, faults: &[Fault]) -> BTreeMap<String, HostNft> {
 }
 
 fn addresses_of(plan: &Plan, host: &str) -> Vec<IpAddr> {
-    plan.hosts
-        .iter()
-        .filter(|h| h.name == host)
-        .flat_map(|h| {
-            h.interfaces
-                .iter()
-                .flat_map(|i| i.addresses.iter().map(|c| c.addr))
-        })
-        .filter(|a| a.is_ipv4())
-        .collect()
+    plan.hosts.iter().filter(|h| h.name == host).flat_map(|h| h.interfaces.iter().flat_map(|i| i.addresses.iter().map(|c| c.addr))).filter(|a| a.is_ipv4()).collect()
 }
 
 fn payload(proto: &str, field: &str) -> expr::Expression<'static> {
-    expr::Expression::Named(expr::NamedExpression::Payload(expr::Payload::PayloadField(
-        expr::PayloadField {
-            protocol: proto.to_string().into(),
-            field: field.to_string().into(),
-        },
-    )))
+    expr::Expression::Named(expr::NamedExpression::Payload(expr::Payload::PayloadField(expr::PayloadField { protocol: proto.to_string().into(), field: field.to_string().into() })))
 }
 
-fn matches(
-    left: expr::Expression<'static>,
-    right: expr::Expression<'static>,
-) -> stmt::Statement<'static> {
-    stmt::Statement::Match(stmt::Match {
-        left,
-        right,
-        op: stmt::Operator::EQ,
-    })
+fn matches(left: expr::Expression<'static>, right: expr::Expression<'static>) -> stmt::Statement<'static> {
+    stmt::Statement::Match(stmt::Match { left, right, op: stmt::Operator::EQ })
 }
 
 fn addr_set(plan: &Plan, host: &str) -> expr::Expression<'static> {
-    expr::Expression::Named(expr::NamedExpression::Set(
-        addresses_of(plan, host)
-            .iter()
-            .map(|a| expr::SetItem::Element(expr::Expression::String(a.to_string().into())))
-            .collect(),
-    ))
+    expr::Expression::Named(expr::NamedExpression::Set(addresses_of(plan, host).iter().map(|a| expr::SetItem::Element(expr::Expression::String(a.to_string().into()))).collect()))
 }
 
-fn chain(
-    name: &str,
-    hook: types::NfHook,
-    kind: types::NfChainType,
-    prio: i32,
-) -> schema::Chain<'static> {
+fn chain(name: &str, hook: types::NfHook, kind: types::NfChainType, prio: i32) -> schema::Chain<'static> {
     schema::Chain {
         family: types::NfFamily::INet,
         table: TABLE.into(),
@@ -150,11 +101,7 @@ fn chain(
 pub fn batch(plan: &Plan, nft: &HostNft) -> Batch<'static> {
     let mut b = Batch::new();
     let fam = types::NfFamily::INet;
-    let table = schema::Table {
-        family: fam,
-        name: TABLE.into(),
-        ..Default::default()
-    };
+    let table = schema::Table { family: fam, name: TABLE.into(), ..Default::default() };
     b.add(schema::NfListObject::Table(table.clone()));
     b.delete(schema::NfListObject::Table(table.clone()));
     b.add(schema::NfListObject::Table(table));
@@ -165,21 +112,11 @@ pub fn batch(plan: &Plan, nft: &HostNft) -> Batch<'static> {
                 NftHook::Forward => types::NfHook::Forward,
                 NftHook::Output => types::NfHook::Output,
             };
-            b.add(schema::NfListObject::Chain(chain(
-                hook.name(),
-                h,
-                types::NfChainType::Filter,
-                0,
-            )));
+            b.add(schema::NfListObject::Chain(chain(hook.name(), h, types::NfChainType::Filter, 0)));
         }
     }
     if !nft.dnats.is_empty() {
-        b.add(schema::NfListObject::Chain(chain(
-            "prerouting",
-            types::NfHook::Prerouting,
-            types::NfChainType::NAT,
-            -100,
-        )));
+        b.add(schema::NfListObject::Chain(chain("prerouting", types::NfHook::Prerouting, types::NfChainType::NAT, -100)));
     }
     for r in &nft.rules {
         let mut e: Vec<stmt::Statement<'static>> = Vec::new();
@@ -187,10 +124,7 @@ pub fn batch(plan: &Plan, nft: &HostNft) -> Batch<'static> {
             Some(NftSource::Host(h)) => e.push(matches(payload("ip", "saddr"), addr_set(plan, h))),
             Some(NftSource::Prefix(c)) => e.push(matches(
                 payload("ip", "saddr"),
-                expr::Expression::Named(expr::NamedExpression::Prefix(expr::Prefix {
-                    addr: Box::new(expr::Expression::String(c.addr.to_string().into())),
-                    len: u32::from(c.prefix),
-                })),
+                expr::Expression::Named(expr::NamedExpression::Prefix(expr::Prefix { addr: Box::new(expr::Expression::String(c.addr.to_string().into())), len: u32::from(c.prefix) })),
             )),
             None => {}
         }
@@ -198,26 +132,12 @@ pub fn batch(plan: &Plan, nft: &HostNft) -> Batch<'static> {
             e.push(matches(payload("ip", "daddr"), addr_set(plan, t)));
         }
         if r.frag_needed {
-            e.push(matches(
-                payload("icmp", "type"),
-                expr::Expression::String("destination-unreachable".into()),
-            ));
-            e.push(matches(
-                payload("icmp", "code"),
-                expr::Expression::String("frag-needed".into()),
-            ));
+            e.push(matches(payload("icmp", "type"), expr::Expression::String("destination-unreachable".into())));
+            e.push(matches(payload("icmp", "code"), expr::Expression::String("frag-needed".into())));
         } else {
             match (&r.proto, r.dport) {
-                (Some(p), Some(d)) => e.push(matches(
-                    payload(p, "dport"),
-                    expr::Expression::Number(u32::from(d)),
-                )),
-                (Some(p), None) => e.push(matches(
-                    expr::Expression::Named(expr::NamedExpression::Meta(expr::Meta {
-                        key: expr::MetaKey::L4proto,
-                    })),
-                    expr::Expression::String(p.clone().into()),
-                )),
+                (Some(p), Some(d)) => e.push(matches(payload(p, "dport"), expr::Expression::Number(u32::from(d)))),
+                (Some(p), None) => e.push(matches(expr::Expression::Named(expr::NamedExpression::Meta(expr::Meta { key: expr::MetaKey::L4proto })), expr::Expression::String(p.clone().into()))),
                 _ => {}
             }
         }
@@ -227,62 +147,29 @@ pub fn batch(plan: &Plan, nft: &HostNft) -> Batch<'static> {
                 // Operator::LT as ">" and GT as "<" (nftables-rs issue #249). LEQ is right in
                 // every version; the unit test below pins the JSON.
                 e.push(stmt::Statement::Match(stmt::Match {
-                    left: expr::Expression::Named(expr::NamedExpression::Numgen(expr::Numgen {
-                        mode: expr::NgMode::Random,
-                        ng_mod: 1000,
-                        offset: None,
-                    })),
+                    left: expr::Expression::Named(expr::NamedExpression::Numgen(expr::Numgen { mode: expr::NgMode::Random, ng_mod: 1000, offset: None })),
                     right: expr::Expression::Number(u32::from(permille.max(1)) - 1),
                     op: stmt::Operator::LEQ,
                 }));
             }
-            NftAction::Limit { per_second, burst } => e.push(stmt::Statement::Limit(stmt::Limit {
-                rate: per_second,
-                rate_unit: None,
-                per: Some("second".into()),
-                burst: Some(burst),
-                burst_unit: None,
-                inv: Some(true),
-            })),
-            NftAction::ConnLimit { max } => e.push(stmt::Statement::CTCount(stmt::CTCount {
-                val: expr::Expression::Number(max),
-                inv: Some(true),
-            })),
+            NftAction::Limit { per_second, burst } => {
+                e.push(stmt::Statement::Limit(stmt::Limit { rate: per_second, rate_unit: None, per: Some("second".into()), burst: Some(burst), burst_unit: None, inv: Some(true) }))
+            }
+            NftAction::ConnLimit { max } => e.push(stmt::Statement::CTCount(stmt::CTCount { val: expr::Expression::Number(max), inv: Some(true) })),
             _ => {}
         }
         e.push(stmt::Statement::Counter(stmt::Counter::Anonymous(None)));
         e.push(match r.action {
-            NftAction::Drop
-            | NftAction::Loss { .. }
-            | NftAction::Limit { .. }
-            | NftAction::ConnLimit { .. } => stmt::Statement::Drop(None),
-            NftAction::RejectTcpReset => stmt::Statement::Reject(Some(stmt::Reject::new(
-                Some(stmt::RejectType::TCPReset),
-                None,
-            ))),
-            NftAction::RejectPortUnreachable => stmt::Statement::Reject(Some(stmt::Reject::new(
-                Some(stmt::RejectType::ICMPX),
-                Some(types::RejectCode::PortUnreach),
-            ))),
-            NftAction::RejectAdminProhibited => stmt::Statement::Reject(Some(stmt::Reject::new(
-                Some(stmt::RejectType::ICMPX),
-                Some(types::RejectCode::AdminProhibited),
-            ))),
+            NftAction::Drop | NftAction::Loss { .. } | NftAction::Limit { .. } | NftAction::ConnLimit { .. } => stmt::Statement::Drop(None),
+            NftAction::RejectTcpReset => stmt::Statement::Reject(Some(stmt::Reject::new(Some(stmt::RejectType::TCPReset), None))),
+            NftAction::RejectPortUnreachable => stmt::Statement::Reject(Some(stmt::Reject::new(Some(stmt::RejectType::ICMPX), Some(types::RejectCode::PortUnreach)))),
+            NftAction::RejectAdminProhibited => stmt::Statement::Reject(Some(stmt::Reject::new(Some(stmt::RejectType::ICMPX), Some(types::RejectCode::AdminProhibited)))),
         });
-        b.add(schema::NfListObject::Rule(schema::Rule {
-            family: fam,
-            table: TABLE.into(),
-            chain: r.hook.name().into(),
-            expr: e.into(),
-            ..Default::default()
-        }));
+        b.add(schema::NfListObject::Rule(schema::Rule { family: fam, table: TABLE.into(), chain: r.hook.name().into(), expr: e.into(), ..Default::default() }));
     }
     for d in &nft.dnats {
         let e = vec![
-            matches(
-                payload(&d.proto, "dport"),
-                expr::Expression::Number(u32::from(d.dport)),
-            ),
+            matches(payload(&d.proto, "dport"), expr::Expression::Number(u32::from(d.dport))),
             stmt::Statement::Counter(stmt::Counter::Anonymous(None)),
             stmt::Statement::DNAT(Some(stmt::NAT {
                 addr: Some(expr::Expression::String(d.to.ip().to_string().into())),
@@ -291,13 +178,7 @@ pub fn batch(plan: &Plan, nft: &HostNft) -> Batch<'static> {
                 flags: None,
             })),
         ];
-        b.add(schema::NfListObject::Rule(schema::Rule {
-            family: fam,
-            table: TABLE.into(),
-            chain: "prerouting".into(),
-            expr: e.into(),
-            ..Default::default()
-        }));
+        b.add(schema::NfListObject::Rule(schema::Rule { family: fam, table: TABLE.into(), chain: "prerouting".into(), expr: e.into(), ..Default::default() }));
     }
     b
 }
@@ -319,15 +200,8 @@ pub async fn apply_nft(worker: &NetnsWorker, plan: &Plan, host: &str, nft: &Host
 pub async fn revert_nft(worker: &NetnsWorker, host: &str) -> Result<()> {
     worker
         .run(|| -> Result<()> {
-            let out = std::process::Command::new("nft")
-                .args(["delete", "table", "inet", TABLE])
-                .output()?;
-            if out.status.success() || String::from_utf8_lossy(&out.stderr).contains("No such file")
-            {
-                Ok(())
-            } else {
-                bail!("{}", String::from_utf8_lossy(&out.stderr).trim())
-            }
+            let out = std::process::Command::new("nft").args(["delete", "table", "inet", TABLE]).output()?;
+            if out.status.success() || String::from_utf8_lossy(&out.stderr).contains("No such file") { Ok(()) } else { bail!("{}", String::from_utf8_lossy(&out.stderr).trim()) }
         })
         .await?
         .with_context(|| format!("host {host}: deleting nftables table inet {TABLE}"))
@@ -354,11 +228,7 @@ impl std::fmt::Display for Connect {
 }
 
 /// One TCP connection attempt from inside `from` (its worker) to `to`.
-pub async fn try_connect(
-    from: &NetnsWorker,
-    to: SocketAddr,
-    timeout: Duration,
-) -> Result<(Connect, Duration)> {
+pub async fn try_connect(from: &NetnsWorker, to: SocketAddr, timeout: Duration) -> Result<(Connect, Duration)> {
     let sock = from.tcp_socket(to.is_ipv6()).await?;
     let t = Instant::now();
     let r = match tokio::time::timeout(timeout, sock.connect(to)).await {
@@ -381,12 +251,7 @@ pub enum Expect {
 
 impl Expect {
     pub fn met_by(&self, got: &Connect) -> bool {
-        matches!(
-            (self, got),
-            (Expect::TimeOut, Connect::TimedOut)
-                | (Expect::Refusal, Connect::Refused)
-                | (Expect::IcmpError, Connect::Refused | Connect::Other(_))
-        )
+        matches!((self, got), (Expect::TimeOut, Connect::TimedOut) | (Expect::Refusal, Connect::Refused) | (Expect::IcmpError, Connect::Refused | Connect::Other(_)))
     }
 }
 
@@ -410,9 +275,7 @@ pub fn expected(rule: &NftRule) -> Option<Expect> {
         NftAction::Loss { .. } | NftAction::Limit { .. } | NftAction::ConnLimit { .. } => None,
         NftAction::Drop => Some(Expect::TimeOut),
         NftAction::RejectTcpReset => Some(Expect::Refusal),
-        NftAction::RejectPortUnreachable | NftAction::RejectAdminProhibited => {
-            Some(Expect::IcmpError)
-        }
+        NftAction::RejectPortUnreachable | NftAction::RejectAdminProhibited => Some(Expect::IcmpError),
     }
 }
 
@@ -420,29 +283,12 @@ pub fn expected(rule: &NftRule) -> Option<Expect> {
 /// Returns the lost fraction.
 pub fn ping_loss(prober_netns: &str, addr: IpAddr, count: u32) -> Result<f64> {
     let out = std::process::Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            prober_netns,
-            "ping",
-            "-q",
-            "-n",
-            "-i",
-            "0.002",
-            "-W",
-            "1",
-            "-c",
-            &count.to_string(),
-            &addr.to_string(),
-        ])
+        .args(["netns", "exec", prober_netns, "ping", "-q", "-n", "-i", "0.002", "-W", "1", "-c", &count.to_string(), &addr.to_string()])
         .output()
         .context("running ping")?;
     let text = String::from_utf8_lossy(&out.stdout);
-    let pct = text
-        .split(',')
-        .find(|p| p.contains("packet loss"))
-        .and_then(|p| p.trim().split('%').next()?.trim().parse::<f64>().ok())
-        .ok_or_else(|| anyhow!("could not read ping's loss figure: {text}"))?;
+    let pct =
+        text.split(',').find(|p| p.contains("packet loss")).and_then(|p| p.trim().split('%').next()?.trim().parse::<f64>().ok()).ok_or_else(|| anyhow!("could not read ping's loss figure: {text}"))?;
     Ok(pct / 100.0)
 }
 
@@ -473,32 +319,14 @@ pub async fn set_rate(worker: &NetnsWorker, host: &str, iface: &str, rate_bps: u
         "latency".into(),
         "50ms".into(),
     ];
-    tc(worker, args)
-        .await
-        .with_context(|| format!("host {host}: shaping {iface} to {rate_bps} bit/s"))
+    tc(worker, args).await.with_context(|| format!("host {host}: shaping {iface} to {rate_bps} bit/s"))
 }
 
 /// Removes the interface's root qdisc (back to the default); missing is fine.
 pub async fn clear_rate(worker: &NetnsWorker, host: &str, iface: &str) -> Result<()> {
-    match tc(
-        worker,
-        vec![
-            "qdisc".into(),
-            "del".into(),
-            "dev".into(),
-            iface.to_string(),
-            "root".into(),
-        ],
-    )
-    .await
-    {
+    match tc(worker, vec!["qdisc".into(), "del".into(), "dev".into(), iface.to_string(), "root".into()]).await {
         Ok(()) => Ok(()),
-        Err(e)
-            if format!("{e:#}").contains("No such file")
-                || format!("{e:#}").contains("Cannot delete qdisc with handle of zero") =>
-        {
-            Ok(())
-        }
+        Err(e) if format!("{e:#}").contains("No such file") || format!("{e:#}").contains("Cannot delete qdisc with handle of zero") => Ok(()),
         Err(e) => Err(e).with_context(|| format!("host {host}: removing the qdisc of {iface}")),
     }
 }
@@ -506,16 +334,9 @@ pub async fn clear_rate(worker: &NetnsWorker, host: &str, iface: &str) -> Result
 async fn tc(worker: &NetnsWorker, args: Vec<String>) -> Result<()> {
     worker
         .run(move || -> Result<()> {
-            let out = std::process::Command::new("tc")
-                .args(&args)
-                .output()
-                .context("running tc")?;
+            let out = std::process::Command::new("tc").args(&args).output().context("running tc")?;
             if !out.status.success() {
-                bail!(
-                    "tc {}: {}",
-                    args.join(" "),
-                    String::from_utf8_lossy(&out.stderr).trim()
-                );
+                bail!("tc {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
             }
             Ok(())
         })
@@ -525,13 +346,7 @@ async fn tc(worker: &NetnsWorker, args: Vec<String>) -> Result<()> {
 /// Limits the egress of one port's traffic (source or destination port `port`) on an
 /// interface with an htb class; everything else goes through an unlimited default
 /// class. Replaces whatever root qdisc the interface had (idempotent).
-pub async fn set_port_rate(
-    worker: &NetnsWorker,
-    host: &str,
-    iface: &str,
-    port: u16,
-    rate_bps: u64,
-) -> Result<()> {
+pub async fn set_port_rate(worker: &NetnsWorker, host: &str, iface: &str, port: u16, rate_bps: u64) -> Result<()> {
     let burst = (rate_bps / 8 / 100).max(10_000);
     let script = format!(
         "qdisc replace dev {iface} root handle 1: htb default 20\n\
@@ -551,11 +366,7 @@ pub async fn set_port_rate(
                 .stderr(std::process::Stdio::piped())
                 .spawn()
                 .context("running tc -batch")?;
-            child
-                .stdin
-                .take()
-                .expect("piped")
-                .write_all(script.as_bytes())?;
+            child.stdin.take().expect("piped").write_all(script.as_bytes())?;
             let out = child.wait_with_output()?;
             if !out.status.success() {
                 bail!("tc -batch: {}", String::from_utf8_lossy(&out.stderr).trim());
@@ -563,9 +374,7 @@ pub async fn set_port_rate(
             Ok(())
         })
         .await?
-        .with_context(|| {
-            format!("host {host}: limiting port {port} on {iface} to {rate_bps} bit/s (htb)")
-        })
+        .with_context(|| format!("host {host}: limiting port {port} on {iface} to {rate_bps} bit/s (htb)"))
 }
 
 /// How a delay fault is made on this machine.
@@ -599,25 +408,9 @@ pub async fn delay_backend(worker: &NetnsWorker) -> DelayBackend {
         Ok("wire") => DelayBackend::Wire,
         Ok("netem") => DelayBackend::Netem,
         _ => {
-            let add = tc(
-                worker,
-                ["qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"]
-                    .map(String::from)
-                    .to_vec(),
-            )
-            .await;
-            let _ = tc(
-                worker,
-                ["qdisc", "del", "dev", "lo", "root"]
-                    .map(String::from)
-                    .to_vec(),
-            )
-            .await;
-            if add.is_ok() {
-                DelayBackend::Netem
-            } else {
-                DelayBackend::Wire
-            }
+            let add = tc(worker, ["qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"].map(String::from).to_vec()).await;
+            let _ = tc(worker, ["qdisc", "del", "dev", "lo", "root"].map(String::from).to_vec()).await;
+            if add.is_ok() { DelayBackend::Netem } else { DelayBackend::Wire }
         }
     };
     tracing::info!(backend = b.describe(), "delay backend chosen");
@@ -625,69 +418,27 @@ pub async fn delay_backend(worker: &NetnsWorker) -> DelayBackend {
 }
 
 /// Sets latency, jitter and loss on an interface's egress with netem (replace: idempotent).
-pub async fn set_netem(
-    worker: &NetnsWorker,
-    host: &str,
-    iface: &str,
-    delay_ms: f64,
-    jitter_ms: f64,
-    loss: f64,
-) -> Result<()> {
-    let mut args: Vec<String> = [
-        "qdisc",
-        "replace",
-        "dev",
-        iface,
-        "root",
-        "netem",
-        "delay",
-        &format!("{delay_ms}ms"),
-    ]
-    .map(String::from)
-    .to_vec();
+pub async fn set_netem(worker: &NetnsWorker, host: &str, iface: &str, delay_ms: f64, jitter_ms: f64, loss: f64) -> Result<()> {
+    let mut args: Vec<String> = ["qdisc", "replace", "dev", iface, "root", "netem", "delay", &format!("{delay_ms}ms")].map(String::from).to_vec();
     if jitter_ms > 0.0 {
         args.push(format!("{jitter_ms}ms"));
     }
     if loss > 0.0 {
         args.extend(["loss".to_string(), format!("{}%", loss * 100.0)]);
     }
-    tc(worker, args)
-        .await
-        .with_context(|| format!("host {host}: netem on {iface}"))
+    tc(worker, args).await.with_context(|| format!("host {host}: netem on {iface}"))
 }
 
 /// Average ping RTT in milliseconds from `prober_netns` to `addr` over `count` pings
 /// `interval` seconds apart; `None` when every ping was lost.
-pub fn ping_rtt(
-    prober_netns: &str,
-    addr: IpAddr,
-    count: u32,
-    interval: f64,
-) -> Result<Option<f64>> {
+pub fn ping_rtt(prober_netns: &str, addr: IpAddr, count: u32, interval: f64) -> Result<Option<f64>> {
     let out = std::process::Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            prober_netns,
-            "ping",
-            "-q",
-            "-n",
-            "-i",
-            &interval.to_string(),
-            "-W",
-            "12",
-            "-c",
-            &count.to_string(),
-            &addr.to_string(),
-        ])
+        .args(["netns", "exec", prober_netns, "ping", "-q", "-n", "-i", &interval.to_string(), "-W", "12", "-c", &count.to_string(), &addr.to_string()])
         .output()
         .context("running ping")?;
     let text = String::from_utf8_lossy(&out.stdout);
     // "rtt min/avg/max/mdev = 0.031/0.045/0.080/0.012 ms"
-    Ok(text
-        .lines()
-        .find(|l| l.contains("min/avg/max"))
-        .and_then(|l| l.split('=').nth(1)?.trim().split('/').nth(1)?.parse().ok()))
+    Ok(text.lines().find(|l| l.contains("min/avg/max")).and_then(|l| l.split('=').nth(1)?.trim().split('/').nth(1)?.parse().ok()))
 }
 
 /// Whether an added delay measured by ping is within the fidelity target:
@@ -698,23 +449,12 @@ pub fn delay_within(asked_ms: f64, added_ms: f64) -> bool {
 
 /// Measures TCP throughput from `from` to a sink opened in `to` (at `addr`): sends
 /// `bytes` and times until the sink has read them all. Returns bits per second.
-pub async fn measure_rate(
-    from: &NetnsWorker,
-    to: &NetnsWorker,
-    addr: IpAddr,
-    bytes: u64,
-) -> Result<f64> {
+pub async fn measure_rate(from: &NetnsWorker, to: &NetnsWorker, addr: IpAddr, bytes: u64) -> Result<f64> {
     measure_rate_from_port(from, to, addr, 0, bytes).await
 }
 
 /// [`measure_rate`] from source port `src_port` (0: any), so a per-port class sees it.
-pub async fn measure_rate_from_port(
-    from: &NetnsWorker,
-    to: &NetnsWorker,
-    addr: IpAddr,
-    src_port: u16,
-    bytes: u64,
-) -> Result<f64> {
+pub async fn measure_rate_from_port(from: &NetnsWorker, to: &NetnsWorker, addr: IpAddr, src_port: u16, bytes: u64) -> Result<f64> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let sink = to.tcp_socket(addr.is_ipv6()).await?;
     sink.set_reuseaddr(true)?;
@@ -737,18 +477,10 @@ pub async fn measure_rate_from_port(
     let sock = from.tcp_socket(addr.is_ipv6()).await?;
     if src_port != 0 {
         sock.set_reuseaddr(true)?;
-        let any = if addr.is_ipv6() {
-            IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
-        } else {
-            IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)
-        };
-        sock.bind(SocketAddr::new(any, src_port))
-            .with_context(|| format!("binding the sender to port {src_port}"))?;
+        let any = if addr.is_ipv6() { IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED) } else { IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED) };
+        sock.bind(SocketAddr::new(any, src_port)).with_context(|| format!("binding the sender to port {src_port}"))?;
     }
-    let mut stream = sock
-        .connect(SocketAddr::new(addr, port))
-        .await
-        .context("connecting to the rate sink")?;
+    let mut stream = sock.connect(SocketAddr::new(addr, port)).await.context("connecting to the rate sink")?;
     let t = Instant::now();
     let chunk = vec![0u8; 64 * 1024];
     let mut sent = 0u64;
@@ -758,25 +490,18 @@ pub async fn measure_rate_from_port(
         sent += n as u64;
     }
     stream.shutdown().await?;
-    let got = tokio::time::timeout(Duration::from_secs(60), reader)
-        .await
-        .context("rate sink timed out")???;
+    let got = tokio::time::timeout(Duration::from_secs(60), reader).await.context("rate sink timed out")???;
     Ok(got as f64 * 8.0 / t.elapsed().as_secs_f64())
 }
 
 /// Writes a sysctl from inside the host's namespace and reads it back.
 pub async fn set_sysctl(worker: &NetnsWorker, host: &str, key: &str, value: &str) -> Result<()> {
-    crate::topology::write_sysctls(worker, &[(key.to_string(), value.to_string())])
-        .await
-        .with_context(|| format!("host {host}"))?;
+    crate::topology::write_sysctls(worker, &[(key.to_string(), value.to_string())]).await.with_context(|| format!("host {host}"))?;
     let path = format!("/proc/sys/{}", key.replace('.', "/"));
     let back = worker.run(move || std::fs::read_to_string(&path)).await??;
     let norm = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
     if norm(&back) != norm(value) {
-        bail!(
-            "host {host}: sysctl {key} reads back {:?} after writing {value:?}",
-            back.trim()
-        );
+        bail!("host {host}: sysctl {key} reads back {:?} after writing {value:?}", back.trim());
     }
     Ok(())
 }
@@ -785,29 +510,10 @@ pub async fn set_sysctl(worker: &NetnsWorker, host: &str, key: &str, value: &str
 pub async fn set_mtu(nl: &rtnetlink::Handle, host: &str, iface: &str, mtu: u32) -> Result<()> {
     use futures::TryStreamExt;
     use netlink_packet_route::link::LinkAttribute;
-    let idx = crate::topology::link_index(nl, iface)
-        .await
-        .with_context(|| format!("host {host}"))?;
-    nl.link()
-        .set(rtnetlink::LinkUnspec::new_with_index(idx).mtu(mtu).build())
-        .execute()
-        .await
-        .with_context(|| format!("host {host}: setting mtu {mtu} on {iface}"))?;
-    let msg = nl
-        .link()
-        .get()
-        .match_index(idx)
-        .execute()
-        .try_next()
-        .await?
-        .ok_or_else(|| anyhow!("host {host}: {iface} vanished"))?;
-    let now = msg.attributes.iter().find_map(|a| {
-        if let LinkAttribute::Mtu(m) = a {
-            Some(*m)
-        } else {
-            None
-        }
-    });
+    let idx = crate::topology::link_index(nl, iface).await.with_context(|| format!("host {host}"))?;
+    nl.link().set(rtnetlink::LinkUnspec::new_with_index(idx).mtu(mtu).build()).execute().await.with_context(|| format!("host {host}: setting mtu {mtu} on {iface}"))?;
+    let msg = nl.link().get().match_index(idx).execute().try_next().await?.ok_or_else(|| anyhow!("host {host}: {iface} vanished"))?;
+    let now = msg.attributes.iter().find_map(|a| if let LinkAttribute::Mtu(m) = a { Some(*m) } else { None });
     if now != Some(mtu) {
         bail!("host {host}: {iface} has mtu {now:?} after setting {mtu}");
     }
@@ -815,11 +521,7 @@ pub async fn set_mtu(nl: &rtnetlink::Handle, host: &str, iface: &str, mtu: u32) 
 }
 
 /// Removes an IPv4 route (`None`: the default route) through netlink; checks it is gone.
-pub async fn remove_route(
-    nl: &rtnetlink::Handle,
-    host: &str,
-    to: Option<drill_core::scenario::Cidr>,
-) -> Result<()> {
+pub async fn remove_route(nl: &rtnetlink::Handle, host: &str, to: Option<drill_core::scenario::Cidr>) -> Result<()> {
     use futures::TryStreamExt;
     use netlink_packet_route::route::RouteAttribute;
     let (dst, len) = match to.map(|c| (c.addr, c.prefix)) {
@@ -827,39 +529,18 @@ pub async fn remove_route(
         _ => (None, 0),
     };
     let find = || async {
-        let mut routes = nl
-            .route()
-            .get(rtnetlink::RouteMessageBuilder::<std::net::Ipv4Addr>::new().build())
-            .execute();
+        let mut routes = nl.route().get(rtnetlink::RouteMessageBuilder::<std::net::Ipv4Addr>::new().build()).execute();
         let mut hit = None;
         while let Some(r) = routes.try_next().await? {
-            let rdst = r.attributes.iter().find_map(|a| {
-                if let RouteAttribute::Destination(
-                    netlink_packet_route::route::RouteAddress::Inet(d),
-                ) = a
-                {
-                    Some(*d)
-                } else {
-                    None
-                }
-            });
+            let rdst = r.attributes.iter().find_map(|a| if let RouteAttribute::Destination(netlink_packet_route::route::RouteAddress::Inet(d)) = a { Some(*d) } else { None });
             if r.header.destination_prefix_length == len && rdst == dst && r.header.table == 254 {
                 hit = Some(r);
             }
         }
         Ok::<_, rtnetlink::Error>(hit)
     };
-    let route = find().await?.ok_or_else(|| {
-        anyhow!(
-            "host {host}: no route to {} to remove",
-            to.map_or_else(|| "default".into(), |c| c.to_string())
-        )
-    })?;
-    nl.route()
-        .del(route)
-        .execute()
-        .await
-        .with_context(|| format!("host {host}: removing the route"))?;
+    let route = find().await?.ok_or_else(|| anyhow!("host {host}: no route to {} to remove", to.map_or_else(|| "default".into(), |c| c.to_string())))?;
+    nl.route().del(route).execute().await.with_context(|| format!("host {host}: removing the route"))?;
     if find().await?.is_some() {
         bail!("host {host}: the route is still there after removing it");
     }
@@ -871,37 +552,22 @@ mod tests {
     use drill_core::scenario::{NftAction, NftRule, NftSource};
 
     fn json(rule: NftRule) -> String {
-        let s = drill_core::scenario::parse("t", include_str!("../tests/fixtures/two-host.toml"))
-            .unwrap();
+        let s = drill_core::scenario::parse("t", include_str!("../tests/fixtures/two-host.toml")).unwrap();
         let plan = drill_core::plan::compile(&s, "abcdef", 0);
-        serde_json::to_string(&super::batch(&plan, &super::HostNft::of(vec![rule])).to_nftables())
-            .unwrap()
+        serde_json::to_string(&super::batch(&plan, &super::HostNft::of(vec![rule])).to_nftables()).unwrap()
     }
 
     #[test]
     fn loss_is_numgen_below_the_permille() {
-        let j = json(NftRule::input(
-            Some("icmp"),
-            None,
-            None,
-            NftAction::Loss { permille: 200 },
-        ));
+        let j = json(NftRule::input(Some("icmp"), None, None, NftAction::Loss { permille: 200 }));
         assert!(j.contains(r#"{"match":{"left":{"numgen":{"mode":"random","mod":1000}},"right":199,"op":"<="}}"#), "{j}");
     }
 
     #[test]
     fn drop_from_a_host_matches_its_addresses_and_port() {
-        let j = json(NftRule::input(
-            Some("tcp"),
-            Some(8080),
-            Some(NftSource::Host("client".into())),
-            NftAction::Drop,
-        ));
+        let j = json(NftRule::input(Some("tcp"), Some(8080), Some(NftSource::Host("client".into())), NftAction::Drop));
         assert!(j.contains(r#""right":{"set":["10.77.9.1"]}"#), "{j}");
         assert!(j.contains(r#"{"match":{"left":{"payload":{"protocol":"tcp","field":"dport"}},"right":8080,"op":"=="}}"#), "{j}");
-        assert!(
-            j.contains(r#"{"flush":{"chain""#),
-            "apply replaces the chain's rules: {j}"
-        );
+        assert!(j.contains(r#"{"flush":{"chain""#), "apply replaces the chain's rules: {j}");
     }
 }

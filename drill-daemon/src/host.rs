@@ -92,8 +92,7 @@ pub struct Response {
 
 /// Sends one request to the init listening at `sock` (blocking, with a timeout).
 pub fn request(sock: &Path, req: &Request, timeout: Duration) -> Result<Response> {
-    let s = std::os::unix::net::UnixStream::connect(sock)
-        .with_context(|| format!("connecting to {}", sock.display()))?;
+    let s = std::os::unix::net::UnixStream::connect(sock).with_context(|| format!("connecting to {}", sock.display()))?;
     s.set_read_timeout(Some(timeout))?;
     s.set_write_timeout(Some(timeout))?;
     let mut w = &s;
@@ -101,11 +100,8 @@ pub fn request(sock: &Path, req: &Request, timeout: Duration) -> Result<Response
     line.push('\n');
     w.write_all(line.as_bytes())?;
     let mut resp = String::new();
-    BufReader::new(&s)
-        .read_line(&mut resp)
-        .with_context(|| format!("reading the answer of {}", sock.display()))?;
-    serde_json::from_str(&resp)
-        .with_context(|| format!("bad answer from {}: {resp:?}", sock.display()))
+    BufReader::new(&s).read_line(&mut resp).with_context(|| format!("reading the answer of {}", sock.display()))?;
+    serde_json::from_str(&resp).with_context(|| format!("bad answer from {}: {resp:?}", sock.display()))
 }
 
 /// The host init's control socket as seen from the machine.
@@ -145,66 +141,28 @@ impl Spawner {
     }
 
     /// Starts the init of one host; returns its PID and the read end of its ready pipe.
-    pub fn spawn(
-        &self,
-        spec: HostSpec,
-        netns: PathBuf,
-        console: PathBuf,
-    ) -> Result<(i32, OwnedFd)> {
+    pub fn spawn(&self, spec: HostSpec, netns: PathBuf, console: PathBuf) -> Result<(i32, OwnedFd)> {
         let (reply, rx) = mpsc::channel();
-        self.tx
-            .send(SpawnJob {
-                spec,
-                netns,
-                console,
-                reply,
-            })
-            .map_err(|_| anyhow!("host spawner thread is gone"))?;
-        rx.recv()
-            .map_err(|_| anyhow!("host spawner thread is gone"))?
+        self.tx.send(SpawnJob { spec, netns, console, reply }).map_err(|_| anyhow!("host spawner thread is gone"))?;
+        rx.recv().map_err(|_| anyhow!("host spawner thread is gone"))?
     }
 }
 
 fn spawn_init(spec: &HostSpec, netns: &Path, console: &Path) -> Result<(i32, OwnedFd)> {
     let exe = CString::new(spec.exe.as_os_str().as_encoded_bytes())?;
     let argv = [CString::new("drilld")?, CString::new("host-init")?];
-    let mut envp = vec![
-        CString::new(format!("{SPEC_ENV}={}", serde_json::to_string(spec)?))?,
-        CString::new(format!("PATH={HOST_PATH}"))?,
-        CString::new("HOME=/root")?,
-        CString::new("LANG=C.UTF-8")?,
-    ];
+    let mut envp = vec![CString::new(format!("{SPEC_ENV}={}", serde_json::to_string(spec)?))?, CString::new(format!("PATH={HOST_PATH}"))?, CString::new("HOME=/root")?, CString::new("LANG=C.UTF-8")?];
     if let Ok(v) = std::env::var("RUST_LOG") {
         envp.push(CString::new(format!("RUST_LOG={v}"))?);
     }
-    let argv_p: Vec<*const libc::c_char> = argv
-        .iter()
-        .map(|c| c.as_ptr())
-        .chain(std::iter::once(std::ptr::null()))
-        .collect();
-    let envp_p: Vec<*const libc::c_char> = envp
-        .iter()
-        .map(|c| c.as_ptr())
-        .chain(std::iter::once(std::ptr::null()))
-        .collect();
+    let argv_p: Vec<*const libc::c_char> = argv.iter().map(|c| c.as_ptr()).chain(std::iter::once(std::ptr::null())).collect();
+    let envp_p: Vec<*const libc::c_char> = envp.iter().map(|c| c.as_ptr()).chain(std::iter::once(std::ptr::null())).collect();
     let ns = File::open(netns).with_context(|| format!("opening {}", netns.display()))?;
-    let log = File::options()
-        .create(true)
-        .append(true)
-        .open(console)
-        .with_context(|| format!("opening {}", console.display()))?;
+    let log = File::options().create(true).append(true).open(console).with_context(|| format!("opening {}", console.display()))?;
     let devnull = File::open("/dev/null")?;
     let (ready_r, ready_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
-    let (ns_fd, log_fd, null_fd, w_fd) = (
-        ns.as_raw_fd(),
-        log.as_raw_fd(),
-        devnull.as_raw_fd(),
-        ready_w.as_raw_fd(),
-    );
-    let flags = CloneFlags::CLONE_NEWPID
-        | CloneFlags::CLONE_NEWNS
-        | CloneFlags::CLONE_NEWUTS
-        | CloneFlags::CLONE_NEWIPC;
+    let (ns_fd, log_fd, null_fd, w_fd) = (ns.as_raw_fd(), log.as_raw_fd(), devnull.as_raw_fd(), ready_w.as_raw_fd());
+    let flags = CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC;
     let mut stack = vec![0u8; 256 * 1024];
     // The child runs only async-signal-safe calls on memory prepared above, then execs.
     let cb = Box::new(|| -> isize {
@@ -219,8 +177,7 @@ fn spawn_init(spec: &HostSpec, netns: &Path, console: &Path) -> Result<(i32, Own
             } else if libc::dup2(w_fd, READY_FD) < 0 {
                 return 121;
             }
-            if libc::dup2(null_fd, 0) < 0 || libc::dup2(log_fd, 1) < 0 || libc::dup2(log_fd, 2) < 0
-            {
+            if libc::dup2(null_fd, 0) < 0 || libc::dup2(log_fd, 1) < 0 || libc::dup2(log_fd, 2) < 0 {
                 return 121;
             }
             libc::execve(exe.as_ptr(), argv_p.as_ptr(), envp_p.as_ptr());
@@ -228,19 +185,13 @@ fn spawn_init(spec: &HostSpec, netns: &Path, console: &Path) -> Result<(i32, Own
         }
     });
     // SAFETY: the callback only performs raw syscalls and execs (see above).
-    let pid = unsafe { nix::sched::clone(cb, &mut stack, flags, Some(libc::SIGCHLD)) }
-        .with_context(|| format!("clone() of the init of host {}", spec.name))?;
+    let pid = unsafe { nix::sched::clone(cb, &mut stack, flags, Some(libc::SIGCHLD)) }.with_context(|| format!("clone() of the init of host {}", spec.name))?;
     drop(ready_w);
     Ok((pid.as_raw(), ready_r))
 }
 
 /// Waits until the init behind `ready` says `ready` (or reports an error / dies).
-pub async fn wait_ready(
-    host: &str,
-    ready: OwnedFd,
-    console: &Path,
-    timeout: Duration,
-) -> Result<()> {
+pub async fn wait_ready(host: &str, ready: OwnedFd, console: &Path, timeout: Duration) -> Result<()> {
     let host = host.to_string();
     let console = console.to_path_buf();
     let read = tokio::task::spawn_blocking(move || -> String {
@@ -248,19 +199,10 @@ pub async fn wait_ready(
         let _ = BufReader::new(File::from(ready)).read_line(&mut s);
         s
     });
-    let line = tokio::time::timeout(timeout, read).await.map_err(|_| {
-        anyhow!(
-            "host {host}: its init did not get ready within {timeout:?}; see {}",
-            console.display()
-        )
-    })??;
+    let line = tokio::time::timeout(timeout, read).await.map_err(|_| anyhow!("host {host}: its init did not get ready within {timeout:?}; see {}", console.display()))??;
     match line.trim() {
         "ready" => Ok(()),
-        "" => bail!(
-            "host {host}: its init exited before getting ready; its output is in {}: {}",
-            console.display(),
-            tail(&console, 5)
-        ),
+        "" => bail!("host {host}: its init exited before getting ready; its output is in {}: {}", console.display(), tail(&console, 5)),
         other => bail!("host {host}: {}", other.trim_start_matches("error: ")),
     }
 }
@@ -298,9 +240,7 @@ pub fn open_namespaces(pid: i32) -> Result<Vec<(OwnedFd, CloneFlags)>> {
     let mut v = Vec::new();
     for n in drill_core::host::NAMESPACES {
         let p = format!("/proc/{pid}/ns/{n}");
-        let fd: OwnedFd = File::open(&p)
-            .with_context(|| format!("opening {p} (is the host still running?)"))?
-            .into();
+        let fd: OwnedFd = File::open(&p).with_context(|| format!("opening {p} (is the host still running?)"))?.into();
         v.push((fd, ns_flag(n)));
     }
     Ok(v)
@@ -323,12 +263,7 @@ pub fn ns_flag(name: &str) -> CloneFlags {
 pub fn command_in_host(pid: i32, command: &str) -> Result<tokio::process::Command> {
     let nss = open_namespaces(pid)?;
     let mut cmd = std::process::Command::new("/bin/sh");
-    cmd.arg("-c")
-        .arg(command)
-        .env_clear()
-        .env("PATH", HOST_PATH)
-        .env("HOME", "/root")
-        .env("LANG", "C.UTF-8");
+    cmd.arg("-c").arg(command).env_clear().env("PATH", HOST_PATH).env("HOME", "/root").env("LANG", "C.UTF-8");
     // SAFETY: pre_exec runs in the forked child, which is single-threaded: setns of a
     // mount namespace is allowed there. Only syscalls are made.
     unsafe {
@@ -349,10 +284,7 @@ pub fn command_in_host(pid: i32, command: &str) -> Result<tokio::process::Comman
 pub fn init_main() -> ! {
     // SAFETY: fd 3 was set up by spawn_init for us alone.
     let mut ready = unsafe { File::from_raw_fd(READY_FD) };
-    let spec: HostSpec = match std::env::var(SPEC_ENV)
-        .map_err(anyhow::Error::from)
-        .and_then(|s| Ok(serde_json::from_str(&s)?))
-    {
+    let spec: HostSpec = match std::env::var(SPEC_ENV).map_err(anyhow::Error::from).and_then(|s| Ok(serde_json::from_str(&s)?)) {
         Ok(s) => s,
         Err(e) => {
             let _ = writeln!(ready, "error: host-init: bad {SPEC_ENV}: {e}");
@@ -370,10 +302,7 @@ pub fn init_main() -> ! {
             std::process::exit(1);
         }
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
     rt.block_on(async move {
         let mut sup = Supervisor::new(&spec);
         sup.start_all();
@@ -386,68 +315,21 @@ pub fn init_main() -> ! {
 
 fn setup(spec: &HostSpec) -> Result<()> {
     let none = None::<&str>;
-    mount(none, "/", none, MsFlags::MS_REC | MsFlags::MS_PRIVATE, none)
-        .context("making / private")?;
-    let opts = format!(
-        "lowerdir=/etc,upperdir={},workdir={}",
-        spec.etc_upper().display(),
-        spec.etc_work().display()
-    );
-    mount(
-        Some("overlay"),
-        "/etc",
-        Some("overlay"),
-        MsFlags::empty(),
-        Some(opts.as_str()),
-    )
-    .context("mounting the overlay on /etc (is the overlay filesystem available?)")?;
-    mount(
-        Some(&spec.log_dir()),
-        "/var/log",
-        none,
-        MsFlags::MS_BIND,
-        none,
-    )
-    .context("bind-mounting /var/log")?;
-    mount(
-        Some("proc"),
-        "/proc",
-        Some("proc"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
-        none,
-    )
-    .context("mounting /proc")?;
+    mount(none, "/", none, MsFlags::MS_REC | MsFlags::MS_PRIVATE, none).context("making / private")?;
+    let opts = format!("lowerdir=/etc,upperdir={},workdir={}", spec.etc_upper().display(), spec.etc_work().display());
+    mount(Some("overlay"), "/etc", Some("overlay"), MsFlags::empty(), Some(opts.as_str())).context("mounting the overlay on /etc (is the overlay filesystem available?)")?;
+    mount(Some(&spec.log_dir()), "/var/log", none, MsFlags::MS_BIND, none).context("bind-mounting /var/log")?;
+    mount(Some("proc"), "/proc", Some("proc"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC, none).context("mounting /proc")?;
     // sysfs shows the host's own interfaces under /sys/class/net; not fatal if refused.
-    if let Err(e) = mount(
-        Some("sysfs"),
-        "/sys",
-        Some("sysfs"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
-        none,
-    ) {
+    if let Err(e) = mount(Some("sysfs"), "/sys", Some("sysfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC, none) {
         eprintln!("host-init: mounting /sys: {e} (continuing with the machine's /sys)");
     }
-    mount(
-        Some("tmpfs"),
-        "/run",
-        Some("tmpfs"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-        Some("mode=0755"),
-    )
-    .context("mounting /run")?;
-    mount(
-        Some("tmpfs"),
-        "/tmp",
-        Some("tmpfs"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-        Some("mode=1777"),
-    )
-    .context("mounting /tmp")?;
+    mount(Some("tmpfs"), "/run", Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some("mode=0755")).context("mounting /run")?;
+    mount(Some("tmpfs"), "/tmp", Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some("mode=1777")).context("mounting /tmp")?;
     std::fs::create_dir_all(HOST_BIN)?;
     // The binary's path may be hidden inside the host (e.g. under /tmp): reach it
     // through PID 1's exe magic link instead.
-    std::os::unix::fs::symlink("/proc/1/exe", Path::new(HOST_BIN).join("svc"))
-        .context("linking /run/drill/bin/svc")?;
+    std::os::unix::fs::symlink("/proc/1/exe", Path::new(HOST_BIN).join("svc")).context("linking /run/drill/bin/svc")?;
     sethostname(&spec.hostname).context("sethostname")?;
     Ok(())
 }
@@ -470,25 +352,8 @@ const SELF_EXE: &str = "/proc/self/exe";
 
 impl Supervisor {
     fn new(spec: &HostSpec) -> Supervisor {
-        let services = spec
-            .services
-            .iter()
-            .map(|s| {
-                (
-                    s.name.clone(),
-                    Svc {
-                        spec: s.clone(),
-                        pid: None,
-                        state: "stopped".into(),
-                        restarts: 0,
-                    },
-                )
-            })
-            .collect();
-        Supervisor {
-            host: spec.name.clone(),
-            services,
-        }
+        let services = spec.services.iter().map(|s| (s.name.clone(), Svc { spec: s.clone(), pid: None, state: "stopped".into(), restarts: 0 })).collect();
+        Supervisor { host: spec.name.clone(), services }
     }
 
     fn start_all(&mut self) {
@@ -504,31 +369,14 @@ impl Supervisor {
     }
 
     fn start(&mut self, name: &str) -> Result<String> {
-        let svc = self
-            .services
-            .get_mut(name)
-            .ok_or_else(|| anyhow!("no service `{name}` on this host"))?;
+        let svc = self.services.get_mut(name).ok_or_else(|| anyhow!("no service `{name}` on this host"))?;
         if svc.pid.is_some() {
-            return Ok(format!(
-                "{name} is already running (pid {})",
-                svc.pid.unwrap_or(0)
-            ));
+            return Ok(format!("{name} is already running (pid {})", svc.pid.unwrap_or(0)));
         }
-        let log = File::options()
-            .create(true)
-            .append(true)
-            .open(&svc.spec.log_path)
-            .with_context(|| format!("opening {}", svc.spec.log_path))?;
+        let log = File::options().create(true).append(true).open(&svc.spec.log_path).with_context(|| format!("opening {}", svc.spec.log_path))?;
         let child = std::process::Command::new(SELF_EXE)
             .arg0(&svc.spec.name)
-            .args([
-                "workload",
-                &svc.spec.kind,
-                "--name",
-                &svc.spec.name,
-                "--config",
-                &svc.spec.config_path,
-            ])
+            .args(["workload", &svc.spec.kind, "--name", &svc.spec.name, "--config", &svc.spec.config_path])
             .stdin(std::process::Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -544,10 +392,7 @@ impl Supervisor {
     }
 
     async fn stop(&mut self, name: &str) -> Result<String> {
-        let svc = self
-            .services
-            .get(name)
-            .ok_or_else(|| anyhow!("no service `{name}` on this host"))?;
+        let svc = self.services.get(name).ok_or_else(|| anyhow!("no service `{name}` on this host"))?;
         let Some(pid) = svc.pid else {
             return Ok(format!("{name} is not running"));
         };
@@ -562,10 +407,7 @@ impl Supervisor {
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        let svc = self
-            .services
-            .get_mut(name)
-            .ok_or_else(|| anyhow!("no service `{name}`"))?;
+        let svc = self.services.get_mut(name).ok_or_else(|| anyhow!("no service `{name}`"))?;
         svc.state = "stopped".into();
         Ok(format!("{name} stopped"))
     }
@@ -574,12 +416,8 @@ impl Supervisor {
     fn reap(&mut self) {
         loop {
             match waitpid(None::<Pid>, Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(pid, code)) => {
-                    self.exited(pid.as_raw(), format!("exited (status {code})"))
-                }
-                Ok(WaitStatus::Signaled(pid, sig, _)) => {
-                    self.exited(pid.as_raw(), format!("killed ({sig})"))
-                }
+                Ok(WaitStatus::Exited(pid, code)) => self.exited(pid.as_raw(), format!("exited (status {code})")),
+                Ok(WaitStatus::Signaled(pid, sig, _)) => self.exited(pid.as_raw(), format!("killed ({sig})")),
                 Ok(WaitStatus::StillAlive) | Err(_) => break,
                 Ok(_) => {}
             }
@@ -628,25 +466,15 @@ impl Supervisor {
             },
         };
         match r {
-            Ok(message) => Response {
-                ok: true,
-                message,
-                services: self.status(),
-            },
-            Err(e) => Response {
-                ok: false,
-                message: format!("{e:#}"),
-                services: self.status(),
-            },
+            Ok(message) => Response { ok: true, message, services: self.status() },
+            Err(e) => Response { ok: false, message: format!("{e:#}"), services: self.status() },
         }
     }
 
     async fn run(&mut self, listener: std::os::unix::net::UnixListener) {
         use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
         use tokio::signal::unix::{SignalKind, signal};
-        listener
-            .set_nonblocking(true)
-            .expect("nonblocking listener");
+        listener.set_nonblocking(true).expect("nonblocking listener");
         let listener = tokio::net::UnixListener::from_std(listener).expect("tokio listener");
         let mut sigchld = signal(SignalKind::child()).expect("SIGCHLD handler");
         loop {
@@ -677,27 +505,18 @@ impl Supervisor {
 
 /// `svc`: manage the services of the drill host you are in.
 pub fn svc_main(args: Vec<String>) -> i32 {
-    let usage =
-        "usage: svc status | svc start|stop|restart SERVICE | svc logs SERVICE [-n LINES] [-f]";
+    let usage = "usage: svc status | svc start|stop|restart SERVICE | svc logs SERVICE [-n LINES] [-f]";
     let sock = Path::new(INIT_SOCK);
     if !sock.exists() {
-        eprintln!(
-            "svc: this is not a drill host ({INIT_SOCK} is missing). Enter one with `sudo drill shell HOST`."
-        );
+        eprintln!("svc: this is not a drill host ({INIT_SOCK} is missing). Enter one with `sudo drill shell HOST`.");
         return 2;
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let req = match args.as_slice() {
         [] | ["status"] => Request::Status,
-        ["start", s] => Request::Start {
-            service: s.to_string(),
-        },
-        ["stop", s] => Request::Stop {
-            service: s.to_string(),
-        },
-        ["restart", s] => Request::Restart {
-            service: s.to_string(),
-        },
+        ["start", s] => Request::Start { service: s.to_string() },
+        ["stop", s] => Request::Stop { service: s.to_string() },
+        ["restart", s] => Request::Restart { service: s.to_string() },
         ["logs", s, rest @ ..] => return svc_logs(s, rest),
         ["-h" | "--help" | "help"] => {
             println!("{usage}");
@@ -718,16 +537,10 @@ pub fn svc_main(args: Vec<String>) -> i32 {
                 }
             }
             if matches!(req, Request::Status) {
-                println!(
-                    "{:<12} {:<8} {:<22} {:<8} {:<9} CONFIG",
-                    "SERVICE", "KIND", "STATE", "PID", "RESTARTS"
-                );
+                println!("{:<12} {:<8} {:<22} {:<8} {:<9} CONFIG", "SERVICE", "KIND", "STATE", "PID", "RESTARTS");
                 for s in &resp.services {
                     let pid = s.pid.map_or("-".to_string(), |p| p.to_string());
-                    println!(
-                        "{:<12} {:<8} {:<22} {:<8} {:<9} {}",
-                        s.name, s.kind, s.state, pid, s.restarts, s.config_path
-                    );
+                    println!("{:<12} {:<8} {:<22} {:<8} {:<9} {}", s.name, s.kind, s.state, pid, s.restarts, s.config_path);
                 }
             }
             if resp.ok { 0 } else { 1 }
@@ -757,9 +570,7 @@ fn svc_logs(service: &str, rest: &[&str]) -> i32 {
         cmd.arg("-f");
     }
     if !Path::new(&path).exists() {
-        eprintln!(
-            "svc: no log for `{service}` ({path} does not exist); `svc status` lists the services"
-        );
+        eprintln!("svc: no log for `{service}` ({path} does not exist); `svc status` lists the services");
         return 1;
     }
     let err = cmd.arg(&path).exec();

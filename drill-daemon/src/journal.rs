@@ -35,10 +35,8 @@ impl Journal {
         let dir = drill_dir(state, &self.drill_id);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let tmp = dir.join("journal.json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(self)?)
-            .with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, dir.join("journal.json"))
-            .with_context(|| format!("renaming {}", tmp.display()))?;
+        std::fs::write(&tmp, serde_json::to_vec_pretty(self)?).with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, dir.join("journal.json")).with_context(|| format!("renaming {}", tmp.display()))?;
         Ok(())
     }
 
@@ -49,9 +47,7 @@ impl Journal {
         rd.filter_map(|e| e.ok())
             .filter(|e| e.path().is_dir())
             .map(|e| {
-                let j = std::fs::read(e.path().join("journal.json"))
-                    .ok()
-                    .and_then(|b| serde_json::from_slice(&b).ok());
+                let j = std::fs::read(e.path().join("journal.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
                 (e.path(), j)
             })
             .collect()
@@ -94,14 +90,7 @@ pub fn recover(state: &Path) -> (Vec<String>, Vec<String>) {
     let mut cleaned = Vec::new();
     let mut errors = Vec::new();
     for (dir, j) in Journal::load_all(state) {
-        let id = j.as_ref().map_or_else(
-            || {
-                dir.file_name()
-                    .map(|n| n.to_string_lossy().to_string())
-                    .unwrap_or_default()
-            },
-            |j| j.drill_id.clone(),
-        );
+        let id = j.as_ref().map_or_else(|| dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default(), |j| j.drill_id.clone());
         errors.extend(undo(&dir, j.as_ref()));
         cleaned.push(id);
     }

@@ -17,22 +17,13 @@ use clap::{Parser, Subcommand};
 use tracing::{info, warn};
 
 #[derive(Parser)]
-#[command(
-    name = "drilld",
-    version,
-    about = "The drill daemon: builds drill networks, injects faults, watches the kernel, judges fixes."
-)]
+#[command(name = "drilld", version, about = "The drill daemon: builds drill networks, injects faults, watches the kernel, judges fixes.")]
 struct Cli {
     /// Unix socket of the API.
     #[arg(long, global = true, env = "DRILL_SOCKET", default_value = drill_core::api::DEFAULT_SOCKET)]
     socket: PathBuf,
     /// Where drills keep their journals and hosts' private files.
-    #[arg(
-        long,
-        global = true,
-        env = "DRILL_STATE_DIR",
-        default_value = "/run/drill"
-    )]
+    #[arg(long, global = true, env = "DRILL_STATE_DIR", default_value = "/run/drill")]
     state_dir: PathBuf,
     #[command(subcommand)]
     cmd: Option<Cmd>,
@@ -67,31 +58,17 @@ enum Cmd {
 
 /// Capabilities the daemon needs, and what for.
 const NEEDED_CAPS: &[(caps::Capability, &str)] = &[
-    (
-        caps::Capability::CAP_SYS_ADMIN,
-        "create namespaces and mounts, enter hosts",
-    ),
-    (
-        caps::Capability::CAP_NET_ADMIN,
-        "create links, addresses and routes",
-    ),
+    (caps::Capability::CAP_SYS_ADMIN, "create namespaces and mounts, enter hosts"),
+    (caps::Capability::CAP_NET_ADMIN, "create links, addresses and routes"),
     (caps::Capability::CAP_BPF, "load eBPF probes"),
-    (
-        caps::Capability::CAP_PERFMON,
-        "attach eBPF probes to tracepoints",
-    ),
+    (caps::Capability::CAP_PERFMON, "attach eBPF probes to tracepoints"),
     (caps::Capability::CAP_KILL, "stop hosts and services"),
-    (
-        caps::Capability::CAP_SYS_PTRACE,
-        "read hosts' namespaces under /proc",
-    ),
+    (caps::Capability::CAP_SYS_PTRACE, "read hosts' namespaces under /proc"),
 ];
 
 /// Capabilities that help but are not required, and what is lost without them.
-const OPTIONAL_CAPS: &[(caps::Capability, &str)] = &[(
-    caps::Capability::CAP_SYS_RESOURCE,
-    "services cannot raise limits above their hard limit, and kernels before 5.11 may refuse BPF maps (RLIMIT_MEMLOCK)",
-)];
+const OPTIONAL_CAPS: &[(caps::Capability, &str)] =
+    &[(caps::Capability::CAP_SYS_RESOURCE, "services cannot raise limits above their hard limit, and kernels before 5.11 may refuse BPF maps (RLIMIT_MEMLOCK)")];
 
 fn check_caps() -> Result<()> {
     for (cap, loss) in OPTIONAL_CAPS {
@@ -109,68 +86,43 @@ fn check_caps() -> Result<()> {
         }
     }
     if !missing.is_empty() {
-        bail!(
-            "drilld lacks capabilities: {}. Run it as root: `sudo drilld` (or `sudo drill start ...`, which starts it).",
-            missing.join(", ")
-        );
+        bail!("drilld lacks capabilities: {}. Run it as root: `sudo drilld` (or `sudo drill start ...`, which starts it).", missing.join(", "));
     }
     Ok(())
 }
 
 fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 
 fn main() {
     let argv0 = std::env::args().next().unwrap_or_default();
-    if std::path::Path::new(&argv0)
-        .file_name()
-        .is_some_and(|n| n == "svc")
-    {
+    if std::path::Path::new(&argv0).file_name().is_some_and(|n| n == "svc") {
         std::process::exit(host::svc_main(std::env::args().skip(1).collect()));
     }
     let cli = Cli::parse();
     match cli.cmd {
         Some(Cmd::HostInit) => host::init_main(),
-        Some(Cmd::Workload { kind, name, config }) => {
-            std::process::exit(workload::main(&kind, &name, &config))
-        }
+        Some(Cmd::Workload { kind, name, config }) => std::process::exit(workload::main(&kind, &name, &config)),
         Some(Cmd::Svc { args }) => std::process::exit(host::svc_main(args)),
         Some(Cmd::Reset) => {
             init_tracing();
             let (cleaned, errors) = journal::recover(&cli.state_dir);
-            println!(
-                "removed the leftovers of {} drill(s){}",
-                cleaned.len(),
-                if cleaned.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {}", cleaned.join(", "))
-                }
-            );
+            println!("removed the leftovers of {} drill(s){}", cleaned.len(), if cleaned.is_empty() { String::new() } else { format!(": {}", cleaned.join(", ")) });
             for e in &errors {
                 eprintln!("error: {e}");
             }
             std::process::exit(if errors.is_empty() { 0 } else { 1 });
         }
-        Some(Cmd::Serve { exit_when_idle }) => {
-            run_daemon(cli.socket, cli.state_dir, exit_when_idle)
-        }
+        Some(Cmd::Serve { exit_when_idle }) => run_daemon(cli.socket, cli.state_dir, exit_when_idle),
         None => run_daemon(cli.socket, cli.state_dir, false),
     }
 }
 
 fn run_daemon(socket: PathBuf, state: PathBuf, exit_when_idle: bool) {
     init_tracing();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     if let Err(e) = rt.block_on(daemon_main(socket, state, exit_when_idle)) {
         eprintln!("drilld: error: {e:#}");
         std::process::exit(1);
@@ -194,17 +146,8 @@ async fn daemon_main(socket: PathBuf, state: PathBuf, exit_when_idle: bool) -> R
     let (conn, root_nl, _) = rtnetlink::new_connection().context("opening a netlink socket")?;
     tokio::spawn(conn);
     let listener = daemon::bind_socket(&socket)?;
-    let d = Arc::new(daemon::Daemon {
-        state,
-        exe,
-        probes,
-        spawner: host::Spawner::start()?,
-        root_nl,
-        drills: Default::default(),
-        starting: Default::default(),
-        exit_when_idle,
-        idle: Default::default(),
-    });
+    let d =
+        Arc::new(daemon::Daemon { state, exe, probes, spawner: host::Spawner::start()?, root_nl, drills: Default::default(), starting: Default::default(), exit_when_idle, idle: Default::default() });
     if exit_when_idle {
         // If no drill ever starts (the first start failed), do not linger.
         let d2 = d.clone();

@@ -29,27 +29,12 @@ pub fn netns_path(name: &str) -> PathBuf {
 fn ensure_netns_dir() -> Result<()> {
     std::fs::create_dir_all(NETNS_DIR).with_context(|| format!("creating {NETNS_DIR}"))?;
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let is_mount = mounts
-        .lines()
-        .any(|l| l.split(' ').nth(4) == Some(NETNS_DIR));
+    let is_mount = mounts.lines().any(|l| l.split(' ').nth(4) == Some(NETNS_DIR));
     if !is_mount {
-        mount(
-            Some(NETNS_DIR),
-            NETNS_DIR,
-            None::<&str>,
-            MsFlags::MS_BIND | MsFlags::MS_REC,
-            None::<&str>,
-        )
-        .with_context(|| format!("bind-mounting {NETNS_DIR} onto itself"))?;
+        mount(Some(NETNS_DIR), NETNS_DIR, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>).with_context(|| format!("bind-mounting {NETNS_DIR} onto itself"))?;
     }
     // Ignore failure: already shared, or a kernel that refuses; the bind mounts still work.
-    let _ = mount(
-        None::<&str>,
-        NETNS_DIR,
-        None::<&str>,
-        MsFlags::MS_SHARED | MsFlags::MS_REC,
-        None::<&str>,
-    );
+    let _ = mount(None::<&str>, NETNS_DIR, None::<&str>, MsFlags::MS_SHARED | MsFlags::MS_REC, None::<&str>);
     Ok(())
 }
 
@@ -58,27 +43,13 @@ pub fn create(name: &str) -> Result<u32> {
     ensure_netns_dir()?;
     let path = netns_path(name);
     if path.exists() {
-        bail!(
-            "network namespace {name} already exists ({}); run `drill reset` to remove leftovers",
-            path.display()
-        );
+        bail!("network namespace {name} already exists ({}); run `drill reset` to remove leftovers", path.display());
     }
-    File::options()
-        .write(true)
-        .create_new(true)
-        .open(&path)
-        .with_context(|| format!("creating {}", path.display()))?;
+    File::options().write(true).create_new(true).open(&path).with_context(|| format!("creating {}", path.display()))?;
     let p = path.clone();
     let res = std::thread::spawn(move || -> Result<()> {
         unshare(CloneFlags::CLONE_NEWNET).context("unshare(CLONE_NEWNET)")?;
-        mount(
-            Some("/proc/thread-self/ns/net"),
-            &p,
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )
-        .with_context(|| format!("bind-mounting the new namespace onto {}", p.display()))?;
+        mount(Some("/proc/thread-self/ns/net"), &p, None::<&str>, MsFlags::MS_BIND, None::<&str>).with_context(|| format!("bind-mounting the new namespace onto {}", p.display()))?;
         Ok(())
     })
     .join()
@@ -92,9 +63,7 @@ pub fn create(name: &str) -> Result<u32> {
 
 /// Inode number of a named namespace (what the eBPF probes see as `ns.inum`).
 pub fn inode(name: &str) -> Result<u32> {
-    let ino = std::fs::metadata(netns_path(name))
-        .with_context(|| format!("stat {}", netns_path(name).display()))?
-        .ino();
+    let ino = std::fs::metadata(netns_path(name)).with_context(|| format!("stat {}", netns_path(name).display()))?.ino();
     u32::try_from(ino).map_err(|_| anyhow!("netns inode {ino} does not fit 32 bits"))
 }
 
@@ -116,10 +85,7 @@ pub fn list_with_prefix(prefix: &str) -> Vec<String> {
     let Ok(rd) = std::fs::read_dir(NETNS_DIR) else {
         return Vec::new();
     };
-    let mut v: Vec<String> = rd
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| n.starts_with(prefix))
-        .collect();
+    let mut v: Vec<String> = rd.filter_map(|e| e.ok()?.file_name().into_string().ok()).filter(|n| n.starts_with(prefix)).collect();
     v.sort();
     v
 }
@@ -136,16 +102,14 @@ impl NetnsWorker {
     /// Starts a worker inside the named namespace `name`. `rt` is entered on the
     /// thread so that async sockets (tokio `AsyncFd`) can be registered there.
     pub fn start(name: &str, rt: tokio::runtime::Handle) -> Result<NetnsWorker> {
-        let f = File::open(netns_path(name))
-            .with_context(|| format!("opening {}", netns_path(name).display()))?;
+        let f = File::open(netns_path(name)).with_context(|| format!("opening {}", netns_path(name).display()))?;
         let (tx, rx) = mpsc::channel::<Job>();
         let (ready_tx, ready_rx) = mpsc::channel::<Result<()>>();
         let thread_name = format!("netns-{name}");
         std::thread::Builder::new()
             .name(thread_name.chars().take(15).collect())
             .spawn(move || {
-                let entered =
-                    setns(f.as_fd(), CloneFlags::CLONE_NEWNET).context("setns(CLONE_NEWNET)");
+                let entered = setns(f.as_fd(), CloneFlags::CLONE_NEWNET).context("setns(CLONE_NEWNET)");
                 let ok = entered.is_ok();
                 let _ = ready_tx.send(entered);
                 if !ok {
@@ -157,37 +121,25 @@ impl NetnsWorker {
                 }
             })
             .context("spawning netns worker thread")?;
-        ready_rx
-            .recv()
-            .map_err(|_| anyhow!("netns worker for {name} died"))??;
-        Ok(NetnsWorker {
-            name: name.to_string(),
-            tx,
-        })
+        ready_rx.recv().map_err(|_| anyhow!("netns worker for {name} died"))??;
+        Ok(NetnsWorker { name: name.to_string(), tx })
     }
 
     /// Runs `f` inside the namespace and returns its result.
-    pub async fn run<T: Send + 'static>(
-        &self,
-        f: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T> {
+    pub async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.tx
             .send(Box::new(move || {
                 let _ = tx.send(f());
             }))
             .map_err(|_| anyhow!("netns worker for {} has stopped", self.name))?;
-        rx.await
-            .map_err(|_| anyhow!("netns worker for {} dropped a job", self.name))
+        rx.await.map_err(|_| anyhow!("netns worker for {} dropped a job", self.name))
     }
 
     /// Opens an rtnetlink connection inside the namespace; the connection future
     /// is spawned on the current runtime.
     pub async fn netlink(&self) -> Result<rtnetlink::Handle> {
-        let (conn, handle) = self
-            .run(|| rtnetlink::new_connection().map(|(c, h, _)| (c, h)))
-            .await?
-            .with_context(|| format!("opening a netlink socket in {}", self.name))?;
+        let (conn, handle) = self.run(|| rtnetlink::new_connection().map(|(c, h, _)| (c, h))).await?.with_context(|| format!("opening a netlink socket in {}", self.name))?;
         tokio::spawn(conn);
         Ok(handle)
     }
@@ -197,17 +149,8 @@ impl NetnsWorker {
         let fd: OwnedFd = self
             .run(move || {
                 use nix::sys::socket::{AddressFamily, SockFlag, SockType, socket};
-                let fam = if v6 {
-                    AddressFamily::Inet6
-                } else {
-                    AddressFamily::Inet
-                };
-                socket(
-                    fam,
-                    SockType::Stream,
-                    SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
-                    None,
-                )
+                let fam = if v6 { AddressFamily::Inet6 } else { AddressFamily::Inet };
+                socket(fam, SockType::Stream, SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC, None)
             })
             .await?
             .with_context(|| format!("creating a TCP socket in {}", self.name))?;

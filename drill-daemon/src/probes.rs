@@ -13,17 +13,12 @@ use aya::programs::{BtfTracePoint, RawTracePoint};
 use drill_core::api::ProbeStatus;
 use drill_core::scenario::TcpState;
 use drill_core::verdict::{DwellObservation, DwellSample};
-use drill_ebpf::{
-    DwellEvent, DwellOpen, EventKey, ExecEvent, PROGRAMS, Rtt, RttKey, counters, maps,
-};
+use drill_ebpf::{DwellEvent, DwellOpen, EventKey, ExecEvent, PROGRAMS, Rtt, RttKey, counters, maps};
 use tokio::io::unix::AsyncFd;
 
 /// CLOCK_MONOTONIC in nanoseconds: the clock of `bpf_ktime_get_ns()`.
 pub fn now_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: plain syscall writing into a local.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
@@ -39,22 +34,15 @@ where
     T: TryFrom<aya::maps::Map>,
     <T as TryFrom<aya::maps::Map>>::Error: std::error::Error + Send + Sync + 'static,
 {
-    let map = ebpf
-        .take_map(name)
-        .ok_or_else(|| anyhow!("map {name} missing from the object"))?;
+    let map = ebpf.take_map(name).ok_or_else(|| anyhow!("map {name} missing from the object"))?;
     T::try_from(map).with_context(|| format!("map {name} has an unexpected type"))
 }
 
 /// Drains a ring buffer into a per-netns store, parsing records with `parse`.
-fn drain<T: Send + 'static>(
-    ring: RingBuf<MapData>,
-    store: Store<T>,
-    parse: fn(&[u8]) -> Option<(u32, T)>,
-) -> Result<()> {
+fn drain<T: Send + 'static>(ring: RingBuf<MapData>, store: Store<T>, parse: fn(&[u8]) -> Option<(u32, T)>) -> Result<()> {
     // SAFETY: the RingBuf owns its map fd and keeps it open, unchanged, for as long as
     // the AsyncFd (which owns the RingBuf) lives.
-    let mut afd = unsafe { AsyncFd::register(ring) }
-        .map_err(|e| anyhow!("registering a ring buffer with tokio: {e}"))?;
+    let mut afd = unsafe { AsyncFd::register(ring) }.map_err(|e| anyhow!("registering a ring buffer with tokio: {e}"))?;
     tokio::spawn(async move {
         loop {
             let Ok(mut guard) = afd.readable_mut().await else {
@@ -100,12 +88,7 @@ impl TcpStateProbe {
 
     fn forget(&self, netns: u32) {
         if let Ok(mut open) = self.open.lock() {
-            let stale: Vec<u64> = open
-                .iter()
-                .filter_map(|r| r.ok())
-                .filter(|(_, v)| v.netns == netns)
-                .map(|(k, _)| k)
-                .collect();
+            let stale: Vec<u64> = open.iter().filter_map(|r| r.ok()).filter(|(_, v)| v.netns == netns).map(|(k, _)| k).collect();
             for k in stale {
                 let _ = open.remove(&k);
             }
@@ -116,85 +99,42 @@ impl TcpStateProbe {
     }
 
     pub fn events_lost(&self) -> u64 {
-        self.counters
-            .lock()
-            .ok()
-            .and_then(|c| c.get(&counters::EVENTS_LOST, 0).ok())
-            .unwrap_or(0)
+        self.counters.lock().ok().and_then(|c| c.get(&counters::EVENTS_LOST, 0).ok()).unwrap_or(0)
     }
 
     /// What the probe saw for netns/port/state between `start_ns` and `end_ns`
     /// (CLOCK_MONOTONIC): exits inside the window and sockets still in the state.
     /// `lost_before` is [`TcpStateProbe::events_lost`] read at the window's start.
     /// With `peer`, `port` is matched against the remote port instead of the local one.
-    pub fn observe(
-        &self,
-        netns: u32,
-        port: u16,
-        peer: bool,
-        state: TcpState,
-        start_ns: u64,
-        end_ns: u64,
-        lost_before: u64,
-    ) -> DwellObservation {
+    pub fn observe(&self, netns: u32, port: u16, peer: bool, state: TcpState, start_ns: u64, end_ns: u64, lost_before: u64) -> DwellObservation {
         let st = state.number();
         let ports = |local: u16, remote: u16| if peer { remote == port } else { local == port };
         let mut samples: Vec<DwellSample> = Vec::new();
         if let Ok(store) = self.events.lock() {
             if let Some(q) = store.get(&netns) {
-                samples.extend(
-                    q.iter()
-                        .filter(|e| {
-                            ports(e.port, e.remote_port)
-                                && e.state == st
-                                && e.exit_ns >= start_ns
-                                && e.exit_ns <= end_ns
-                        })
-                        .map(|e| DwellSample {
-                            enter_ns: e.enter_ns,
-                            exit_ns: Some(e.exit_ns),
-                            remote_port: e.remote_port,
-                        }),
-                );
+                samples.extend(q.iter().filter(|e| ports(e.port, e.remote_port) && e.state == st && e.exit_ns >= start_ns && e.exit_ns <= end_ns).map(|e| DwellSample {
+                    enter_ns: e.enter_ns,
+                    exit_ns: Some(e.exit_ns),
+                    remote_port: e.remote_port,
+                }));
             }
         }
         if let Ok(open) = self.open.lock() {
             samples.extend(
-                open.iter()
-                    .filter_map(|r| r.ok())
-                    .filter(|(_, v)| {
-                        v.netns == netns
-                            && ports(v.port, v.remote_port)
-                            && v.state == u32::from(st)
-                            && v.enter_ns <= end_ns
-                    })
-                    .map(|(_, v)| DwellSample {
-                        enter_ns: v.enter_ns,
-                        exit_ns: None,
-                        remote_port: v.remote_port,
-                    }),
+                open.iter().filter_map(|r| r.ok()).filter(|(_, v)| v.netns == netns && ports(v.port, v.remote_port) && v.state == u32::from(st) && v.enter_ns <= end_ns).map(|(_, v)| DwellSample {
+                    enter_ns: v.enter_ns,
+                    exit_ns: None,
+                    remote_port: v.remote_port,
+                }),
             );
         }
-        DwellObservation {
-            window_start_ns: start_ns,
-            window_end_ns: end_ns,
-            samples,
-            events_lost: self.events_lost().saturating_sub(lost_before),
-        }
+        DwellObservation { window_start_ns: start_ns, window_end_ns: end_ns, samples, events_lost: self.events_lost().saturating_sub(lost_before) }
     }
 
     /// Sockets currently in `state` in a namespace (any port).
     pub fn open_count(&self, netns: u32, state: TcpState) -> u64 {
         let st = u32::from(state.number());
-        self.open
-            .lock()
-            .map(|o| {
-                o.iter()
-                    .filter_map(|r| r.ok())
-                    .filter(|(_, v)| v.netns == netns && v.state == st)
-                    .count() as u64
-            })
-            .unwrap_or(0)
+        self.open.lock().map(|o| o.iter().filter_map(|r| r.ok()).filter(|(_, v)| v.netns == netns && v.state == st).count() as u64).unwrap_or(0)
     }
 }
 
@@ -211,85 +151,42 @@ pub struct EventProbe {
 impl EventProbe {
     /// Every counter of one namespace.
     pub fn snapshot(&self, netns: u32) -> BTreeMap<EventKey, u64> {
-        self.counts
-            .lock()
-            .map(|c| {
-                c.iter()
-                    .filter_map(|r| r.ok())
-                    .filter(|(k, _)| k.netns == netns)
-                    .collect()
-            })
-            .unwrap_or_default()
+        self.counts.lock().map(|c| c.iter().filter_map(|r| r.ok()).filter(|(k, _)| k.netns == netns).collect()).unwrap_or_default()
     }
 
     /// RTT samples of (netns, port), summed over the CPUs.
     pub fn rtt(&self, netns: u32, port: u16) -> Rtt {
-        let Some(per_cpu) = self.rtt.lock().ok().and_then(|r| {
-            r.get(
-                &RttKey {
-                    netns,
-                    port,
-                    _pad: 0,
-                },
-                0,
-            )
-            .ok()
-        }) else {
+        let Some(per_cpu) = self.rtt.lock().ok().and_then(|r| r.get(&RttKey { netns, port, _pad: 0 }, 0).ok()) else {
             return Rtt::default();
         };
-        per_cpu.iter().fold(Rtt::default(), |acc, c| Rtt {
-            samples: acc.samples + c.samples,
-            srtt_sum_us: acc.srtt_sum_us + c.srtt_sum_us,
-            srtt_max_us: acc.srtt_max_us.max(c.srtt_max_us),
-        })
+        per_cpu.iter().fold(Rtt::default(), |acc, c| Rtt { samples: acc.samples + c.samples, srtt_sum_us: acc.srtt_sum_us + c.srtt_sum_us, srtt_max_us: acc.srtt_max_us.max(c.srtt_max_us) })
     }
 
     /// Processes started in a namespace, oldest first.
     pub fn execs(&self, netns: u32) -> Vec<ExecEvent> {
-        self.execs
-            .lock()
-            .map(|s| {
-                s.get(&netns)
-                    .map(|q| q.iter().copied().collect())
-                    .unwrap_or_default()
-            })
-            .unwrap_or_default()
+        self.execs.lock().map(|s| s.get(&netns).map(|q| q.iter().copied().collect()).unwrap_or_default()).unwrap_or_default()
     }
 
     /// Kernel name of a drop reason without the `SKB_DROP_REASON_` prefix.
     pub fn reason_name(&self, reason: u32) -> String {
-        self.drop_reasons
-            .get(&reason)
-            .cloned()
-            .unwrap_or_else(|| format!("reason {reason}"))
+        self.drop_reasons.get(&reason).cloned().unwrap_or_else(|| format!("reason {reason}"))
     }
 
     /// The number of a drop reason by name (with or without the prefix), on this kernel.
     pub fn reason_number(&self, name: &str) -> Option<u32> {
         let n = name.trim_start_matches("SKB_DROP_REASON_");
-        self.drop_reasons
-            .iter()
-            .find(|(_, v)| v.eq_ignore_ascii_case(n))
-            .map(|(k, _)| *k)
+        self.drop_reasons.iter().find(|(_, v)| v.eq_ignore_ascii_case(n)).map(|(k, _)| *k)
     }
 
     fn forget(&self, netns: u32) {
         if let Ok(mut c) = self.counts.lock() {
-            let keys: Vec<EventKey> = c
-                .keys()
-                .filter_map(|k| k.ok())
-                .filter(|k| k.netns == netns)
-                .collect();
+            let keys: Vec<EventKey> = c.keys().filter_map(|k| k.ok()).filter(|k| k.netns == netns).collect();
             for k in keys {
                 let _ = c.remove(&k);
             }
         }
         if let Ok(mut r) = self.rtt.lock() {
-            let keys: Vec<RttKey> = r
-                .keys()
-                .filter_map(|k| k.ok())
-                .filter(|k| k.netns == netns)
-                .collect();
+            let keys: Vec<RttKey> = r.keys().filter_map(|k| k.ok()).filter(|k| k.netns == netns).collect();
             for k in keys {
                 let _ = r.remove(&k);
             }
@@ -306,17 +203,11 @@ fn drop_reasons() -> BTreeMap<u32, String> {
     let Ok(btf) = btf_rs::Btf::from_file("/sys/kernel/btf/vmlinux") else {
         return m;
     };
-    for t in btf
-        .resolve_types_by_name("skb_drop_reason")
-        .unwrap_or_default()
-    {
+    for t in btf.resolve_types_by_name("skb_drop_reason").unwrap_or_default() {
         if let btf_rs::Type::Enum(e) = t {
             for member in &e.members {
                 if let Ok(name) = btf.resolve_name(member) {
-                    m.insert(
-                        member.val(),
-                        name.trim_start_matches("SKB_DROP_REASON_").to_string(),
-                    );
+                    m.insert(member.val(), name.trim_start_matches("SKB_DROP_REASON_").to_string());
                 }
             }
         }
@@ -338,11 +229,7 @@ impl Probes {
     /// Loads the object and every program; must run inside a tokio runtime.
     pub fn load() -> Probes {
         // Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK.
-        let _ = nix::sys::resource::setrlimit(
-            nix::sys::resource::Resource::RLIMIT_MEMLOCK,
-            libc::RLIM_INFINITY,
-            libc::RLIM_INFINITY,
-        );
+        let _ = nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_MEMLOCK, libc::RLIM_INFINITY, libc::RLIM_INFINITY);
         match Self::try_load() {
             Ok(p) => p,
             Err(e) => {
@@ -353,63 +240,41 @@ impl Probes {
                     watched: None,
                     tcpstate: None,
                     events: None,
-                    status: PROGRAMS
-                        .iter()
-                        .map(|p| ProbeStatus {
-                            name: p.describes.into(),
-                            loaded: false,
-                            error: Some(why.clone()),
-                        })
-                        .collect(),
+                    status: PROGRAMS.iter().map(|p| ProbeStatus { name: p.describes.into(), loaded: false, error: Some(why.clone()) }).collect(),
                 }
             }
         }
     }
 
     fn try_load() -> Result<Probes> {
-        let mut ebpf = aya::Ebpf::load(drill_ebpf::PROBES_OBJ)
-            .context("loading the probe object (BTF/CO-RE relocation or map creation failed)")?;
-        let btf =
-            aya::Btf::from_sys_fs().context("reading the kernel's BTF (/sys/kernel/btf/vmlinux)");
+        let mut ebpf = aya::Ebpf::load(drill_ebpf::PROBES_OBJ).context("loading the probe object (BTF/CO-RE relocation or map creation failed)")?;
+        let btf = aya::Btf::from_sys_fs().context("reading the kernel's BTF (/sys/kernel/btf/vmlinux)");
         let mut status = Vec::new();
         for p in PROGRAMS {
             let r = (|| -> Result<()> {
-                let prog = ebpf
-                    .program_mut(p.program)
-                    .ok_or_else(|| anyhow!("program {} missing from the object", p.program))?;
+                let prog = ebpf.program_mut(p.program).ok_or_else(|| anyhow!("program {} missing from the object", p.program))?;
                 if p.btf {
                     let btf = btf.as_ref().map_err(|e| anyhow!("{e:#}"))?;
                     let prog: &mut BtfTracePoint = prog.try_into()?;
-                    prog.load(p.tracepoint, btf)
-                        .context("the kernel's verifier refused it")?;
-                    prog.attach()
-                        .with_context(|| format!("attaching to BTF tracepoint {}", p.tracepoint))?;
+                    prog.load(p.tracepoint, btf).context("the kernel's verifier refused it")?;
+                    prog.attach().with_context(|| format!("attaching to BTF tracepoint {}", p.tracepoint))?;
                 } else {
                     let prog: &mut RawTracePoint = prog.try_into()?;
                     prog.load().context("the kernel's verifier refused it")?;
-                    prog.attach(p.tracepoint)
-                        .with_context(|| format!("attaching to raw tracepoint {}", p.tracepoint))?;
+                    prog.attach(p.tracepoint).with_context(|| format!("attaching to raw tracepoint {}", p.tracepoint))?;
                 }
                 Ok(())
             })();
             if let Err(e) = &r {
                 tracing::error!(probe = p.describes, error = %format!("{e:#}"), "probe could not load; drills that need it will refuse to start");
             }
-            status.push(ProbeStatus {
-                name: p.describes.into(),
-                loaded: r.is_ok(),
-                error: r.err().map(|e| format!("{e:#}")),
-            });
+            status.push(ProbeStatus { name: p.describes.into(), loaded: r.is_ok(), error: r.err().map(|e| format!("{e:#}")) });
         }
         let watched = take(&mut ebpf, maps::WATCHED_NETNS)?;
-        let tcpstate_loaded = status
-            .iter()
-            .any(|s| s.loaded && s.name == drill_ebpf::describes("drill_tcpstate"));
+        let tcpstate_loaded = status.iter().any(|s| s.loaded && s.name == drill_ebpf::describes("drill_tcpstate"));
         let tcpstate = if tcpstate_loaded {
             let store: Store<DwellEvent> = Arc::default();
-            drain(take(&mut ebpf, maps::DWELL_EVENTS)?, store.clone(), |b| {
-                DwellEvent::from_bytes(b).map(|e| (e.netns, e))
-            })?;
+            drain(take(&mut ebpf, maps::DWELL_EVENTS)?, store.clone(), |b| DwellEvent::from_bytes(b).map(|e| (e.netns, e)))?;
             Some(Arc::new(TcpStateProbe {
                 tracked: Mutex::new(take(&mut ebpf, maps::TRACKED_STATES)?),
                 open: Mutex::new(take(&mut ebpf, maps::OPEN_DWELL)?),
@@ -420,74 +285,38 @@ impl Probes {
             None
         };
         let execs: Store<ExecEvent> = Arc::default();
-        drain(take(&mut ebpf, maps::EXEC_EVENTS)?, execs.clone(), |b| {
-            ExecEvent::from_bytes(b).map(|e| (e.netns, e))
-        })?;
-        let events = Some(Arc::new(EventProbe {
-            counts: Mutex::new(take(&mut ebpf, maps::EVENT_COUNTS)?),
-            rtt: Mutex::new(take(&mut ebpf, maps::RTT_STATS)?),
-            execs,
-            drop_reasons: drop_reasons(),
-        }));
-        Ok(Probes {
-            _ebpf: Some(ebpf),
-            watched: Some(Mutex::new(watched)),
-            tcpstate,
-            events,
-            status,
-        })
+        drain(take(&mut ebpf, maps::EXEC_EVENTS)?, execs.clone(), |b| ExecEvent::from_bytes(b).map(|e| (e.netns, e)))?;
+        let events = Some(Arc::new(EventProbe { counts: Mutex::new(take(&mut ebpf, maps::EVENT_COUNTS)?), rtt: Mutex::new(take(&mut ebpf, maps::RTT_STATS)?), execs, drop_reasons: drop_reasons() }));
+        Ok(Probes { _ebpf: Some(ebpf), watched: Some(Mutex::new(watched)), tcpstate, events, status })
     }
 
     /// Refuses when a program `need`ed (by its description) is not attached.
     pub fn require(&self, need: &str) -> Result<()> {
         match self.status.iter().find(|s| s.name == need) {
             Some(s) if s.loaded => Ok(()),
-            Some(s) => Err(anyhow!(
-                "the probe `{}` is not loaded: {}",
-                s.name,
-                s.error.clone().unwrap_or_default()
-            )),
+            Some(s) => Err(anyhow!("the probe `{}` is not loaded: {}", s.name, s.error.clone().unwrap_or_default())),
             None => Err(anyhow!("no probe `{need}`")),
         }
     }
 
     pub fn tcpstate(&self) -> Result<&Arc<TcpStateProbe>> {
         self.require(drill_ebpf::describes("drill_tcpstate"))?;
-        self.tcpstate
-            .as_ref()
-            .ok_or_else(|| anyhow!("the tcpstate probe is not loaded"))
+        self.tcpstate.as_ref().ok_or_else(|| anyhow!("the tcpstate probe is not loaded"))
     }
 
     pub fn events(&self) -> Result<&Arc<EventProbe>> {
-        let why = || {
-            self.status
-                .iter()
-                .find_map(|s| s.error.clone())
-                .unwrap_or_else(|| "the probe object did not load".into())
-        };
-        self.events
-            .as_ref()
-            .ok_or_else(|| anyhow!("the event probes are not loaded: {}", why()))
+        let why = || self.status.iter().find_map(|s| s.error.clone()).unwrap_or_else(|| "the probe object did not load".into());
+        self.events.as_ref().ok_or_else(|| anyhow!("the event probes are not loaded: {}", why()))
     }
 
     /// Starts recording a namespace; `states` are the TCP states to time in it.
     pub fn watch(&self, netns: u32, states: &[TcpState]) -> Result<()> {
         if let (Some(t), false) = (&self.tcpstate, states.is_empty()) {
             t.track(states)?;
-            t.events
-                .lock()
-                .map_err(|_| anyhow!("poisoned"))?
-                .entry(netns)
-                .or_default();
+            t.events.lock().map_err(|_| anyhow!("poisoned"))?.entry(netns).or_default();
         }
-        let w = self
-            .watched
-            .as_ref()
-            .ok_or_else(|| anyhow!("probes not loaded"))?;
-        w.lock()
-            .map_err(|_| anyhow!("poisoned"))?
-            .insert(netns, 1, 0)
-            .context("updating watched_netns (is it full?)")
+        let w = self.watched.as_ref().ok_or_else(|| anyhow!("probes not loaded"))?;
+        w.lock().map_err(|_| anyhow!("poisoned"))?.insert(netns, 1, 0).context("updating watched_netns (is it full?)")
     }
 
     /// Stops recording a namespace and forgets everything recorded for it.
@@ -495,8 +324,7 @@ impl Probes {
         if let Some(w) = &self.watched {
             let mut w = w.lock().map_err(|_| anyhow!("poisoned"))?;
             if w.get(&netns, 0).is_ok() {
-                w.remove(&netns)
-                    .map_err(|e| anyhow!("removing netns {netns} from watched_netns: {e}"))?;
+                w.remove(&netns).map_err(|e| anyhow!("removing netns {netns} from watched_netns: {e}"))?;
             }
         }
         if let Some(t) = &self.tcpstate {

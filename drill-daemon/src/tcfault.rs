@@ -32,13 +32,7 @@ pub struct TcFault {
 }
 
 /// The map rule for a fault's match and drop probability.
-pub fn rule(
-    plan: &Plan,
-    proto: Option<&str>,
-    dport: Option<u16>,
-    from: Option<&NftSource>,
-    loss: f64,
-) -> Result<TcRule> {
+pub fn rule(plan: &Plan, proto: Option<&str>, dport: Option<u16>, from: Option<&NftSource>, loss: f64) -> Result<TcRule> {
     let (saddr, mask) = match from {
         None => (0, 0),
         Some(NftSource::Host(h)) => match plan.host_address(h, false) {
@@ -47,15 +41,8 @@ pub fn rule(
         },
         Some(NftSource::Prefix(c)) => match c.addr {
             IpAddr::V4(a) => {
-                let m = if c.prefix == 0 {
-                    0
-                } else {
-                    u32::MAX << (32 - u32::from(c.prefix))
-                };
-                (
-                    u32::from_ne_bytes((u32::from(a) & m).to_be_bytes()),
-                    u32::from_ne_bytes(m.to_be_bytes()),
-                )
+                let m = if c.prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(c.prefix)) };
+                (u32::from_ne_bytes((u32::from(a) & m).to_be_bytes()), u32::from_ne_bytes(m.to_be_bytes()))
             }
             IpAddr::V6(_) => return Err(anyhow!("the eBPF fault matches IPv4 sources only")),
         },
@@ -67,27 +54,13 @@ pub fn rule(
         Some(p) => return Err(anyhow!("protocol {p} is not supported")),
         None => 0,
     };
-    Ok(TcRule {
-        enabled: 1,
-        drop_ppm: (loss.clamp(0.0, 1.0) * 1e6).round() as u32,
-        saddr,
-        saddr_mask: mask,
-        dport: dport.unwrap_or(0),
-        proto,
-        pad: 0,
-    })
+    Ok(TcRule { enabled: 1, drop_ppm: (loss.clamp(0.0, 1.0) * 1e6).round() as u32, saddr, saddr_mask: mask, dport: dport.unwrap_or(0), proto, pad: 0 })
 }
 
 impl TcFault {
     /// Loads a fresh copy of the program, writes `rule`, and attaches it to `iface`
     /// of the worker's namespace (adding the clsact qdisc when missing).
-    pub async fn attach(
-        worker: &NetnsWorker,
-        host: &str,
-        iface: &str,
-        egress: bool,
-        rule: TcRule,
-    ) -> Result<TcFault> {
+    pub async fn attach(worker: &NetnsWorker, host: &str, iface: &str, egress: bool, rule: TcRule) -> Result<TcFault> {
         let ifname = iface.to_string();
         let (ebpf, link) = worker
             .run(move || -> Result<(Ebpf, SchedClassifierLink)> {
@@ -108,13 +81,7 @@ impl TcFault {
             })
             .await?
             .with_context(|| format!("host {host}: eBPF fault on {iface}"))?;
-        Ok(TcFault {
-            ebpf: Some(ebpf),
-            link: Some(link),
-            host: host.to_string(),
-            iface: iface.to_string(),
-            egress,
-        })
+        Ok(TcFault { ebpf: Some(ebpf), link: Some(link), host: host.to_string(), iface: iface.to_string(), egress })
     }
 
     fn ebpf(&self) -> &Ebpf {
@@ -123,40 +90,21 @@ impl TcFault {
 
     /// Rewrites the rule: the next packet sees it (retune or pause live).
     pub fn set_rule(&mut self, rule: TcRule) -> Result<()> {
-        let m = self
-            .ebpf
-            .as_mut()
-            .expect("a live fault has its object")
-            .map_mut(tcfault::RULE)
-            .ok_or_else(|| anyhow!("no map {}", tcfault::RULE))?;
-        Array::<_, TcRule>::try_from(m)?
-            .set(0, rule, 0)
-            .context("rewriting the eBPF fault's rule")
+        let m = self.ebpf.as_mut().expect("a live fault has its object").map_mut(tcfault::RULE).ok_or_else(|| anyhow!("no map {}", tcfault::RULE))?;
+        Array::<_, TcRule>::try_from(m)?.set(0, rule, 0).context("rewriting the eBPF fault's rule")
     }
 
     /// The current rule.
     pub fn get_rule(&self) -> Result<TcRule> {
-        let m = self
-            .ebpf()
-            .map(tcfault::RULE)
-            .ok_or_else(|| anyhow!("no map {}", tcfault::RULE))?;
+        let m = self.ebpf().map(tcfault::RULE).ok_or_else(|| anyhow!("no map {}", tcfault::RULE))?;
         Ok(Array::<_, TcRule>::try_from(m)?.get(&0, 0)?)
     }
 
     /// Packets seen, matched and dropped, summed over CPUs.
     pub fn counters(&self) -> Result<TcCounters> {
-        let m = self
-            .ebpf()
-            .map(tcfault::COUNTERS)
-            .ok_or_else(|| anyhow!("no map {}", tcfault::COUNTERS))?;
+        let m = self.ebpf().map(tcfault::COUNTERS).ok_or_else(|| anyhow!("no map {}", tcfault::COUNTERS))?;
         let per_cpu = PerCpuArray::<_, TcCounters>::try_from(m)?.get(&0, 0)?;
-        Ok(per_cpu
-            .iter()
-            .fold(TcCounters::default(), |a, c| TcCounters {
-                seen: a.seen + c.seen,
-                matched: a.matched + c.matched,
-                dropped: a.dropped + c.dropped,
-            }))
+        Ok(per_cpu.iter().fold(TcCounters::default(), |a, c| TcCounters { seen: a.seen + c.seen, matched: a.matched + c.matched, dropped: a.dropped + c.dropped }))
     }
 
     /// Detaches the classifier inside the host's namespace. A filter the learner
@@ -170,13 +118,7 @@ impl TcFault {
                 let r = match link {
                     Some(l) => match l.detach() {
                         Ok(()) => Ok(()),
-                        Err(e)
-                            if format!("{e:?}").contains("No such file")
-                                || format!("{e:?}").contains("ENOENT")
-                                || format!("{e:?}").contains("os error 2") =>
-                        {
-                            Ok(())
-                        }
+                        Err(e) if format!("{e:?}").contains("No such file") || format!("{e:?}").contains("ENOENT") || format!("{e:?}").contains("os error 2") => Ok(()),
                         Err(e) => Err(anyhow!("{e}")),
                     },
                     None => Ok(()),

@@ -29,8 +29,7 @@ impl Ns {
     /// returns the namespace's inode too. Must run inside a tokio runtime.
     pub async fn create(name: &str) -> Result<(u32, Ns)> {
         let ino = netns::create(name)?;
-        let worker =
-            std::sync::Arc::new(NetnsWorker::start(name, tokio::runtime::Handle::current())?);
+        let worker = std::sync::Arc::new(NetnsWorker::start(name, tokio::runtime::Handle::current())?);
         let nl = worker.netlink().await?;
         Ok((ino, Ns { worker, nl }))
     }
@@ -41,12 +40,7 @@ impl Ns {
 /// `plan.namespaces()` afterwards.
 pub async fn build(plan: &Plan, root: &rtnetlink::Handle) -> Result<BTreeMap<String, Ns>> {
     let mut ns = BTreeMap::new();
-    for (name, netns) in plan
-        .hosts
-        .iter()
-        .map(|h| (&h.name, &h.netns))
-        .chain(plan.switches.iter().map(|s| (&s.name, &s.netns)))
-    {
+    for (name, netns) in plan.hosts.iter().map(|h| (&h.name, &h.netns)).chain(plan.switches.iter().map(|s| (&s.name, &s.netns))) {
         ns.insert(name.clone(), Ns::create(netns).await?.1);
     }
     apply(plan, root, &ns).await?;
@@ -70,21 +64,11 @@ pub async fn apply(plan: &Plan, root: &rtnetlink::Handle, ns: &BTreeMap<String, 
 }
 
 /// [`apply`] with delay wires spliced into some links.
-pub async fn apply_spliced(
-    plan: &Plan,
-    root: &rtnetlink::Handle,
-    ns: &BTreeMap<String, Ns>,
-    splices: &[Splice],
-) -> Result<()> {
+pub async fn apply_spliced(plan: &Plan, root: &rtnetlink::Handle, ns: &BTreeMap<String, Ns>, splices: &[Splice]) -> Result<()> {
     let get = |n: &str| ns.get(n).ok_or_else(|| anyhow!("no namespace for {n}"));
     for h in &plan.hosts {
-        let early: Vec<(String, String)> = EARLY_SYSCTLS
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        write_sysctls(&get(&h.name)?.worker, &early)
-            .await
-            .with_context(|| format!("host {}", h.name))?;
+        let early: Vec<(String, String)> = EARLY_SYSCTLS.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        write_sysctls(&get(&h.name)?.worker, &early).await.with_context(|| format!("host {}", h.name))?;
     }
     for s in &plan.switches {
         let nl = &get(&s.name)?.nl;
@@ -92,31 +76,14 @@ pub async fn apply_spliced(
         if let Some(m) = s.mtu {
             br = br.mtu(m);
         }
-        nl.link()
-            .add(br.build())
-            .execute()
-            .await
-            .with_context(|| format!("switch {}: creating bridge br0", s.name))?;
-        link_up(nl, "lo")
-            .await
-            .with_context(|| format!("switch {}: bringing lo up", s.name))?;
+        nl.link().add(br.build()).execute().await.with_context(|| format!("switch {}: creating bridge br0", s.name))?;
+        link_up(nl, "lo").await.with_context(|| format!("switch {}: bringing lo up", s.name))?;
     }
     for w in splices {
         // The wire's ends carry no addresses: no IPv6 link-local, no DAD, no ND
         // chatter in the learner's captures.
-        let off = [
-            (
-                "net.ipv6.conf.all.disable_ipv6".to_string(),
-                "1".to_string(),
-            ),
-            (
-                "net.ipv6.conf.default.disable_ipv6".to_string(),
-                "1".to_string(),
-            ),
-        ];
-        write_sysctls(&get(&w.netns)?.worker, &off)
-            .await
-            .with_context(|| format!("delay wire {}", w.netns))?;
+        let off = [("net.ipv6.conf.all.disable_ipv6".to_string(), "1".to_string()), ("net.ipv6.conf.default.disable_ipv6".to_string(), "1".to_string())];
+        write_sysctls(&get(&w.netns)?.worker, &off).await.with_context(|| format!("delay wire {}", w.netns))?;
     }
     let netns_of = |n: &str| -> Result<File> {
         let path = plan
@@ -130,116 +97,49 @@ pub async fn apply_spliced(
         File::open(netns::netns_path(path)).with_context(|| format!("opening the namespace of {n}"))
     };
     // (a_ns_name, a_if, b_ns_name, b_if) for links and switch ports alike.
-    let mut pairs: Vec<(String, String, String, String)> = plan
-        .links
-        .iter()
-        .map(|l| {
-            (
-                l.a_host.clone(),
-                l.a_if.clone(),
-                l.b_host.clone(),
-                l.b_if.clone(),
-            )
-        })
-        .collect();
+    let mut pairs: Vec<(String, String, String, String)> = plan.links.iter().map(|l| (l.a_host.clone(), l.a_if.clone(), l.b_host.clone(), l.b_if.clone())).collect();
     for s in &plan.switches {
-        pairs.extend(s.ports.iter().map(|p| {
-            (
-                p.host.clone(),
-                p.host_if.clone(),
-                s.name.clone(),
-                p.port.clone(),
-            )
-        }));
+        pairs.extend(s.ports.iter().map(|p| (p.host.clone(), p.host_if.clone(), s.name.clone(), p.port.clone())));
     }
     for w in splices {
         let i = pairs
             .iter()
-            .position(|(a, ai, b, bi)| {
-                (a == &w.host && ai == &w.iface) || (b == &w.host && bi == &w.iface)
-            })
-            .ok_or_else(|| {
-                anyhow!(
-                    "host {} has no link on {} to splice a delay wire into",
-                    w.host,
-                    w.iface
-                )
-            })?;
+            .position(|(a, ai, b, bi)| (a == &w.host && ai == &w.iface) || (b == &w.host && bi == &w.iface))
+            .ok_or_else(|| anyhow!("host {} has no link on {} to splice a delay wire into", w.host, w.iface))?;
         let (a, ai, b, bi) = pairs.remove(i);
         let (other, other_if) = if a == w.host { (b, bi) } else { (a, ai) };
-        pairs.push((
-            w.host.clone(),
-            w.iface.clone(),
-            w.netns.clone(),
-            crate::wire::END_HOST.into(),
-        ));
-        pairs.push((
-            w.netns.clone(),
-            crate::wire::END_PEER.into(),
-            other,
-            other_if,
-        ));
+        pairs.push((w.host.clone(), w.iface.clone(), w.netns.clone(), crate::wire::END_HOST.into()));
+        pairs.push((w.netns.clone(), crate::wire::END_PEER.into(), other, other_if));
     }
     for (a, a_if, b, b_if) in &pairs {
         let (fa, fb) = (netns_of(a)?, netns_of(b)?);
-        let peer = LinkMessageBuilder::<LinkUnspec>::default()
-            .name(b_if.clone())
-            .setns_by_fd(fb.as_raw_fd())
-            .build();
-        let msg = LinkVeth::new(a_if, b_if)
-            .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))
-            .setns_by_fd(fa.as_raw_fd())
-            .build();
-        root.link()
-            .add(msg)
-            .execute()
-            .await
-            .with_context(|| format!("creating veth pair {a}:{a_if} <-> {b}:{b_if}"))?;
+        let peer = LinkMessageBuilder::<LinkUnspec>::default().name(b_if.clone()).setns_by_fd(fb.as_raw_fd()).build();
+        let msg = LinkVeth::new(a_if, b_if).set_info_data(InfoData::Veth(InfoVeth::Peer(peer))).setns_by_fd(fa.as_raw_fd()).build();
+        root.link().add(msg).execute().await.with_context(|| format!("creating veth pair {a}:{a_if} <-> {b}:{b_if}"))?;
     }
     for s in &plan.switches {
         let nl = &get(&s.name)?.nl;
         let br = link_index(nl, "br0").await?;
         for p in &s.ports {
-            let idx = link_index(nl, &p.port)
-                .await
-                .with_context(|| format!("switch {}: port {}", s.name, p.port))?;
+            let idx = link_index(nl, &p.port).await.with_context(|| format!("switch {}: port {}", s.name, p.port))?;
             let mut m = LinkUnspec::new_with_index(idx).controller(br).up();
             if let Some(mtu) = s.mtu {
                 m = m.mtu(mtu);
             }
-            nl.link()
-                .set(m.build())
-                .execute()
-                .await
-                .with_context(|| format!("switch {}: attaching port {} to br0", s.name, p.port))?;
+            nl.link().set(m.build()).execute().await.with_context(|| format!("switch {}: attaching port {} to br0", s.name, p.port))?;
         }
     }
     for w in splices {
         // As large as anything either side may send: the wire must not be the MTU.
-        let mtu = plan
-            .hosts
-            .iter()
-            .flat_map(|h| h.interfaces.iter().filter_map(|i| i.mtu))
-            .chain(plan.switches.iter().filter_map(|s| s.mtu))
-            .max()
-            .unwrap_or(1500)
-            .max(1500);
+        let mtu = plan.hosts.iter().flat_map(|h| h.interfaces.iter().filter_map(|i| i.mtu)).chain(plan.switches.iter().filter_map(|s| s.mtu)).max().unwrap_or(1500).max(1500);
         let nl = &get(&w.netns)?.nl;
         for end in [crate::wire::END_HOST, crate::wire::END_PEER] {
-            let idx = link_index(nl, end)
-                .await
-                .with_context(|| format!("delay wire {}", w.netns))?;
-            nl.link()
-                .set(LinkUnspec::new_with_index(idx).mtu(mtu).up().build())
-                .execute()
-                .await
-                .with_context(|| format!("delay wire {}: bringing {end} up", w.netns))?;
+            let idx = link_index(nl, end).await.with_context(|| format!("delay wire {}", w.netns))?;
+            nl.link().set(LinkUnspec::new_with_index(idx).mtu(mtu).up().build()).execute().await.with_context(|| format!("delay wire {}: bringing {end} up", w.netns))?;
         }
     }
     for h in &plan.hosts {
-        configure_host(h, get(&h.name)?)
-            .await
-            .with_context(|| format!("host {}", h.name))?;
+        configure_host(h, get(&h.name)?).await.with_context(|| format!("host {}", h.name))?;
     }
     Ok(())
 }
@@ -250,39 +150,21 @@ async fn configure_host(h: &PlanHost, ns: &Ns) -> Result<()> {
     for i in &h.interfaces {
         let index = link_index(nl, &i.name).await?;
         for a in &i.addresses {
-            nl.address()
-                .add(index, a.addr, a.prefix)
-                .replace()
-                .execute()
-                .await
-                .with_context(|| format!("adding {a} to {}", i.name))?;
+            nl.address().add(index, a.addr, a.prefix).replace().execute().await.with_context(|| format!("adding {a} to {}", i.name))?;
         }
         let mut m = LinkUnspec::new_with_index(index).up();
         if let Some(mtu) = i.mtu {
             m = m.mtu(mtu);
         }
-        nl.link()
-            .set(m.build())
-            .execute()
-            .await
-            .with_context(|| format!("bringing {} up", i.name))?;
+        nl.link().set(m.build()).execute().await.with_context(|| format!("bringing {} up", i.name))?;
     }
     for r in &h.routes {
-        add_route(nl, r).await.with_context(|| {
-            format!(
-                "adding route {} via {}",
-                r.to.map_or_else(|| "default".into(), |c| c.to_string()),
-                r.via
-            )
-        })?;
+        add_route(nl, r).await.with_context(|| format!("adding route {} via {}", r.to.map_or_else(|| "default".into(), |c| c.to_string()), r.via))?;
     }
     write_sysctls(&ns.worker, &h.sysctls).await?;
     if let Some(out) = &h.masquerade {
         let out = out.clone();
-        ns.worker
-            .run(move || masquerade(&out))
-            .await?
-            .context("installing the masquerade rule (nftables)")?;
+        ns.worker.run(move || masquerade(&out)).await?.context("installing the masquerade rule (nftables)")?;
     }
     Ok(())
 }
@@ -294,20 +176,14 @@ async fn add_route(nl: &rtnetlink::Handle, r: &PlanRoute) -> Result<()> {
                 Some((IpAddr::V4(d), l)) => (d, l),
                 _ => (std::net::Ipv4Addr::UNSPECIFIED, 0),
             };
-            RouteMessageBuilder::<std::net::Ipv4Addr>::new()
-                .destination_prefix(dst, len)
-                .gateway(gw)
-                .build()
+            RouteMessageBuilder::<std::net::Ipv4Addr>::new().destination_prefix(dst, len).gateway(gw).build()
         }
         IpAddr::V6(gw) => {
             let (dst, len) = match r.to.map(|c| (c.addr, c.prefix)) {
                 Some((IpAddr::V6(d), l)) => (d, l),
                 _ => (std::net::Ipv6Addr::UNSPECIFIED, 0),
             };
-            RouteMessageBuilder::<std::net::Ipv6Addr>::new()
-                .destination_prefix(dst, len)
-                .gateway(gw)
-                .build()
+            RouteMessageBuilder::<std::net::Ipv6Addr>::new().destination_prefix(dst, len).gateway(gw).build()
         }
     };
     nl.route().add(msg).replace().execute().await?;
@@ -334,11 +210,7 @@ fn masquerade(out: &str) -> Result<()> {
     use nftables::{batch::Batch, expr, schema, stmt, types};
     let mut b = Batch::new();
     let table = "drill_nat";
-    b.add(schema::NfListObject::Table(schema::Table {
-        family: types::NfFamily::IP,
-        name: table.into(),
-        ..Default::default()
-    }));
+    b.add(schema::NfListObject::Table(schema::Table { family: types::NfFamily::IP, name: table.into(), ..Default::default() }));
     b.add(schema::NfListObject::Chain(schema::Chain {
         family: types::NfFamily::IP,
         table: table.into(),
@@ -355,9 +227,7 @@ fn masquerade(out: &str) -> Result<()> {
         chain: "postrouting".into(),
         expr: vec![
             stmt::Statement::Match(stmt::Match {
-                left: expr::Expression::Named(expr::NamedExpression::Meta(expr::Meta {
-                    key: expr::MetaKey::Oifname,
-                })),
+                left: expr::Expression::Named(expr::NamedExpression::Meta(expr::Meta { key: expr::MetaKey::Oifname })),
                 right: expr::Expression::String(out.to_string().into()),
                 op: stmt::Operator::EQ,
             }),
@@ -371,20 +241,12 @@ fn masquerade(out: &str) -> Result<()> {
 
 pub async fn link_index(handle: &rtnetlink::Handle, name: &str) -> Result<u32> {
     let mut links = handle.link().get().match_name(name.to_string()).execute();
-    let msg = links
-        .try_next()
-        .await
-        .with_context(|| format!("looking up interface {name}"))?
-        .ok_or_else(|| anyhow!("no interface named {name}"))?;
+    let msg = links.try_next().await.with_context(|| format!("looking up interface {name}"))?.ok_or_else(|| anyhow!("no interface named {name}"))?;
     Ok(msg.header.index)
 }
 
 async fn link_up(handle: &rtnetlink::Handle, name: &str) -> Result<()> {
     let index = link_index(handle, name).await?;
-    handle
-        .link()
-        .set(LinkUnspec::new_with_index(index).up().build())
-        .execute()
-        .await?;
+    handle.link().set(LinkUnspec::new_with_index(index).up().build()).execute().await?;
     Ok(())
 }

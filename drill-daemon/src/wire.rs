@@ -63,17 +63,10 @@ pub struct Wire {
 /// Opens an AF_PACKET socket bound to `ifname` of the calling thread's namespace, in
 /// the mode the wire needs. Call it from a thread inside the wire's namespace.
 pub fn open_end(ifname: &str) -> Result<OwnedFd> {
-    let ifindex =
-        nix::net::if_::if_nametoindex(ifname).with_context(|| format!("no interface {ifname}"))?;
+    let ifindex = nix::net::if_::if_nametoindex(ifname).with_context(|| format!("no interface {ifname}"))?;
     let proto = (libc::ETH_P_ALL as u16).to_be();
     // SAFETY: plain socket(2); the descriptor is owned at once.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_PACKET,
-            libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-            i32::from(proto),
-        )
-    };
+    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, i32::from(proto)) };
     if fd < 0 {
         return Err(std::io::Error::last_os_error()).context("socket(AF_PACKET)");
     }
@@ -81,51 +74,32 @@ pub fn open_end(ifname: &str) -> Result<OwnedFd> {
     let sock = unsafe { OwnedFd::from_raw_fd(fd) };
     let one: libc::c_int = 1;
     setsockopt(&sock, libc::SOL_PACKET, libc::PACKET_VNET_HDR, &one).context("PACKET_VNET_HDR")?;
-    setsockopt(&sock, libc::SOL_PACKET, libc::PACKET_IGNORE_OUTGOING, &one)
-        .context("PACKET_IGNORE_OUTGOING")?;
+    setsockopt(&sock, libc::SOL_PACKET, libc::PACKET_IGNORE_OUTGOING, &one).context("PACKET_IGNORE_OUTGOING")?;
     // SAFETY: sockaddr_ll is plain old data; zeroed is a valid value.
     let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
     sll.sll_family = libc::AF_PACKET as u16;
     sll.sll_protocol = proto;
     sll.sll_ifindex = ifindex as i32;
     // SAFETY: sll lives across the call and its size is passed.
-    let r = unsafe {
-        libc::bind(
-            sock.as_raw_fd(),
-            (&raw const sll).cast(),
-            std::mem::size_of::<libc::sockaddr_ll>() as u32,
-        )
-    };
+    let r = unsafe { libc::bind(sock.as_raw_fd(), (&raw const sll).cast(), std::mem::size_of::<libc::sockaddr_ll>() as u32) };
     if r < 0 {
-        return Err(std::io::Error::last_os_error())
-            .with_context(|| format!("binding to {ifname}"));
+        return Err(std::io::Error::last_os_error()).with_context(|| format!("binding to {ifname}"));
     }
     // SAFETY: packet_mreq is plain old data.
     let mut mr: libc::packet_mreq = unsafe { std::mem::zeroed() };
     mr.mr_ifindex = ifindex as i32;
     mr.mr_type = libc::PACKET_MR_PROMISC as u16;
-    setsockopt(&sock, libc::SOL_PACKET, libc::PACKET_ADD_MEMBERSHIP, &mr)
-        .context("PACKET_MR_PROMISC")?;
+    setsockopt(&sock, libc::SOL_PACKET, libc::PACKET_ADD_MEMBERSHIP, &mr).context("PACKET_MR_PROMISC")?;
     let buf: libc::c_int = 8 << 20;
     // Best effort (capped by rmem_max without CAP_NET_ADMIN's force variant).
-    let _ = setsockopt(&sock, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, &buf)
-        .or_else(|_| setsockopt(&sock, libc::SOL_SOCKET, libc::SO_RCVBUF, &buf));
-    let _ = setsockopt(&sock, libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, &buf)
-        .or_else(|_| setsockopt(&sock, libc::SOL_SOCKET, libc::SO_SNDBUF, &buf));
+    let _ = setsockopt(&sock, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, &buf).or_else(|_| setsockopt(&sock, libc::SOL_SOCKET, libc::SO_RCVBUF, &buf));
+    let _ = setsockopt(&sock, libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, &buf).or_else(|_| setsockopt(&sock, libc::SOL_SOCKET, libc::SO_SNDBUF, &buf));
     Ok(sock)
 }
 
 fn setsockopt<T>(fd: &OwnedFd, level: i32, name: i32, v: &T) -> Result<()> {
     // SAFETY: v points to a live T of the size passed.
-    let r = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            level,
-            name,
-            (v as *const T).cast(),
-            std::mem::size_of::<T>() as u32,
-        )
-    };
+    let r = unsafe { libc::setsockopt(fd.as_raw_fd(), level, name, (v as *const T).cast(), std::mem::size_of::<T>() as u32) };
     if r < 0 {
         bail!("{}", std::io::Error::last_os_error());
     }
@@ -142,46 +116,18 @@ impl Wire {
         let host_end = Arc::new(host_end);
         let peer_end = Arc::new(peer_end);
         let mut threads = Vec::new();
-        for (rx, tx, p, st, dir) in [
-            (
-                host_end.clone(),
-                peer_end.clone(),
-                Some(params.clone()),
-                egress.clone(),
-                "egress",
-            ),
-            (peer_end, host_end, None, ingress.clone(), "ingress"),
-        ] {
+        for (rx, tx, p, st, dir) in [(host_end.clone(), peer_end.clone(), Some(params.clone()), egress.clone(), "egress"), (peer_end, host_end, None, ingress.clone(), "ingress")] {
             let stop = stop.clone();
-            threads.push(
-                std::thread::Builder::new()
-                    .name(format!("wire-{dir}"))
-                    .spawn(move || pump(&rx, &tx, p.as_deref(), &stop, &st))
-                    .with_context(|| format!("starting the delay wire {name}"))?,
-            );
+            threads.push(std::thread::Builder::new().name(format!("wire-{dir}")).spawn(move || pump(&rx, &tx, p.as_deref(), &stop, &st)).with_context(|| format!("starting the delay wire {name}"))?);
         }
-        Ok(Wire {
-            params,
-            stop,
-            threads,
-            egress,
-            ingress,
-        })
+        Ok(Wire { params, stop, threads, egress, ingress })
     }
 
     /// Sets the host's egress delay, jitter (uniform, +-) and loss fraction, live.
     pub fn set(&self, delay: Duration, jitter: Duration, loss: f64) {
-        self.params
-            .delay_ns
-            .store(delay.as_nanos() as u64, Ordering::Relaxed);
-        self.params.jitter_ns.store(
-            jitter.as_nanos().min(delay.as_nanos()) as u64,
-            Ordering::Relaxed,
-        );
-        self.params.loss_ppm.store(
-            (loss.clamp(0.0, 1.0) * 1e6).round() as u32,
-            Ordering::Relaxed,
-        );
+        self.params.delay_ns.store(delay.as_nanos() as u64, Ordering::Relaxed);
+        self.params.jitter_ns.store(jitter.as_nanos().min(delay.as_nanos()) as u64, Ordering::Relaxed);
+        self.params.loss_ppm.store((loss.clamp(0.0, 1.0) * 1e6).round() as u32, Ordering::Relaxed);
     }
 
     /// Current delay, jitter and loss fraction.
@@ -219,12 +165,7 @@ fn pump(rx: &OwnedFd, tx: &OwnedFd, params: Option<&Params>, stop: &AtomicBool, 
             queued -= f.len();
             send(tx, &f, st);
         }
-        let wait = q
-            .front()
-            .map_or(Duration::from_millis(100), |(t, _)| {
-                t.saturating_duration_since(now)
-            })
-            .min(Duration::from_millis(100));
+        let wait = q.front().map_or(Duration::from_millis(100), |(t, _)| t.saturating_duration_since(now)).min(Duration::from_millis(100));
         let mut fds = [PollFd::new(rx.as_fd(), PollFlags::POLLIN)];
         let ts = nix::sys::time::TimeSpec::from_duration(wait);
         match nix::poll::ppoll(&mut fds, Some(ts), None) {
@@ -238,14 +179,7 @@ fn pump(rx: &OwnedFd, tx: &OwnedFd, params: Option<&Params>, stop: &AtomicBool, 
         }
         loop {
             // SAFETY: buf is a live, writable buffer of the length passed.
-            let n = unsafe {
-                libc::recv(
-                    rx.as_raw_fd(),
-                    buf.as_mut_ptr().cast(),
-                    buf.len(),
-                    libc::MSG_DONTWAIT,
-                )
-            };
+            let n = unsafe { libc::recv(rx.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
             if n <= 0 {
                 break;
             }
@@ -253,11 +187,7 @@ fn pump(rx: &OwnedFd, tx: &OwnedFd, params: Option<&Params>, stop: &AtomicBool, 
             st.frames.fetch_add(1, Ordering::Relaxed);
             st.bytes.fetch_add(n as u64, Ordering::Relaxed);
             let (delay, jitter, loss) = match params {
-                Some(p) => (
-                    p.delay_ns.load(Ordering::Relaxed),
-                    p.jitter_ns.load(Ordering::Relaxed),
-                    p.loss_ppm.load(Ordering::Relaxed),
-                ),
+                Some(p) => (p.delay_ns.load(Ordering::Relaxed), p.jitter_ns.load(Ordering::Relaxed), p.loss_ppm.load(Ordering::Relaxed)),
                 None => (0, 0, 0),
             };
             if loss > 0 && rand::Rng::random_range(&mut rng, 0..1_000_000u32) < loss {
@@ -272,14 +202,7 @@ fn pump(rx: &OwnedFd, tx: &OwnedFd, params: Option<&Params>, stop: &AtomicBool, 
                 st.overflow.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
-            let d = if jitter > 0 {
-                delay.saturating_add_signed(rand::Rng::random_range(
-                    &mut rng,
-                    -(jitter as i64)..=jitter as i64,
-                ))
-            } else {
-                delay
-            };
+            let d = if jitter > 0 { delay.saturating_add_signed(rand::Rng::random_range(&mut rng, -(jitter as i64)..=jitter as i64)) } else { delay };
             let at = (Instant::now() + Duration::from_nanos(d)).max(last);
             last = at;
             queued += n;
@@ -290,14 +213,7 @@ fn pump(rx: &OwnedFd, tx: &OwnedFd, params: Option<&Params>, stop: &AtomicBool, 
 
 fn send(tx: &OwnedFd, frame: &[u8], st: &Stats) {
     // SAFETY: frame is a live buffer of the length passed.
-    let r = unsafe {
-        libc::send(
-            tx.as_raw_fd(),
-            frame.as_ptr().cast(),
-            frame.len(),
-            libc::MSG_DONTWAIT,
-        )
-    };
+    let r = unsafe { libc::send(tx.as_raw_fd(), frame.as_ptr().cast(), frame.len(), libc::MSG_DONTWAIT) };
     if r < 0 {
         st.overflow.fetch_add(1, Ordering::Relaxed);
     }

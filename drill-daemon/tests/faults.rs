@@ -13,23 +13,7 @@ use drill_daemon::netns;
 use drill_daemon::topology;
 
 fn curl_code(ns: &str, url: &str) -> i32 {
-    std::process::Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            ns,
-            "curl",
-            "-s",
-            "-o",
-            "/dev/null",
-            "-m",
-            "2",
-            url,
-        ])
-        .status()
-        .unwrap()
-        .code()
-        .unwrap_or(-1)
+    std::process::Command::new("ip").args(["netns", "exec", ns, "curl", "-s", "-o", "/dev/null", "-m", "2", url]).status().unwrap().code().unwrap_or(-1)
 }
 
 #[test]
@@ -38,30 +22,17 @@ fn firewall_drop_drill_end_to_end() {
         return;
     }
     let d = TestDaemon::start("fwdrop");
-    let id = d.drill_json(&["start", "firewall-drop", "--json"], 0)["drill"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = d.drill_json(&["start", "firewall-drop", "--json"], 0)["drill"]["id"].as_str().unwrap().to_string();
     let (client, api) = (format!("drill-{id}-client"), format!("drill-{id}-api"));
     // From outside: the connection times out (curl 28), it is not refused (7).
     assert_eq!(curl_code(&client, "http://10.77.0.2:8080/"), 28);
     // ... while the service answers on the api host itself.
     assert_eq!(curl_code(&api, "http://127.0.0.1:8080/"), 0);
     let rules = sh(&format!("ip netns exec {api} nft list table inet drill"));
-    assert!(
-        rules.contains("ip saddr 10.77.0.1 tcp dport 8080") && rules.contains("drop"),
-        "{rules}"
-    );
+    assert!(rules.contains("ip saddr 10.77.0.1 tcp dport 8080") && rules.contains("drop"), "{rules}");
 
     let v = d.drill_json(&["submit", &id, "--json"], 1);
-    assert!(
-        v["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|c| c["passed"] == false),
-        "every check fails under the fault: {v}"
-    );
+    assert!(v["checks"].as_array().unwrap().iter().all(|c| c["passed"] == false), "every check fails under the fault: {v}");
 
     // The learner's fix, their way: delete the whole table.
     sh(&format!("ip netns exec {api} nft delete table inet drill"));
@@ -72,17 +43,7 @@ fn firewall_drop_drill_end_to_end() {
     let v = d.drill_json(&["submit", &id, "--json"], 0);
     assert_eq!(v["passed"], true, "{v}");
     // The engine does not fight the fix: the table stays gone.
-    assert!(
-        std::process::Command::new("ip")
-            .args([
-                "netns", "exec", &api, "nft", "list", "table", "inet", "drill"
-            ])
-            .output()
-            .unwrap()
-            .status
-            .code()
-            != Some(0)
-    );
+    assert!(std::process::Command::new("ip").args(["netns", "exec", &api, "nft", "list", "table", "inet", "drill"]).output().unwrap().status.code() != Some(0));
     d.drill_json(&["stop", &id, "--json"], 0);
     assert!(netns_of(&id).is_empty());
 }
@@ -95,31 +56,15 @@ fn a_fault_that_does_not_take_stops_the_start() {
     let d = TestDaemon::start("notake");
     // Drops traffic from a prefix no host is in: measured from the client, the port
     // answers (refused: nothing listens on 9999), so the fault did not take.
-    let text = include_str!("../../scenarios/firewall-drop.toml").replace(
-        "dport = 8080\nfrom = \"client\"",
-        "dport = 9999\nfrom = \"10.99.0.0/24\"",
-    );
+    let text = include_str!("../../scenarios/firewall-drop.toml").replace("dport = 8080\nfrom = \"client\"", "dport = 9999\nfrom = \"10.99.0.0/24\"");
     let path = d.dir.join("notake.toml");
     std::fs::write(&path, text).unwrap();
     let out = d.drill(&["start", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("did not take")
-            && err.contains("host api")
-            && err.contains("was refused")
-            && err.contains("expected: it times out"),
-        "{err}"
-    );
-    let id = err
-        .split("could not start drill ")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .unwrap();
-    assert!(
-        netns_of(id).is_empty(),
-        "nothing left after the refused start"
-    );
+    assert!(err.contains("did not take") && err.contains("host api") && err.contains("was refused") && err.contains("expected: it times out"), "{err}");
+    let id = err.split("could not start drill ").nth(1).and_then(|r| r.split_whitespace().next()).unwrap();
+    assert!(netns_of(id).is_empty(), "nothing left after the refused start");
 }
 
 #[test]
@@ -127,13 +72,9 @@ fn nft_fault_apply_is_idempotent_and_revert_is_complete() {
     if !privileged_or_skip("nft_fault_apply_is_idempotent_and_revert_is_complete") {
         return;
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let id = format!("{:06x}", (std::process::id() ^ 0x5a5a5a) & 0xff_ffff);
-    let s = drill_core::scenario::parse("two-host.toml", include_str!("fixtures/two-host.toml"))
-        .unwrap();
+    let s = drill_core::scenario::parse("two-host.toml", include_str!("fixtures/two-host.toml")).unwrap();
     let plan = drill_core::plan::compile(&s, &id, 0);
     struct Cleanup(Vec<String>);
     impl Drop for Cleanup {
@@ -153,51 +94,17 @@ fn nft_fault_apply_is_idempotent_and_revert_is_complete() {
         let connect = || faults::try_connect(client, to, Duration::from_millis(500));
         // No fault: nothing listens on 7777, the kernel answers with a RST.
         assert_eq!(connect().await.unwrap().0, Connect::Refused);
-        let drop = NftRule::input(
-            Some("tcp"),
-            Some(7777),
-            Some(NftSource::Host("client".into())),
-            NftAction::Drop,
-        );
-        faults::apply_nft(
-            server,
-            &plan,
-            "server",
-            &faults::HostNft::of(vec![drop.clone()]),
-        )
-        .await
-        .unwrap();
-        faults::apply_nft(
-            server,
-            &plan,
-            "server",
-            &faults::HostNft::of(vec![drop.clone()]),
-        )
-        .await
-        .unwrap();
+        let drop = NftRule::input(Some("tcp"), Some(7777), Some(NftSource::Host("client".into())), NftAction::Drop);
+        faults::apply_nft(server, &plan, "server", &faults::HostNft::of(vec![drop.clone()])).await.unwrap();
+        faults::apply_nft(server, &plan, "server", &faults::HostNft::of(vec![drop.clone()])).await.unwrap();
         assert_eq!(connect().await.unwrap().0, Connect::TimedOut);
-        let listed = sh(&format!(
-            "ip netns exec {} nft list chain inet drill input",
-            plan.hosts[1].netns
-        ));
-        assert_eq!(
-            listed.matches("drop").count(),
-            1,
-            "applied twice, present once: {listed}"
-        );
+        let listed = sh(&format!("ip netns exec {} nft list chain inet drill input", plan.hosts[1].netns));
+        assert_eq!(listed.matches("drop").count(), 1, "applied twice, present once: {listed}");
         // Retune in place: the same call with another rule replaces it.
-        let reject = NftRule {
-            action: NftAction::RejectAdminProhibited,
-            ..drop.clone()
-        };
-        faults::apply_nft(server, &plan, "server", &faults::HostNft::of(vec![reject]))
-            .await
-            .unwrap();
+        let reject = NftRule { action: NftAction::RejectAdminProhibited, ..drop.clone() };
+        faults::apply_nft(server, &plan, "server", &faults::HostNft::of(vec![reject])).await.unwrap();
         let (got, took) = connect().await.unwrap();
-        assert!(
-            matches!(got, Connect::Other(_)),
-            "admin-prohibited surfaces as an ICMP error: {got:?}"
-        );
+        assert!(matches!(got, Connect::Other(_)), "admin-prohibited surfaces as an ICMP error: {got:?}");
         assert!(took < Duration::from_millis(400));
         // Revert: back to the kernel's own answer; reverting twice is fine.
         faults::revert_nft(server, "server").await.unwrap();
@@ -242,122 +149,36 @@ host = "router"
 interface = "wan"
 rate = "20mbit"
 "#;
-    let text = include_str!("fixtures/router.toml")
-        .replace("[[checks]]", &format!("{faults}\n[[checks]]"));
+    let text = include_str!("fixtures/router.toml").replace("[[checks]]", &format!("{faults}\n[[checks]]"));
     let path = d.dir.join("hostfaults.toml");
     std::fs::write(&path, text).unwrap();
     let out = d.drill(&["start", path.to_str().unwrap(), "--json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let id = serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["drill"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let id = serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["drill"]["id"].as_str().unwrap().to_string();
     let ns = |h: &str| format!("drill-{id}-{h}");
     // Loss: 1000 pings from the client lose about 20% (numgen is random: a generous bound).
-    let ping = sh(&format!(
-        "ip netns exec {} ping -q -n -i 0.002 -W 1 -c 1000 10.77.2.2 || true",
-        ns("client")
-    ));
-    let lost: f64 = ping
-        .split(',')
-        .find(|p| p.contains("packet loss"))
-        .and_then(|p| p.trim().split('%').next()?.parse().ok())
-        .unwrap();
-    assert!(
-        (lost - 20.0).abs() <= 6.0,
-        "asked 20% loss, ping saw {lost}%"
-    );
+    let ping = sh(&format!("ip netns exec {} ping -q -n -i 0.002 -W 1 -c 1000 10.77.2.2 || true", ns("client")));
+    let lost: f64 = ping.split(',').find(|p| p.contains("packet loss")).and_then(|p| p.trim().split('%').next()?.parse().ok()).unwrap();
+    assert!((lost - 20.0).abs() <= 6.0, "asked 20% loss, ping saw {lost}%");
     // Sysctl, only on that host.
-    assert_eq!(
-        sh(&format!(
-            "ip netns exec {} cat /proc/sys/net/ipv4/ip_local_port_range",
-            ns("client")
-        ))
-        .split_whitespace()
-        .collect::<Vec<_>>(),
-        ["40000", "40003"]
-    );
-    assert_ne!(
-        sh(&format!(
-            "ip netns exec {} cat /proc/sys/net/ipv4/ip_local_port_range",
-            ns("server")
-        ))
-        .split_whitespace()
-        .next(),
-        Some("40000")
-    );
+    assert_eq!(sh(&format!("ip netns exec {} cat /proc/sys/net/ipv4/ip_local_port_range", ns("client"))).split_whitespace().collect::<Vec<_>>(), ["40000", "40003"]);
+    assert_ne!(sh(&format!("ip netns exec {} cat /proc/sys/net/ipv4/ip_local_port_range", ns("server"))).split_whitespace().next(), Some("40000"));
     // MTU 1280 on the router's wan: a 1252-byte DF payload fits, 1253 does not. (Several
     // probes: the server loses 20% of ICMP here; ping succeeds if any reply comes.)
-    sh(&format!(
-        "ip netns exec {} ping -M do -s 1252 -c 5 -i 0.05 -W 2 10.77.2.2",
-        ns("router")
-    ));
-    let big = std::process::Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &ns("router"),
-            "ping",
-            "-M",
-            "do",
-            "-s",
-            "1253",
-            "-c",
-            "1",
-            "-W",
-            "1",
-            "10.77.2.2",
-        ])
-        .output()
-        .unwrap();
+    sh(&format!("ip netns exec {} ping -M do -s 1252 -c 5 -i 0.05 -W 2 10.77.2.2", ns("router")));
+    let big = std::process::Command::new("ip").args(["netns", "exec", &ns("router"), "ping", "-M", "do", "-s", "1253", "-c", "1", "-W", "1", "10.77.2.2"]).output().unwrap();
     assert!(!big.status.success());
     // Rate: iperf3 through the router's shaped wan runs at about 20 Mbit/s.
-    let mut srv = std::process::Command::new("ip")
-        .args(["netns", "exec", &ns("server"), "iperf3", "-s", "-1"])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut srv = std::process::Command::new("ip").args(["netns", "exec", &ns("server"), "iperf3", "-s", "-1"]).stdout(std::process::Stdio::null()).spawn().unwrap();
     std::thread::sleep(std::time::Duration::from_millis(300));
-    let out = sh(&format!(
-        "ip netns exec {} iperf3 -c 10.77.2.2 -t 2 -J",
-        ns("client")
-    ));
+    let out = sh(&format!("ip netns exec {} iperf3 -c 10.77.2.2 -t 2 -J", ns("client")));
     let _ = srv.wait();
     let bps = serde_json::from_str::<serde_json::Value>(&out).unwrap()["end"]["sum_received"]["bits_per_second"].as_f64().unwrap();
-    assert!(
-        (bps / 20e6 - 1.0).abs() <= 0.15,
-        "asked 20 Mbit/s, iperf3 saw {:.1} Mbit/s",
-        bps / 1e6
-    );
+    assert!((bps / 20e6 - 1.0).abs() <= 0.15, "asked 20 Mbit/s, iperf3 saw {:.1} Mbit/s", bps / 1e6);
     // Route removed: db1 has no default route and cannot reach the client's network.
-    assert!(
-        sh(&format!("ip -n {} route show default", ns("db1")))
-            .trim()
-            .is_empty()
-    );
-    let unreach = std::process::Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &ns("db1"),
-            "ping",
-            "-c",
-            "1",
-            "-W",
-            "1",
-            "10.77.1.2",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        String::from_utf8_lossy(&unreach.stderr).contains("Network is unreachable"),
-        "{}",
-        String::from_utf8_lossy(&unreach.stderr)
-    );
+    assert!(sh(&format!("ip -n {} route show default", ns("db1"))).trim().is_empty());
+    let unreach = std::process::Command::new("ip").args(["netns", "exec", &ns("db1"), "ping", "-c", "1", "-W", "1", "10.77.1.2"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&unreach.stderr).contains("Network is unreachable"), "{}", String::from_utf8_lossy(&unreach.stderr));
     d.drill_json(&["stop", &id, "--json"], 0);
     assert!(netns_of(&id).is_empty());
 }

@@ -5,13 +5,11 @@
 //! below must match `src/bpf/*.h` byte for byte; the unit tests pin the sizes.
 
 /// Object file of every probe (`src/bpf/probes.bpf.c`).
-pub static PROBES_OBJ: &[u8] =
-    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/probes.bpf.o"));
+pub static PROBES_OBJ: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/probes.bpf.o"));
 
 /// Object file of the eBPF fault (`src/bpf/tcfault.bpf.c`): a tc classifier whose
 /// rule lives in a map. Loaded once per fault, so each fault owns its maps.
-pub static TCFAULT_OBJ: &[u8] =
-    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tcfault.bpf.o"));
+pub static TCFAULT_OBJ: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tcfault.bpf.o"));
 
 /// Names inside [`TCFAULT_OBJ`].
 pub mod tcfault {
@@ -61,64 +59,20 @@ pub struct ProbeProgram {
 
 /// Every program of [`PROBES_OBJ`]; the first is the TCP state dwell probe.
 pub const PROGRAMS: &[ProbeProgram] = &[
-    ProbeProgram {
-        program: "drill_tcpstate",
-        tracepoint: "inet_sock_set_state",
-        describes: "TCP state dwell (sock:inet_sock_set_state)",
-        btf: false,
-    },
-    ProbeProgram {
-        program: "drill_drop",
-        tracepoint: "kfree_skb",
-        describes: "packet drops by reason (skb:kfree_skb)",
-        btf: false,
-    },
-    ProbeProgram {
-        program: "drill_retransmit",
-        tracepoint: "tcp_retransmit_skb",
-        describes: "retransmissions (tcp:tcp_retransmit_skb)",
-        btf: false,
-    },
-    ProbeProgram {
-        program: "drill_rst_sent",
-        tracepoint: "tcp_send_reset",
-        describes: "resets sent (tcp:tcp_send_reset)",
-        btf: false,
-    },
-    ProbeProgram {
-        program: "drill_rst_received",
-        tracepoint: "tcp_receive_reset",
-        describes: "resets received (tcp:tcp_receive_reset)",
-        btf: false,
-    },
-    ProbeProgram {
-        program: "drill_rtt",
-        tracepoint: "tcp_probe",
-        describes: "smoothed RTT (tcp:tcp_probe)",
-        btf: true,
-    },
-    ProbeProgram {
-        program: "drill_exec",
-        tracepoint: "sched_process_exec",
-        describes: "processes started (sched:sched_process_exec)",
-        btf: false,
-    },
-    ProbeProgram {
-        program: "drill_oom",
-        tracepoint: "mark_victim",
-        describes: "OOM kills (oom:mark_victim)",
-        btf: false,
-    },
+    ProbeProgram { program: "drill_tcpstate", tracepoint: "inet_sock_set_state", describes: "TCP state dwell (sock:inet_sock_set_state)", btf: false },
+    ProbeProgram { program: "drill_drop", tracepoint: "kfree_skb", describes: "packet drops by reason (skb:kfree_skb)", btf: false },
+    ProbeProgram { program: "drill_retransmit", tracepoint: "tcp_retransmit_skb", describes: "retransmissions (tcp:tcp_retransmit_skb)", btf: false },
+    ProbeProgram { program: "drill_rst_sent", tracepoint: "tcp_send_reset", describes: "resets sent (tcp:tcp_send_reset)", btf: false },
+    ProbeProgram { program: "drill_rst_received", tracepoint: "tcp_receive_reset", describes: "resets received (tcp:tcp_receive_reset)", btf: false },
+    ProbeProgram { program: "drill_rtt", tracepoint: "tcp_probe", describes: "smoothed RTT (tcp:tcp_probe)", btf: true },
+    ProbeProgram { program: "drill_exec", tracepoint: "sched_process_exec", describes: "processes started (sched:sched_process_exec)", btf: false },
+    ProbeProgram { program: "drill_oom", tracepoint: "mark_victim", describes: "OOM kills (oom:mark_victim)", btf: false },
 ];
 
 /// What the program named `program` is for (its name in /v1/info and in errors).
 /// Panics on a name that is not in [`PROGRAMS`]: that is a programming error.
 pub fn describes(program: &str) -> &'static str {
-    PROGRAMS
-        .iter()
-        .find(|p| p.program == program)
-        .map(|p| p.describes)
-        .unwrap_or_else(|| panic!("no probe program named {program}"))
+    PROGRAMS.iter().find(|p| p.program == program).map(|p| p.describes).unwrap_or_else(|| panic!("no probe program named {program}"))
 }
 
 /// Map names inside [`PROBES_OBJ`].
@@ -194,15 +148,7 @@ pub const ARGV_MAX: usize = 128;
 
 impl Default for ExecEvent {
     fn default() -> Self {
-        ExecEvent {
-            ts_ns: 0,
-            netns: 0,
-            pid: 0,
-            ppid: 0,
-            comm: [0; 16],
-            argv_len: 0,
-            argv: [0; ARGV_MAX],
-        }
+        ExecEvent { ts_ns: 0, netns: 0, pid: 0, ppid: 0, comm: [0; 16], argv_len: 0, argv: [0; ARGV_MAX] }
     }
 }
 
@@ -210,12 +156,7 @@ impl ExecEvent {
     /// The command line, arguments joined by spaces.
     pub fn argv(&self) -> String {
         let n = (self.argv_len as usize).min(ARGV_MAX);
-        self.argv[..n]
-            .split(|&b| b == 0)
-            .filter(|a| !a.is_empty())
-            .map(|a| String::from_utf8_lossy(a).into_owned())
-            .collect::<Vec<_>>()
-            .join(" ")
+        self.argv[..n].split(|&b| b == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a).into_owned()).collect::<Vec<_>>().join(" ")
     }
 
     pub fn from_bytes(b: &[u8]) -> Option<Self> {
@@ -227,11 +168,7 @@ impl ExecEvent {
     }
 
     pub fn comm(&self) -> String {
-        let end = self
-            .comm
-            .iter()
-            .position(|&c| c == 0)
-            .unwrap_or(self.comm.len());
+        let end = self.comm.iter().position(|&c| c == 0).unwrap_or(self.comm.len());
         String::from_utf8_lossy(&self.comm[..end]).into_owned()
     }
 }
@@ -334,10 +271,7 @@ mod tests {
     fn every_program_is_described_once() {
         for p in PROGRAMS {
             assert_eq!(describes(p.program), p.describes);
-            assert_eq!(
-                PROGRAMS.iter().filter(|q| q.program == p.program).count(),
-                1
-            );
+            assert_eq!(PROGRAMS.iter().filter(|q| q.program == p.program).count(), 1);
         }
     }
 
@@ -350,21 +284,9 @@ mod tests {
 
     #[test]
     fn event_parses_from_bytes() {
-        let ev = DwellEvent {
-            enter_ns: 1,
-            exit_ns: 5,
-            netns: 7,
-            port: 8080,
-            state: 8,
-            ..Default::default()
-        };
+        let ev = DwellEvent { enter_ns: 1, exit_ns: 5, netns: 7, port: 8080, state: 8, ..Default::default() };
         // SAFETY: DwellEvent is plain data.
-        let bytes = unsafe {
-            std::slice::from_raw_parts(
-                (&ev as *const DwellEvent).cast::<u8>(),
-                std::mem::size_of::<DwellEvent>(),
-            )
-        };
+        let bytes = unsafe { std::slice::from_raw_parts((&ev as *const DwellEvent).cast::<u8>(), std::mem::size_of::<DwellEvent>()) };
         assert_eq!(DwellEvent::from_bytes(bytes), Some(ev));
         assert_eq!(DwellEvent::from_bytes(&bytes[..10]), None);
     }

@@ -78,9 +78,7 @@ fn main() -> ExitCode {
     let r = match cli.cmd {
         Cmd::Setup => setup(),
         Cmd::Build { release } => setup().and_then(|_| build(release)),
-        Cmd::Run { scenario } => setup()
-            .and_then(|_| build(true))
-            .and_then(|_| run(&scenario)),
+        Cmd::Run { scenario } => setup().and_then(|_| build(true)).and_then(|_| run(&scenario)),
         Cmd::Test { args } => setup().and_then(|_| test(&args)),
         Cmd::Bench { json } => setup().and_then(|_| bench(json)),
     };
@@ -94,17 +92,11 @@ fn main() -> ExitCode {
 }
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
 }
 
 fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+    Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
 /// `cmd` as is when root, else under sudo (keeping PATH and cargo's environment).
@@ -113,11 +105,7 @@ fn privileged(prog: &str) -> Command {
         Command::new(prog)
     } else {
         let mut c = Command::new("sudo");
-        c.args([
-            "--preserve-env=PATH,CARGO_HOME,RUSTUP_HOME,RUST_LOG,CI,DRILL_REQUIRE_PRIVILEGED",
-            "--",
-        ])
-        .arg(prog);
+        c.args(["--preserve-env=PATH,CARGO_HOME,RUSTUP_HOME,RUST_LOG,CI,DRILL_REQUIRE_PRIVILEGED", "--"]).arg(prog);
         c
     }
 }
@@ -132,50 +120,22 @@ fn run_cmd(c: &mut Command) -> Result<()> {
 }
 
 fn installed(pkg: &str) -> bool {
-    Command::new("dpkg-query")
-        .args(["-W", "-f=${Status}", pkg])
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+    Command::new("dpkg-query").args(["-W", "-f=${Status}", pkg]).output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
 }
 
 fn setup() -> Result<()> {
-    if Command::new("dpkg-query")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!(
-            "xtask setup: not a Debian-family system (no dpkg-query); install these yourself: {} {}",
-            BUILD_PACKAGES.join(" "),
-            HOST_PACKAGES.join(" ")
-        );
+    if Command::new("dpkg-query").arg("--version").output().is_err() {
+        eprintln!("xtask setup: not a Debian-family system (no dpkg-query); install these yourself: {} {}", BUILD_PACKAGES.join(" "), HOST_PACKAGES.join(" "));
         return Ok(());
     }
-    let missing: Vec<&str> = BUILD_PACKAGES
-        .iter()
-        .chain(HOST_PACKAGES)
-        .copied()
-        .filter(|p| !installed(p))
-        .collect();
+    let missing: Vec<&str> = BUILD_PACKAGES.iter().chain(HOST_PACKAGES).copied().filter(|p| !installed(p)).collect();
     if missing.is_empty() {
-        eprintln!(
-            "xtask setup: all {} packages present",
-            BUILD_PACKAGES.len() + HOST_PACKAGES.len()
-        );
+        eprintln!("xtask setup: all {} packages present", BUILD_PACKAGES.len() + HOST_PACKAGES.len());
         return Ok(());
     }
-    eprintln!(
-        "xtask setup: installing {} with apt-get{}",
-        missing.join(" "),
-        if is_root() { "" } else { " (through sudo)" }
-    );
+    eprintln!("xtask setup: installing {} with apt-get{}", missing.join(" "), if is_root() { "" } else { " (through sudo)" });
     run_cmd(privileged("apt-get").args(["update", "-q"]))?;
-    run_cmd(
-        privileged("apt-get")
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .args(["install", "-y", "-q", "--no-install-recommends"])
-            .args(&missing),
-    )?;
+    run_cmd(privileged("apt-get").env("DEBIAN_FRONTEND", "noninteractive").args(["install", "-y", "-q", "--no-install-recommends"]).args(&missing))?;
     Ok(())
 }
 
@@ -202,10 +162,7 @@ fn run(scenario: &str) -> Result<()> {
     }
     run_cmd(privileged(drill.to_str().unwrap_or("drill")).args(["start", scenario]))?;
     eprintln!();
-    eprintln!(
-        "The binaries are in {}: put them on your PATH to type `drill ...`:",
-        bin.display()
-    );
+    eprintln!("The binaries are in {}: put them on your PATH to type `drill ...`:", bin.display());
     eprintln!("  export PATH={}:$PATH", bin.display());
     Ok(())
 }
@@ -214,41 +171,24 @@ fn test(args: &[String]) -> Result<()> {
     // Binaries the end-to-end tests drive (drill and drilld, debug profile).
     run_cmd(cargo().args(["build", "--workspace", "--bins"]))?;
     if is_root() {
-        return run_cmd(
-            cargo()
-                .args(["test", "--workspace"])
-                .args(args)
-                .env("DRILL_REQUIRE_PRIVILEGED", "1"),
-        );
+        return run_cmd(cargo().args(["test", "--workspace"]).args(args).env("DRILL_REQUIRE_PRIVILEGED", "1"));
     }
     // Not root: build the tests as this user, run them under sudo so that the
     // privileged ones run instead of skipping.
     eprintln!("xtask test: the privileged tests need root; running the test binaries through sudo");
-    let out = cargo()
-        .args(["test", "--workspace", "--no-run", "--message-format=json"])
-        .output()
-        .context("building the tests")?;
+    let out = cargo().args(["test", "--workspace", "--no-run", "--message-format=json"]).output().context("building the tests")?;
     if !out.status.success() {
-        bail!(
-            "building the tests failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        bail!("building the tests failed:\n{}", String::from_utf8_lossy(&out.stderr));
     }
     let mut failed = false;
     for line in String::from_utf8_lossy(&out.stdout).lines() {
         let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
             continue;
         };
-        let (Some(exe), true) = (
-            v["executable"].as_str(),
-            v["profile"]["test"].as_bool() == Some(true),
-        ) else {
+        let (Some(exe), true) = (v["executable"].as_str(), v["profile"]["test"].as_bool() == Some(true)) else {
             continue;
         };
-        let st = privileged(exe)
-            .args(args)
-            .env("DRILL_REQUIRE_PRIVILEGED", "1")
-            .status()?;
+        let st = privileged(exe).args(args).env("DRILL_REQUIRE_PRIVILEGED", "1").status()?;
         failed |= !st.success();
     }
     if failed {
@@ -260,31 +200,16 @@ fn test(args: &[String]) -> Result<()> {
 fn bench(json: bool) -> Result<()> {
     // The benchmarks drive the release drill and drilld binaries.
     build(true)?;
-    let out = cargo()
-        .args([
-            "bench",
-            "-p",
-            "drill-daemon",
-            "--no-run",
-            "--message-format=json",
-        ])
-        .output()
-        .context("building the benchmarks")?;
+    let out = cargo().args(["bench", "-p", "drill-daemon", "--no-run", "--message-format=json"]).output().context("building the benchmarks")?;
     if !out.status.success() {
-        bail!(
-            "building the benchmarks failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        bail!("building the benchmarks failed:\n{}", String::from_utf8_lossy(&out.stderr));
     }
     let mut exes = Vec::new();
     for line in String::from_utf8_lossy(&out.stdout).lines() {
         let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
             continue;
         };
-        if v["target"]["kind"]
-            .as_array()
-            .is_some_and(|k| k.iter().any(|x| x == "bench"))
-        {
+        if v["target"]["kind"].as_array().is_some_and(|k| k.iter().any(|x| x == "bench")) {
             if let Some(exe) = v["executable"].as_str() {
                 exes.push(exe.to_string());
             }
@@ -295,40 +220,22 @@ fn bench(json: bool) -> Result<()> {
     }
     let mut rows: Vec<serde_json::Value> = Vec::new();
     for exe in exes {
-        let out = privileged(&exe)
-            .arg("--json")
-            .stderr(std::process::Stdio::inherit())
-            .output()
-            .with_context(|| format!("running {exe}"))?;
+        let out = privileged(&exe).arg("--json").stderr(std::process::Stdio::inherit()).output().with_context(|| format!("running {exe}"))?;
         if !out.status.success() {
             bail!("{exe} failed ({})", out.status);
         }
-        let v: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout)
-            .with_context(|| format!("{exe} did not print a JSON array"))?;
+        let v: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).with_context(|| format!("{exe} did not print a JSON array"))?;
         rows.extend(v);
     }
     if json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(());
     }
-    println!(
-        "{:<78} {:>10} {:<7} {:>10} {:>8}",
-        "benchmark", "value", "unit", "baseline", "ratio"
-    );
+    println!("{:<78} {:>10} {:<7} {:>10} {:>8}", "benchmark", "value", "unit", "baseline", "ratio");
     for r in &rows {
         let num = |k: &str| r[k].as_f64().map(|x| format!("{x:.2}")).unwrap_or_default();
-        let ratio = r["ratio"]
-            .as_f64()
-            .map(|x| format!("{x:.2}x"))
-            .unwrap_or_default();
-        println!(
-            "{:<78} {:>10} {:<7} {:>10} {:>8}",
-            r["name"].as_str().unwrap_or(""),
-            num("value"),
-            r["unit"].as_str().unwrap_or(""),
-            num("baseline"),
-            ratio
-        );
+        let ratio = r["ratio"].as_f64().map(|x| format!("{x:.2}x")).unwrap_or_default();
+        println!("{:<78} {:>10} {:<7} {:>10} {:>8}", r["name"].as_str().unwrap_or(""), num("value"), r["unit"].as_str().unwrap_or(""), num("baseline"), ratio);
     }
     println!("(ratio = baseline / value: above 1 means faster or smaller than the baseline)");
     Ok(())

@@ -6,9 +6,7 @@ use serde_json::{Value, json};
 /// One figure: {name, value, unit, baseline, ratio}; `ratio` is value / baseline unless
 /// `inverse` (then baseline / value, for "how many times faster").
 pub fn row(name: &str, value: f64, unit: &str, baseline: Option<f64>, inverse: bool) -> Value {
-    let ratio = baseline
-        .filter(|b| *b > 0.0 && value > 0.0)
-        .map(|b| if inverse { b / value } else { value / b });
+    let ratio = baseline.filter(|b| *b > 0.0 && value > 0.0).map(|b| if inverse { b / value } else { value / b });
     json!({"name": name, "value": value, "unit": unit, "baseline": baseline, "ratio": ratio})
 }
 
@@ -29,16 +27,7 @@ pub fn print(rows: &[Value], json_out: bool) {
         return;
     }
     for r in rows {
-        let ratio = r["ratio"]
-            .as_f64()
-            .map(|x| format!("{x:.3}"))
-            .unwrap_or_default();
-        println!(
-            "{:<86} {:>10.3} {:<7} {:>8}",
-            r["name"].as_str().unwrap_or(""),
-            r["value"].as_f64().unwrap_or(0.0),
-            r["unit"].as_str().unwrap_or(""),
-            ratio
-        );
+        let ratio = r["ratio"].as_f64().map(|x| format!("{x:.3}")).unwrap_or_default();
+        println!("{:<86} {:>10.3} {:<7} {:>8}", r["name"].as_str().unwrap_or(""), r["value"].as_f64().unwrap_or(0.0), r["unit"].as_str().unwrap_or(""), ratio);
     }
 }

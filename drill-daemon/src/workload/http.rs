@@ -20,39 +20,18 @@ pub struct Outcome {
 }
 
 /// Connects `socket` to `addr`, sends `GET path`, reads the response, closes.
-pub async fn get(
-    socket: TcpSocket,
-    addr: SocketAddr,
-    host: &str,
-    path: &str,
-    timeout: Duration,
-) -> Outcome {
+pub async fn get(socket: TcpSocket, addr: SocketAddr, host: &str, path: &str, timeout: Duration) -> Outcome {
     let start = Instant::now();
     let r = tokio::time::timeout(timeout, async {
-        let stream = socket
-            .connect(addr)
-            .await
-            .map_err(|e| describe_io(&e, "connect"))?;
+        let stream = socket.connect(addr).await.map_err(|e| describe_io(&e, "connect"))?;
         exchange(stream, host, path).await
     })
     .await;
     let latency = start.elapsed();
     match r {
-        Ok(Ok(())) => Outcome {
-            ok: true,
-            latency,
-            error: None,
-        },
-        Ok(Err(e)) => Outcome {
-            ok: false,
-            latency,
-            error: Some(e),
-        },
-        Err(_) => Outcome {
-            ok: false,
-            latency,
-            error: Some(format!("timed out after {} ms", timeout.as_millis())),
-        },
+        Ok(Ok(())) => Outcome { ok: true, latency, error: None },
+        Ok(Err(e)) => Outcome { ok: false, latency, error: Some(e) },
+        Err(_) => Outcome { ok: false, latency, error: Some(format!("timed out after {} ms", timeout.as_millis())) },
     }
 }
 
@@ -65,33 +44,18 @@ fn describe_io(e: &std::io::Error, what: &str) -> String {
 }
 
 async fn exchange(mut stream: TcpStream, host: &str, path: &str) -> Result<(), String> {
-    let req =
-        format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: drill\r\nAccept: */*\r\n\r\n");
-    stream
-        .write_all(req.as_bytes())
-        .await
-        .map_err(|e| describe_io(&e, "send"))?;
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: drill\r\nAccept: */*\r\n\r\n");
+    stream.write_all(req.as_bytes()).await.map_err(|e| describe_io(&e, "send"))?;
     let mut buf = Vec::with_capacity(512);
     let mut chunk = [0u8; 2048];
     loop {
-        let n = stream
-            .read(&mut chunk)
-            .await
-            .map_err(|e| describe_io(&e, "receive"))?;
+        let n = stream.read(&mut chunk).await.map_err(|e| describe_io(&e, "receive"))?;
         if n == 0 {
-            return Err(if buf.is_empty() {
-                "empty reply from server".into()
-            } else {
-                "connection closed mid-response".into()
-            });
+            return Err(if buf.is_empty() { "empty reply from server".into() } else { "connection closed mid-response".into() });
         }
         buf.extend_from_slice(&chunk[..n]);
         if let Some(done) = complete_response(&buf)? {
-            return if (200..400).contains(&done) {
-                Ok(())
-            } else {
-                Err(format!("HTTP status {done}"))
-            };
+            return if (200..400).contains(&done) { Ok(()) } else { Err(format!("HTTP status {done}")) };
         }
         if buf.len() > 1 << 20 {
             return Err("response larger than 1 MiB".into());
@@ -104,20 +68,11 @@ fn complete_response(buf: &[u8]) -> Result<Option<u16>, String> {
     let Some(head_end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
         return Ok(None);
     };
-    let head = std::str::from_utf8(&buf[..head_end])
-        .map_err(|_| "response head is not UTF-8".to_string())?;
+    let head = std::str::from_utf8(&buf[..head_end]).map_err(|_| "response head is not UTF-8".to_string())?;
     let mut lines = head.split("\r\n");
     let status_line = lines.next().unwrap_or_default();
-    let status: u16 = status_line
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("bad status line {status_line:?}"))?;
-    let len = lines
-        .filter_map(|l| l.split_once(':'))
-        .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.trim().parse::<usize>().ok())
-        .unwrap_or(0);
+    let status: u16 = status_line.split(' ').nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| format!("bad status line {status_line:?}"))?;
+    let len = lines.filter_map(|l| l.split_once(':')).find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length")).and_then(|(_, v)| v.trim().parse::<usize>().ok()).unwrap_or(0);
     Ok((buf.len() >= head_end + 4 + len).then_some(status))
 }
 
@@ -127,18 +82,9 @@ mod tests {
 
     #[test]
     fn response_completeness() {
-        assert_eq!(
-            complete_response(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok"),
-            Ok(None)
-        );
-        assert_eq!(
-            complete_response(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n"),
-            Ok(Some(200))
-        );
-        assert_eq!(
-            complete_response(b"HTTP/1.1 503 Nope\r\n\r\n"),
-            Ok(Some(503))
-        );
+        assert_eq!(complete_response(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok"), Ok(None));
+        assert_eq!(complete_response(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n"), Ok(Some(200)));
+        assert_eq!(complete_response(b"HTTP/1.1 503 Nope\r\n\r\n"), Ok(Some(503)));
         assert!(complete_response(b"garbage\r\n\r\n").is_err());
     }
 }

@@ -14,22 +14,9 @@ use tokio::net::{TcpListener, TcpStream};
 use super::log;
 
 pub async fn run(name: &str, c: HttpdConfig) -> Result<()> {
-    nix::sys::resource::setrlimit(
-        nix::sys::resource::Resource::RLIMIT_NOFILE,
-        c.max_open_files,
-        c.max_open_files,
-    )
-    .with_context(|| format!("setting the open-file limit to {}", c.max_open_files))?;
-    let listener = TcpListener::bind(&c.listen)
-        .await
-        .with_context(|| format!("listening on {}", c.listen))?;
-    log(
-        name,
-        &format!(
-            "listening on {} (close_on_eof={}, idle_timeout_secs={}, max_open_files={})",
-            c.listen, c.close_on_eof, c.idle_timeout_secs, c.max_open_files
-        ),
-    );
+    nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, c.max_open_files, c.max_open_files).with_context(|| format!("setting the open-file limit to {}", c.max_open_files))?;
+    let listener = TcpListener::bind(&c.listen).await.with_context(|| format!("listening on {}", c.listen))?;
+    log(name, &format!("listening on {} (close_on_eof={}, idle_timeout_secs={}, max_open_files={})", c.listen, c.close_on_eof, c.idle_timeout_secs, c.max_open_files));
     let mut last_err = std::time::Instant::now() - Duration::from_secs(10);
     let mut suppressed = 0u64;
     loop {
@@ -41,11 +28,7 @@ pub async fn run(name: &str, c: HttpdConfig) -> Result<()> {
             Err(e) => {
                 // EMFILE and friends: log at most once a second, back off a little.
                 if last_err.elapsed() >= Duration::from_secs(1) {
-                    let extra = if suppressed > 0 {
-                        format!(" ({suppressed} more since last report)")
-                    } else {
-                        String::new()
-                    };
+                    let extra = if suppressed > 0 { format!(" ({suppressed} more since last report)") } else { String::new() };
                     log(name, &format!("accept: {e}{extra}"));
                     last_err = std::time::Instant::now();
                     suppressed = 0;
@@ -94,16 +77,8 @@ async fn serve(mut stream: TcpStream, c: HttpdConfig) {
             if c.response_delay_ms > 0 {
                 tokio::time::sleep(Duration::from_millis(c.response_delay_ms)).await;
             }
-            let close = head.lines().any(|l| {
-                l.to_ascii_lowercase().starts_with("connection:")
-                    && l.to_ascii_lowercase().contains("close")
-            });
-            let resp = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: {}\r\n\r\n{}",
-                c.body.len(),
-                if close { "close" } else { "keep-alive" },
-                c.body
-            );
+            let close = head.lines().any(|l| l.to_ascii_lowercase().starts_with("connection:") && l.to_ascii_lowercase().contains("close"));
+            let resp = format!("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: {}\r\n\r\n{}", c.body.len(), if close { "close" } else { "keep-alive" }, c.body);
             if stream.write_all(resp.as_bytes()).await.is_err() || close {
                 return;
             }

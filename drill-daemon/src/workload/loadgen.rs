@@ -12,18 +12,9 @@ use tokio::net::TcpSocket;
 use super::{http, log};
 
 pub async fn run(name: &str, c: LoadgenConfig) -> Result<()> {
-    let (host, _) = c
-        .target
-        .rsplit_once(':')
-        .ok_or_else(|| anyhow!("target `{}` is not HOST:PORT", c.target))?;
+    let (host, _) = c.target.rsplit_once(':').ok_or_else(|| anyhow!("target `{}` is not HOST:PORT", c.target))?;
     let host = host.to_string();
-    log(
-        name,
-        &format!(
-            "sending {} requests/s to http://{}{}",
-            c.rate_per_sec, c.target, c.path
-        ),
-    );
+    log(name, &format!("sending {} requests/s to http://{}{}", c.rate_per_sec, c.target, c.path));
     let ok = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
     let last_error = Arc::new(std::sync::Mutex::new(String::new()));
@@ -67,9 +58,5 @@ pub async fn run(name: &str, c: LoadgenConfig) -> Result<()> {
 }
 
 async fn resolve(target: &str) -> Result<std::net::SocketAddr> {
-    tokio::net::lookup_host(target)
-        .await
-        .with_context(|| format!("could not resolve {target}"))?
-        .next()
-        .ok_or_else(|| anyhow!("could not resolve {target}"))
+    tokio::net::lookup_host(target).await.with_context(|| format!("could not resolve {target}"))?.next().ok_or_else(|| anyhow!("could not resolve {target}"))
 }

@@ -12,12 +12,8 @@ use drill_core::workload::Workload;
 /// Entry point of `drilld workload`.
 pub fn main(kind: &str, name: &str, config: &str) -> i32 {
     // Show up as the service (`ps`, `ss -p`, `top`), not as drilld.
-    let _ = nix::sys::prctl::set_name(
-        &std::ffi::CString::new(name.chars().take(15).collect::<String>()).unwrap_or_default(),
-    );
-    let text = match std::fs::read_to_string(config)
-        .with_context(|| format!("{name}: reading {config}"))
-    {
+    let _ = nix::sys::prctl::set_name(&std::ffi::CString::new(name.chars().take(15).collect::<String>()).unwrap_or_default());
+    let text = match std::fs::read_to_string(config).with_context(|| format!("{name}: reading {config}")) {
         Ok(t) => t,
         Err(e) => {
             log(name, &format!("{e:#}"));
@@ -27,17 +23,11 @@ pub fn main(kind: &str, name: &str, config: &str) -> i32 {
     let w = match Workload::parse_config(kind, &text) {
         Ok(w) => w,
         Err(e) => {
-            log(
-                name,
-                &format!("{config}: {e}; fix the file and run `svc restart {name}`"),
-            );
+            log(name, &format!("{config}: {e}; fix the file and run `svc restart {name}`"));
             return 1;
         }
     };
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             log(name, &format!("starting runtime: {e}"));
@@ -61,14 +51,8 @@ pub fn main(kind: &str, name: &str, config: &str) -> i32 {
 
 /// One log line with a wall-clock timestamp, as services usually write them.
 pub fn log(name: &str, msg: &str) {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     let secs = now.as_secs();
     let (h, m, s) = ((secs / 3600) % 24, (secs / 60) % 60, secs % 60);
-    eprintln!(
-        "{h:02}:{m:02}:{s:02}.{:03} {name}[{}]: {msg}",
-        now.subsec_millis(),
-        std::process::id()
-    );
+    eprintln!("{h:02}:{m:02}:{s:02}.{:03} {name}[{}]: {msg}", now.subsec_millis(), std::process::id());
 }

@@ -27,11 +27,7 @@ pub fn drilld_bin() -> PathBuf {
 
 pub fn drill_bin() -> PathBuf {
     let p = drilld_bin().with_file_name("drill");
-    assert!(
-        p.is_file(),
-        "{} is missing: build it first (`cargo build -p drill-cli`; `cargo xtask test` does)",
-        p.display()
-    );
+    assert!(p.is_file(), "{} is missing: build it first (`cargo build -p drill-cli`; `cargo xtask test` does)", p.display());
     p
 }
 
@@ -46,31 +42,16 @@ pub struct TestDaemon {
 
 impl TestDaemon {
     pub fn start(tag: &str) -> TestDaemon {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        let dir = PathBuf::from(format!(
-            "/run/drill-test-{tag}-{}-{nanos:x}",
-            std::process::id()
-        ));
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+        let dir = PathBuf::from(format!("/run/drill-test-{tag}-{}-{nanos:x}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let mut d = TestDaemon {
-            socket: dir.join("d.sock"),
-            state: dir.join("state"),
-            dir,
-            child: None,
-        };
+        let mut d = TestDaemon { socket: dir.join("d.sock"), state: dir.join("state"), dir, child: None };
         d.spawn();
         d
     }
 
     pub fn spawn(&mut self) {
-        let log = std::fs::File::create(self.dir.join(format!(
-            "drilld-{}.log",
-            Instant::now().elapsed().as_nanos()
-        )))
-        .unwrap();
+        let log = std::fs::File::create(self.dir.join(format!("drilld-{}.log", Instant::now().elapsed().as_nanos()))).unwrap();
         let child = Command::new(drilld_bin())
             .arg("serve")
             .arg("--socket")
@@ -87,17 +68,9 @@ impl TestDaemon {
         let deadline = Instant::now() + Duration::from_secs(20);
         while std::os::unix::net::UnixStream::connect(&self.socket).is_err() {
             if let Some(st) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!(
-                    "drilld exited early ({st}); logs in {}: {}",
-                    self.dir.display(),
-                    self.logs()
-                );
+                panic!("drilld exited early ({st}); logs in {}: {}", self.dir.display(), self.logs());
             }
-            assert!(
-                Instant::now() < deadline,
-                "drilld did not listen within 20 s: {}",
-                self.logs()
-            );
+            assert!(Instant::now() < deadline, "drilld did not listen within 20 s: {}", self.logs());
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -118,40 +91,20 @@ impl TestDaemon {
 
     /// Runs the CLI against this daemon.
     pub fn drill(&self, args: &[&str]) -> Output {
-        Command::new(drill_bin())
-            .arg("--socket")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("running drill")
+        Command::new(drill_bin()).arg("--socket").arg(&self.socket).args(args).output().expect("running drill")
     }
 
     /// Runs the CLI, asserts its exit code, returns stdout parsed as JSON.
     pub fn drill_json(&self, args: &[&str], code: i32) -> serde_json::Value {
         let out = self.drill(args);
-        assert_eq!(
-            out.status.code(),
-            Some(code),
-            "drill {args:?}: stdout {} stderr {}\ndaemon log: {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr),
-            self.logs()
-        );
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!(
-                "drill {args:?}: not JSON ({e}): {}",
-                String::from_utf8_lossy(&out.stdout)
-            )
-        })
+        assert_eq!(out.status.code(), Some(code), "drill {args:?}: stdout {} stderr {}\ndaemon log: {}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr), self.logs());
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("drill {args:?}: not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
     }
 
     /// SIGTERM and wait for a clean exit (the daemon tears its drills down).
     pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
         let mut child = self.child.take()?;
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(child.id() as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        );
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM);
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             if let Ok(Some(st)) = child.try_wait() {
@@ -174,12 +127,7 @@ impl TestDaemon {
     }
 
     pub fn reset(&self) -> Output {
-        Command::new(drilld_bin())
-            .arg("reset")
-            .arg("--state-dir")
-            .arg(&self.state)
-            .output()
-            .expect("drilld reset")
+        Command::new(drilld_bin()).arg("reset").arg("--state-dir").arg(&self.state).output().expect("drilld reset")
     }
 }
 
@@ -194,11 +142,7 @@ impl Drop for TestDaemon {
 /// Runs a command, returns stdout (asserting success).
 pub fn sh(cmd: &str) -> String {
     let out = Command::new("sh").arg("-c").arg(cmd).output().unwrap();
-    assert!(
-        out.status.success(),
-        "`{cmd}` failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "`{cmd}` failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -214,13 +158,7 @@ pub fn is_host_init(pid: i32) -> bool {
 
 /// Named network namespaces of drill `id` still on the machine.
 pub fn netns_of(id: &str) -> Vec<String> {
-    std::fs::read_dir("/run/netns")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(&format!("drill-{id}-")))
-        .collect()
+    std::fs::read_dir("/run/netns").into_iter().flatten().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n.starts_with(&format!("drill-{id}-"))).collect()
 }
 
 /// Host init processes (of any drill) whose parent is `daemon_pid`, or orphans of it.
@@ -235,12 +173,7 @@ pub fn host_inits_with_parent(daemon_pid: i32) -> Vec<i32> {
             continue;
         }
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let ppid: i32 = stat
-            .rsplit(')')
-            .next()
-            .and_then(|r| r.split_whitespace().nth(1))
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(0);
+        let ppid: i32 = stat.rsplit(')').next().and_then(|r| r.split_whitespace().nth(1)).and_then(|p| p.parse().ok()).unwrap_or(0);
         if ppid == daemon_pid {
             v.push(pid);
         }
@@ -251,12 +184,7 @@ pub fn host_inits_with_parent(daemon_pid: i32) -> Vec<i32> {
 /// Mount points under `dir` (overlays and binds of hosts) still in the root mount namespace.
 pub fn mounts_under(dir: &Path) -> Vec<String> {
     let d = dir.to_string_lossy().to_string();
-    std::fs::read_to_string("/proc/self/mounts")
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| l.contains(&d))
-        .map(String::from)
-        .collect()
+    std::fs::read_to_string("/proc/self/mounts").unwrap_or_default().lines().filter(|l| l.contains(&d)).map(String::from).collect()
 }
 
 /// Polls `f` until it returns true or `timeout` passes.
@@ -275,9 +203,5 @@ pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
 
 /// CLOSE_WAIT sockets on :8080 in a namespace, counted by `ss` from outside the drill.
 pub fn close_wait_count(netns: &str) -> usize {
-    sh(&format!(
-        "ip netns exec {netns} ss -Htan state close-wait '( sport = :8080 )'"
-    ))
-    .lines()
-    .count()
+    sh(&format!("ip netns exec {netns} ss -Htan state close-wait '( sport = :8080 )'")).lines().count()
 }
