@@ -118,7 +118,8 @@ impl TcFault {
                 let r = match link {
                     Some(l) => match l.detach() {
                         Ok(()) => Ok(()),
-                        Err(e) if format!("{e:?}").contains("No such file") || format!("{e:?}").contains("ENOENT") || format!("{e:?}").contains("os error 2") => Ok(()),
+                        // The filter, or its whole clsact qdisc, is gone already.
+                        Err(e) if ["No such file", "os error 2", "doesn't exist", "Parent Qdisc"].iter().any(|m| format!("{e:?}").contains(m)) => Ok(()),
                         Err(e) => Err(anyhow!("{e}")),
                     },
                     None => Ok(()),
