@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 /// The kinds of built-in workload a scenario can start.
-pub const KINDS: &[&str] = &["httpd", "loadgen"];
+pub const KINDS: &[&str] = &["httpd", "loadgen", "proxy"];
 
 /// A built-in workload with its typed config.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -16,6 +16,7 @@ pub const KINDS: &[&str] = &["httpd", "loadgen"];
 pub enum Workload {
     Httpd(HttpdConfig),
     Loadgen(LoadgenConfig),
+    Proxy(ProxyConfig),
 }
 
 impl Workload {
@@ -26,6 +27,7 @@ impl Workload {
         match kind {
             "httpd" => value.try_into().map(Workload::Httpd).map_err(|e| e.message().to_string()),
             "loadgen" => value.try_into().map(Workload::Loadgen).map_err(|e| e.message().to_string()),
+            "proxy" => value.try_into().map(Workload::Proxy).map_err(|e| e.message().to_string()),
             other => Err(format!("unknown workload kind `{other}` (known: {})", KINDS.join(", "))),
         }
     }
@@ -34,6 +36,7 @@ impl Workload {
         match self {
             Workload::Httpd(_) => "httpd",
             Workload::Loadgen(_) => "loadgen",
+            Workload::Proxy(_) => "proxy",
         }
     }
 
@@ -42,6 +45,7 @@ impl Workload {
         match self {
             Workload::Httpd(c) => c.render(service),
             Workload::Loadgen(c) => c.render(service),
+            Workload::Proxy(c) => c.render(service),
         }
     }
 
@@ -71,6 +75,9 @@ fn default_max_open_files() -> u64 {
 fn default_body() -> String {
     "ok\n".to_string()
 }
+fn default_backlog() -> u32 {
+    1024
+}
 
 /// `httpd`: a small HTTP/1.1 server. Its connection handling is configurable so that
 /// scenarios can make it misbehave the way real servers do.
@@ -94,6 +101,10 @@ pub struct HttpdConfig {
     /// Response body.
     #[serde(default = "default_body")]
     pub body: String,
+    /// Length of the accept queue asked of listen(2) (the kernel caps it at
+    /// net.core.somaxconn).
+    #[serde(default = "default_backlog")]
+    pub backlog: u32,
 }
 
 impl HttpdConfig {
@@ -119,7 +130,11 @@ impl HttpdConfig {
              response_delay_ms = {delay}\n\
              \n\
              # Response body.\n\
-             body = {body:?}\n",
+             body = {body:?}\n\
+             \n\
+             # Accept queue length asked of listen(2); the kernel caps it at net.core.somaxconn.\n\
+             backlog = {backlog}\n",
+            backlog = self.backlog,
             listen = self.listen,
             close_on_eof = self.close_on_eof,
             idle = self.idle_timeout_secs,
@@ -156,6 +171,19 @@ pub struct LoadgenConfig {
     /// Per-request timeout, in milliseconds.
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
+    /// Reuse connections (HTTP keep-alive) instead of one connection per request.
+    #[serde(default)]
+    pub keepalive: bool,
+    /// Set TCP_NODELAY on its sockets. With false, Nagle's algorithm holds a small
+    /// write while an earlier one is unacknowledged: with a request written in two
+    /// parts on a kept-alive connection, each request waits for the server's
+    /// delayed ACK (~40 ms on Linux).
+    #[serde(default = "default_true")]
+    pub nodelay: bool,
+    /// Send a POST with a body of this many bytes, written after the head in a
+    /// second write (as many clients do); 0 sends a GET.
+    #[serde(default)]
+    pub body_bytes: u32,
 }
 
 impl LoadgenConfig {
@@ -168,11 +196,77 @@ impl LoadgenConfig {
              target = {target:?}\n\
              path = {path:?}\n\
              rate_per_sec = {rate}\n\
-             timeout_ms = {timeout}\n",
+             timeout_ms = {timeout}\n\
+             \n\
+             # Reuse connections (HTTP keep-alive) instead of one per request.\n\
+             keepalive = {keepalive}\n\
+             \n\
+             # TCP_NODELAY on the client's sockets (false: Nagle's algorithm is on).\n\
+             nodelay = {nodelay}\n\
+             \n\
+             # POST a body of this many bytes, written after the head (0: GET).\n\
+             body_bytes = {body_bytes}\n",
+            keepalive = self.keepalive,
+            nodelay = self.nodelay,
+            body_bytes = self.body_bytes,
             target = self.target,
             path = self.path,
             rate = self.rate_per_sec,
             timeout = self.timeout_ms,
+        )
+    }
+}
+
+fn default_upstream_timeout_ms() -> u64 {
+    5000
+}
+fn default_keepalive_secs() -> u64 {
+    60
+}
+
+/// `proxy`: an HTTP/1.1 reverse proxy (a load balancer's front) in front of one
+/// upstream. It keeps idle upstream connections for reuse, and answers 502 when an
+/// upstream connection fails (refused, reset, closed) and 504 when the upstream does
+/// not answer within `upstream_timeout_ms`. Like many simple proxies it does not watch
+/// its idle upstream connections: one the upstream closed is found out on reuse.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyConfig {
+    /// Address and port to listen on, e.g. "0.0.0.0:80".
+    pub listen: String,
+    /// host:port of the upstream server.
+    pub upstream: String,
+    /// How long to wait for the upstream's response before answering 504.
+    #[serde(default = "default_upstream_timeout_ms")]
+    pub upstream_timeout_ms: u64,
+    /// How long an idle upstream connection is kept for reuse; 0: no reuse.
+    #[serde(default = "default_keepalive_secs")]
+    pub upstream_keepalive_secs: u64,
+}
+
+impl ProxyConfig {
+    fn render(&self, service: &str) -> String {
+        format!(
+            "# {service}: configuration of the reverse proxy on this host.\n\
+             # Read when the service starts: after editing, run `svc restart {service}`.\n\
+             \n\
+             # Address and port to listen on.\n\
+             listen = {listen:?}\n\
+             \n\
+             # host:port of the upstream server (names resolve through /etc/hosts).\n\
+             upstream = {upstream:?}\n\
+             \n\
+             # How long to wait for the upstream's response before answering 504, in ms.\n\
+             upstream_timeout_ms = {timeout}\n\
+             \n\
+             # How long an idle upstream connection is kept for reuse, in seconds (0: no reuse).\n\
+             # Keep it below the upstream's own idle timeout, or reused connections the\n\
+             # upstream has closed answer 502.\n\
+             upstream_keepalive_secs = {keepalive}\n",
+            listen = self.listen,
+            upstream = self.upstream,
+            timeout = self.upstream_timeout_ms,
+            keepalive = self.upstream_keepalive_secs,
         )
     }
 }
@@ -194,7 +288,7 @@ mod tests {
     use super::*;
 
     fn httpd() -> HttpdConfig {
-        HttpdConfig { listen: "0.0.0.0:8080".into(), close_on_eof: false, idle_timeout_secs: 0, max_open_files: 256, response_delay_ms: 0, body: "ok\n".into() }
+        HttpdConfig { listen: "0.0.0.0:8080".into(), close_on_eof: false, idle_timeout_secs: 0, max_open_files: 256, response_delay_ms: 0, body: "ok\n".into(), backlog: 16 }
     }
 
     #[test]
@@ -203,8 +297,10 @@ mod tests {
         let text = w.render_config("httpd");
         assert!(text.contains("close_on_eof = false"));
         assert_eq!(Workload::parse_config("httpd", &text).unwrap(), w);
-        let l = Workload::Loadgen(LoadgenConfig { target: "api:8080".into(), path: "/".into(), rate_per_sec: 5, timeout_ms: 100 });
+        let l = Workload::Loadgen(LoadgenConfig { target: "api:8080".into(), path: "/".into(), rate_per_sec: 5, timeout_ms: 100, keepalive: true, nodelay: false, body_bytes: 100 });
         assert_eq!(Workload::parse_config("loadgen", &l.render_config("lg")).unwrap(), l);
+        let p = Workload::Proxy(ProxyConfig { listen: "0.0.0.0:80".into(), upstream: "api:8080".into(), upstream_timeout_ms: 250, upstream_keepalive_secs: 75 });
+        assert_eq!(Workload::parse_config("proxy", &p.render_config("lb")).unwrap(), p);
     }
 
     #[test]

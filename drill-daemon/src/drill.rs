@@ -523,10 +523,12 @@ impl Drill {
     async fn wait_services_listening(&self, timeout: Duration) -> Result<()> {
         for ph in &self.plan.hosts {
             for s in &ph.services {
-                let Workload::Httpd(c) = &s.workload else {
-                    continue;
+                let listen = match &s.workload {
+                    Workload::Httpd(c) => &c.listen,
+                    Workload::Proxy(c) => &c.listen,
+                    Workload::Loadgen(_) => continue,
                 };
-                let listen: SocketAddr = c.listen.parse().with_context(|| format!("service {} on {}: listen = {:?}", s.name, ph.name, c.listen))?;
+                let listen: SocketAddr = listen.parse().with_context(|| format!("service {} on {}: listen = {listen:?}", s.name, ph.name))?;
                 let h = self.host(&ph.name)?;
                 let deadline = Instant::now() + timeout;
                 let port = listen.port();

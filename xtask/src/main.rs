@@ -57,6 +57,7 @@ const HOST_PACKAGES: &[&str] = &[
     "iptables",
     "tcpdump",
     "iputils-ping",
+    "iputils-tracepath",
     "dnsutils",
     "curl",
     "netcat-openbsd",

@@ -2,8 +2,9 @@
 //! the load generator and by the verifier's synthetic client (which creates its
 //! sockets inside a host's network namespace).
 //!
-//! One request per connection, keep-alive (no `Connection: close`), so the *client*
-//! closes first once it has the whole response, as short-lived clients do.
+//! `get` makes one request per connection, keep-alive (no `Connection: close`), so
+//! the *client* closes first once it has the whole response, as short-lived clients
+//! do. `send` runs one exchange on a connection the caller keeps (keep-alive reuse).
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -44,8 +45,21 @@ fn describe_io(e: &std::io::Error, what: &str) -> String {
 }
 
 async fn exchange(mut stream: TcpStream, host: &str, path: &str) -> Result<(), String> {
-    let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: drill\r\nAccept: */*\r\n\r\n");
-    stream.write_all(req.as_bytes()).await.map_err(|e| describe_io(&e, "send"))?;
+    let status = send(&mut stream, host, path, 0).await?;
+    if (200..400).contains(&status) { Ok(()) } else { Err(format!("HTTP status {status}")) }
+}
+
+/// One request on `stream` (a GET, or a POST of `body_bytes` written after the head
+/// in a second write); returns the response's status once the whole response is in.
+pub async fn send(stream: &mut TcpStream, host: &str, path: &str, body_bytes: usize) -> Result<u16, String> {
+    if body_bytes == 0 {
+        let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: drill\r\nAccept: */*\r\n\r\n");
+        stream.write_all(req.as_bytes()).await.map_err(|e| describe_io(&e, "send"))?;
+    } else {
+        let head = format!("POST {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: drill\r\nAccept: */*\r\nContent-Length: {body_bytes}\r\n\r\n");
+        stream.write_all(head.as_bytes()).await.map_err(|e| describe_io(&e, "send"))?;
+        stream.write_all(&vec![b'x'; body_bytes]).await.map_err(|e| describe_io(&e, "send"))?;
+    }
     let mut buf = Vec::with_capacity(512);
     let mut chunk = [0u8; 2048];
     loop {
@@ -55,12 +69,21 @@ async fn exchange(mut stream: TcpStream, host: &str, path: &str) -> Result<(), S
         }
         buf.extend_from_slice(&chunk[..n]);
         if let Some(done) = complete_response(&buf)? {
-            return if (200..400).contains(&done) { Ok(()) } else { Err(format!("HTTP status {done}")) };
+            return Ok(done);
         }
         if buf.len() > 1 << 20 {
             return Err("response larger than 1 MiB".into());
         }
     }
+}
+
+/// Length of the message head (up to and including the blank line) and the value of
+/// its Content-Length (0 when absent), once `buf` holds a whole head.
+pub fn head_and_length(buf: &[u8]) -> Option<(usize, usize)> {
+    let end = buf.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&buf[..end]);
+    let len = head.split("\r\n").filter_map(|l| l.split_once(':')).find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length")).and_then(|(_, v)| v.trim().parse::<usize>().ok()).unwrap_or(0);
+    Some((end + 4, len))
 }
 
 /// If `buf` holds a whole response (head + Content-Length body), its status code.

@@ -15,8 +15,8 @@ use super::log;
 
 pub async fn run(name: &str, c: HttpdConfig) -> Result<()> {
     nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, c.max_open_files, c.max_open_files).with_context(|| format!("setting the open-file limit to {}", c.max_open_files))?;
-    let listener = TcpListener::bind(&c.listen).await.with_context(|| format!("listening on {}", c.listen))?;
-    log(name, &format!("listening on {} (close_on_eof={}, idle_timeout_secs={}, max_open_files={})", c.listen, c.close_on_eof, c.idle_timeout_secs, c.max_open_files));
+    let listener = listen(&c.listen, c.backlog).await?;
+    log(name, &format!("listening on {} (close_on_eof={}, idle_timeout_secs={}, max_open_files={}, backlog={})", c.listen, c.close_on_eof, c.idle_timeout_secs, c.max_open_files, c.backlog));
     let mut last_err = std::time::Instant::now() - Duration::from_secs(10);
     let mut suppressed = 0u64;
     loop {
@@ -39,6 +39,28 @@ pub async fn run(name: &str, c: HttpdConfig) -> Result<()> {
             }
         }
     }
+}
+
+/// The response body: `GET /bytes/N` answers N bytes (at most 16 MiB, as httpbin
+/// does; for transfers that must cross a path MTU); any other path the configured body.
+fn body_for(head: &str, body: &str) -> Vec<u8> {
+    let path = head.split_whitespace().nth(1).unwrap_or("/");
+    match path.strip_prefix("/bytes/").and_then(|n| n.parse::<usize>().ok()) {
+        Some(n) => body.as_bytes().iter().copied().cycle().take(n.min(16 << 20)).collect(),
+        None => body.as_bytes().to_vec(),
+    }
+}
+
+/// Binds and listens with the given accept-queue length (what `listen(2)` is asked).
+pub async fn listen(addr: &str, backlog: u32) -> Result<TcpListener> {
+    let sa: std::net::SocketAddr = match addr.parse() {
+        Ok(a) => a,
+        Err(_) => tokio::net::lookup_host(addr).await.with_context(|| format!("resolving {addr}"))?.next().with_context(|| format!("resolving {addr}"))?,
+    };
+    let sock = if sa.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    sock.set_reuseaddr(true)?;
+    sock.bind(sa).with_context(|| format!("listening on {addr}"))?;
+    sock.listen(backlog).with_context(|| format!("listening on {addr}"))
 }
 
 async fn serve(mut stream: TcpStream, c: HttpdConfig) {
@@ -71,15 +93,18 @@ async fn serve(mut stream: TcpStream, c: HttpdConfig) {
             return;
         }
         buf.extend_from_slice(&chunk[..n]);
-        while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).to_string();
-            buf.drain(..end + 4);
+        // A whole request: its head, and its body when it announces one.
+        while let Some((head_len, body_len)) = super::http::head_and_length(&buf).filter(|(h, b)| buf.len() >= h + b) {
+            let head = String::from_utf8_lossy(&buf[..head_len]).to_string();
+            buf.drain(..head_len + body_len);
             if c.response_delay_ms > 0 {
                 tokio::time::sleep(Duration::from_millis(c.response_delay_ms)).await;
             }
             let close = head.lines().any(|l| l.to_ascii_lowercase().starts_with("connection:") && l.to_ascii_lowercase().contains("close"));
-            let resp = format!("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: {}\r\n\r\n{}", c.body.len(), if close { "close" } else { "keep-alive" }, c.body);
-            if stream.write_all(resp.as_bytes()).await.is_err() || close {
+            let body = body_for(&head, &c.body);
+            let mut resp = format!("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: {}\r\n\r\n", body.len(), if close { "close" } else { "keep-alive" }).into_bytes();
+            resp.extend_from_slice(&body);
+            if stream.write_all(&resp).await.is_err() || close {
                 return;
             }
         }

@@ -1,60 +1,93 @@
-//! `loadgen`: keeps sending requests to its target at a fixed rate, one connection
-//! per request, and logs a summary every five seconds (and the first failures).
+//! `loadgen`: keeps sending requests to its target at a fixed rate and logs a summary
+//! every five seconds (count, failures with the last error, p50/p99 latency).
+//! One connection per request by default; with `keepalive`, idle connections are
+//! kept in a pool and reused (most recently used first). `nodelay = false` leaves
+//! Nagle's algorithm on, and `body_bytes` makes each request a POST whose body
+//! follows the head in a second write.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
 use drill_core::workload::LoadgenConfig;
-use tokio::net::TcpSocket;
+use tokio::net::{TcpSocket, TcpStream};
 
 use super::{http, log};
+
+#[derive(Default)]
+struct Window {
+    ok: u64,
+    failed: u64,
+    last_error: String,
+    latencies_us: Vec<u64>,
+}
 
 pub async fn run(name: &str, c: LoadgenConfig) -> Result<()> {
     let (host, _) = c.target.rsplit_once(':').ok_or_else(|| anyhow!("target `{}` is not HOST:PORT", c.target))?;
     let host = host.to_string();
-    log(name, &format!("sending {} requests/s to http://{}{}", c.rate_per_sec, c.target, c.path));
-    let ok = Arc::new(AtomicU64::new(0));
-    let failed = Arc::new(AtomicU64::new(0));
-    let last_error = Arc::new(std::sync::Mutex::new(String::new()));
+    let how = format!("{}{}{}", if c.keepalive { "keep-alive" } else { "a connection per request" }, if c.nodelay { "" } else { ", Nagle on" }, if c.body_bytes > 0 { format!(", POST {} bytes", c.body_bytes) } else { String::new() });
+    log(name, &format!("sending {} requests/s to http://{}{} ({how})", c.rate_per_sec, c.target, c.path));
+    let window = Arc::new(Mutex::new(Window::default()));
+    let pool: Arc<Mutex<Vec<TcpStream>>> = Arc::new(Mutex::new(Vec::new()));
     let period = Duration::from_secs_f64(1.0 / f64::from(c.rate_per_sec.max(1)));
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut report = tokio::time::interval(Duration::from_secs(5));
     report.tick().await;
-    let timeout = Duration::from_millis(c.timeout_ms);
+    let c = Arc::new(c);
     loop {
         tokio::select! {
             _ = tick.tick() => {
-                let (ok, failed, last_error) = (ok.clone(), failed.clone(), last_error.clone());
-                let (target, host, path) = (c.target.clone(), host.clone(), c.path.clone());
+                let (window, pool, c, host) = (window.clone(), pool.clone(), c.clone(), host.clone());
                 tokio::spawn(async move {
-                    let out = match resolve(&target).await {
-                        Ok(addr) => match if addr.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() } {
-                            Ok(s) => http::get(s, addr, &host, &path, timeout).await,
-                            Err(e) => http::Outcome { ok: false, latency: Duration::ZERO, error: Some(format!("socket: {e}")) },
-                        },
-                        Err(e) => http::Outcome { ok: false, latency: Duration::ZERO, error: Some(format!("{e:#}")) },
-                    };
-                    if out.ok {
-                        ok.fetch_add(1, Ordering::Relaxed);
-                    } else {
-                        failed.fetch_add(1, Ordering::Relaxed);
-                        if let Ok(mut l) = last_error.lock() {
-                            *l = out.error.unwrap_or_default();
+                    let start = Instant::now();
+                    let r = tokio::time::timeout(Duration::from_millis(c.timeout_ms), one(&c, &host, &pool)).await;
+                    let r = r.unwrap_or_else(|_| Err(format!("timed out after {} ms", c.timeout_ms)));
+                    let mut w = window.lock().expect("window");
+                    match r {
+                        Ok(()) => {
+                            w.ok += 1;
+                            w.latencies_us.push(start.elapsed().as_micros() as u64);
+                        }
+                        Err(e) => {
+                            w.failed += 1;
+                            w.last_error = e;
                         }
                     }
                 });
             }
             _ = report.tick() => {
-                let (o, f) = (ok.swap(0, Ordering::Relaxed), failed.swap(0, Ordering::Relaxed));
-                let err = last_error.lock().map(|l| l.clone()).unwrap_or_default();
-                let tail = if f > 0 { format!(", last error: {err}") } else { String::new() };
-                log(name, &format!("last 5 s: {o} ok, {f} failed{tail}"));
+                let w = std::mem::take(&mut *window.lock().expect("window"));
+                let tail = if w.failed > 0 { format!(", last error: {}", w.last_error) } else { String::new() };
+                let mut l = w.latencies_us;
+                l.sort_unstable();
+                let pct = |p: f64| l.get(((l.len() as f64 - 1.0) * p).round() as usize).map_or_else(|| "-".to_string(), |us| format!("{:.1} ms", *us as f64 / 1000.0));
+                log(name, &format!("last 5 s: {} ok, {} failed, latency p50 {} p99 {}{tail}", w.ok, w.failed, pct(0.5), pct(0.99)));
             }
         }
     }
+}
+
+/// One request: on a pooled connection when keep-alive is on and one is idle, else
+/// on a new one. A pooled connection the server closed meanwhile fails the request
+/// (as it would for a real client without retries).
+async fn one(c: &LoadgenConfig, host: &str, pool: &Mutex<Vec<TcpStream>>) -> Result<(), String> {
+    let reused = if c.keepalive { pool.lock().expect("pool").pop() } else { None };
+    let mut stream = match reused {
+        Some(s) => s,
+        None => {
+            let addr = resolve(&c.target).await.map_err(|e| format!("{e:#}"))?;
+            let sock = if addr.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }.map_err(|e| format!("socket: {e}"))?;
+            let s = sock.connect(addr).await.map_err(|e| format!("connect: {e}"))?;
+            s.set_nodelay(c.nodelay).map_err(|e| format!("TCP_NODELAY: {e}"))?;
+            s
+        }
+    };
+    let status = http::send(&mut stream, host, &c.path, c.body_bytes as usize).await?;
+    if c.keepalive {
+        pool.lock().expect("pool").push(stream);
+    }
+    if (200..400).contains(&status) { Ok(()) } else { Err(format!("HTTP status {status}")) }
 }
 
 async fn resolve(target: &str) -> Result<std::net::SocketAddr> {

@@ -5,6 +5,7 @@
 pub mod http;
 pub mod httpd;
 pub mod loadgen;
+pub mod proxy;
 
 use anyhow::{Context, Result};
 use drill_core::workload::Workload;
@@ -38,6 +39,7 @@ pub fn main(kind: &str, name: &str, config: &str) -> i32 {
         match w {
             Workload::Httpd(c) => httpd::run(name, c).await,
             Workload::Loadgen(c) => loadgen::run(name, c).await,
+            Workload::Proxy(c) => proxy::run(name, c).await,
         }
     });
     match r {
