@@ -216,3 +216,19 @@ pub struct ExecInfo {
     /// Seconds since the drill started (negative: before it was ready).
     pub at_secs: f64,
 }
+
+/// Retunes an eBPF fault of a running drill (an instructor's or a simulation's move).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TuneRequest {
+    /// New drop probability in percent; 0 pauses the fault.
+    pub percent: f64,
+}
+
+/// The fault's counters after the change (summed over CPUs, since it was attached).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TuneResponse {
+    pub percent: f64,
+    pub seen: u64,
+    pub matched: u64,
+    pub dropped: u64,
+}

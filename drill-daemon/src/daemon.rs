@@ -228,6 +228,15 @@ async fn hint_h(State(d): State<Arc<Daemon>>, UrlPath(id): UrlPath<String>) -> A
     Ok(Json(HintResponse { index, total, text }))
 }
 
+async fn tune_h(State(d): State<Arc<Daemon>>, UrlPath((id, n)): UrlPath<(String, usize)>, Json(req): Json<drill_core::api::TuneRequest>) -> Api<drill_core::api::TuneResponse> {
+    let drill = d.get(&id).await?;
+    if !(0.0..=100.0).contains(&req.percent) {
+        return Err(bad(format!("percent {} is impossible: give 0 (pause) to 100", req.percent)));
+    }
+    let c = drill.retune_ebpf(n, req.percent / 100.0).map_err(|e| not_found(format!("{e:#}")))?;
+    Ok(Json(drill_core::api::TuneResponse { percent: req.percent, seen: c.seen, matched: c.matched, dropped: c.dropped }))
+}
+
 async fn reset_h(State(d): State<Arc<Daemon>>) -> Api<StopResponse> {
     let stopped: Vec<String> = d.drills.lock().await.keys().cloned().collect();
     let mut errors = d.stop_all().await;
@@ -247,6 +256,7 @@ pub fn router(d: Arc<Daemon>) -> Router {
         .route("/v1/drills/{id}/solve", post(solve_h))
         .route("/v1/drills/{id}/hint", post(hint_h))
         .route("/v1/drills/{id}/counters", get(counters_h))
+        .route("/v1/drills/{id}/faults/ebpf/{n}", post(tune_h))
         .route("/v1/reset", post(reset_h))
         .with_state(d)
 }

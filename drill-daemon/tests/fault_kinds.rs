@@ -254,6 +254,18 @@ dport = 7000
     assert_eq!(curl("client", "http://10.77.2.2:9000/"), 0);
     // eBPF classifier: server:7000 times out (nothing listens there: else refused).
     assert_eq!(curl("client", "http://10.77.2.2:7000/"), 28);
+    // Paused live through the API (its map), then back to dropping everything.
+    let tune = |pct: u32| -> serde_json::Value {
+        let body = format!("{{\"percent\": {pct}}}");
+        let url = format!("http://drill/v1/drills/{id}/faults/ebpf/0");
+        let out = sh(&format!("curl -s --unix-socket {} -X POST -H 'content-type: application/json' -d '{body}' {url}", d.socket.display()));
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+    };
+    let t = tune(0);
+    assert!(t["matched"].as_u64().unwrap() >= 1 && t["dropped"] == t["matched"], "{t}");
+    assert_eq!(curl("client", "http://10.77.2.2:7000/"), 7, "paused: refused, not dropped");
+    tune(100);
+    assert_eq!(curl("client", "http://10.77.2.2:7000/"), 28);
     // The MTU black hole again, as a learner meets it: a bulk transfer stalls.
     let iperf = |secs: u32| -> f64 {
         let mut srv = std::process::Command::new("ip").args(["netns", "exec", &ns("server"), "iperf3", "-s", "-1", "-p", "5201"]).stdout(std::process::Stdio::null()).spawn().unwrap();
