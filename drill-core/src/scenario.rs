@@ -164,6 +164,7 @@ struct RawCheck {
     timeout_ms: Option<u64>,
     interval_ms: Option<u64>,
     max_latency_ms: Option<Spanned<f64>>,
+    tls: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -468,6 +469,9 @@ pub enum Check {
         max_latency_ms: Option<f64>,
         timeout_ms: u64,
         interval_ms: u64,
+        /// HTTPS, trusting the drill's CA.
+        #[serde(default)]
+        tls: bool,
     },
 }
 
@@ -1243,6 +1247,7 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
                         max_latency_ms: c.max_latency_ms.as_ref().map(|m| *m.get_ref()),
                         timeout_ms: c.timeout_ms.unwrap_or(1000),
                         interval_ms: c.interval_ms.unwrap_or(250).max(10),
+                        tls: c.tls.unwrap_or(false),
                     });
                 }
             }
@@ -1406,6 +1411,13 @@ fn port_in_range(cx: &mut Ctx, port: &Spanned<i64>) -> Option<u16> {
 }
 
 impl Scenario {
+    /// Whether anything in the drill speaks TLS (its hosts then get certificates).
+    pub fn uses_tls(&self) -> bool {
+        self.services.iter().any(|s| s.workload.uses_tls())
+            || self.faults.iter().any(|f| matches!(f, Fault::ServiceConfig { faulty, .. } if faulty.uses_tls()))
+            || self.checks.iter().any(|c| matches!(c, Check::HttpSlo { tls: true, .. }))
+    }
+
     /// The workload a service starts with when the drill begins (fault applied).
     pub fn initial_workload(&self, host: &str, service: &str) -> Option<&Workload> {
         for f in &self.faults {

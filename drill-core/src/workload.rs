@@ -20,6 +20,15 @@ pub enum Workload {
 }
 
 impl Workload {
+    /// Whether the workload speaks TLS (so its drill needs certificates).
+    pub fn uses_tls(&self) -> bool {
+        match self {
+            Workload::Httpd(c) => !c.tls_cert.is_empty(),
+            Workload::Loadgen(c) => c.tls,
+            Workload::Proxy(_) => false,
+        }
+    }
+
     /// Builds a typed workload from its kind and config table; the error says which
     /// key is wrong.
     pub fn from_table(kind: &str, table: toml::Table) -> Result<Workload, String> {
@@ -105,6 +114,12 @@ pub struct HttpdConfig {
     /// net.core.somaxconn).
     #[serde(default = "default_backlog")]
     pub backlog: u32,
+    /// Serve HTTPS with this certificate (PEM path in the host); empty: plain HTTP.
+    #[serde(default)]
+    pub tls_cert: String,
+    /// The certificate's private key (PEM path in the host).
+    #[serde(default)]
+    pub tls_key: String,
 }
 
 impl HttpdConfig {
@@ -133,8 +148,15 @@ impl HttpdConfig {
              body = {body:?}\n\
              \n\
              # Accept queue length asked of listen(2); the kernel caps it at net.core.somaxconn.\n\
-             backlog = {backlog}\n",
+             backlog = {backlog}\n\
+             \n\
+             # HTTPS: certificate and key (PEM files); empty serves plain HTTP.\n\
+             # Certificates of this drill live in /etc/ssl/drill (`openssl x509 -noout -dates -in FILE`).\n\
+             tls_cert = {tls_cert:?}\n\
+             tls_key = {tls_key:?}\n",
             backlog = self.backlog,
+            tls_cert = self.tls_cert,
+            tls_key = self.tls_key,
             listen = self.listen,
             close_on_eof = self.close_on_eof,
             idle = self.idle_timeout_secs,
@@ -184,6 +206,9 @@ pub struct LoadgenConfig {
     /// second write (as many clients do); 0 sends a GET.
     #[serde(default)]
     pub body_bytes: u32,
+    /// Speak HTTPS, trusting the drill's CA (/etc/ssl/drill/ca.pem).
+    #[serde(default)]
+    pub tls: bool,
 }
 
 impl LoadgenConfig {
@@ -205,7 +230,11 @@ impl LoadgenConfig {
              nodelay = {nodelay}\n\
              \n\
              # POST a body of this many bytes, written after the head (0: GET).\n\
-             body_bytes = {body_bytes}\n",
+             body_bytes = {body_bytes}\n\
+             \n\
+             # HTTPS, trusting the drill's CA (/etc/ssl/drill/ca.pem).\n\
+             tls = {tls}\n",
+            tls = self.tls,
             keepalive = self.keepalive,
             nodelay = self.nodelay,
             body_bytes = self.body_bytes,
@@ -288,7 +317,7 @@ mod tests {
     use super::*;
 
     fn httpd() -> HttpdConfig {
-        HttpdConfig { listen: "0.0.0.0:8080".into(), close_on_eof: false, idle_timeout_secs: 0, max_open_files: 256, response_delay_ms: 0, body: "ok\n".into(), backlog: 16 }
+        HttpdConfig { listen: "0.0.0.0:8080".into(), close_on_eof: false, idle_timeout_secs: 0, max_open_files: 256, response_delay_ms: 0, body: "ok\n".into(), backlog: 16, tls_cert: String::new(), tls_key: String::new() }
     }
 
     #[test]
@@ -297,7 +326,7 @@ mod tests {
         let text = w.render_config("httpd");
         assert!(text.contains("close_on_eof = false"));
         assert_eq!(Workload::parse_config("httpd", &text).unwrap(), w);
-        let l = Workload::Loadgen(LoadgenConfig { target: "api:8080".into(), path: "/".into(), rate_per_sec: 5, timeout_ms: 100, keepalive: true, nodelay: false, body_bytes: 100 });
+        let l = Workload::Loadgen(LoadgenConfig { target: "api:8080".into(), path: "/".into(), rate_per_sec: 5, timeout_ms: 100, keepalive: true, nodelay: false, body_bytes: 100, tls: true });
         assert_eq!(Workload::parse_config("loadgen", &l.render_config("lg")).unwrap(), l);
         let p = Workload::Proxy(ProxyConfig { listen: "0.0.0.0:80".into(), upstream: "api:8080".into(), upstream_timeout_ms: 250, upstream_keepalive_secs: 75 });
         assert_eq!(Workload::parse_config("proxy", &p.render_config("lb")).unwrap(), p);

@@ -52,6 +52,9 @@ pub struct Drill {
     tc_faults: Mutex<Vec<TcFault>>,
     /// What each fault is and how it was made and measured (revealed with the solution).
     fault_notes: Mutex<Vec<String>>,
+    /// The drill's CA when the scenario speaks TLS, and a client config trusting it.
+    ca: Option<crate::tls::Ca>,
+    tls_client: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// What starting a drill needs from the daemon.
@@ -92,6 +95,8 @@ impl Drill {
             wires: Mutex::new(Vec::new()),
             tc_faults: Mutex::new(Vec::new()),
             fault_notes: Mutex::new(Vec::new()),
+            ca: None,
+            tls_client: None,
         };
         d.journal = Journal { drill_id: d.id.clone(), scenario: d.scenario.id.clone(), ..Default::default() };
         match d.build(env).await {
@@ -181,6 +186,15 @@ impl Drill {
                 services: ph.services.iter().map(|s| ServiceSpec { name: s.name.clone(), kind: s.kind.clone(), config_path: s.config_path.clone(), log_path: s.log_path.clone() }).collect(),
             };
             prepare_host_dir(&spec, &ph.etc_hosts, &ph.services)?;
+            if self.scenario.uses_tls() {
+                if self.ca.is_none() {
+                    let ca = crate::tls::Ca::new(&self.id)?;
+                    self.tls_client = Some(crate::tls::client_config(&ca.pem())?);
+                    self.ca = Some(ca);
+                }
+                let ips: Vec<std::net::IpAddr> = ph.interfaces.iter().flat_map(|i| i.addresses.iter().map(|c| c.addr)).collect();
+                self.ca.as_ref().expect("just made").provision(&spec.etc_upper(), &ph.name, &ips).with_context(|| format!("host {}: certificates", ph.name))?;
+            }
             let console = hdir.join("init.log");
             let (pid, ready) = env.spawner.spawn(spec, netns::netns_path(&ph.netns), console.clone())?;
             self.hosts[i].pid = Some(pid);
@@ -650,9 +664,10 @@ impl Drill {
         // Synthetic clients, one task per http-slo check.
         let mut slo_tasks = Vec::new();
         for c in &self.scenario.checks {
-            let Check::HttpSlo { from, target_host, port, path, timeout_ms, interval_ms, .. } = c else {
+            let Check::HttpSlo { from, target_host, port, path, timeout_ms, interval_ms, tls, .. } = c else {
                 continue;
             };
+            let tls = if *tls { Some(self.tls_client.clone().ok_or_else(|| anyhow!("check `{}` speaks TLS but the drill has no CA", c.name()))?) } else { None };
             let addr = self.plan.host_address(target_host, false).ok_or_else(|| anyhow!("host {target_host} has no IPv4 address for the check"))?;
             let target = SocketAddr::new(addr, *port);
             let socket_source = self.host(from)?;
@@ -666,8 +681,8 @@ impl Drill {
                 while Instant::now() + timeout <= deadline || inflight.is_empty() && Instant::now() < deadline {
                     match socket_source.worker.tcp_socket(target.is_ipv6()).await {
                         Ok(sock) => {
-                            let (h, p) = (host_header.clone(), path.clone());
-                            inflight.spawn(async move { http::get(sock, target, &h, &p, timeout).await });
+                            let (h, p, tls) = (host_header.clone(), path.clone(), tls.clone());
+                            inflight.spawn(async move { http::get(sock, target, &h, &p, timeout, tls.as_ref()).await });
                         }
                         Err(e) => samples.push(HttpSample { ok: false, latency_ms: 0.0, error: Some(format!("{e:#}")) }),
                     }
@@ -749,11 +764,12 @@ impl Drill {
     }
 
     /// One synthetic HTTP GET from inside host `from`.
-    pub async fn request_once(&self, from: &str, target_host: &str, port: u16, path: &str, timeout: Duration) -> Result<HttpSample> {
+    pub async fn request_once(&self, from: &str, target_host: &str, port: u16, path: &str, timeout: Duration, tls: bool) -> Result<HttpSample> {
         let addr = self.plan.host_address(target_host, false).ok_or_else(|| anyhow!("host {target_host} has no IPv4 address"))?;
         let target = SocketAddr::new(addr, port);
         let sock = self.host(from)?.worker.tcp_socket(false).await?;
-        let o = http::get(sock, target, target_host, path, timeout).await;
+        let tls = if tls { self.tls_client.as_ref() } else { None };
+        let o = http::get(sock, target, target_host, path, timeout, tls).await;
         Ok(HttpSample { ok: o.ok, latency_ms: o.latency.as_secs_f64() * 1e3, error: o.error })
     }
 
@@ -761,11 +777,11 @@ impl Drill {
     pub async fn sample_requests(&self) -> Vec<RequestSample> {
         let mut v = Vec::new();
         for c in &self.scenario.checks {
-            let Check::HttpSlo { from, target_host, port, path, timeout_ms, .. } = c else {
+            let Check::HttpSlo { from, target_host, port, path, timeout_ms, tls, .. } = c else {
                 continue;
             };
             let target = format!("{target_host}:{port}{path}");
-            match self.request_once(from, target_host, *port, path, Duration::from_millis(*timeout_ms)).await {
+            match self.request_once(from, target_host, *port, path, Duration::from_millis(*timeout_ms), *tls).await {
                 Ok(s) => v.push(RequestSample { from: from.clone(), target, ok: s.ok, latency_ms: s.latency_ms, error: s.error }),
                 Err(e) => v.push(RequestSample { from: from.clone(), target, ok: false, latency_ms: 0.0, error: Some(format!("{e:#}")) }),
             }

@@ -9,6 +9,7 @@ pub mod journal;
 pub mod netns;
 pub mod probes;
 pub mod tcfault;
+pub mod tls;
 pub mod topology;
 pub mod wire;
 pub mod workload;

@@ -9,8 +9,28 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
+use std::sync::Arc;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpSocket;
+
+/// A connection a request can run on: plain TCP or TLS over it.
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// Connects to `addr` (TLS with `tls`, checking the certificate against `host`).
+pub async fn connect(socket: TcpSocket, addr: SocketAddr, host: &str, tls: Option<&Arc<rustls::ClientConfig>>, nodelay: bool) -> Result<Box<dyn Io>, String> {
+    let stream = socket.connect(addr).await.map_err(|e| describe_io(&e, "connect"))?;
+    stream.set_nodelay(nodelay).map_err(|e| format!("TCP_NODELAY: {e}"))?;
+    match tls {
+        None => Ok(Box::new(stream)),
+        Some(cfg) => {
+            let name = rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|e| format!("TLS: bad server name {host}: {e}"))?;
+            let s = tokio_rustls::TlsConnector::from(cfg.clone()).connect(name, stream).await.map_err(|e| crate::tls::describe(&e))?;
+            Ok(Box::new(s))
+        }
+    }
+}
 
 /// Outcome of one request.
 #[derive(Clone, Debug)]
@@ -20,11 +40,12 @@ pub struct Outcome {
     pub error: Option<String>,
 }
 
-/// Connects `socket` to `addr`, sends `GET path`, reads the response, closes.
-pub async fn get(socket: TcpSocket, addr: SocketAddr, host: &str, path: &str, timeout: Duration) -> Outcome {
+/// Connects `socket` to `addr` (over TLS with `tls`), sends `GET path`, reads the
+/// response, closes.
+pub async fn get(socket: TcpSocket, addr: SocketAddr, host: &str, path: &str, timeout: Duration, tls: Option<&Arc<rustls::ClientConfig>>) -> Outcome {
     let start = Instant::now();
     let r = tokio::time::timeout(timeout, async {
-        let stream = socket.connect(addr).await.map_err(|e| describe_io(&e, "connect"))?;
+        let stream = connect(socket, addr, host, tls, true).await?;
         exchange(stream, host, path).await
     })
     .await;
@@ -44,14 +65,14 @@ fn describe_io(e: &std::io::Error, what: &str) -> String {
     }
 }
 
-async fn exchange(mut stream: TcpStream, host: &str, path: &str) -> Result<(), String> {
+async fn exchange(mut stream: Box<dyn Io>, host: &str, path: &str) -> Result<(), String> {
     let status = send(&mut stream, host, path, 0).await?;
     if (200..400).contains(&status) { Ok(()) } else { Err(format!("HTTP status {status}")) }
 }
 
 /// One request on `stream` (a GET, or a POST of `body_bytes` written after the head
 /// in a second write); returns the response's status once the whole response is in.
-pub async fn send(stream: &mut TcpStream, host: &str, path: &str, body_bytes: usize) -> Result<u16, String> {
+pub async fn send<S: AsyncRead + AsyncWrite + Unpin + ?Sized>(stream: &mut S, host: &str, path: &str, body_bytes: usize) -> Result<u16, String> {
     if body_bytes == 0 {
         let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: drill\r\nAccept: */*\r\n\r\n");
         stream.write_all(req.as_bytes()).await.map_err(|e| describe_io(&e, "send"))?;

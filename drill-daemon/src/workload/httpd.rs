@@ -9,21 +9,48 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use drill_core::workload::HttpdConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
 use super::log;
 
 pub async fn run(name: &str, c: HttpdConfig) -> Result<()> {
     nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, c.max_open_files, c.max_open_files).with_context(|| format!("setting the open-file limit to {}", c.max_open_files))?;
     let listener = listen(&c.listen, c.backlog).await?;
+    let tls = if c.tls_cert.is_empty() {
+        None
+    } else {
+        let cfg = crate::tls::server_config(&c.tls_cert, &c.tls_key).with_context(|| format!("tls_cert = {:?}, tls_key = {:?}", c.tls_cert, c.tls_key))?;
+        log(name, &format!("serving HTTPS with {}", c.tls_cert));
+        Some(tokio_rustls::TlsAcceptor::from(cfg))
+    };
+    let handshake_errors = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     log(name, &format!("listening on {} (close_on_eof={}, idle_timeout_secs={}, max_open_files={}, backlog={})", c.listen, c.close_on_eof, c.idle_timeout_secs, c.max_open_files, c.backlog));
     let mut last_err = std::time::Instant::now() - Duration::from_secs(10);
     let mut suppressed = 0u64;
     loop {
         match listener.accept().await {
-            Ok((stream, _)) => {
+            Ok((stream, peer)) => {
                 let c = c.clone();
-                tokio::spawn(async move { serve(stream, c).await });
+                match tls.clone() {
+                    None => {
+                        tokio::spawn(async move { serve(stream, c).await });
+                    }
+                    Some(acc) => {
+                        let (name, errors) = (name.to_string(), handshake_errors.clone());
+                        tokio::spawn(async move {
+                            match acc.accept(stream).await {
+                                Ok(s) => serve(s, c).await,
+                                Err(e) => {
+                                    // The first failures, then one line per hundred.
+                                    let n = errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                    if n < 3 || n % 100 == 0 {
+                                        log(&name, &format!("TLS handshake with {peer} failed: {e} ({} so far)", n + 1));
+                                    }
+                                }
+                            }
+                        });
+                    }
+                }
             }
             Err(e) => {
                 // EMFILE and friends: log at most once a second, back off a little.
@@ -63,7 +90,7 @@ pub async fn listen(addr: &str, backlog: u32) -> Result<TcpListener> {
     sock.listen(backlog).with_context(|| format!("listening on {addr}"))
 }
 
-async fn serve(mut stream: TcpStream, c: HttpdConfig) {
+async fn serve<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(mut stream: S, c: HttpdConfig) {
     let idle = (c.idle_timeout_secs > 0).then(|| Duration::from_secs(c.idle_timeout_secs));
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 2048];

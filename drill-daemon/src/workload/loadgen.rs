@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
 use drill_core::workload::LoadgenConfig;
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpSocket;
 
 use super::{http, log};
 
@@ -26,9 +26,15 @@ pub async fn run(name: &str, c: LoadgenConfig) -> Result<()> {
     let (host, _) = c.target.rsplit_once(':').ok_or_else(|| anyhow!("target `{}` is not HOST:PORT", c.target))?;
     let host = host.to_string();
     let how = format!("{}{}{}", if c.keepalive { "keep-alive" } else { "a connection per request" }, if c.nodelay { "" } else { ", Nagle on" }, if c.body_bytes > 0 { format!(", POST {} bytes", c.body_bytes) } else { String::new() });
-    log(name, &format!("sending {} requests/s to http://{}{} ({how})", c.rate_per_sec, c.target, c.path));
+    log(name, &format!("sending {} requests/s to {}://{}{} ({how})", c.rate_per_sec, if c.tls { "https" } else { "http" }, c.target, c.path));
     let window = Arc::new(Mutex::new(Window::default()));
-    let pool: Arc<Mutex<Vec<TcpStream>>> = Arc::new(Mutex::new(Vec::new()));
+    let pool: Arc<Mutex<Vec<Box<dyn http::Io>>>> = Arc::new(Mutex::new(Vec::new()));
+    let tls = if c.tls {
+        let ca = std::fs::read_to_string(crate::tls::CA_PATH).with_context(|| format!("tls = true: reading the drill's CA {}", crate::tls::CA_PATH))?;
+        Some(crate::tls::client_config(&ca)?)
+    } else {
+        None
+    };
     let period = Duration::from_secs_f64(1.0 / f64::from(c.rate_per_sec.max(1)));
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -38,10 +44,10 @@ pub async fn run(name: &str, c: LoadgenConfig) -> Result<()> {
     loop {
         tokio::select! {
             _ = tick.tick() => {
-                let (window, pool, c, host) = (window.clone(), pool.clone(), c.clone(), host.clone());
+                let (window, pool, c, host, tls) = (window.clone(), pool.clone(), c.clone(), host.clone(), tls.clone());
                 tokio::spawn(async move {
                     let start = Instant::now();
-                    let r = tokio::time::timeout(Duration::from_millis(c.timeout_ms), one(&c, &host, &pool)).await;
+                    let r = tokio::time::timeout(Duration::from_millis(c.timeout_ms), one(&c, &host, &pool, tls.as_ref())).await;
                     let r = r.unwrap_or_else(|_| Err(format!("timed out after {} ms", c.timeout_ms)));
                     let mut w = window.lock().expect("window");
                     match r {
@@ -71,19 +77,17 @@ pub async fn run(name: &str, c: LoadgenConfig) -> Result<()> {
 /// One request: on a pooled connection when keep-alive is on and one is idle, else
 /// on a new one. A pooled connection the server closed meanwhile fails the request
 /// (as it would for a real client without retries).
-async fn one(c: &LoadgenConfig, host: &str, pool: &Mutex<Vec<TcpStream>>) -> Result<(), String> {
+async fn one(c: &LoadgenConfig, host: &str, pool: &Mutex<Vec<Box<dyn http::Io>>>, tls: Option<&Arc<rustls::ClientConfig>>) -> Result<(), String> {
     let reused = if c.keepalive { pool.lock().expect("pool").pop() } else { None };
     let mut stream = match reused {
         Some(s) => s,
         None => {
             let addr = resolve(&c.target).await.map_err(|e| format!("{e:#}"))?;
             let sock = if addr.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }.map_err(|e| format!("socket: {e}"))?;
-            let s = sock.connect(addr).await.map_err(|e| format!("connect: {e}"))?;
-            s.set_nodelay(c.nodelay).map_err(|e| format!("TCP_NODELAY: {e}"))?;
-            s
+            http::connect(sock, addr, host, tls, c.nodelay).await?
         }
     };
-    let status = http::send(&mut stream, host, &c.path, c.body_bytes as usize).await?;
+    let status = http::send(&mut *stream, host, &c.path, c.body_bytes as usize).await?;
     if c.keepalive {
         pool.lock().expect("pool").push(stream);
     }
