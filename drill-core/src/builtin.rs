@@ -8,6 +8,7 @@ pub const SCENARIOS: &[(&str, &str)] = &[
     ("scenarios/packet-loss.toml", include_str!("../../scenarios/packet-loss.toml")),
     ("scenarios/wan-latency-504.toml", include_str!("../../scenarios/wan-latency-504.toml")),
     ("scenarios/mtu-blackhole.toml", include_str!("../../scenarios/mtu-blackhole.toml")),
+    ("scenarios/tls-expired.toml", include_str!("../../scenarios/tls-expired.toml")),
 ];
 
 #[cfg(test)]

@@ -30,6 +30,9 @@ pub async fn run(name: &str, c: HttpdConfig) -> Result<()> {
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
+                // As nginx's tcp_nodelay: responses and TLS handshakes are written in
+                // pieces, which must not wait for the client's delayed ACKs.
+                let _ = stream.set_nodelay(true);
                 let c = c.clone();
                 match tls.clone() {
                     None => {

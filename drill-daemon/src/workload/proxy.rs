@@ -31,6 +31,7 @@ pub async fn run(name: &str, c: ProxyConfig) -> Result<()> {
                 continue;
             }
         };
+        let _ = stream.set_nodelay(true);
         let (c, pool, name) = (c.clone(), pool.clone(), name.clone());
         tokio::spawn(async move { serve(stream, &c, &pool, &name).await });
     }
