@@ -906,25 +906,7 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
                 if !check_host(&mut cx, host) {
                     continue;
                 }
-                let proto = match &f.proto {
-                    Some(p) if ["tcp", "udp", "icmp"].contains(&p.get_ref().as_str()) => Some(p.get_ref().clone()),
-                    Some(p) => {
-                        cx.err(p.span(), format!("protocol `{}` is not supported", p.get_ref()), "use tcp, udp or icmp (or leave it out to match every protocol)");
-                        continue;
-                    }
-                    None => None,
-                };
-                let dport = match &f.dport {
-                    Some(d) => match port_in_range(&mut cx, d) {
-                        Some(p) if matches!(proto.as_deref(), Some("tcp" | "udp")) => Some(p),
-                        Some(_) => {
-                            cx.err(d.span(), "`dport` needs `proto = \"tcp\"` or `\"udp\"`", "say which protocol's port it is");
-                            continue;
-                        }
-                        None => continue,
-                    },
-                    None => None,
-                };
+                let Ok((proto, dport)) = proto_and_port(&mut cx, &f.proto, &f.dport) else { continue };
                 let Ok(from) = source(&mut cx, &f.from, &host_names, &known_hosts) else {
                     continue;
                 };
@@ -1121,25 +1103,7 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
                         continue;
                     }
                 };
-                let proto = match &f.proto {
-                    Some(p) if ["tcp", "udp", "icmp"].contains(&p.get_ref().as_str()) => Some(p.get_ref().clone()),
-                    Some(p) => {
-                        cx.err(p.span(), format!("protocol `{}` is not supported", p.get_ref()), "use tcp, udp or icmp (or leave it out to match every protocol)");
-                        continue;
-                    }
-                    None => None,
-                };
-                let dport = match &f.dport {
-                    Some(d) if matches!(proto.as_deref(), Some("tcp" | "udp")) => match port_in_range(&mut cx, d) {
-                        Some(p) => Some(p),
-                        None => continue,
-                    },
-                    Some(d) => {
-                        cx.err(d.span(), "`dport` needs `proto = \"tcp\"` or `\"udp\"`", "say which protocol's port it is");
-                        continue;
-                    }
-                    None => None,
-                };
+                let Ok((proto, dport)) = proto_and_port(&mut cx, &f.proto, &f.dport) else { continue };
                 let Ok(from) = source(&mut cx, &f.from, &host_names, &known_hosts) else {
                     continue;
                 };
@@ -1359,6 +1323,30 @@ fn has_interface(cx: &mut Ctx, segments: &[Segment], host: &Spanned<String>, ifa
     }
     cx.err(iface.span(), format!("host `{}` has no interface `{}`", host.get_ref(), iface.get_ref()), format!("its interfaces are: {}", ifs.join(", ")));
     false
+}
+
+/// `proto` (tcp, udp, icmp or none) and `dport` (only with tcp or udp); Err when reported.
+fn proto_and_port(cx: &mut Ctx, proto: &Option<Spanned<String>>, dport: &Option<Spanned<i64>>) -> Result<(Option<String>, Option<u16>), ()> {
+    let proto = match proto {
+        Some(p) if ["tcp", "udp", "icmp"].contains(&p.get_ref().as_str()) => Some(p.get_ref().clone()),
+        Some(p) => {
+            cx.err(p.span(), format!("protocol `{}` is not supported", p.get_ref()), "use tcp, udp or icmp (or leave it out to match every protocol)");
+            return Err(());
+        }
+        None => None,
+    };
+    let dport = match dport {
+        Some(d) => match port_in_range(cx, d) {
+            Some(p) if matches!(proto.as_deref(), Some("tcp" | "udp")) => Some(p),
+            Some(_) => {
+                cx.err(d.span(), "`dport` needs `proto = \"tcp\"` or `\"udp\"`", "say which protocol's port it is");
+                return Err(());
+            }
+            None => return Err(()),
+        },
+        None => None,
+    };
+    Ok((proto, dport))
 }
 
 /// `from = HOST` or `from = "PREFIX"`; Err when reported.

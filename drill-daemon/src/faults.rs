@@ -2,15 +2,20 @@
 //!
 //! - `service-config` faults are applied by writing the patched config before the
 //!   service starts (see `drill.rs`); the learner's fix is editing it back.
-//! - `nft-drop` / `nft-reject` put rules in the host's own table `inet drill`, chain
-//!   `input`. Apply is idempotent: one batch per host adds the table and chain (no-ops
-//!   when present), flushes the chain and adds every rule of that host. The learner may
-//!   remove them any way an engineer would (delete the rule, flush the chain, delete the
-//!   table); the engine never re-applies them.
+//! - nftables faults (drop, reject, loss, policer, connection limit, frag-needed drop,
+//!   DNAT) live in the host's own table `inet drill`, one chain per hook used. Apply is
+//!   idempotent: one transaction per host adds the table, deletes it and builds it
+//!   anew with every rule of that host. The learner may remove them any way an engineer
+//!   would (delete the rule, flush the chain, delete the table); the engine never
+//!   re-applies them.
+//! - tc: tbf for a whole interface, htb for one port (`tc`/`tc -batch` in the netns);
+//!   netem for delays where the kernel has it (else the delay wire, `wire.rs`); the
+//!   eBPF classifier lives in `tcfault.rs`.
+//! - sysctls, MTUs and routes through /proc/sys and netlink, read back.
 //!
-//! After apply, each fault is measured from outside before the learner gets the drill:
-//! a TCP connection from a neighbour host to the filtered port must time out (drop) or
-//! be refused (reject). A fault that does not take stops the start with an error.
+//! After apply, `drill.rs` measures each fault from outside before the learner gets the
+//! drill (connections, pings, transfers, ping RTT); a fault that does not take stops the
+//! start with an error.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -568,6 +573,8 @@ mod tests {
         let j = json(NftRule::input(Some("tcp"), Some(8080), Some(NftSource::Host("client".into())), NftAction::Drop));
         assert!(j.contains(r#""right":{"set":["10.77.9.1"]}"#), "{j}");
         assert!(j.contains(r#"{"match":{"left":{"payload":{"protocol":"tcp","field":"dport"}},"right":8080,"op":"=="}}"#), "{j}");
-        assert!(j.contains(r#"{"flush":{"chain""#), "apply replaces the chain's rules: {j}");
+        // Apply rebuilds the table: add (a no-op when present), delete, add, then chains.
+        let (add, del) = (j.find(r#"{"add":{"table""#).unwrap(), j.find(r#"{"delete":{"table""#).unwrap());
+        assert!(add < del && j[del..].contains(r#"{"add":{"table""#), "apply replaces the table: {j}");
     }
 }

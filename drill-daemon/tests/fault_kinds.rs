@@ -10,17 +10,7 @@ use std::time::Duration;
 use common::*;
 use drill_daemon::faults::{self, Connect};
 use drill_daemon::tcfault::{self, TcFault};
-use drill_daemon::{netns, topology, wire};
-
-/// Deletes the namespaces on drop, even when the test panics.
-struct Cleanup(Vec<String>);
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        for n in &self.0 {
-            let _ = netns::delete(n);
-        }
-    }
-}
+use drill_daemon::{topology, wire};
 
 fn ping_stats(ns: &str, args: &str, addr: &str) -> (f64, Option<f64>) {
     let out = sh(&format!("ip netns exec {ns} ping -q -n {args} {addr} || true"));
@@ -41,7 +31,7 @@ fn delay_wire_adds_the_asked_latency_and_loss_and_reverts() {
     let wire_ns = drill_core::plan::wire_netns_name(&id, "client", "eth0");
     let mut all = plan.namespaces();
     all.push(wire_ns.clone());
-    let _cleanup = Cleanup(all);
+    let _cleanup = NetnsCleanup(all);
     let client = plan.hosts[0].netns.clone();
     rt.block_on(async {
         let (conn, root, _) = rtnetlink::new_connection().unwrap();
@@ -100,7 +90,7 @@ fn ebpf_drop_is_map_driven_retunable_and_removable() {
     let id = format!("{:06x}", (std::process::id() ^ 0xeb9f0) & 0xff_ffff);
     let s = drill_core::scenario::parse("two-host.toml", include_str!("fixtures/two-host.toml")).unwrap();
     let plan = drill_core::plan::compile(&s, &id, 0);
-    let _cleanup = Cleanup(plan.namespaces());
+    let _cleanup = NetnsCleanup(plan.namespaces());
     let (client, server) = (plan.hosts[0].netns.clone(), plan.hosts[1].netns.clone());
     rt.block_on(async {
         let (conn, root, _) = rtnetlink::new_connection().unwrap();

@@ -9,7 +9,6 @@ use std::time::Duration;
 use common::*;
 use drill_core::scenario::{NftAction, NftRule, NftSource};
 use drill_daemon::faults::{self, Connect};
-use drill_daemon::netns;
 use drill_daemon::topology;
 
 fn curl_code(ns: &str, url: &str) -> i32 {
@@ -76,15 +75,7 @@ fn nft_fault_apply_is_idempotent_and_revert_is_complete() {
     let id = format!("{:06x}", (std::process::id() ^ 0x5a5a5a) & 0xff_ffff);
     let s = drill_core::scenario::parse("two-host.toml", include_str!("fixtures/two-host.toml")).unwrap();
     let plan = drill_core::plan::compile(&s, &id, 0);
-    struct Cleanup(Vec<String>);
-    impl Drop for Cleanup {
-        fn drop(&mut self) {
-            for n in &self.0 {
-                let _ = netns::delete(n);
-            }
-        }
-    }
-    let _cleanup = Cleanup(plan.namespaces());
+    let _cleanup = NetnsCleanup(plan.namespaces());
     rt.block_on(async {
         let (conn, root, _) = rtnetlink::new_connection().unwrap();
         tokio::spawn(conn);

@@ -205,3 +205,14 @@ pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
 pub fn close_wait_count(netns: &str) -> usize {
     sh(&format!("ip netns exec {netns} ss -Htan state close-wait '( sport = :8080 )'")).lines().count()
 }
+
+/// Deletes the named namespaces on drop, even when the test panics.
+pub struct NetnsCleanup(pub Vec<String>);
+
+impl Drop for NetnsCleanup {
+    fn drop(&mut self) {
+        for n in &self.0 {
+            let _ = drill_daemon::netns::delete(n);
+        }
+    }
+}
