@@ -269,7 +269,16 @@ pub fn compile(s: &Scenario, drill_id: &str, slot: u8) -> Plan {
         hosts,
         links,
         switches,
-        faults: s.faults.iter().map(|f| f.describe()).collect(),
+        faults: s
+            .faults
+            .iter()
+            .map(|f| match f {
+                crate::scenario::Fault::Delay { host, interface, .. } => {
+                    format!("{} (netem where the kernel has it, else a userspace delay wire in namespace {})", f.describe(), wire_netns_name(drill_id, host, interface))
+                }
+                _ => f.describe(),
+            })
+            .collect(),
         probes,
         checks: s.checks.clone(),
         window_secs: s.window_secs,

@@ -59,7 +59,8 @@ pub fn rule(plan: &Plan, proto: Option<&str>, dport: Option<u16>, from: Option<&
 
 impl TcFault {
     /// Loads a fresh copy of the program, writes `rule`, and attaches it to `iface`
-    /// of the worker's namespace (adding the clsact qdisc when missing).
+    /// of the worker's namespace (adding the clsact qdisc when missing), replacing any
+    /// `drill_tc_fault` already attached there (apply is idempotent).
     pub async fn attach(worker: &NetnsWorker, host: &str, iface: &str, egress: bool, rule: TcRule) -> Result<TcFault> {
         let ifname = iface.to_string();
         let (ebpf, link) = worker
@@ -70,11 +71,18 @@ impl TcFault {
                 prog.load().context("loading drill_tc_fault into the kernel")?;
                 if let Err(e) = aya::programs::tc::qdisc_add_clsact(&ifname) {
                     // EEXIST: the interface has a clsact qdisc already.
-                    if !format!("{e}").contains("exists") && !matches!(&e, aya::programs::tc::TcError::NetlinkError(n) if n.raw_os_error() == Some(libc::EEXIST)) {
+                    if !matches!(&e, aya::programs::tc::TcError::AlreadyAttached) && !matches!(&e, aya::programs::tc::TcError::NetlinkError(n) if n.raw_os_error() == Some(libc::EEXIST)) {
                         return Err(anyhow!("adding a clsact qdisc to {ifname}: {e}"));
                     }
                 }
                 let kind = if egress { TcAttachType::Egress } else { TcAttachType::Ingress };
+                // Replace, not add: a drill_tc_fault already on this hook goes first (none
+                // there is the usual case, reported as NotFound).
+                if let Err(e) = aya::programs::tc::qdisc_detach_program(&ifname, kind, tcfault::PROGRAM) {
+                    if !matches!(&e, aya::programs::tc::TcError::IoError(io) if io.kind() == std::io::ErrorKind::NotFound) {
+                        return Err(anyhow!("removing an earlier drill_tc_fault from {ifname}: {e}"));
+                    }
+                }
                 let id = prog.attach_with_options(&ifname, kind, TcAttachOptions::Netlink(NlOptions::default())).with_context(|| format!("attaching to {ifname}"))?;
                 let link = prog.take_link(id)?;
                 Ok((ebpf, link))

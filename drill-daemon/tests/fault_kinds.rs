@@ -137,6 +137,16 @@ fn ebpf_drop_is_map_driven_retunable_and_removable() {
         tf.remove(srv).await.unwrap();
         let (lost, _) = ping_stats(&client, "-c 20 -i 0.01 -W 1", "10.77.9.2");
         assert_eq!(lost, 0.0);
+        // Apply is idempotent: attaching again replaces, the interface holds one classifier.
+        let rule = tcfault::rule(&plan, Some("tcp"), Some(7777), None, 1.0).unwrap();
+        let first = TcFault::attach(srv, "server", "eth0", false, rule).await.unwrap();
+        let second = TcFault::attach(srv, "server", "eth0", false, rule).await.unwrap();
+        let filters = sh(&format!("ip netns exec {server} tc filter show dev eth0 ingress"));
+        assert_eq!(filters.matches("drill_tc_fault").count(), 2, "one filter (named twice on its line): {filters}");
+        assert_eq!(faults::try_connect(cw, to, Duration::from_millis(500)).await.unwrap().0, Connect::TimedOut);
+        second.remove(srv).await.unwrap();
+        first.remove(srv).await.unwrap();
+        assert_eq!(faults::try_connect(cw, to, Duration::from_millis(500)).await.unwrap().0, Connect::Refused);
     });
 }
 
