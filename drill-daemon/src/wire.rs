@@ -29,6 +29,8 @@ pub const END_PEER: &str = "b";
 
 /// Frames (with their vnet header) are at most a GSO super-frame.
 const FRAME_MAX: usize = 65_536 + 128;
+/// Frames read per wakeup before the due ones are sent.
+const BATCH: usize = 64;
 /// Bytes a direction may hold in flight before it drops (as a full queue would).
 const QUEUE_BYTES: usize = 64 << 20;
 
@@ -177,7 +179,8 @@ fn pump(rx: &OwnedFd, tx: &OwnedFd, params: Option<&Params>, stop: &AtomicBool, 
                 continue;
             }
         }
-        loop {
+        // At most a batch per wakeup, so that a flood cannot hold back frames already due.
+        for _ in 0..BATCH {
             // SAFETY: buf is a live, writable buffer of the length passed.
             let n = unsafe { libc::recv(rx.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
             if n <= 0 {
