@@ -350,11 +350,15 @@ async fn tc(worker: &NetnsWorker, args: Vec<String>) -> Result<()> {
 
 /// Limits the egress of one port's traffic (source or destination port `port`) on an
 /// interface with an htb class; everything else goes through an unlimited default
-/// class. Replaces whatever root qdisc the interface had (idempotent).
+/// class. Replaces whatever root qdisc the interface had (idempotent; for a moment in
+/// between the interface is unshaped).
 pub async fn set_port_rate(worker: &NetnsWorker, host: &str, iface: &str, port: u16, rate_bps: u64) -> Result<()> {
     let burst = (rate_bps / 8 / 100).max(10_000);
+    // htb cannot `replace` itself ("Change operation not supported"): remove the root
+    // qdisc (whatever it is) and build the tree anew.
+    clear_rate(worker, host, iface).await?;
     let script = format!(
-        "qdisc replace dev {iface} root handle 1: htb default 20\n\
+        "qdisc add dev {iface} root handle 1: htb default 20\n\
          class replace dev {iface} parent 1: classid 1:10 htb rate {rate_bps}bit ceil {rate_bps}bit burst {burst}\n\
          class replace dev {iface} parent 1: classid 1:20 htb rate 100gbit\n\
          filter replace dev {iface} parent 1: protocol ip prio 1 handle 800::1 u32 match ip dport {port} 0xffff flowid 1:10\n\

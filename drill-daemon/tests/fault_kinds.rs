@@ -303,3 +303,59 @@ dport = 7000
     d.drill_json(&["stop", &id, "--json"], 0);
     assert!(netns_of(&id).is_empty(), "{:?}", netns_of(&id));
 }
+
+/// iperf3 from `from_ns` to `addr:port` for a second; received bits per second.
+fn iperf(server_ns: &str, from_ns: &str, addr: &str, port: u16) -> f64 {
+    let mut srv = std::process::Command::new("ip").args(["netns", "exec", server_ns, "iperf3", "-s", "-1", "-p", &port.to_string()]).stdout(std::process::Stdio::null()).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let out = sh(&format!("ip netns exec {from_ns} iperf3 -c {addr} -p {port} -t 1 -J"));
+    let _ = srv.wait();
+    serde_json::from_str::<serde_json::Value>(&out).unwrap()["end"]["sum_received"]["bits_per_second"].as_f64().unwrap()
+}
+
+#[test]
+fn tc_and_mtu_faults_apply_twice_and_revert_completely() {
+    if !privileged_or_skip("tc_and_mtu_faults_apply_twice_and_revert_completely") {
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let id = format!("{:06x}", (std::process::id() ^ 0x7c7c7) & 0xff_ffff);
+    let s = drill_core::scenario::parse("two-host.toml", include_str!("fixtures/two-host.toml")).unwrap();
+    let plan = drill_core::plan::compile(&s, &id, 0);
+    let _cleanup = NetnsCleanup(plan.namespaces());
+    let (client, server) = (plan.hosts[0].netns.clone(), plan.hosts[1].netns.clone());
+    rt.block_on(async {
+        let (conn, root, _) = rtnetlink::new_connection().unwrap();
+        tokio::spawn(conn);
+        let ns = topology::build(&plan, &root).await.unwrap();
+        let srv = &ns["server"].worker;
+        let within = |bps: f64, mbit: f64| (bps / (mbit * 1e6) - 1.0).abs() <= 0.15;
+        // tbf on the server's egress, applied twice: iperf3 from the server at ~20 Mbit/s.
+        faults::set_rate(srv, "server", "eth0", 20_000_000).await.unwrap();
+        faults::set_rate(srv, "server", "eth0", 20_000_000).await.unwrap();
+        let bps = iperf(&client, &server, "10.77.9.1", 5201);
+        assert!(within(bps, 20.0), "tbf 20 Mbit/s: iperf3 saw {:.1} Mbit/s", bps / 1e6);
+        assert_eq!(sh(&format!("ip netns exec {server} tc qdisc show dev eth0 root")).matches("tbf").count(), 1);
+        faults::clear_rate(srv, "server", "eth0").await.unwrap();
+        faults::clear_rate(srv, "server", "eth0").await.unwrap();
+        let bps = iperf(&client, &server, "10.77.9.1", 5201);
+        assert!(bps > 1e9, "after revert iperf3 saw {:.1} Mbit/s", bps / 1e6);
+        // htb for port 5202 only, applied twice: 5202 at ~20 Mbit/s, 5201 unlimited.
+        faults::set_port_rate(srv, "server", "eth0", 5202, 20_000_000).await.unwrap();
+        faults::set_port_rate(srv, "server", "eth0", 5202, 20_000_000).await.unwrap();
+        let bps = iperf(&client, &server, "10.77.9.1", 5202);
+        assert!(within(bps, 20.0), "htb port 5202 at 20 Mbit/s: iperf3 saw {:.1} Mbit/s", bps / 1e6);
+        let bps = iperf(&client, &server, "10.77.9.1", 5201);
+        assert!(bps > 1e9, "port 5201 is not limited: iperf3 saw {:.1} Mbit/s", bps / 1e6);
+        faults::clear_rate(srv, "server", "eth0").await.unwrap();
+        let bps = iperf(&client, &server, "10.77.9.1", 5202);
+        assert!(bps > 1e9, "after revert port 5202 ran at {:.1} Mbit/s", bps / 1e6);
+        // MTU: a 1300-byte DF ping does not leave a 1280-MTU interface; after revert it does.
+        let nl = &ns["server"].nl;
+        faults::set_mtu(nl, "server", "eth0", 1280).await.unwrap();
+        let big = std::process::Command::new("ip").args(["netns", "exec", &server, "ping", "-M", "do", "-s", "1300", "-c", "1", "-W", "1", "10.77.9.1"]).output().unwrap();
+        assert!(!big.status.success() && String::from_utf8_lossy(&big.stderr).contains("mtu=1280"), "{}", String::from_utf8_lossy(&big.stderr));
+        faults::set_mtu(nl, "server", "eth0", 1500).await.unwrap();
+        sh(&format!("ip netns exec {server} ping -M do -s 1300 -c 1 -W 1 10.77.9.1"));
+    });
+}
