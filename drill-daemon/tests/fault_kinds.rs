@@ -24,25 +24,19 @@ fn delay_wire_adds_the_asked_latency_and_loss_and_reverts() {
     if !privileged_or_skip("delay_wire_adds_the_asked_latency_and_loss_and_reverts") {
         return;
     }
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    let id = format!("{:06x}", (std::process::id() ^ 0xde1a7) & 0xff_ffff);
-    let s = drill_core::scenario::parse("two-host.toml", include_str!("fixtures/two-host.toml")).unwrap();
-    let plan = drill_core::plan::compile(&s, &id, 0);
-    let wire_ns = drill_core::plan::wire_netns_name(&id, "client", "eth0");
-    let mut all = plan.namespaces();
-    all.push(wire_ns.clone());
-    let _cleanup = NetnsCleanup(all);
-    let client = plan.hosts[0].netns.clone();
-    rt.block_on(async {
-        let (conn, root, _) = rtnetlink::new_connection().unwrap();
-        tokio::spawn(conn);
+    let mut net = TwoHost::new(0xde1a7);
+    let wire_ns = drill_core::plan::wire_netns_name(&net.plan.drill_id, "client", "eth0");
+    net.cleanup.0.push(wire_ns.clone());
+    let (plan, client) = (&net.plan, net.netns("client"));
+    net.rt.block_on(async {
+        let root = root_netlink();
         let mut ns = std::collections::BTreeMap::new();
         for h in &plan.hosts {
             ns.insert(h.name.clone(), topology::Ns::create(&h.netns).await.unwrap().1);
         }
         ns.insert(wire_ns.clone(), topology::Ns::create(&wire_ns).await.unwrap().1);
         let splice = topology::Splice { host: "client".into(), iface: "eth0".into(), netns: wire_ns.clone() };
-        topology::apply_spliced(&plan, &root, &ns, &[splice]).await.unwrap();
+        topology::apply_spliced(plan, &root, &ns, &[splice]).await.unwrap();
         let (a, b) = ns[&wire_ns].worker.run(|| (wire::open_end(wire::END_HOST).unwrap(), wire::open_end(wire::END_PEER).unwrap())).await.unwrap();
         let w = wire::Wire::start(&wire_ns, a, b).unwrap();
         // The client's eth0 is paired with the wire, not with the server.
@@ -86,18 +80,12 @@ fn ebpf_drop_is_map_driven_retunable_and_removable() {
     if !privileged_or_skip("ebpf_drop_is_map_driven_retunable_and_removable") {
         return;
     }
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    let id = format!("{:06x}", (std::process::id() ^ 0xeb9f0) & 0xff_ffff);
-    let s = drill_core::scenario::parse("two-host.toml", include_str!("fixtures/two-host.toml")).unwrap();
-    let plan = drill_core::plan::compile(&s, &id, 0);
-    let _cleanup = NetnsCleanup(plan.namespaces());
-    let (client, server) = (plan.hosts[0].netns.clone(), plan.hosts[1].netns.clone());
-    rt.block_on(async {
-        let (conn, root, _) = rtnetlink::new_connection().unwrap();
-        tokio::spawn(conn);
-        let ns = topology::build(&plan, &root).await.unwrap();
+    let net = TwoHost::new(0xeb9f0);
+    let (plan, client, server) = (&net.plan, net.netns("client"), net.netns("server"));
+    net.rt.block_on(async {
+        let ns = topology::build(plan, &root_netlink()).await.unwrap();
         let srv = &ns["server"].worker;
-        let rule = tcfault::rule(&plan, Some("icmp"), None, Some(&drill_core::scenario::NftSource::Host("client".into())), 0.3).unwrap();
+        let rule = tcfault::rule(plan, Some("icmp"), None, Some(&drill_core::scenario::NftSource::Host("client".into())), 0.3).unwrap();
         let mut tf = TcFault::attach(srv, "server", "eth0", false, rule).await.unwrap();
         // Where an engineer looks: tc shows the classifier by name.
         let filters = sh(&format!("ip netns exec {server} tc filter show dev eth0 ingress"));
@@ -112,7 +100,7 @@ fn ebpf_drop_is_map_driven_retunable_and_removable() {
         let to: std::net::SocketAddr = "10.77.9.2:7777".parse().unwrap();
         let cw = &ns["client"].worker;
         assert_eq!(faults::try_connect(cw, to, Duration::from_millis(500)).await.unwrap().0, Connect::Refused);
-        tf.set_rule(tcfault::rule(&plan, Some("tcp"), Some(7777), None, 1.0).unwrap()).unwrap();
+        tf.set_rule(tcfault::rule(plan, Some("tcp"), Some(7777), None, 1.0).unwrap()).unwrap();
         assert_eq!(faults::try_connect(cw, to, Duration::from_millis(500)).await.unwrap().0, Connect::TimedOut);
         let (lost, _) = ping_stats(&client, "-c 50 -i 0.005 -W 1", "10.77.9.2");
         assert_eq!(lost, 0.0, "ICMP passes once the rule names TCP");
@@ -125,20 +113,20 @@ fn ebpf_drop_is_map_driven_retunable_and_removable() {
         tf.remove(srv).await.unwrap();
         assert!(!sh(&format!("ip netns exec {server} tc filter show dev eth0 ingress")).contains("drill_tc_fault"));
         // The learner removes it their way (the whole clsact qdisc); removing after that is fine.
-        let tf = TcFault::attach(srv, "server", "eth0", false, tcfault::rule(&plan, Some("tcp"), Some(7777), None, 1.0).unwrap()).await.unwrap();
+        let tf = TcFault::attach(srv, "server", "eth0", false, tcfault::rule(plan, Some("tcp"), Some(7777), None, 1.0).unwrap()).await.unwrap();
         assert_eq!(faults::try_connect(cw, to, Duration::from_millis(500)).await.unwrap().0, Connect::TimedOut);
         sh(&format!("ip netns exec {server} tc qdisc del dev eth0 clsact"));
         assert_eq!(faults::try_connect(cw, to, Duration::from_millis(500)).await.unwrap().0, Connect::Refused);
         tf.remove(srv).await.unwrap();
         // Egress: the server's replies to pings are dropped on the way out.
-        let tf = TcFault::attach(srv, "server", "eth0", true, tcfault::rule(&plan, Some("icmp"), None, None, 1.0).unwrap()).await.unwrap();
+        let tf = TcFault::attach(srv, "server", "eth0", true, tcfault::rule(plan, Some("icmp"), None, None, 1.0).unwrap()).await.unwrap();
         let (lost, _) = ping_stats(&client, "-c 20 -i 0.01 -W 1", "10.77.9.2");
         assert_eq!(lost, 100.0);
         tf.remove(srv).await.unwrap();
         let (lost, _) = ping_stats(&client, "-c 20 -i 0.01 -W 1", "10.77.9.2");
         assert_eq!(lost, 0.0);
         // Apply is idempotent: attaching again replaces, the interface holds one classifier.
-        let rule = tcfault::rule(&plan, Some("tcp"), Some(7777), None, 1.0).unwrap();
+        let rule = tcfault::rule(plan, Some("tcp"), Some(7777), None, 1.0).unwrap();
         let first = TcFault::attach(srv, "server", "eth0", false, rule).await.unwrap();
         let second = TcFault::attach(srv, "server", "eth0", false, rule).await.unwrap();
         let filters = sh(&format!("ip netns exec {server} tc filter show dev eth0 ingress"));
@@ -318,16 +306,10 @@ fn tc_and_mtu_faults_apply_twice_and_revert_completely() {
     if !privileged_or_skip("tc_and_mtu_faults_apply_twice_and_revert_completely") {
         return;
     }
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    let id = format!("{:06x}", (std::process::id() ^ 0x7c7c7) & 0xff_ffff);
-    let s = drill_core::scenario::parse("two-host.toml", include_str!("fixtures/two-host.toml")).unwrap();
-    let plan = drill_core::plan::compile(&s, &id, 0);
-    let _cleanup = NetnsCleanup(plan.namespaces());
-    let (client, server) = (plan.hosts[0].netns.clone(), plan.hosts[1].netns.clone());
-    rt.block_on(async {
-        let (conn, root, _) = rtnetlink::new_connection().unwrap();
-        tokio::spawn(conn);
-        let ns = topology::build(&plan, &root).await.unwrap();
+    let net = TwoHost::new(0x7c7c7);
+    let (plan, client, server) = (&net.plan, net.netns("client"), net.netns("server"));
+    net.rt.block_on(async {
+        let ns = topology::build(plan, &root_netlink()).await.unwrap();
         let srv = &ns["server"].worker;
         let within = |bps: f64, mbit: f64| (bps / (mbit * 1e6) - 1.0).abs() <= 0.15;
         // tbf on the server's egress, applied twice: iperf3 from the server at ~20 Mbit/s.

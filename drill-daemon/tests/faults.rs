@@ -71,29 +71,24 @@ fn nft_fault_apply_is_idempotent_and_revert_is_complete() {
     if !privileged_or_skip("nft_fault_apply_is_idempotent_and_revert_is_complete") {
         return;
     }
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    let id = format!("{:06x}", (std::process::id() ^ 0x5a5a5a) & 0xff_ffff);
-    let s = drill_core::scenario::parse("two-host.toml", include_str!("fixtures/two-host.toml")).unwrap();
-    let plan = drill_core::plan::compile(&s, &id, 0);
-    let _cleanup = NetnsCleanup(plan.namespaces());
-    rt.block_on(async {
-        let (conn, root, _) = rtnetlink::new_connection().unwrap();
-        tokio::spawn(conn);
-        let ns = topology::build(&plan, &root).await.unwrap();
+    let net = TwoHost::new(0x5a5a5a);
+    let plan = &net.plan;
+    net.rt.block_on(async {
+        let ns = topology::build(plan, &root_netlink()).await.unwrap();
         let (client, server) = (&ns["client"].worker, &ns["server"].worker);
         let to = "10.77.9.2:7777".parse().unwrap();
         let connect = || faults::try_connect(client, to, Duration::from_millis(500));
         // No fault: nothing listens on 7777, the kernel answers with a RST.
         assert_eq!(connect().await.unwrap().0, Connect::Refused);
         let drop = NftRule::input(Some("tcp"), Some(7777), Some(NftSource::Host("client".into())), NftAction::Drop);
-        faults::apply_nft(server, &plan, "server", &faults::HostNft::of(vec![drop.clone()])).await.unwrap();
-        faults::apply_nft(server, &plan, "server", &faults::HostNft::of(vec![drop.clone()])).await.unwrap();
+        faults::apply_nft(server, plan, "server", &faults::HostNft::of(vec![drop.clone()])).await.unwrap();
+        faults::apply_nft(server, plan, "server", &faults::HostNft::of(vec![drop.clone()])).await.unwrap();
         assert_eq!(connect().await.unwrap().0, Connect::TimedOut);
         let listed = sh(&format!("ip netns exec {} nft list chain inet drill input", plan.hosts[1].netns));
         assert_eq!(listed.matches("drop").count(), 1, "applied twice, present once: {listed}");
         // Retune in place: the same call with another rule replaces it.
         let reject = NftRule { action: NftAction::RejectAdminProhibited, ..drop.clone() };
-        faults::apply_nft(server, &plan, "server", &faults::HostNft::of(vec![reject])).await.unwrap();
+        faults::apply_nft(server, plan, "server", &faults::HostNft::of(vec![reject])).await.unwrap();
         let (got, took) = connect().await.unwrap();
         assert!(matches!(got, Connect::Other(_)), "admin-prohibited surfaces as an ICMP error: {got:?}");
         assert!(took < Duration::from_millis(400));

@@ -216,3 +216,34 @@ impl Drop for NetnsCleanup {
         }
     }
 }
+
+/// The two-host fixture (client 10.77.9.1 -- server 10.77.9.2) planned under a unique
+/// id (`salt` keeps tests of one binary apart); its namespaces are deleted on drop.
+pub struct TwoHost {
+    pub rt: tokio::runtime::Runtime,
+    pub plan: drill_core::plan::Plan,
+    pub cleanup: NetnsCleanup,
+}
+
+impl TwoHost {
+    pub fn new(salt: u32) -> TwoHost {
+        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+        let id = format!("{:06x}", (std::process::id() ^ salt) & 0xff_ffff);
+        let s = drill_core::scenario::parse("two-host.toml", include_str!("../fixtures/two-host.toml")).unwrap();
+        let plan = drill_core::plan::compile(&s, &id, 0);
+        let cleanup = NetnsCleanup(plan.namespaces());
+        TwoHost { rt, plan, cleanup }
+    }
+
+    /// The namespace of `host`.
+    pub fn netns(&self, host: &str) -> String {
+        self.plan.hosts.iter().find(|h| h.name == host).unwrap().netns.clone()
+    }
+}
+
+/// A netlink handle in the root namespace (call inside the runtime).
+pub fn root_netlink() -> rtnetlink::Handle {
+    let (conn, root, _) = rtnetlink::new_connection().unwrap();
+    tokio::spawn(conn);
+    root
+}
