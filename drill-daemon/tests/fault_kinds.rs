@@ -206,12 +206,7 @@ interface = "eth0"
 proto = "tcp"
 dport = 7000
 "#;
-    let text = include_str!("fixtures/router.toml").replace("[[checks]]", &format!("{faults}\n[[checks]]"));
-    let path = d.dir.join("kinds.toml");
-    std::fs::write(&path, text).unwrap();
-    let out = d.drill(&["start", path.to_str().unwrap(), "--json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let id = serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["drill"]["id"].as_str().unwrap().to_string();
+    let id = d.start_router_with("kinds", faults);
     let ns = |h: &str| format!("drill-{id}-{h}");
     let curl = |h: &str, url: &str| std::process::Command::new("ip").args(["netns", "exec", &ns(h), "curl", "-s", "-o", "/dev/null", "-m", "2", url]).status().unwrap().code().unwrap_or(-1);
 

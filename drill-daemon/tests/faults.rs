@@ -135,12 +135,7 @@ host = "router"
 interface = "wan"
 rate = "20mbit"
 "#;
-    let text = include_str!("fixtures/router.toml").replace("[[checks]]", &format!("{faults}\n[[checks]]"));
-    let path = d.dir.join("hostfaults.toml");
-    std::fs::write(&path, text).unwrap();
-    let out = d.drill(&["start", path.to_str().unwrap(), "--json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let id = serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["drill"]["id"].as_str().unwrap().to_string();
+    let id = d.start_router_with("hostfaults", faults);
     let ns = |h: &str| format!("drill-{id}-{h}");
     // Loss: 1000 pings from the client lose about 20% (numgen is random: a generous bound).
     let ping = sh(&format!("ip netns exec {} ping -q -n -i 0.002 -W 1 -c 1000 10.77.2.2 || true", ns("client")));

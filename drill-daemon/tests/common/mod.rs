@@ -95,6 +95,17 @@ impl TestDaemon {
     }
 
     /// Runs the CLI, asserts its exit code, returns stdout parsed as JSON.
+    /// Starts the router fixture with `faults` (TOML `[[faults]]` tables) added; returns
+    /// the drill id.
+    pub fn start_router_with(&self, name: &str, faults: &str) -> String {
+        let text = include_str!("../fixtures/router.toml").replace("[[checks]]", &format!("{faults}\n[[checks]]"));
+        let path = self.dir.join(format!("{name}.toml"));
+        std::fs::write(&path, text).unwrap();
+        let out = self.drill(&["start", path.to_str().unwrap(), "--json"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["drill"]["id"].as_str().unwrap().to_string()
+    }
+
     pub fn drill_json(&self, args: &[&str], code: i32) -> serde_json::Value {
         let out = self.drill(args);
         assert_eq!(out.status.code(), Some(code), "drill {args:?}: stdout {} stderr {}\ndaemon log: {}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr), self.logs());
