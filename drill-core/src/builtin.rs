@@ -5,6 +5,7 @@ pub const SCENARIOS: &[(&str, &str)] = &[
     ("scenarios/close-wait-leak.toml", include_str!("../../scenarios/close-wait-leak.toml")),
     ("scenarios/firewall-drop.toml", include_str!("../../scenarios/firewall-drop.toml")),
     ("scenarios/bind-localhost.toml", include_str!("../../scenarios/bind-localhost.toml")),
+    ("scenarios/missing-route.toml", include_str!("../../scenarios/missing-route.toml")),
     ("scenarios/packet-loss.toml", include_str!("../../scenarios/packet-loss.toml")),
     ("scenarios/wan-latency-504.toml", include_str!("../../scenarios/wan-latency-504.toml")),
     ("scenarios/mtu-blackhole.toml", include_str!("../../scenarios/mtu-blackhole.toml")),
