@@ -385,30 +385,13 @@ impl Drill {
         self.fault_notes.lock().expect("notes").clone()
     }
 
-    /// Measures a shaped interface by a 1.5-second transfer to the host on its other end.
+    /// Measures a shaped interface by a 1.5-second transfer to the host on its other end
+    /// (behind a switch: the first other host on it).
     async fn measure_rate(&self, host: &str, iface: &str, rate_bps: u64, port: Option<u16>) -> Result<String> {
-        let peer = self
-            .plan
-            .hosts
-            .iter()
-            .find(|h| h.name == host)
-            .and_then(|h| h.interfaces.iter().find(|i| i.name == iface))
-            .map(|i| i.peer.clone())
-            .ok_or_else(|| anyhow!("host {host} has no interface {iface}"))?;
-        let Some(peer_host) = self.hosts.iter().find(|h| h.name == peer) else {
-            return Ok("the shaped interface leads to a switch: rate not measured".into());
-        };
-        // The peer's address on this link, so the transfer crosses the shaped interface.
-        let addr = self
-            .plan
-            .hosts
-            .iter()
-            .find(|h| h.name == peer)
-            .and_then(|h| h.interfaces.iter().find(|i| i.peer == host))
-            .and_then(|i| i.addresses.iter().map(|c| c.addr).find(|a| a.is_ipv4()))
-            .ok_or_else(|| anyhow!("host {peer} has no IPv4 address on its link to {host}"))?;
+        // To the neighbour's address on this link, so the transfer crosses the shaped interface.
+        let (peer, addr) = self.neighbour(host, iface)?;
         let bytes = (rate_bps as f64 / 8.0 * 1.5) as u64;
-        let measured = match faults::measure_rate_from_port(&self.host(host)?.worker, &peer_host.worker, addr, port.unwrap_or(0), bytes).await {
+        let measured = match faults::measure_rate_from_port(&self.host(host)?.worker, &peer.worker, addr, port.unwrap_or(0), bytes).await {
             Ok(m) => m,
             Err(e) if port.is_some() => {
                 return Ok(format!("not measured: port {} is busy on {host} ({e:#})", port.unwrap_or(0)));
@@ -417,9 +400,9 @@ impl Drill {
         };
         let ratio = measured / rate_bps as f64;
         if !(0.8..=1.15).contains(&ratio) {
-            bail!("fault tc-rate on host {host}/{iface} did not take as asked: a transfer to {peer} ran at {:.0} kbit/s, asked {} kbit/s", measured / 1000.0, rate_bps / 1000);
+            bail!("fault tc-rate on host {host}/{iface} did not take as asked: a transfer to {} ran at {:.0} kbit/s, asked {} kbit/s", peer.name, measured / 1000.0, rate_bps / 1000);
         }
-        Ok(format!("a transfer to {peer}{} ran at {:.0} kbit/s", port.map(|p| format!(" from port {p}")).unwrap_or_default(), measured / 1000.0))
+        Ok(format!("a transfer to {}{} ran at {:.0} kbit/s", peer.name, port.map(|p| format!(" from port {p}")).unwrap_or_default(), measured / 1000.0))
     }
 
     /// The host a rule on `host` is measured from: the rule's `from` host when it names
