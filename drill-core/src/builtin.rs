@@ -8,6 +8,7 @@ pub const SCENARIOS: &[(&str, &str)] = &[
     ("scenarios/missing-route.toml", include_str!("../../scenarios/missing-route.toml")),
     ("scenarios/packet-loss.toml", include_str!("../../scenarios/packet-loss.toml")),
     ("scenarios/wan-latency-504.toml", include_str!("../../scenarios/wan-latency-504.toml")),
+    ("scenarios/keepalive-502.toml", include_str!("../../scenarios/keepalive-502.toml")),
     ("scenarios/mtu-blackhole.toml", include_str!("../../scenarios/mtu-blackhole.toml")),
     ("scenarios/tls-expired.toml", include_str!("../../scenarios/tls-expired.toml")),
 ];
