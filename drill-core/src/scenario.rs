@@ -165,6 +165,7 @@ struct RawCheck {
     interval_ms: Option<u64>,
     max_latency_ms: Option<Spanned<f64>>,
     tls: Option<bool>,
+    client: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -472,6 +473,10 @@ pub enum Check {
         /// HTTPS, trusting the drill's CA.
         #[serde(default)]
         tls: bool,
+        /// Behave as this loadgen service on `from` is configured (its config file as
+        /// it is at submit time): keep-alive, TCP_NODELAY, request body, TLS.
+        #[serde(default)]
+        client: Option<String>,
     },
 }
 
@@ -1198,6 +1203,14 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
                         cx.err(r.span(), format!("min_success_ratio = {ratio} is not between 0 and 1"), "use a fraction, e.g. 0.95");
                     }
                 }
+                let client = match &c.client {
+                    Some(cl) if services.iter().any(|s| &s.name == cl.get_ref() && &s.host == from.get_ref() && matches!(s.workload, Workload::Loadgen(_))) => Some(cl.get_ref().clone()),
+                    Some(cl) => {
+                        cx.err(cl.span(), format!("host `{}` has no loadgen service `{}`", from.get_ref(), cl.get_ref()), "name a loadgen service declared on the check's `from` host");
+                        continue;
+                    }
+                    None => None,
+                };
                 if let (true, true, Some(port)) = (from_ok, th_ok, port) {
                     let path = c.path.clone().unwrap_or_else(|| "/".into());
                     let name = c.name.clone().unwrap_or_else(|| format!("HTTP {th}:{port}{path} from {} succeeds", from.get_ref()));
@@ -1212,6 +1225,7 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
                         timeout_ms: c.timeout_ms.unwrap_or(1000),
                         interval_ms: c.interval_ms.unwrap_or(250).max(10),
                         tls: c.tls.unwrap_or(false),
+                        client,
                     });
                 }
             }
@@ -1525,6 +1539,15 @@ mod tests {
         assert!(fault_err("kind = \"nft-reject\"\nhost = \"api\"\nicmp = \"frag-needed\"").contains("only `icmp = \"frag-needed\"` on an nft-drop"));
         assert!(fault_err("kind = \"nft-dnat\"\nhost = \"api\"\nproto = \"tcp\"\ndport = 80\nto = \"nowhere\"").contains("is not HOST:PORT or IPV4:PORT"));
         assert!(fault_err("kind = \"nft-dnat\"\nhost = \"api\"\nproto = \"tcp\"\ndport = 70000\nto = \"api:1\"").contains("port 70000 is out of range"));
+    }
+
+    #[test]
+    fn http_slo_client_names_a_loadgen_on_the_from_host() {
+        let with_lg = GOOD.replace("[[faults]]", "[[services]]\nname = \"lg\"\nhost = \"client\"\nkind = \"loadgen\"\nconfig = { target = \"api:8080\" }\n\n[[faults]]");
+        let s = parse("t.toml", &with_lg.replace("target = \"api:8080\"\n\n[solution]", "target = \"api:8080\"\nclient = \"lg\"\ntls = false\n\n[solution]")).unwrap();
+        assert!(matches!(&s.checks[1], Check::HttpSlo { client: Some(c), .. } if c == "lg"));
+        let e = parse("t.toml", &with_lg.replace("target = \"api:8080\"\n\n[solution]", "target = \"api:8080\"\nclient = \"httpd\"\n\n[solution]")).unwrap_err().to_string();
+        assert!(e.contains("host `client` has no loadgen service `httpd`"), "{e}");
     }
 
     #[test]

@@ -647,19 +647,55 @@ impl Drill {
         // Synthetic clients, one task per http-slo check.
         let mut slo_tasks = Vec::new();
         for c in &self.scenario.checks {
-            let Check::HttpSlo { from, target_host, port, path, timeout_ms, interval_ms, tls, .. } = c else {
+            let Check::HttpSlo { from, target_host, port, path, timeout_ms, interval_ms, tls, client, .. } = c else {
                 continue;
             };
-            let tls = if *tls { Some(self.tls_client.clone().ok_or_else(|| anyhow!("check `{}` speaks TLS but the drill has no CA", c.name()))?) } else { None };
+            // As the named client service is configured now, or a plain client.
+            let opts = match client {
+                Some(svc) => self.client_config(from, svc)?,
+                None => drill_core::workload::LoadgenConfig { target: String::new(), path: String::new(), rate_per_sec: 1, timeout_ms: *timeout_ms, keepalive: false, nodelay: true, body_bytes: 0, tls: *tls },
+            };
+            let tls = if opts.tls { Some(self.tls_client.clone().ok_or_else(|| anyhow!("check `{}` speaks TLS but the drill has no CA", c.name()))?) } else { None };
             let addr = self.plan.host_address(target_host, false).ok_or_else(|| anyhow!("host {target_host} has no IPv4 address for the check"))?;
             let target = SocketAddr::new(addr, *port);
             let socket_source = self.host(from)?;
-            let mut samples = Vec::new();
             let (interval, timeout) = (Duration::from_millis(*interval_ms), Duration::from_millis(*timeout_ms));
             let host_header = target_host.clone();
             let path = path.clone();
-            // Collect sockets up front per request through the worker (inside `from`).
             slo_tasks.push(async move {
+                let mut samples = Vec::new();
+                if opts.keepalive {
+                    // One connection, reused request after request (re-opened after a failure).
+                    let mut conn: Option<Box<dyn http::Io>> = None;
+                    while Instant::now() + timeout <= deadline {
+                        let start = Instant::now();
+                        let r = tokio::time::timeout(timeout, async {
+                            let mut c = match conn.take() {
+                                Some(c) => c,
+                                None => {
+                                    let sock = socket_source.worker.tcp_socket(target.is_ipv6()).await.map_err(|e| format!("{e:#}"))?;
+                                    http::connect(sock, target, &host_header, tls.as_ref(), opts.nodelay).await?
+                                }
+                            };
+                            let status = http::send(&mut *c, &host_header, &path, opts.body_bytes as usize).await?;
+                            Ok::<_, String>((c, status))
+                        })
+                        .await;
+                        let latency_ms = start.elapsed().as_secs_f64() * 1e3;
+                        samples.push(match r {
+                            Ok(Ok((c, status))) if (200..400).contains(&status) => {
+                                conn = Some(c);
+                                HttpSample { ok: true, latency_ms, error: None }
+                            }
+                            Ok(Ok((_, status))) => HttpSample { ok: false, latency_ms, error: Some(format!("HTTP status {status}")) },
+                            Ok(Err(e)) => HttpSample { ok: false, latency_ms, error: Some(e) },
+                            Err(_) => HttpSample { ok: false, latency_ms, error: Some(format!("timed out after {} ms", timeout.as_millis())) },
+                        });
+                        tokio::time::sleep_until((start + interval).into()).await;
+                    }
+                    return samples;
+                }
+                // A connection per request, sockets made inside `from` through its worker.
                 let mut inflight = tokio::task::JoinSet::new();
                 while Instant::now() + timeout <= deadline || inflight.is_empty() && Instant::now() < deadline {
                     match socket_source.worker.tcp_socket(target.is_ipv6()).await {
@@ -744,6 +780,18 @@ impl Drill {
             }
         }
         m
+    }
+
+    /// The config of loadgen service `svc` on `host` as its file reads now (the learner
+    /// may have edited it); an http-slo check with `client` behaves like it.
+    fn client_config(&self, host: &str, svc: &str) -> Result<drill_core::workload::LoadgenConfig> {
+        let path = self.dir.join("hosts").join(host).join("etc-upper").join(svc).join(format!("{svc}.toml"));
+        let text = std::fs::read_to_string(&path).with_context(|| format!("host {host}: reading the config of {svc} ({})", drill_core::workload::config_path(svc)))?;
+        match Workload::parse_config("loadgen", &text) {
+            Ok(Workload::Loadgen(c)) => Ok(c),
+            Ok(_) => bail!("host {host}: {svc} is not a loadgen"),
+            Err(e) => bail!("host {host}: {}: {e}; fix the file (the check behaves as the client is configured)", drill_core::workload::config_path(svc)),
+        }
     }
 
     /// One synthetic HTTP GET from inside host `from`.
