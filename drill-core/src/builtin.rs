@@ -7,6 +7,7 @@ pub const SCENARIOS: &[(&str, &str)] = &[
     ("scenarios/bind-localhost.toml", include_str!("../../scenarios/bind-localhost.toml")),
     ("scenarios/missing-route.toml", include_str!("../../scenarios/missing-route.toml")),
     ("scenarios/packet-loss.toml", include_str!("../../scenarios/packet-loss.toml")),
+    ("scenarios/port-exhaustion.toml", include_str!("../../scenarios/port-exhaustion.toml")),
     ("scenarios/nagle-delayed-ack.toml", include_str!("../../scenarios/nagle-delayed-ack.toml")),
     ("scenarios/wan-latency-504.toml", include_str!("../../scenarios/wan-latency-504.toml")),
     ("scenarios/keepalive-502.toml", include_str!("../../scenarios/keepalive-502.toml")),
