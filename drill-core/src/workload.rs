@@ -70,6 +70,13 @@ pub fn config_path(service: &str) -> String {
     format!("/etc/{service}/{service}.toml")
 }
 
+/// Where a running loadgen records the config it started with, inside its host (the
+/// `/run` tmpfs): checks that behave as the client read it, not the file the learner may
+/// have edited without a restart.
+pub fn effective_config_path(service: &str) -> String {
+    format!("/run/{service}.effective.toml")
+}
+
 /// Path of a service's log file inside its host.
 pub fn log_path(service: &str) -> String {
     format!("/var/log/{service}.log")

@@ -782,11 +782,19 @@ impl Drill {
         m
     }
 
-    /// The config of loadgen service `svc` on `host` as its file reads now (the learner
-    /// may have edited it); an http-slo check with `client` behaves like it.
+    /// The config loadgen service `svc` on `host` runs with (what it recorded at start in
+    /// the host's /run); when it is not running, its config file. An http-slo check with
+    /// `client` behaves like it, so a config edited but not applied (`svc restart`) does
+    /// not count yet.
     fn client_config(&self, host: &str, svc: &str) -> Result<drill_core::workload::LoadgenConfig> {
-        let path = self.dir.join("hosts").join(host).join("etc-upper").join(svc).join(format!("{svc}.toml"));
-        let text = std::fs::read_to_string(&path).with_context(|| format!("host {host}: reading the config of {svc} ({})", drill_core::workload::config_path(svc)))?;
+        let running = self.host_pid(host).ok().and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/root{}", drill_core::workload::effective_config_path(svc))).ok());
+        let text = match running {
+            Some(t) => t,
+            None => {
+                let path = self.dir.join("hosts").join(host).join("etc-upper").join(svc).join(format!("{svc}.toml"));
+                std::fs::read_to_string(&path).with_context(|| format!("host {host}: reading the config of {svc} ({})", drill_core::workload::config_path(svc)))?
+            }
+        };
         match Workload::parse_config("loadgen", &text) {
             Ok(Workload::Loadgen(c)) => Ok(c),
             Ok(_) => bail!("host {host}: {svc} is not a loadgen"),
