@@ -865,12 +865,7 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
                     },
                     None => None,
                 };
-                if let Some(other) = faults.iter().find(|x| matches!(x, Fault::Delay { host: h, interface: i, .. } if h == host.get_ref() && i == iface.get_ref())) {
-                    cx.err(
-                        fspan,
-                        format!("{}/{} already has a fault on its root qdisc ({})", host.get_ref(), iface.get_ref(), other.describe()),
-                        "put the rate limit on another interface of the path",
-                    );
+                if root_qdisc_taken(&mut cx, &faults, host, iface, fspan.clone(), "put the rate limit on another interface of the path") {
                     continue;
                 }
                 match parse_rate(rate.get_ref()) {
@@ -1080,14 +1075,7 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
                     cx.err(delay.span(), "this delay fault does nothing", "give a delay above 0 ms or a loss `percent`");
                     continue;
                 }
-                if let Some(other) =
-                    faults.iter().find(|x| matches!(x, Fault::Delay { host: h, interface: i, .. } | Fault::TcRate { host: h, interface: i, .. } if h == host.get_ref() && i == iface.get_ref()))
-                {
-                    cx.err(
-                        fspan,
-                        format!("{}/{} already has a fault on its root qdisc ({})", host.get_ref(), iface.get_ref(), other.describe()),
-                        "one delay per interface; put a rate limit on another interface of the path",
-                    );
+                if root_qdisc_taken(&mut cx, &faults, host, iface, fspan.clone(), "one delay per interface; put a rate limit on another interface of the path") {
                     continue;
                 }
                 faults.push(Fault::Delay { host: host.get_ref().clone(), interface: iface.get_ref().clone(), delay_ms: d, jitter_ms: jitter, loss });
@@ -1337,6 +1325,16 @@ fn has_interface(cx: &mut Ctx, segments: &[Segment], host: &Spanned<String>, ifa
     }
     cx.err(iface.span(), format!("host `{}` has no interface `{}`", host.get_ref(), iface.get_ref()), format!("its interfaces are: {}", ifs.join(", ")));
     false
+}
+
+/// Whether an earlier tc-rate or delay fault already owns `host:iface`'s root qdisc
+/// (both replace it); reports it.
+fn root_qdisc_taken(cx: &mut Ctx, faults: &[Fault], host: &Spanned<String>, iface: &Spanned<String>, span: Range<usize>, help: &str) -> bool {
+    let other = faults.iter().find(|x| matches!(x, Fault::Delay { host: h, interface: i, .. } | Fault::TcRate { host: h, interface: i, .. } if h == host.get_ref() && i == iface.get_ref()));
+    if let Some(other) = other {
+        cx.err(span, format!("{}/{} already has a fault on its root qdisc ({})", host.get_ref(), iface.get_ref(), other.describe()), help);
+    }
+    other.is_some()
 }
 
 /// `proto` (tcp, udp, icmp or none) and `dport` (only with tcp or udp); Err when reported.
