@@ -168,7 +168,6 @@ fn main() {
 async fn delay_rows(s: &drill_core::scenario::Scenario, id: &str, rows: &mut Vec<Value>) {
     let id = format!("{:06x}", (u32::from_str_radix(id, 16).unwrap() ^ 0x1) & 0xff_ffff);
     let plan = drill_core::plan::compile(s, &id, 0);
-    let wire_ns = drill_core::plan::wire_netns_name(&id, "client", "eth0");
     let (conn, root, _) = rtnetlink::new_connection().unwrap();
     tokio::spawn(conn);
     // Baseline: the plain veth (same topology without the wire).
@@ -187,7 +186,6 @@ async fn delay_rows(s: &drill_core::scenario::Scenario, id: &str, rows: &mut Vec
     let id2 = format!("{:06x}", (u32::from_str_radix(&id, 16).unwrap() ^ 0x2) & 0xff_ffff);
     let plan = drill_core::plan::compile(s, &id2, 0);
     let wire_ns2 = drill_core::plan::wire_netns_name(&id2, "client", "eth0");
-    let _ = wire_ns;
     let mut ns = std::collections::BTreeMap::new();
     for h in &plan.hosts {
         ns.insert(h.name.clone(), topology::Ns::create(&h.netns).await.unwrap().1);
@@ -196,8 +194,7 @@ async fn delay_rows(s: &drill_core::scenario::Scenario, id: &str, rows: &mut Vec
     let w = if backend == faults::DelayBackend::Wire {
         ns.insert(wire_ns2.clone(), topology::Ns::create(&wire_ns2).await.unwrap().1);
         topology::apply_spliced(&plan, &root, &ns, &[topology::Splice { host: "client".into(), iface: "eth0".into(), netns: wire_ns2.clone() }]).await.unwrap();
-        let (a, b) = ns[&wire_ns2].worker.run(|| (wire::open_end(wire::END_HOST).unwrap(), wire::open_end(wire::END_PEER).unwrap())).await.unwrap();
-        Some(wire::Wire::start(&wire_ns2, a, b).unwrap())
+        Some(wire::Wire::open(&ns[&wire_ns2].worker, &wire_ns2).await.unwrap())
     } else {
         topology::apply(&plan, &root, &ns).await.unwrap();
         None

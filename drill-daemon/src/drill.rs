@@ -164,12 +164,7 @@ impl Drill {
         }
         topology::apply_spliced(&self.plan, env.root_nl, &ns, &splices).await?;
         for sp in &splices {
-            let w = &ns[&sp.netns].worker;
-            let (a, b) = w
-                .run(|| -> Result<_> { Ok((wire::open_end(wire::END_HOST)?, wire::open_end(wire::END_PEER)?)) })
-                .await?
-                .with_context(|| format!("host {}: opening the delay wire on {}", sp.host, sp.iface))?;
-            let wire = wire::Wire::start(&sp.netns, a, b)?;
+            let wire = wire::Wire::open(&ns[&sp.netns].worker, &sp.netns).await.with_context(|| format!("host {}: the delay wire on {}", sp.host, sp.iface))?;
             self.wires.lock().expect("wires").push((sp.host.clone(), sp.iface.clone(), wire));
         }
         drop(ns);

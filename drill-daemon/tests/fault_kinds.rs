@@ -37,8 +37,7 @@ fn delay_wire_adds_the_asked_latency_and_loss_and_reverts() {
         ns.insert(wire_ns.clone(), topology::Ns::create(&wire_ns).await.unwrap().1);
         let splice = topology::Splice { host: "client".into(), iface: "eth0".into(), netns: wire_ns.clone() };
         topology::apply_spliced(plan, &root, &ns, &[splice]).await.unwrap();
-        let (a, b) = ns[&wire_ns].worker.run(|| (wire::open_end(wire::END_HOST).unwrap(), wire::open_end(wire::END_PEER).unwrap())).await.unwrap();
-        let w = wire::Wire::start(&wire_ns, a, b).unwrap();
+        let w = wire::Wire::open(&ns[&wire_ns].worker, &wire_ns).await.unwrap();
         // The client's eth0 is paired with the wire, not with the server.
         let peer = sh(&format!("ip -n {client} -o link show eth0"));
         assert!(peer.contains("eth0@"), "{peer}");
