@@ -52,8 +52,8 @@ pub struct Drill {
     tc_faults: Mutex<Vec<TcFault>>,
     /// What each fault is and how it was made and measured (revealed with the solution).
     fault_notes: Mutex<Vec<String>>,
-    /// The drill's CA when the scenario speaks TLS, and a client config trusting it.
-    ca: Option<crate::tls::Ca>,
+    /// When the scenario speaks TLS: a client config trusting the drill's CA (the CA
+    /// itself only lives while the hosts' certificates are made).
     tls_client: Option<Arc<rustls::ClientConfig>>,
 }
 
@@ -95,7 +95,6 @@ impl Drill {
             wires: Mutex::new(Vec::new()),
             tc_faults: Mutex::new(Vec::new()),
             fault_notes: Mutex::new(Vec::new()),
-            ca: None,
             tls_client: None,
         };
         d.journal = Journal { drill_id: d.id.clone(), scenario: d.scenario.id.clone(), ..Default::default() };
@@ -168,6 +167,13 @@ impl Drill {
             self.wires.lock().expect("wires").push((sp.host.clone(), sp.iface.clone(), wire));
         }
         drop(ns);
+        let ca = if self.scenario.uses_tls() {
+            let ca = crate::tls::Ca::new(&self.id)?;
+            self.tls_client = Some(crate::tls::client_config(&ca.pem())?);
+            Some(ca)
+        } else {
+            None
+        };
         // Host inits with their services.
         for i in 0..self.plan.hosts.len() {
             let ph = self.plan.hosts[i].clone();
@@ -181,14 +187,9 @@ impl Drill {
                 services: ph.services.iter().map(|s| ServiceSpec { name: s.name.clone(), kind: s.kind.clone(), config_path: s.config_path.clone(), log_path: s.log_path.clone() }).collect(),
             };
             prepare_host_dir(&spec, &ph.etc_hosts, &ph.services)?;
-            if self.scenario.uses_tls() {
-                if self.ca.is_none() {
-                    let ca = crate::tls::Ca::new(&self.id)?;
-                    self.tls_client = Some(crate::tls::client_config(&ca.pem())?);
-                    self.ca = Some(ca);
-                }
+            if let Some(ca) = &ca {
                 let ips: Vec<std::net::IpAddr> = ph.interfaces.iter().flat_map(|i| i.addresses.iter().map(|c| c.addr)).collect();
-                self.ca.as_ref().expect("just made").provision(&spec.etc_upper(), &ph.name, &ips).with_context(|| format!("host {}: certificates", ph.name))?;
+                ca.provision(&spec.etc_upper(), &ph.name, &ips).with_context(|| format!("host {}: certificates", ph.name))?;
             }
             let console = hdir.join("init.log");
             let (pid, ready) = env.spawner.spawn(spec, netns::netns_path(&ph.netns), console.clone())?;
@@ -235,8 +236,7 @@ impl Drill {
                 }
                 Fault::ServiceConfig { .. } | Fault::Nft { .. } | Fault::Dnat { .. } => continue,
             };
-            info!(drill = %self.id, fault = %f.describe(), %note, "fault applied");
-            self.fault_notes.lock().expect("notes").push(format!("{}: {note}", f.describe()));
+            self.record(f.describe(), note);
         }
         for (host, nft) in faults::nft_rules(&self.plan, &self.scenario.faults) {
             faults::apply_nft(&self.host(&host)?.worker, &self.plan, &host, &nft).await?;
@@ -244,12 +244,11 @@ impl Drill {
             // against theirs while they close.
             for d in &nft.dnats {
                 let note = self.measure_dnat(&host, d).await?;
-                self.fault_notes.lock().expect("notes").push(format!("nftables on {host}: {} dport {} dnat to {}: {note}", d.proto, d.dport, d.to));
+                self.record(format!("nftables on {host}: {} dport {} dnat to {}", d.proto, d.dport, d.to), note);
             }
             for r in &nft.rules {
                 let note = self.measure_nft(&host, r).await?;
-                let f = Fault::Nft { host: host.clone(), rule: r.clone() };
-                self.fault_notes.lock().expect("notes").push(format!("{}: {note}", f.describe()));
+                self.record(Fault::Nft { host: host.clone(), rule: r.clone() }.describe(), note);
             }
         }
         Ok(())
@@ -373,6 +372,12 @@ impl Drill {
         r.enabled = u32::from(loss > 0.0);
         tf.set_rule(r)?;
         tf.counters()
+    }
+
+    /// Logs an applied fault with how it was made and measured, and keeps that for the reveal.
+    fn record(&self, fault: String, note: String) {
+        info!(drill = %self.id, %fault, %note, "fault applied");
+        self.fault_notes.lock().expect("notes").push(format!("{fault}: {note}"));
     }
 
     /// What the engine broke and how each fault was made and measured.

@@ -287,14 +287,19 @@ pub fn expected(rule: &NftRule) -> Option<Expect> {
 /// Measures random loss from `prober_netns` to `addr` with `count` pings (2 ms apart).
 /// Returns the lost fraction.
 pub fn ping_loss(prober_netns: &str, addr: IpAddr, count: u32) -> Result<f64> {
-    let out = std::process::Command::new("ip")
-        .args(["netns", "exec", prober_netns, "ping", "-q", "-n", "-i", "0.002", "-W", "1", "-c", &count.to_string(), &addr.to_string()])
-        .output()
-        .context("running ping")?;
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = ping(prober_netns, addr, count, 0.002, 1)?;
     let pct =
         text.split(',').find(|p| p.contains("packet loss")).and_then(|p| p.trim().split('%').next()?.trim().parse::<f64>().ok()).ok_or_else(|| anyhow!("could not read ping's loss figure: {text}"))?;
     Ok(pct / 100.0)
+}
+
+/// `ping -q` from inside `prober_netns`: its summary lines.
+fn ping(prober_netns: &str, addr: IpAddr, count: u32, interval: f64, wait_secs: u32) -> Result<String> {
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", prober_netns, "ping", "-q", "-n", "-i", &interval.to_string(), "-W", &wait_secs.to_string(), "-c", &count.to_string(), &addr.to_string()])
+        .output()
+        .with_context(|| format!("running ping in {prober_netns}"))?;
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// Whether a measured loss fraction is within tolerance of the target: the larger of
@@ -441,11 +446,7 @@ pub async fn set_netem(worker: &NetnsWorker, host: &str, iface: &str, delay_ms: 
 /// Average ping RTT in milliseconds from `prober_netns` to `addr` over `count` pings
 /// `interval` seconds apart; `None` when every ping was lost.
 pub fn ping_rtt(prober_netns: &str, addr: IpAddr, count: u32, interval: f64) -> Result<Option<f64>> {
-    let out = std::process::Command::new("ip")
-        .args(["netns", "exec", prober_netns, "ping", "-q", "-n", "-i", &interval.to_string(), "-W", "12", "-c", &count.to_string(), &addr.to_string()])
-        .output()
-        .context("running ping")?;
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = ping(prober_netns, addr, count, interval, 12)?;
     // "rtt min/avg/max/mdev = 0.031/0.045/0.080/0.012 ms"
     Ok(text.lines().find(|l| l.contains("min/avg/max")).and_then(|l| l.split('=').nth(1)?.trim().split('/').nth(1)?.parse().ok()))
 }
