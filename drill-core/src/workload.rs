@@ -95,6 +95,11 @@ fn default_backlog() -> u32 {
     1024
 }
 
+/// The first lines of every rendered config: what it is and how it takes effect.
+fn header(service: &str, what: &str) -> String {
+    format!("# {service}: configuration of {what} on this host.\n# Read when the service starts: after editing, run `svc restart {service}`.\n\n")
+}
+
 /// `httpd`: a small HTTP/1.1 server. Its connection handling is configurable so that
 /// scenarios can make it misbehave the way real servers do.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -131,11 +136,9 @@ pub struct HttpdConfig {
 
 impl HttpdConfig {
     fn render(&self, service: &str) -> String {
-        format!(
-            "# {service}: configuration of the httpd service on this host.\n\
-             # Read when the service starts: after editing, run `svc restart {service}`.\n\
-             \n\
-             # Address and port to listen on.\n\
+        header(service, "the httpd service")
+            + &format!(
+                "# Address and port to listen on.\n\
              listen = {listen:?}\n\
              \n\
              # Close a connection as soon as the client has closed its side (FIN received,\n\
@@ -161,16 +164,16 @@ impl HttpdConfig {
              # Certificates of this drill live in /etc/ssl/drill (`openssl x509 -noout -dates -in FILE`).\n\
              tls_cert = {tls_cert:?}\n\
              tls_key = {tls_key:?}\n",
-            backlog = self.backlog,
-            tls_cert = self.tls_cert,
-            tls_key = self.tls_key,
-            listen = self.listen,
-            close_on_eof = self.close_on_eof,
-            idle = self.idle_timeout_secs,
-            nofile = self.max_open_files,
-            delay = self.response_delay_ms,
-            body = self.body,
-        )
+                backlog = self.backlog,
+                tls_cert = self.tls_cert,
+                tls_key = self.tls_key,
+                listen = self.listen,
+                close_on_eof = self.close_on_eof,
+                idle = self.idle_timeout_secs,
+                nofile = self.max_open_files,
+                delay = self.response_delay_ms,
+                body = self.body,
+            )
     }
 }
 
@@ -220,11 +223,9 @@ pub struct LoadgenConfig {
 
 impl LoadgenConfig {
     fn render(&self, service: &str) -> String {
-        format!(
-            "# {service}: configuration of the load generator on this host.\n\
-             # Read when the service starts: after editing, run `svc restart {service}`.\n\
-             \n\
-             # host:port to send requests to (names resolve through /etc/hosts).\n\
+        header(service, "the load generator")
+            + &format!(
+                "# host:port to send requests to (names resolve through /etc/hosts).\n\
              target = {target:?}\n\
              path = {path:?}\n\
              rate_per_sec = {rate}\n\
@@ -241,15 +242,15 @@ impl LoadgenConfig {
              \n\
              # HTTPS, trusting the drill's CA (/etc/ssl/drill/ca.pem).\n\
              tls = {tls}\n",
-            tls = self.tls,
-            keepalive = self.keepalive,
-            nodelay = self.nodelay,
-            body_bytes = self.body_bytes,
-            target = self.target,
-            path = self.path,
-            rate = self.rate_per_sec,
-            timeout = self.timeout_ms,
-        )
+                tls = self.tls,
+                keepalive = self.keepalive,
+                nodelay = self.nodelay,
+                body_bytes = self.body_bytes,
+                target = self.target,
+                path = self.path,
+                rate = self.rate_per_sec,
+                timeout = self.timeout_ms,
+            )
     }
 }
 
@@ -282,11 +283,9 @@ pub struct ProxyConfig {
 
 impl ProxyConfig {
     fn render(&self, service: &str) -> String {
-        format!(
-            "# {service}: configuration of the reverse proxy on this host.\n\
-             # Read when the service starts: after editing, run `svc restart {service}`.\n\
-             \n\
-             # Address and port to listen on.\n\
+        header(service, "the reverse proxy")
+            + &format!(
+                "# Address and port to listen on.\n\
              listen = {listen:?}\n\
              \n\
              # host:port of the upstream server (names resolve through /etc/hosts).\n\
@@ -299,11 +298,11 @@ impl ProxyConfig {
              # Keep it below the upstream's own idle timeout, or reused connections the\n\
              # upstream has closed answer 502.\n\
              upstream_keepalive_secs = {keepalive}\n",
-            listen = self.listen,
-            upstream = self.upstream,
-            timeout = self.upstream_timeout_ms,
-            keepalive = self.upstream_keepalive_secs,
-        )
+                listen = self.listen,
+                upstream = self.upstream,
+                timeout = self.upstream_timeout_ms,
+                keepalive = self.upstream_keepalive_secs,
+            )
     }
 }
 
@@ -324,7 +323,17 @@ mod tests {
     use super::*;
 
     fn httpd() -> HttpdConfig {
-        HttpdConfig { listen: "0.0.0.0:8080".into(), close_on_eof: false, idle_timeout_secs: 0, max_open_files: 256, response_delay_ms: 0, body: "ok\n".into(), backlog: 16, tls_cert: String::new(), tls_key: String::new() }
+        HttpdConfig {
+            listen: "0.0.0.0:8080".into(),
+            close_on_eof: false,
+            idle_timeout_secs: 0,
+            max_open_files: 256,
+            response_delay_ms: 0,
+            body: "ok\n".into(),
+            backlog: 16,
+            tls_cert: String::new(),
+            tls_key: String::new(),
+        }
     }
 
     #[test]

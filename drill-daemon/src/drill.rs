@@ -653,7 +653,16 @@ impl Drill {
             // As the named client service is configured now, or a plain client.
             let opts = match client {
                 Some(svc) => self.client_config(from, svc)?,
-                None => drill_core::workload::LoadgenConfig { target: String::new(), path: String::new(), rate_per_sec: 1, timeout_ms: *timeout_ms, keepalive: false, nodelay: true, body_bytes: 0, tls: *tls },
+                None => drill_core::workload::LoadgenConfig {
+                    target: String::new(),
+                    path: String::new(),
+                    rate_per_sec: 1,
+                    timeout_ms: *timeout_ms,
+                    keepalive: false,
+                    nodelay: true,
+                    body_bytes: 0,
+                    tls: *tls,
+                },
             };
             let tls = if opts.tls { Some(self.tls_client.clone().ok_or_else(|| anyhow!("check `{}` speaks TLS but the drill has no CA", c.name()))?) } else { None };
             let addr = self.plan.host_address(target_host, false).ok_or_else(|| anyhow!("host {target_host} has no IPv4 address for the check"))?;

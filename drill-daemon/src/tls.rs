@@ -111,7 +111,8 @@ pub fn client_config(ca_pem: &str) -> Result<Arc<rustls::ClientConfig>> {
     for c in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
         roots.add(c.context("parsing a CA certificate")?).context("adding a CA certificate")?;
     }
-    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider())).with_safe_default_protocol_versions()?.with_root_certificates(roots).with_no_client_auth();
+    let cfg =
+        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider())).with_safe_default_protocol_versions()?.with_root_certificates(roots).with_no_client_auth();
     Ok(Arc::new(cfg))
 }
 

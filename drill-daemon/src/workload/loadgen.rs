@@ -25,7 +25,12 @@ struct Window {
 pub async fn run(name: &str, c: LoadgenConfig) -> Result<()> {
     let (host, _) = c.target.rsplit_once(':').ok_or_else(|| anyhow!("target `{}` is not HOST:PORT", c.target))?;
     let host = host.to_string();
-    let how = format!("{}{}{}", if c.keepalive { "keep-alive" } else { "a connection per request" }, if c.nodelay { "" } else { ", Nagle on" }, if c.body_bytes > 0 { format!(", POST {} bytes", c.body_bytes) } else { String::new() });
+    let how = format!(
+        "{}{}{}",
+        if c.keepalive { "keep-alive" } else { "a connection per request" },
+        if c.nodelay { "" } else { ", Nagle on" },
+        if c.body_bytes > 0 { format!(", POST {} bytes", c.body_bytes) } else { String::new() }
+    );
     log(name, &format!("sending {} requests/s to {}://{}{} ({how})", c.rate_per_sec, if c.tls { "https" } else { "http" }, c.target, c.path));
     // What this process runs with, for checks that behave as this client.
     let effective = drill_core::workload::effective_config_path(name);
