@@ -193,7 +193,7 @@ async fn run(cli: Cli) -> Result<Outcome> {
                 })?,
             };
             if dry_run {
-                let plan = drill_core::plan::compile(&parsed, "000000", 0);
+                let plan = drill_core::plan::compile(&parsed, "000000", 0, local_backends()).map_err(|e| anyhow!("{}: {e}", source.as_ref().map_or(scenario.as_str(), |s| s.file.as_str())))?;
                 output::print_start(&StartResponse { plan, drill: None }, json)?;
                 return Ok(Outcome::Code(0));
             }
@@ -345,6 +345,24 @@ async fn host_pid(c: &Client, id: Option<String>, host: &str, verb: &str) -> Res
         anyhow!("drill {id} has no host `{host}`; its hosts are: {}", names.join(", "))
     })?;
     Ok(h.pid)
+}
+
+/// The backends a dry run plans with, found without privileges: netem when the
+/// kernel has the module (loaded, built in, or on disk), else the delay wire;
+/// `DRILL_DELAY_BACKEND=wire|netem` forces one, as it does for drilld.
+fn local_backends() -> drill_core::plan::Backends {
+    use drill_core::plan::DelayBackend;
+    let delay = match std::env::var("DRILL_DELAY_BACKEND").as_deref() {
+        Ok("wire") => DelayBackend::Wire,
+        Ok("netem") => DelayBackend::Netem,
+        _ => {
+            let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+            let modules = Path::new("/lib/modules").join(release.trim());
+            let on_disk = ["modules.builtin", "modules.dep"].iter().any(|f| std::fs::read_to_string(modules.join(f)).is_ok_and(|t| t.contains("/sch_netem.ko")));
+            if Path::new("/sys/module/sch_netem").exists() || on_disk { DelayBackend::Netem } else { DelayBackend::Wire }
+        }
+    };
+    drill_core::plan::Backends { delay }
 }
 
 /// drilld next to this binary, else $DRILLD, else on PATH.

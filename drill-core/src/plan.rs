@@ -10,6 +10,12 @@ use crate::scenario::{Check, Cidr, Scenario, Segment, TcpState, Via};
 use crate::topo;
 use crate::workload::{self, Workload};
 
+mod faults;
+pub use faults::{
+    Backends, CONNECT_TIMEOUT_MS, ConnectOutcome, DELAY_ECHOES, DelayBackend, FaultStep, LOSS_ECHOES, MAX_CONN_LIMIT_MEASURED, Measure, Mechanism, NFT_TABLE, PMTU_PROBE_PAYLOAD, PlanError, TC_PROGRAM,
+    WIRE_HOST_END, WIRE_PEER_END, neighbour,
+};
+
 /// Names of kernel resources for one drill. Every name carries the prefix and the id.
 pub fn netns_name(drill_id: &str, host: &str) -> String {
     format!("{}-{drill_id}-{host}", crate::PREFIX)
@@ -36,7 +42,10 @@ pub struct Plan {
     pub hosts: Vec<PlanHost>,
     pub links: Vec<PlanLink>,
     pub switches: Vec<PlanSwitch>,
-    pub faults: Vec<String>,
+    /// How the daemon makes delays on this machine (probed once per daemon).
+    pub backends: Backends,
+    /// Every fault as it will be applied and measured, in the scenario's order.
+    pub faults: Vec<FaultStep>,
     pub probes: Vec<PlanProbe>,
     pub checks: Vec<Check>,
     pub window_secs: f64,
@@ -164,8 +173,9 @@ fn allocate(segments: &[Segment], slot: u8) -> Vec<Vec<Vec<Cidr>>> {
 }
 
 /// Compiles a validated scenario into the plan of drill `drill_id`, allocating from
-/// block `slot`.
-pub fn compile(s: &Scenario, drill_id: &str, slot: u8) -> Plan {
+/// block `slot`, with the delay backend of `backends`. Refuses a fault the engine
+/// could not measure after apply.
+pub fn compile(s: &Scenario, drill_id: &str, slot: u8, backends: Backends) -> Result<Plan, PlanError> {
     let addrs = allocate(&s.segments, slot);
     let mut hosts: Vec<PlanHost> = s
         .hosts
@@ -262,27 +272,21 @@ pub fn compile(s: &Scenario, drill_id: &str, slot: u8) -> Plan {
             }
         }
     }
-    Plan {
+    let mut plan = Plan {
         drill_id: drill_id.to_string(),
         scenario: s.id.clone(),
         slot,
         hosts,
         links,
         switches,
-        faults: s
-            .faults
-            .iter()
-            .map(|f| match f {
-                crate::scenario::Fault::Delay { host, interface, .. } => {
-                    format!("{} (netem where the kernel has it, else a userspace delay wire in namespace {})", f.describe(), wire_netns_name(drill_id, host, interface))
-                }
-                _ => f.describe(),
-            })
-            .collect(),
+        backends,
+        faults: Vec::new(),
         probes,
         checks: s.checks.clone(),
         window_secs: s.window_secs,
-    }
+    };
+    plan.faults = faults::compile(&plan, &s.faults, backends)?;
+    Ok(plan)
 }
 
 impl Plan {
@@ -332,7 +336,7 @@ impl fmt::Display for Plan {
         }
         writeln!(f, "faults:")?;
         for x in &self.faults {
-            writeln!(f, "  {x}")?;
+            writeln!(f, "  #{} on {}: {x}", x.index + 1, x.host)?;
         }
         writeln!(f, "probes:")?;
         for p in &self.probes {
@@ -356,7 +360,7 @@ mod tests {
     #[test]
     fn compile_names_everything_with_prefix_and_id() {
         let s = scenario::parse("t.toml", scenario::tests_support::GOOD).unwrap();
-        let p = compile(&s, "a1b2c3", 0);
+        let p = compile(&s, "a1b2c3", 0, Backends::default()).unwrap();
         assert_eq!(p.hosts[0].netns, "drill-a1b2c3-client");
         assert_eq!(p.hosts[1].interfaces[0].name, "eth0");
         assert_eq!(p.links[0].b_if, "eth0");

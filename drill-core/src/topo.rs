@@ -412,7 +412,7 @@ steps = []
     #[test]
     fn allocation_names_routes_and_forwarding() {
         let s = parse("t.toml", BASE).unwrap();
-        let p = plan::compile(&s, "abcdef", 3);
+        let p = plan::compile(&s, "abcdef", 3, Default::default()).unwrap();
         let a = &p.hosts[0];
         assert_eq!(a.interfaces[0].name, "eth0");
         assert_eq!(a.interfaces[0].addresses[0].to_string(), "10.203.0.1/24");

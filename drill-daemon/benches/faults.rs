@@ -38,7 +38,7 @@ fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let id = format!("{:06x}", (std::process::id() ^ 0xfa017) & 0xff_ffff);
     let s = drill_core::scenario::parse("two-host.toml", TWO).unwrap();
-    let plan = drill_core::plan::compile(&s, &id, 0);
+    let plan = drill_core::plan::compile(&s, &id, 0, drill_daemon::faults::backends()).expect("plan compiles");
     let mut rows = Vec::new();
     rt.block_on(async {
         let (conn, root, _) = rtnetlink::new_connection().unwrap();
@@ -167,14 +167,14 @@ fn main() {
 /// with netem, netem is measured on the same link instead of the wire).
 async fn delay_rows(s: &drill_core::scenario::Scenario, id: &str, rows: &mut Vec<Value>) {
     let id = format!("{:06x}", (u32::from_str_radix(id, 16).unwrap() ^ 0x1) & 0xff_ffff);
-    let plan = drill_core::plan::compile(s, &id, 0);
+    let plan = drill_core::plan::compile(s, &id, 0, drill_daemon::faults::backends()).expect("plan compiles");
     let (conn, root, _) = rtnetlink::new_connection().unwrap();
     tokio::spawn(conn);
     // Baseline: the plain veth (same topology without the wire).
     let ns = topology::build(&plan, &root).await.unwrap();
     let dst: std::net::IpAddr = "10.77.9.2".parse().unwrap();
     let client = plan.hosts[0].netns.clone();
-    let backend = faults::delay_backend(&ns["client"].worker).await;
+    let backend = faults::backends().delay;
     let plain_bps = faults::measure_rate(&ns["client"].worker, &ns["server"].worker, dst, 1_000_000_000).await.unwrap();
     let n = client.clone();
     let plain_rtt = tokio::task::spawn_blocking(move || faults::ping_rtt(&n, dst, 50, 0.01)).await.unwrap().unwrap().unwrap();
@@ -184,7 +184,7 @@ async fn delay_rows(s: &drill_core::scenario::Scenario, id: &str, rows: &mut Vec
     }
     // Unique names again: the kernel finishes deleting the old devices in the background.
     let id2 = format!("{:06x}", (u32::from_str_radix(&id, 16).unwrap() ^ 0x2) & 0xff_ffff);
-    let plan = drill_core::plan::compile(s, &id2, 0);
+    let plan = drill_core::plan::compile(s, &id2, 0, drill_daemon::faults::backends()).expect("plan compiles");
     let wire_ns2 = drill_core::plan::wire_netns_name(&id2, "client", "eth0");
     let mut ns = std::collections::BTreeMap::new();
     for h in &plan.hosts {
@@ -199,10 +199,10 @@ async fn delay_rows(s: &drill_core::scenario::Scenario, id: &str, rows: &mut Vec
         topology::apply(&plan, &root, &ns).await.unwrap();
         None
     };
-    eprintln!("bench: delay fidelity ({}) ...", backend.describe());
+    eprintln!("bench: delay fidelity ({}) ...", faults::describe_backend(backend));
     let n = client.clone();
     let base = tokio::task::spawn_blocking(move || faults::ping_rtt(&n, dst, 50, 0.01)).await.unwrap().unwrap().unwrap();
-    rows.push(row(&format!("delay backend: {} (idle) ping RTT (ratio vs plain veth)", backend.describe()), base, "ms", Some(plain_rtt)));
+    rows.push(row(&format!("delay backend: {} (idle) ping RTT (ratio vs plain veth)", faults::describe_backend(backend)), base, "ms", Some(plain_rtt)));
     if w.is_some() {
         let bps = faults::measure_rate(&ns["client"].worker, &ns["server"].worker, dst, 1_000_000_000).await.unwrap();
         rows.push(row("delay wire (idle) TCP throughput (ratio vs plain veth)", bps / 1e9, "Gbit/s", Some(plain_bps / 1e9)));
@@ -218,7 +218,7 @@ async fn delay_rows(s: &drill_core::scenario::Scenario, id: &str, rows: &mut Vec
         let count = if ms >= 100.0 { 30 } else { 100 };
         let rtt = tokio::task::spawn_blocking(move || faults::ping_rtt(&n, dst, count, 0.02)).await.unwrap().unwrap().unwrap();
         let added = rtt - base;
-        rows.push(row(&format!("delay {ms} ms ({}): added ping RTT over {count} pings (ratio: measured/asked)", backend.describe()), added, "ms", Some(ms)));
+        rows.push(row(&format!("delay {ms} ms ({}): added ping RTT over {count} pings (ratio: measured/asked)", faults::describe_backend(backend)), added, "ms", Some(ms)));
         rows.push(row(&format!("delay {ms} ms: deviation (target <= max(1 ms, 5%) = {:.2} ms)", (ms * 0.05).max(1.0)), (added - ms).abs(), "ms", None));
         rows.push(row(&format!("delay {ms} ms apply ({})", if w.is_some() { "wire parameter write" } else { "tc qdisc replace netem" }), apply_ms, "ms", None));
     }

@@ -69,7 +69,7 @@ fn main() {
     let mut rows = Vec::new();
     let id = format!("{:06x}", std::process::id() & 0xff_ffff);
     let s = drill_core::scenario::parse("two-host.toml", TWO).unwrap();
-    let plan = drill_core::plan::compile(&s, &id, 0);
+    let plan = drill_core::plan::compile(&s, &id, 0, drill_daemon::faults::backends()).expect("plan compiles");
     let (client, server) = (plan.hosts[0].netns.clone(), plan.hosts[1].netns.clone());
     let inos: Vec<u32> = rt.block_on(async {
         let (conn, root, _) = rtnetlink::new_connection().unwrap();

@@ -32,7 +32,7 @@ fn row(name: &str, value: f64, unit: &str, baseline: Option<f64>) -> Value {
 
 fn plan(id: &str, slot: u8) -> Plan {
     let s = drill_core::scenario::parse("three-host.toml", THREE_HOST).expect("fixture parses");
-    drill_core::plan::compile(&s, id, slot)
+    drill_core::plan::compile(&s, id, slot, drill_daemon::faults::backends()).expect("plan compiles")
 }
 
 /// One netlink build: namespaces + workers + links/addresses/routes/sysctls.

@@ -144,7 +144,7 @@ async fn start_h(State(d): State<Arc<Daemon>>, Json(req): Json<StartRequest>) ->
     let scenario = d.resolve_scenario(&req)?;
     let _serial = d.starting.lock().await;
     let (id, slot) = d.new_id().await?;
-    let plan = plan::compile(&scenario, &id, slot);
+    let plan = plan::compile(&scenario, &id, slot, crate::faults::backends()).map_err(|e| bad(format!("scenario {}: {e}", scenario.id)))?;
     if req.dry_run {
         return Ok(Json(StartResponse { plan, drill: None }));
     }

@@ -150,7 +150,8 @@ impl Drill {
         let delays: Vec<(String, String)> =
             self.scenario.faults.iter().filter_map(|f| if let Fault::Delay { host, interface, .. } = f { Some((host.clone(), interface.clone())) } else { None }).collect();
         if let (Some(first), false) = (self.hosts.first(), delays.is_empty()) {
-            if faults::delay_backend(&first.worker).await == DelayBackend::Wire {
+            let _ = first;
+            if self.plan.backends.delay == DelayBackend::Wire {
                 for (host, iface) in delays {
                     let name = drill_core::plan::wire_netns_name(&self.id, &host, &iface);
                     self.journal.netns.push(name.clone());
@@ -298,7 +299,7 @@ impl Drill {
         if backend == DelayBackend::Netem {
             faults::set_netem(&h.worker, host, iface, delay_ms, jitter_ms, loss).await?;
         }
-        let mut note = format!("{} ", backend.describe());
+        let mut note = format!("{} ", faults::describe_backend(backend));
         if delay_ms > 0.0 {
             let netns = h.netns.clone();
             let after = tokio::task::spawn_blocking(move || faults::ping_rtt(&netns, addr, count, 0.01)).await??;
@@ -308,7 +309,7 @@ impl Drill {
             if (added - delay_ms).abs() > (delay_ms * 0.05).max(1.0) + 0.5 * jitter_ms {
                 bail!(
                     "fault delay on host {host}/{iface} did not take as asked: ping RTT to {addr} went from {base:.2} to {after:.2} ms (+{added:.2} ms), asked +{delay_ms} ms ({})",
-                    backend.describe()
+                    faults::describe_backend(backend)
                 );
             }
             let _ = std::fmt::Write::write_fmt(&mut note, format_args!("measured +{added:.2} ms ping RTT to {addr} (from {base:.2} ms)"));

@@ -391,44 +391,41 @@ pub async fn set_port_rate(worker: &NetnsWorker, host: &str, iface: &str, port: 
         .with_context(|| format!("host {host}: limiting port {port} on {iface} to {rate_bps} bit/s (htb)"))
 }
 
-/// How a delay fault is made on this machine.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DelayBackend {
-    /// The kernel's netem qdisc on the interface.
-    Netem,
-    /// The userspace delay wire spliced into the link ([`crate::wire`]).
-    Wire,
-}
+pub use drill_core::plan::DelayBackend;
 
-impl DelayBackend {
-    pub fn describe(self) -> &'static str {
-        match self {
-            DelayBackend::Netem => "netem qdisc",
-            DelayBackend::Wire => "userspace delay wire (this kernel has no netem)",
-        }
+/// How the backends read in logs and reveals.
+pub fn describe_backend(b: DelayBackend) -> &'static str {
+    match b {
+        DelayBackend::Netem => "netem qdisc",
+        DelayBackend::Wire => "userspace delay wire (this kernel has no netem)",
     }
 }
 
-static DELAY_BACKEND: std::sync::OnceLock<DelayBackend> = std::sync::OnceLock::new();
+static BACKENDS: std::sync::OnceLock<drill_core::plan::Backends> = std::sync::OnceLock::new();
 
-/// Which delay backend this kernel allows, probed once per process by adding a
-/// netem qdisc to `lo` of a fresh namespace (the worker's) and removing it.
-/// `DRILL_DELAY_BACKEND=wire|netem` forces one (tests of the wire on a netem kernel).
-pub async fn delay_backend(worker: &NetnsWorker) -> DelayBackend {
-    if let Some(b) = DELAY_BACKEND.get() {
-        return *b;
-    }
-    let b = match std::env::var("DRILL_DELAY_BACKEND").as_deref() {
-        Ok("wire") => DelayBackend::Wire,
-        Ok("netem") => DelayBackend::Netem,
-        _ => {
-            let add = tc(worker, ["qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"].map(String::from).to_vec()).await;
-            let _ = tc(worker, ["qdisc", "del", "dev", "lo", "root"].map(String::from).to_vec()).await;
-            if add.is_ok() { DelayBackend::Netem } else { DelayBackend::Wire }
-        }
-    };
-    tracing::info!(backend = b.describe(), "delay backend chosen");
-    *DELAY_BACKEND.get_or_init(|| b)
+/// What this kernel offers the plan, probed once per process: netem is tried on `lo`
+/// of a throwaway network namespace (a thread that unshares its own; nothing is named,
+/// nothing is left). `DRILL_DELAY_BACKEND=wire|netem` forces the delay backend (tests of
+/// the wire on a netem kernel).
+pub fn backends() -> drill_core::plan::Backends {
+    *BACKENDS.get_or_init(|| {
+        let delay = match std::env::var("DRILL_DELAY_BACKEND").as_deref() {
+            Ok("wire") => DelayBackend::Wire,
+            Ok("netem") => DelayBackend::Netem,
+            _ => {
+                let probe = std::thread::spawn(|| -> bool {
+                    if nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).is_err() {
+                        return false;
+                    }
+                    // A child inherits the calling thread's network namespace.
+                    std::process::Command::new("tc").args(["qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"]).output().is_ok_and(|o| o.status.success())
+                });
+                if probe.join().unwrap_or(false) { DelayBackend::Netem } else { DelayBackend::Wire }
+            }
+        };
+        tracing::info!(backend = describe_backend(delay), "delay backend chosen");
+        drill_core::plan::Backends { delay }
+    })
 }
 
 /// Sets latency, jitter and loss on an interface's egress with netem (replace: idempotent).
@@ -563,7 +560,7 @@ mod tests {
 
     fn json(rule: NftRule) -> String {
         let s = drill_core::scenario::parse("t", include_str!("../tests/fixtures/two-host.toml")).unwrap();
-        let plan = drill_core::plan::compile(&s, "abcdef", 0);
+        let plan = drill_core::plan::compile(&s, "abcdef", 0, Default::default()).expect("plan compiles");
         serde_json::to_string(&super::batch(&plan, &super::HostNft::of(vec![rule])).to_nftables()).unwrap()
     }
 

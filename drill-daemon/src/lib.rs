@@ -5,6 +5,7 @@ pub mod daemon;
 pub mod drill;
 pub mod faults;
 pub mod host;
+pub mod icmp;
 pub mod journal;
 pub mod netns;
 pub mod probes;

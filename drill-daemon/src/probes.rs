@@ -247,8 +247,13 @@ impl Probes {
     }
 
     fn try_load() -> Result<Probes> {
-        let mut ebpf = aya::Ebpf::load(drill_ebpf::PROBES_OBJ).context("loading the probe object (BTF/CO-RE relocation or map creation failed)")?;
+        // The drop reasons come from the same BTF through another parser: read them on
+        // a thread of their own while the programs load (they are only needed later).
+        let reasons = std::thread::Builder::new().name("drop-reasons".into()).spawn(drop_reasons).context("spawning the BTF reader")?;
+        // The kernel's BTF is parsed once, for the CO-RE relocations and the tp_btf loads
+        // alike (aya's default loader would parse it again for itself).
         let btf = aya::Btf::from_sys_fs().context("reading the kernel's BTF (/sys/kernel/btf/vmlinux)");
+        let mut ebpf = aya::EbpfLoader::new().btf(btf.as_ref().ok()).load(drill_ebpf::PROBES_OBJ).context("loading the probe object (BTF/CO-RE relocation or map creation failed)")?;
         let mut status = Vec::new();
         for p in PROGRAMS {
             let r = (|| -> Result<()> {
@@ -286,7 +291,7 @@ impl Probes {
         };
         let execs: Store<ExecEvent> = Arc::default();
         drain(take(&mut ebpf, maps::EXEC_EVENTS)?, execs.clone(), |b| ExecEvent::from_bytes(b).map(|e| (e.netns, e)))?;
-        let events = Some(Arc::new(EventProbe { counts: Mutex::new(take(&mut ebpf, maps::EVENT_COUNTS)?), rtt: Mutex::new(take(&mut ebpf, maps::RTT_STATS)?), execs, drop_reasons: drop_reasons() }));
+        let events = Some(Arc::new(EventProbe { counts: Mutex::new(take(&mut ebpf, maps::EVENT_COUNTS)?), rtt: Mutex::new(take(&mut ebpf, maps::RTT_STATS)?), execs, drop_reasons: reasons.join().unwrap_or_default() }));
         Ok(Probes { _ebpf: Some(ebpf), watched: Some(Mutex::new(watched)), tcpstate, events, status })
     }
 

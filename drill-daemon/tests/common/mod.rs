@@ -241,7 +241,7 @@ impl TwoHost {
         let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
         let id = format!("{:06x}", (std::process::id() ^ salt) & 0xff_ffff);
         let s = drill_core::scenario::parse("two-host.toml", include_str!("../fixtures/two-host.toml")).unwrap();
-        let plan = drill_core::plan::compile(&s, &id, 0);
+        let plan = drill_core::plan::compile(&s, &id, 0, drill_daemon::faults::backends()).expect("plan compiles");
         let cleanup = NetnsCleanup(plan.namespaces());
         TwoHost { rt, plan, cleanup }
     }
