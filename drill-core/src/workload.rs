@@ -70,9 +70,10 @@ pub fn config_path(service: &str) -> String {
     format!("/etc/{service}/{service}.toml")
 }
 
-/// Where a running loadgen records the config it started with, inside its host (the
-/// `/run` tmpfs): checks that behave as the client read it, not the file the learner may
-/// have edited without a restart.
+/// Where a running service records the config it started with, inside its host (the
+/// `/run` tmpfs): the engine reads it back to prove a service-config fault took, and
+/// checks that behave as a client read it, not the file the learner may have edited
+/// without a restart.
 pub fn effective_config_path(service: &str) -> String {
     format!("/run/{service}.effective.toml")
 }

@@ -7,6 +7,7 @@ pub mod faults;
 pub mod host;
 pub mod icmp;
 pub mod journal;
+pub mod measure;
 pub mod netns;
 pub mod probes;
 pub mod tcfault;

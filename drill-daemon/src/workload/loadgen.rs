@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
-use drill_core::workload::{LoadgenConfig, Workload};
+use drill_core::workload::LoadgenConfig;
 use tokio::net::TcpSocket;
 
 use super::{http, log};
@@ -32,9 +32,6 @@ pub async fn run(name: &str, c: LoadgenConfig) -> Result<()> {
         if c.body_bytes > 0 { format!(", POST {} bytes", c.body_bytes) } else { String::new() }
     );
     log(name, &format!("sending {} requests/s to {}://{}{} ({how})", c.rate_per_sec, if c.tls { "https" } else { "http" }, c.target, c.path));
-    // What this process runs with, for checks that behave as this client.
-    let effective = drill_core::workload::effective_config_path(name);
-    std::fs::write(&effective, Workload::Loadgen(c.clone()).render_config(name)).with_context(|| format!("writing {effective}"))?;
     let window = Arc::new(Mutex::new(Window::default()));
     let pool: Arc<Mutex<Vec<Box<dyn http::Io>>>> = Arc::new(Mutex::new(Vec::new()));
     let tls = if c.tls {

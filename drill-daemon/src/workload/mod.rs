@@ -28,6 +28,13 @@ pub fn main(kind: &str, name: &str, config: &str) -> i32 {
             return 1;
         }
     };
+    // What this process runs with (the host's /run): the engine reads it back to prove a
+    // service-config fault took, and checks that behave as a client use it.
+    let effective = drill_core::workload::effective_config_path(name);
+    if let Err(e) = std::fs::write(&effective, w.render_config(name)) {
+        log(name, &format!("writing {effective}: {e}"));
+        return 1;
+    }
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
