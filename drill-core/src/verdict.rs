@@ -208,14 +208,30 @@ pub fn evaluate_ratio(name: &str, what: &str, on: &str, seen: u64, segments: u64
     }
 }
 
+/// The positive control of a counting check: how much traffic the host handled during
+/// the window (e.g. IP packets received and sent, from its own /proc/net/snmp). Zero
+/// events of a kind mean nothing when nothing flowed.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Activity {
+    pub packets: u64,
+}
+
 /// Evaluates "at most `max` events during the window". `breakdown` lists what the
-/// events were (e.g. drops by reason) for the explanation.
-pub fn evaluate_count(name: &str, what: &str, on: &str, seen: u64, max: u64, breakdown: &[(String, u64)]) -> CheckResult {
-    let passed = seen <= max;
+/// events were (e.g. drops by reason) for the explanation. With `activity` (every
+/// packet-counting kind), a window in which the host handled no traffic fails: a count
+/// of zero would prove nothing.
+pub fn evaluate_count(name: &str, what: &str, on: &str, seen: u64, max: u64, breakdown: &[(String, u64)], activity: Option<Activity>) -> CheckResult {
+    let idle = activity.is_some_and(|a| a.packets == 0);
+    let passed = seen <= max && !idle;
     let mut saw = format!("{seen} {what} on {on} during the window (allowed {max})");
     if !breakdown.is_empty() {
         let parts: Vec<String> = breakdown.iter().map(|(k, v)| format!("{k} {v}")).collect();
         saw.push_str(&format!(": {}", parts.join(", ")));
+    }
+    match activity {
+        Some(Activity { packets: 0 }) => saw.push_str(&format!("; but {on} handled no traffic during the window, so there was nothing to judge: is the traffic flowing?")),
+        Some(Activity { packets }) => saw.push_str(&format!(" over {packets} packets")),
+        None => {}
     }
     CheckResult {
         name: name.to_string(),
@@ -227,6 +243,7 @@ pub fn evaluate_count(name: &str, what: &str, on: &str, seen: u64, max: u64, bre
             "on": on,
             "seen": seen,
             "max": max,
+            "packets": activity.map(|a| a.packets),
             "breakdown": breakdown.iter().map(|(k, v)| serde_json::json!({"what": k, "count": v})).collect::<Vec<_>>(),
         }),
     }
@@ -331,10 +348,18 @@ mod tests {
 
     #[test]
     fn counts_pass_up_to_max_and_explain_the_breakdown() {
-        let r = evaluate_count("n", "packet drops", "api", 37, 0, &[("NETFILTER_DROP".into(), 37)]);
+        let r = evaluate_count("n", "packet drops", "api", 37, 0, &[("NETFILTER_DROP".into(), 37)], None);
         assert!(!r.passed);
         assert_eq!(r.saw, "37 packet drops on api during the window (allowed 0): NETFILTER_DROP 37");
-        assert!(evaluate_count("n", "resets sent", "api:80", 2, 2, &[]).passed);
+        assert!(evaluate_count("n", "resets sent", "api:80", 2, 2, &[], Some(Activity { packets: 90 })).passed);
+    }
+
+    #[test]
+    fn a_count_over_an_idle_window_fails_closed() {
+        let r = evaluate_count("n", "packet drops", "api", 0, 0, &[], Some(Activity { packets: 0 }));
+        assert!(!r.passed, "no drops because no traffic is not a pass");
+        assert!(r.saw.contains("handled no traffic"), "{}", r.saw);
+        assert!(evaluate_count("n", "packet drops", "api", 0, 0, &[], Some(Activity { packets: 1 })).passed);
     }
 
     #[test]

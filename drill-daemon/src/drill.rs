@@ -641,8 +641,7 @@ impl Drill {
         };
         let before = snap(&events);
         // Segments sent: the denominator of retransmission ratios, read only when needed.
-        let ratios = self.scenario.checks.iter().any(|c| matches!(c, Check::Count { max_ratio: Some(_), .. }));
-        let segs_before = if ratios { self.out_segs().await } else { BTreeMap::new() };
+        let segs_before = if counting { self.snmp().await? } else { BTreeMap::new() };
         let t0 = probes::now_ns();
         let deadline = Instant::now() + window;
         // Synthetic clients, one task per http-slo check.
@@ -729,7 +728,8 @@ impl Drill {
         let (slo_results, _) = tokio::join!(slo_results, tokio::time::sleep_until(deadline.into()));
         let t1 = probes::now_ns();
         let after = snap(&events);
-        let segs_after = if ratios { self.out_segs().await } else { BTreeMap::new() };
+        let segs_after = if counting { self.snmp().await? } else { BTreeMap::new() };
+        let delta = |h: &str, i: usize| segs_after.get(h).map_or(0, |a: &[u64; 2]| a[i]).saturating_sub(segs_before.get(h).map_or(0, |b| b[i]));
         let mut slo_iter = slo_results.into_iter();
         let mut results = Vec::new();
         for c in &self.scenario.checks {
@@ -756,12 +756,10 @@ impl Drill {
                     let on = port.map_or_else(|| host.clone(), |p| format!("{host}:{p}"));
                     let mut breakdown: Vec<(String, u64)> = by_what.into_iter().collect();
                     breakdown.sort_by(|x, y| y.1.cmp(&x.1));
+                    let activity = (*counted != Counted::OomKills).then(|| verdict::Activity { packets: delta(host, 1) });
                     match max_ratio {
-                        Some(r) => {
-                            let segs = segs_after.get(host).copied().unwrap_or(0).saturating_sub(segs_before.get(host).copied().unwrap_or(0));
-                            results.push(verdict::evaluate_ratio(name, &counted.describe(), &on, seen, segs, *r));
-                        }
-                        None => results.push(verdict::evaluate_count(name, &counted.describe(), &on, seen, *max, &breakdown)),
+                        Some(r) => results.push(verdict::evaluate_ratio(name, &counted.describe(), &on, seen, delta(host, 0), *r)),
+                        None => results.push(verdict::evaluate_count(name, &counted.describe(), &on, seen, *max, &breakdown, activity)),
                     }
                 }
                 Check::HttpSlo { name, from, target_host, port, min_success_ratio, max_latency_ms, .. } => {
@@ -773,23 +771,27 @@ impl Drill {
         Ok(Verdict::new(&self.id, &self.scenario.id, self.scenario.window_secs, results))
     }
 
-    /// The kernel's count of TCP segments sent, per host (`Tcp: OutSegs` of the host's
-    /// /proc/net/snmp): the denominator of retransmission ratios.
-    async fn out_segs(&self) -> BTreeMap<String, u64> {
+    /// Per host, from its own /proc/net/snmp: TCP segments sent (`Tcp: OutSegs`, the
+    /// denominator of retransmission ratios) and IP packets received plus sent
+    /// (`Ip: InReceives + OutRequests`, the positive control of counting checks). A host
+    /// whose counters cannot be read fails the verify: no reading is never a pass.
+    async fn snmp(&self) -> Result<BTreeMap<String, [u64; 2]>> {
         let mut m = BTreeMap::new();
         for h in &self.hosts {
-            let v = h.worker.run(|| -> Option<u64> {
+            let v = h.worker.run(|| -> Option<[u64; 2]> {
                 let t = std::fs::read_to_string("/proc/thread-self/net/snmp").ok()?;
-                let mut tcp = t.lines().filter(|l| l.starts_with("Tcp:"));
-                let (names, values) = (tcp.next()?, tcp.next()?);
-                let i = names.split_whitespace().position(|n| n == "OutSegs")?;
-                values.split_whitespace().nth(i)?.parse().ok()
+                let field = |proto: &str, name: &str| -> Option<u64> {
+                    let mut rows = t.lines().filter(|l| l.starts_with(proto));
+                    let (names, values) = (rows.next()?, rows.next()?);
+                    let i = names.split_whitespace().position(|n| n == name)?;
+                    values.split_whitespace().nth(i)?.parse().ok()
+                };
+                Some([field("Tcp:", "OutSegs")?, field("Ip:", "InReceives")? + field("Ip:", "OutRequests")?])
             });
-            if let Ok(Some(v)) = v.await {
-                m.insert(h.name.clone(), v);
-            }
+            let v = v.await?.ok_or_else(|| anyhow!("host {}: its /proc/net/snmp counters could not be read, so the counting checks cannot be judged", h.name))?;
+            m.insert(h.name.clone(), v);
         }
-        m
+        Ok(m)
     }
 
     /// The config loadgen service `svc` on `host` runs with (what it recorded at start in
