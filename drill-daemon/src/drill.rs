@@ -636,11 +636,12 @@ impl Drill {
         let lost0 = tcp.as_ref().map_or(0, |t| t.events_lost());
         let counting = self.scenario.checks.iter().any(|c| matches!(c, Check::Count { .. }));
         let events = if counting { Some(self.probes.events()?.clone()) } else { None };
-        let snap = |ev: &Option<Arc<probes::EventProbe>>| -> BTreeMap<String, BTreeMap<EventKey, u64>> {
-            ev.as_ref().map(|e| self.hosts.iter().map(|h| (h.name.clone(), e.snapshot(h.netns_ino))).collect()).unwrap_or_default()
+        let snap = |ev: &Option<Arc<probes::EventProbe>>| -> Result<BTreeMap<String, BTreeMap<EventKey, u64>>> {
+            let Some(e) = ev else { return Ok(BTreeMap::new()) };
+            self.hosts.iter().map(|h| Ok((h.name.clone(), e.snapshot(h.netns_ino).with_context(|| format!("host {}: the probe counters", h.name))?))).collect()
         };
-        let before = snap(&events);
-        // Segments sent: the denominator of retransmission ratios, read only when needed.
+        let before = snap(&events)?;
+        // Segments and packets: the denominators and positive controls of counting checks.
         let segs_before = if counting { self.snmp().await? } else { BTreeMap::new() };
         let t0 = probes::now_ns();
         let deadline = Instant::now() + window;
@@ -727,7 +728,7 @@ impl Drill {
         let slo_results = futures::future::join_all(slo_tasks);
         let (slo_results, _) = tokio::join!(slo_results, tokio::time::sleep_until(deadline.into()));
         let t1 = probes::now_ns();
-        let after = snap(&events);
+        let after = snap(&events)?;
         let segs_after = if counting { self.snmp().await? } else { BTreeMap::new() };
         let delta = |h: &str, i: usize| segs_after.get(h).map_or(0, |a: &[u64; 2]| a[i]).saturating_sub(segs_before.get(h).map_or(0, |b| b[i]));
         let mut slo_iter = slo_results.into_iter();
@@ -850,7 +851,8 @@ impl Drill {
             .map(|h| {
                 let mut c = HostCounters { host: h.name.clone(), ..Default::default() };
                 if let Some(ev) = ev {
-                    for (k, v) in ev.snapshot(h.netns_ino) {
+                    // `drill watch` shows what it can; a failed read shows as no counts.
+                    for (k, v) in ev.snapshot(h.netns_ino).unwrap_or_default() {
                         match k.kind {
                             kinds::DROP => *c.drops.entry(ev.reason_name(k.reason)).or_default() += v,
                             kinds::RETRANSMIT => c.retransmits += v,

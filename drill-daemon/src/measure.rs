@@ -85,7 +85,7 @@ fn need_rtt(c: &Control, from: &str, to: IpAddr) -> Result<Duration, MeasureErro
 /// the probe.
 fn drops(probes: &Probes, ino: u32) -> Option<u64> {
     let ev = probes.events().ok()?;
-    Some(ev.snapshot(ino).iter().filter(|(k, _)| k.kind == drill_ebpf::kinds::DROP).map(|(_, v)| v).sum())
+    Some(ev.snapshot(ino).ok()?.iter().filter(|(k, _)| k.kind == drill_ebpf::kinds::DROP).map(|(_, v)| v).sum())
 }
 
 fn find<'a, 'b>(hosts: &'a [Host<'b>], name: &str) -> Result<&'a Host<'b>, MeasureError> {

@@ -149,9 +149,18 @@ pub struct EventProbe {
 }
 
 impl EventProbe {
-    /// Every counter of one namespace.
-    pub fn snapshot(&self, netns: u32) -> BTreeMap<EventKey, u64> {
-        self.counts.lock().map(|c| c.iter().filter_map(|r| r.ok()).filter(|(k, _)| k.netns == netns).collect()).unwrap_or_default()
+    /// Every counter of one namespace. A map that cannot be read is an error, never
+    /// zeros: a verdict on unread counters would pass by failing.
+    pub fn snapshot(&self, netns: u32) -> Result<BTreeMap<EventKey, u64>> {
+        let c = self.counts.lock().map_err(|_| anyhow!("the event counters' lock was poisoned"))?;
+        let mut m = BTreeMap::new();
+        for r in c.iter() {
+            let (k, v) = r.context("reading the event counters map")?;
+            if k.netns == netns {
+                m.insert(k, v);
+            }
+        }
+        Ok(m)
     }
 
     /// RTT samples of (netns, port), summed over the CPUs.
