@@ -6,6 +6,9 @@
 
 pub mod api;
 pub mod builtin;
+pub mod check;
+pub mod fault;
+pub mod model;
 pub mod plan;
 pub mod scenario;
 pub mod source;

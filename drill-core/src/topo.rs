@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 use serde_spanned::Spanned;
 
-use crate::scenario::Cidr;
+use crate::model::{self, Cidr};
 use crate::source::SourceError;
 
 /// Reserved for allocated addresses: drill slot `s` gets 10.(200+s).0.0/16, one /24 per
@@ -275,7 +275,7 @@ pub(crate) fn validate(v: &mut Validator, raw_hosts: &[RawHost], raw_links: &[Sp
         let sp = s.span();
         let s = s.get_ref();
         let name = s.name.get_ref();
-        if !crate::scenario::is_name(name) || name.len() > crate::scenario::MAX_HOST_NAME {
+        if !model::is_name(name) || name.len() > model::MAX_HOST_NAME {
             v.err(s.name.span(), format!("switch name `{name}` is not valid"), "use lowercase letters, digits and '-', starting with a letter, at most 20 characters");
         }
         if hosts_known.contains(name) || !switch_names.insert(name.clone()) {
