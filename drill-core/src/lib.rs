@@ -11,6 +11,7 @@ pub mod fault;
 pub mod model;
 pub mod plan;
 pub mod scenario;
+pub mod schema;
 pub mod source;
 pub mod topo;
 pub mod verdict;

@@ -1,15 +1,110 @@
-//! Checks: what `drill submit` judges. The validated [`Check`] enum.
+//! Checks: what `drill submit` judges.
+//!
+//! The validated [`Check`] enum and the registry of check kinds ([`KINDS`]): each kind is
+//! one module that declares its keys (a [`Shape`]) with their ranges and turns one
+//! `[[checks]]` table into its variant, registered in one line. Adding a kind: its
+//! module with `KIND` and tests, its line in [`KINDS`], its keys in scenarios/README.md.
+
+mod count;
+mod http_slo;
+pub mod tcp_state_dwell;
+
+use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
+use toml::de::DeTable;
 
-use crate::model::TcpState;
-
-pub mod tcp_state_dwell;
+use crate::model::{Hosts, Service, TcpState};
+use crate::schema::{self, Entry, Key, Shape, Ty, key};
+use crate::source::Collector;
 
 pub use tcp_state_dwell::dwell_subject;
 
-/// Check kinds the engine knows.
-pub const CHECK_KINDS: &[&str] = &["tcp-state-dwell", "http-slo", "drops", "retransmits", "resets", "oom-kills"];
+/// A check kind: its keys and how one table of it becomes a [`Check`].
+pub struct Kind {
+    pub shape: Shape,
+    pub build: fn(&mut Entry<'_, '_, '_, '_>, &Env<'_>) -> Option<Check>,
+}
+
+/// Every check kind, one line each.
+pub const KINDS: &[Kind] = &[tcp_state_dwell::KIND, http_slo::KIND, count::DROPS, count::RETRANSMITS, count::RESETS, count::OOM_KILLS];
+
+const NAMES: [&str; KINDS.len()] = {
+    let mut out = [""; KINDS.len()];
+    let mut i = 0;
+    while i < KINDS.len() {
+        out[i] = KINDS[i].shape.name;
+        i += 1;
+    }
+    out
+};
+
+/// Check kinds the engine knows (the names of [`KINDS`]).
+pub const CHECK_KINDS: &[&str] = &NAMES;
+
+/// Keys every check kind takes.
+const COMMON: &[Key] = &[key("kind", Ty::Str, "\"http-slo\"", "the check kind"), key("name", Ty::Str, "\"requests succeed\"", "what the verdict calls the check; derived when left out")];
+
+const fn shape(name: &'static str, keys: &'static [Key]) -> Shape {
+    Shape { name, is_kind: true, keys, common: COMMON }
+}
+
+/// What a check may refer to.
+pub struct Env<'a> {
+    pub hosts: &'a Hosts,
+    pub services: &'a [Service],
+}
+
+/// Reads one `[[checks]]` table; every problem goes to `cx`.
+pub fn read(cx: &mut Collector, span: Range<usize>, table: &DeTable<'_>, env: &Env) -> Option<Check> {
+    let i = schema::kind_of(cx, span.clone(), table, "check", CHECK_KINDS)?;
+    let family: Vec<&'static Shape> = KINDS.iter().map(|k| &k.shape).collect();
+    let mut e = Entry::new(cx, span, table, &KINDS[i].shape, &family);
+    (KINDS[i].build)(&mut e, env)
+}
+
+/// The lower end of a range: `>= lo`, or `> lo`.
+#[derive(Clone, Copy)]
+enum Low {
+    AtLeast(f64),
+    Above(f64),
+}
+
+/// A number key in its range (`unit` names what it counts); Ok(None) when absent,
+/// Err when reported (wrong type, not finite, out of range).
+fn ranged(e: &mut Entry, name: &str, low: Low, high: f64, unit: &str) -> Result<Option<f64>, ()> {
+    let Some(v) = e.num(name) else {
+        return if e.has(name) { Err(()) } else { Ok(None) };
+    };
+    let x = *v.get_ref();
+    let (ok, range) = match low {
+        Low::AtLeast(lo) => (x >= lo && x <= high, format!("from {lo} to {high}")),
+        Low::Above(lo) => (x > lo && x <= high, format!("above {lo} and at most {high}")),
+    };
+    if ok {
+        return Ok(Some(x));
+    }
+    let range = if unit.is_empty() { range } else { format!("{range} {unit}") };
+    let found = e.cx.snippet(&v.span()).to_string();
+    e.err(v.span(), format!("{name} = {found} is out of range: it must be {range}"), format!("give {name} a value {range}"));
+    Err(())
+}
+
+/// An integer key in `lo..=hi`; Ok(None) when absent, Err when reported.
+fn int_ranged(e: &mut Entry, name: &str, lo: i64, hi: i64, unit: &str) -> Result<Option<u64>, ()> {
+    let Some(v) = e.int(name) else {
+        return if e.has(name) { Err(()) } else { Ok(None) };
+    };
+    match u64::try_from(*v.get_ref()) {
+        Ok(x) if *v.get_ref() >= lo && *v.get_ref() <= hi => Ok(Some(x)),
+        _ => {
+            let range = if hi == i64::MAX { format!("at least {lo}") } else { format!("from {lo} to {hi}") };
+            let range = if unit.is_empty() { range } else { format!("{range} {unit}") };
+            e.err(v.span(), format!("{name} = {} is out of range: it must be {range}", v.get_ref()), format!("give {name} a value {range}"));
+            Err(())
+        }
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]

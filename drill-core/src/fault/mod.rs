@@ -1,16 +1,101 @@
-//! Faults: what a scenario breaks. The validated [`Fault`] enum, the nftables rule it
-//! may carry ([`NftRule`]) and how each is described to the learner.
+//! Faults: what a scenario breaks.
+//!
+//! The validated [`Fault`] enum, the nftables rule it may carry ([`NftRule`]), how each is
+//! described to the learner, and the registry of fault kinds ([`KINDS`]): each kind is
+//! one module here that declares its keys (a [`Shape`]) and turns one `[[faults]]` table
+//! into its variant, registered in one line. To add a kind: write `fault/<kind>.rs` with
+//! its `KIND` (keys and `build`) and its tests, add its line to [`KINDS`], document its
+//! keys in scenarios/README.md (a test checks every key is mentioned there).
 
+mod common;
+mod delay;
+mod dnat;
+mod ebpf_drop;
+mod mtu;
+mod nft;
+mod route_remove;
+mod service_config;
+mod sysctl;
+mod tc_rate;
+
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
+use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
+use toml::de::DeTable;
 
-use crate::model::Cidr;
+use crate::model::{Cidr, Hosts, Service};
+use crate::schema::{self, Entry, Key, Shape, Ty, key};
+use crate::source::Collector;
+use crate::topo::{Host, Segment};
 use crate::workload::Workload;
 
-/// Fault kinds the engine knows.
-pub const FAULT_KINDS: &[&str] = &["service-config", "nft-drop", "nft-reject", "nft-loss", "nft-limit", "nft-conn-limit", "nft-dnat", "sysctl", "mtu", "route-remove", "tc-rate", "delay", "ebpf-drop"];
+/// A fault kind: its keys and how one table of it becomes a [`Fault`].
+pub struct Kind {
+    pub shape: Shape,
+    /// Validates the entry (every error reported to it) and returns the fault, or None.
+    pub build: fn(&mut Entry<'_, '_, '_, '_>, &Env<'_>) -> Option<Fault>,
+}
+
+/// Every fault kind, one line each.
+pub const KINDS: &[Kind] = &[
+    service_config::KIND,
+    nft::DROP,
+    nft::REJECT,
+    nft::LOSS,
+    nft::LIMIT,
+    nft::CONN_LIMIT,
+    dnat::KIND,
+    sysctl::KIND,
+    mtu::KIND,
+    route_remove::KIND,
+    tc_rate::KIND,
+    delay::KIND,
+    ebpf_drop::KIND,
+];
+
+const NAMES: [&str; KINDS.len()] = {
+    let mut out = [""; KINDS.len()];
+    let mut i = 0;
+    while i < KINDS.len() {
+        out[i] = KINDS[i].shape.name;
+        i += 1;
+    }
+    out
+};
+
+/// Fault kinds the engine knows (the names of [`KINDS`]).
+pub const FAULT_KINDS: &[&str] = &NAMES;
+
+/// The key every fault kind takes.
+const COMMON: &[Key] = &[key("kind", Ty::Str, "\"nft-drop\"", "the fault kind")];
+
+/// A fault kind's shape.
+const fn shape(name: &'static str, keys: &'static [Key]) -> Shape {
+    Shape { name, is_kind: true, keys, common: COMMON }
+}
+
+/// What a fault may refer to: the scenario around it.
+pub struct Env<'a> {
+    pub hosts: &'a Hosts,
+    pub topo: &'a [Host],
+    pub segments: &'a [Segment],
+    pub services: &'a [Service],
+    /// (host, service) -> (healthy config table, workload kind).
+    pub service_tables: &'a BTreeMap<(String, String), (toml::Table, String)>,
+    /// The faults before this one (two faults may not own one root qdisc).
+    pub earlier: &'a [Fault],
+}
+
+/// Reads one `[[faults]]` table; every problem goes to `cx`.
+pub fn read(cx: &mut Collector, span: Range<usize>, table: &DeTable<'_>, env: &Env) -> Option<Fault> {
+    let i = schema::kind_of(cx, span.clone(), table, "fault", FAULT_KINDS)?;
+    let family: Vec<&'static Shape> = KINDS.iter().map(|k| &k.shape).collect();
+    let mut e = Entry::new(cx, span, table, &KINDS[i].shape, &family);
+    (KINDS[i].build)(&mut e, env)
+}
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]

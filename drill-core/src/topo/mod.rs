@@ -11,7 +11,11 @@ use serde::{Deserialize, Serialize};
 use serde_spanned::Spanned;
 
 use crate::model::{self, Cidr};
-use crate::source::SourceError;
+use crate::source::Collector;
+
+mod read;
+
+pub(crate) use read::{read_host, read_link, read_switch};
 
 /// Reserved for allocated addresses: drill slot `s` gets 10.(200+s).0.0/16, one /24 per
 /// segment. Given addresses may not fall in it, so allocations never clash with them.
@@ -35,62 +39,41 @@ pub const GLOBAL_SYSCTLS: &[&str] = &[
 ];
 
 // ------------------------------------------------------------------ raw shape
+// As read from the file (by [`read`]), with the spans of every value.
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct RawHost {
     pub name: Spanned<String>,
-    #[serde(default)]
     forwarding: bool,
-    #[serde(default)]
     sysctls: BTreeMap<String, Spanned<toml::Value>>,
-    #[serde(default)]
     routes: Vec<Spanned<RawRoute>>,
     /// Masquerade (source NAT) traffic leaving through this interface.
-    #[serde(default)]
     masquerade: Option<Spanned<String>>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawRoute {
     to: Spanned<String>,
     via: Spanned<String>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct RawLink {
     a: RawEndpoint,
     b: RawEndpoint,
-    #[serde(default)]
     subnet: Option<Spanned<String>>,
-    #[serde(default)]
     mtu: Option<Spanned<i64>>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct RawSwitch {
     name: Spanned<String>,
-    #[serde(default)]
     subnet: Option<Spanned<String>>,
-    #[serde(default)]
     mtu: Option<Spanned<i64>>,
     members: Vec<RawEndpoint>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawEndpoint {
     host: Spanned<String>,
-    #[serde(default)]
     address: Option<Spanned<String>>,
-    #[serde(default)]
     addresses: Vec<Spanned<String>>,
-    #[serde(default)]
     name: Option<Spanned<String>>,
-    #[serde(default)]
     mtu: Option<Spanned<i64>>,
 }
 
@@ -143,17 +126,7 @@ pub struct Endpoint {
 
 // ------------------------------------------------------------------ validation
 
-pub(crate) struct Validator<'a> {
-    pub file: &'a str,
-    pub text: &'a str,
-    pub errors: Vec<SourceError>,
-}
-
-impl Validator<'_> {
-    fn err(&mut self, span: std::ops::Range<usize>, message: impl Into<String>, help: impl Into<String>) {
-        self.errors.push(SourceError::at(self.file, self.text, Some(span), message, help));
-    }
-}
+pub(crate) type Validator<'a> = Collector<'a>;
 
 fn is_ifname(s: &str) -> bool {
     !s.is_empty() && s.len() <= MAX_IFNAME && s != "lo" && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))

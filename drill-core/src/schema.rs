@@ -1,0 +1,381 @@
+//! Declared keys, and the reader that holds one TOML table to them.
+//!
+//! Every table of a scenario file (the top level, a host, a link, a fault of one kind, a
+//! check of one kind, ...) has a [`Shape`]: the keys it takes, each with its type, an
+//! example and what it means. An [`Entry`] reads one table against its shape:
+//! - every unknown key is reported, with the nearest key of this shape and, when a sibling
+//!   shape (another fault kind, say) takes that key, which one does;
+//! - a value of the wrong type names the key, the type wanted and an example;
+//! - the module that owns the shape then checks meanings and ranges.
+//!
+//! Everything goes to one [`Collector`], so a file's errors all come out in one run.
+//! The file is read once with toml's spanned document tree ([`DeTable`]), which keeps a
+//! span for every key and value; serde is not used for the file's shape.
+
+use std::ops::Range;
+
+use serde_spanned::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use crate::source::Collector;
+
+/// The type of a key's value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ty {
+    Str,
+    Int,
+    /// A finite number; an integer is accepted (`delay_ms = 300`).
+    Num,
+    Bool,
+    /// A free-form table (a service's config, a config patch).
+    Table,
+    /// A table read with its own shape (an endpoint, `[verify]`).
+    Sub,
+    /// A list (of strings or tables).
+    List,
+    /// A string or an integer (a sysctl value).
+    StrOrInt,
+}
+
+impl Ty {
+    fn noun(self) -> &'static str {
+        match self {
+            Ty::Str => "a string",
+            Ty::Int => "an integer",
+            Ty::Num => "a number",
+            Ty::Bool => "true or false",
+            Ty::Table | Ty::Sub => "a table",
+            Ty::List => "a list",
+            Ty::StrOrInt => "a string or an integer",
+        }
+    }
+}
+
+/// One key a table takes.
+#[derive(Clone, Copy, Debug)]
+pub struct Key {
+    pub name: &'static str,
+    pub ty: Ty,
+    /// The value of an example, as written in a file (`8080`, `"tcp"`).
+    pub example: &'static str,
+    /// What it means, with its range and default.
+    pub doc: &'static str,
+}
+
+/// Declares a key (a `const fn`, so key lists are `const`).
+pub const fn key(name: &'static str, ty: Ty, example: &'static str, doc: &'static str) -> Key {
+    Key { name, ty, example, doc }
+}
+
+/// The keys of one kind of table.
+#[derive(Clone, Copy, Debug)]
+pub struct Shape {
+    /// How messages name it: a kind (`nft-drop`) or a table (`[[hosts]]`).
+    pub name: &'static str,
+    /// Whether `name` is a kind (messages then say "`nft-loss` takes ...").
+    pub is_kind: bool,
+    /// The keys proper to it.
+    pub keys: &'static [Key],
+    /// Keys every shape of its family takes (`kind`, a check's `name`), not listed in help.
+    pub common: &'static [Key],
+}
+
+impl Shape {
+    pub fn key(&self, name: &str) -> Option<&'static Key> {
+        self.keys.iter().chain(self.common.iter()).find(|k| k.name == name)
+    }
+
+    fn label(&self) -> String {
+        if self.is_kind { format!("`{}`", self.name) } else { self.name.to_string() }
+    }
+
+    fn list(&self) -> String {
+        self.keys.iter().map(|k| k.name).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// The name in `names` nearest to `name`, when near enough to be a likely typo.
+pub fn nearest<'n>(name: &str, names: impl IntoIterator<Item = &'n str>) -> Option<&'n str> {
+    let limit = (name.chars().count() / 3).max(1);
+    names.into_iter().map(|n| (strsim::damerau_levenshtein(name, n), n)).filter(|(d, _)| *d <= limit).min_by_key(|(d, _)| *d).map(|(_, n)| n)
+}
+
+/// `a`, `a` and `b`, `a`, `b` and `c`.
+fn and_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+/// Finds the kind of a `[[faults]]` or `[[checks]]` entry among `names`; reports a
+/// missing, mistyped or unknown kind (with the nearest one) and returns None then.
+pub fn kind_of(cx: &mut Collector, span: Range<usize>, table: &DeTable<'_>, noun: &str, names: &[&'static str]) -> Option<usize> {
+    let all = names.join(", ");
+    let Some((_, v)) = table.iter().find(|(k, _)| k.get_ref() == "kind") else {
+        cx.err(span, format!("a {noun} needs `kind`"), format!("add kind = \"...\", one of: {all}"));
+        return None;
+    };
+    let DeValue::String(kind) = v.get_ref() else {
+        cx.err(v.span(), format!("the {noun} kind is {}, not a string", v.get_ref().type_str()), format!("write kind = \"...\", one of: {all}"));
+        return None;
+    };
+    if let Some(i) = names.iter().position(|n| *n == kind.as_ref()) {
+        return Some(i);
+    }
+    let near = nearest(kind, names.iter().copied()).map_or(String::new(), |n| format!("; did you mean `{n}`?"));
+    cx.err(v.span(), format!("unknown {noun} kind `{kind}`{near}"), format!("use one of: {all}"));
+    None
+}
+
+/// One table being read against its shape.
+pub struct Entry<'c, 't, 'd, 'i> {
+    pub cx: &'c mut Collector<'t>,
+    /// The whole table (missing keys are reported here).
+    pub span: Range<usize>,
+    table: &'d DeTable<'i>,
+    shape: &'static Shape,
+    /// A key had a value of the wrong type (already reported).
+    bad: bool,
+}
+
+impl<'c, 't, 'd, 'i> Entry<'c, 't, 'd, 'i> {
+    /// Starts reading `table`, reporting each key `shape` does not take; `family` holds
+    /// the sibling shapes whose keys a suggestion may name.
+    pub fn new(cx: &'c mut Collector<'t>, span: Range<usize>, table: &'d DeTable<'i>, shape: &'static Shape, family: &[&'static Shape]) -> Self {
+        let mut unknown: Vec<&Spanned<toml::de::DeString<'i>>> = table.iter().map(|(k, _)| k).filter(|k| shape.key(k.get_ref()).is_none()).collect();
+        unknown.sort_by_key(|k| k.span().start);
+        for k in unknown {
+            let name: &str = k.get_ref();
+            let mut help = Vec::new();
+            if let Some(n) = nearest(name, shape.keys.iter().chain(shape.common.iter()).map(|k| k.name)) {
+                help.push(format!("did you mean `{n}`?"));
+            }
+            let mut takers: Vec<&Shape> = family.iter().copied().filter(|s| s.name != shape.name && s.key(name).is_some()).collect();
+            takers.sort_by_key(|s| strsim::damerau_levenshtein(s.name, shape.name));
+            if !takers.is_empty() {
+                let names: Vec<String> = takers.iter().map(|s| s.label()).collect();
+                help.push(format!("{} {} `{name}`", and_list(&names), if names.len() == 1 { "takes" } else { "take" }));
+            }
+            let keys = format!("(keys of {}: {})", shape.name, shape.list());
+            let help = if help.is_empty() { keys } else { format!("{} {keys}", help.join("; ")) };
+            cx.err(k.span(), format!("`{name}` is not a key of {}", shape.label()), help);
+        }
+        Entry { cx, span, table, shape, bad: false }
+    }
+
+    pub fn err(&mut self, span: Range<usize>, message: impl Into<String>, help: impl Into<String>) {
+        self.cx.err(span, message, help);
+    }
+
+    /// Reports that the entry lacks something, unless a key's value was already reported
+    /// as being of the wrong type (one error, not two, for one mistake).
+    pub fn need(&mut self, message: impl Into<String>, help: impl Into<String>) {
+        if !self.bad {
+            self.cx.err(self.span.clone(), message, help);
+        }
+    }
+
+    /// Reports each of `names` the table lacks, with the key's example.
+    pub fn require(&mut self, names: &[&str]) {
+        for n in names {
+            if self.raw(n).is_none() {
+                let ex = self.shape.key(n).map_or(String::new(), |k| format!(", e.g. {n} = {}", k.example));
+                let msg = format!("{} needs `{n}`", self.shape.label());
+                self.cx.err(self.span.clone(), msg, format!("add the key{ex}; scenarios/README.md documents it"));
+            }
+        }
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.raw(name).is_some()
+    }
+
+    fn raw(&self, name: &str) -> Option<&'d Spanned<DeValue<'i>>> {
+        debug_assert!(self.shape.key(name).is_some(), "key `{name}` is not declared in {}", self.shape.name);
+        self.table.iter().find(|(k, _)| k.get_ref() == name).map(|(_, v)| v)
+    }
+
+    fn wrong(&mut self, name: &str, v: &Spanned<DeValue<'i>>) {
+        let (want, ex) = self.shape.key(name).map_or(("a value", ""), |k| (k.ty.noun(), k.example));
+        let found = self.cx.snippet(&v.span());
+        self.bad = true;
+        self.cx.err(v.span(), format!("`{name} = {found}`: `{name}` takes {want}, not {}", v.get_ref().type_str()), format!("write e.g. {name} = {ex}"));
+    }
+
+    pub fn str(&mut self, name: &str) -> Option<Spanned<String>> {
+        let v = self.raw(name)?;
+        match v.get_ref() {
+            DeValue::String(s) => Some(Spanned::new(v.span(), s.to_string())),
+            _ => {
+                self.wrong(name, v);
+                None
+            }
+        }
+    }
+
+    pub fn int(&mut self, name: &str) -> Option<Spanned<i64>> {
+        let v = self.raw(name)?;
+        match v.get_ref() {
+            DeValue::Integer(i) => match i64::from_str_radix(i.as_str(), i.radix()) {
+                Ok(n) => Some(Spanned::new(v.span(), n)),
+                Err(_) => {
+                    self.bad = true;
+                    let found = self.cx.snippet(&v.span());
+                    self.cx.err(v.span(), format!("`{name} = {found}` does not fit a 64-bit integer"), "give a smaller number");
+                    None
+                }
+            },
+            _ => {
+                self.wrong(name, v);
+                None
+            }
+        }
+    }
+
+    /// A finite number (an integer is accepted); NaN and infinities are reported.
+    pub fn num(&mut self, name: &str) -> Option<Spanned<f64>> {
+        let v = self.raw(name)?;
+        let n = match v.get_ref() {
+            DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix()).ok().map(|n| n as f64),
+            DeValue::Float(f) => f.as_str().parse::<f64>().ok(),
+            _ => {
+                self.wrong(name, v);
+                return None;
+            }
+        };
+        match n {
+            Some(n) if n.is_finite() => Some(Spanned::new(v.span(), n)),
+            _ => {
+                self.bad = true;
+                let found = self.cx.snippet(&v.span());
+                let ex = self.shape.key(name).map_or("", |k| k.example);
+                self.cx.err(v.span(), format!("`{name} = {found}` is not a finite number"), format!("give a number, e.g. {name} = {ex}"));
+                None
+            }
+        }
+    }
+
+    pub fn bool(&mut self, name: &str) -> Option<Spanned<bool>> {
+        let v = self.raw(name)?;
+        match v.get_ref() {
+            DeValue::Boolean(b) => Some(Spanned::new(v.span(), *b)),
+            _ => {
+                self.wrong(name, v);
+                None
+            }
+        }
+    }
+
+    /// A free-form table, converted to a plain TOML table.
+    pub fn table(&mut self, name: &str) -> Option<Spanned<toml::Table>> {
+        let v = self.raw(name)?;
+        match v.get_ref() {
+            DeValue::Table(t) => Some(Spanned::new(v.span(), to_table(t))),
+            _ => {
+                self.wrong(name, v);
+                None
+            }
+        }
+    }
+
+    /// Any value, converted to a plain TOML value (the caller checks what it accepts).
+    pub fn value(&mut self, name: &str) -> Option<Spanned<toml::Value>> {
+        let v = self.raw(name)?;
+        Some(Spanned::new(v.span(), to_value(v.get_ref())))
+    }
+
+    /// A nested table to read with its own shape.
+    pub fn sub(&mut self, name: &str) -> Option<(Range<usize>, &'d DeTable<'i>)> {
+        let v = self.raw(name)?;
+        match v.get_ref() {
+            DeValue::Table(t) => Some((v.span(), t)),
+            _ => {
+                self.wrong(name, v);
+                None
+            }
+        }
+    }
+
+    /// The items of a list (empty when absent).
+    pub fn list(&mut self, name: &str) -> &'d [Spanned<DeValue<'i>>] {
+        let Some(v) = self.raw(name) else { return &[] };
+        match v.get_ref() {
+            DeValue::Array(a) => a,
+            _ => {
+                self.wrong(name, v);
+                &[]
+            }
+        }
+    }
+
+    /// A list of tables (`[[faults]]`, `members = [{..}]`); items that are not tables are
+    /// reported.
+    pub fn tables(&mut self, name: &str) -> Vec<(Range<usize>, &'d DeTable<'i>)> {
+        let mut out = Vec::new();
+        for item in self.list(name) {
+            match item.get_ref() {
+                DeValue::Table(t) => out.push((item.span(), t)),
+                other => {
+                    self.bad = true;
+                    self.cx.err(item.span(), format!("an item of `{name}` is {}, not a table", other.type_str()), format!("write each item as a table: [[{name}]] or {{ key = value }}"));
+                }
+            }
+        }
+        out
+    }
+
+    /// A list of strings; other items are reported.
+    pub fn strs(&mut self, name: &str) -> Vec<Spanned<String>> {
+        let mut out = Vec::new();
+        for item in self.list(name) {
+            match item.get_ref() {
+                DeValue::String(s) => out.push(Spanned::new(item.span(), s.to_string())),
+                other => {
+                    self.bad = true;
+                    self.cx.err(item.span(), format!("an item of `{name}` is {}, not a string", other.type_str()), "write each item as a quoted string");
+                }
+            }
+        }
+        out
+    }
+}
+
+/// A spanned TOML value as a plain one.
+pub fn to_value(v: &DeValue<'_>) -> toml::Value {
+    match v {
+        DeValue::String(s) => toml::Value::String(s.to_string()),
+        // The parser has checked the digits; an integer beyond i64 becomes a float rather
+        // than a panic (the typed readers report it).
+        DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix()).map_or_else(|_| toml::Value::Float(f64::INFINITY), toml::Value::Integer),
+        DeValue::Float(f) => toml::Value::Float(f.as_str().parse().unwrap_or(f64::NAN)),
+        DeValue::Boolean(b) => toml::Value::Boolean(*b),
+        DeValue::Datetime(d) => toml::Value::Datetime(*d),
+        DeValue::Array(a) => toml::Value::Array(a.iter().map(|x| to_value(x.get_ref())).collect()),
+        DeValue::Table(t) => toml::Value::Table(to_table(t)),
+    }
+}
+
+/// A spanned TOML table as a plain one.
+pub fn to_table(t: &DeTable<'_>) -> toml::Table {
+    t.iter().map(|(k, v)| (k.get_ref().to_string(), to_value(v.get_ref()))).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_takes_typos_not_strangers() {
+        assert_eq!(nearest("titel", ["title", "alert"]), Some("title"));
+        assert_eq!(nearest("dprot", ["dport", "proto"]), Some("dport"));
+        assert_eq!(nearest("percent", ["host", "proto", "dport"]), None);
+    }
+
+    #[test]
+    fn and_lists() {
+        assert_eq!(and_list(&["a".into()]), "a");
+        assert_eq!(and_list(&["a".into(), "b".into(), "c".into()]), "a, b and c");
+    }
+}
