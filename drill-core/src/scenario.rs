@@ -33,6 +33,8 @@ use crate::{check, fault};
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_schema;
+#[cfg(test)]
 pub(crate) mod tests_support;
 
 const fn table(name: &'static str, keys: &'static [Key]) -> Shape {

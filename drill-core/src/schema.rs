@@ -94,10 +94,16 @@ impl Shape {
     }
 }
 
-/// The name in `names` nearest to `name`, when near enough to be a likely typo.
+/// The name in `names` nearest to `name`, when near enough to be a likely typo or a
+/// shortening (`window` for `window_secs`).
 pub fn nearest<'n>(name: &str, names: impl IntoIterator<Item = &'n str>) -> Option<&'n str> {
     let limit = (name.chars().count() / 3).max(1);
-    names.into_iter().map(|n| (strsim::damerau_levenshtein(name, n), n)).filter(|(d, _)| *d <= limit).min_by_key(|(d, _)| *d).map(|(_, n)| n)
+    let score = |n: &str| {
+        let d = strsim::damerau_levenshtein(name, n);
+        let prefix = name.len() >= 3 && n.len() >= 3 && (n.starts_with(name) || name.starts_with(n));
+        if prefix { d.min(limit) } else { d }
+    };
+    names.into_iter().map(|n| (score(n), n)).filter(|(d, _)| *d <= limit).min_by_key(|(d, _)| *d).map(|(_, n)| n)
 }
 
 /// `a`, `a` and `b`, `a`, `b` and `c`.
@@ -371,6 +377,7 @@ mod tests {
         assert_eq!(nearest("titel", ["title", "alert"]), Some("title"));
         assert_eq!(nearest("dprot", ["dport", "proto"]), Some("dport"));
         assert_eq!(nearest("percent", ["host", "proto", "dport"]), None);
+        assert_eq!(nearest("window", ["window_secs"]), Some("window_secs"));
     }
 
     #[test]
