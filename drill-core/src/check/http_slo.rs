@@ -26,7 +26,7 @@ fn build(e: &mut Entry, env: &Env) -> Option<Check> {
     let timeout = int_ranged(e, "timeout_ms", 1, 60_000, "ms");
     let interval = int_ranged(e, "interval_ms", 10, 60_000, "ms");
     let (Some(from), Some(target)) = (from, target) else {
-        e.need("a http-slo check needs `from and target`", "see scenarios/README.md for the keys of each check kind");
+        e.need("an http-slo check needs `from` and `target`", "see scenarios/README.md for the keys of each check kind");
         return None;
     };
     let from_ok = env.hosts.check(e.cx, &from);

@@ -37,7 +37,7 @@ fn build(e: &mut Entry, env: &Env) -> Option<Check> {
     };
     let (Some(host), Some(port), Some(state), Ok(Some(max))) = (host, port, state, max) else {
         if max.is_ok() {
-            e.need("a tcp-state-dwell check needs `host, port (or peer_port), state and max_secs`", "see scenarios/README.md for the keys of each check kind");
+            e.need("a tcp-state-dwell check needs `host`, `port` (or `peer_port`), `state` and `max_secs`", "see scenarios/README.md for the keys of each check kind");
         }
         return None;
     };
