@@ -106,10 +106,11 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
     let mut e = Entry::new(&mut cx, span, doc.get_ref(), &TOP, &[]);
     e.require(&["id", "title", "alert", "briefing", "solution"]);
     let head = read_head(&mut e);
-    let raw_hosts: Vec<RawHost> = e.tables("hosts").into_iter().filter_map(|(s, t)| topo::read_host(&mut *e.cx, s, t)).collect();
+    let host_tables = e.tables("hosts");
+    let raw_hosts: Vec<RawHost> = host_tables.iter().filter_map(|(s, t)| topo::read_host(&mut *e.cx, s.clone(), t)).collect();
     let links: Vec<Spanned<RawLink>> = e.tables("links").into_iter().filter_map(|(s, t)| topo::read_link(&mut *e.cx, s, t)).collect();
     let switches: Vec<Spanned<RawSwitch>> = e.tables("switches").into_iter().filter_map(|(s, t)| topo::read_switch(&mut *e.cx, s, t)).collect();
-    let hosts_known = host_names(e.cx, &raw_hosts, e.has("hosts"));
+    let hosts_known = host_names(e.cx, &raw_hosts, !host_tables.is_empty());
     let (hosts, segments) = topo::validate(e.cx, &raw_hosts, &links, &switches, &hosts_known.names);
     let (services, service_tables) = read_services(&mut e, &hosts_known);
     let mut faults = Vec::new();
@@ -165,7 +166,8 @@ fn read_head(e: &mut Entry) -> Head {
     }
 }
 
-/// The declared host names, each checked (valid, declared once).
+/// The declared host names, each checked (valid, declared once). `listed`: some host
+/// tables were there (a host without a name is reported on its own).
 fn host_names(cx: &mut Collector, raw: &[RawHost], listed: bool) -> Hosts {
     let mut names = BTreeSet::new();
     for h in raw {
@@ -213,7 +215,9 @@ fn read_services(top: &mut Entry, hosts: &Hosts) -> (Vec<Service>, ServiceTables
             Err(err) => {
                 let known = workload::KINDS.contains(&kind.get_ref().as_str());
                 let help = if known { "fix the [services.config] table; the workload's keys are documented in scenarios/README.md".to_string() } else { format!("use one of: {}", workload::KINDS.join(", ")) };
-                e.err(if known { name.span() } else { kind.span() }, format!("service `{}`: {err}", k.1), help);
+                let blamed = e.sub("config").and_then(|(_, t)| crate::schema::blamed_key(t, &err));
+                let span = if known { blamed.unwrap_or(name.span()) } else { kind.span() };
+                e.err(span, format!("service `{}`: {err}", k.1), help);
             }
         }
     }

@@ -348,6 +348,13 @@ impl<'c, 't, 'd, 'i> Entry<'c, 't, 'd, 'i> {
     }
 }
 
+/// Where a serde message about a table ("unknown field `x`, expected ...") points: the
+/// key it names, when the table has it.
+pub fn blamed_key(table: &DeTable<'_>, message: &str) -> Option<Range<usize>> {
+    let name = message.split('`').nth(1)?;
+    table.iter().find(|(k, _)| k.get_ref() == name).map(|(k, _)| k.span())
+}
+
 /// A spanned TOML value as a plain one.
 pub fn to_value(v: &DeValue<'_>) -> toml::Value {
     match v {

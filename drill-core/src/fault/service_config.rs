@@ -37,7 +37,11 @@ fn build(e: &mut Entry, env: &Env) -> Option<Fault> {
     match Workload::from_table(kind, patched) {
         Ok(faulty) => Some(Fault::ServiceConfig { host: target.host, service: target.name, set, faulty }),
         Err(err) => {
-            e.need(format!("the patch does not fit service `{}`: {err}", target.name), "only set keys the workload's config has");
+            let msg = format!("the patch does not fit service `{}`: {err}", target.name);
+            match e.sub("set").and_then(|(_, t)| crate::schema::blamed_key(t, &err)) {
+                Some(span) => e.err(span, msg, "only set keys the workload's config has"),
+                None => e.need(msg, "only set keys the workload's config has"),
+            }
             None
         }
     }
@@ -51,6 +55,8 @@ mod tests {
     fn the_patch_must_fit_the_service() {
         let e = fault_err("kind = \"service-config\"\nservice = \"httpd\"\nset = { close_on_oef = false }");
         assert!(e.contains("close_on_oef"), "{e}");
+        let line = crate::scenario::tests_support::GOOD.lines().position(|l| l == "[verify]").unwrap() + 1;
+        assert!(e.starts_with(&format!("t.toml:{}:9:", line + 3)), "points at the key: {e}");
         assert!(fault_err("kind = \"service-config\"\nservice = \"nope\"").contains("no service `nope` to patch"));
     }
 }

@@ -169,6 +169,13 @@ fn missing_and_mistyped_top_level_keys_are_all_reported() {
 }
 
 #[test]
+fn a_scenario_without_hosts_or_checks_says_so() {
+    let e = errs("id = \"x\"\ntitle = \"t\"\nalert = \"a\"\nbriefing = \"b\"\nhosts = []\n[solution]\nsummary = \"s\"\nsteps = []\n");
+    let msgs: Vec<&str> = e.iter().map(|x| x.message.as_str()).collect();
+    assert_eq!(msgs, ["the scenario declares no hosts", "the scenario has no [[checks]]"]);
+}
+
+#[test]
 fn registries_list_every_kind_once_and_the_readme_documents_every_key() {
     assert_eq!(
         FAULT_KINDS,
