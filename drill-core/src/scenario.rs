@@ -21,8 +21,8 @@ use toml::de::DeTable;
 
 pub use crate::check::{CHECK_KINDS, Check, Counted};
 pub use crate::fault::{FAULT_KINDS, Fault, NftAction, NftHook, NftRule, NftSource, parse_packet_rate, parse_rate};
-use crate::model::{Hosts, is_name};
 pub use crate::model::{Cidr, MAX_HOST_NAME, MAX_ID, Service, Solution, Step, TcpState};
+use crate::model::{Hosts, is_name};
 use crate::schema::{Entry, Key, Shape, Ty, key};
 use crate::source::{Collector, SourceError, SourceErrors};
 use crate::topo::{self, RawHost, RawLink, RawSwitch};
@@ -148,10 +148,10 @@ struct Head {
 
 fn read_head(e: &mut Entry) -> Head {
     let text = |e: &mut Entry, k: &str| e.str(k).map(Spanned::into_inner).unwrap_or_default();
-    if let Some(id) = e.str("id") {
-        if !is_name(id.get_ref()) || id.get_ref().len() > MAX_ID {
-            e.err(id.span(), format!("scenario id `{}` is not valid", id.get_ref()), format!("use lowercase letters, digits and '-', starting with a letter, at most {MAX_ID} characters"));
-        }
+    if let Some(id) = e.str("id")
+        && (!is_name(id.get_ref()) || id.get_ref().len() > MAX_ID)
+    {
+        e.err(id.span(), format!("scenario id `{}` is not valid", id.get_ref()), format!("use lowercase letters, digits and '-', starting with a letter, at most {MAX_ID} characters"));
     }
     let id = text(e, "id");
     let severity = e.str("severity").map_or_else(|| "SEV3".to_string(), Spanned::into_inner);
@@ -214,7 +214,11 @@ fn read_services(top: &mut Entry, hosts: &Hosts) -> (Vec<Service>, ServiceTables
             Ok(_) => {}
             Err(err) => {
                 let known = workload::KINDS.contains(&kind.get_ref().as_str());
-                let help = if known { "fix the [services.config] table; the workload's keys are documented in scenarios/README.md".to_string() } else { format!("use one of: {}", workload::KINDS.join(", ")) };
+                let help = if known {
+                    "fix the [services.config] table; the workload's keys are documented in scenarios/README.md".to_string()
+                } else {
+                    format!("use one of: {}", workload::KINDS.join(", "))
+                };
                 let blamed = e.sub("config").and_then(|(_, t)| crate::schema::blamed_key(t, &err));
                 let span = if known { blamed.unwrap_or(name.span()) } else { kind.span() };
                 e.err(span, format!("service `{}`: {err}", k.1), help);
@@ -240,15 +244,15 @@ fn read_verify(top: &mut Entry) -> Option<Spanned<f64>> {
 fn dwell_within_window(cx: &mut Collector, checks: &[Check], window: &Option<Spanned<f64>>) {
     let window_secs = window.as_ref().map_or(5.0, |w| *w.get_ref());
     for c in checks {
-        if let Check::TcpStateDwell { name, max_secs, .. } = c {
-            if *max_secs >= window_secs {
-                let span: Range<usize> = window.as_ref().map_or(0..0, |w| w.span());
-                cx.err(
-                    span,
-                    format!("check `{name}`: max_secs = {max_secs} is not shorter than the {window_secs} s window"),
-                    "make [verify] window_secs longer than every max_secs, or a stuck socket could never be seen",
-                );
-            }
+        if let Check::TcpStateDwell { name, max_secs, .. } = c
+            && *max_secs >= window_secs
+        {
+            let span: Range<usize> = window.as_ref().map_or(0..0, |w| w.span());
+            cx.err(
+                span,
+                format!("check `{name}`: max_secs = {max_secs} is not shorter than the {window_secs} s window"),
+                "make [verify] window_secs longer than every max_secs, or a stuck socket could never be seen",
+            );
         }
     }
 }
@@ -262,10 +266,10 @@ fn read_solution(top: &mut Entry, hosts: &Hosts) -> Solution {
     for (span, t) in e.tables("steps") {
         let mut s = Entry::new(&mut *e.cx, span, t, &STEP, &[]);
         s.require(&["host", "run"]);
-        if let (Some(host), Some(run)) = (s.str("host"), s.str("run")) {
-            if hosts.check(s.cx, &host) {
-                solution.steps.push(Step { host: host.into_inner(), run: run.into_inner() });
-            }
+        if let (Some(host), Some(run)) = (s.str("host"), s.str("run"))
+            && hosts.check(s.cx, &host)
+        {
+            solution.steps.push(Step { host: host.into_inner(), run: run.into_inner() });
         }
     }
     solution
@@ -282,10 +286,11 @@ impl Scenario {
     /// The workload a service starts with when the drill begins (fault applied).
     pub fn initial_workload(&self, host: &str, service: &str) -> Option<&Workload> {
         for f in &self.faults {
-            if let Fault::ServiceConfig { host: h, service: s, faulty, .. } = f {
-                if h == host && s == service {
-                    return Some(faulty);
-                }
+            if let Fault::ServiceConfig { host: h, service: s, faulty, .. } = f
+                && h == host
+                && s == service
+            {
+                return Some(faulty);
             }
         }
         self.services.iter().find(|s| s.host == host && s.name == service).map(|s| &s.workload)

@@ -17,8 +17,7 @@ pub const RETRANSMITS: Kind = Kind {
     shape: shape("retransmits", &[HOST, PORT, MAX, key("max_ratio", Ty::Num, "0.01", "instead of max: retransmissions per segment sent (0-1), whole host only")]),
     build: |e, env| build(e, env, "retransmits"),
 };
-pub const RESETS: Kind =
-    Kind { shape: shape("resets", &[HOST, PORT, key("direction", Ty::Str, "\"sent\"", "sent (default) or received"), MAX]), build: |e, env| build(e, env, "resets") };
+pub const RESETS: Kind = Kind { shape: shape("resets", &[HOST, PORT, key("direction", Ty::Str, "\"sent\"", "sent (default) or received"), MAX]), build: |e, env| build(e, env, "resets") };
 pub const OOM_KILLS: Kind = Kind { shape: shape("oom-kills", &[HOST, MAX]), build: |e, env| build(e, env, "oom-kills") };
 
 fn build(e: &mut Entry, env: &Env, k: &str) -> Option<Check> {

@@ -40,6 +40,7 @@ pub struct Kind {
 }
 
 /// Every fault kind, one line each.
+#[rustfmt::skip]
 pub const KINDS: &[Kind] = &[
     service_config::KIND,
     nft::DROP,
@@ -136,7 +137,7 @@ pub fn parse_rate(s: &str) -> Option<u64> {
     let s = s.trim().to_ascii_lowercase();
     let (num, mult) = [("gbit", 1_000_000_000u64), ("mbit", 1_000_000), ("kbit", 1_000), ("bit", 1)].iter().find_map(|(u, m)| s.strip_suffix(u).map(|n| (n.to_string(), *m)))?;
     let v: f64 = num.trim().parse().ok()?;
-    (v > 0.0).then(|| (v * mult as f64) as u64)
+    (v > 0.0).then_some((v * mult as f64) as u64)
 }
 
 /// What an nft fault matches and does.

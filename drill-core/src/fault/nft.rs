@@ -15,10 +15,8 @@ macro_rules! nft_keys {
     };
 }
 
-pub const DROP: Kind = Kind {
-    shape: shape("nft-drop", nft_keys!(key("icmp", Ty::Str, "\"frag-needed\"", "only ICMP fragmentation-needed messages (the PMTU black hole)"))),
-    build: |e, env| build(e, env, "nft-drop"),
-};
+pub const DROP: Kind =
+    Kind { shape: shape("nft-drop", nft_keys!(key("icmp", Ty::Str, "\"frag-needed\"", "only ICMP fragmentation-needed messages (the PMTU black hole)"))), build: |e, env| build(e, env, "nft-drop") };
 pub const REJECT: Kind = Kind {
     shape: shape("nft-reject", nft_keys!(key("with", Ty::Str, "\"tcp-reset\"", "tcp-reset (default for tcp), port-unreachable or admin-prohibited"))),
     build: |e, env| build(e, env, "nft-reject"),
@@ -27,7 +25,10 @@ pub const LOSS: Kind = Kind { shape: shape("nft-loss", nft_keys!(key("percent", 
 pub const LIMIT: Kind = Kind {
     shape: shape(
         "nft-limit",
-        nft_keys!(key("rate", Ty::Str, "\"50/second\"", "packets per second or minute above which packets are dropped"), key("burst", Ty::Int, "10", "packets let through above the rate (at least 1; default 5)")),
+        nft_keys!(
+            key("rate", Ty::Str, "\"50/second\"", "packets per second or minute above which packets are dropped"),
+            key("burst", Ty::Int, "10", "packets let through above the rate (at least 1; default 5)")
+        ),
     ),
     build: |e, env| build(e, env, "nft-limit"),
 };

@@ -3,11 +3,8 @@
 use super::{Env, Fault, Kind, common, shape};
 use crate::schema::{Entry, Key, Ty, key};
 
-const KEYS: &[Key] = &[
-    common::HOST,
-    key("key", Ty::Str, "\"net.ipv4.ip_local_port_range\"", "a per-network-namespace net.* sysctl"),
-    key("value", Ty::StrOrInt, "\"40000 40010\"", "the value written to it"),
-];
+const KEYS: &[Key] =
+    &[common::HOST, key("key", Ty::Str, "\"net.ipv4.ip_local_port_range\"", "a per-network-namespace net.* sysctl"), key("value", Ty::StrOrInt, "\"40000 40010\"", "the value written to it")];
 
 pub const KIND: Kind = Kind { shape: shape("sysctl", KEYS), build };
 
@@ -15,7 +12,7 @@ fn build(e: &mut Entry, env: &Env) -> Option<Fault> {
     let host = common::host(e, env);
     let (key, value) = (e.str("key"), e.value("value"));
     let (Ok(Some(host)), Some(key), Some(value)) = (host.clone(), key, value) else {
-        if matches!(host, Ok(_)) {
+        if host.is_ok() {
             e.need("a sysctl fault needs `host`, `key` and `value`", "e.g. host = \"client\", key = \"net.ipv4.ip_local_port_range\", value = \"40000 40010\"");
         }
         return None;

@@ -64,7 +64,6 @@ pub struct Service {
     pub workload: Workload,
 }
 
-
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Solution {
     pub summary: String,
@@ -76,4 +75,3 @@ pub struct Step {
     pub host: String,
     pub run: String,
 }
-

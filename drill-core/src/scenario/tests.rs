@@ -9,7 +9,6 @@ fn errs(text: &str) -> Vec<SourceError> {
     parse("t.toml", text).unwrap_err().0
 }
 
-
 #[test]
 fn delay_faults_validate_their_parameters_with_line_numbers() {
     let s = with_fault("kind = \"delay\"\nhost = \"client\"\ninterface = \"eth0\"\ndelay_ms = 300\njitter_ms = 20\npercent = 1").unwrap();

@@ -177,10 +177,7 @@ fn a_scenario_without_hosts_or_checks_says_so() {
 
 #[test]
 fn registries_list_every_kind_once_and_the_readme_documents_every_key() {
-    assert_eq!(
-        FAULT_KINDS,
-        ["service-config", "nft-drop", "nft-reject", "nft-loss", "nft-limit", "nft-conn-limit", "nft-dnat", "sysctl", "mtu", "route-remove", "tc-rate", "delay", "ebpf-drop"]
-    );
+    assert_eq!(FAULT_KINDS, ["service-config", "nft-drop", "nft-reject", "nft-loss", "nft-limit", "nft-conn-limit", "nft-dnat", "sysctl", "mtu", "route-remove", "tc-rate", "delay", "ebpf-drop"]);
     assert_eq!(CHECK_KINDS, ["tcp-state-dwell", "http-slo", "drops", "retransmits", "resets", "oom-kills"]);
     let readme = include_str!("../../../scenarios/README.md");
     let shapes = crate::fault::KINDS.iter().map(|k| &k.shape).chain(crate::check::KINDS.iter().map(|k| &k.shape));

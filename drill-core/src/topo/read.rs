@@ -29,14 +29,9 @@ pub const HOST: Shape = table(
     ],
 );
 pub const ROUTE: Shape = table("a route", &[key("to", Ty::Str, "\"default\"", "default, default6 or a prefix"), key("via", Ty::Str, "\"router\"", "a gateway address or a neighbour host")]);
-pub const LINK: Shape = table(
-    "[[links]]",
-    &[key("a", Ty::Sub, "{ host = \"client\" }", "one end (an endpoint)"), key("b", Ty::Sub, "{ host = \"api\" }", "the other end (an endpoint)"), SUBNET, MTU],
-);
-pub const SWITCH: Shape = table(
-    "[[switches]]",
-    &[key("name", Ty::Str, "\"sw\"", "the switch's name"), SUBNET, MTU, key("members", Ty::List, "[{ host = \"a\" }, { host = \"b\" }]", "the endpoints it joins")],
-);
+pub const LINK: Shape = table("[[links]]", &[key("a", Ty::Sub, "{ host = \"client\" }", "one end (an endpoint)"), key("b", Ty::Sub, "{ host = \"api\" }", "the other end (an endpoint)"), SUBNET, MTU]);
+pub const SWITCH: Shape =
+    table("[[switches]]", &[key("name", Ty::Str, "\"sw\"", "the switch's name"), SUBNET, MTU, key("members", Ty::List, "[{ host = \"a\" }, { host = \"b\" }]", "the endpoints it joins")]);
 pub const ENDPOINT: Shape = table(
     "an endpoint",
     &[
