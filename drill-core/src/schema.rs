@@ -60,11 +60,53 @@ pub struct Key {
     pub example: &'static str,
     /// What it means, with its range and default.
     pub doc: &'static str,
+    /// The range of a number, enforced by [`Entry::num`] and [`Entry::int`]. Kinds whose
+    /// numbers need a message of their own (a delay, a loss) check them in their module.
+    pub bounds: Option<Bounds>,
 }
 
 /// Declares a key (a `const fn`, so key lists are `const`).
 pub const fn key(name: &'static str, ty: Ty, example: &'static str, doc: &'static str) -> Key {
-    Key { name, ty, example, doc }
+    Key { name, ty, example, doc, bounds: None }
+}
+
+impl Key {
+    /// The value must lie in `lo..=hi` (`hi` infinite: no upper bound), counted in `unit`.
+    pub const fn from(self, lo: f64, hi: f64, unit: &'static str) -> Key {
+        Key { bounds: Some(Bounds { lo, lo_open: false, hi, unit }), ..self }
+    }
+
+    /// The value must be above `lo` and at most `hi`.
+    pub const fn above(self, lo: f64, hi: f64, unit: &'static str) -> Key {
+        Key { bounds: Some(Bounds { lo, lo_open: true, hi, unit }), ..self }
+    }
+}
+
+/// The range of a number key.
+#[derive(Clone, Copy, Debug)]
+pub struct Bounds {
+    pub lo: f64,
+    /// `lo` itself is out of range (a bound of 0 that could never be missed, say).
+    pub lo_open: bool,
+    pub hi: f64,
+    pub unit: &'static str,
+}
+
+impl Bounds {
+    pub fn holds(&self, x: f64) -> bool {
+        (if self.lo_open { x > self.lo } else { x >= self.lo }) && x <= self.hi
+    }
+
+    /// "above 0 and at most 60000 ms", "from 10 to 60000 ms", "at least 1 connections".
+    pub fn describe(&self) -> String {
+        let range = match (self.lo_open, self.hi.is_finite()) {
+            (true, true) => format!("above {} and at most {}", self.lo, self.hi),
+            (true, false) => format!("above {}", self.lo),
+            (false, true) => format!("from {} to {}", self.lo, self.hi),
+            (false, false) => format!("at least {}", self.lo),
+        };
+        if self.unit.is_empty() { range } else { format!("{range} {}", self.unit) }
+    }
 }
 
 /// The keys of one kind of table.
@@ -221,11 +263,43 @@ impl<'c, 't, 'd, 'i> Entry<'c, 't, 'd, 'i> {
         }
     }
 
+    /// Reports a number outside its key's declared bounds; whether it is inside.
+    fn in_bounds(&mut self, name: &str, span: Range<usize>, x: f64) -> bool {
+        let Some(b) = self.shape.key(name).and_then(|k| k.bounds) else { return true };
+        if b.holds(x) {
+            return true;
+        }
+        self.bad = true;
+        let found = self.cx.snippet(&span);
+        let range = b.describe();
+        self.cx.err(span, format!("{name} = {found} is out of range: it must be {range}"), format!("give {name} a value {range}"));
+        false
+    }
+
+    /// An optional number: Ok(None) when absent, Err when present but reported.
+    pub fn num_opt(&mut self, name: &str) -> Result<Option<f64>, ()> {
+        match self.num(name) {
+            Some(v) => Ok(Some(v.into_inner())),
+            None if self.has(name) => Err(()),
+            None => Ok(None),
+        }
+    }
+
+    /// An optional integer: Ok(None) when absent, Err when present but reported.
+    pub fn int_opt(&mut self, name: &str) -> Result<Option<i64>, ()> {
+        match self.int(name) {
+            Some(v) => Ok(Some(v.into_inner())),
+            None if self.has(name) => Err(()),
+            None => Ok(None),
+        }
+    }
+
+    /// An integer, within its key's bounds when it declares some.
     pub fn int(&mut self, name: &str) -> Option<Spanned<i64>> {
         let v = self.raw(name)?;
         match v.get_ref() {
             DeValue::Integer(i) => match i64::from_str_radix(i.as_str(), i.radix()) {
-                Ok(n) => Some(Spanned::new(v.span(), n)),
+                Ok(n) => self.in_bounds(name, v.span(), n as f64).then(|| Spanned::new(v.span(), n)),
                 Err(_) => {
                     self.bad = true;
                     let found = self.cx.snippet(&v.span());
@@ -240,7 +314,8 @@ impl<'c, 't, 'd, 'i> Entry<'c, 't, 'd, 'i> {
         }
     }
 
-    /// A finite number (an integer is accepted); NaN and infinities are reported.
+    /// A finite number (an integer is accepted), within its key's bounds when it declares
+    /// some; NaN and infinities are reported.
     pub fn num(&mut self, name: &str) -> Option<Spanned<f64>> {
         let v = self.raw(name)?;
         let n = match v.get_ref() {
@@ -252,7 +327,7 @@ impl<'c, 't, 'd, 'i> Entry<'c, 't, 'd, 'i> {
             }
         };
         match n {
-            Some(n) if n.is_finite() => Some(Spanned::new(v.span(), n)),
+            Some(n) if n.is_finite() => self.in_bounds(name, v.span(), n).then(|| Spanned::new(v.span(), n)),
             _ => {
                 self.bad = true;
                 let found = self.cx.snippet(&v.span());

@@ -1,6 +1,6 @@
 //! `http-slo`: synthetic HTTP requests from a host succeed often (and fast) enough.
 
-use super::{Check, Env, Kind, Low, int_ranged, ranged, shape};
+use super::{Check, Env, Kind, shape};
 use crate::schema::{Entry, Key, Ty, key};
 use crate::workload::Workload;
 
@@ -8,10 +8,10 @@ const KEYS: &[Key] = &[
     key("from", Ty::Str, "\"client\"", "the host the requests are sent from"),
     key("target", Ty::Str, "\"api:8080\"", "HOST:PORT the requests go to"),
     key("path", Ty::Str, "\"/\"", "the request path (default /)"),
-    key("min_success_ratio", Ty::Num, "0.95", "share of requests that must succeed (above 0, at most 1; default 0.95)"),
-    key("max_latency_ms", Ty::Num, "200", "bound on the p95 latency of successful requests, ms (above 0, at most 60000; none by default)"),
-    key("timeout_ms", Ty::Int, "1000", "timeout of one request, ms (1-60000; default 1000)"),
-    key("interval_ms", Ty::Int, "250", "time between requests, ms (10-60000; default 250)"),
+    key("min_success_ratio", Ty::Num, "0.95", "share of requests that must succeed (above 0, at most 1; default 0.95)").above(0.0, 1.0, ""),
+    key("max_latency_ms", Ty::Num, "200", "bound on the p95 latency of successful requests, ms (above 0, at most 60000; none by default)").above(0.0, 60_000.0, "ms"),
+    key("timeout_ms", Ty::Int, "1000", "timeout of one request, ms (1-60000; default 1000)").from(1.0, 60_000.0, "ms"),
+    key("interval_ms", Ty::Int, "250", "time between requests, ms (10-60000; default 250)").from(10.0, 60_000.0, "ms"),
     key("tls", Ty::Bool, "true", "HTTPS verified against the drill's CA (default false)"),
     key("client", Ty::Str, "\"loadgen\"", "a loadgen service on `from` whose config the requests follow"),
 ];
@@ -21,10 +21,10 @@ pub const KIND: Kind = Kind { shape: shape("http-slo", KEYS), build };
 fn build(e: &mut Entry, env: &Env) -> Option<Check> {
     let name = e.str("name").map(|n| n.into_inner());
     let (from, target, path, tls, client) = (e.str("from"), e.str("target"), e.str("path"), e.bool("tls"), e.str("client"));
-    let ratio = ranged(e, "min_success_ratio", Low::Above(0.0), 1.0, "");
-    let latency = ranged(e, "max_latency_ms", Low::Above(0.0), 60_000.0, "ms");
-    let timeout = int_ranged(e, "timeout_ms", 1, 60_000, "ms");
-    let interval = int_ranged(e, "interval_ms", 10, 60_000, "ms");
+    let ratio = e.num_opt("min_success_ratio");
+    let latency = e.num_opt("max_latency_ms");
+    let timeout = e.int_opt("timeout_ms");
+    let interval = e.int_opt("interval_ms");
     let (Some(from), Some(target)) = (from, target) else {
         e.need("an http-slo check needs `from` and `target`", "see scenarios/README.md for the keys of each check kind");
         return None;
@@ -64,8 +64,8 @@ fn build(e: &mut Entry, env: &Env) -> Option<Check> {
         path,
         min_success_ratio: ratio.unwrap_or(0.95),
         max_latency_ms,
-        timeout_ms: timeout.unwrap_or(1000),
-        interval_ms: interval.unwrap_or(250),
+        timeout_ms: timeout.map_or(1000, i64::unsigned_abs),
+        interval_ms: interval.map_or(250, i64::unsigned_abs),
         tls: tls.is_some_and(|t| *t.get_ref()),
         client,
     })

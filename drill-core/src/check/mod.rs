@@ -1,9 +1,10 @@
 //! Checks: what `drill submit` judges.
 //!
 //! The validated [`Check`] enum and the registry of check kinds ([`KINDS`]): each kind is
-//! one module that declares its keys (a [`Shape`]) with their ranges and turns one
-//! `[[checks]]` table into its variant, registered in one line. Adding a kind: its
-//! module with `KIND` and tests, its line in [`KINDS`], its keys in scenarios/README.md.
+//! one module that declares its keys (a [`Shape`]) with their ranges ([`schema::Bounds`],
+//! enforced by the reader) and turns one `[[checks]]` table into its variant, registered
+//! in one line. Adding a kind: its module with `KIND` and tests, its line in [`KINDS`],
+//! its keys in scenarios/README.md (a test checks they are there).
 
 mod count;
 mod http_slo;
@@ -63,49 +64,7 @@ pub fn read(cx: &mut Collector, span: Range<usize>, table: &DeTable<'_>, env: &E
     (KINDS[i].build)(&mut e, env)
 }
 
-/// The lower end of a range: `>= lo`, or `> lo`.
-#[derive(Clone, Copy)]
-enum Low {
-    AtLeast(f64),
-    Above(f64),
-}
-
-/// A number key in its range (`unit` names what it counts); Ok(None) when absent,
-/// Err when reported (wrong type, not finite, out of range).
-fn ranged(e: &mut Entry, name: &str, low: Low, high: f64, unit: &str) -> Result<Option<f64>, ()> {
-    let Some(v) = e.num(name) else {
-        return if e.has(name) { Err(()) } else { Ok(None) };
-    };
-    let x = *v.get_ref();
-    let (ok, range) = match low {
-        Low::AtLeast(lo) => (x >= lo && x <= high, format!("from {lo} to {high}")),
-        Low::Above(lo) => (x > lo && x <= high, format!("above {lo} and at most {high}")),
-    };
-    if ok {
-        return Ok(Some(x));
-    }
-    let range = if unit.is_empty() { range } else { format!("{range} {unit}") };
-    let found = e.cx.snippet(&v.span()).to_string();
-    e.err(v.span(), format!("{name} = {found} is out of range: it must be {range}"), format!("give {name} a value {range}"));
-    Err(())
-}
-
-/// An integer key in `lo..=hi`; Ok(None) when absent, Err when reported.
-fn int_ranged(e: &mut Entry, name: &str, lo: i64, hi: i64, unit: &str) -> Result<Option<u64>, ()> {
-    let Some(v) = e.int(name) else {
-        return if e.has(name) { Err(()) } else { Ok(None) };
-    };
-    match u64::try_from(*v.get_ref()) {
-        Ok(x) if *v.get_ref() >= lo && *v.get_ref() <= hi => Ok(Some(x)),
-        _ => {
-            let range = if hi == i64::MAX { format!("at least {lo}") } else { format!("from {lo} to {hi}") };
-            let range = if unit.is_empty() { range } else { format!("{range} {unit}") };
-            e.err(v.span(), format!("{name} = {} is out of range: it must be {range}", v.get_ref()), format!("give {name} a value {range}"));
-            Err(())
-        }
-    }
-}
-
+/// A validated check.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Check {

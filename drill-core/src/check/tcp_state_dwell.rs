@@ -1,7 +1,7 @@
 //! `tcp-state-dwell`: no socket stays in a TCP state longer than a bound, and enough
 //! sockets went through it (proof of load).
 
-use super::{Check, Env, Kind, Low, int_ranged, ranged, shape};
+use super::{Check, Env, Kind, shape};
 use crate::model::{self, TcpState};
 use crate::schema::{Entry, Key, Ty, key};
 
@@ -10,8 +10,8 @@ const KEYS: &[Key] = &[
     key("port", Ty::Int, "8080", "the host's own port (1-65535); or give peer_port"),
     key("peer_port", Ty::Int, "8080", "the remote port (1-65535), for the host's client sockets"),
     key("state", Ty::Str, "\"CLOSE_WAIT\"", "the TCP state, as `ss` names it"),
-    key("max_secs", Ty::Num, "2.0", "longest tolerated stay in the state, seconds (> 0, shorter than the window)"),
-    key("min_connections", Ty::Int, "5", "sockets that must go through the state (at least 1; default 1)"),
+    key("max_secs", Ty::Num, "2.0", "longest tolerated stay in the state, seconds (> 0, shorter than the window)").above(0.0, f64::INFINITY, "seconds"),
+    key("min_connections", Ty::Int, "5", "sockets that must go through the state (at least 1; default 1)").from(1.0, f64::INFINITY, "connections"),
 ];
 
 pub const KIND: Kind = Kind { shape: shape("tcp-state-dwell", KEYS), build };
@@ -24,8 +24,8 @@ pub fn dwell_subject(host: &str, port: u16, peer: bool) -> String {
 fn build(e: &mut Entry, env: &Env) -> Option<Check> {
     let name = e.str("name").map(|n| n.into_inner());
     let (host, port, peer_port, state) = (e.str("host"), e.int("port"), e.int("peer_port"), e.str("state"));
-    let max = ranged(e, "max_secs", Low::Above(0.0), f64::MAX, "seconds");
-    let min_connections = int_ranged(e, "min_connections", 1, i64::MAX, "connections");
+    let max = e.num_opt("max_secs");
+    let min_connections = e.int_opt("min_connections");
     let (port, peer) = match (port, peer_port) {
         (Some(p), None) => (Some(p), false),
         (None, Some(p)) => (Some(p), true),
@@ -53,5 +53,5 @@ fn build(e: &mut Entry, env: &Env) -> Option<Check> {
     let (true, Some(port), Some(state), Ok(min_connections)) = (host_ok, port_ok, st, min_connections) else { return None };
     let on = dwell_subject(host.get_ref(), port, peer);
     let name = name.unwrap_or_else(|| format!("no socket {on} stays in {state} longer than {max} s"));
-    Some(Check::TcpStateDwell { name, host: host.into_inner(), port, peer, state, max_secs: max, min_connections: min_connections.unwrap_or(1) })
+    Some(Check::TcpStateDwell { name, host: host.into_inner(), port, peer, state, max_secs: max, min_connections: min_connections.map_or(1, |m| m.unsigned_abs()) })
 }
