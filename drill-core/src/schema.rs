@@ -140,9 +140,11 @@ impl Shape {
 /// shortening (`window` for `window_secs`).
 pub fn nearest<'n>(name: &str, names: impl IntoIterator<Item = &'n str>) -> Option<&'n str> {
     let limit = (name.chars().count() / 3).max(1);
+    let name = name.to_lowercase();
     let score = |n: &str| {
-        let d = strsim::damerau_levenshtein(name, n);
-        let prefix = name.len() >= 3 && n.len() >= 3 && (n.starts_with(name) || name.starts_with(n));
+        let n = n.to_lowercase();
+        let d = strsim::damerau_levenshtein(&name, &n);
+        let prefix = name.len() >= 3 && n.len() >= 3 && (n.starts_with(&name) || name.starts_with(&n));
         if prefix { d.min(limit) } else { d }
     };
     names.into_iter().map(|n| (score(n), n)).filter(|(d, _)| *d <= limit).min_by_key(|(d, _)| *d).map(|(_, n)| n)
@@ -460,6 +462,7 @@ mod tests {
         assert_eq!(nearest("dprot", ["dport", "proto"]), Some("dport"));
         assert_eq!(nearest("percent", ["host", "proto", "dport"]), None);
         assert_eq!(nearest("window", ["window_secs"]), Some("window_secs"));
+        assert_eq!(nearest("NFT-DROP", ["nft-drop", "nft-loss"]), Some("nft-drop"));
     }
 
     #[test]
