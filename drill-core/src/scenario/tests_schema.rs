@@ -176,6 +176,12 @@ fn a_scenario_without_hosts_or_checks_says_so() {
 }
 
 #[test]
+fn a_table_where_a_list_is_wanted_names_both() {
+    let e = errs(&GOOD.replace("[[hosts]]\nname = \"client\"\n[[hosts]]\nname = \"api\"", "[hosts]\nname = \"client\""));
+    assert!(e.iter().any(|x| x.message == "`hosts` takes a list, not table" && x.help.starts_with("write e.g. hosts = [{ name")), "{e:?}");
+}
+
+#[test]
 fn registries_list_every_kind_once_and_the_readme_documents_every_key() {
     assert_eq!(FAULT_KINDS, ["service-config", "nft-drop", "nft-reject", "nft-loss", "nft-limit", "nft-conn-limit", "nft-dnat", "sysctl", "mtu", "route-remove", "tc-rate", "delay", "ebpf-drop"]);
     assert_eq!(CHECK_KINDS, ["tcp-state-dwell", "http-slo", "drops", "retransmits", "resets", "oom-kills"]);

@@ -80,8 +80,11 @@ impl<'c, 't, 'd, 'i> Entry<'c, 't, 'd, 'i> {
     fn wrong(&mut self, name: &str, v: &Spanned<DeValue<'i>>) {
         let (want, ex) = self.shape.key(name).map_or(("a value", ""), |k| (k.ty.noun(), k.example));
         let found = self.cx.snippet(&v.span());
+        // Quote the value when it is a short scalar (not a table, a list or a long string).
+        let scalar = !matches!(v.get_ref(), DeValue::Table(_) | DeValue::Array(_));
+        let quoted = if scalar && found.len() <= 40 && !found.contains('\n') { format!("`{name} = {found}`: ") } else { String::new() };
         self.bad = true;
-        self.cx.err(v.span(), format!("`{name} = {found}`: `{name}` takes {want}, not {}", v.get_ref().type_str()), format!("write e.g. {name} = {ex}"));
+        self.cx.err(v.span(), format!("{quoted}`{name}` takes {want}, not {}", v.get_ref().type_str()), format!("write e.g. {name} = {ex}"));
     }
 
     pub fn str(&mut self, name: &str) -> Option<Spanned<String>> {
