@@ -11,7 +11,7 @@ use crate::schema::{Entry, Key, Ty, key};
 pub const HOST: Key = key("host", Ty::Str, "\"api\"", "the host the fault is on");
 pub const INTERFACE: Key = key("interface", Ty::Str, "\"eth0\"", "an interface of the host");
 pub const PROTO: Key = key("proto", Ty::Str, "\"tcp\"", "tcp, udp or icmp; every protocol when left out");
-pub const DPORT: Key = key("dport", Ty::Int, "8080", "destination port (1-65535), with proto tcp or udp");
+pub const DPORT: Key = key("dport", Ty::Int, "8080", "destination port (1-65535), with proto tcp or udp").from(1.0, 65535.0, "").says("port {} is out of range", "use a port between 1 and 65535");
 pub const FROM: Key = key("from", Ty::Str, "\"client\"", "only packets from this host or IPv4 prefix");
 
 /// `host`, checked against the declared hosts; None when missing (not reported) or
@@ -89,15 +89,8 @@ pub fn source(e: &mut Entry, env: &Env) -> Result<Option<NftSource>, ()> {
     }
 }
 
-/// `percent` as a fraction (`default` when absent); Err when reported.
+/// `percent` (its kind declares the bounds) as a fraction, `default` when absent; Err
+/// when reported.
 pub fn loss_fraction(e: &mut Entry, default: f64) -> Result<f64, ()> {
-    match e.num("percent") {
-        Some(p) if (0.0..=100.0).contains(p.get_ref()) => Ok(p.get_ref() / 100.0),
-        Some(p) => {
-            e.err(p.span(), format!("loss of {}% is impossible", p.get_ref()), "give a percentage from 0 to 100");
-            Err(())
-        }
-        None if e.has("percent") => Err(()),
-        None => Ok(default),
-    }
+    Ok(e.num_opt("percent")?.map_or(default, |p| p / 100.0))
 }

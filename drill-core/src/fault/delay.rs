@@ -7,9 +7,9 @@ use crate::schema::{Entry, Key, Ty, key};
 const KEYS: &[Key] = &[
     common::HOST,
     common::INTERFACE,
-    key("delay_ms", Ty::Num, "300", "added latency in milliseconds (0-10000)"),
+    key("delay_ms", Ty::Num, "300", "added latency in milliseconds (0-10000)").from(0.0, 10_000.0, "ms").says("delay of {} ms is impossible", "give a delay from 0 to 10000 ms"),
     key("jitter_ms", Ty::Num, "20", "uniform +- jitter in milliseconds (0 up to the delay; default 0)"),
-    key("percent", Ty::Num, "1", "random loss in percent (0-100; default 0)"),
+    key("percent", Ty::Num, "1", "random loss in percent (0-100; default 0)").from(0.0, 100.0, "%").says("loss of {}% is impossible", "give a percentage from 0 to 100"),
 ];
 
 pub const KIND: Kind = Kind { shape: shape("delay", KEYS), build };
@@ -27,10 +27,6 @@ fn build(e: &mut Entry, env: &Env) -> Option<Fault> {
         return None;
     }
     let d = *delay.get_ref();
-    if !(0.0..=10_000.0).contains(&d) {
-        e.err(delay.span(), format!("delay of {d} ms is impossible"), "give a delay from 0 to 10000 ms");
-        return None;
-    }
     let jitter = match &jitter {
         Some(j) if *j.get_ref() >= 0.0 && *j.get_ref() <= d => *j.get_ref(),
         Some(j) => {

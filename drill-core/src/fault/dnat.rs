@@ -8,7 +8,7 @@ use crate::schema::{Entry, Key, Ty, key};
 const KEYS: &[Key] = &[
     common::HOST,
     key("proto", Ty::Str, "\"tcp\"", "tcp or udp"),
-    key("dport", Ty::Int, "80", "the forwarded port (1-65535)"),
+    key("dport", Ty::Int, "80", "the forwarded port (1-65535)").from(1.0, 65535.0, "").says("port {} is out of range", "use a port between 1 and 65535"),
     key("to", Ty::Str, "\"api:8081\"", "where it goes: HOST:PORT or IPV4:PORT"),
 ];
 

@@ -11,7 +11,7 @@ const KEYS: &[Key] = &[
     common::PROTO,
     common::DPORT,
     common::FROM,
-    key("percent", Ty::Num, "20", "share of matching packets dropped, in percent (0-100; default 100)"),
+    key("percent", Ty::Num, "20", "share of matching packets dropped, in percent (0-100; default 100)").from(0.0, 100.0, "%").says("loss of {}% is impossible", "give a percentage from 0 to 100"),
 ];
 
 pub const KIND: Kind = Kind { shape: shape("ebpf-drop", KEYS), build };

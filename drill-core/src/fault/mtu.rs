@@ -3,7 +3,8 @@
 use super::{Env, Fault, Kind, common, shape};
 use crate::schema::{Entry, Key, Ty, key};
 
-const KEYS: &[Key] = &[common::HOST, common::INTERFACE, key("mtu", Ty::Int, "1280", "the interface's new MTU (68-65535)")];
+const KEYS: &[Key] =
+    &[common::HOST, common::INTERFACE, key("mtu", Ty::Int, "1280", "the interface's new MTU (68-65535)").from(68.0, 65535.0, "").says("mtu {} is out of range", "use an MTU between 68 and 65535")];
 
 pub const KIND: Kind = Kind { shape: shape("mtu", KEYS), build };
 
@@ -19,11 +20,7 @@ fn build(e: &mut Entry, env: &Env) -> Option<Fault> {
     if !common::has_interface(e, env, &host, &iface) {
         return None;
     }
-    match u32::try_from(*m.get_ref()) {
-        Ok(x) if (68..=65535).contains(&x) => Some(Fault::Mtu { host: host.into_inner(), interface: iface.into_inner(), mtu: x }),
-        _ => {
-            e.err(m.span(), format!("mtu {} is out of range", m.get_ref()), "use an MTU between 68 and 65535");
-            None
-        }
-    }
+    // In 68..=65535: the key's bounds.
+    let mtu = u32::try_from(*m.get_ref()).ok()?;
+    Some(Fault::Mtu { host: host.into_inner(), interface: iface.into_inner(), mtu })
 }

@@ -21,19 +21,34 @@ pub const REJECT: Kind = Kind {
     shape: shape("nft-reject", nft_keys!(key("with", Ty::Str, "\"tcp-reset\"", "tcp-reset (default for tcp), port-unreachable or admin-prohibited"))),
     build: |e, env| build(e, env, "nft-reject"),
 };
-pub const LOSS: Kind = Kind { shape: shape("nft-loss", nft_keys!(key("percent", Ty::Num, "5", "random loss in percent (0.1-100)"))), build: |e, env| build(e, env, "nft-loss") };
+pub const LOSS: Kind = Kind {
+    shape: shape(
+        "nft-loss",
+        nft_keys!(key("percent", Ty::Num, "5", "random loss in percent (0.1-100)").from(0.1, 100.0, "%").says("loss of {}% is impossible", "give a percentage from 0.1 to 100, e.g. 5")),
+    ),
+    build: |e, env| build(e, env, "nft-loss"),
+};
 pub const LIMIT: Kind = Kind {
     shape: shape(
         "nft-limit",
         nft_keys!(
             key("rate", Ty::Str, "\"50/second\"", "packets per second or minute above which packets are dropped"),
             key("burst", Ty::Int, "10", "packets let through above the rate (at least 1; default 5)")
+                .from(1.0, u32::MAX as f64, "packets")
+                .says("burst {} is impossible", "give a number of packets of at least 1")
         ),
     ),
     build: |e, env| build(e, env, "nft-limit"),
 };
 pub const CONN_LIMIT: Kind = Kind {
-    shape: shape("nft-conn-limit", nft_keys!(key("max_connections", Ty::Int, "20", "connections beyond this are dropped (1-100000); needs proto = \"tcp\" and dport"))),
+    shape: shape(
+        "nft-conn-limit",
+        nft_keys!(
+            key("max_connections", Ty::Int, "20", "connections beyond this are dropped (1-100000); needs proto = \"tcp\" and dport")
+                .from(1.0, 100_000.0, "")
+                .says("max_connections = {} is impossible", "give a number between 1 and 100000")
+        ),
+    ),
     build: |e, env| build(e, env, "nft-conn-limit"),
 };
 
@@ -106,11 +121,7 @@ fn action(e: &mut Entry, k: &str, proto: Option<&str>, dport: Option<u16>) -> Op
             }
         },
         "nft-loss" => match e.num("percent") {
-            Some(p) if *p.get_ref() >= 0.1 && *p.get_ref() <= 100.0 => Some(NftAction::Loss { permille: (p.get_ref() * 10.0).round() as u16 }),
-            Some(p) => {
-                e.err(p.span(), format!("loss of {}% is impossible", p.get_ref()), "give a percentage from 0.1 to 100, e.g. 5");
-                None
-            }
+            Some(p) => Some(NftAction::Loss { permille: (p.get_ref() * 10.0).round() as u16 }),
             None => {
                 e.need("an nft-loss fault needs `percent`", "e.g. percent = 5 for 5% random loss");
                 None
@@ -130,17 +141,8 @@ fn limit(e: &mut Entry) -> Option<NftAction> {
         e.err(rate.span(), format!("rate `{}` is not a packet rate", rate.get_ref()), "write N/second or N/minute, e.g. \"50/second\"");
         return None;
     };
-    let burst = match e.int("burst") {
-        Some(b) => match u32::try_from(*b.get_ref()) {
-            Ok(b) if b >= 1 => b,
-            _ => {
-                e.err(b.span(), format!("burst {} is impossible", b.get_ref()), "give a number of packets of at least 1");
-                return None;
-            }
-        },
-        None if e.has("burst") => return None,
-        None => 5,
-    };
+    // In 1..=u32::MAX: the key's bounds.
+    let burst = e.int_opt("burst").ok()?.map_or(Some(5), |b| u32::try_from(b).ok())?;
     Some(NftAction::Limit { per_second, burst })
 }
 
@@ -150,13 +152,8 @@ fn conn_limit(e: &mut Entry, proto: Option<&str>, dport: Option<u16>) -> Option<
         return None;
     }
     match e.int("max_connections") {
-        Some(m) => match u32::try_from(*m.get_ref()) {
-            Ok(m) if (1..=100_000).contains(&m) => Some(NftAction::ConnLimit { max: m }),
-            _ => {
-                e.err(m.span(), format!("max_connections = {} is impossible", m.get_ref()), "give a number between 1 and 100000");
-                None
-            }
-        },
+        // In 1..=100000: the key's bounds.
+        Some(m) => u32::try_from(*m.get_ref()).ok().map(|max| NftAction::ConnLimit { max }),
         None => {
             e.need("an nft-conn-limit fault needs `max_connections`", "e.g. max_connections = 20");
             None

@@ -8,7 +8,7 @@ const KEYS: &[Key] = &[
     common::HOST,
     common::INTERFACE,
     key("rate", Ty::Str, "\"10mbit\"", "egress rate, tc syntax, 8kbit-10gbit"),
-    key("port", Ty::Int, "8080", "only this port's traffic (source or destination, 1-65535)"),
+    key("port", Ty::Int, "8080", "only this port's traffic (source or destination, 1-65535)").from(1.0, 65535.0, "").says("port {} is out of range", "use a port between 1 and 65535"),
 ];
 
 pub const KIND: Kind = Kind { shape: shape("tc-rate", KEYS), build };

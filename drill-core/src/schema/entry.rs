@@ -107,7 +107,10 @@ impl<'c, 't, 'd, 'i> Entry<'c, 't, 'd, 'i> {
         self.bad = true;
         let found = self.cx.snippet(&span);
         let range = b.describe();
-        self.cx.err(span, format!("{name} = {found} is out of range: it must be {range}"), format!("give {name} a value {range}"));
+        match b.says {
+            Some((message, help)) => self.cx.err(span, message.replace("{}", found), help),
+            None => self.cx.err(span, format!("{name} = {found} is out of range: it must be {range}"), format!("give {name} a value {range}")),
+        }
         false
     }
 

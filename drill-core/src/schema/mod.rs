@@ -76,12 +76,21 @@ pub const fn key(name: &'static str, ty: Ty, example: &'static str, doc: &'stati
 impl Key {
     /// The value must lie in `lo..=hi` (`hi` infinite: no upper bound), counted in `unit`.
     pub const fn from(self, lo: f64, hi: f64, unit: &'static str) -> Key {
-        Key { bounds: Some(Bounds { lo, lo_open: false, hi, unit }), ..self }
+        Key { bounds: Some(Bounds { lo, lo_open: false, hi, unit, says: None }), ..self }
     }
 
     /// The value must be above `lo` and at most `hi`.
     pub const fn above(self, lo: f64, hi: f64, unit: &'static str) -> Key {
-        Key { bounds: Some(Bounds { lo, lo_open: true, hi, unit }), ..self }
+        Key { bounds: Some(Bounds { lo, lo_open: true, hi, unit, says: None }), ..self }
+    }
+
+    /// The message (`{}`: the value as written) and help of a value out of the bounds
+    /// given before, where the kind words it itself ("delay of -5 ms is impossible").
+    pub const fn says(self, message: &'static str, help: &'static str) -> Key {
+        match self.bounds {
+            Some(b) => Key { bounds: Some(Bounds { says: Some((message, help)), ..b }), ..self },
+            None => panic!("Key::says needs bounds first (Key::from or Key::above)"),
+        }
     }
 }
 
@@ -93,6 +102,8 @@ pub struct Bounds {
     pub lo_open: bool,
     pub hi: f64,
     pub unit: &'static str,
+    /// Message and help of a value out of bounds; a standard one giving the range if None.
+    pub says: Option<(&'static str, &'static str)>,
 }
 
 impl Bounds {
