@@ -6,7 +6,7 @@ use serde_spanned::Spanned;
 
 use super::{Env, Fault, NftSource};
 use crate::model::{self, Cidr};
-use crate::schema::{Entry, Key, Ty, key};
+use crate::schema::{Entry, Key, Reported, Ty, key};
 
 pub const HOST: Key = key("host", Ty::Str, "\"api\"", "the host the fault is on");
 pub const INTERFACE: Key = key("interface", Ty::Str, "\"eth0\"", "an interface of the host");
@@ -91,6 +91,6 @@ pub fn source(e: &mut Entry, env: &Env) -> Result<Option<NftSource>, ()> {
 
 /// `percent` (its kind declares the bounds) as a fraction, `default` when absent; Err
 /// when reported.
-pub fn loss_fraction(e: &mut Entry, default: f64) -> Result<f64, ()> {
+pub fn loss_fraction(e: &mut Entry, default: f64) -> Result<f64, Reported> {
     Ok(e.num_opt("percent")?.map_or(default, |p| p / 100.0))
 }

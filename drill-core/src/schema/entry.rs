@@ -6,7 +6,7 @@ use std::ops::Range;
 use serde_spanned::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use super::{Shape, and_list, nearest};
+use super::{Reported, Shape, and_list, nearest};
 use crate::source::Collector;
 
 /// One table being read against its shape.
@@ -115,19 +115,19 @@ impl<'c, 't, 'd, 'i> Entry<'c, 't, 'd, 'i> {
     }
 
     /// An optional number: Ok(None) when absent, Err when present but reported.
-    pub fn num_opt(&mut self, name: &str) -> Result<Option<f64>, ()> {
+    pub fn num_opt(&mut self, name: &str) -> Result<Option<f64>, Reported> {
         match self.num(name) {
             Some(v) => Ok(Some(v.into_inner())),
-            None if self.has(name) => Err(()),
+            None if self.has(name) => Err(Reported),
             None => Ok(None),
         }
     }
 
     /// An optional integer: Ok(None) when absent, Err when present but reported.
-    pub fn int_opt(&mut self, name: &str) -> Result<Option<i64>, ()> {
+    pub fn int_opt(&mut self, name: &str) -> Result<Option<i64>, Reported> {
         match self.int(name) {
             Some(v) => Ok(Some(v.into_inner())),
-            None if self.has(name) => Err(()),
+            None if self.has(name) => Err(Reported),
             None => Ok(None),
         }
     }

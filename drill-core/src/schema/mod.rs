@@ -22,6 +22,10 @@ mod entry;
 
 pub use entry::{Entry, blamed_key, to_table, to_value};
 
+/// The error of a read whose problem is already reported to the [`Collector`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reported;
+
 /// The type of a key's value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Ty {

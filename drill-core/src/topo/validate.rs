@@ -235,7 +235,7 @@ fn route(v: &mut Validator, r: &RawRoute, name: &str, my_ifs: &[&Endpoint], segm
         Ok(a) => {
             let on_link = my_ifs.iter().flat_map(|e| e.addresses.iter()).any(|c| c.same_subnet(&Cidr { addr: a, prefix: c.prefix }));
             let allocated = my_ifs.iter().any(|e| !e.addresses.iter().any(|c| c.addr.is_ipv4()));
-            if !on_link && !(allocated && a.is_ipv4()) {
+            if !(on_link || allocated && a.is_ipv4()) {
                 v.err(r.via.span(), format!("gateway {a} is not on any subnet of host `{name}`"), "use an address on one of the host's links, or the gateway's host name");
             }
             Via::Address(a)
