@@ -16,7 +16,7 @@ pub const SCENARIOS: &[(&str, &str)] = &[
 ];
 
 /// Every built-in scenario, validated once per process (a broken one is a build defect
-/// the test above catches).
+/// the test below catches).
 pub fn scenarios() -> Vec<crate::scenario::Scenario> {
     static PARSED: std::sync::OnceLock<Vec<crate::scenario::Scenario>> = std::sync::OnceLock::new();
     PARSED.get_or_init(|| SCENARIOS.iter().filter_map(|(f, t)| crate::scenario::parse(f, t).ok()).collect()).clone()
