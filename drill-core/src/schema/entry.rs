@@ -16,7 +16,7 @@ pub struct Entry<'c, 't, 'd, 'i> {
     pub span: Range<usize>,
     table: &'d DeTable<'i>,
     shape: &'static Shape,
-    /// A key had a value of the wrong type (already reported).
+    /// A key's value was of the wrong type or out of bounds (already reported).
     bad: bool,
 }
 
