@@ -15,6 +15,13 @@ pub const SCENARIOS: &[(&str, &str)] = &[
     ("scenarios/tls-expired.toml", include_str!("../../scenarios/tls-expired.toml")),
 ];
 
+/// Every built-in scenario, validated once per process (a broken one is a build defect
+/// the test below catches).
+pub fn scenarios() -> Vec<crate::scenario::Scenario> {
+    static PARSED: std::sync::OnceLock<Vec<crate::scenario::Scenario>> = std::sync::OnceLock::new();
+    PARSED.get_or_init(|| SCENARIOS.iter().filter_map(|(f, t)| crate::scenario::parse(f, t).ok()).collect()).clone()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -25,11 +32,4 @@ mod tests {
             }
         }
     }
-}
-
-/// Every built-in scenario, validated once per process (a broken one is a build defect
-/// the test above catches).
-pub fn scenarios() -> Vec<crate::scenario::Scenario> {
-    static PARSED: std::sync::OnceLock<Vec<crate::scenario::Scenario>> = std::sync::OnceLock::new();
-    PARSED.get_or_init(|| SCENARIOS.iter().filter_map(|(f, t)| crate::scenario::parse(f, t).ok()).collect()).clone()
 }

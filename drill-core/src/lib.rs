@@ -3,11 +3,28 @@
 //! into a [`plan::Plan`] (what the daemon will create, printable and diffable), and
 //! probe observations are turned into [`verdict::Verdict`]s. The daemon and the CLI
 //! share the wire types in [`api`].
+//!
+//! Modules, from the leaves up (each imports only those above it):
+//! - [`source`]: positions in files, [`source::SourceError`] and the error collector;
+//! - [`schema`]: declared keys ([`schema::Shape`]) and the reader that holds one TOML table
+//!   to them (unknown keys, types, suggestions);
+//! - [`model`]: leaf values of the model (Cidr, TcpState, names, Service, Solution);
+//!   [`workload`]: the built-in services and their configs;
+//! - [`topo`]: hosts, links, switches, routes;
+//! - [`fault`]: the `Fault` enum and one module per fault kind, registered in
+//!   [`fault::KINDS`]; [`check`]: the `Check` enum and one module per check kind,
+//!   registered in [`check::KINDS`];
+//! - [`scenario`]: the whole `Scenario` and `parse` (re-exports the types above);
+//! - [`plan`], [`verdict`], [`api`], [`builtin`].
 
 pub mod api;
 pub mod builtin;
+pub mod check;
+pub mod fault;
+pub mod model;
 pub mod plan;
 pub mod scenario;
+pub mod schema;
 pub mod source;
 pub mod topo;
 pub mod verdict;

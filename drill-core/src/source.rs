@@ -48,6 +48,28 @@ impl fmt::Display for SourceError {
     }
 }
 
+/// Collects the errors of one file: validation reports each problem here and goes on.
+pub struct Collector<'t> {
+    pub file: &'t str,
+    pub text: &'t str,
+    pub errors: Vec<SourceError>,
+}
+
+impl<'t> Collector<'t> {
+    pub fn new(file: &'t str, text: &'t str) -> Self {
+        Collector { file, text, errors: Vec::new() }
+    }
+
+    pub fn err(&mut self, span: Range<usize>, message: impl Into<String>, help: impl Into<String>) {
+        self.errors.push(SourceError::at(self.file, self.text, Some(span), message, help));
+    }
+
+    /// The source text of a span (a value as the author wrote it).
+    pub fn snippet(&self, span: &Range<usize>) -> &'t str {
+        self.text.get(span.clone()).unwrap_or("").trim()
+    }
+}
+
 /// All the errors found in one file (validation keeps going after the first).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub struct SourceErrors(pub Vec<SourceError>);

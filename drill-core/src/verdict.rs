@@ -5,7 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::scenario::TcpState;
+pub use crate::check::dwell_subject;
+use crate::model::TcpState;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Verdict {
@@ -66,11 +67,6 @@ fn fmt_dur(ns: u64) -> String {
     } else {
         format!("{:.0} µs", s * 1e6)
     }
-}
-
-/// How a dwell check names its sockets: "on api:8080", or "on client to port 8080".
-pub fn dwell_subject(host: &str, port: u16, peer: bool) -> String {
-    if peer { format!("on {host} to port {port}") } else { format!("on {host}:{port}") }
 }
 
 /// Evaluates "no socket on host:port (or to port, with `peer`) stays in `state` longer

@@ -1,0 +1,220 @@
+//! The network part of a scenario: hosts (with routes, sysctls, forwarding, NAT),
+//! links (veth pairs) and switches (a bridge joining several hosts on one subnet).
+//! Validated here, without any kernel: every error names file:line:column.
+//! Addresses may be given or left out; [`crate::plan`] allocates the missing ones
+//! from the drill's own block of the reserved range (see [`POOL`]).
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+use serde_spanned::Spanned;
+
+use crate::model::Cidr;
+use crate::source::Collector;
+
+mod read;
+mod validate;
+
+pub(crate) use read::{read_host, read_link, read_switch};
+pub(crate) use validate::validate;
+
+/// Reserved for allocated addresses: drill slot `s` gets 10.(200+s).0.0/16, one /24 per
+/// segment. Given addresses may not fall in it, so allocations never clash with them.
+pub const POOL: (u8, u8) = (200, 255);
+/// Longest interface name Linux accepts (IFNAMSIZ - 1).
+pub const MAX_IFNAME: usize = 15;
+
+/// Sysctls that exist only once per machine: refused (writing them from a drill
+/// namespace fails with EPERM, and would change the learner's machine).
+pub const GLOBAL_SYSCTLS: &[&str] = &[
+    "net.netfilter.nf_conntrack_max",
+    "net.netfilter.nf_conntrack_buckets",
+    "net.nf_conntrack_max",
+    "net.core.rmem_max",
+    "net.core.wmem_max",
+    "net.core.rmem_default",
+    "net.core.wmem_default",
+    "net.core.netdev_max_backlog",
+    "net.ipv4.tcp_mem",
+    "net.ipv4.udp_mem",
+];
+
+// ------------------------------------------------------------------ raw shape
+// As read from the file (by [`read`]), with the spans of every value.
+
+pub(crate) struct RawHost {
+    pub name: Spanned<String>,
+    forwarding: bool,
+    sysctls: BTreeMap<String, Spanned<toml::Value>>,
+    routes: Vec<Spanned<RawRoute>>,
+    /// Masquerade (source NAT) traffic leaving through this interface.
+    masquerade: Option<Spanned<String>>,
+}
+
+struct RawRoute {
+    to: Spanned<String>,
+    via: Spanned<String>,
+}
+
+pub(crate) struct RawLink {
+    a: RawEndpoint,
+    b: RawEndpoint,
+    subnet: Option<Spanned<String>>,
+    mtu: Option<Spanned<i64>>,
+}
+
+pub(crate) struct RawSwitch {
+    name: Spanned<String>,
+    subnet: Option<Spanned<String>>,
+    mtu: Option<Spanned<i64>>,
+    members: Vec<RawEndpoint>,
+}
+
+struct RawEndpoint {
+    host: Spanned<String>,
+    address: Option<Spanned<String>>,
+    addresses: Vec<Spanned<String>>,
+    name: Option<Spanned<String>>,
+    mtu: Option<Spanned<i64>>,
+}
+
+// ------------------------------------------------------------------ validated model
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Host {
+    pub name: String,
+    pub forwarding: bool,
+    /// (key, value), e.g. ("net.ipv4.tcp_syn_retries", "2").
+    pub sysctls: Vec<(String, String)>,
+    pub routes: Vec<Route>,
+    pub masquerade: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Route {
+    /// `None`: the default route (of `v6`'s family).
+    pub to: Option<Cidr>,
+    pub v6: bool,
+    pub via: Via,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Via {
+    Address(IpAddr),
+    /// The named host's address on a segment both hosts are on.
+    Host(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Segment {
+    /// `None` for a link (veth pair), the switch's name for a switch.
+    pub switch: Option<String>,
+    /// Given IPv4 subnet for allocation, if any.
+    pub subnet: Option<Cidr>,
+    pub members: Vec<Endpoint>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Endpoint {
+    pub host: String,
+    /// Interface name inside the host (given, or eth0, eth1, ... in file order).
+    pub ifname: String,
+    /// Given addresses; a missing IPv4 address is allocated.
+    pub addresses: Vec<Cidr>,
+    pub mtu: Option<u32>,
+}
+
+// ------------------------------------------------------------------ validation
+
+pub(crate) type Validator<'a> = Collector<'a>;
+
+#[cfg(test)]
+mod tests {
+    use crate::plan;
+    use crate::scenario::parse;
+
+    const BASE: &str = r#"
+id = "t"
+title = "t"
+alert = "a"
+briefing = "b"
+[[hosts]]
+name = "a"
+routes = [{ to = "default", via = "r" }]
+[[hosts]]
+name = "r"
+forwarding = true
+[[hosts]]
+name = "b"
+[[links]]
+a = { host = "a" }
+b = { host = "r" }
+[[switches]]
+name = "sw"
+members = [{ host = "r" }, { host = "b", addresses = ["fd00::2/64"] }]
+[[checks]]
+kind = "http-slo"
+from = "a"
+target = "b:80"
+[solution]
+summary = "s"
+steps = []
+"#;
+
+    fn err(text: &str) -> String {
+        parse("t.toml", text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn allocation_names_routes_and_forwarding() {
+        let s = parse("t.toml", BASE).unwrap();
+        let p = plan::compile(&s, "abcdef", 3, Default::default()).unwrap();
+        let a = &p.hosts[0];
+        assert_eq!(a.interfaces[0].name, "eth0");
+        assert_eq!(a.interfaces[0].addresses[0].to_string(), "10.203.0.1/24");
+        let r = &p.hosts[1];
+        assert_eq!(r.interfaces.iter().map(|i| i.name.as_str()).collect::<Vec<_>>(), ["eth0", "eth1"]);
+        assert_eq!(r.interfaces[1].addresses[0].to_string(), "10.203.1.1/24");
+        assert_eq!(a.routes[0].via.to_string(), "10.203.0.2", "via = \"r\" resolves to r's address on the shared link");
+        assert!(r.sysctls.contains(&("net.ipv4.ip_forward".into(), "1".into())));
+        let b = &p.hosts[2];
+        assert_eq!(b.interfaces[0].addresses.iter().map(|c| c.to_string()).collect::<Vec<_>>(), ["10.203.1.2/24", "fd00::2/64"]);
+        assert_eq!(p.switches[0].netns, "drill-abcdef-sw");
+        assert_eq!(p.namespaces().len(), 4);
+        assert_eq!(p.host_address("b", true).unwrap().to_string(), "fd00::2");
+    }
+
+    #[test]
+    fn interface_name_too_long_is_rejected_with_the_limit() {
+        let e = err(&BASE.replace("b = { host = \"r\" }", "b = { host = \"r\", name = \"averyverylongname0\" }"));
+        assert!(e.contains("t.toml:16:") && e.contains("interface name `averyverylongname0` is not valid") && e.contains("at most 15"), "{e}");
+    }
+
+    #[test]
+    fn routes_need_a_neighbour_or_an_on_link_gateway() {
+        let e = err(&BASE.replace("via = \"r\"", "via = \"b\""));
+        assert!(e.contains("host `b` shares no link or switch with `a`"), "{e}");
+        let e = err(&BASE
+            .replace("b = { host = \"r\" }", "b = { host = \"r\", address = \"10.9.0.2/24\" }")
+            .replace("a = { host = \"a\" }", "a = { host = \"a\", address = \"10.9.0.1/24\" }")
+            .replace("via = \"r\"", "via = \"10.8.0.1\""));
+        assert!(e.contains("gateway 10.8.0.1 is not on any subnet of host `a`"), "{e}");
+    }
+
+    #[test]
+    fn bad_sysctls_mtus_pool_addresses_and_switches() {
+        let e = err(&BASE.replace("forwarding = true", "forwarding = true\nsysctls = { \"kernel.pid_max\" = 5, \"net.core.rmem_max\" = 1 }"));
+        assert!(e.contains("`kernel.pid_max` is not a per-network-namespace setting"), "{e}");
+        assert!(e.contains("`net.core.rmem_max` is global to the machine"), "{e}");
+        let e = err(&BASE.replace("b = { host = \"r\" }", "b = { host = \"r\", mtu = 20 }"));
+        assert!(e.contains("mtu 20 is out of range"), "{e}");
+        let e = err(&BASE.replace("a = { host = \"a\" }", "a = { host = \"a\", address = \"10.201.0.1/24\" }"));
+        assert!(e.contains("reserved for allocated addresses"), "{e}");
+        let e = err(&BASE.replace("members = [{ host = \"r\" }, ", "members = ["));
+        assert!(e.contains("switch `sw` has 1 member(s)"), "{e}");
+        let e = err(&BASE.replace("name = \"sw\"", "name = \"b\""));
+        assert!(e.contains("the name `b` is already taken"), "{e}");
+    }
+}

@@ -1,0 +1,256 @@
+//! Validation of the network part: interface names, addresses, segments, then each host's
+//! sysctls, routes and NAT. Every error is collected; nothing needs a kernel.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use serde_spanned::Spanned;
+
+use super::{Endpoint, GLOBAL_SYSCTLS, Host, MAX_IFNAME, POOL, RawEndpoint, RawHost, RawLink, RawRoute, RawSwitch, Route, Segment, Validator, Via};
+use crate::model::{self, Cidr};
+
+fn is_ifname(s: &str) -> bool {
+    !s.is_empty() && s.len() <= MAX_IFNAME && s != "lo" && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+fn in_pool(addr: &IpAddr) -> bool {
+    matches!(addr, IpAddr::V4(a) if a.octets()[0] == 10 && (POOL.0..=POOL.1).contains(&a.octets()[1]))
+}
+
+fn mtu(v: &mut Validator, m: &Option<Spanned<i64>>) -> Option<u32> {
+    let m = m.as_ref()?;
+    match u32::try_from(*m.get_ref()) {
+        Ok(x) if (68..=65535).contains(&x) => Some(x),
+        _ => {
+            v.err(m.span(), format!("mtu {} is out of range", m.get_ref()), "use an MTU between 68 and 65535 (Ethernet: 1500)");
+            None
+        }
+    }
+}
+
+/// What the endpoints of all segments share while they are validated in file order.
+struct Ends<'a> {
+    hosts_known: &'a BTreeSet<String>,
+    known: String,
+    used_addrs: BTreeMap<IpAddr, String>,
+    /// Interface names per host: given ones first (so generated ones avoid them).
+    ifnames: BTreeMap<String, BTreeSet<String>>,
+    next_eth: BTreeMap<String, usize>,
+}
+
+impl Ends<'_> {
+    /// Reserves the given interface names of every endpoint (reporting bad or twice-used ones).
+    fn reserve_names<'e>(&mut self, v: &mut Validator, eps: impl Iterator<Item = &'e RawEndpoint>) {
+        for ep in eps {
+            let Some(n) = &ep.name else { continue };
+            if !is_ifname(n.get_ref()) {
+                v.err(n.span(), format!("interface name `{}` is not valid", n.get_ref()), format!("use at most {MAX_IFNAME} letters, digits, '-', '_' or '.' (Linux limit), and not `lo`"));
+            } else if !self.ifnames.entry(ep.host.get_ref().clone()).or_default().insert(n.get_ref().clone()) {
+                v.err(n.span(), format!("host `{}` has two interfaces named `{}`", ep.host.get_ref(), n.get_ref()), "give each interface of a host its own name");
+            }
+        }
+    }
+
+    /// One endpoint: its host, addresses (unique, outside the pool, inside the subnet),
+    /// MTU and interface name. None when its host is unknown (reported).
+    fn endpoint(&mut self, v: &mut Validator, ep: &RawEndpoint, seg_mtu: Option<u32>, subnet: Option<Cidr>) -> Option<Endpoint> {
+        let host = ep.host.get_ref();
+        let host_ok = self.hosts_known.contains(host);
+        if !host_ok {
+            v.err(ep.host.span(), format!("unknown host `{host}`"), format!("declare it in [[hosts]] or use one of: {}", self.known));
+        }
+        let mut addresses = Vec::new();
+        for a in ep.address.iter().chain(ep.addresses.iter()) {
+            match a.get_ref().parse::<Cidr>() {
+                Ok(c) => {
+                    if let Some(owner) = self.used_addrs.get(&c.addr) {
+                        v.err(a.span(), format!("address {} is already used by {owner}", c.addr), "every interface needs its own address; pick a free one in the subnet");
+                    } else if in_pool(&c.addr) {
+                        v.err(
+                            a.span(),
+                            format!("address {} is in 10.{}.0.0 - 10.{}.255.255, reserved for allocated addresses", c.addr, POOL.0, POOL.1),
+                            "pick another range, or leave the address out to have one allocated",
+                        );
+                    } else if let Some(s) = subnet.filter(|s| c.addr.is_ipv4() && !s.same_subnet(&Cidr { addr: c.addr, prefix: s.prefix })) {
+                        v.err(a.span(), format!("address {c} is outside the segment's subnet {s}"), "use an address inside the subnet, or drop one of them");
+                    } else {
+                        self.used_addrs.insert(c.addr, host.clone());
+                        addresses.push(c);
+                    }
+                }
+                Err(e) => v.err(a.span(), e, "write an address with its prefix, e.g. \"10.77.0.2/24\" or \"fd77::2/64\""),
+            }
+        }
+        let ep_mtu = mtu(v, &ep.mtu).or(seg_mtu);
+        let ifname = match &ep.name {
+            Some(n) => n.get_ref().clone(),
+            None => self.next_ifname(host),
+        };
+        host_ok.then(|| Endpoint { host: host.clone(), ifname, addresses, mtu: ep_mtu })
+    }
+
+    /// The first free `ethN` of `host`.
+    fn next_ifname(&mut self, host: &str) -> String {
+        let taken = self.ifnames.entry(host.to_string()).or_default();
+        let counter = self.next_eth.entry(host.to_string()).or_default();
+        loop {
+            let n = format!("eth{counter}");
+            *counter += 1;
+            if taken.insert(n.clone()) {
+                return n;
+            }
+        }
+    }
+}
+
+fn subnet_of(v: &mut Validator, s: &Option<Spanned<String>>, members: usize) -> Option<Cidr> {
+    let s = s.as_ref()?;
+    match s.get_ref().parse::<Cidr>() {
+        Ok(c) if c.addr.is_ipv4() && c.prefix <= 30 && (1u64 << (32 - c.prefix)) >= members as u64 + 2 => Some(c),
+        Ok(c) => {
+            v.err(s.span(), format!("subnet {c} cannot hold {members} hosts"), "use an IPv4 subnet with room for every member, e.g. 10.77.5.0/24");
+            None
+        }
+        Err(e) => {
+            v.err(s.span(), e, "write the subnet as e.g. \"10.77.5.0/24\"");
+            None
+        }
+    }
+}
+
+/// Validates hosts, links and switches. `hosts_known` holds the declared host names.
+pub(crate) fn validate(v: &mut Validator, raw_hosts: &[RawHost], raw_links: &[Spanned<RawLink>], raw_switches: &[Spanned<RawSwitch>], hosts_known: &BTreeSet<String>) -> (Vec<Host>, Vec<Segment>) {
+    let known = hosts_known.iter().cloned().collect::<Vec<_>>().join(", ");
+    let mut ends = Ends { hosts_known, known: known.clone(), used_addrs: BTreeMap::new(), ifnames: BTreeMap::new(), next_eth: BTreeMap::new() };
+    let all_eps = raw_links.iter().flat_map(|l| [&l.get_ref().a, &l.get_ref().b]).chain(raw_switches.iter().flat_map(|s| s.get_ref().members.iter()));
+    ends.reserve_names(v, all_eps);
+    let mut segments: Vec<Segment> = raw_links.iter().filter_map(|l| link(v, &mut ends, l)).collect();
+    let mut switch_names = BTreeSet::new();
+    for s in raw_switches {
+        segments.push(switch(v, &mut ends, s, &mut switch_names));
+    }
+    let hosts = raw_hosts.iter().map(|h| host(v, h, &segments, hosts_known, &known)).collect();
+    (hosts, segments)
+}
+
+fn link(v: &mut Validator, ends: &mut Ends, l: &Spanned<RawLink>) -> Option<Segment> {
+    let span = l.span();
+    let l = l.get_ref();
+    let seg_mtu = mtu(v, &l.mtu);
+    let subnet = subnet_of(v, &l.subnet, 2);
+    let a = ends.endpoint(v, &l.a, seg_mtu, subnet);
+    let b = ends.endpoint(v, &l.b, seg_mtu, subnet);
+    if l.a.host.get_ref() == l.b.host.get_ref() {
+        v.err(l.b.host.span(), format!("link joins host `{}` to itself", l.a.host.get_ref()), "a link joins two different hosts");
+    }
+    let (a, b) = (a?, b?);
+    for (x, y) in a.addresses.iter().flat_map(|x| b.addresses.iter().map(move |y| (x, y))) {
+        if x.addr.is_ipv4() == y.addr.is_ipv4() && !x.same_subnet(y) {
+            v.err(span.clone(), format!("the two ends of this link ({x} and {y}) are not in the same subnet"), "give both ends addresses in one subnet with the same prefix length");
+        }
+    }
+    Some(Segment { switch: None, subnet, members: vec![a, b] })
+}
+
+fn switch(v: &mut Validator, ends: &mut Ends, s: &Spanned<RawSwitch>, switch_names: &mut BTreeSet<String>) -> Segment {
+    let sp = s.span();
+    let s = s.get_ref();
+    let name = s.name.get_ref();
+    if !model::is_name(name) || name.len() > model::MAX_HOST_NAME {
+        v.err(s.name.span(), format!("switch name `{name}` is not valid"), "use lowercase letters, digits and '-', starting with a letter, at most 20 characters");
+    }
+    if ends.hosts_known.contains(name) || !switch_names.insert(name.clone()) {
+        v.err(s.name.span(), format!("the name `{name}` is already taken"), "switches and hosts share one namespace of names; pick another");
+    }
+    if s.members.len() < 2 {
+        v.err(sp, format!("switch `{name}` has {} member(s)", s.members.len()), "a switch joins at least two hosts; use [[links]] for one");
+    }
+    let seg_mtu = mtu(v, &s.mtu);
+    let subnet = subnet_of(v, &s.subnet, s.members.len());
+    let mut seen = BTreeSet::new();
+    let mut members = Vec::new();
+    for m in &s.members {
+        if !seen.insert(m.host.get_ref().clone()) {
+            v.err(m.host.span(), format!("host `{}` is on switch `{name}` twice", m.host.get_ref()), "list each host once");
+        }
+        members.extend(ends.endpoint(v, m, seg_mtu, subnet));
+    }
+    Segment { switch: Some(name.clone()), subnet, members }
+}
+
+/// A host: forwarding, sysctls, routes, NAT.
+fn host(v: &mut Validator, h: &RawHost, segments: &[Segment], hosts_known: &BTreeSet<String>, known: &str) -> Host {
+    let name = h.name.get_ref().clone();
+    let sysctls = sysctls(v, h);
+    let my_ifs: Vec<&Endpoint> = segments.iter().flat_map(|s| s.members.iter()).filter(|e| e.host == name).collect();
+    let routes = h.routes.iter().filter_map(|r| route(v, r.get_ref(), &name, &my_ifs, segments, hosts_known, known)).collect();
+    let masquerade = h.masquerade.as_ref().and_then(|m| {
+        if my_ifs.iter().any(|e| &e.ifname == m.get_ref()) {
+            Some(m.get_ref().clone())
+        } else {
+            let names: Vec<&str> = my_ifs.iter().map(|e| e.ifname.as_str()).collect();
+            v.err(m.span(), format!("host `{name}` has no interface `{}`", m.get_ref()), format!("its interfaces are: {}", names.join(", ")));
+            None
+        }
+    });
+    Host { name, forwarding: h.forwarding, sysctls, routes, masquerade }
+}
+
+fn sysctls(v: &mut Validator, h: &RawHost) -> Vec<(String, String)> {
+    let mut sysctls = Vec::new();
+    for (k, val) in &h.sysctls {
+        let value = match val.get_ref() {
+            toml::Value::String(s) => s.clone(),
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Boolean(b) => u8::from(*b).to_string(),
+            other => {
+                v.err(val.span(), format!("sysctl {k}: value {other} is not a string or a number"), "write e.g. \"1024 65535\" or 2");
+                continue;
+            }
+        };
+        if !k.starts_with("net.") || k.contains('/') || k.contains("..") {
+            v.err(val.span(), format!("sysctl `{k}` is not a per-network-namespace setting"), "only net.* sysctls belong to a drill host; others would change the learner's machine");
+        } else if GLOBAL_SYSCTLS.contains(&k.as_str()) {
+            v.err(val.span(), format!("sysctl `{k}` is global to the machine, not per host"), "model it another way (e.g. a conntrack limit with an nft `ct count` fault)");
+        } else {
+            sysctls.push((k.clone(), value));
+        }
+    }
+    sysctls
+}
+
+fn route(v: &mut Validator, r: &RawRoute, name: &str, my_ifs: &[&Endpoint], segments: &[Segment], hosts_known: &BTreeSet<String>, known: &str) -> Option<Route> {
+    let (to, v6_hint) = match r.to.get_ref().as_str() {
+        "default" => (None, None),
+        "default6" | "::/0" => (None, Some(true)),
+        t => match t.parse::<Cidr>() {
+            Ok(c) => (Some(c), Some(c.addr.is_ipv6())),
+            Err(e) => {
+                v.err(r.to.span(), e, "write `default`, `default6` or a prefix such as \"10.77.2.0/24\"");
+                return None;
+            }
+        },
+    };
+    let via = match r.via.get_ref().parse::<IpAddr>() {
+        Ok(a) => {
+            let on_link = my_ifs.iter().flat_map(|e| e.addresses.iter()).any(|c| c.same_subnet(&Cidr { addr: a, prefix: c.prefix }));
+            let allocated = my_ifs.iter().any(|e| !e.addresses.iter().any(|c| c.addr.is_ipv4()));
+            if !(on_link || allocated && a.is_ipv4()) {
+                v.err(r.via.span(), format!("gateway {a} is not on any subnet of host `{name}`"), "use an address on one of the host's links, or the gateway's host name");
+            }
+            Via::Address(a)
+        }
+        Err(_) => {
+            let gw = r.via.get_ref();
+            let shares = segments.iter().any(|s| s.members.iter().any(|m| &m.host == gw) && s.members.iter().any(|m| m.host == name));
+            if !hosts_known.contains(gw) {
+                v.err(r.via.span(), format!("`{gw}` is neither an address nor a host"), format!("use an address or one of: {known}"));
+            } else if !shares {
+                v.err(r.via.span(), format!("host `{gw}` shares no link or switch with `{name}`"), "route via a neighbour: a host on one of this host's links or switches");
+            }
+            Via::Host(gw.clone())
+        }
+    };
+    let v6 = v6_hint.unwrap_or(matches!(via, Via::Address(IpAddr::V6(_))));
+    Some(Route { to, v6, via })
+}
