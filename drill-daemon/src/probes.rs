@@ -145,7 +145,9 @@ pub struct EventProbe {
     rtt: Mutex<PerCpuHashMap<MapData, RttKey, Rtt>>,
     execs: Store<ExecEvent>,
     /// `enum skb_drop_reason` of the running kernel, from its BTF.
-    drop_reasons: BTreeMap<u32, String>,
+    /// Filled by a thread of its own after the daemon starts (the BTF parse takes a few
+    /// hundred milliseconds); readers wait for it.
+    drop_reasons: Arc<std::sync::OnceLock<BTreeMap<u32, String>>>,
 }
 
 impl EventProbe {
@@ -178,13 +180,13 @@ impl EventProbe {
 
     /// Kernel name of a drop reason without the `SKB_DROP_REASON_` prefix.
     pub fn reason_name(&self, reason: u32) -> String {
-        self.drop_reasons.get(&reason).cloned().unwrap_or_else(|| format!("reason {reason}"))
+        self.drop_reasons.wait().get(&reason).cloned().unwrap_or_else(|| format!("reason {reason}"))
     }
 
     /// The number of a drop reason by name (with or without the prefix), on this kernel.
     pub fn reason_number(&self, name: &str) -> Option<u32> {
         let n = name.trim_start_matches("SKB_DROP_REASON_");
-        self.drop_reasons.iter().find(|(_, v)| v.eq_ignore_ascii_case(n)).map(|(k, _)| *k)
+        self.drop_reasons.wait().iter().find(|(_, v)| v.eq_ignore_ascii_case(n)).map(|(k, _)| *k)
     }
 
     fn forget(&self, netns: u32) {
@@ -256,13 +258,24 @@ impl Probes {
     }
 
     fn try_load() -> Result<Probes> {
-        // The drop reasons come from the same BTF through another parser: read them on
-        // a thread of their own while the programs load (they are only needed later).
-        let reasons = std::thread::Builder::new().name("drop-reasons".into()).spawn(drop_reasons).context("spawning the BTF reader")?;
+        // The drop reasons come from the same BTF through another parser: read them on a
+        // thread of their own, not awaited here (only verdicts and a start that names a
+        // reason need them, and they wait for them).
+        let reasons: Arc<std::sync::OnceLock<BTreeMap<u32, String>>> = Arc::default();
+        let fill = reasons.clone();
+        std::thread::Builder::new()
+            .name("drop-reasons".into())
+            .spawn(move || {
+                let _ = fill.set(drop_reasons());
+            })
+            .context("spawning the BTF reader")?;
         // The kernel's BTF is parsed once, for the CO-RE relocations and the tp_btf loads
         // alike (aya's default loader would parse it again for itself).
+        let t = std::time::Instant::now();
         let btf = aya::Btf::from_sys_fs().context("reading the kernel's BTF (/sys/kernel/btf/vmlinux)");
+        tracing::debug!(ms = t.elapsed().as_millis() as u64, "kernel BTF parsed");
         let mut ebpf = aya::EbpfLoader::new().btf(btf.as_ref().ok()).load(drill_ebpf::PROBES_OBJ).context("loading the probe object (BTF/CO-RE relocation or map creation failed)")?;
+        tracing::debug!(ms = t.elapsed().as_millis() as u64, "probe object loaded (relocated, maps created)");
         let mut status = Vec::new();
         for p in PROGRAMS {
             let r = (|| -> Result<()> {
@@ -279,6 +292,7 @@ impl Probes {
                 }
                 Ok(())
             })();
+            tracing::debug!(ms = t.elapsed().as_millis() as u64, program = p.program, "program loaded and attached");
             if let Err(e) = &r {
                 tracing::error!(probe = p.describes, error = %format!("{e:#}"), "probe could not load; drills that need it will refuse to start");
             }
@@ -300,7 +314,7 @@ impl Probes {
         };
         let execs: Store<ExecEvent> = Arc::default();
         drain(take(&mut ebpf, maps::EXEC_EVENTS)?, execs.clone(), |b| ExecEvent::from_bytes(b).map(|e| (e.netns, e)))?;
-        let events = Some(Arc::new(EventProbe { counts: Mutex::new(take(&mut ebpf, maps::EVENT_COUNTS)?), rtt: Mutex::new(take(&mut ebpf, maps::RTT_STATS)?), execs, drop_reasons: reasons.join().unwrap_or_default() }));
+        let events = Some(Arc::new(EventProbe { counts: Mutex::new(take(&mut ebpf, maps::EVENT_COUNTS)?), rtt: Mutex::new(take(&mut ebpf, maps::RTT_STATS)?), execs, drop_reasons: reasons }));
         Ok(Probes { _ebpf: Some(ebpf), watched: Some(Mutex::new(watched)), tcpstate, events, status })
     }
 
