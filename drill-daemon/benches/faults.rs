@@ -16,9 +16,9 @@ use std::time::Instant;
 
 use common::median;
 use drill_core::scenario::{NftAction, NftRule, NftSource};
-use drill_daemon::netns;
-use drill_daemon::tcfault::{self, TcFault};
-use drill_daemon::{faults, topology, wire};
+use drill_daemon::kernel::linux::netns;
+use drill_daemon::kernel::linux::tcfault::{self, TcFault};
+use drill_daemon::kernel::linux::{faults, topology, wire};
 use serde_json::Value;
 
 const TWO: &str = include_str!("../tests/fixtures/two-host.toml");

@@ -13,8 +13,8 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use drill_daemon::netns;
-use drill_daemon::{probes::Probes, topology};
+use drill_daemon::kernel::linux::netns;
+use drill_daemon::{kernel::linux::topology, probes::Probes};
 use serde_json::Value;
 
 const TWO: &str = include_str!("../tests/fixtures/two-host.toml");

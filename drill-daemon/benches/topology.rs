@@ -16,8 +16,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use drill_core::plan::Plan;
-use drill_daemon::netns;
-use drill_daemon::topology;
+use drill_daemon::kernel::linux::netns;
+use drill_daemon::kernel::linux::topology;
 use serde_json::Value;
 
 const THREE_HOST: &str = include_str!("../tests/fixtures/three-host.toml");

@@ -8,9 +8,9 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use drill_daemon::faults::{self, Connect};
-use drill_daemon::tcfault::{self, TcFault};
-use drill_daemon::{topology, wire};
+use drill_daemon::kernel::linux::faults::{self, Connect};
+use drill_daemon::kernel::linux::tcfault::{self, TcFault};
+use drill_daemon::kernel::linux::{topology, wire};
 
 fn ping_stats(ns: &str, args: &str, addr: &str) -> (f64, Option<f64>) {
     let out = sh(&format!("ip netns exec {ns} ping -q -n {args} {addr} || true"));
@@ -54,7 +54,7 @@ fn delay_wire_adds_the_asked_latency_and_loss_and_reverts() {
         w.set(Duration::from_millis(20), Duration::ZERO, 0.0);
         let (_, rtt) = ping_stats(&client, "-c 20 -i 0.02", "10.77.9.2");
         let added = rtt.unwrap() - base.unwrap();
-        assert!(faults::delay_within(20.0, added), "asked +20 ms, ping saw +{added:.2} ms");
+        assert!(faults::delay_within(20.0, 0.0, added), "asked +20 ms, ping saw +{added:.2} ms");
         // Jitter spreads the RTTs but keeps the mean.
         w.set(Duration::from_millis(20), Duration::from_millis(5), 0.0);
         let out = sh(&format!("ip netns exec {client} ping -q -n -c 40 -i 0.02 10.77.9.2"));

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use common::*;
 use drill_core::scenario::{NftAction, NftRule, NftSource};
-use drill_daemon::faults::{self, Connect};
-use drill_daemon::topology;
+use drill_daemon::kernel::linux::faults::{self, Connect};
+use drill_daemon::kernel::linux::topology;
 
 fn curl_code(ns: &str, url: &str) -> i32 {
     std::process::Command::new("ip").args(["netns", "exec", ns, "curl", "-s", "-o", "/dev/null", "-m", "2", url]).status().unwrap().code().unwrap_or(-1)

@@ -223,7 +223,7 @@ pub struct NetnsCleanup(pub Vec<String>);
 impl Drop for NetnsCleanup {
     fn drop(&mut self) {
         for n in &self.0 {
-            let _ = drill_daemon::netns::delete(n);
+            let _ = drill_daemon::kernel::linux::netns::delete(n);
         }
     }
 }

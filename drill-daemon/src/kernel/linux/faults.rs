@@ -1,7 +1,7 @@
 //! Faults: apply, measure, revert.
 //!
 //! - `service-config` faults are applied by writing the patched config before the
-//!   service starts (see `drill.rs`); the learner's fix is editing it back.
+//!   service starts (see `drill/apply.rs`); the learner's fix is editing it back.
 //! - nftables faults (drop, reject, loss, policer, connection limit, frag-needed drop,
 //!   DNAT) live in the host's own table `inet drill`, one chain per hook used. Apply is
 //!   idempotent: one transaction per host adds the table, deletes it and builds it
@@ -13,7 +13,7 @@
 //!   eBPF classifier lives in `tcfault.rs`.
 //! - sysctls, MTUs and routes through /proc/sys and netlink, read back.
 //!
-//! After apply, `drill.rs` measures each fault from outside before the learner gets the
+//! After apply, `drill/measure.rs` measures each fault from outside before the learner gets the
 //! drill (connections, pings, transfers, ping RTT); a fault that does not take stops the
 //! start with an error.
 
@@ -26,7 +26,7 @@ use drill_core::plan::Plan;
 use drill_core::scenario::{Fault, NftAction, NftHook, NftRule, NftSource};
 use nftables::{batch::Batch, expr, schema, stmt, types};
 
-use crate::netns::NetnsWorker;
+use crate::kernel::linux::netns::NetnsWorker;
 
 /// Name of the table drill's nft faults live in, in each host.
 pub const TABLE: &str = "drill";
@@ -213,7 +213,7 @@ pub async fn revert_nft(worker: &NetnsWorker, host: &str) -> Result<()> {
 }
 
 /// How a TCP connection attempt ended.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Connect {
     Connected,
     Refused,
@@ -396,7 +396,7 @@ pub async fn set_port_rate(worker: &NetnsWorker, host: &str, iface: &str, port: 
 pub enum DelayBackend {
     /// The kernel's netem qdisc on the interface.
     Netem,
-    /// The userspace delay wire spliced into the link ([`crate::wire`]).
+    /// The userspace delay wire spliced into the link ([`crate::kernel::linux::wire`]).
     Wire,
 }
 
@@ -451,10 +451,25 @@ pub fn ping_rtt(prober_netns: &str, addr: IpAddr, count: u32, interval: f64) -> 
     Ok(text.lines().find(|l| l.contains("min/avg/max")).and_then(|l| l.split('=').nth(1)?.trim().split('/').nth(1)?.parse().ok()))
 }
 
-/// Whether an added delay measured by ping is within the fidelity target:
-/// max(1 ms, 5%) of the asked delay.
-pub fn delay_within(asked_ms: f64, added_ms: f64) -> bool {
-    (added_ms - asked_ms).abs() <= (asked_ms * 0.05).max(1.0)
+/// Whether an added delay measured by ping is within the fidelity target: max(1 ms,
+/// 5%) of the asked delay, plus half the jitter (over the 20 pings a start measures,
+/// the mean of a +-jitter uniform spread wanders by ~0.13 x jitter).
+pub fn delay_within(asked_ms: f64, jitter_ms: f64, added_ms: f64) -> bool {
+    (added_ms - asked_ms).abs() <= (asked_ms * 0.05).max(1.0) + 0.5 * jitter_ms
+}
+
+/// Whether a TCP socket listens on `port` in the calling thread's network namespace
+/// (`/proc/thread-self/net/tcp{,6}`: state 0A is LISTEN).
+pub fn listening(port: u16) -> bool {
+    let needle = format!(":{port:04X} ");
+    ["/proc/thread-self/net/tcp", "/proc/thread-self/net/tcp6"].iter().any(|f| {
+        std::fs::read_to_string(f).is_ok_and(|t| {
+            t.lines().skip(1).any(|l| {
+                let cols: Vec<&str> = l.split_whitespace().collect();
+                cols.len() > 3 && format!("{} ", cols[1]).ends_with(&needle) && cols[3] == "0A"
+            })
+        })
+    })
 }
 
 /// Measures TCP throughput from `from` to a sink opened in `to` (at `addr`): sends
@@ -506,7 +521,7 @@ pub async fn measure_rate_from_port(from: &NetnsWorker, to: &NetnsWorker, addr: 
 
 /// Writes a sysctl from inside the host's namespace and reads it back.
 pub async fn set_sysctl(worker: &NetnsWorker, host: &str, key: &str, value: &str) -> Result<()> {
-    crate::topology::write_sysctls(worker, &[(key.to_string(), value.to_string())]).await.with_context(|| format!("host {host}"))?;
+    crate::kernel::linux::topology::write_sysctls(worker, &[(key.to_string(), value.to_string())]).await.with_context(|| format!("host {host}"))?;
     let path = format!("/proc/sys/{}", key.replace('.', "/"));
     let back = worker.run(move || std::fs::read_to_string(&path)).await??;
     let norm = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -520,7 +535,7 @@ pub async fn set_sysctl(worker: &NetnsWorker, host: &str, key: &str, value: &str
 pub async fn set_mtu(nl: &rtnetlink::Handle, host: &str, iface: &str, mtu: u32) -> Result<()> {
     use futures::TryStreamExt;
     use netlink_packet_route::link::LinkAttribute;
-    let idx = crate::topology::link_index(nl, iface).await.with_context(|| format!("host {host}"))?;
+    let idx = crate::kernel::linux::topology::link_index(nl, iface).await.with_context(|| format!("host {host}"))?;
     nl.link().set(rtnetlink::LinkUnspec::new_with_index(idx).mtu(mtu).build()).execute().await.with_context(|| format!("host {host}: setting mtu {mtu} on {iface}"))?;
     let msg = nl.link().get().match_index(idx).execute().try_next().await?.ok_or_else(|| anyhow!("host {host}: {iface} vanished"))?;
     let now = msg.attributes.iter().find_map(|a| if let LinkAttribute::Mtu(m) = a { Some(*m) } else { None });
@@ -562,9 +577,16 @@ mod tests {
     use drill_core::scenario::{NftAction, NftRule, NftSource};
 
     fn json(rule: NftRule) -> String {
-        let s = drill_core::scenario::parse("t", include_str!("../tests/fixtures/two-host.toml")).unwrap();
+        let s = drill_core::scenario::parse("t", include_str!("../../../tests/fixtures/two-host.toml")).unwrap();
         let plan = drill_core::plan::compile(&s, "abcdef", 0);
         serde_json::to_string(&super::batch(&plan, &super::HostNft::of(vec![rule])).to_nftables()).unwrap()
+    }
+
+    #[test]
+    fn delay_tolerance_is_5_percent_or_1_ms_plus_half_the_jitter() {
+        assert!(super::delay_within(20.0, 0.0, 20.9) && !super::delay_within(20.0, 0.0, 21.1));
+        assert!(super::delay_within(300.0, 0.0, 314.0) && !super::delay_within(300.0, 0.0, 316.0));
+        assert!(super::delay_within(300.0, 10.0, 319.0) && !super::delay_within(300.0, 10.0, 321.0));
     }
 
     #[test]

@@ -1,0 +1,1 @@
+//! Lifecycle tests on the fake kernel (no root).
