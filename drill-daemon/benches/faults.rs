@@ -18,7 +18,7 @@ use common::median;
 use drill_core::scenario::{NftAction, NftRule, NftSource};
 use drill_daemon::kernel::linux::netns;
 use drill_daemon::kernel::linux::tcfault::{self, TcFault};
-use drill_daemon::kernel::linux::{faults, topology, wire};
+use drill_daemon::kernel::linux::{faults, nft, tc, topology, wire};
 use serde_json::Value;
 
 const TWO: &str = include_str!("../tests/fixtures/two-host.toml");
@@ -51,19 +51,19 @@ fn main() {
         eprintln!("bench: loss fidelity ({PINGS} pings per target) ...");
         for pct in [1.0, 5.0, 10.0, 30.0] {
             let rule = NftRule::input(Some("icmp"), None, None, NftAction::Loss { permille: (pct * 10.0) as u16 });
-            faults::apply_nft(&server.worker, &plan, "server", &faults::HostNft::of(vec![rule])).await.unwrap();
+            nft::apply_nft(&server.worker, &plan, "server", &nft::HostNft::of(vec![rule])).await.unwrap();
             let n = client_ns.clone();
             let measured = tokio::task::spawn_blocking(move || faults::ping_loss(&n, dst, PINGS)).await.unwrap().unwrap() * 100.0;
             rows.push(row(&format!("nft-loss {pct}%: measured loss over {PINGS} pings (ratio: measured/asked)"), measured, "%", Some(pct)));
             rows.push(row(&format!("nft-loss {pct}%: deviation (target <= 2 points)"), (measured - pct).abs(), "points", None));
         }
-        faults::revert_nft(&server.worker, "server").await.unwrap();
+        nft::revert_nft(&server.worker, "server").await.unwrap();
 
         eprintln!("bench: rate fidelity ...");
         let client = &ns["client"];
         for mbit in [10u64, 100, 1000] {
             let bps = mbit * 1_000_000;
-            faults::set_rate(&server.worker, "server", "eth0", bps).await.unwrap();
+            tc::set_rate(&server.worker, "server", "eth0", bps).await.unwrap();
             let bytes = bps / 8 * 2;
             let measured = faults::measure_rate(&server.worker, &client.worker, "10.77.9.1".parse().unwrap(), bytes).await.unwrap();
             rows.push(row(&format!("tc-rate {mbit} Mbit/s: 2 s TCP transfer (ratio: measured/asked; target within 10%)"), measured / 1e6, "Mbit/s", Some(mbit as f64)));
@@ -71,10 +71,10 @@ fn main() {
         let (mut apply, mut revert) = (Vec::new(), Vec::new());
         for _ in 0..REPS {
             let t = Instant::now();
-            faults::set_rate(&server.worker, "server", "eth0", 10_000_000).await.unwrap();
+            tc::set_rate(&server.worker, "server", "eth0", 10_000_000).await.unwrap();
             apply.push(t.elapsed().as_secs_f64() * 1e3);
             let t = Instant::now();
-            faults::clear_rate(&server.worker, "server", "eth0").await.unwrap();
+            tc::clear_rate(&server.worker, "server", "eth0").await.unwrap();
             revert.push(t.elapsed().as_secs_f64() * 1e3);
         }
         rows.push(row("tc-rate apply (tc qdisc replace) p50", median(apply), "ms", None));
@@ -85,10 +85,10 @@ fn main() {
         let (mut apply, mut revert) = (Vec::new(), Vec::new());
         for _ in 0..REPS {
             let t = Instant::now();
-            faults::apply_nft(&server.worker, &plan, "server", &faults::HostNft::of(vec![drop.clone()])).await.unwrap();
+            nft::apply_nft(&server.worker, &plan, "server", &nft::HostNft::of(vec![drop.clone()])).await.unwrap();
             apply.push(t.elapsed().as_secs_f64() * 1e3);
             let t = Instant::now();
-            faults::revert_nft(&server.worker, "server").await.unwrap();
+            nft::revert_nft(&server.worker, "server").await.unwrap();
             revert.push(t.elapsed().as_secs_f64() * 1e3);
         }
         rows.push(row("nft-drop apply (nft -j, one batch) p50", median(apply), "ms", None));
@@ -120,10 +120,10 @@ fn main() {
         let (mut apply, mut revert) = (Vec::new(), Vec::new());
         for _ in 0..REPS {
             let t = Instant::now();
-            faults::set_port_rate(&server.worker, "server", "eth0", 8080, 10_000_000).await.unwrap();
+            tc::set_port_rate(&server.worker, "server", "eth0", 8080, 10_000_000).await.unwrap();
             apply.push(t.elapsed().as_secs_f64() * 1e3);
             let t = Instant::now();
-            faults::clear_rate(&server.worker, "server", "eth0").await.unwrap();
+            tc::clear_rate(&server.worker, "server", "eth0").await.unwrap();
             revert.push(t.elapsed().as_secs_f64() * 1e3);
         }
         rows.push(row("tc-rate per port apply (tc -batch: htb + 2 classes + 2 u32 filters) p50", median(apply), "ms", None));
@@ -174,7 +174,7 @@ async fn delay_rows(s: &drill_core::scenario::Scenario, id: &str, rows: &mut Vec
     let ns = topology::build(&plan, &root).await.unwrap();
     let dst: std::net::IpAddr = "10.77.9.2".parse().unwrap();
     let client = plan.hosts[0].netns.clone();
-    let backend = faults::delay_backend(&ns["client"].worker).await;
+    let backend = tc::delay_backend(&ns["client"].worker).await;
     let plain_bps = faults::measure_rate(&ns["client"].worker, &ns["server"].worker, dst, 1_000_000_000).await.unwrap();
     let n = client.clone();
     let plain_rtt = tokio::task::spawn_blocking(move || faults::ping_rtt(&n, dst, 50, 0.01)).await.unwrap().unwrap().unwrap();
@@ -191,7 +191,7 @@ async fn delay_rows(s: &drill_core::scenario::Scenario, id: &str, rows: &mut Vec
         ns.insert(h.name.clone(), topology::Ns::create(&h.netns).await.unwrap().1);
     }
     let client = plan.hosts[0].netns.clone();
-    let w = if backend == faults::DelayBackend::Wire {
+    let w = if backend == tc::DelayBackend::Wire {
         ns.insert(wire_ns2.clone(), topology::Ns::create(&wire_ns2).await.unwrap().1);
         topology::apply_spliced(&plan, &root, &ns, &[topology::Splice { host: "client".into(), iface: "eth0".into(), netns: wire_ns2.clone() }]).await.unwrap();
         Some(wire::Wire::open(&ns[&wire_ns2].worker, &wire_ns2).await.unwrap())
@@ -211,7 +211,7 @@ async fn delay_rows(s: &drill_core::scenario::Scenario, id: &str, rows: &mut Vec
         let t = Instant::now();
         match &w {
             Some(w) => w.set(std::time::Duration::from_secs_f64(ms / 1e3), std::time::Duration::ZERO, 0.0),
-            None => faults::set_netem(&ns["client"].worker, "client", "eth0", ms, 0.0, 0.0).await.unwrap(),
+            None => tc::set_netem(&ns["client"].worker, "client", "eth0", ms, 0.0, 0.0).await.unwrap(),
         }
         let apply_ms = t.elapsed().as_secs_f64() * 1e3;
         let n = client.clone();

@@ -17,7 +17,7 @@ use drill_core::workload::Workload;
 use super::{Created, Drill, Env, RunningHost};
 use crate::error::{DrillError, Result};
 use crate::host::{self, HostSpec, ServiceSpec};
-use crate::kernel::linux::{faults, tcfault};
+use crate::kernel::linux::{nft, tcfault};
 use crate::kernel::{DelayBackend, Kernel, Splice};
 
 /// How long a host's init may take to say it is ready.
@@ -167,7 +167,7 @@ impl<K: Kernel> Drill<K> {
     /// host: a fault that does not take stops the start (the learner would chase a
     /// ghost). A host's nft faults are one table, applied where its first one stands.
     async fn apply_faults(&self) -> Result<()> {
-        let nft = faults::nft_rules(&self.plan, &self.scenario.faults);
+        let nft = nft::nft_rules(&self.plan, &self.scenario.faults);
         let mut nft_done = BTreeSet::new();
         for f in &self.scenario.faults {
             let note = match f {
@@ -209,7 +209,7 @@ impl<K: Kernel> Drill<K> {
     }
 
     /// One host's nft table, then each of its rules measured.
-    async fn apply_host_nft(&self, host: &str, nft: &faults::HostNft) -> Result<()> {
+    async fn apply_host_nft(&self, host: &str, nft: &nft::HostNft) -> Result<()> {
         self.kernel.apply_nft(&self.host(host)?.netns, &self.plan, host, nft).await?;
         // Port forwards first: a connection limit's probe connections would count
         // against theirs while they close.

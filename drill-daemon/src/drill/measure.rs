@@ -13,7 +13,8 @@ use drill_core::scenario::{Fault, NftAction, NftHook, NftRule, NftSource};
 
 use super::{Drill, RunningHost};
 use crate::error::{DrillError, Result};
-use crate::kernel::linux::faults::{self, DnatRule};
+use crate::kernel::linux::faults;
+use crate::kernel::linux::nft::DnatRule;
 use crate::kernel::{ConnRun, Connect, DelayBackend, Kernel};
 
 /// Pings sent to measure a random loss (or a policer): 2 ms apart, about a second.

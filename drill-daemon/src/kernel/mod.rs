@@ -28,7 +28,9 @@ use crate::probes::Probes;
 pub mod fake;
 pub mod linux;
 
-pub use linux::faults::{Connect, DelayBackend, HostNft};
+pub use linux::faults::Connect;
+pub use linux::nft::HostNft;
+pub use linux::tc::DelayBackend;
 pub use linux::topology::Splice;
 
 /// How a run of connections against a connection limit ended.

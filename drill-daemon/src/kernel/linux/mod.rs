@@ -23,6 +23,8 @@ use crate::host::{self, HostSpec, Spawner};
 use crate::probes::Probes;
 
 pub mod faults;
+pub mod nft;
+pub mod tc;
 pub mod netns;
 pub mod tcfault;
 pub mod topology;
@@ -112,7 +114,7 @@ impl Kernel for LinuxKernel {
 
     async fn delay_backend(&self, netns: &str) -> DelayBackend {
         match self.worker(netns) {
-            Ok(w) => faults::delay_backend(&w).await,
+            Ok(w) => tc::delay_backend(&w).await,
             Err(_) => DelayBackend::Wire,
         }
     }
@@ -188,25 +190,25 @@ impl Kernel for LinuxKernel {
     async fn set_rate(&self, netns: &str, host: &str, iface: &str, rate_bps: u64, port: Option<u16>) -> Result<()> {
         let w = self.worker(netns)?;
         let r = match port {
-            None => faults::set_rate(&w, host, iface, rate_bps).await,
-            Some(p) => faults::set_port_rate(&w, host, iface, p, rate_bps).await,
+            None => tc::set_rate(&w, host, iface, rate_bps).await,
+            Some(p) => tc::set_port_rate(&w, host, iface, p, rate_bps).await,
         };
         k("shaping egress (tc)", host, Some(iface), r)
     }
 
     async fn set_netem(&self, netns: &str, host: &str, iface: &str, delay_ms: f64, jitter_ms: f64, loss: f64) -> Result<()> {
         let w = self.worker(netns)?;
-        k("setting netem", host, Some(iface), faults::set_netem(&w, host, iface, delay_ms, jitter_ms, loss).await)
+        k("setting netem", host, Some(iface), tc::set_netem(&w, host, iface, delay_ms, jitter_ms, loss).await)
     }
 
     async fn apply_nft(&self, netns: &str, plan: &Plan, host: &str, nft: &HostNft) -> Result<()> {
         let w = self.worker(netns)?;
-        k("applying nftables", host, None, faults::apply_nft(&w, plan, host, nft).await)
+        k("applying nftables", host, None, nft::apply_nft(&w, plan, host, nft).await)
     }
 
     async fn revert_nft(&self, netns: &str, host: &str) -> Result<()> {
         let w = self.worker(netns)?;
-        k("removing nftables", host, None, faults::revert_nft(&w, host).await)
+        k("removing nftables", host, None, nft::revert_nft(&w, host).await)
     }
 
     async fn attach_tc_fault(&self, netns: &str, host: &str, iface: &str, egress: bool, rule: TcRule) -> Result<()> {
