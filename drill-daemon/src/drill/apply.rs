@@ -1,24 +1,21 @@
 //! Building a drill: namespaces (hosts, then switches), probes on every host, delay
-//! wires, the topology, host inits with their services, then the faults in scenario
-//! order, each measured before the next (`measure.rs`).
+//! wires (`fault/delay.rs`), the topology, host inits with their services, then the
+//! faults in scenario order, each measured before the next (`fault/`).
 //!
 //! Every step records what it created ([`Created`]) right after the kernel made it,
 //! so a failure at any step undoes exactly what came before it.
 
-use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
 use drill_core::plan::{PlanProbe, PlanService};
-use drill_core::scenario::Fault;
 use drill_core::workload::Workload;
 
 use super::{Created, Drill, Env, RunningHost};
-use crate::error::{DrillError, Result};
+use crate::error::Result;
 use crate::host::{self, HostSpec, ServiceSpec};
-use crate::kernel::linux::{nft, tcfault};
-use crate::kernel::{DelayBackend, Kernel, Splice};
+use crate::kernel::Kernel;
 
 /// How long a host's init may take to say it is ready.
 const HOST_READY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -76,27 +73,6 @@ impl<K: Kernel> Drill<K> {
             self.created(Created::Watch { host: h.name.clone(), ino: h.netns_ino });
         }
         Ok(())
-    }
-
-    /// Delay faults: netem when the kernel has it, else a delay wire spliced into the
-    /// link (a hidden namespace per delayed interface).
-    async fn create_wires(&mut self, env: &Env<'_, K>) -> Result<Vec<Splice>> {
-        let delays: Vec<(String, String)> =
-            self.scenario.faults.iter().filter_map(|f| if let Fault::Delay { host, interface, .. } = f { Some((host.clone(), interface.clone())) } else { None }).collect();
-        let mut splices = Vec::new();
-        let Some(first) = self.hosts.first() else { return Ok(splices) };
-        if delays.is_empty() || self.kernel.delay_backend(&first.netns).await != DelayBackend::Wire {
-            return Ok(splices);
-        }
-        for (host, iface) in delays {
-            let name = drill_core::plan::wire_netns_name(&self.id, &host, &iface);
-            self.journal.netns.push(name.clone());
-            self.journal.save(env.state)?;
-            self.kernel.create_netns(&name).await?;
-            self.created(Created::Netns(name.clone()));
-            splices.push(Splice { host, iface, netns: name });
-        }
-        Ok(splices)
     }
 
     /// Host inits with their services (configs and certificates written first).
@@ -163,81 +139,8 @@ impl<K: Kernel> Drill<K> {
         Ok(())
     }
 
-    /// Applies the network faults in scenario order, measuring each from a neighbour
-    /// host: a fault that does not take stops the start (the learner would chase a
-    /// ghost). A host's nft faults are one table, applied where its first one stands.
-    async fn apply_faults(&self) -> Result<()> {
-        let nft = nft::nft_rules(&self.plan, &self.scenario.faults);
-        let mut nft_done = BTreeSet::new();
-        for f in &self.scenario.faults {
-            let note = match f {
-                Fault::Sysctl { host, key, value } => {
-                    self.kernel.set_sysctl(&self.host(host)?.netns, host, key, value).await?;
-                    "written and read back".to_string()
-                }
-                Fault::Mtu { host, interface, mtu } => {
-                    self.kernel.set_mtu(&self.host(host)?.netns, host, interface, *mtu).await?;
-                    "set through netlink and read back".to_string()
-                }
-                Fault::RouteRemove { host, to } => {
-                    self.kernel.remove_route(&self.host(host)?.netns, host, *to).await?;
-                    "removed through netlink; checked gone".to_string()
-                }
-                Fault::TcRate { host, interface, rate_bps, port } => {
-                    self.kernel.set_rate(&self.host(host)?.netns, host, interface, *rate_bps, *port).await?;
-                    self.measure_rate(host, interface, *rate_bps, *port).await?
-                }
-                Fault::Delay { host, interface, delay_ms, jitter_ms, loss } => self.apply_delay(host, interface, *delay_ms, *jitter_ms, *loss).await?,
-                Fault::EbpfDrop { host, interface, egress, proto, dport, from, loss } => {
-                    let rule = tcfault::rule(&self.plan, proto.as_deref(), *dport, from.as_ref(), *loss).map_err(|e| DrillError::kernel("building the eBPF fault's rule", Some(host), Some(interface), e))?;
-                    let netns = self.host(host)?.netns.clone();
-                    self.kernel.attach_tc_fault(&netns, host, interface, *egress, rule).await?;
-                    self.created(Created::TcFault { host: host.clone(), netns, iface: interface.clone() });
-                    self.measure_ebpf(f).await?
-                }
-                Fault::Nft { host, .. } | Fault::Dnat { host, .. } => {
-                    if nft_done.insert(host.clone()) {
-                        self.apply_host_nft(host, &nft[host]).await?;
-                    }
-                    continue;
-                }
-                Fault::ServiceConfig { .. } => continue,
-            };
-            self.record(f.describe(), note);
-        }
-        Ok(())
-    }
 
-    /// One host's nft table, then each of its rules measured.
-    async fn apply_host_nft(&self, host: &str, nft: &nft::HostNft) -> Result<()> {
-        self.kernel.apply_nft(&self.host(host)?.netns, &self.plan, host, nft).await?;
-        // Port forwards first: a connection limit's probe connections would count
-        // against theirs while they close.
-        for d in &nft.dnats {
-            let note = self.measure_dnat(host, d).await?;
-            self.record(format!("nftables on {host}: {} dport {} dnat to {}", d.proto, d.dport, d.to), note);
-        }
-        for r in &nft.rules {
-            let note = self.measure_nft(host, r).await?;
-            self.record(Fault::Nft { host: host.to_string(), rule: r.clone() }.describe(), note);
-        }
-        Ok(())
-    }
 
-    /// Sets a delay (the wire spliced for it, or netem) between two ping RTT
-    /// measurements from the host to its neighbour on that interface.
-    async fn apply_delay(&self, host: &str, iface: &str, delay_ms: f64, jitter_ms: f64, loss: f64) -> Result<String> {
-        let (addr, base) = self.delay_baseline(host, iface).await?;
-        let wire = drill_core::plan::wire_netns_name(&self.id, host, iface);
-        let backend = if self.created_so_far().contains(&Created::Wire(wire.clone())) {
-            self.kernel.set_wire(&wire, Duration::from_secs_f64(delay_ms / 1e3), Duration::from_secs_f64(jitter_ms / 1e3), loss)?;
-            DelayBackend::Wire
-        } else {
-            self.kernel.set_netem(&self.host(host)?.netns, host, iface, delay_ms, jitter_ms, loss).await?;
-            DelayBackend::Netem
-        };
-        self.measure_delay(host, iface, addr, base, (delay_ms, jitter_ms, loss), backend).await
-    }
 }
 
 /// Writes a host's private files before its init starts: the upper layer of its

@@ -25,6 +25,7 @@ use crate::kernel::Kernel;
 use crate::kernel::linux::LinuxKernel;
 
 mod apply;
+mod fault;
 mod measure;
 mod status;
 #[cfg(test)]
