@@ -331,3 +331,34 @@ pub async fn serve(d: Arc<Daemon>, listener: tokio::net::UnixListener, socket: P
     let _ = std::fs::remove_dir(journal::drills_dir(&d.state));
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_answer_with_their_kind_s_status_and_code() {
+        let e = ApiError(DrillError::DrillNotFound { id: "abc123".into(), running: "no drills are running".into() });
+        let b = e.body();
+        assert_eq!((b.code.as_str(), b.about.as_deref()), ("drill_not_found", Some("drill abc123")));
+        assert!(b.hint.is_some(), "says what to do");
+        assert_eq!(e.into_response().status(), StatusCode::NOT_FOUND);
+        // A retune of a fault that does not exist is a 404 for the fault, a bad
+        // figure a 400: the kind decides, never the message.
+        let nf = ApiError(DrillError::FaultNotFound { drill: "abc123".into(), kind: "eBPF", index: 2, count: 1 });
+        assert_eq!(nf.into_response().status(), StatusCode::NOT_FOUND);
+        assert_eq!(bad("percent 200 is impossible").into_response().status(), StatusCode::BAD_REQUEST);
+        let internal = ApiError::from(anyhow!("journal unwritable"));
+        assert_eq!((internal.body().code.as_str(), internal.into_response().status()), ("internal", StatusCode::INTERNAL_SERVER_ERROR));
+    }
+
+    #[test]
+    fn an_invalid_scenario_is_400_and_names_the_file_position() {
+        let errs = drill_core::scenario::parse("bad.toml", "id = 3\n[[faults]]\nkind = \"nope\"\n").expect_err("invalid");
+        let e = ApiError(DrillError::InvalidScenario(errs));
+        let b = e.body();
+        assert_eq!(b.code, "invalid_scenario");
+        assert!(b.about.as_deref().is_some_and(|a| a.starts_with("bad.toml:")), "{:?}", b.about);
+        assert_eq!(e.into_response().status(), StatusCode::BAD_REQUEST);
+    }
+}
