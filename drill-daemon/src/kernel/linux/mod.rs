@@ -33,6 +33,11 @@ pub mod wire;
 use netns::NetnsWorker;
 use tcfault::TcFault;
 
+/// How long a host's init may take to be reaped after SIGKILL: its PID namespace's
+/// processes all exit first (a host with many open sockets on a loaded machine took
+/// over 3 s once).
+const HOST_KILL_TIMEOUT: Duration = Duration::from_secs(10);
+
 pub struct LinuxKernel {
     probes: Arc<Probes>,
     spawner: Spawner,
@@ -169,7 +174,7 @@ impl Kernel for LinuxKernel {
 
     fn kill_host(&self, host: &str, pid: i32) -> Result<()> {
         lock(&self.ready).remove(&pid);
-        k("stopping the host's init", host, None, host::kill_and_reap(pid, Duration::from_secs(3)))
+        k("stopping the host's init", host, None, host::kill_and_reap(pid, HOST_KILL_TIMEOUT))
     }
 
     async fn set_sysctl(&self, netns: &str, host: &str, key: &str, value: &str) -> Result<()> {
