@@ -92,6 +92,28 @@ fn namespaces_come_before_links_before_hosts_before_faults() {
     assert!(rtt0 < set && set < rtt1, "{calls:#?}");
     assert_eq!(d.fault_notes().len(), 1, "the delay is recorded with its measurement: {:?}", d.fault_notes());
     assert!(d.fault_notes()[0].contains("measured +300.00 ms"), "{:?}", d.fault_notes());
+    // Teardown undoes everything created, newest first.
+    let expected: Vec<String> = calls.iter().rev().filter_map(|c| undo_of(c)).collect();
+    k.clear_calls();
+    assert!(d.teardown().is_empty());
+    let undone = k.calls();
+    assert_eq!(undone.len(), expected.len(), "{undone:#?} vs {expected:#?}");
+    assert!(undone.iter().zip(&expected).all(|(got, want)| got.starts_with(want.as_str())), "{undone:#?} vs {expected:#?}");
+}
+
+#[test]
+fn a_delay_outside_its_tolerance_stops_the_start_with_the_figure() {
+    let k = FakeKernel::new();
+    // 300 ms asked: 5% is 15 ms; 20 ms more is outside, 10 ms inside.
+    k.overshoot_delay(20.0);
+    let state = StateDir::new();
+    let e = start(&k, &builtin("wan-latency-504"), &state).err().expect("an overshooting delay must not start");
+    assert_eq!(e.code(), "fault_did_not_take", "{e}");
+    assert!(e.to_string().contains("(+320.00 ms), asked +300 ms"), "{e}");
+    assert!(k.calls().iter().any(|c| c.starts_with("close_wire")), "the wire is closed again: {:#?}", k.calls());
+    let k = FakeKernel::new();
+    k.overshoot_delay(10.0);
+    let d = start(&k, &builtin("wan-latency-504"), &StateDir::new()).expect("within tolerance");
     assert!(d.teardown().is_empty());
 }
 

@@ -32,6 +32,7 @@ struct State {
     next_ino: u32,
     next_pid: i32,
     delay_ms: f64,
+    extra_rtt_ms: f64,
     rate_bps: Option<u64>,
     loss: f64,
     connect: Option<Connect>,
@@ -75,6 +76,12 @@ impl FakeKernel {
     /// The fraction of pings lost (on top of loss set on a wire or netem).
     pub fn answer_loss(&self, loss: f64) {
         self.st().loss = loss;
+    }
+
+    /// Adds `ms` to every ping RTT measured after a delay was set (a delay that
+    /// overshoots).
+    pub fn overshoot_delay(&self, ms: f64) {
+        self.st().extra_rtt_ms = ms;
     }
 
     /// How every TCP connection attempt ends (default: it times out).
@@ -245,7 +252,9 @@ impl Kernel for FakeKernel {
 
     async fn ping_rtt(&self, netns: &str, to: IpAddr, count: u32, _interval_secs: f64) -> Result<Option<f64>> {
         self.call("ping_rtt", format!("{netns} {to} x{count}"), None, None)?;
-        Ok(Some(BASE_RTT_MS + self.st().delay_ms))
+        let st = self.st();
+        let extra = if st.delay_ms > 0.0 { st.extra_rtt_ms } else { 0.0 };
+        Ok(Some(BASE_RTT_MS + st.delay_ms + extra))
     }
 
     async fn try_connect(&self, netns: &str, to: SocketAddr, timeout: Duration) -> Result<(Connect, Duration)> {
