@@ -138,9 +138,6 @@ impl<K: Kernel> Drill<K> {
         }
         Ok(())
     }
-
-
-
 }
 
 /// Writes a host's private files before its init starts: the upper layer of its

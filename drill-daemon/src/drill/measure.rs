@@ -13,8 +13,8 @@ use anyhow::anyhow;
 
 use super::{Drill, RunningHost};
 use crate::error::{DrillError, Result};
-use crate::kernel::linux::faults;
 use crate::kernel::Kernel;
+use crate::kernel::linux::faults;
 
 /// Pings sent to measure a random loss (or a policer): 2 ms apart, about a second.
 pub const LOSS_PINGS: u32 = 500;
@@ -63,7 +63,6 @@ impl<K: Kernel> Drill<K> {
         Err(DrillError::Internal(anyhow!("host {host}: nobody with an IPv4 address is at the other end of {iface}")))
     }
 
-
     /// A loss measurement: `LOSS_PINGS` pings from `netns` to `to`, judged against `target`.
     pub(super) async fn ping_loss_within(&self, fault: &str, host: &str, netns: &str, to: IpAddr, target: f64) -> Result<f64> {
         let measured = self.kernel.ping_loss(netns, to, LOSS_PINGS).await?;
@@ -72,12 +71,4 @@ impl<K: Kernel> Drill<K> {
         }
         Ok(measured)
     }
-
-
-
-
-
-
-
-
 }

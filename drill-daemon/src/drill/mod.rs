@@ -47,12 +47,22 @@ pub struct RunningHost {
 pub enum Created {
     Netns(String),
     /// The probes record this host's namespace.
-    Watch { host: String, ino: u32 },
+    Watch {
+        host: String,
+        ino: u32,
+    },
     /// A delay wire's threads, by its namespace.
     Wire(String),
-    Host { name: String, pid: i32 },
+    Host {
+        name: String,
+        pid: i32,
+    },
     /// An eBPF fault's program and maps.
-    TcFault { host: String, netns: String, iface: String },
+    TcFault {
+        host: String,
+        netns: String,
+        iface: String,
+    },
 }
 
 impl Created {

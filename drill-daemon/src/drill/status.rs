@@ -40,7 +40,10 @@ impl<K: Kernel> Drill<K> {
             });
             let Some(ph) = ph.filter(|p| !p.services.is_empty()) else { continue };
             let status = match h.pid {
-                Some(pid) => tokio::task::spawn_blocking(move || host::request(&host::init_sock_from_outside(pid), &host::Request::Status, INIT_STATUS_TIMEOUT)).await.map_err(anyhow::Error::from).and_then(|r| r),
+                Some(pid) => tokio::task::spawn_blocking(move || host::request(&host::init_sock_from_outside(pid), &host::Request::Status, INIT_STATUS_TIMEOUT))
+                    .await
+                    .map_err(anyhow::Error::from)
+                    .and_then(|r| r),
                 None => Err(anyhow!("no init")),
             };
             for s in &ph.services {
@@ -98,8 +101,7 @@ impl<K: Kernel> Drill<K> {
     /// Retunes or pauses an eBPF fault live (`loss` 0 pauses it). `index` counts the
     /// drill's eBPF faults in scenario order.
     pub fn retune_ebpf(&self, index: usize, loss: f64) -> Result<drill_ebpf::TcCounters> {
-        let tcs: Vec<(String, String)> =
-            self.created_so_far().into_iter().filter_map(|c| if let Created::TcFault { netns, iface, .. } = c { Some((netns, iface)) } else { None }).collect();
+        let tcs: Vec<(String, String)> = self.created_so_far().into_iter().filter_map(|c| if let Created::TcFault { netns, iface, .. } = c { Some((netns, iface)) } else { None }).collect();
         let (netns, iface) = tcs.get(index).ok_or_else(|| DrillError::FaultNotFound { drill: self.id.clone(), kind: "eBPF", index, count: tcs.len() })?;
         self.kernel.retune_tc_fault(netns, iface, loss)
     }

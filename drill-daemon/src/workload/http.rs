@@ -36,7 +36,13 @@ pub async fn connect(socket: TcpSocket, addr: SocketAddr, host: &str, tls: Optio
 /// `open` makes. Returns the connection (the caller keeps or drops it) and the
 /// answer's status. The load generator and the verifier's keep-alive client both
 /// run their requests through this, so a check behaves as the client it imitates.
-pub async fn keepalive_request(reused: Option<Box<dyn Io>>, open: impl std::future::Future<Output = Result<Box<dyn Io>, String>>, host: &str, path: &str, body_bytes: usize) -> Result<(Box<dyn Io>, u16), String> {
+pub async fn keepalive_request(
+    reused: Option<Box<dyn Io>>,
+    open: impl std::future::Future<Output = Result<Box<dyn Io>, String>>,
+    host: &str,
+    path: &str,
+    body_bytes: usize,
+) -> Result<(Box<dyn Io>, u16), String> {
     let mut c = match reused {
         Some(c) => c,
         None => open.await?,

@@ -23,9 +23,9 @@ use crate::host::{self, HostSpec, Spawner};
 use crate::probes::Probes;
 
 pub mod faults;
+pub mod netns;
 pub mod nft;
 pub mod tc;
-pub mod netns;
 pub mod tcfault;
 pub mod topology;
 pub mod wire;
