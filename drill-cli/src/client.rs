@@ -19,7 +19,8 @@ pub struct Client {
 #[derive(Debug)]
 pub enum CallError {
     NoDaemon(std::io::Error),
-    Api(String),
+    /// The daemon's answer: its message, stable code, the object and what to do.
+    Api(ErrorBody),
     Other(anyhow::Error),
 }
 
@@ -27,7 +28,16 @@ impl std::fmt::Display for CallError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             CallError::NoDaemon(e) => write!(f, "cannot reach drilld: {e}"),
-            CallError::Api(m) => f.write_str(m),
+            CallError::Api(b) => {
+                f.write_str(&b.error)?;
+                if let Some(a) = &b.about {
+                    write!(f, "\n  about: {a}")?;
+                }
+                if let Some(h) = &b.hint {
+                    write!(f, "\n  to do: {h}")?;
+                }
+                Ok(())
+            }
             CallError::Other(e) => write!(f, "{e:#}"),
         }
     }
@@ -59,8 +69,13 @@ impl Client {
         let status = resp.status();
         let body = resp.into_body().collect().await.map_err(|e| CallError::Other(e.into()))?.to_bytes();
         if !status.is_success() {
-            let msg = serde_json::from_slice::<ErrorBody>(&body).map(|e| e.error).unwrap_or_else(|_| String::from_utf8_lossy(&body).into_owned());
-            return Err(CallError::Api(msg));
+            let err = serde_json::from_slice::<ErrorBody>(&body).unwrap_or_else(|_| ErrorBody {
+                error: format!("drilld answered HTTP {status}: {}", String::from_utf8_lossy(&body)),
+                code: "internal".into(),
+                about: None,
+                hint: None,
+            });
+            return Err(CallError::Api(err));
         }
         serde_json::from_slice(&body).with_context(|| format!("decoding drilld's answer to {path}")).map_err(CallError::Other)
     }

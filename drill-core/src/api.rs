@@ -148,6 +148,16 @@ pub struct StopResponse {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ErrorBody {
     pub error: String,
+    /// Stable code of the error's kind (docs/API.md, "Errors"): clients branch on it,
+    /// never on the text.
+    #[serde(default)]
+    pub code: String,
+    /// The object the error is about: drill, host, interface, or file:line:column.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub about: Option<String>,
+    /// What to do about it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

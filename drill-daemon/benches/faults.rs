@@ -16,9 +16,9 @@ use std::time::Instant;
 
 use common::median;
 use drill_core::scenario::{NftAction, NftRule, NftSource};
-use drill_daemon::netns;
-use drill_daemon::tcfault::{self, TcFault};
-use drill_daemon::{faults, topology, wire};
+use drill_daemon::kernel::linux::netns;
+use drill_daemon::kernel::linux::tcfault::{self, TcFault};
+use drill_daemon::kernel::linux::{faults, nft, tc, topology, wire};
 use serde_json::Value;
 
 const TWO: &str = include_str!("../tests/fixtures/two-host.toml");
@@ -38,7 +38,7 @@ fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let id = format!("{:06x}", (std::process::id() ^ 0xfa017) & 0xff_ffff);
     let s = drill_core::scenario::parse("two-host.toml", TWO).unwrap();
-    let plan = drill_core::plan::compile(&s, &id, 0, drill_daemon::faults::backends()).expect("plan compiles");
+    let plan = drill_core::plan::compile(&s, &id, 0, drill_daemon::kernel::linux::tc::backends()).expect("plan compiles");
     let mut rows = Vec::new();
     rt.block_on(async {
         let (conn, root, _) = rtnetlink::new_connection().unwrap();
@@ -51,19 +51,19 @@ fn main() {
         eprintln!("bench: loss fidelity ({PINGS} pings per target) ...");
         for pct in [1.0, 5.0, 10.0, 30.0] {
             let rule = NftRule::input(Some("icmp"), None, None, NftAction::Loss { permille: (pct * 10.0) as u16 });
-            faults::apply_nft(&server.worker, &plan, "server", &faults::HostNft::of(vec![rule])).await.unwrap();
+            nft::apply_nft(&server.worker, &plan, "server", &nft::HostNft::of(vec![rule])).await.unwrap();
             let n = client_ns.clone();
             let measured = tokio::task::spawn_blocking(move || faults::ping_loss(&n, dst, PINGS)).await.unwrap().unwrap() * 100.0;
             rows.push(row(&format!("nft-loss {pct}%: measured loss over {PINGS} pings (ratio: measured/asked)"), measured, "%", Some(pct)));
             rows.push(row(&format!("nft-loss {pct}%: deviation (target <= 2 points)"), (measured - pct).abs(), "points", None));
         }
-        faults::revert_nft(&server.worker, "server").await.unwrap();
+        nft::revert_nft(&server.worker, "server").await.unwrap();
 
         eprintln!("bench: rate fidelity ...");
         let client = &ns["client"];
         for mbit in [10u64, 100, 1000] {
             let bps = mbit * 1_000_000;
-            faults::set_rate(&server.worker, "server", "eth0", bps).await.unwrap();
+            tc::set_rate(&server.worker, "server", "eth0", bps).await.unwrap();
             let bytes = bps / 8 * 2;
             let measured = faults::measure_rate(&server.worker, &client.worker, "10.77.9.1".parse().unwrap(), bytes).await.unwrap();
             rows.push(row(&format!("tc-rate {mbit} Mbit/s: 2 s TCP transfer (ratio: measured/asked; target within 10%)"), measured / 1e6, "Mbit/s", Some(mbit as f64)));
@@ -71,10 +71,10 @@ fn main() {
         let (mut apply, mut revert) = (Vec::new(), Vec::new());
         for _ in 0..REPS {
             let t = Instant::now();
-            faults::set_rate(&server.worker, "server", "eth0", 10_000_000).await.unwrap();
+            tc::set_rate(&server.worker, "server", "eth0", 10_000_000).await.unwrap();
             apply.push(t.elapsed().as_secs_f64() * 1e3);
             let t = Instant::now();
-            faults::clear_rate(&server.worker, "server", "eth0").await.unwrap();
+            tc::clear_rate(&server.worker, "server", "eth0").await.unwrap();
             revert.push(t.elapsed().as_secs_f64() * 1e3);
         }
         rows.push(row("tc-rate apply (tc qdisc replace) p50", median(apply), "ms", None));
@@ -85,10 +85,10 @@ fn main() {
         let (mut apply, mut revert) = (Vec::new(), Vec::new());
         for _ in 0..REPS {
             let t = Instant::now();
-            faults::apply_nft(&server.worker, &plan, "server", &faults::HostNft::of(vec![drop.clone()])).await.unwrap();
+            nft::apply_nft(&server.worker, &plan, "server", &nft::HostNft::of(vec![drop.clone()])).await.unwrap();
             apply.push(t.elapsed().as_secs_f64() * 1e3);
             let t = Instant::now();
-            faults::revert_nft(&server.worker, "server").await.unwrap();
+            nft::revert_nft(&server.worker, "server").await.unwrap();
             revert.push(t.elapsed().as_secs_f64() * 1e3);
         }
         rows.push(row("nft-drop apply (nft -j, one batch) p50", median(apply), "ms", None));
@@ -120,10 +120,10 @@ fn main() {
         let (mut apply, mut revert) = (Vec::new(), Vec::new());
         for _ in 0..REPS {
             let t = Instant::now();
-            faults::set_port_rate(&server.worker, "server", "eth0", 8080, 10_000_000).await.unwrap();
+            tc::set_port_rate(&server.worker, "server", "eth0", 8080, 10_000_000).await.unwrap();
             apply.push(t.elapsed().as_secs_f64() * 1e3);
             let t = Instant::now();
-            faults::clear_rate(&server.worker, "server", "eth0").await.unwrap();
+            tc::clear_rate(&server.worker, "server", "eth0").await.unwrap();
             revert.push(t.elapsed().as_secs_f64() * 1e3);
         }
         rows.push(row("tc-rate per port apply (tc -batch: htb + 2 classes + 2 u32 filters) p50", median(apply), "ms", None));
@@ -167,14 +167,14 @@ fn main() {
 /// with netem, netem is measured on the same link instead of the wire).
 async fn delay_rows(s: &drill_core::scenario::Scenario, id: &str, rows: &mut Vec<Value>) {
     let id = format!("{:06x}", (u32::from_str_radix(id, 16).unwrap() ^ 0x1) & 0xff_ffff);
-    let plan = drill_core::plan::compile(s, &id, 0, drill_daemon::faults::backends()).expect("plan compiles");
+    let plan = drill_core::plan::compile(s, &id, 0, drill_daemon::kernel::linux::tc::backends()).expect("plan compiles");
     let (conn, root, _) = rtnetlink::new_connection().unwrap();
     tokio::spawn(conn);
     // Baseline: the plain veth (same topology without the wire).
     let ns = topology::build(&plan, &root).await.unwrap();
     let dst: std::net::IpAddr = "10.77.9.2".parse().unwrap();
     let client = plan.hosts[0].netns.clone();
-    let backend = faults::backends().delay;
+    let backend = tc::backends().delay;
     let plain_bps = faults::measure_rate(&ns["client"].worker, &ns["server"].worker, dst, 1_000_000_000).await.unwrap();
     let n = client.clone();
     let plain_rtt = tokio::task::spawn_blocking(move || faults::ping_rtt(&n, dst, 50, 0.01)).await.unwrap().unwrap().unwrap();
@@ -184,14 +184,14 @@ async fn delay_rows(s: &drill_core::scenario::Scenario, id: &str, rows: &mut Vec
     }
     // Unique names again: the kernel finishes deleting the old devices in the background.
     let id2 = format!("{:06x}", (u32::from_str_radix(&id, 16).unwrap() ^ 0x2) & 0xff_ffff);
-    let plan = drill_core::plan::compile(s, &id2, 0, drill_daemon::faults::backends()).expect("plan compiles");
+    let plan = drill_core::plan::compile(s, &id2, 0, drill_daemon::kernel::linux::tc::backends()).expect("plan compiles");
     let wire_ns2 = drill_core::plan::wire_netns_name(&id2, "client", "eth0");
     let mut ns = std::collections::BTreeMap::new();
     for h in &plan.hosts {
         ns.insert(h.name.clone(), topology::Ns::create(&h.netns).await.unwrap().1);
     }
     let client = plan.hosts[0].netns.clone();
-    let w = if backend == faults::DelayBackend::Wire {
+    let w = if backend == tc::DelayBackend::Wire {
         ns.insert(wire_ns2.clone(), topology::Ns::create(&wire_ns2).await.unwrap().1);
         topology::apply_spliced(&plan, &root, &ns, &[topology::Splice { host: "client".into(), iface: "eth0".into(), netns: wire_ns2.clone() }]).await.unwrap();
         Some(wire::Wire::open(&ns[&wire_ns2].worker, &wire_ns2).await.unwrap())
@@ -199,10 +199,10 @@ async fn delay_rows(s: &drill_core::scenario::Scenario, id: &str, rows: &mut Vec
         topology::apply(&plan, &root, &ns).await.unwrap();
         None
     };
-    eprintln!("bench: delay fidelity ({}) ...", faults::describe_backend(backend));
+    eprintln!("bench: delay fidelity ({}) ...", tc::describe_backend(backend));
     let n = client.clone();
     let base = tokio::task::spawn_blocking(move || faults::ping_rtt(&n, dst, 50, 0.01)).await.unwrap().unwrap().unwrap();
-    rows.push(row(&format!("delay backend: {} (idle) ping RTT (ratio vs plain veth)", faults::describe_backend(backend)), base, "ms", Some(plain_rtt)));
+    rows.push(row(&format!("delay backend: {} (idle) ping RTT (ratio vs plain veth)", tc::describe_backend(backend)), base, "ms", Some(plain_rtt)));
     if w.is_some() {
         let bps = faults::measure_rate(&ns["client"].worker, &ns["server"].worker, dst, 1_000_000_000).await.unwrap();
         rows.push(row("delay wire (idle) TCP throughput (ratio vs plain veth)", bps / 1e9, "Gbit/s", Some(plain_bps / 1e9)));
@@ -211,14 +211,14 @@ async fn delay_rows(s: &drill_core::scenario::Scenario, id: &str, rows: &mut Vec
         let t = Instant::now();
         match &w {
             Some(w) => w.set(std::time::Duration::from_secs_f64(ms / 1e3), std::time::Duration::ZERO, 0.0),
-            None => faults::set_netem(&ns["client"].worker, "client", "eth0", ms, 0.0, 0.0).await.unwrap(),
+            None => tc::set_netem(&ns["client"].worker, "client", "eth0", ms, 0.0, 0.0).await.unwrap(),
         }
         let apply_ms = t.elapsed().as_secs_f64() * 1e3;
         let n = client.clone();
         let count = if ms >= 100.0 { 30 } else { 100 };
         let rtt = tokio::task::spawn_blocking(move || faults::ping_rtt(&n, dst, count, 0.02)).await.unwrap().unwrap().unwrap();
         let added = rtt - base;
-        rows.push(row(&format!("delay {ms} ms ({}): added ping RTT over {count} pings (ratio: measured/asked)", faults::describe_backend(backend)), added, "ms", Some(ms)));
+        rows.push(row(&format!("delay {ms} ms ({}): added ping RTT over {count} pings (ratio: measured/asked)", tc::describe_backend(backend)), added, "ms", Some(ms)));
         rows.push(row(&format!("delay {ms} ms: deviation (target <= max(1 ms, 5%) = {:.2} ms)", (ms * 0.05).max(1.0)), (added - ms).abs(), "ms", None));
         rows.push(row(&format!("delay {ms} ms apply ({})", if w.is_some() { "wire parameter write" } else { "tc qdisc replace netem" }), apply_ms, "ms", None));
     }

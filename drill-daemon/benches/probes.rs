@@ -13,8 +13,8 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use drill_daemon::netns;
-use drill_daemon::{probes::Probes, topology};
+use drill_daemon::kernel::linux::netns;
+use drill_daemon::{kernel::linux::topology, probes::Probes};
 use serde_json::Value;
 
 const TWO: &str = include_str!("../tests/fixtures/two-host.toml");
@@ -69,7 +69,7 @@ fn main() {
     let mut rows = Vec::new();
     let id = format!("{:06x}", std::process::id() & 0xff_ffff);
     let s = drill_core::scenario::parse("two-host.toml", TWO).unwrap();
-    let plan = drill_core::plan::compile(&s, &id, 0, drill_daemon::faults::backends()).expect("plan compiles");
+    let plan = drill_core::plan::compile(&s, &id, 0, drill_daemon::kernel::linux::tc::backends()).expect("plan compiles");
     let (client, server) = (plan.hosts[0].netns.clone(), plan.hosts[1].netns.clone());
     let inos: Vec<u32> = rt.block_on(async {
         let (conn, root, _) = rtnetlink::new_connection().unwrap();

@@ -16,8 +16,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use drill_core::plan::Plan;
-use drill_daemon::netns;
-use drill_daemon::topology;
+use drill_daemon::kernel::linux::netns;
+use drill_daemon::kernel::linux::topology;
 use serde_json::Value;
 
 const THREE_HOST: &str = include_str!("../tests/fixtures/three-host.toml");
@@ -32,7 +32,7 @@ fn row(name: &str, value: f64, unit: &str, baseline: Option<f64>) -> Value {
 
 fn plan(id: &str, slot: u8) -> Plan {
     let s = drill_core::scenario::parse("three-host.toml", THREE_HOST).expect("fixture parses");
-    drill_core::plan::compile(&s, id, slot, drill_daemon::faults::backends()).expect("plan compiles")
+    drill_core::plan::compile(&s, id, slot, drill_daemon::kernel::linux::tc::backends()).expect("plan compiles")
 }
 
 /// One netlink build: namespaces + workers + links/addresses/routes/sysctls.

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, anyhow};
 use axum::extract::{Path as UrlPath, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -19,16 +19,15 @@ use tokio::sync::Mutex;
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::drill::{Drill, Env};
-use crate::host::Spawner;
+use crate::error::DrillError;
 use crate::journal;
-use crate::probes::Probes;
+use crate::kernel::linux::LinuxKernel;
 
 pub struct Daemon {
     pub state: PathBuf,
     pub exe: PathBuf,
-    pub probes: Arc<Probes>,
-    pub spawner: Spawner,
-    pub root_nl: rtnetlink::Handle,
+    /// The machine, as drills see it (probes, namespaces, hosts, faults).
+    pub kernel: Arc<LinuxKernel>,
     pub drills: Mutex<BTreeMap<String, Arc<Drill>>>,
     /// Serialises starts so ids and names are never raced.
     pub starting: Mutex<()>,
@@ -37,26 +36,38 @@ pub struct Daemon {
     pub idle: tokio::sync::Notify,
 }
 
-pub struct ApiError(StatusCode, String);
+/// An error as the API answers it: the kind's HTTP status and an [`ErrorBody`] with
+/// its stable code, the object it is about and what to do (docs/API.md, "Errors").
+#[derive(Debug)]
+pub struct ApiError(pub DrillError);
+
+impl ApiError {
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody { error: self.0.to_string(), code: self.0.code().to_string(), about: self.0.about(), hint: self.0.hint().map(String::from) }
+    }
+}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.0, Json(ErrorBody { error: self.1 })).into_response()
+        let status = StatusCode::from_u16(self.0.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, Json(self.body())).into_response()
+    }
+}
+
+impl From<DrillError> for ApiError {
+    fn from(e: DrillError) -> Self {
+        ApiError(e)
     }
 }
 
 impl From<anyhow::Error> for ApiError {
     fn from(e: anyhow::Error) -> Self {
-        ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"))
+        ApiError(DrillError::Internal(e))
     }
 }
 
 fn bad(msg: impl Into<String>) -> ApiError {
-    ApiError(StatusCode::BAD_REQUEST, msg.into())
-}
-
-fn not_found(msg: impl Into<String>) -> ApiError {
-    ApiError(StatusCode::NOT_FOUND, msg.into())
+    ApiError(DrillError::BadRequest(msg.into()))
 }
 
 type Api<T> = Result<Json<T>, ApiError>;
@@ -68,12 +79,12 @@ impl Daemon {
 
     fn resolve_scenario(&self, req: &StartRequest) -> Result<Scenario, ApiError> {
         if let Some(src) = &req.source {
-            return scenario::parse(&src.file, &src.text).map_err(|e| bad(e.to_string()));
+            return scenario::parse(&src.file, &src.text).map_err(|e| ApiError(DrillError::InvalidScenario(e)));
         }
         let all = Self::builtin_scenarios();
         all.iter().find(|s| s.id == req.scenario).cloned().ok_or_else(|| {
             let ids: Vec<&str> = all.iter().map(|s| s.id.as_str()).collect();
-            not_found(format!("no scenario `{}`; built-in scenarios: {} (or pass a path to a .toml file)", req.scenario, ids.join(", ")))
+            ApiError(DrillError::ScenarioNotFound { id: req.scenario.clone(), known: ids.join(", ") })
         })
     }
 
@@ -84,10 +95,10 @@ impl Daemon {
         let slots = drill_core::topo::POOL.1 - drill_core::topo::POOL.0 + 1;
         let slot = (0..slots)
             .find(|s| !used.contains(s))
-            .ok_or_else(|| ApiError(StatusCode::SERVICE_UNAVAILABLE, format!("{} drills are running, the most drill can give distinct address blocks to; stop one first", drills.len())))?;
+            .ok_or_else(|| ApiError(DrillError::Busy(format!("{} drills are running, the most drill can give distinct address blocks to; stop one first", drills.len()))))?;
         loop {
             let id = format!("{:06x}", rand::random::<u32>() & 0xff_ffff);
-            let clash = drills.contains_key(&id) || journal::drill_dir(&self.state, &id).exists() || !crate::netns::list_with_prefix(&plan::netns_name(&id, "")).is_empty();
+            let clash = drills.contains_key(&id) || journal::drill_dir(&self.state, &id).exists() || !crate::kernel::linux::netns::list_with_prefix(&plan::netns_name(&id, "")).is_empty();
             if !clash {
                 return Ok((id, slot));
             }
@@ -99,19 +110,17 @@ impl Daemon {
             return Err(bad(format!("`{id}` is not a drill id (drill ids are 6 hex digits, e.g. 3fa2c1); `drill status` lists the running drills")));
         }
         let drills = self.drills.lock().await;
-        drills.get(id).cloned().ok_or_else(|| {
-            let ids: Vec<&String> = drills.keys().collect();
-            if ids.is_empty() {
-                not_found(format!("no drill `{id}` is running (no drills are running; start one with `drill start SCENARIO`)"))
-            } else {
-                not_found(format!("no drill `{id}` is running (running: {})", ids.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")))
-            }
-        })
+        drills.get(id).cloned().ok_or_else(|| not_running(id, &drills))
     }
 
     pub async fn stop(&self, id: &str) -> Result<Vec<String>, ApiError> {
-        let d = self.drills.lock().await.remove(id).ok_or_else(|| not_found(format!("no drill `{id}` is running")))?;
+        let d = {
+            let mut drills = self.drills.lock().await;
+            let found = drills.remove(id);
+            found.ok_or_else(|| not_running(id, &drills))?
+        };
         let errs = tokio::task::spawn_blocking(move || d.teardown()).await.map_err(|e| anyhow!(e))?;
+        let errs: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
         if self.drills.lock().await.is_empty() {
             self.idle.notify_one();
         }
@@ -125,7 +134,7 @@ impl Daemon {
         for id in ids {
             match self.stop(&id).await {
                 Ok(e) => errs.extend(e),
-                Err(ApiError(_, e)) => errs.push(e),
+                Err(ApiError(e)) => errs.push(e.to_string()),
             }
         }
         errs
@@ -133,7 +142,8 @@ impl Daemon {
 }
 
 async fn info_h(State(d): State<Arc<Daemon>>) -> Api<DaemonInfo> {
-    Ok(Json(DaemonInfo { version: env!("CARGO_PKG_VERSION").into(), pid: std::process::id(), probes: d.probes.status.clone(), drills: d.drills.lock().await.len() }))
+    let probes = crate::kernel::Kernel::probes(d.kernel.as_ref())?.status.clone();
+    Ok(Json(DaemonInfo { version: env!("CARGO_PKG_VERSION").into(), pid: std::process::id(), probes, drills: d.drills.lock().await.len() }))
 }
 
 async fn scenarios_h() -> Api<Vec<ScenarioSummary>> {
@@ -144,16 +154,13 @@ async fn start_h(State(d): State<Arc<Daemon>>, Json(req): Json<StartRequest>) ->
     let scenario = d.resolve_scenario(&req)?;
     let _serial = d.starting.lock().await;
     let (id, slot) = d.new_id().await?;
-    let plan = plan::compile(&scenario, &id, slot, crate::faults::backends()).map_err(|e| bad(format!("scenario {}: {e}", scenario.id)))?;
+    let plan = plan::compile(&scenario, &id, slot, crate::kernel::Kernel::backends(d.kernel.as_ref())).map_err(|e| ApiError(DrillError::Unmeasurable(e)))?;
     if req.dry_run {
         return Ok(Json(StartResponse { plan, drill: None }));
     }
     let span = info_span!("drill", id = %id, scenario = %scenario.id);
-    let env = Env { state: &d.state, exe: &d.exe, spawner: &d.spawner, root_nl: &d.root_nl, probes: &d.probes };
-    let drill = Drill::start(&env, scenario, plan.clone())
-        .instrument(span)
-        .await
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("could not start drill {id} (everything it created was removed): {e:#}")));
+    let env = Env { state: &d.state, exe: &d.exe, kernel: &d.kernel };
+    let drill = Drill::start(&env, scenario, plan.clone()).instrument(span).await.map_err(ApiError);
     let drill = match drill {
         Ok(x) => x,
         Err(e) => {
@@ -195,7 +202,7 @@ async fn submit_h(State(d): State<Arc<Daemon>>, UrlPath(id): UrlPath<String>) ->
 
 async fn exec_h(State(d): State<Arc<Daemon>>, UrlPath(id): UrlPath<String>, Json(req): Json<ExecRequest>) -> Api<ExecResponse> {
     let drill = d.get(&id).await?;
-    drill.host(&req.host).map_err(|e| not_found(format!("{e:#}")))?;
+    drill.host(&req.host)?;
     Ok(Json(drill.exec(&req.host, &req.command, Duration::from_secs(req.timeout_secs)).await?))
 }
 
@@ -233,7 +240,7 @@ async fn tune_h(State(d): State<Arc<Daemon>>, UrlPath((id, n)): UrlPath<(String,
     if !(0.0..=100.0).contains(&req.percent) {
         return Err(bad(format!("percent {} is impossible: give 0 (pause) to 100", req.percent)));
     }
-    let c = drill.retune_ebpf(n, req.percent / 100.0).map_err(|e| not_found(format!("{e:#}")))?;
+    let c = drill.retune_ebpf(n, req.percent / 100.0)?;
     Ok(Json(drill_core::api::TuneResponse { percent: req.percent, seen: c.seen, matched: c.matched, dropped: c.dropped }))
 }
 
@@ -261,8 +268,18 @@ pub fn router(d: Arc<Daemon>) -> Router {
         .with_state(d)
 }
 
+/// The error for a drill id no running drill has, naming the ones that run.
+fn not_running(id: &str, drills: &BTreeMap<String, Arc<Drill>>) -> ApiError {
+    let running = if drills.is_empty() {
+        "no drills are running; start one with `drill start SCENARIO`".to_string()
+    } else {
+        format!("running: {}", drills.keys().map(String::as_str).collect::<Vec<_>>().join(", "))
+    };
+    ApiError(DrillError::DrillNotFound { id: id.to_string(), running })
+}
+
 /// Creates the socket: root-owned, 0660 with group `drill` when it exists, else 0600.
-pub fn bind_socket(path: &std::path::Path) -> Result<tokio::net::UnixListener> {
+pub fn bind_socket(path: &std::path::Path) -> anyhow::Result<tokio::net::UnixListener> {
     use std::os::unix::fs::PermissionsExt;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -287,7 +304,7 @@ pub fn bind_socket(path: &std::path::Path) -> Result<tokio::net::UnixListener> {
 }
 
 /// Serves until SIGINT/SIGTERM (or idle exit), then tears every drill down.
-pub async fn serve(d: Arc<Daemon>, listener: tokio::net::UnixListener, socket: PathBuf) -> Result<()> {
+pub async fn serve(d: Arc<Daemon>, listener: tokio::net::UnixListener, socket: PathBuf) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
@@ -313,4 +330,35 @@ pub async fn serve(d: Arc<Daemon>, listener: tokio::net::UnixListener, socket: P
     // Every drill is gone: leave no empty journal directory behind (the log stays).
     let _ = std::fs::remove_dir(journal::drills_dir(&d.state));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_answer_with_their_kind_s_status_and_code() {
+        let e = ApiError(DrillError::DrillNotFound { id: "abc123".into(), running: "no drills are running".into() });
+        let b = e.body();
+        assert_eq!((b.code.as_str(), b.about.as_deref()), ("drill_not_found", Some("drill abc123")));
+        assert!(b.hint.is_some(), "says what to do");
+        assert_eq!(e.into_response().status(), StatusCode::NOT_FOUND);
+        // A retune of a fault that does not exist is a 404 for the fault, a bad
+        // figure a 400: the kind decides, never the message.
+        let nf = ApiError(DrillError::FaultNotFound { drill: "abc123".into(), kind: "eBPF", index: 2, count: 1 });
+        assert_eq!(nf.into_response().status(), StatusCode::NOT_FOUND);
+        assert_eq!(bad("percent 200 is impossible").into_response().status(), StatusCode::BAD_REQUEST);
+        let internal = ApiError::from(anyhow!("journal unwritable"));
+        assert_eq!((internal.body().code.as_str(), internal.into_response().status()), ("internal", StatusCode::INTERNAL_SERVER_ERROR));
+    }
+
+    #[test]
+    fn an_invalid_scenario_is_400_and_names_the_file_position() {
+        let errs = drill_core::scenario::parse("bad.toml", "id = 3\n[[faults]]\nkind = \"nope\"\n").expect_err("invalid");
+        let e = ApiError(DrillError::InvalidScenario(errs));
+        let b = e.body();
+        assert_eq!(b.code, "invalid_scenario");
+        assert!(b.about.as_deref().is_some_and(|a| a.starts_with("bad.toml:")), "{:?}", b.about);
+        assert_eq!(e.into_response().status(), StatusCode::BAD_REQUEST);
+    }
 }

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::{host, netns};
+use crate::host;
+use crate::kernel::linux::netns;
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Journal {

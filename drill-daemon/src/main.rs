@@ -146,8 +146,8 @@ async fn daemon_main(socket: PathBuf, state: PathBuf, exit_when_idle: bool) -> R
     let (conn, root_nl, _) = rtnetlink::new_connection().context("opening a netlink socket")?;
     tokio::spawn(conn);
     let listener = daemon::bind_socket(&socket)?;
-    let d =
-        Arc::new(daemon::Daemon { state, exe, probes, spawner: host::Spawner::start()?, root_nl, drills: Default::default(), starting: Default::default(), exit_when_idle, idle: Default::default() });
+    let kernel = Arc::new(drill_daemon::kernel::linux::LinuxKernel::new(probes, host::Spawner::start()?, root_nl));
+    let d = Arc::new(daemon::Daemon { state, exe, kernel, drills: Default::default(), starting: Default::default(), exit_when_idle, idle: Default::default() });
     if exit_when_idle {
         // If no drill ever starts (the first start failed), do not linger.
         let d2 = d.clone();

@@ -8,9 +8,9 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use drill_daemon::faults::{self, Connect};
-use drill_daemon::tcfault::{self, TcFault};
-use drill_daemon::{topology, wire};
+use drill_daemon::kernel::linux::faults::{self, Connect};
+use drill_daemon::kernel::linux::tcfault::{self, TcFault};
+use drill_daemon::kernel::linux::{tc, topology, wire};
 
 fn ping_stats(ns: &str, args: &str, addr: &str) -> (f64, Option<f64>) {
     let out = sh(&format!("ip netns exec {ns} ping -q -n {args} {addr} || true"));
@@ -54,7 +54,7 @@ fn delay_wire_adds_the_asked_latency_and_loss_and_reverts() {
         w.set(Duration::from_millis(20), Duration::ZERO, 0.0);
         let (_, rtt) = ping_stats(&client, "-c 20 -i 0.02", "10.77.9.2");
         let added = rtt.unwrap() - base.unwrap();
-        assert!(faults::delay_within(20.0, added, 0.0), "asked +20 ms, ping saw +{added:.2} ms");
+        assert!(faults::delay_within(20.0, 0.0, added), "asked +20 ms, ping saw +{added:.2} ms");
         // Jitter spreads the RTTs but keeps the mean.
         w.set(Duration::from_millis(20), Duration::from_millis(5), 0.0);
         let out = sh(&format!("ip netns exec {client} ping -q -n -c 40 -i 0.02 10.77.9.2"));
@@ -307,23 +307,23 @@ fn tc_and_mtu_faults_apply_twice_and_revert_completely() {
         let srv = &ns["server"].worker;
         let within = |bps: f64, mbit: f64| (bps / (mbit * 1e6) - 1.0).abs() <= 0.15;
         // tbf on the server's egress, applied twice: iperf3 from the server at ~20 Mbit/s.
-        faults::set_rate(srv, "server", "eth0", 20_000_000).await.unwrap();
-        faults::set_rate(srv, "server", "eth0", 20_000_000).await.unwrap();
+        tc::set_rate(srv, "server", "eth0", 20_000_000).await.unwrap();
+        tc::set_rate(srv, "server", "eth0", 20_000_000).await.unwrap();
         let bps = iperf(&client, &server, "10.77.9.1", 5201);
         assert!(within(bps, 20.0), "tbf 20 Mbit/s: iperf3 saw {:.1} Mbit/s", bps / 1e6);
         assert_eq!(sh(&format!("ip netns exec {server} tc qdisc show dev eth0 root")).matches("tbf").count(), 1);
-        faults::clear_rate(srv, "server", "eth0").await.unwrap();
-        faults::clear_rate(srv, "server", "eth0").await.unwrap();
+        tc::clear_rate(srv, "server", "eth0").await.unwrap();
+        tc::clear_rate(srv, "server", "eth0").await.unwrap();
         let bps = iperf(&client, &server, "10.77.9.1", 5201);
         assert!(bps > 1e9, "after revert iperf3 saw {:.1} Mbit/s", bps / 1e6);
         // htb for port 5202 only, applied twice: 5202 at ~20 Mbit/s, 5201 unlimited.
-        faults::set_port_rate(srv, "server", "eth0", 5202, 20_000_000).await.unwrap();
-        faults::set_port_rate(srv, "server", "eth0", 5202, 20_000_000).await.unwrap();
+        tc::set_port_rate(srv, "server", "eth0", 5202, 20_000_000).await.unwrap();
+        tc::set_port_rate(srv, "server", "eth0", 5202, 20_000_000).await.unwrap();
         let bps = iperf(&client, &server, "10.77.9.1", 5202);
         assert!(within(bps, 20.0), "htb port 5202 at 20 Mbit/s: iperf3 saw {:.1} Mbit/s", bps / 1e6);
         let bps = iperf(&client, &server, "10.77.9.1", 5201);
         assert!(bps > 1e9, "port 5201 is not limited: iperf3 saw {:.1} Mbit/s", bps / 1e6);
-        faults::clear_rate(srv, "server", "eth0").await.unwrap();
+        tc::clear_rate(srv, "server", "eth0").await.unwrap();
         let bps = iperf(&client, &server, "10.77.9.1", 5202);
         assert!(bps > 1e9, "after revert port 5202 ran at {:.1} Mbit/s", bps / 1e6);
         // MTU: a 1300-byte DF ping does not leave a 1280-MTU interface; after revert it does.

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use common::*;
 use drill_core::scenario::{NftAction, NftRule, NftSource};
-use drill_daemon::faults::{self, Connect};
-use drill_daemon::topology;
+use drill_daemon::kernel::linux::faults::{self, Connect};
+use drill_daemon::kernel::linux::{nft, topology};
 
 fn curl_code(ns: &str, url: &str) -> i32 {
     std::process::Command::new("ip").args(["netns", "exec", ns, "curl", "-s", "-o", "/dev/null", "-m", "2", url]).status().unwrap().code().unwrap_or(-1)
@@ -81,20 +81,20 @@ fn nft_fault_apply_is_idempotent_and_revert_is_complete() {
         // No fault: nothing listens on 7777, the kernel answers with a RST.
         assert_eq!(connect().await.unwrap().0, Connect::Refused);
         let drop = NftRule::input(Some("tcp"), Some(7777), Some(NftSource::Host("client".into())), NftAction::Drop);
-        faults::apply_nft(server, plan, "server", &faults::HostNft::of(vec![drop.clone()])).await.unwrap();
-        faults::apply_nft(server, plan, "server", &faults::HostNft::of(vec![drop.clone()])).await.unwrap();
+        nft::apply_nft(server, plan, "server", &nft::HostNft::of(vec![drop.clone()])).await.unwrap();
+        nft::apply_nft(server, plan, "server", &nft::HostNft::of(vec![drop.clone()])).await.unwrap();
         assert_eq!(connect().await.unwrap().0, Connect::TimedOut);
         let listed = sh(&format!("ip netns exec {} nft list chain inet drill input", plan.hosts[1].netns));
         assert_eq!(listed.matches("drop").count(), 1, "applied twice, present once: {listed}");
         // Retune in place: the same call with another rule replaces it.
         let reject = NftRule { action: NftAction::RejectAdminProhibited, ..drop.clone() };
-        faults::apply_nft(server, plan, "server", &faults::HostNft::of(vec![reject])).await.unwrap();
+        nft::apply_nft(server, plan, "server", &nft::HostNft::of(vec![reject])).await.unwrap();
         let (got, took) = connect().await.unwrap();
         assert!(matches!(got, Connect::Other(_)), "admin-prohibited surfaces as an ICMP error: {got:?}");
         assert!(took < Duration::from_millis(400));
         // Revert: back to the kernel's own answer; reverting twice is fine.
-        faults::revert_nft(server, "server").await.unwrap();
-        faults::revert_nft(server, "server").await.unwrap();
+        nft::revert_nft(server, "server").await.unwrap();
+        nft::revert_nft(server, "server").await.unwrap();
         assert_eq!(connect().await.unwrap().0, Connect::Refused);
     });
 }

@@ -32,6 +32,30 @@ pub async fn connect(socket: TcpSocket, addr: SocketAddr, host: &str, tls: Optio
     }
 }
 
+/// One request on a kept-alive connection: on `reused` when given, else on the one
+/// `open` makes. Returns the connection (the caller keeps or drops it) and the
+/// answer's status. The load generator and the verifier's keep-alive client both
+/// run their requests through this, so a check behaves as the client it imitates.
+pub async fn keepalive_request(
+    reused: Option<Box<dyn Io>>,
+    open: impl std::future::Future<Output = Result<Box<dyn Io>, String>>,
+    host: &str,
+    path: &str,
+    body_bytes: usize,
+) -> Result<(Box<dyn Io>, u16), String> {
+    let mut c = match reused {
+        Some(c) => c,
+        None => open.await?,
+    };
+    let status = send(&mut *c, host, path, body_bytes).await?;
+    Ok((c, status))
+}
+
+/// A status a client counts as success (2xx, 3xx); otherwise the error it reports.
+pub fn status_ok(status: u16) -> Result<(), String> {
+    if (200..400).contains(&status) { Ok(()) } else { Err(format!("HTTP status {status}")) }
+}
+
 /// Outcome of one request.
 #[derive(Clone, Debug)]
 pub struct Outcome {

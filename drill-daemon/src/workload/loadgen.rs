@@ -84,19 +84,16 @@ pub async fn run(name: &str, c: LoadgenConfig) -> Result<()> {
 /// (as it would for a real client without retries).
 async fn one(c: &LoadgenConfig, host: &str, pool: &Mutex<Vec<Box<dyn http::Io>>>, tls: Option<&Arc<rustls::ClientConfig>>) -> Result<(), String> {
     let reused = if c.keepalive { pool.lock().expect("pool").pop() } else { None };
-    let mut stream = match reused {
-        Some(s) => s,
-        None => {
-            let addr = resolve(&c.target).await.map_err(|e| format!("{e:#}"))?;
-            let sock = if addr.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }.map_err(|e| format!("socket: {e}"))?;
-            http::connect(sock, addr, host, tls, c.nodelay).await?
-        }
+    let open = async {
+        let addr = resolve(&c.target).await.map_err(|e| format!("{e:#}"))?;
+        let sock = if addr.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }.map_err(|e| format!("socket: {e}"))?;
+        http::connect(sock, addr, host, tls, c.nodelay).await
     };
-    let status = http::send(&mut *stream, host, &c.path, c.body_bytes as usize).await?;
+    let (stream, status) = http::keepalive_request(reused, open, host, &c.path, c.body_bytes as usize).await?;
     if c.keepalive {
         pool.lock().expect("pool").push(stream);
     }
-    if (200..400).contains(&status) { Ok(()) } else { Err(format!("HTTP status {status}")) }
+    http::status_ok(status)
 }
 
 async fn resolve(target: &str) -> Result<std::net::SocketAddr> {

@@ -223,7 +223,7 @@ pub struct NetnsCleanup(pub Vec<String>);
 impl Drop for NetnsCleanup {
     fn drop(&mut self) {
         for n in &self.0 {
-            let _ = drill_daemon::netns::delete(n);
+            let _ = drill_daemon::kernel::linux::netns::delete(n);
         }
     }
 }
@@ -241,7 +241,7 @@ impl TwoHost {
         let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
         let id = format!("{:06x}", (std::process::id() ^ salt) & 0xff_ffff);
         let s = drill_core::scenario::parse("two-host.toml", include_str!("../fixtures/two-host.toml")).unwrap();
-        let plan = drill_core::plan::compile(&s, &id, 0, drill_daemon::faults::backends()).expect("plan compiles");
+        let plan = drill_core::plan::compile(&s, &id, 0, drill_daemon::kernel::linux::tc::backends()).expect("plan compiles");
         let cleanup = NetnsCleanup(plan.namespaces());
         TwoHost { rt, plan, cleanup }
     }

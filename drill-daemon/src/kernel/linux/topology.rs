@@ -16,9 +16,10 @@ use rtnetlink::{LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessa
 
 use drill_core::plan::{EARLY_SYSCTLS, Plan, PlanHost, PlanRoute};
 
-use crate::netns::{self, NetnsWorker};
+use crate::kernel::linux::netns::{self, NetnsWorker};
 
 /// One namespace of the plan (host or switch), entered by a worker, with a netlink handle.
+#[derive(Clone)]
 pub struct Ns {
     pub worker: std::sync::Arc<NetnsWorker>,
     pub nl: rtnetlink::Handle,
@@ -108,8 +109,8 @@ pub async fn apply_spliced(plan: &Plan, root: &rtnetlink::Handle, ns: &BTreeMap<
             .ok_or_else(|| anyhow!("host {} has no link on {} to splice a delay wire into", w.host, w.iface))?;
         let (a, ai, b, bi) = pairs.remove(i);
         let (other, other_if) = if a == w.host { (b, bi) } else { (a, ai) };
-        pairs.push((w.host.clone(), w.iface.clone(), w.netns.clone(), crate::wire::END_HOST.into()));
-        pairs.push((w.netns.clone(), crate::wire::END_PEER.into(), other, other_if));
+        pairs.push((w.host.clone(), w.iface.clone(), w.netns.clone(), crate::kernel::linux::wire::END_HOST.into()));
+        pairs.push((w.netns.clone(), crate::kernel::linux::wire::END_PEER.into(), other, other_if));
     }
     for (a, a_if, b, b_if) in &pairs {
         let (fa, fb) = (netns_of(a)?, netns_of(b)?);
@@ -133,7 +134,7 @@ pub async fn apply_spliced(plan: &Plan, root: &rtnetlink::Handle, ns: &BTreeMap<
         // As large as anything either side may send: the wire must not be the MTU.
         let mtu = plan.hosts.iter().flat_map(|h| h.interfaces.iter().filter_map(|i| i.mtu)).chain(plan.switches.iter().filter_map(|s| s.mtu)).max().unwrap_or(1500).max(1500);
         let nl = &get(&w.netns)?.nl;
-        for end in [crate::wire::END_HOST, crate::wire::END_PEER] {
+        for end in [crate::kernel::linux::wire::END_HOST, crate::kernel::linux::wire::END_PEER] {
             let idx = link_index(nl, end).await.with_context(|| format!("delay wire {}", w.netns))?;
             nl.link().set(LinkUnspec::new_with_index(idx).mtu(mtu).up().build()).execute().await.with_context(|| format!("delay wire {}: bringing {end} up", w.netns))?;
         }

@@ -111,7 +111,7 @@ fn setsockopt<T>(fd: &OwnedFd, level: i32, name: i32, v: &T) -> Result<()> {
 impl Wire {
     /// Opens both ends in the wire's namespace (through its worker) and starts
     /// forwarding: the usual way to bring up a wire spliced by the topology.
-    pub async fn open(worker: &crate::netns::NetnsWorker, name: &str) -> Result<Wire> {
+    pub async fn open(worker: &crate::kernel::linux::netns::NetnsWorker, name: &str) -> Result<Wire> {
         let (a, b) = worker.run(|| -> Result<_> { Ok((open_end(END_HOST)?, open_end(END_PEER)?)) }).await?.with_context(|| format!("opening the delay wire {name}"))?;
         Wire::start(name, a, b)
     }

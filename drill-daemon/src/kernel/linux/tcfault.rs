@@ -19,7 +19,7 @@ use drill_core::plan::Plan;
 use drill_core::scenario::NftSource;
 use drill_ebpf::{TcCounters, TcRule, tcfault};
 
-use crate::netns::NetnsWorker;
+use crate::kernel::linux::netns::NetnsWorker;
 
 /// One attached eBPF fault. Drop it only through [`TcFault::remove`] or
 /// [`TcFault::forget`]: a detach must run inside the host's namespace.

@@ -1,0 +1,165 @@
+//! Building a drill: namespaces (hosts, then switches), probes on every host, delay
+//! wires (`fault/delay.rs`), the topology, host inits with their services, then the
+//! faults in scenario order, each measured before the next (`fault/`).
+//!
+//! Every step records what it created ([`Created`]) right after the kernel made it,
+//! so a failure at any step undoes exactly what came before it.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow};
+use drill_core::plan::{PlanProbe, PlanService};
+use drill_core::workload::Workload;
+
+use super::{Created, Drill, Env, RunningHost};
+use crate::error::Result;
+use crate::host::{self, HostSpec, ServiceSpec};
+use crate::kernel::Kernel;
+
+/// How long a host's init may take to say it is ready.
+const HOST_READY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long services may take to listen once their hosts are up.
+const LISTEN_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often a service's socket table is read while waiting for it to listen.
+const LISTEN_POLL: Duration = Duration::from_millis(10);
+
+impl<K: Kernel> Drill<K> {
+    pub(super) async fn build(&mut self, env: &Env<'_, K>) -> Result<()> {
+        self.journal.save(env.state)?;
+        self.create_namespaces(env).await?;
+        self.watch_hosts()?;
+        let splices = self.create_wires(env).await?;
+        self.kernel.apply_topology(&self.plan, &splices).await?;
+        for sp in &splices {
+            self.kernel.open_wire(&sp.netns, &sp.host, &sp.iface).await?;
+            self.created(Created::Wire(sp.netns.clone()));
+        }
+        self.start_hosts(env).await?;
+        self.wait_services_listening(LISTEN_TIMEOUT).await?;
+        self.apply_faults().await
+    }
+
+    /// Network namespaces of hosts, then of switches.
+    async fn create_namespaces(&mut self, env: &Env<'_, K>) -> Result<()> {
+        let names: Vec<(String, String, bool)> =
+            self.plan.hosts.iter().map(|h| (h.name.clone(), h.netns.clone(), true)).chain(self.plan.switches.iter().map(|s| (s.name.clone(), s.netns.clone(), false))).collect();
+        for (name, netns, is_host) in names {
+            self.journal.netns.push(netns.clone());
+            self.journal.save(env.state)?;
+            let ino = self.kernel.create_netns(&netns).await?;
+            self.created(Created::Netns(netns.clone()));
+            if is_host {
+                self.hosts.push(RunningHost { name, netns, netns_ino: ino, pid: None });
+            }
+        }
+        Ok(())
+    }
+
+    /// Probes watch every host before any traffic flows (state timing where planned).
+    fn watch_hosts(&self) -> Result<()> {
+        for h in &self.hosts {
+            let states: Vec<_> = self
+                .plan
+                .probes
+                .iter()
+                .filter_map(|p| match p {
+                    PlanProbe::TcpStateDwell { host, states } if *host == h.name => Some(states.clone()),
+                    _ => None,
+                })
+                .flatten()
+                .collect();
+            self.kernel.watch(h.netns_ino, &states)?;
+            self.created(Created::Watch { host: h.name.clone(), ino: h.netns_ino });
+        }
+        Ok(())
+    }
+
+    /// Host inits with their services (configs and certificates written first).
+    async fn start_hosts(&mut self, env: &Env<'_, K>) -> Result<()> {
+        let ca = if self.scenario.uses_tls() {
+            let ca = crate::tls::Ca::new(&self.id)?;
+            self.tls_client = Some(crate::tls::client_config(&ca.pem())?);
+            Some(ca)
+        } else {
+            None
+        };
+        for i in 0..self.plan.hosts.len() {
+            let ph = self.plan.hosts[i].clone();
+            let hdir = self.dir.join("hosts").join(&ph.name);
+            let spec = HostSpec {
+                drill_id: self.id.clone(),
+                name: ph.name.clone(),
+                hostname: ph.hostname.clone(),
+                state_dir: hdir.clone(),
+                exe: env.exe.to_path_buf(),
+                services: ph.services.iter().map(|s| ServiceSpec { name: s.name.clone(), kind: s.kind.clone(), config_path: s.config_path.clone(), log_path: s.log_path.clone() }).collect(),
+            };
+            prepare_host_dir(&spec, &ph.etc_hosts, &ph.services)?;
+            if let Some(ca) = &ca {
+                let ips: Vec<std::net::IpAddr> = ph.interfaces.iter().flat_map(|i| i.addresses.iter().map(|c| c.addr)).collect();
+                ca.provision(&spec.etc_upper(), &ph.name, &ips).with_context(|| format!("host {}: certificates", ph.name))?;
+            }
+            let console = hdir.join("init.log");
+            let pid = self.kernel.spawn_host(spec, &ph.netns, &console)?;
+            self.hosts[i].pid = Some(pid);
+            self.created(Created::Host { name: ph.name.clone(), pid });
+            self.journal.host_pids.push(pid);
+            self.journal.save(env.state)?;
+            self.kernel.wait_host_ready(&ph.name, pid, &console, HOST_READY_TIMEOUT).await?;
+        }
+        Ok(())
+    }
+
+    /// Waits until every listening service listens on its own host. Reads the host's
+    /// socket table instead of connecting, so readiness leaves no trace (no RST, no
+    /// connection) in what the probes and the learner see.
+    async fn wait_services_listening(&self, timeout: Duration) -> Result<()> {
+        for ph in &self.plan.hosts {
+            for s in &ph.services {
+                let listen = match &s.workload {
+                    Workload::Httpd(c) => &c.listen,
+                    Workload::Proxy(c) => &c.listen,
+                    Workload::Loadgen(_) => continue,
+                };
+                let listen: SocketAddr = listen.parse().map_err(|e| anyhow!("service {} on {}: listen = {listen:?}: {e}", s.name, ph.name))?;
+                let h = self.host(&ph.name)?;
+                let deadline = Instant::now() + timeout;
+                while !self.kernel.listening(&h.netns, listen.port()).await? {
+                    if Instant::now() > deadline {
+                        let hdir = self.dir.join("hosts").join(&ph.name);
+                        let log = host::tail(&hdir.join("log").join(format!("{}.log", s.name)), 5);
+                        let init = host::tail(&hdir.join("init.log"), 5);
+                        return Err(anyhow!("host {}: service {} is not listening on {listen} after {timeout:?}; its log ends with: [{log}]; the host init said: [{init}]", ph.name, s.name).into());
+                    }
+                    tokio::time::sleep(LISTEN_POLL).await;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Writes a host's private files before its init starts: the upper layer of its
+/// /etc overlay (hosts, hostname, resolv.conf, service configs) and its log dir.
+fn prepare_host_dir(spec: &HostSpec, etc_hosts: &str, services: &[PlanService]) -> anyhow::Result<()> {
+    let upper = spec.etc_upper();
+    for d in [upper.clone(), spec.etc_work(), spec.log_dir()] {
+        std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
+    }
+    let write = |rel: &str, text: &str| -> anyhow::Result<()> {
+        let p = upper.join(rel.trim_start_matches("/etc/"));
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))
+    };
+    write("/etc/hosts", etc_hosts)?;
+    write("/etc/hostname", &format!("{}\n", spec.hostname))?;
+    // No DNS server in this drill: point at the host itself so lookups fail fast.
+    write("/etc/resolv.conf", "# drill host: no DNS server in this drill; names resolve through /etc/hosts\nnameserver 127.0.0.1\n")?;
+    for s in services {
+        write(&s.config_path, &s.config_text)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,57 @@
+//! Faults measured by reading their effect back: a sysctl (the value in the host),
+//! an MTU (the link's), a removed route (gone from the table), a service's config
+//! (what the running service recorded it started with). Each lives in the host and
+//! goes with it: nothing to undo at teardown.
+
+use std::time::{Duration, Instant};
+
+use drill_core::scenario::Cidr;
+use drill_core::workload::Workload;
+
+use super::super::Drill;
+use crate::error::{DrillError, Result};
+use crate::kernel::Kernel;
+
+/// How long a service may take to record the config it runs with after its host is up.
+const RUNNING_CONFIG_TIMEOUT: Duration = Duration::from_secs(3);
+
+impl<K: Kernel> Drill<K> {
+    pub(super) async fn apply_sysctl(&self, host: &str, key: &str, value: &str) -> Result<String> {
+        self.kernel.set_sysctl(&self.host(host)?.netns, host, key, value).await?;
+        Ok("written and read back".to_string())
+    }
+
+    pub(super) async fn apply_mtu(&self, host: &str, iface: &str, mtu: u32) -> Result<String> {
+        self.kernel.set_mtu(&self.host(host)?.netns, host, iface, mtu).await?;
+        Ok("set through netlink and read back".to_string())
+    }
+
+    pub(super) async fn apply_route_remove(&self, host: &str, to: Option<Cidr>) -> Result<String> {
+        self.kernel.remove_route(&self.host(host)?.netns, host, to).await?;
+        Ok("removed through netlink; checked gone".to_string())
+    }
+
+    /// A service-config fault was written before the host started; here the config the
+    /// running service recorded must be the faulty one the plan wrote.
+    pub(super) async fn read_back_service(&self, host: &str, service: &str) -> Result<String> {
+        let planned = self.plan.hosts.iter().find(|h| h.name == host).and_then(|h| h.services.iter().find(|s| s.name == service));
+        let planned = planned.ok_or_else(|| DrillError::Internal(anyhow::anyhow!("the plan has no service {service} on {host}")))?;
+        let pid = self.host(host)?.pid.ok_or_else(|| DrillError::not_measured(format!("service-config on {host}/{service}"), host, "the host has no running init"))?;
+        let deadline = Instant::now() + RUNNING_CONFIG_TIMEOUT;
+        let text = loop {
+            match self.kernel.running_config(host, pid, service)? {
+                Some(t) => break t,
+                None if Instant::now() >= deadline => {
+                    let why = format!("{service} did not record the config it runs with ({}) within {RUNNING_CONFIG_TIMEOUT:?}", drill_core::workload::effective_config_path(service));
+                    return Err(DrillError::not_measured(format!("service-config on {host}/{service}"), host, why));
+                }
+                None => tokio::time::sleep(Duration::from_millis(10)).await,
+            }
+        };
+        match Workload::parse_config(&planned.kind, &text) {
+            Ok(running) if running == planned.workload => Ok(format!("{service} runs with the faulty {}", planned.config_path)),
+            Ok(_) => Err(DrillError::did_not_take(format!("service-config on {host}/{service}"), host, format!("{service} runs with another config than the faulty one the plan wrote to {}", planned.config_path))),
+            Err(e) => Err(DrillError::not_measured(format!("service-config on {host}/{service}"), host, format!("the config {service} recorded does not parse: {e}"))),
+        }
+    }
+}

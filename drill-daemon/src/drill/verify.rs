@@ -1,0 +1,275 @@
+//! The observation window of `drill submit`: snapshot the probes, run one synthetic
+//! client per http-slo check for the window, snapshot again, judge every check.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow};
+use drill_core::scenario::{Check, Counted, Scenario};
+use drill_core::verdict::{self, HttpSample, Verdict};
+use drill_core::workload::{LoadgenConfig, Workload};
+use drill_ebpf::{EventKey, kinds};
+
+use super::Drill;
+use crate::error::{DrillError, Result};
+use crate::kernel::{Kernel, Snmp};
+use crate::probes::{self, EventProbe};
+use crate::workload::http;
+
+type Snapshot = BTreeMap<String, BTreeMap<EventKey, u64>>;
+
+/// Refuses early when a probe the checks need is missing, naming it and why.
+pub(super) fn require_probes(k: &impl Kernel, scenario: &Scenario) -> Result<()> {
+    for c in &scenario.checks {
+        if let Some(p) = required_probe(c) {
+            k.require_probe(p).map_err(|e| match e {
+                DrillError::ProbeMissing { probe, why } => DrillError::ProbeMissing { probe, why: format!("{why} (check `{}` needs it)", c.name()) },
+                e => e,
+            })?;
+        }
+        if let Check::Count { counted: Counted::Drops { reason: Some(r) }, .. } = c {
+            if !k.drop_reason_known(r)? {
+                let why = format!("check `{}`: this kernel has no drop reason `{r}` (see `enum skb_drop_reason`; e.g. NETFILTER_DROP, NO_SOCKET, TCP_CSUM)", c.name());
+                return Err(DrillError::ProbeMissing { probe: drill_ebpf::describes("drill_drop").to_string(), why });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One synthetic client of an http-slo check, ready to run.
+struct Client {
+    netns: String,
+    target: SocketAddr,
+    host_header: String,
+    path: String,
+    interval: Duration,
+    timeout: Duration,
+    opts: LoadgenConfig,
+    tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+impl<K: Kernel> Drill<K> {
+    /// Runs the observation window and evaluates every check.
+    pub async fn verify(&self) -> Result<Verdict> {
+        let window = Duration::from_secs_f64(self.scenario.window_secs);
+        let probes = self.kernel.probes()?;
+        let missing = |e: anyhow::Error| DrillError::ProbeMissing { probe: "probes".into(), why: format!("{e:#}") };
+        let tcp = if self.plan.probes.is_empty() { None } else { Some(probes.tcpstate().map_err(missing)?.clone()) };
+        let lost0 = tcp.as_ref().map_or(0, |t| t.events_lost());
+        let counting = self.scenario.checks.iter().any(|c| matches!(c, Check::Count { .. }));
+        let events = if counting { Some(probes.events().map_err(missing)?.clone()) } else { None };
+        let before = self.snapshot(events.as_deref())?;
+        // Segments and packets: the denominators and positive controls of counting checks.
+        let counting = self.scenario.checks.iter().any(|c| matches!(c, Check::Count { .. }));
+        let snmp_before = if counting { self.snmp().await? } else { BTreeMap::new() };
+        let t0 = probes::now_ns();
+        let deadline = Instant::now() + window;
+        let mut clients = Vec::new();
+        for c in &self.scenario.checks {
+            if let Some(cl) = self.client_of(c)? {
+                clients.push(self.run_client(cl, deadline));
+            }
+        }
+        let (slo_results, _) = tokio::join!(futures::future::join_all(clients), tokio::time::sleep_until(deadline.into()));
+        let t1 = probes::now_ns();
+        let after = self.snapshot(events.as_deref())?;
+        let snmp_after = if counting { self.snmp().await? } else { BTreeMap::new() };
+        let delta = |h: &str, f: fn(&Snmp) -> u64| snmp_after.get(h).map_or(0, f).saturating_sub(snmp_before.get(h).map_or(0, f));
+        let mut slo_iter = slo_results.into_iter();
+        let mut results = Vec::new();
+        for c in &self.scenario.checks {
+            match c {
+                Check::TcpStateDwell { name, host, port, peer, state, max_secs, min_connections } => {
+                    let ino = self.host(host)?.netns_ino;
+                    let tcp = tcp.as_ref().ok_or_else(|| DrillError::ProbeMissing { probe: "tcpstate".into(), why: "not loaded".into() })?;
+                    let obs = tcp.observe(ino, *port, *peer, *state, t0, t1, lost0);
+                    results.push(verdict::evaluate_dwell(name, host, *port, *peer, *state, *max_secs, *min_connections, &obs));
+                }
+                Check::Count { name, host, port, counted, max, max_ratio } => {
+                    let ev = events.as_ref().ok_or_else(|| DrillError::ProbeMissing { probe: "event probes".into(), why: "not loaded".into() })?;
+                    let (seen, breakdown) = counted_delta(ev, counted, *port, before.get(host), after.get(host));
+                    let on = port.map_or_else(|| host.clone(), |p| format!("{host}:{p}"));
+                    // The positive control: the host handled traffic in the window (OOM
+                    // kills are not about traffic).
+                    let activity = (*counted != Counted::OomKills).then(|| verdict::Activity { packets: delta(host, |s| s.ip_packets) });
+                    match max_ratio {
+                        Some(r) => results.push(verdict::evaluate_ratio(name, &counted.describe(), &on, seen, delta(host, |s| s.tcp_out_segs), *r)),
+                        None => results.push(verdict::evaluate_count(name, &counted.describe(), &on, seen, *max, &breakdown, activity)),
+                    }
+                }
+                Check::HttpSlo { name, from, target_host, port, min_success_ratio, max_latency_ms, .. } => {
+                    let samples = slo_iter.next().unwrap_or_default();
+                    results.push(verdict::evaluate_http(name, from, &format!("{target_host}:{port}"), *min_success_ratio, *max_latency_ms, &samples));
+                }
+            }
+        }
+        Ok(Verdict::new(&self.id, &self.scenario.id, self.scenario.window_secs, results))
+    }
+
+    /// Every host's probe counters; a map that cannot be read fails the verify (no
+    /// reading is never a pass).
+    fn snapshot(&self, ev: Option<&EventProbe>) -> Result<Snapshot> {
+        let Some(e) = ev else { return Ok(Snapshot::new()) };
+        self.hosts
+            .iter()
+            .map(|h| Ok((h.name.clone(), e.snapshot(h.netns_ino).map_err(|e| DrillError::Internal(e.context(format!("host {}: reading the probe counters", h.name))))?)))
+            .collect()
+    }
+
+    /// The synthetic client of an http-slo check: as the named client service is
+    /// configured now, or a plain client.
+    fn client_of(&self, c: &Check) -> Result<Option<Client>> {
+        let Check::HttpSlo { from, target_host, port, path, timeout_ms, interval_ms, tls, client, .. } = c else {
+            return Ok(None);
+        };
+        let opts = match client {
+            Some(svc) => self.client_config(from, svc)?,
+            None => LoadgenConfig { target: String::new(), path: String::new(), rate_per_sec: 1, timeout_ms: *timeout_ms, keepalive: false, nodelay: true, body_bytes: 0, tls: *tls },
+        };
+        let tls = if opts.tls { Some(self.tls_client.clone().ok_or_else(|| anyhow!("check `{}` speaks TLS but the drill has no CA", c.name()))?) } else { None };
+        let addr = self.plan.host_address(target_host, false).ok_or_else(|| anyhow!("host {target_host} has no IPv4 address for the check"))?;
+        Ok(Some(Client {
+            netns: self.host(from)?.netns.clone(),
+            target: SocketAddr::new(addr, *port),
+            host_header: target_host.clone(),
+            path: path.clone(),
+            interval: Duration::from_millis(*interval_ms),
+            timeout: Duration::from_millis(*timeout_ms),
+            opts,
+            tls,
+        }))
+    }
+
+    /// Runs one client until `deadline`; its samples.
+    async fn run_client(&self, c: Client, deadline: Instant) -> Vec<HttpSample> {
+        if c.opts.keepalive { self.run_keepalive_client(&c, deadline).await } else { self.run_per_request_client(&c, deadline).await }
+    }
+
+    /// One connection, reused request after request (re-opened after a failure), as
+    /// the load generator does with keep-alive ([`http::keepalive_request`]).
+    async fn run_keepalive_client(&self, c: &Client, deadline: Instant) -> Vec<HttpSample> {
+        let mut samples = Vec::new();
+        let mut conn: Option<Box<dyn http::Io>> = None;
+        while Instant::now() + c.timeout <= deadline {
+            let start = Instant::now();
+            let open = async {
+                let sock = self.kernel.tcp_socket(&c.netns, c.target.is_ipv6()).await.map_err(|e| e.to_string())?;
+                http::connect(sock, c.target, &c.host_header, c.tls.as_ref(), c.opts.nodelay).await
+            };
+            let r = tokio::time::timeout(c.timeout, http::keepalive_request(conn.take(), open, &c.host_header, &c.path, c.opts.body_bytes as usize)).await;
+            let latency_ms = start.elapsed().as_secs_f64() * 1e3;
+            samples.push(match r {
+                Ok(Ok((s, status))) => match http::status_ok(status) {
+                    Ok(()) => {
+                        conn = Some(s);
+                        HttpSample { ok: true, latency_ms, error: None }
+                    }
+                    Err(e) => HttpSample { ok: false, latency_ms, error: Some(e) },
+                },
+                Ok(Err(e)) => HttpSample { ok: false, latency_ms, error: Some(e) },
+                Err(_) => HttpSample { ok: false, latency_ms, error: Some(format!("timed out after {} ms", c.timeout.as_millis())) },
+            });
+            tokio::time::sleep_until((start + c.interval).into()).await;
+        }
+        samples
+    }
+
+    /// A connection per request, sockets made inside the client's host.
+    async fn run_per_request_client(&self, c: &Client, deadline: Instant) -> Vec<HttpSample> {
+        let mut samples = Vec::new();
+        let mut inflight = tokio::task::JoinSet::new();
+        while Instant::now() + c.timeout <= deadline || inflight.is_empty() && Instant::now() < deadline {
+            match self.kernel.tcp_socket(&c.netns, c.target.is_ipv6()).await {
+                Ok(sock) => {
+                    let (h, p, tls, target, timeout) = (c.host_header.clone(), c.path.clone(), c.tls.clone(), c.target, c.timeout);
+                    inflight.spawn(async move { http::get(sock, target, &h, &p, timeout, tls.as_ref()).await });
+                }
+                Err(e) => samples.push(HttpSample { ok: false, latency_ms: 0.0, error: Some(e.to_string()) }),
+            }
+            tokio::time::sleep(c.interval).await;
+        }
+        while let Some(r) = inflight.join_next().await {
+            if let Ok(o) = r {
+                samples.push(HttpSample { ok: o.ok, latency_ms: o.latency.as_secs_f64() * 1e3, error: o.error });
+            }
+        }
+        samples
+    }
+
+    /// Every host's own traffic counters (/proc/net/snmp); a host whose counters cannot
+    /// be read fails the verify.
+    async fn snmp(&self) -> Result<BTreeMap<String, Snmp>> {
+        let mut m = BTreeMap::new();
+        for h in &self.hosts {
+            m.insert(h.name.clone(), self.kernel.snmp(&h.netns).await?);
+        }
+        Ok(m)
+    }
+
+    /// The config loadgen service `svc` on `host` runs with (what it recorded at start in
+    /// the host's /run); when it is not running, its config file. An http-slo check with
+    /// `client` behaves like it, so a config edited but not applied (`svc restart`) does
+    /// not count yet.
+    fn client_config(&self, host: &str, svc: &str) -> Result<LoadgenConfig> {
+        let running = self.host_pid(host).ok().and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/root{}", drill_core::workload::effective_config_path(svc))).ok());
+        let text = match running {
+            Some(t) => t,
+            None => {
+                let path = self.dir.join("hosts").join(host).join("etc-upper").join(svc).join(format!("{svc}.toml"));
+                std::fs::read_to_string(&path).with_context(|| format!("host {host}: reading the config of {svc} ({})", drill_core::workload::config_path(svc)))?
+            }
+        };
+        match Workload::parse_config("loadgen", &text) {
+            Ok(Workload::Loadgen(c)) => Ok(c),
+            Ok(_) => Err(DrillError::BadRequest(format!("host {host}: {svc} is not a loadgen"))),
+            Err(e) => Err(DrillError::BadRequest(format!("host {host}: {}: {e}; fix the file (the check behaves as the client is configured)", drill_core::workload::config_path(svc)))),
+        }
+    }
+}
+
+/// What a counting check counts between two snapshots of one host: the total and a
+/// breakdown (by drop reason or port), largest first.
+fn counted_delta(ev: &EventProbe, counted: &Counted, port: Option<u16>, before: Option<&BTreeMap<EventKey, u64>>, after: Option<&BTreeMap<EventKey, u64>>) -> (u64, Vec<(String, u64)>) {
+    let mut by_what: BTreeMap<String, u64> = BTreeMap::new();
+    for (k, v) in after.into_iter().flatten() {
+        let delta = v.saturating_sub(before.and_then(|b| b.get(k)).copied().unwrap_or(0));
+        if delta == 0 || !counted_matches(counted, port, k, ev) {
+            continue;
+        }
+        let what = if k.kind == kinds::DROP { ev.reason_name(k.reason) } else { format!("port {}", k.port) };
+        *by_what.entry(what).or_default() += delta;
+    }
+    let seen = by_what.values().sum();
+    let mut breakdown: Vec<(String, u64)> = by_what.into_iter().collect();
+    breakdown.sort_by(|x, y| y.1.cmp(&x.1));
+    (seen, breakdown)
+}
+
+/// The probe (by description) a check's figures come from.
+fn required_probe(c: &Check) -> Option<&'static str> {
+    let program = match c {
+        Check::TcpStateDwell { .. } => "drill_tcpstate",
+        Check::Count { counted: Counted::Drops { .. }, .. } => "drill_drop",
+        Check::Count { counted: Counted::Retransmits, .. } => "drill_retransmit",
+        Check::Count { counted: Counted::ResetsSent, .. } => "drill_rst_sent",
+        Check::Count { counted: Counted::ResetsReceived, .. } => "drill_rst_received",
+        Check::Count { counted: Counted::OomKills, .. } => "drill_oom",
+        Check::HttpSlo { .. } => return None,
+    };
+    Some(drill_ebpf::describes(program))
+}
+
+/// Whether a counter entry is one a counting check counts.
+fn counted_matches(c: &Counted, port: Option<u16>, k: &EventKey, ev: &EventProbe) -> bool {
+    let port_ok = port.is_none_or(|p| p == k.port);
+    match c {
+        Counted::Drops { reason } => k.kind == kinds::DROP && reason.as_ref().is_none_or(|r| ev.reason_number(r) == Some(k.reason)),
+        Counted::Retransmits => k.kind == kinds::RETRANSMIT && port_ok,
+        Counted::ResetsSent => k.kind == kinds::RST_SENT && port_ok,
+        Counted::ResetsReceived => k.kind == kinds::RST_RECEIVED && port_ok,
+        Counted::OomKills => k.kind == kinds::OOM_KILL,
+    }
+}

@@ -1,0 +1,139 @@
+//! The kernel seam: everything a drill does to the machine goes through [`Kernel`].
+//!
+//! - `linux/` is the real implementation (netns, topology, nft, tc, eBPF, the delay
+//!   wire, host processes, probes), used by the daemon.
+//! - `fake.rs` is a recording fake: it records every call in order, can fail the Nth
+//!   call or the first call of a kind, and answers measurements from a small model of
+//!   the faults it was asked to set. The drill lifecycle's unit tests run on it
+//!   without root.
+//!
+//! Namespaces are named by their netns name (unique per drill); a wire by the name
+//! of its hidden namespace; an eBPF fault by its host's netns and interface. The
+//! operations take the host's name too, for errors that name it.
+
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use drill_core::plan::Plan;
+use drill_core::scenario::{Cidr, TcpState};
+use drill_ebpf::{TcCounters, TcRule};
+
+use crate::error::Result;
+use crate::host::HostSpec;
+use crate::probes::Probes;
+
+pub mod fake;
+pub mod linux;
+
+pub use linux::faults::Connect;
+pub use linux::nft::HostNft;
+pub use drill_core::plan::{Backends, DelayBackend};
+pub use crate::icmp::{Burst, EchoStats};
+pub use linux::topology::Splice;
+
+/// A namespace's traffic counters (see [`Kernel::snmp`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Snmp {
+    pub tcp_out_segs: u64,
+    pub ip_packets: u64,
+}
+
+/// How a run of connections against a connection limit ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConnRun {
+    /// Attempt `attempt` (1-based) timed out while the earlier ones were held open.
+    TimedOut { attempt: u32 },
+    /// Attempt `attempt` failed otherwise.
+    Failed { attempt: u32, error: String },
+    /// Every attempt connected.
+    AllConnected,
+}
+
+/// What a drill needs from the kernel. Each method is one step the lifecycle can
+/// record, fail and undo; `Send` futures so the daemon can run them on any worker.
+pub trait Kernel: Send + Sync + 'static {
+    // Probes (shared by every drill; loaded once at daemon start).
+    /// Refuses when the probe `probe` (by description) is not loaded, saying why.
+    fn require_probe(&self, probe: &str) -> Result<()>;
+    /// Whether this kernel knows the drop reason `reason` (`enum skb_drop_reason`).
+    fn drop_reason_known(&self, reason: &str) -> Result<bool>;
+    /// Starts recording namespace `ino`, timing `states`.
+    fn watch(&self, ino: u32, states: &[TcpState]) -> Result<()>;
+    /// Stops recording namespace `ino`.
+    fn unwatch(&self, ino: u32) -> Result<()>;
+    /// The loaded probes, for the verifier and the counters.
+    fn probes(&self) -> Result<&Arc<Probes>>;
+
+    // Namespaces and topology.
+    /// Creates the named network namespace; returns its inode.
+    fn create_netns(&self, name: &str) -> impl Future<Output = Result<u32>> + Send;
+    /// Deletes it (missing is fine).
+    fn delete_netns(&self, name: &str) -> Result<()>;
+    /// What this kernel offers a plan (how a delay is made), probed once.
+    fn backends(&self) -> Backends;
+    /// Creates every link, switch, address, route, sysctl and NAT rule of the plan,
+    /// with delay wires spliced in. Every namespace must exist.
+    fn apply_topology(&self, plan: &Plan, splices: &[Splice]) -> impl Future<Output = Result<()>> + Send;
+    /// Starts the delay wire in namespace `wire` (transparent until set).
+    fn open_wire(&self, wire: &str, host: &str, iface: &str) -> impl Future<Output = Result<()>> + Send;
+    /// Sets the delay, jitter and loss of an open wire.
+    fn set_wire(&self, wire: &str, delay: Duration, jitter: Duration, loss: f64) -> Result<()>;
+    /// Stops the wire's threads (before its namespace goes).
+    fn close_wire(&self, wire: &str) -> Result<()>;
+
+    // Hosts.
+    /// Starts a host's init in `netns`; returns its PID.
+    fn spawn_host(&self, spec: HostSpec, netns: &str, console: &Path) -> Result<i32>;
+    /// Waits until that init says it is ready.
+    fn wait_host_ready(&self, host: &str, pid: i32, console: &Path, timeout: Duration) -> impl Future<Output = Result<()>> + Send;
+    /// Whether a TCP socket listens on `port` in `netns`.
+    fn listening(&self, netns: &str, port: u16) -> impl Future<Output = Result<bool>> + Send;
+    /// Kills a host's init (its whole PID namespace) and reaps it.
+    fn kill_host(&self, host: &str, pid: i32) -> Result<()>;
+
+    // Faults (all idempotent).
+    fn set_sysctl(&self, netns: &str, host: &str, key: &str, value: &str) -> impl Future<Output = Result<()>> + Send;
+    fn set_mtu(&self, netns: &str, host: &str, iface: &str, mtu: u32) -> impl Future<Output = Result<()>> + Send;
+    fn remove_route(&self, netns: &str, host: &str, to: Option<Cidr>) -> impl Future<Output = Result<()>> + Send;
+    /// tbf on the whole interface, or htb for one port's traffic.
+    fn set_rate(&self, netns: &str, host: &str, iface: &str, rate_bps: u64, port: Option<u16>) -> impl Future<Output = Result<()>> + Send;
+    fn set_netem(&self, netns: &str, host: &str, iface: &str, delay_ms: f64, jitter_ms: f64, loss: f64) -> impl Future<Output = Result<()>> + Send;
+    /// Makes the host's own nft table hold exactly `nft`.
+    fn apply_nft(&self, netns: &str, plan: &Plan, host: &str, nft: &HostNft) -> impl Future<Output = Result<()>> + Send;
+    fn revert_nft(&self, netns: &str, host: &str) -> impl Future<Output = Result<()>> + Send;
+    /// Attaches the eBPF fault classifier to `iface` of `netns`.
+    fn attach_tc_fault(&self, netns: &str, host: &str, iface: &str, egress: bool, rule: TcRule) -> impl Future<Output = Result<()>> + Send;
+    /// Rewrites an attached eBPF fault's drop probability (0 pauses it); its counters.
+    fn retune_tc_fault(&self, netns: &str, iface: &str, loss: f64) -> Result<TcCounters>;
+    /// Counters of an attached eBPF fault.
+    fn tc_fault_counters(&self, netns: &str, iface: &str) -> Result<TcCounters>;
+    /// Lets go of an eBPF fault (deleting its namespace removes the classifier).
+    fn forget_tc_fault(&self, netns: &str, iface: &str) -> Result<()>;
+
+    // After-apply measurement (from inside a host's namespace).
+    /// A burst of echo requests from `netns` to `to` ([`crate::icmp`]).
+    fn echo_burst(&self, netns: &str, to: std::net::Ipv4Addr, burst: Burst) -> impl Future<Output = Result<EchoStats>> + Send;
+    /// Packets the kernel dropped in namespace `ino` so far (every reason), from the
+    /// drop probe; `None` without it.
+    fn drop_count(&self, ino: u32) -> Option<u64>;
+    /// The config a running service of the host (init `pid`) recorded it started with;
+    /// `None` while it has not recorded one yet.
+    fn running_config(&self, host: &str, pid: i32, service: &str) -> Result<Option<String>>;
+    /// One TCP connection attempt and how long it took to end.
+    fn try_connect(&self, netns: &str, to: SocketAddr, timeout: Duration) -> impl Future<Output = Result<(Connect, Duration)>> + Send;
+    /// Up to `attempts` connections, each held open, until one does not connect.
+    fn connect_until_timeout(&self, netns: &str, to: SocketAddr, attempts: u32, timeout: Duration) -> impl Future<Output = Result<ConnRun>> + Send;
+    /// Bits per second of a `bytes` transfer from `from` to a sink opened in `to` at
+    /// `addr`, listening on `port` (0: any), so a per-port class sees it by destination.
+    fn transfer_rate(&self, from: &str, to: &str, addr: IpAddr, port: u16, bytes: u64) -> impl Future<Output = Result<f64>> + Send;
+
+    // After start (the verifier's clients and the counters).
+    /// A non-blocking TCP socket made inside `netns`.
+    fn tcp_socket(&self, netns: &str, v6: bool) -> impl Future<Output = Result<tokio::net::TcpSocket>> + Send;
+    /// The namespace's own counters (/proc/net/snmp): TCP segments sent (`Tcp: OutSegs`)
+    /// and IP packets received plus sent (`Ip: InReceives + OutRequests`).
+    fn snmp(&self, netns: &str) -> impl Future<Output = Result<Snmp>> + Send;
+}
