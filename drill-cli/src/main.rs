@@ -413,7 +413,7 @@ fn start_daemon(socket: &Path, quiet: bool) -> Result<()> {
             let tail: Vec<&str> = text.lines().rev().take(5).collect();
             bail!("drilld exited ({st}) before serving {}; the end of {}:\n{}", socket.display(), log_path.display(), tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
         }
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(2));
     }
     bail!("drilld did not open {} within 20 s; see {}", socket.display(), log_path.display())
 }

@@ -22,7 +22,7 @@ const HOST_READY_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long services may take to listen once their hosts are up.
 const LISTEN_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often a service's socket table is read while waiting for it to listen.
-const LISTEN_POLL: Duration = Duration::from_millis(10);
+const LISTEN_POLL: Duration = Duration::from_millis(2);
 
 impl<K: Kernel> Drill<K> {
     pub(super) async fn build(&mut self, env: &Env<'_, K>) -> Result<()> {
@@ -84,6 +84,7 @@ impl<K: Kernel> Drill<K> {
         } else {
             None
         };
+        let mut starting = Vec::new();
         for i in 0..self.plan.hosts.len() {
             let ph = self.plan.hosts[i].clone();
             let hdir = self.dir.join("hosts").join(&ph.name);
@@ -106,7 +107,11 @@ impl<K: Kernel> Drill<K> {
             self.created(Created::Host { name: ph.name.clone(), pid });
             self.journal.host_pids.push(pid);
             self.journal.save(env.state)?;
-            self.kernel.wait_host_ready(&ph.name, pid, &console, HOST_READY_TIMEOUT).await?;
+            starting.push((ph.name.clone(), pid, console));
+        }
+        // The inits set themselves up in parallel; each must say it is ready.
+        for (name, pid, console) in &starting {
+            self.kernel.wait_host_ready(name, *pid, console, HOST_READY_TIMEOUT).await?;
         }
         Ok(())
     }

@@ -178,7 +178,7 @@ impl<K: Kernel> Drill<K> {
         let linger = icmp::linger_for(base) + Duration::from_secs_f64((2.0 * added_ms + 2.0 * jitter_ms) / 1e3);
         let mut note = String::new();
         if added_ms > 0.0 {
-            let s = self.burst(from, to, Burst::new(count, Duration::from_millis(1), linger)).await?;
+            let s = self.burst(from, to, Burst::new(count, Duration::from_micros(100), linger)).await?;
             let Some(after) = s.mean_rtt_ms() else { return took(format!("every echo from {from} to {to} was lost")) };
             let added = after - base_ms;
             if !faults::delay_within(added_ms, jitter_ms, added) {

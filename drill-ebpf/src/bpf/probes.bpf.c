@@ -23,6 +23,10 @@
 #include "probes.h"
 
 #define IPPROTO_TCP 6
+/* Hash maps allocate their entries as they fill, not all at load: a preallocated
+ * 65536-entry map costs the daemon tens of milliseconds at every start, and the
+ * kernel (>= 6.1) allows non-preallocated maps in tracing programs. */
+#define BPF_F_NO_PREALLOC 1
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -40,6 +44,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, 65536);
 	__type(key, __u64); /* socket address */
 	__type(value, struct drill_dwell_open);
@@ -47,6 +52,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, 16384);
 	__type(key, struct drill_dwell_key);
 	__type(value, struct drill_dwell_stats);
@@ -167,6 +173,7 @@ int drill_tcpstate(struct bpf_raw_tracepoint_args *ctx)
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, 65536);
 	__type(key, struct drill_event_key);
 	__type(value, __u64);
@@ -176,6 +183,7 @@ struct {
  * between CPUs on each one. Userspace sums the CPUs. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, 16384);
 	__type(key, struct drill_rtt_key);
 	__type(value, struct drill_rtt);

@@ -45,7 +45,7 @@ impl<K: Kernel> Drill<K> {
                     let why = format!("{service} did not record the config it runs with ({}) within {RUNNING_CONFIG_TIMEOUT:?}", drill_core::workload::effective_config_path(service));
                     return Err(DrillError::not_measured(format!("service-config on {host}/{service}"), host, why));
                 }
-                None => tokio::time::sleep(Duration::from_millis(10)).await,
+                None => tokio::time::sleep(Duration::from_millis(2)).await,
             }
         };
         match Workload::parse_config(&planned.kind, &text) {
