@@ -44,6 +44,8 @@ pub struct Plan {
     pub switches: Vec<PlanSwitch>,
     /// How the daemon makes delays on this machine (probed once per daemon).
     pub backends: Backends,
+    /// Whether anything in the drill speaks TLS (its hosts then get a CA and certificates).
+    pub tls: bool,
     /// Every fault as it will be applied and measured, in the scenario's order.
     pub faults: Vec<FaultStep>,
     pub probes: Vec<PlanProbe>,
@@ -280,6 +282,7 @@ pub fn compile(s: &Scenario, drill_id: &str, slot: u8, backends: Backends) -> Re
         links,
         switches,
         backends,
+        tls: s.uses_tls(),
         faults: Vec::new(),
         probes,
         checks: s.checks.clone(),

@@ -77,7 +77,7 @@ impl<K: Kernel> Drill<K> {
 
     /// Host inits with their services (configs and certificates written first).
     async fn start_hosts(&mut self, env: &Env<'_, K>) -> Result<()> {
-        let ca = if self.scenario.uses_tls() {
+        let ca = if self.plan.tls {
             let ca = crate::tls::Ca::new(&self.id)?;
             self.tls_client = Some(crate::tls::client_config(&ca.pem())?);
             Some(ca)

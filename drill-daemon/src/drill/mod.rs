@@ -8,7 +8,9 @@
 //! - `status.rs`: info, counters, hints, exec, live retuning.
 //!
 //! A drill talks to the machine only through its [`Kernel`]: the daemon passes the
-//! Linux one, the unit tests a recording fake.
+//! Linux one, the unit tests a recording fake. What it builds, breaks, measures and
+//! judges comes from its [`Plan`] alone; the scenario is kept for what the learner
+//! reads (alert, briefing, hints, solution).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicUsize;
@@ -112,7 +114,7 @@ impl<K: Kernel> Drill<K> {
     /// Builds the drill of `plan`. On any failure everything created so far is removed
     /// (in reverse order) and the error says which step and which host failed.
     pub async fn start(env: &Env<'_, K>, scenario: Scenario, plan: Plan) -> Result<Drill<K>> {
-        verify::require_probes(env.kernel.as_ref(), &scenario)?;
+        verify::require_probes(env.kernel.as_ref(), &plan)?;
         let dir = journal::drill_dir(env.state, &plan.drill_id);
         let journal = Journal { drill_id: plan.drill_id.clone(), scenario: scenario.id.clone(), ..Default::default() };
         let mut d = Drill {

@@ -119,7 +119,7 @@ impl<K: Kernel> Drill<K> {
     /// One request per service-level check (for `drill watch`).
     pub async fn sample_requests(&self) -> Vec<RequestSample> {
         let mut v = Vec::new();
-        for c in &self.scenario.checks {
+        for c in &self.plan.checks {
             let Check::HttpSlo { from, target_host, port, path, timeout_ms, tls, .. } = c else {
                 continue;
             };

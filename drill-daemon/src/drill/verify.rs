@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
-use drill_core::scenario::{Check, Counted, Scenario};
+use drill_core::plan::Plan;
+use drill_core::scenario::{Check, Counted};
 use drill_core::verdict::{self, HttpSample, Verdict};
 use drill_core::workload::{LoadgenConfig, Workload};
 use drill_ebpf::{EventKey, kinds};
@@ -21,8 +22,8 @@ use crate::workload::http;
 type Snapshot = BTreeMap<String, BTreeMap<EventKey, u64>>;
 
 /// Refuses early when a probe the checks need is missing, naming it and why.
-pub(super) fn require_probes(k: &impl Kernel, scenario: &Scenario) -> Result<()> {
-    for c in &scenario.checks {
+pub(super) fn require_probes(k: &impl Kernel, plan: &Plan) -> Result<()> {
+    for c in &plan.checks {
         if let Some(p) = required_probe(c) {
             k.require_probe(p).map_err(|e| match e {
                 DrillError::ProbeMissing { probe, why } => DrillError::ProbeMissing { probe, why: format!("{why} (check `{}` needs it)", c.name()) },
@@ -54,21 +55,20 @@ struct Client {
 impl<K: Kernel> Drill<K> {
     /// Runs the observation window and evaluates every check.
     pub async fn verify(&self) -> Result<Verdict> {
-        let window = Duration::from_secs_f64(self.scenario.window_secs);
+        let window = Duration::from_secs_f64(self.plan.window_secs);
         let probes = self.kernel.probes()?;
         let missing = |e: anyhow::Error| DrillError::ProbeMissing { probe: "probes".into(), why: format!("{e:#}") };
         let tcp = if self.plan.probes.is_empty() { None } else { Some(probes.tcpstate().map_err(missing)?.clone()) };
         let lost0 = tcp.as_ref().map_or(0, |t| t.events_lost());
-        let counting = self.scenario.checks.iter().any(|c| matches!(c, Check::Count { .. }));
+        let counting = self.plan.checks.iter().any(|c| matches!(c, Check::Count { .. }));
         let events = if counting { Some(probes.events().map_err(missing)?.clone()) } else { None };
         let before = self.snapshot(events.as_deref())?;
         // Segments and packets: the denominators and positive controls of counting checks.
-        let counting = self.scenario.checks.iter().any(|c| matches!(c, Check::Count { .. }));
         let snmp_before = if counting { self.snmp().await? } else { BTreeMap::new() };
         let t0 = probes::now_ns();
         let deadline = Instant::now() + window;
         let mut clients = Vec::new();
-        for c in &self.scenario.checks {
+        for c in &self.plan.checks {
             if let Some(cl) = self.client_of(c)? {
                 clients.push(self.run_client(cl, deadline));
             }
@@ -80,7 +80,7 @@ impl<K: Kernel> Drill<K> {
         let delta = |h: &str, f: fn(&Snmp) -> u64| snmp_after.get(h).map_or(0, f).saturating_sub(snmp_before.get(h).map_or(0, f));
         let mut slo_iter = slo_results.into_iter();
         let mut results = Vec::new();
-        for c in &self.scenario.checks {
+        for c in &self.plan.checks {
             match c {
                 Check::TcpStateDwell { name, host, port, peer, state, max_secs, min_connections } => {
                     let ino = self.host(host)?.netns_ino;
@@ -106,7 +106,7 @@ impl<K: Kernel> Drill<K> {
                 }
             }
         }
-        Ok(Verdict::new(&self.id, &self.scenario.id, self.scenario.window_secs, results))
+        Ok(Verdict::new(&self.id, &self.scenario.id, self.plan.window_secs, results))
     }
 
     /// Every host's probe counters; a map that cannot be read fails the verify (no
