@@ -1,16 +1,21 @@
 //! Drill hosts as processes: each host is a PID 1 (`drilld host-init`) in its own PID,
-//! mount, UTS and IPC namespaces, joined to the host's network namespace.
+//! mount, UTS and IPC namespaces, joined to the host's network namespace, inside its
+//! own cgroup (`cgroup.rs`, joined before the init execs).
 //!
-//! Inside a host:
-//! - `/` is made private; `/etc` is an overlay over the machine's `/etc` whose upper
-//!   layer lives in the drill's state directory (the host's own hosts, resolv.conf,
-//!   hostname and service configs; edits stay in the host);
-//! - `/var/log` is a bind of the host's log directory; `/run` and `/tmp` are fresh tmpfs;
-//!   `/proc` and `/sys` are mounted for the host's PID and network namespaces;
+//! Inside a host (`rootfs.rs`; docs/hosts.md has the whole picture):
+//! - `/` is a size-capped tmpfs built from an allowlist and pivoted into: `/usr`, `/etc`,
+//!   `/opt`, `/var/lib/dpkg` are overlays over the machine's (upper layers on that
+//!   tmpfs; `/etc`'s starts as the one the daemon prepared in the host's state dir),
+//!   the machine's secrets are whited out, every other top-level dir is empty;
+//! - `/var/log` is a bind of the host's log directory; `/run` and `/tmp` are the host's;
+//!   `/proc` (with `/proc/sys` read-only but `net`) and a read-only `/sys` are the host's
+//!   PID and network namespaces'; `/dev` is minimal;
+//! - processes hold the capability set of `caps.rs`;
 //! - PID 1 reaps every orphan, supervises the services and answers `svc` on
 //!   `/run/drill/init.sock`. `/run/drill/bin/svc` is a link to this binary.
 //!
-//! The daemon reaches a host by its init's PID: `/proc/PID/ns/*` to enter it,
+//! The daemon reaches a host by its init's PID: `/proc/PID/ns/*` to enter it (and
+//! [`entry_limits`] to take on its cgroup and capabilities),
 //! `/proc/PID/root/run/drill/init.sock` to talk to its init.
 
 use std::collections::BTreeMap;
