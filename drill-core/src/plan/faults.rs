@@ -142,9 +142,10 @@ pub enum Measure {
     /// A connection from `from` to the forwarded `via` must end as one straight to
     /// `direct` does, and at least one of them must connect.
     Dnat { from: String, via: SocketAddr, direct: SocketAddr },
-    /// A path MTU black hole: a don't-fragment echo of `payload` bytes from `from` to
-    /// `to` got "fragmentation needed" before the rule and gets neither that nor a
-    /// reply after it.
+    /// A path MTU black hole: don't-fragment echoes of `payload` bytes from `from` to
+    /// `to` get neither a reply nor "fragmentation needed", while the faulty host's drop
+    /// counter shows it dropped what it made (no large echo is sent before the rule: it
+    /// would teach the sender the path MTU).
     PmtuBlackhole { from: String, to: IpAddr, payload: usize },
 }
 
@@ -163,7 +164,7 @@ impl fmt::Display for Measure {
                 write!(f, "a transfer from {from}{} to {to_host} at about {} kbit/s", from_port.map(|p| format!(" port {p}")).unwrap_or_default(), rate_bps / 1000)
             }
             Measure::Dnat { from, via, direct } => write!(f, "a connection from {from} to {via} ends as one straight to {direct}"),
-            Measure::PmtuBlackhole { from, to, payload } => write!(f, "a {payload}-byte don't-fragment echo from {from} to {to}: no reply and no frag-needed"),
+            Measure::PmtuBlackhole { from, to, payload } => write!(f, "{payload}-byte don't-fragment echoes from {from} to {to}: no reply, no frag-needed, and the faulty host's drop counter moves"),
         }
     }
 }
@@ -363,9 +364,10 @@ fn nft_step(cx: &Cx, host: &str, rule: &NftRule) -> Result<(Mechanism, Measure),
         NftAction::Loss { permille } if icmp_like => Measure::EchoLoss { from, to, count: LOSS_ECHOES, spacing_us: 50, loss: f64::from(permille) / 1000.0 },
         NftAction::Loss { .. } => return cx.refuse("loss on one protocol other than ICMP cannot be measured by echoes", "leave `proto` out (loss on every protocol, TCP included) or use proto = \"icmp\""),
         NftAction::Limit { per_second, burst } if icmp_like => {
-            // Spread the burst so that about half of it should pass.
+            // Spread the burst over at most 100 ms, shorter for a fast policer, so that
+            // at most about half of it should pass.
             let count = LOSS_ECHOES;
-            let want_secs = ((f64::from(count) / 2.0 - f64::from(burst)).max(1.0) / f64::from(per_second)).clamp(0.01, 2.0);
+            let want_secs = ((f64::from(count) / 2.0 - f64::from(burst)).max(1.0) / f64::from(per_second)).clamp(0.005, 0.1);
             let spacing_us = ((want_secs * 1e6 / f64::from(count)) as u64).max(10);
             Measure::EchoPolicer { from, to, count, spacing_us, per_second, burst }
         }

@@ -31,8 +31,6 @@ pub(super) struct Control {
     rtt: Option<Duration>,
     /// How the measured TCP connection ended before the fault.
     connect: Option<Connect>,
-    /// For a path MTU black hole: "fragmentation needed" messages seen before the rule.
-    frag_needed: u16,
 }
 
 /// Echo requests of a control burst, and how long it waits for the slowest.
@@ -83,16 +81,10 @@ impl<K: Kernel> Drill<K> {
                 c.rtt = self.rtt(from, to.ip()).await?;
                 c.connect = Some(self.kernel.try_connect(&self.host(from)?.netns, *to, connect_timeout(c.rtt)).await?.0);
             }
-            Measure::PmtuBlackhole { from, to, payload } => {
-                let base = self.need_rtt(step, &c, from, *to, self.rtt(from, *to).await?)?;
-                c.rtt = Some(base);
-                let s = self.burst(from, *to, Burst { count: PMTU_ECHOES, spacing: Duration::from_millis(5), linger: icmp::linger_for(base), payload: *payload, dont_fragment: true }).await?;
-                c.frag_needed = frag_needed(&s);
-                if c.frag_needed == 0 {
-                    let why = format!("before the rule, a {payload}-byte don't-fragment echo from {from} to {to} got no \"fragmentation needed\" back ({} replies): there is no narrow link for the rule to matter", s.received);
-                    return Err(DrillError::not_measured(&step.summary, &step.host, why));
-                }
-            }
+            // Only the round trip: a large echo before the rule would teach the sender's
+            // kernel the path MTU (a cached exception the learner would then see, and
+            // that would heal the drill's own traffic to that address).
+            Measure::PmtuBlackhole { from, to, .. } => c.rtt = self.rtt(from, *to).await?,
         }
         Ok(c)
     }
@@ -155,13 +147,24 @@ impl<K: Kernel> Drill<K> {
                 Ok(format!("a connection from {from} to {via} {got_via}, as one straight to {direct} does"))
             }
             Measure::PmtuBlackhole { from, to, payload } => {
+                // The faulty host's drop counter shows the "fragmentation needed" it made
+                // and dropped; the sender sees silence (and so learns no path MTU).
                 let base = self.need_rtt(step, c, from, *to, c.rtt)?;
+                let ino = self.host(&step.host)?.netns_ino;
+                let Some(drops0) = self.kernel.drop_count(ino) else {
+                    return Err(DrillError::not_measured(&step.summary, &step.host, "the drop probe is not loaded, and a dropped \"fragmentation needed\" shows nowhere else"));
+                };
                 let s = self.burst(from, *to, Burst { count: PMTU_ECHOES, spacing: Duration::from_millis(5), linger: icmp::linger_for(base), payload: *payload, dont_fragment: true }).await?;
-                let after = frag_needed(&s);
-                if after > 0 || s.received > 0 {
-                    return took(format!("a {payload}-byte don't-fragment echo from {from} to {to} still got {after} \"fragmentation needed\" and {} replies", s.received));
+                let dropped = self.kernel.drop_count(ino).unwrap_or(drops0).saturating_sub(drops0);
+                let fn_seen = frag_needed(&s);
+                if fn_seen > 0 || s.received > 0 {
+                    return took(format!("a {payload}-byte don't-fragment echo from {from} to {to} still got {fn_seen} \"fragmentation needed\" and {} replies", s.received));
                 }
-                Ok(format!("a {payload}-byte don't-fragment echo from {from} to {to} got {} \"fragmentation needed\" before the rule and silence after it", c.frag_needed))
+                if dropped == 0 {
+                    let why = format!("a {payload}-byte don't-fragment echo from {from} to {to} got silence, but {} dropped nothing: the path has no narrow link for the rule to matter", step.host);
+                    return Err(DrillError::not_measured(&step.summary, &step.host, why));
+                }
+                Ok(format!("{PMTU_ECHOES} {payload}-byte don't-fragment echoes from {from} to {to}: silence, and {} dropped {dropped} packets meanwhile (its \"fragmentation needed\")", step.host))
             }
         }
     }

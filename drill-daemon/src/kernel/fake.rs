@@ -40,6 +40,8 @@ struct State {
     /// Whether a filtering fault (nft table, eBPF classifier) was set: connections and
     /// large echoes answer differently from then on.
     filtered: bool,
+    /// Packets "dropped" so far (a filtered large don't-fragment echo's frag-needed).
+    drops: u64,
     /// The config text each service starts with, by (host, service), from the plan.
     configs: Vec<(String, String, String)>,
 }
@@ -259,13 +261,16 @@ impl Kernel for FakeKernel {
 
     async fn echo_burst(&self, netns: &str, to: std::net::Ipv4Addr, b: crate::icmp::Burst) -> Result<crate::icmp::EchoStats> {
         self.call("echo_burst", format!("{netns} {to} x{} payload {}", b.count, b.payload), None, None)?;
-        let st = self.st();
+        let mut st = self.st();
         let extra = if st.delay_ms > 0.0 { st.extra_rtt_ms } else { 0.0 };
         let rtt = BASE_RTT_MS + st.delay_ms + extra;
         // A large don't-fragment echo meets a narrow link: "fragmentation needed" comes
         // back until a filter drops it.
         if b.dont_fragment && b.payload > 1400 {
             let unreachable = if st.filtered { Vec::new() } else { vec![(4, b.count as u16)] };
+            if st.filtered {
+                st.drops += u64::from(b.count);
+            }
             return Ok(crate::icmp::EchoStats { sent: b.count, unreachable, ..Default::default() });
         }
         let received = (f64::from(b.count) * (1.0 - st.loss.min(1.0))).round() as u32;
@@ -273,7 +278,7 @@ impl Kernel for FakeKernel {
     }
 
     fn drop_count(&self, _ino: u32) -> Option<u64> {
-        None
+        Some(self.st().drops)
     }
 
     fn running_config(&self, host: &str, _pid: i32, service: &str) -> Result<Option<String>> {

@@ -1,0 +1,95 @@
+//! What `drill start --dry-run` promises is what a start creates. For every built-in
+//! drill: the dry run's plan (made by the CLI alone, no daemon) equals the plan the
+//! daemon started (but for the drill's id); the drill's journal and the machine hold
+//! exactly the planned namespaces (hosts, switches, delay wires); and every planned
+//! fault step is there in the kernel, looked at with the learner's tools (nft, tc, ip).
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::*;
+use serde_json::Value;
+
+fn planned_namespaces(plan: &Value) -> BTreeSet<String> {
+    let mut s: BTreeSet<String> = plan["hosts"].as_array().unwrap().iter().chain(plan["switches"].as_array().unwrap()).map(|h| h["netns"].as_str().unwrap().to_string()).collect();
+    for step in plan["faults"].as_array().unwrap() {
+        if step["mechanism"]["mechanism"] == "delay-wire" {
+            s.insert(step["mechanism"]["netns"].as_str().unwrap().to_string());
+        }
+    }
+    s
+}
+
+fn host_netns(plan: &Value, host: &str) -> String {
+    plan["hosts"].as_array().unwrap().iter().find(|h| h["name"] == host).unwrap()["netns"].as_str().unwrap().to_string()
+}
+
+/// Checks one planned fault step in the kernel of the started drill.
+fn step_is_there(plan: &Value, step: &Value) -> Result<(), String> {
+    let m = &step["mechanism"];
+    let ns = host_netns(plan, step["host"].as_str().unwrap());
+    let text = |cmd: &str| in_ns(&ns, cmd);
+    let ok = match m["mechanism"].as_str().unwrap() {
+        "nft" => {
+            let chain = text(&format!("nft list chain inet drill {}", m["chain"].as_str().unwrap()));
+            chain.contains("drop") || chain.contains("reject")
+        }
+        "dnat" => text("nft list chain inet drill prerouting").contains("dnat"),
+        "delay-wire" => std::path::Path::new("/run/netns").join(m["netns"].as_str().unwrap()).exists(),
+        "netem" => text(&format!("tc qdisc show dev {}", m["interface"].as_str().unwrap())).contains("netem"),
+        "ebpf-tc" => text(&format!("tc filter show dev {} {}", m["interface"].as_str().unwrap(), m["direction"].as_str().unwrap())).contains("drill_tc_fault"),
+        "tbf" => text(&format!("tc qdisc show dev {}", m["interface"].as_str().unwrap())).contains("tbf"),
+        "htb" => text(&format!("tc qdisc show dev {}", m["interface"].as_str().unwrap())).contains("htb"),
+        "mtu" => text(&format!("ip -o link show {}", m["interface"].as_str().unwrap())).contains(&format!("mtu {}", m["mtu"])),
+        "route-remove" => !text("ip route show").contains("default"),
+        "sysctl" => {
+            let got = text(&format!("sysctl -n {}", m["key"].as_str().unwrap()));
+            got.split_whitespace().collect::<Vec<_>>() == m["value"].as_str().unwrap().split_whitespace().collect::<Vec<_>>()
+        }
+        "service-config" => true, // read back by the engine from the running service; its config file is checked by the self-tests
+        other => return Err(format!("unknown mechanism {other}")),
+    };
+    if ok { Ok(()) } else { Err(format!("planned step not found in the kernel: {step}")) }
+}
+
+#[test]
+fn every_builtin_drill_creates_what_its_dry_run_promised() {
+    if !privileged_or_skip("every_builtin_drill_creates_what_its_dry_run_promised") {
+        return;
+    }
+    let d = TestDaemon::start("promise");
+    let list = d.drill_json(&["list", "--json"], 0);
+    let ids: Vec<String> = list.as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_string()).collect();
+    assert!(ids.len() >= 11, "{list}");
+    for scenario in &ids {
+        // The dry run: the CLI plans alone (no daemon is asked).
+        let out = std::process::Command::new(drill_bin()).args(["--socket", "/nonexistent/drilld.sock", "start", scenario, "--dry-run", "--json"]).output().unwrap();
+        assert!(out.status.success(), "{scenario}: dry run: {}", String::from_utf8_lossy(&out.stderr));
+        let dry: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(dry["drill"].is_null(), "a dry run starts nothing");
+        let started = d.drill_json(&["start", scenario, "--json"], 0);
+        let id = started["drill"]["id"].as_str().unwrap().to_string();
+        let plan = &started["plan"];
+        assert_eq!(plan["slot"], 0, "{scenario}: a fresh daemon's drills run one at a time in block 0");
+        // Equal but for the drill id.
+        let promised: Value = serde_json::from_str(&serde_json::to_string(&dry["plan"]).unwrap().replace("000000", &id)).unwrap();
+        assert_eq!(&promised, plan, "{scenario}: the started plan differs from the dry run's");
+        assert_eq!(plan["faults"].as_array().unwrap().len(), promised["faults"].as_array().unwrap().len());
+        // The journal and the machine hold exactly the planned namespaces.
+        let want = planned_namespaces(plan);
+        let journal: Value = serde_json::from_slice(&std::fs::read(d.state.join("drills").join(&id).join("journal.json")).unwrap()).unwrap();
+        let journaled: BTreeSet<String> = journal["netns"].as_array().unwrap().iter().map(|n| n.as_str().unwrap().to_string()).collect();
+        assert_eq!(journaled, want, "{scenario}: journal vs plan");
+        let present: BTreeSet<String> = netns_of(&id).into_iter().collect();
+        assert_eq!(present, want, "{scenario}: /run/netns vs plan");
+        // Every planned fault step is in the kernel, seen with the learner's tools.
+        for step in plan["faults"].as_array().unwrap() {
+            if let Err(e) = step_is_there(plan, step) {
+                panic!("{scenario}: {e}");
+            }
+        }
+        d.drill_json(&["stop", &id, "--json"], 0);
+        assert!(netns_of(&id).is_empty(), "{scenario}: namespaces left");
+    }
+}
