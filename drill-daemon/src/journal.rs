@@ -79,6 +79,9 @@ pub fn undo(dir: &Path, j: Option<&Journal>) -> Vec<String> {
                 errors.push(format!("drill {}: deleting netns {ns}: {e:#}", j.drill_id));
             }
         }
+    } else {
+        // No readable journal: the hosts' cgroup records still say what to remove.
+        errors.extend(host::cgroup::remove_for_drill(dir, None));
     }
     if let Err(e) = std::fs::remove_dir_all(dir) {
         if e.kind() != std::io::ErrorKind::NotFound {

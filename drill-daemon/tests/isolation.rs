@@ -201,3 +201,23 @@ fn a_host_cannot_change_the_machine() {
     eprintln!("isolation: {} checks passed, {} failed", c.passed, c.failed.len());
     assert!(c.failed.is_empty(), "{} isolation checks failed:\n{}\ndaemon log: {}", c.failed.len(), c.failed.join("\n"), d.logs());
 }
+
+/// The cgroups are in the drill's journal: after drilld is killed with a drill running,
+/// `drilld reset` removes them (with the namespaces).
+#[test]
+fn reset_after_a_crash_removes_the_hosts_cgroups() {
+    if !privileged_or_skip("reset_after_a_crash_removes_the_hosts_cgroups") {
+        return;
+    }
+    let mut d = TestDaemon::start("isocrash");
+    let v = d.drill_json(&["start", "firewall-drop", "--json"], 0);
+    let id = v["drill"]["id"].as_str().expect("drill id").to_string();
+    let cgs = drill_daemon::host::cgroup::detect().expect("cgroup layout");
+    let prefix = format!("drill-{id}-");
+    assert!(!cgs.find(&prefix).is_empty(), "no cgroup for drill {id}");
+    d.crash();
+    let out = d.reset();
+    assert!(out.status.success(), "drilld reset: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(wait_until(Duration::from_secs(5), || cgs.find(&prefix).is_empty()), "left after reset: {:?}; reset said {}", cgs.find(&prefix), String::from_utf8_lossy(&out.stderr));
+    assert!(netns_of(&id).is_empty(), "netns left: {:?}", netns_of(&id));
+}
