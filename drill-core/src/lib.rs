@@ -123,7 +123,10 @@ pub mod host {
         fn cgroup_files_of_a_host_init() {
             let cg = "9:name=systemd:/\n8:pids:/drill-ab-lb\n4:memory:/drill-ab-lb\n1:cpu:/drill-ab-lb\n0::/\n".to_string();
             let mi = "32 31 0:29 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n35 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n39 31 0:36 / /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids\n41 31 0:38 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n".to_string();
-            assert_eq!(super::cgroup_procs_files(&cg, &mi), vec!["/sys/fs/cgroup/pids/drill-ab-lb/cgroup.procs", "/sys/fs/cgroup/memory/drill-ab-lb/cgroup.procs", "/sys/fs/cgroup/cpu/drill-ab-lb/cgroup.procs"]);
+            assert_eq!(
+                super::cgroup_procs_files(&cg, &mi),
+                vec!["/sys/fs/cgroup/pids/drill-ab-lb/cgroup.procs", "/sys/fs/cgroup/memory/drill-ab-lb/cgroup.procs", "/sys/fs/cgroup/cpu/drill-ab-lb/cgroup.procs"]
+            );
             let v2 = super::cgroup_procs_files("0::/drill-ab-lb\n", "30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n");
             assert_eq!(v2, vec!["/sys/fs/cgroup/drill-ab-lb/cgroup.procs"]);
             assert!(super::cgroup_procs_files("0::/user.slice\n", "30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n").is_empty());

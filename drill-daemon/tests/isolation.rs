@@ -112,7 +112,11 @@ fn a_host_cannot_change_the_machine() {
         eprintln!("SKIPPED the block device case: /sys/block lists no device");
     }
     let (_, ls) = h.run("ls /dev");
-    c.check("/dev is minimal", ls.split_whitespace().all(|n| ["fd", "full", "null", "ptmx", "pts", "random", "shm", "stderr", "stdin", "stdout", "tty", "urandom", "zero"].contains(&n)), ls.split_whitespace().collect::<Vec<_>>().join(" "));
+    c.check(
+        "/dev is minimal",
+        ls.split_whitespace().all(|n| ["fd", "full", "null", "ptmx", "pts", "random", "shm", "stderr", "stdin", "stdout", "tty", "urandom", "zero"].contains(&n)),
+        ls.split_whitespace().collect::<Vec<_>>().join(" "),
+    );
 
     // Module loading, reboot, clock: refused (python's ctypes reaches the syscalls when
     // the tools are not installed).
@@ -148,7 +152,21 @@ fn a_host_cannot_change_the_machine() {
     // Capabilities: the documented set.
     let (_, st) = h.run("grep CapBnd /proc/self/status; grep CapBnd /proc/1/status");
     let bnds: Vec<u64> = st.lines().filter_map(|l| u64::from_str_radix(l.split_whitespace().nth(1)?, 16).ok()).collect();
-    for (name, cap, want) in [("SYS_MODULE", 16, false), ("SYS_RAWIO", 17, false), ("SYS_ADMIN", 21, false), ("SYS_BOOT", 22, false), ("SYS_TIME", 25, false), ("MKNOD", 27, false), ("NET_ADMIN", 12, true), ("NET_RAW", 13, true), ("SYS_PTRACE", 19, true), ("KILL", 5, true), ("DAC_OVERRIDE", 1, true), ("BPF", 39, true), ("PERFMON", 38, true)] {
+    for (name, cap, want) in [
+        ("SYS_MODULE", 16, false),
+        ("SYS_RAWIO", 17, false),
+        ("SYS_ADMIN", 21, false),
+        ("SYS_BOOT", 22, false),
+        ("SYS_TIME", 25, false),
+        ("MKNOD", 27, false),
+        ("NET_ADMIN", 12, true),
+        ("NET_RAW", 13, true),
+        ("SYS_PTRACE", 19, true),
+        ("KILL", 5, true),
+        ("DAC_OVERRIDE", 1, true),
+        ("BPF", 39, true),
+        ("PERFMON", 38, true),
+    ] {
         let held: Vec<bool> = bnds.iter().map(|b| b & (1 << cap) != 0).collect();
         c.check(&format!("CAP_{name} {} (exec'd shell, init)", if want { "kept" } else { "dropped" }), held.len() == 2 && held.iter().all(|h| *h == want), format!("{held:?}"));
     }
@@ -170,7 +188,11 @@ fn a_host_cannot_change_the_machine() {
     // The cgroup: limits set, everything inside, fork bomb stopped at pids.max.
     let cgs = drill_daemon::host::cgroup::detect().expect("cgroup layout");
     let dirs = cgs.find(&format!("drill-{id}-"));
-    c.check("a cgroup per host, named drill-<id>-<host>", dirs.iter().any(|p| p.ends_with(format!("drill-{id}-api"))) && dirs.iter().any(|p| p.ends_with(format!("drill-{id}-client"))), format!("{dirs:?}"));
+    c.check(
+        "a cgroup per host, named drill-<id>-<host>",
+        dirs.iter().any(|p| p.ends_with(format!("drill-{id}-api"))) && dirs.iter().any(|p| p.ends_with(format!("drill-{id}-client"))),
+        format!("{dirs:?}"),
+    );
     let (_, cg) = h.run("cat /proc/self/cgroup");
     c.check("a command run by drill exec is in the host's cgroup", cg.contains(&format!("drill-{id}-api")), cg.replace('\n', " "));
     let read = |f: &str| dirs.iter().filter(|p| p.ends_with(format!("drill-{id}-api"))).find_map(|p| std::fs::read_to_string(p.join(f)).ok()).unwrap_or_default().trim().to_string();
@@ -183,7 +205,11 @@ fn a_host_cannot_change_the_machine() {
     c.check("pids limit 512", read("pids.max") == "512", read("pids.max"));
     let (code, out) = h.run("i=0; while [ $i -lt 2000 ]; do sleep 30 & i=$((i+1)); done 2>/dev/null; echo started=$i; kill $(jobs -p) 2>/dev/null; exit 0");
     let events = read("pids.events");
-    c.check("fork until the limit: stopped by pids.max", events.split_whitespace().nth(1).and_then(|n| n.parse::<u64>().ok()).is_some_and(|n| n > 0), format!("exit {code}, {} ; pids.events: {events}", out.lines().last().unwrap_or("")));
+    c.check(
+        "fork until the limit: stopped by pids.max",
+        events.split_whitespace().nth(1).and_then(|n| n.parse::<u64>().ok()).is_some_and(|n| n > 0),
+        format!("exit {code}, {} ; pids.events: {events}", out.lines().last().unwrap_or("")),
+    );
     let _ = h.run("pkill sleep; exit 0");
 
     // Stop: nothing left.

@@ -255,7 +255,8 @@ fn mask_secrets(lower: &Path, upper: &Path) -> Result<()> {
 fn is_named_secret(p: &Path) -> bool {
     let s = p.to_string_lossy();
     let name = p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-    matches!(s.as_ref(), "/etc/shadow" | "/etc/gshadow" | "/etc/shadow-" | "/etc/gshadow-" | "/etc/sudoers" | "/etc/sudoers.d") || (s.starts_with("/etc/ssh/") && name.starts_with("ssh_host_") && name.ends_with("key"))
+    matches!(s.as_ref(), "/etc/shadow" | "/etc/gshadow" | "/etc/shadow-" | "/etc/gshadow-" | "/etc/sudoers" | "/etc/sudoers.d")
+        || (s.starts_with("/etc/ssh/") && name.starts_with("ssh_host_") && name.ends_with("key"))
 }
 
 /// An overlayfs whiteout: a 0/0 character device.

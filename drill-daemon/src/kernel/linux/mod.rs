@@ -63,7 +63,17 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl LinuxKernel {
     pub fn new(probes: Arc<Probes>, spawner: Spawner, root_nl: rtnetlink::Handle) -> LinuxKernel {
-        LinuxKernel { probes, spawner, root_nl, ns: Mutex::default(), wires: Mutex::default(), tc_faults: Mutex::default(), ready: Mutex::default(), cgroups: std::sync::OnceLock::new(), host_cgroups: Mutex::default() }
+        LinuxKernel {
+            probes,
+            spawner,
+            root_nl,
+            ns: Mutex::default(),
+            wires: Mutex::default(),
+            tc_faults: Mutex::default(),
+            ready: Mutex::default(),
+            cgroups: std::sync::OnceLock::new(),
+            host_cgroups: Mutex::default(),
+        }
     }
 
     /// The worker inside `netns` (created by [`Kernel::create_netns`]).
@@ -187,7 +197,8 @@ impl Kernel for LinuxKernel {
             }
             Err(e) => {
                 let errs = cg.remove();
-                k("starting the host's init", &host, None, Err(e.context(errs.join("; "))))
+                let e = if errs.is_empty() { e } else { e.context(errs.join("; ")) };
+                k("starting the host's init", &host, None, Err(e))
             }
         }
     }
