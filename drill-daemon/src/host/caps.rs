@@ -47,3 +47,20 @@ pub fn drop_all(caps: &[u32]) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn root_owners_keep_tracing_others_do_not() {
+        let root = super::dropped(true);
+        assert_eq!(root, vec![16, 17, 21, 22, 25, 27]);
+        let user = super::dropped(false);
+        for c in [34, 38, 39] {
+            assert!(!root.contains(&c) && user.contains(&c), "cap {c}: root {root:?} user {user:?}");
+        }
+        // Never among the dropped: what learners' tools need.
+        for keep in [1, 5, 12, 13, 19] {
+            assert!(!user.contains(&keep), "cap {keep} dropped: {user:?}");
+        }
+    }
+}
