@@ -16,6 +16,10 @@ use serde::{Deserialize, Serialize};
 /// The controllers a host is limited by.
 pub const CONTROLLERS: [&str; 3] = ["memory", "cpu", "pids"];
 
+/// Used where the hierarchy exists: v1's devices controller denies every block device
+/// (the machine's disks) to the host, beside the missing device nodes and CAP_MKNOD.
+pub const OPTIONAL: [&str; 1] = ["devices"];
+
 /// Prefix of every cgroup the engine creates.
 pub const PREFIX: &str = "drill-";
 
@@ -162,11 +166,20 @@ impl Cgroups for V1 {
                 _ => {}
             }
         }
+        if let Some(m) = self.mounts.get("devices") {
+            let d = m.join(name);
+            if !dirs.contains(&d) {
+                mkdir(&d)?;
+                dirs.push(d.clone());
+            }
+            write(&d, "devices.deny", "b *:* rwm")?;
+        }
         Ok(HostCgroup { name: name.to_string(), dirs })
     }
 
     fn find(&self, prefix: &str) -> Vec<PathBuf> {
         let mut roots: Vec<PathBuf> = self.mounts.values().cloned().collect();
+        roots.sort();
         roots.dedup();
         find_in(roots.into_iter(), prefix)
     }
@@ -230,7 +243,7 @@ pub fn parse_mountinfo(text: &str) -> Layout {
             }
             "cgroup" => {
                 for opt in post.get(2).map_or("", |s| s).split(',') {
-                    if CONTROLLERS.contains(&opt) {
+                    if CONTROLLERS.contains(&opt) || OPTIONAL.contains(&opt) {
                         l.v1.entry(opt.to_string()).or_insert_with(|| mnt.clone());
                     }
                 }
