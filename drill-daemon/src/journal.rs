@@ -72,11 +72,16 @@ pub fn undo(dir: &Path, j: Option<&Journal>) -> Vec<String> {
                 }
             }
         }
+        // Hosts' cgroups, once their inits are gone (recorded per host; also found by id).
+        errors.extend(host::cgroup::remove_for_drill(dir, Some(&j.drill_id)).into_iter().map(|e| format!("drill {}: {e}", j.drill_id)));
         for ns in &j.netns {
             if let Err(e) = netns::delete(ns) {
                 errors.push(format!("drill {}: deleting netns {ns}: {e:#}", j.drill_id));
             }
         }
+    } else {
+        // No readable journal: the hosts' cgroup records still say what to remove.
+        errors.extend(host::cgroup::remove_for_drill(dir, None));
     }
     if let Err(e) = std::fs::remove_dir_all(dir) {
         if e.kind() != std::io::ErrorKind::NotFound {

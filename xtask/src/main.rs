@@ -72,6 +72,8 @@ const HOST_PACKAGES: &[&str] = &[
     "procps",
     "openssl",
     "util-linux",
+    // insmod/modprobe/lsmod: learners expect them; tests/isolation.rs checks they fail in hosts.
+    "kmod",
 ];
 
 fn main() -> ExitCode {

@@ -95,6 +95,7 @@ impl<K: Kernel> Drill<K> {
                 state_dir: hdir.clone(),
                 exe: env.exe.to_path_buf(),
                 services: ph.services.iter().map(|s| ServiceSpec { name: s.name.clone(), kind: s.kind.clone(), config_path: s.config_path.clone(), log_path: s.log_path.clone() }).collect(),
+                isolation: host::Isolation::default(),
             };
             prepare_host_dir(&spec, &ph.etc_hosts, &ph.services)?;
             if let Some(ca) = &ca {

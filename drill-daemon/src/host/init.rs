@@ -37,23 +37,13 @@ pub fn init_main() -> ! {
 }
 
 fn setup(spec: &HostSpec) -> Result<()> {
-    let none = None::<&str>;
-    mount(none, "/", none, MsFlags::MS_REC | MsFlags::MS_PRIVATE, none).context("making / private")?;
-    let opts = format!("lowerdir=/etc,upperdir={},workdir={}", spec.etc_upper().display(), spec.etc_work().display());
-    mount(Some("overlay"), "/etc", Some("overlay"), MsFlags::empty(), Some(opts.as_str())).context("mounting the overlay on /etc (is the overlay filesystem available?)")?;
-    mount(Some(&spec.log_dir()), "/var/log", none, MsFlags::MS_BIND, none).context("bind-mounting /var/log")?;
-    mount(Some("proc"), "/proc", Some("proc"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC, none).context("mounting /proc")?;
-    // sysfs shows the host's own interfaces under /sys/class/net; not fatal if refused.
-    if let Err(e) = mount(Some("sysfs"), "/sys", Some("sysfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC, none) {
-        eprintln!("host-init: mounting /sys: {e} (continuing with the machine's /sys)");
-    }
-    mount(Some("tmpfs"), "/run", Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some("mode=0755")).context("mounting /run")?;
-    mount(Some("tmpfs"), "/tmp", Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some("mode=1777")).context("mounting /tmp")?;
+    rootfs::build(spec)?;
     std::fs::create_dir_all(HOST_BIN)?;
-    // The binary's path may be hidden inside the host (e.g. under /tmp): reach it
-    // through PID 1's exe magic link instead.
+    // The binary's path is not visible inside the host: reach it through PID 1's exe
+    // magic link instead.
     std::os::unix::fs::symlink("/proc/1/exe", Path::new(HOST_BIN).join("svc")).context("linking /run/drill/bin/svc")?;
     sethostname(&spec.hostname).context("sethostname")?;
+    caps::drop_all(&caps::dropped(spec.isolation.owner_is_root))?;
     Ok(())
 }
 

@@ -1,16 +1,21 @@
 //! Drill hosts as processes: each host is a PID 1 (`drilld host-init`) in its own PID,
-//! mount, UTS and IPC namespaces, joined to the host's network namespace.
+//! mount, UTS and IPC namespaces, joined to the host's network namespace, inside its
+//! own cgroup (`cgroup.rs`, joined before the init execs).
 //!
-//! Inside a host:
-//! - `/` is made private; `/etc` is an overlay over the machine's `/etc` whose upper
-//!   layer lives in the drill's state directory (the host's own hosts, resolv.conf,
-//!   hostname and service configs; edits stay in the host);
-//! - `/var/log` is a bind of the host's log directory; `/run` and `/tmp` are fresh tmpfs;
-//!   `/proc` and `/sys` are mounted for the host's PID and network namespaces;
+//! Inside a host (`rootfs.rs`; docs/hosts.md has the whole picture):
+//! - `/` is a size-capped tmpfs built from an allowlist and pivoted into: `/usr`, `/etc`,
+//!   `/opt`, `/var/lib/dpkg` are overlays over the machine's (upper layers on that
+//!   tmpfs; `/etc`'s starts as the one the daemon prepared in the host's state dir),
+//!   the machine's secrets are whited out, every other top-level dir is empty;
+//! - `/var/log` is a bind of the host's log directory; `/run` and `/tmp` are the host's;
+//!   `/proc` (with `/proc/sys` read-only but `net`) and a read-only `/sys` are the host's
+//!   PID and network namespaces'; `/dev` is minimal;
+//! - processes hold the capability set of `caps.rs`;
 //! - PID 1 reaps every orphan, supervises the services and answers `svc` on
 //!   `/run/drill/init.sock`. `/run/drill/bin/svc` is a link to this binary.
 //!
-//! The daemon reaches a host by its init's PID: `/proc/PID/ns/*` to enter it,
+//! The daemon reaches a host by its init's PID: `/proc/PID/ns/*` to enter it (and
+//! [`entry_limits`] to take on its cgroup and capabilities),
 //! `/proc/PID/root/run/drill/init.sock` to talk to its init.
 
 use std::collections::BTreeMap;
@@ -24,14 +29,16 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
-use nix::mount::{MsFlags, mount};
 use nix::sched::{CloneFlags, setns};
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{Pid, sethostname};
 use serde::{Deserialize, Serialize};
 
+pub mod caps;
+pub mod cgroup;
 mod init;
+pub mod rootfs;
 mod svc;
 
 pub use init::init_main;
@@ -56,6 +63,28 @@ pub struct HostSpec {
     /// The drilld binary, exec'd as the host's init (inside, services and `svc` reach it via /proc).
     pub exe: PathBuf,
     pub services: Vec<ServiceSpec>,
+    /// What the host may use and do (docs/hosts.md).
+    #[serde(default)]
+    pub isolation: Isolation,
+}
+
+/// A host's limits and capability set.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Isolation {
+    /// The drill's owner is root: its hosts keep CAP_BPF, CAP_PERFMON and CAP_SYSLOG
+    /// (they read the whole machine's kernel). Every owner is root today (sudo); a
+    /// non-root owner's drill sets this false (the seam for issue 11/12's owners).
+    pub owner_is_root: bool,
+    /// The host's cgroup limits (memory, pids, CPU).
+    pub limits: cgroup::Limits,
+    /// Size of the tmpfs holding the host's root and its overlays' upper layers.
+    pub disk_bytes: u64,
+}
+
+impl Default for Isolation {
+    fn default() -> Isolation {
+        Isolation { owner_is_root: true, limits: cgroup::Limits::default(), disk_bytes: rootfs::DEFAULT_DISK_BYTES }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -121,6 +150,8 @@ struct SpawnJob {
     spec: HostSpec,
     netns: PathBuf,
     console: PathBuf,
+    /// `cgroup.procs` files the init joins before it execs.
+    cgroup: Vec<PathBuf>,
     reply: mpsc::Sender<Result<(i32, OwnedFd)>>,
 }
 
@@ -138,7 +169,7 @@ impl Spawner {
             .name("host-spawner".into())
             .spawn(move || {
                 while let Ok(job) = rx.recv() {
-                    let r = spawn_init(&job.spec, &job.netns, &job.console);
+                    let r = spawn_init(&job.spec, &job.netns, &job.console, &job.cgroup);
                     let _ = job.reply.send(r);
                 }
             })
@@ -147,14 +178,15 @@ impl Spawner {
     }
 
     /// Starts the init of one host; returns its PID and the read end of its ready pipe.
-    pub fn spawn(&self, spec: HostSpec, netns: PathBuf, console: PathBuf) -> Result<(i32, OwnedFd)> {
+    /// Inside the host, the init is in the cgroups of `cgroup` (their `cgroup.procs`).
+    pub fn spawn(&self, spec: HostSpec, netns: PathBuf, console: PathBuf, cgroup: Vec<PathBuf>) -> Result<(i32, OwnedFd)> {
         let (reply, rx) = mpsc::channel();
-        self.tx.send(SpawnJob { spec, netns, console, reply }).map_err(|_| anyhow!("host spawner thread is gone"))?;
+        self.tx.send(SpawnJob { spec, netns, console, cgroup, reply }).map_err(|_| anyhow!("host spawner thread is gone"))?;
         rx.recv().map_err(|_| anyhow!("host spawner thread is gone"))?
     }
 }
 
-fn spawn_init(spec: &HostSpec, netns: &Path, console: &Path) -> Result<(i32, OwnedFd)> {
+fn spawn_init(spec: &HostSpec, netns: &Path, console: &Path, cgroup: &[PathBuf]) -> Result<(i32, OwnedFd)> {
     let exe = CString::new(spec.exe.as_os_str().as_encoded_bytes())?;
     let argv = [CString::new("drilld")?, CString::new("host-init")?];
     let mut envp = vec![CString::new(format!("{SPEC_ENV}={}", serde_json::to_string(spec)?))?, CString::new(format!("PATH={HOST_PATH}"))?, CString::new("HOME=/root")?, CString::new("LANG=C.UTF-8")?];
@@ -166,6 +198,8 @@ fn spawn_init(spec: &HostSpec, netns: &Path, console: &Path) -> Result<(i32, Own
     let ns = File::open(netns).with_context(|| format!("opening {}", netns.display()))?;
     let log = File::options().create(true).append(true).open(console).with_context(|| format!("opening {}", console.display()))?;
     let devnull = File::open("/dev/null")?;
+    let cg_files: Vec<File> = cgroup.iter().map(|p| File::options().write(true).open(p).with_context(|| format!("opening {}", p.display()))).collect::<Result<_>>()?;
+    let cg_fds: Vec<RawFd> = cg_files.iter().map(|f| f.as_raw_fd()).collect();
     let (ready_r, ready_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
     let (ns_fd, log_fd, null_fd, w_fd) = (ns.as_raw_fd(), log.as_raw_fd(), devnull.as_raw_fd(), ready_w.as_raw_fd());
     let flags = CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC;
@@ -174,6 +208,12 @@ fn spawn_init(spec: &HostSpec, netns: &Path, console: &Path) -> Result<(i32, Own
     let cb = Box::new(|| -> isize {
         // SAFETY: raw syscalls on fds and pointers that stay valid in the child.
         unsafe {
+            // Into the host's cgroup first: everything the init starts is inside.
+            for &fd in &cg_fds {
+                if libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
+                    return 119;
+                }
+            }
             if libc::setns(ns_fd, libc::CLONE_NEWNET) != 0 {
                 return 120;
             }
@@ -267,6 +307,7 @@ pub fn ns_flag(name: &str) -> CloneFlags {
 /// Builds a command that runs `/bin/sh -c command` inside host init `pid`'s namespaces.
 /// The shell's children live in the host's PID namespace.
 pub fn command_in_host(pid: i32, command: &str) -> Result<tokio::process::Command> {
+    let (cg_files, drop) = entry_limits(pid)?;
     let nss = open_namespaces(pid)?;
     let mut cmd = std::process::Command::new("/bin/sh");
     cmd.arg("-c").arg(command).env_clear().env("PATH", HOST_PATH).env("HOME", "/root").env("LANG", "C.UTF-8");
@@ -274,6 +315,12 @@ pub fn command_in_host(pid: i32, command: &str) -> Result<tokio::process::Comman
     // mount namespace is allowed there. Only syscalls are made.
     unsafe {
         cmd.pre_exec(move || {
+            for f in &cg_files {
+                if libc::write(f.as_raw_fd(), b"0".as_ptr().cast(), 1) != 1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            caps::drop_bounding_raw(&drop)?;
             for (fd, flag) in &nss {
                 setns(fd.as_fd(), *flag).map_err(std::io::Error::from)?;
             }
@@ -282,4 +329,15 @@ pub fn command_in_host(pid: i32, command: &str) -> Result<tokio::process::Comman
         });
     }
     Ok(tokio::process::Command::from(cmd))
+}
+
+/// What a process entering host init `pid` takes on before it execs: the init's cgroups
+/// (their `cgroup.procs`, opened now, while the machine's cgroupfs is reachable) and the
+/// capabilities the init's bounding set lacks.
+pub fn entry_limits(pid: i32) -> Result<(Vec<File>, Vec<u32>)> {
+    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).with_context(|| format!("reading /proc/{pid}/cgroup (is the host still running?)"))?;
+    let mi = std::fs::read_to_string("/proc/self/mountinfo").context("reading /proc/self/mountinfo")?;
+    let files = drill_core::host::cgroup_procs_files(&cg, &mi).iter().map(|p| File::options().write(true).open(p).with_context(|| format!("opening {p}"))).collect::<Result<Vec<_>>>()?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok();
+    Ok((files, drill_core::host::caps_to_drop(status.as_deref())))
 }

@@ -50,6 +50,10 @@ pub struct LinuxKernel {
     tc_faults: Mutex<Vec<(String, TcFault)>>,
     /// Ready pipes of spawned host inits, until they are waited for.
     ready: Mutex<HashMap<i32, OwnedFd>>,
+    /// The machine's cgroup layout (read once, at the first host).
+    cgroups: std::sync::OnceLock<std::result::Result<Box<dyn host::cgroup::Cgroups>, String>>,
+    /// Each host init's cgroup, removed once the init is reaped.
+    host_cgroups: Mutex<HashMap<i32, host::cgroup::HostCgroup>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -59,7 +63,17 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl LinuxKernel {
     pub fn new(probes: Arc<Probes>, spawner: Spawner, root_nl: rtnetlink::Handle) -> LinuxKernel {
-        LinuxKernel { probes, spawner, root_nl, ns: Mutex::default(), wires: Mutex::default(), tc_faults: Mutex::default(), ready: Mutex::default() }
+        LinuxKernel {
+            probes,
+            spawner,
+            root_nl,
+            ns: Mutex::default(),
+            wires: Mutex::default(),
+            tc_faults: Mutex::default(),
+            ready: Mutex::default(),
+            cgroups: std::sync::OnceLock::new(),
+            host_cgroups: Mutex::default(),
+        }
     }
 
     /// The worker inside `netns` (created by [`Kernel::create_netns`]).
@@ -81,6 +95,26 @@ impl LinuxKernel {
 
 fn k<T>(op: &str, host: &str, iface: Option<&str>, r: anyhow::Result<T>) -> Result<T> {
     r.map_err(|e| DrillError::kernel(op, Some(host), iface, e))
+}
+
+impl LinuxKernel {
+    /// Creates host `spec`'s cgroup and records it in the host's state directory (in
+    /// the drill's journal directory; recovery also finds it by the drill id).
+    fn create_cgroup(&self, spec: &HostSpec) -> anyhow::Result<host::cgroup::HostCgroup> {
+        let cgs = self.cgroups.get_or_init(|| host::cgroup::detect().map_err(|e| format!("{e:#}"))).as_ref().map_err(|e| anyhow!("{e}"))?;
+        let name = host::cgroup::name(&spec.drill_id, &spec.name);
+        let cg = match cgs.create(&name, &spec.isolation.limits) {
+            Ok(cg) => cg,
+            Err(e) => {
+                // Leave no half-made cgroup behind.
+                let half = host::cgroup::HostCgroup { name: name.clone(), dirs: cgs.find(&name).into_iter().filter(|d| d.file_name().is_some_and(|n| n.to_string_lossy() == name)).collect() };
+                let errs = half.remove();
+                return Err(if errs.is_empty() { e } else { e.context(errs.join("; ")) });
+            }
+        };
+        host::cgroup::save_record(&spec.state_dir, &cg)?;
+        Ok(cg)
+    }
 }
 
 impl Kernel for LinuxKernel {
@@ -154,9 +188,19 @@ impl Kernel for LinuxKernel {
 
     fn spawn_host(&self, spec: HostSpec, netns: &str, console: &Path) -> Result<i32> {
         let host = spec.name.clone();
-        let (pid, ready) = k("starting the host's init", &host, None, self.spawner.spawn(spec, netns::netns_path(netns), console.to_path_buf()))?;
-        lock(&self.ready).insert(pid, ready);
-        Ok(pid)
+        let cg = k("creating the host's cgroup", &host, None, self.create_cgroup(&spec))?;
+        match self.spawner.spawn(spec, netns::netns_path(netns), console.to_path_buf(), cg.procs_files()) {
+            Ok((pid, ready)) => {
+                lock(&self.ready).insert(pid, ready);
+                lock(&self.host_cgroups).insert(pid, cg);
+                Ok(pid)
+            }
+            Err(e) => {
+                let errs = cg.remove();
+                let e = if errs.is_empty() { e } else { e.context(errs.join("; ")) };
+                k("starting the host's init", &host, None, Err(e))
+            }
+        }
     }
 
     async fn wait_host_ready(&self, host: &str, pid: i32, console: &Path, timeout: Duration) -> Result<()> {
@@ -171,7 +215,20 @@ impl Kernel for LinuxKernel {
 
     fn kill_host(&self, host: &str, pid: i32) -> Result<()> {
         lock(&self.ready).remove(&pid);
-        k("stopping the host's init", host, None, host::kill_and_reap(pid, HOST_KILL_TIMEOUT))
+        let killed = host::kill_and_reap(pid, HOST_KILL_TIMEOUT);
+        // The cgroup goes only once its processes are gone (a reaped init took its
+        // whole PID namespace with it); an init that would not die keeps it.
+        let cg_errors = match (&killed, lock(&self.host_cgroups).remove(&pid)) {
+            (Ok(()), Some(cg)) => cg.remove(),
+            (Err(_), Some(cg)) => {
+                let errs = vec![format!("cgroup {} kept: its init is still running", cg.name)];
+                lock(&self.host_cgroups).insert(pid, cg);
+                errs
+            }
+            _ => Vec::new(),
+        };
+        let r = killed.and_then(|()| if cg_errors.is_empty() { Ok(()) } else { Err(anyhow!(cg_errors.join("; "))) });
+        k("stopping the host's init", host, None, r)
     }
 
     async fn set_sysctl(&self, netns: &str, host: &str, key: &str, value: &str) -> Result<()> {

@@ -1,0 +1,287 @@
+//! A host's root file system, built by its init (in its own mount namespace) the way
+//! bubblewrap and runc build a container's: from an allowlist, never the machine's
+//! whole `/`. docs/hosts.md describes the result.
+//!
+//! - a size-capped tmpfs holds the new root (every top-level directory of the machine
+//!   re-created empty, the `/bin`, `/sbin`, `/lib*` links as on the machine) and, beside
+//!   it (outside what the host can reach), the upper layers of its overlays;
+//! - `/usr`, `/etc`, `/opt`, `/var/lib/dpkg` (and `/bin` etc. where they are real
+//!   directories) are overlays: the machine's directory the read-only lower layer, the
+//!   upper layer on that tmpfs. `/etc`'s upper starts as a copy of the one the daemon
+//!   prepared in the host's state directory (hosts, resolv.conf, service configs, certs);
+//! - the machine's secrets in `/etc` (anything not world-readable: shadow, gshadow, ssh
+//!   host keys, sudoers, ...) are whiteouts in that upper layer: absent, not merely covered;
+//! - `/var/log` is a bind of the host's log directory (the daemon reads service logs there);
+//! - `/proc` with `/proc/sys` read-only but `/proc/sys/net`, kcore & co masked; `/sys`
+//!   read-only; a minimal `/dev`;
+//! - then `pivot_root` into it and detach the machine's root.
+
+use std::ffi::CString;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use nix::mount::{MntFlags, MsFlags, mount, umount2};
+
+use super::HostSpec;
+
+/// Default size of a host's disk (the tmpfs holding its root and upper layers).
+pub const DEFAULT_DISK_BYTES: u64 = 64 << 20;
+
+/// Machine directories a host sees through an overlay (lower layer read-only).
+const OVERLAID: [&str; 9] = ["usr", "etc", "opt", "bin", "sbin", "lib", "lib32", "lib64", "libx32"];
+/// Package manager state, overlaid too (so `dpkg -i` works and vanishes with the drill).
+const OVERLAID_VAR: [&str; 1] = ["var/lib/dpkg"];
+/// Devices bound from the machine into a host's /dev.
+const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
+/// /proc files masked with /dev/null and directories masked with an empty read-only tmpfs (as runc).
+const PROC_MASKED_FILES: [&str; 6] = ["kcore", "keys", "timer_list", "sched_debug", "latency_stats", "sysrq-trigger"];
+const PROC_MASKED_DIRS: [&str; 3] = ["acpi", "scsi", "asound"];
+/// /proc paths made read-only.
+const PROC_READONLY: [&str; 4] = ["bus", "fs", "irq", "sysrq-trigger"];
+
+/// Where the staging tmpfs is mounted (in the host's own mount namespace only).
+const STAGE: &str = "/tmp";
+
+fn none() -> Option<&'static str> {
+    None
+}
+
+fn bind(src: &Path, dst: &Path, flags: MsFlags) -> Result<()> {
+    mount(Some(src), dst, none(), MsFlags::MS_BIND | flags, none()).with_context(|| format!("bind-mounting {} on {}", src.display(), dst.display()))
+}
+
+fn remount_ro(dst: &Path, extra: MsFlags) -> Result<()> {
+    mount(none(), dst, none(), MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | extra, none()).with_context(|| format!("remounting {} read-only", dst.display()))
+}
+
+fn mkdir_mode(p: &Path, mode: u32) -> Result<()> {
+    std::fs::create_dir_all(p).with_context(|| format!("creating {}", p.display()))?;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).with_context(|| format!("chmod {}", p.display()))
+}
+
+/// Builds the host's root and pivots into it. Runs in the init, as root with every
+/// capability, before the capability drop.
+pub fn build(spec: &HostSpec) -> Result<()> {
+    mount(none(), "/", none(), MsFlags::MS_REC | MsFlags::MS_PRIVATE, none()).context("making / private")?;
+    let stage = Path::new(STAGE);
+    let opts = format!("size={},mode=0755", spec.isolation.disk_bytes);
+    mount(Some("tmpfs"), stage, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some(opts.as_str())).context("mounting the host's disk (tmpfs)")?;
+    let root = stage.join("root");
+    let layers = stage.join("layers");
+    mkdir_mode(&root, 0o755)?;
+    mkdir_mode(&layers, 0o700)?;
+    bind(&root, &root, MsFlags::empty())?;
+
+    // Top-level: links as on the machine, every directory the host's own and empty.
+    for e in std::fs::read_dir("/").context("reading /")?.flatten() {
+        let name = e.file_name();
+        let dst = root.join(&name);
+        let Ok(md) = std::fs::symlink_metadata(e.path()) else { continue };
+        if md.file_type().is_symlink() {
+            let target = std::fs::read_link(e.path())?;
+            std::os::unix::fs::symlink(&target, &dst).with_context(|| format!("linking {}", dst.display()))?;
+        } else if md.is_dir() {
+            mkdir_mode(&dst, md.mode() & 0o7777)?;
+        }
+    }
+    for d in ["proc", "sys", "dev", "run", "tmp", "var", "root", "etc", "usr"] {
+        if !root.join(d).exists() {
+            mkdir_mode(&root.join(d), if d == "tmp" { 0o1777 } else { 0o755 })?;
+        }
+    }
+    std::fs::set_permissions(root.join("tmp"), std::fs::Permissions::from_mode(0o1777))?;
+
+    // /etc's upper layer starts as the daemon's prepared one, with the machine's secrets whited out.
+    let etc_upper = layers.join("etc/upper");
+    mkdir_mode(&etc_upper, 0o755)?;
+    copy_tree(&spec.etc_upper(), &etc_upper).with_context(|| format!("copying {} into the host", spec.etc_upper().display()))?;
+    mask_secrets(Path::new("/etc"), &etc_upper)?;
+
+    for d in OVERLAID.iter().copied().chain(OVERLAID_VAR) {
+        let lower = Path::new("/").join(d);
+        let Ok(md) = std::fs::symlink_metadata(&lower) else { continue };
+        if !md.is_dir() {
+            continue; // a link (merged /usr): re-created above
+        }
+        let key = d.replace('/', "-");
+        let (upper, work) = (layers.join(&key).join("upper"), layers.join(&key).join("work"));
+        mkdir_mode(&upper, md.mode() & 0o7777)?;
+        mkdir_mode(&work, 0o700)?;
+        let dst = root.join(d);
+        mkdir_mode(&dst, md.mode() & 0o7777)?;
+        let opts = format!("lowerdir={},upperdir={},workdir={}", lower.display(), upper.display(), work.display());
+        mount(Some("overlay"), &dst, Some("overlay"), MsFlags::empty(), Some(opts.as_str())).with_context(|| format!("mounting the overlay on /{d} (is the overlay filesystem available?)"))?;
+    }
+
+    // /var: the host's own, with its log dir and the usual links.
+    mkdir_mode(&root.join("var/log"), 0o755)?;
+    bind(&spec.log_dir(), &root.join("var/log"), MsFlags::empty())?;
+    mkdir_mode(&root.join("var/tmp"), 0o1777)?;
+    for (l, t) in [("var/run", "/run"), ("var/lock", "/run/lock")] {
+        let _ = std::os::unix::fs::symlink(t, root.join(l));
+    }
+
+    mount_proc(&root.join("proc"))?;
+    // The network namespace's own sysfs, read-only.
+    mount(Some("sysfs"), &root.join("sys"), Some("sysfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_RDONLY, none()).context("mounting /sys read-only")?;
+    if root.join("sys/firmware").is_dir() {
+        mount(Some("tmpfs"), &root.join("sys/firmware"), Some("tmpfs"), MsFlags::MS_RDONLY, Some("size=0")).context("masking /sys/firmware")?;
+    }
+    mount_dev(&root.join("dev"))?;
+    mask_proc(&root.join("proc"), &root.join("dev/null"))?;
+
+    // Into the new root; the machine's root is detached.
+    std::env::set_current_dir(&root)?;
+    nix::unistd::pivot_root(".", ".").context("pivot_root into the host's root")?;
+    umount2(".", MntFlags::MNT_DETACH).context("detaching the machine's root")?;
+    std::env::set_current_dir("/")?;
+    Ok(())
+}
+
+fn mount_proc(proc_: &Path) -> Result<()> {
+    mount(Some("proc"), proc_, Some("proc"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC, none()).context("mounting /proc")?;
+    // /proc/sys read-only but /proc/sys/net (the host's network namespace's own): bind
+    // net on itself first, then rbind /proc/sys over itself (carrying the net bind) and
+    // make only that top mount read-only.
+    let sys = proc_.join("sys");
+    let net = sys.join("net");
+    bind(&net, &net, MsFlags::empty())?;
+    bind(&sys, &sys, MsFlags::MS_REC)?;
+    remount_ro(&sys, MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC)?;
+    Ok(())
+}
+
+fn mask_proc(proc_: &Path, null: &Path) -> Result<()> {
+    for f in PROC_READONLY {
+        let p = proc_.join(f);
+        if p.exists() {
+            bind(&p, &p, MsFlags::MS_REC)?;
+            remount_ro(&p, MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC)?;
+        }
+    }
+    for f in PROC_MASKED_FILES {
+        let p = proc_.join(f);
+        if p.exists() {
+            bind(null, &p, MsFlags::empty())?;
+        }
+    }
+    for d in PROC_MASKED_DIRS {
+        let p = proc_.join(d);
+        if p.is_dir() {
+            mount(Some("tmpfs"), &p, Some("tmpfs"), MsFlags::MS_RDONLY, Some("size=0")).with_context(|| format!("masking {}", p.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// A minimal /dev: a few character devices bound from the machine, its own ptys, shm.
+fn mount_dev(dev: &Path) -> Result<()> {
+    mount(Some("tmpfs"), dev, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC, Some("size=64k,mode=0755")).context("mounting /dev")?;
+    for d in DEVICES {
+        let src = Path::new("/dev").join(d);
+        let dst = dev.join(d);
+        std::fs::File::create(&dst).with_context(|| format!("creating {}", dst.display()))?;
+        bind(&src, &dst, MsFlags::empty())?;
+    }
+    let pts = dev.join("pts");
+    mkdir_mode(&pts, 0o755)?;
+    mount(Some("devpts"), &pts, Some("devpts"), MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC, Some("newinstance,ptmxmode=0666,mode=0620")).context("mounting /dev/pts")?;
+    std::os::unix::fs::symlink("pts/ptmx", dev.join("ptmx"))?;
+    let shm = dev.join("shm");
+    mkdir_mode(&shm, 0o1777)?;
+    mount(Some("shm"), &shm, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some("size=16m,mode=1777")).context("mounting /dev/shm")?;
+    for (l, t) in [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")] {
+        std::os::unix::fs::symlink(t, dev.join(l))?;
+    }
+    Ok(())
+}
+
+/// Copies a directory tree (files, directories, links; modes kept).
+fn copy_tree(src: &Path, dst: &Path) -> Result<()> {
+    let Ok(rd) = std::fs::read_dir(src) else { return Ok(()) };
+    for e in rd.flatten() {
+        let (s, d) = (e.path(), dst.join(e.file_name()));
+        let md = std::fs::symlink_metadata(&s)?;
+        if md.file_type().is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&s)?, &d)?;
+        } else if md.is_dir() {
+            mkdir_mode(&d, md.mode() & 0o7777)?;
+            copy_tree(&s, &d)?;
+        } else if md.is_file() {
+            std::fs::copy(&s, &d).with_context(|| format!("copying {}", s.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Whites out, in `upper`, every entry of `lower` that is not world-readable (the
+/// machine's secrets: shadow, gshadow, ssh host keys, sudoers, private keys), unless
+/// the upper layer already provides its own. Directories that are readable are walked.
+fn mask_secrets(lower: &Path, upper: &Path) -> Result<()> {
+    let Ok(rd) = std::fs::read_dir(lower) else { return Ok(()) };
+    for e in rd.flatten() {
+        let (l, u) = (e.path(), upper.join(e.file_name()));
+        let Ok(md) = std::fs::symlink_metadata(&l) else { continue };
+        if md.file_type().is_symlink() {
+            continue;
+        }
+        let secret = md.mode() & 0o004 == 0 || is_named_secret(&l);
+        if secret {
+            match std::fs::symlink_metadata(&u) {
+                Err(_) => whiteout(&u)?,
+                // The host has its own directory there: none of the machine's shows through.
+                Ok(m) if m.is_dir() && md.is_dir() => opaque(&u)?,
+                Ok(_) => {}
+            }
+        } else if md.is_dir() {
+            // Only descend where the upper layer does not replace the directory.
+            if std::fs::symlink_metadata(&u).map(|m| m.is_dir()).unwrap_or(true) {
+                let had = u.exists();
+                mkdir_mode(&u, md.mode() & 0o7777)?;
+                mask_secrets(&l, &u)?;
+                // Leave no empty directory copies behind (they would hide nothing but
+                // show up as changed in the upper layer).
+                if !had && std::fs::read_dir(&u).map(|mut r| r.next().is_none()).unwrap_or(false) {
+                    let _ = std::fs::remove_dir(&u);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Secrets masked even when their mode would let anyone read them.
+fn is_named_secret(p: &Path) -> bool {
+    let s = p.to_string_lossy();
+    let name = p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    matches!(s.as_ref(), "/etc/shadow" | "/etc/gshadow" | "/etc/shadow-" | "/etc/gshadow-" | "/etc/sudoers" | "/etc/sudoers.d")
+        || (s.starts_with("/etc/ssh/") && name.starts_with("ssh_host_") && name.ends_with("key"))
+}
+
+/// An overlayfs whiteout: a 0/0 character device.
+fn whiteout(p: &Path) -> Result<()> {
+    let c = CString::new(p.as_os_str().as_encoded_bytes())?;
+    // SAFETY: mknod on a valid C string.
+    let r = unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR, 0) };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error()).with_context(|| format!("whiting out {}", p.display()));
+    }
+    Ok(())
+}
+
+/// Marks an upper-layer directory opaque: the lower layer's entries are hidden.
+fn opaque(p: &Path) -> Result<()> {
+    let c = CString::new(p.as_os_str().as_encoded_bytes())?;
+    // SAFETY: setxattr on valid C strings and a 1-byte value.
+    let r = unsafe { libc::setxattr(c.as_ptr(), c"trusted.overlay.opaque".as_ptr(), b"y".as_ptr().cast(), 1, 0) };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error()).with_context(|| format!("making {} opaque", p.display()));
+    }
+    Ok(())
+}
+
+/// The machine paths a host must never see (for tests and docs).
+pub fn never_visible() -> Vec<PathBuf> {
+    ["/var/lib/drill", "/run/drill", "/root", "/home"].iter().map(PathBuf::from).collect()
+}
