@@ -165,7 +165,9 @@ impl DrillError {
             DrillError::ScenarioNotFound { .. } => "`drill list` shows the built-in scenarios",
             DrillError::InvalidScenario(_) => "fix the file at the places shown, then run `drill start FILE --dry-run` again",
             DrillError::FaultDidNotTake { .. } => "the kernel did not apply the fault as asked; try again, and report it with `drilld`'s log if it stays",
-            DrillError::FaultNotMeasured { .. } => "the path the measurement needs did not answer as it must without the fault; check the scenario's topology and services (`drill start --dry-run` shows how each fault is measured)",
+            DrillError::FaultNotMeasured { .. } => {
+                "the path the measurement needs did not answer as it must without the fault; check the scenario's topology and services (`drill start --dry-run` shows how each fault is measured)"
+            }
             DrillError::Unmeasurable(_) => "change the fault as the error says; `drill start --dry-run` shows how each fault is measured",
             DrillError::Kernel { .. } => "see drilld's log; `drill reset` removes any leftovers",
             DrillError::ProbeMissing { .. } => "GET /v1/info on the daemon's socket shows which probes loaded and why the others did not",

@@ -72,25 +72,76 @@ pub struct FaultStep {
 #[serde(tag = "mechanism", rename_all = "kebab-case")]
 pub enum Mechanism {
     /// The service starts with this config (written into the host's /etc before it starts).
-    ServiceConfig { service: String, config_path: String, set: toml::Table },
+    ServiceConfig {
+        service: String,
+        config_path: String,
+        set: toml::Table,
+    },
     /// A rule in the host's nftables table (one transaction per host rebuilds it).
-    Nft { table: String, chain: String, rule: NftRule, resolved: String },
+    Nft {
+        table: String,
+        chain: String,
+        rule: NftRule,
+        resolved: String,
+    },
     /// A port forward in the host's prerouting nat chain.
-    Dnat { table: String, chain: String, proto: String, dport: u16, to: SocketAddr },
-    Sysctl { key: String, value: String },
-    Mtu { interface: String, mtu: u32 },
-    RouteRemove { to: Option<Cidr> },
+    Dnat {
+        table: String,
+        chain: String,
+        proto: String,
+        dport: u16,
+        to: SocketAddr,
+    },
+    Sysctl {
+        key: String,
+        value: String,
+    },
+    Mtu {
+        interface: String,
+        mtu: u32,
+    },
+    RouteRemove {
+        to: Option<Cidr>,
+    },
     /// tc tbf as the interface's root qdisc.
-    Tbf { interface: String, rate_bps: u64 },
+    Tbf {
+        interface: String,
+        rate_bps: u64,
+    },
     /// tc htb: a class at `rate_bps` for traffic from or to `port`, the rest unlimited.
-    Htb { interface: String, port: u16, rate_bps: u64 },
+    Htb {
+        interface: String,
+        port: u16,
+        rate_bps: u64,
+    },
     /// netem as the root qdisc of the interface.
-    Netem { interface: String, delay_ms: f64, jitter_ms: f64, loss: f64 },
+    Netem {
+        interface: String,
+        delay_ms: f64,
+        jitter_ms: f64,
+        loss: f64,
+    },
     /// The userspace delay wire: the host's interface is paired with end `host_end` of
     /// the hidden namespace `netns`, the link's other side with `peer_end`.
-    DelayWire { interface: String, netns: String, host_end: String, peer_end: String, delay_ms: f64, jitter_ms: f64, loss: f64 },
+    DelayWire {
+        interface: String,
+        netns: String,
+        host_end: String,
+        peer_end: String,
+        delay_ms: f64,
+        jitter_ms: f64,
+        loss: f64,
+    },
     /// A clsact direct-action classifier (`program`), its rule in a BPF map.
-    EbpfTc { interface: String, direction: String, program: String, proto: Option<String>, dport: Option<u16>, source: Option<Cidr>, drop_ppm: u32 },
+    EbpfTc {
+        interface: String,
+        direction: String,
+        program: String,
+        proto: Option<String>,
+        dport: Option<u16>,
+        source: Option<Cidr>,
+        drop_ppm: u32,
+    },
 }
 
 /// What a TCP connection attempt must end as.
@@ -270,7 +321,8 @@ fn resolved_rule(plan: &Plan, rule: &NftRule) -> String {
     let mut text = rule.describe();
     for (h, kw) in [(rule.from.as_ref().and_then(|f| if let NftSource::Host(h) = f { Some(h) } else { None }), "ip saddr"), (rule.to.as_ref(), "ip daddr")] {
         if let Some(h) = h {
-            let addrs: Vec<String> = plan.hosts.iter().filter(|x| &x.name == h).flat_map(|x| x.interfaces.iter().flat_map(|i| i.addresses.iter())).filter(|c| c.addr.is_ipv4()).map(|c| c.addr.to_string()).collect();
+            let addrs: Vec<String> =
+                plan.hosts.iter().filter(|x| &x.name == h).flat_map(|x| x.interfaces.iter().flat_map(|i| i.addresses.iter())).filter(|c| c.addr.is_ipv4()).map(|c| c.addr.to_string()).collect();
             let from_or_to = if kw == "ip saddr" { format!("from {h}") } else { format!("to {h}") };
             text = text.replace(&from_or_to, &format!("{kw} {{ {} }}", addrs.join(", ")));
         }
@@ -362,7 +414,9 @@ fn nft_step(cx: &Cx, host: &str, rule: &NftRule) -> Result<(Mechanism, Measure),
     let icmp_like = rule.proto.as_deref().is_none_or(|p| p == "icmp");
     let measure = match rule.action {
         NftAction::Loss { permille } if icmp_like => Measure::EchoLoss { from, to, count: LOSS_ECHOES, spacing_us: 50, loss: f64::from(permille) / 1000.0 },
-        NftAction::Loss { .. } => return cx.refuse("loss on one protocol other than ICMP cannot be measured by echoes", "leave `proto` out (loss on every protocol, TCP included) or use proto = \"icmp\""),
+        NftAction::Loss { .. } => {
+            return cx.refuse("loss on one protocol other than ICMP cannot be measured by echoes", "leave `proto` out (loss on every protocol, TCP included) or use proto = \"icmp\"");
+        }
         NftAction::Limit { per_second, burst } if icmp_like => {
             // Spread the burst over at most 100 ms, shorter for a fast policer, so that
             // at most about half of it should pass.
@@ -373,7 +427,9 @@ fn nft_step(cx: &Cx, host: &str, rule: &NftRule) -> Result<(Mechanism, Measure),
         }
         NftAction::Limit { .. } => return cx.refuse("a policer on one protocol other than ICMP cannot be measured by echoes", "leave `proto` out or use proto = \"icmp\""),
         NftAction::ConnLimit { max } if max <= MAX_CONN_LIMIT_MEASURED => Measure::ConnLimit { from, to: SocketAddr::new(to, rule.dport.unwrap_or(0)), max },
-        NftAction::ConnLimit { .. } => return cx.refuse(format!("more than {MAX_CONN_LIMIT_MEASURED} connections would be needed to show the limit"), format!("use max_connections of at most {MAX_CONN_LIMIT_MEASURED}")),
+        NftAction::ConnLimit { .. } => {
+            return cx.refuse(format!("more than {MAX_CONN_LIMIT_MEASURED} connections would be needed to show the limit"), format!("use max_connections of at most {MAX_CONN_LIMIT_MEASURED}"));
+        }
         action => {
             let expect = match (rule.proto.as_deref(), rule.dport, action) {
                 (Some("tcp"), Some(_), NftAction::Drop) => ConnectOutcome::TimesOut,
@@ -433,7 +489,12 @@ fn ebpf_step(cx: &Cx, host: &str, interface: &str, egress: bool, proto: Option<&
         (None | Some("icmp"), None) if egress => Measure::EchoLoss { from: host.to_string(), to: nb_addr, count: LOSS_ECHOES, spacing_us: 50, loss },
         (None | Some("icmp"), None) => Measure::EchoLoss { from: prober, to: target, count: LOSS_ECHOES, spacing_us: 50, loss },
         (Some("tcp"), Some(p)) if loss >= 1.0 && !egress => Measure::Connect { from: prober, to: SocketAddr::new(target, p), expect: ConnectOutcome::TimesOut },
-        _ => return cx.refuse("only ICMP/every-protocol drops, and a full TCP drop on ingress, can be measured from outside", "drop every protocol or ICMP (any percent), or TCP to a port at 100% on ingress"),
+        _ => {
+            return cx.refuse(
+                "only ICMP/every-protocol drops, and a full TCP drop on ingress, can be measured from outside",
+                "drop every protocol or ICMP (any percent), or TCP to a port at 100% on ingress",
+            );
+        }
     };
     Ok((mechanism, measure))
 }

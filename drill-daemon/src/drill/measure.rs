@@ -122,7 +122,9 @@ impl<K: Kernel> Drill<K> {
             Measure::Connect { from, to, expect } => self.measure_connect(step, c, from, *to, *expect).await,
             Measure::ConnLimit { from, to, max } => match self.kernel.connect_until_timeout(&self.host(from)?.netns, *to, max + 1, connect_timeout(None)).await? {
                 ConnRun::TimedOut { attempt } => Ok(format!("connection {attempt} of {} from {from} to {to} timed out after {} were open", max + 1, attempt - 1)),
-                ConnRun::Failed { attempt, error } => Err(DrillError::not_measured(&step.summary, &step.host, format!("connection {attempt} from {from} to {to} failed: {error} (nothing listens there?)"))),
+                ConnRun::Failed { attempt, error } => {
+                    Err(DrillError::not_measured(&step.summary, &step.host, format!("connection {attempt} from {from} to {to} failed: {error} (nothing listens there?)")))
+                }
                 ConnRun::AllConnected => took(format!("{} connections from {from} to {to} all connected", max + 1)),
             },
             Measure::Transfer { from, to_host, to, from_port, rate_bps } => {
@@ -229,9 +231,19 @@ impl<K: Kernel> Drill<K> {
             }
         };
         let ms = t.elapsed().as_secs_f64() * 1e3;
-        let met = matches!((expect, &got), (ConnectOutcome::Connects, Connect::Connected) | (ConnectOutcome::TimesOut, Connect::TimedOut) | (ConnectOutcome::Refused, Connect::Refused) | (ConnectOutcome::IcmpError, Connect::Refused | Connect::Other(_)));
+        let met = matches!(
+            (expect, &got),
+            (ConnectOutcome::Connects, Connect::Connected)
+                | (ConnectOutcome::TimesOut, Connect::TimedOut)
+                | (ConnectOutcome::Refused, Connect::Refused)
+                | (ConnectOutcome::IcmpError, Connect::Refused | Connect::Other(_))
+        );
         if !met {
-            return Err(DrillError::did_not_take(&step.summary, &step.host, format!("a TCP connection from {from} to {to} {got} after {ms:.1} ms (expected: it {expect}; before the fault it {before})")));
+            return Err(DrillError::did_not_take(
+                &step.summary,
+                &step.host,
+                format!("a TCP connection from {from} to {to} {got} after {ms:.1} ms (expected: it {expect}; before the fault it {before})"),
+            ));
         }
         let how = if by_counter { format!("its SYN was dropped on {} after {ms:.1} ms (the kernel's drop counter)", step.host) } else { format!("{got} after {ms:.1} ms") };
         Ok(format!("a TCP connection from {from} to {to}: {how}; before the fault it {before}"))

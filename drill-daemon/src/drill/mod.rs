@@ -34,7 +34,6 @@ mod status;
 mod tests;
 mod verify;
 
-
 pub struct RunningHost {
     pub name: String,
     pub netns: String,

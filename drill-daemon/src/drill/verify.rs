@@ -113,10 +113,7 @@ impl<K: Kernel> Drill<K> {
     /// reading is never a pass).
     fn snapshot(&self, ev: Option<&EventProbe>) -> Result<Snapshot> {
         let Some(e) = ev else { return Ok(Snapshot::new()) };
-        self.hosts
-            .iter()
-            .map(|h| Ok((h.name.clone(), e.snapshot(h.netns_ino).map_err(|e| DrillError::Internal(e.context(format!("host {}: reading the probe counters", h.name))))?)))
-            .collect()
+        self.hosts.iter().map(|h| Ok((h.name.clone(), e.snapshot(h.netns_ino).map_err(|e| DrillError::Internal(e.context(format!("host {}: reading the probe counters", h.name))))?))).collect()
     }
 
     /// The synthetic client of an http-slo check: as the named client service is

@@ -28,10 +28,10 @@ use crate::probes::Probes;
 pub mod fake;
 pub mod linux;
 
+pub use crate::icmp::{Burst, EchoStats};
+pub use drill_core::plan::{Backends, DelayBackend};
 pub use linux::faults::Connect;
 pub use linux::nft::HostNft;
-pub use drill_core::plan::{Backends, DelayBackend};
-pub use crate::icmp::{Burst, EchoStats};
 pub use linux::topology::Splice;
 
 /// A namespace's traffic counters (see [`Kernel::snmp`]).

@@ -50,7 +50,11 @@ impl<K: Kernel> Drill<K> {
         };
         match Workload::parse_config(&planned.kind, &text) {
             Ok(running) if running == planned.workload => Ok(format!("{service} runs with the faulty {}", planned.config_path)),
-            Ok(_) => Err(DrillError::did_not_take(format!("service-config on {host}/{service}"), host, format!("{service} runs with another config than the faulty one the plan wrote to {}", planned.config_path))),
+            Ok(_) => Err(DrillError::did_not_take(
+                format!("service-config on {host}/{service}"),
+                host,
+                format!("{service} runs with another config than the faulty one the plan wrote to {}", planned.config_path),
+            )),
             Err(e) => Err(DrillError::not_measured(format!("service-config on {host}/{service}"), host, format!("the config {service} recorded does not parse: {e}"))),
         }
     }
