@@ -9,7 +9,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
-use drill_core::scenario::{NftAction, NftRule};
 
 use crate::kernel::linux::netns::NetnsWorker;
 
@@ -44,45 +43,6 @@ pub async fn try_connect(from: &NetnsWorker, to: SocketAddr, timeout: Duration) 
         Err(_) => Connect::TimedOut,
     };
     Ok((r, t.elapsed()))
-}
-
-/// What a rule must do to a TCP connection attempt.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Expect {
-    TimeOut,
-    Refusal,
-    /// An ICMP error, which connect reports as refused or unreachable.
-    IcmpError,
-}
-
-impl Expect {
-    pub fn met_by(&self, got: &Connect) -> bool {
-        matches!((self, got), (Expect::TimeOut, Connect::TimedOut) | (Expect::Refusal, Connect::Refused) | (Expect::IcmpError, Connect::Refused | Connect::Other(_)))
-    }
-}
-
-impl std::fmt::Display for Expect {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Expect::TimeOut => "times out",
-            Expect::Refusal => "is refused",
-            Expect::IcmpError => "fails with an ICMP error",
-        })
-    }
-}
-
-/// What a rule must do to a TCP connection attempt, if it can be measured that way
-/// (a TCP rule with a port, not a random loss).
-pub fn expected(rule: &NftRule) -> Option<Expect> {
-    if rule.proto.as_deref() != Some("tcp") || rule.dport.is_none() {
-        return None;
-    }
-    match rule.action {
-        NftAction::Loss { .. } | NftAction::Limit { .. } | NftAction::ConnLimit { .. } => None,
-        NftAction::Drop => Some(Expect::TimeOut),
-        NftAction::RejectTcpReset => Some(Expect::Refusal),
-        NftAction::RejectPortUnreachable | NftAction::RejectAdminProhibited => Some(Expect::IcmpError),
-    }
 }
 
 /// Measures random loss from `prober_netns` to `addr` with `count` pings (2 ms apart).

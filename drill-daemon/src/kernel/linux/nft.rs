@@ -5,12 +5,11 @@
 //! would (delete the rule, flush the chain, delete the table); the engine never
 //! re-applies them. Runs `nft -j` from the host's namespace worker.
 
-use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 
 use anyhow::{Context, Result, anyhow, bail};
 use drill_core::plan::Plan;
-use drill_core::scenario::{Fault, NftAction, NftHook, NftRule, NftSource};
+use drill_core::scenario::{NftAction, NftHook, NftRule, NftSource};
 use nftables::{batch::Batch, expr, schema, stmt, types};
 
 use crate::kernel::linux::netns::NetnsWorker;
@@ -40,22 +39,6 @@ impl HostNft {
     }
 }
 
-/// The nft faults of a plan's scenario, grouped per host (DNAT targets that name a
-/// host are resolved to its first address).
-pub fn nft_rules(plan: &Plan, faults: &[Fault]) -> BTreeMap<String, HostNft> {
-    let mut m: BTreeMap<String, HostNft> = BTreeMap::new();
-    for f in faults {
-        match f {
-            Fault::Nft { host, rule } => m.entry(host.clone()).or_default().rules.push(rule.clone()),
-            Fault::Dnat { host, proto, dport, to, to_host } => {
-                let addr = to_host.as_ref().and_then(|h| plan.host_address(h, false)).unwrap_or(to.ip());
-                m.entry(host.clone()).or_default().dnats.push(DnatRule { proto: proto.clone(), dport: *dport, to: SocketAddr::new(addr, to.port()) });
-            }
-            _ => {}
-        }
-    }
-    m
-}
 
 fn addresses_of(plan: &Plan, host: &str) -> Vec<IpAddr> {
     plan.hosts.iter().filter(|h| h.name == host).flat_map(|h| h.interfaces.iter().flat_map(|i| i.addresses.iter().map(|c| c.addr))).filter(|a| a.is_ipv4()).collect()
