@@ -141,6 +141,9 @@ async fn daemon_main(socket: PathBuf, state: PathBuf, exit_when_idle: bool) -> R
     }
     let exe = std::fs::read_link("/proc/self/exe").context("reading /proc/self/exe")?;
     let started = std::time::Instant::now();
+    // The kernel's delay backend (a netem probe in a throwaway namespace) is found while
+    // the probes load, not at the first drill's plan.
+    std::thread::spawn(drill_daemon::kernel::linux::tc::backends);
     let probes = Arc::new(probes::Probes::load());
     info!(ms = started.elapsed().as_millis() as u64, "probes loaded");
     let (conn, root_nl, _) = rtnetlink::new_connection().context("opening a netlink socket")?;
