@@ -33,6 +33,11 @@ pub(super) struct Control {
     connect: Option<Connect>,
 }
 
+/// The drop reasons of a filter: nftables, and a tc classifier (the eBPF fault). A SYN
+/// to a closed port is dropped too (NO_SOCKET) as the kernel answers it with a reset:
+/// that must not count as the fault's drop.
+const FILTER_DROPS: &[&str] = &["NETFILTER_DROP", "TC_INGRESS", "TC_EGRESS"];
+
 /// Echo requests of a control burst, and how long it waits for the slowest.
 const CONTROL_ECHOES: u32 = 5;
 const CONTROL_LINGER: Duration = Duration::from_secs(2);
@@ -153,11 +158,11 @@ impl<K: Kernel> Drill<K> {
                 // and dropped; the sender sees silence (and so learns no path MTU).
                 let base = self.need_rtt(step, c, from, *to, c.rtt)?;
                 let ino = self.host(&step.host)?.netns_ino;
-                let Some(drops0) = self.kernel.drop_count(ino) else {
+                let Some(drops0) = self.kernel.drop_count(ino, FILTER_DROPS) else {
                     return Err(DrillError::not_measured(&step.summary, &step.host, "the drop probe is not loaded, and a dropped \"fragmentation needed\" shows nowhere else"));
                 };
                 let s = self.burst(from, *to, Burst { count: PMTU_ECHOES, spacing: Duration::from_millis(5), linger: icmp::linger_for(base), payload: *payload, dont_fragment: true }).await?;
-                let dropped = self.kernel.drop_count(ino).unwrap_or(drops0).saturating_sub(drops0);
+                let dropped = self.kernel.drop_count(ino, FILTER_DROPS).unwrap_or(drops0).saturating_sub(drops0);
                 let fn_seen = frag_needed(&s);
                 if fn_seen > 0 || s.received > 0 {
                     return took(format!("a {payload}-byte don't-fragment echo from {from} to {to} still got {fn_seen} \"fragmentation needed\" and {} replies", s.received));
@@ -215,7 +220,7 @@ impl<K: Kernel> Drill<K> {
         }
         let faulty = self.host(&step.host)?.netns_ino;
         let timeout = connect_timeout(c.rtt);
-        let drops0 = self.kernel.drop_count(faulty);
+        let drops0 = self.kernel.drop_count(faulty, FILTER_DROPS);
         let t = Instant::now();
         let attempt = self.kernel.try_connect(&self.host(from)?.netns, to, timeout);
         tokio::pin!(attempt);
@@ -224,7 +229,7 @@ impl<K: Kernel> Drill<K> {
             tokio::select! {
                 r = &mut attempt => break (r?.0, false),
                 _ = tick.tick(), if expect == ConnectOutcome::TimesOut && drops0.is_some() => {
-                    if self.kernel.drop_count(faulty) > drops0 {
+                    if self.kernel.drop_count(faulty, FILTER_DROPS) > drops0 {
                         break (Connect::TimedOut, true);
                     }
                 }

@@ -277,7 +277,7 @@ impl Kernel for FakeKernel {
         Ok(crate::icmp::EchoStats { sent: b.count, received, rtts_ms: vec![rtt; received as usize], unreachable: Vec::new(), elapsed: b.spacing * b.count + b.linger })
     }
 
-    fn drop_count(&self, _ino: u32) -> Option<u64> {
+    fn drop_count(&self, _ino: u32, _reasons: &[&str]) -> Option<u64> {
         Some(self.st().drops)
     }
 

@@ -116,9 +116,10 @@ pub trait Kernel: Send + Sync + 'static {
     // After-apply measurement (from inside a host's namespace).
     /// A burst of echo requests from `netns` to `to` ([`crate::icmp`]).
     fn echo_burst(&self, netns: &str, to: std::net::Ipv4Addr, burst: Burst) -> impl Future<Output = Result<EchoStats>> + Send;
-    /// Packets the kernel dropped in namespace `ino` so far (every reason), from the
-    /// drop probe; `None` without it.
-    fn drop_count(&self, ino: u32) -> Option<u64>;
+    /// Packets the kernel dropped in namespace `ino` so far for one of `reasons` (kernel
+    /// names without `SKB_DROP_REASON_`, e.g. NETFILTER_DROP), from the drop probe;
+    /// `None` without it.
+    fn drop_count(&self, ino: u32, reasons: &[&str]) -> Option<u64>;
     /// The config a running service of the host (init `pid`) recorded it started with;
     /// `None` while it has not recorded one yet.
     fn running_config(&self, host: &str, pid: i32, service: &str) -> Result<Option<String>>;

@@ -305,9 +305,10 @@ impl Kernel for LinuxKernel {
         r.map_err(|e| DrillError::kernel(format!("echo requests to {to}"), None, None, anyhow!(e).context(format!("from {netns}"))))
     }
 
-    fn drop_count(&self, ino: u32) -> Option<u64> {
+    fn drop_count(&self, ino: u32, reasons: &[&str]) -> Option<u64> {
         let ev = self.probes.events().ok()?;
-        Some(ev.snapshot(ino).ok()?.iter().filter(|(k, _)| k.kind == drill_ebpf::kinds::DROP).map(|(_, v)| v).sum())
+        let numbers: Vec<u32> = reasons.iter().filter_map(|r| ev.reason_number(r)).collect();
+        Some(ev.snapshot(ino).ok()?.iter().filter(|(k, _)| k.kind == drill_ebpf::kinds::DROP && numbers.contains(&k.reason)).map(|(_, v)| v).sum())
     }
 
     fn running_config(&self, host: &str, pid: i32, service: &str) -> Result<Option<String>> {
