@@ -208,10 +208,15 @@ impl EventProbe {
     }
 }
 
-/// `enum skb_drop_reason` from the kernel's BTF: numbers differ between kernels.
+/// `enum skb_drop_reason` from the kernel's BTF: numbers differ between kernels. The
+/// direct scan ([`crate::btf`]) takes milliseconds; the full parser is the fallback.
 fn drop_reasons() -> BTreeMap<u32, String> {
+    let blob = std::fs::read("/sys/kernel/btf/vmlinux").unwrap_or_default();
+    if let Some(m) = crate::btf::enum_members(&blob, "skb_drop_reason") {
+        return m.into_iter().map(|(v, n)| (v, n.trim_start_matches("SKB_DROP_REASON_").to_string())).collect();
+    }
     let mut m = BTreeMap::new();
-    let Ok(btf) = btf_rs::Btf::from_file("/sys/kernel/btf/vmlinux") else {
+    let Ok(btf) = btf_rs::Btf::from_bytes(&blob) else {
         return m;
     };
     for t in btf.resolve_types_by_name("skb_drop_reason").unwrap_or_default() {

@@ -39,7 +39,6 @@ impl HostNft {
     }
 }
 
-
 fn addresses_of(plan: &Plan, host: &str) -> Vec<IpAddr> {
     plan.hosts.iter().filter(|h| h.name == host).flat_map(|h| h.interfaces.iter().flat_map(|i| i.addresses.iter().map(|c| c.addr))).filter(|a| a.is_ipv4()).collect()
 }
