@@ -94,7 +94,7 @@ impl<K: Kernel> Drill<K> {
         Ok(c)
     }
 
-    fn need_rtt(&self, step: &FaultStep, _c: &Control, from: &str, to: IpAddr, rtt: Option<Duration>) -> Result<Duration> {
+    fn need_rtt(step: &FaultStep, from: &str, to: IpAddr, rtt: Option<Duration>) -> Result<Duration> {
         rtt.ok_or_else(|| DrillError::not_measured(&step.summary, &step.host, format!("before the fault, {from} got no echo reply from {to} (the path does not work: nothing to measure against)")))
     }
 
@@ -105,7 +105,7 @@ impl<K: Kernel> Drill<K> {
         match &step.measure {
             Measure::ReadBack { what } => Ok(format!("read back: {what}")),
             Measure::EchoLoss { from, to, count, spacing_us, loss } => {
-                let base = self.need_rtt(step, c, from, *to, c.rtt)?;
+                let base = Self::need_rtt(step, from, *to, c.rtt)?;
                 let s = self.burst(from, *to, Burst::new(*count, Duration::from_micros(*spacing_us), icmp::linger_for(base))).await?;
                 if !faults::loss_within(*loss, s.loss(), s.sent) {
                     return took(format!("{:.1}% of {} echoes from {from} to {to} were lost, not about {:.1}%", s.loss() * 100.0, s.sent, loss * 100.0));
@@ -113,7 +113,7 @@ impl<K: Kernel> Drill<K> {
                 Ok(format!("{:.1}% of {} echoes from {from} to {to} lost (a {} ms burst)", s.loss() * 100.0, s.sent, s.elapsed.as_millis()))
             }
             Measure::EchoPolicer { from, to, count, spacing_us, per_second, burst } => {
-                let base = self.need_rtt(step, c, from, *to, c.rtt)?;
+                let base = Self::need_rtt(step, from, *to, c.rtt)?;
                 let s = self.burst(from, *to, Burst::new(*count, Duration::from_micros(*spacing_us), icmp::linger_for(base))).await?;
                 let sending = (Duration::from_micros(*spacing_us) * count.saturating_sub(1)).as_secs_f64();
                 let expected = f64::from(*per_second) * sending + f64::from(*burst);
@@ -156,7 +156,7 @@ impl<K: Kernel> Drill<K> {
             Measure::PmtuBlackhole { from, to, payload } => {
                 // The faulty host's drop counter shows the "fragmentation needed" it made
                 // and dropped; the sender sees silence (and so learns no path MTU).
-                let base = self.need_rtt(step, c, from, *to, c.rtt)?;
+                let base = Self::need_rtt(step, from, *to, c.rtt)?;
                 let ino = self.host(&step.host)?.netns_ino;
                 let Some(drops0) = self.kernel.drop_count(ino, FILTER_DROPS) else {
                     return Err(DrillError::not_measured(&step.summary, &step.host, "the drop probe is not loaded, and a dropped \"fragmentation needed\" shows nowhere else"));
@@ -180,7 +180,7 @@ impl<K: Kernel> Drill<K> {
     /// loss burst too. The echoes wait for the delay itself: one round trip of it.
     async fn measure_delay(&self, step: &FaultStep, c: &Control, from: &str, to: IpAddr, count: u32, (added_ms, jitter_ms, loss): (f64, f64, f64)) -> Result<String> {
         let took = |figure: String| Err(DrillError::did_not_take(&step.summary, &step.host, figure));
-        let base = self.need_rtt(step, c, from, to, c.rtt)?;
+        let base = Self::need_rtt(step, from, to, c.rtt)?;
         let base_ms = base.as_secs_f64() * 1e3;
         let linger = icmp::linger_for(base) + Duration::from_secs_f64((2.0 * added_ms + 2.0 * jitter_ms) / 1e3);
         let mut note = String::new();
