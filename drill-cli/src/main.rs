@@ -352,10 +352,9 @@ async fn host_pid(c: &Client, id: Option<String>, host: &str, verb: &str) -> Res
 /// `DRILL_DELAY_BACKEND=wire|netem` forces one, as it does for drilld.
 fn local_backends() -> drill_core::plan::Backends {
     use drill_core::plan::DelayBackend;
-    let delay = match std::env::var("DRILL_DELAY_BACKEND").as_deref() {
-        Ok("wire") => DelayBackend::Wire,
-        Ok("netem") => DelayBackend::Netem,
-        _ => {
+    let delay = match std::env::var(DelayBackend::FORCE_ENV).ok().as_deref().and_then(DelayBackend::from_name) {
+        Some(forced) => forced,
+        None => {
             let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
             let modules = Path::new("/lib/modules").join(release.trim());
             let on_disk = ["modules.builtin", "modules.dep"].iter().any(|f| std::fs::read_to_string(modules.join(f)).is_ok_and(|t| t.contains("/sch_netem.ko")));

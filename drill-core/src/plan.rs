@@ -295,7 +295,13 @@ pub fn compile(s: &Scenario, drill_id: &str, slot: u8, backends: Backends) -> Re
 impl Plan {
     /// First address of `host` of the given family (for checks and /etc/hosts).
     pub fn host_address(&self, host: &str, v6: bool) -> Option<IpAddr> {
-        self.hosts.iter().find(|h| h.name == host)?.interfaces.iter().flat_map(|i| i.addresses.iter()).map(|c| c.addr).find(|a| a.is_ipv6() == v6)
+        self.host_addresses(host, v6).into_iter().next()
+    }
+
+    /// Every address of `host` of the given family, interfaces in plan order (what an
+    /// nft rule that names the host matches).
+    pub fn host_addresses(&self, host: &str, v6: bool) -> Vec<IpAddr> {
+        self.hosts.iter().filter(|h| h.name == host).flat_map(|h| h.interfaces.iter().flat_map(|i| i.addresses.iter())).map(|c| c.addr).filter(|a| a.is_ipv6() == v6).collect()
     }
 
     /// Every namespace the plan creates: hosts, then switches.

@@ -39,6 +39,21 @@ pub enum DelayBackend {
     Wire,
 }
 
+impl DelayBackend {
+    /// The environment variable that forces a backend (`wire` or `netem`), for tests of
+    /// the wire on a netem kernel; the daemon and the CLI's dry run both honour it.
+    pub const FORCE_ENV: &'static str = "DRILL_DELAY_BACKEND";
+
+    /// A backend by its name in [`DelayBackend::FORCE_ENV`].
+    pub fn from_name(name: &str) -> Option<DelayBackend> {
+        match name {
+            "wire" => Some(DelayBackend::Wire),
+            "netem" => Some(DelayBackend::Netem),
+            _ => None,
+        }
+    }
+}
+
 /// What the daemon knows of the kernel when it compiles a plan.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Backends {
@@ -321,8 +336,7 @@ fn resolved_rule(plan: &Plan, rule: &NftRule) -> String {
     let mut text = rule.describe();
     for (h, kw) in [(rule.from.as_ref().and_then(|f| if let NftSource::Host(h) = f { Some(h) } else { None }), "ip saddr"), (rule.to.as_ref(), "ip daddr")] {
         if let Some(h) = h {
-            let addrs: Vec<String> =
-                plan.hosts.iter().filter(|x| &x.name == h).flat_map(|x| x.interfaces.iter().flat_map(|i| i.addresses.iter())).filter(|c| c.addr.is_ipv4()).map(|c| c.addr.to_string()).collect();
+            let addrs: Vec<String> = plan.host_addresses(h, false).iter().map(IpAddr::to_string).collect();
             let from_or_to = if kw == "ip saddr" { format!("from {h}") } else { format!("to {h}") };
             text = text.replace(&from_or_to, &format!("{kw} {{ {} }}", addrs.join(", ")));
         }

@@ -5,7 +5,7 @@
 //! would (delete the rule, flush the chain, delete the table); the engine never
 //! re-applies them. Runs `nft -j` from the host's namespace worker.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use anyhow::{Context, Result, anyhow, bail};
 use drill_core::plan::Plan;
@@ -39,10 +39,6 @@ impl HostNft {
     }
 }
 
-fn addresses_of(plan: &Plan, host: &str) -> Vec<IpAddr> {
-    plan.hosts.iter().filter(|h| h.name == host).flat_map(|h| h.interfaces.iter().flat_map(|i| i.addresses.iter().map(|c| c.addr))).filter(|a| a.is_ipv4()).collect()
-}
-
 fn payload(proto: &str, field: &str) -> expr::Expression<'static> {
     expr::Expression::Named(expr::NamedExpression::Payload(expr::Payload::PayloadField(expr::PayloadField { protocol: proto.to_string().into(), field: field.to_string().into() })))
 }
@@ -52,7 +48,7 @@ fn matches(left: expr::Expression<'static>, right: expr::Expression<'static>) ->
 }
 
 fn addr_set(plan: &Plan, host: &str) -> expr::Expression<'static> {
-    expr::Expression::Named(expr::NamedExpression::Set(addresses_of(plan, host).iter().map(|a| expr::SetItem::Element(expr::Expression::String(a.to_string().into()))).collect()))
+    expr::Expression::Named(expr::NamedExpression::Set(plan.host_addresses(host, false).iter().map(|a| expr::SetItem::Element(expr::Expression::String(a.to_string().into()))).collect()))
 }
 
 fn chain(name: &str, hook: types::NfHook, kind: types::NfChainType, prio: i32) -> schema::Chain<'static> {

@@ -106,10 +106,9 @@ static BACKENDS: std::sync::OnceLock<drill_core::plan::Backends> = std::sync::On
 /// of the wire on a netem kernel).
 pub fn backends() -> drill_core::plan::Backends {
     *BACKENDS.get_or_init(|| {
-        let delay = match std::env::var("DRILL_DELAY_BACKEND").as_deref() {
-            Ok("wire") => DelayBackend::Wire,
-            Ok("netem") => DelayBackend::Netem,
-            _ => {
+        let delay = match std::env::var(DelayBackend::FORCE_ENV).ok().as_deref().and_then(DelayBackend::from_name) {
+            Some(forced) => forced,
+            None => {
                 let probe = std::thread::spawn(|| -> bool {
                     if nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).is_err() {
                         return false;
