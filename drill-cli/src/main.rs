@@ -5,6 +5,7 @@
 mod client;
 mod enter;
 mod output;
+mod pack;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -102,6 +103,9 @@ enum Cmd {
     },
     /// Remove every leftover of earlier runs (works with no daemon running).
     Reset,
+    /// Scenario packs: validate, self-test, new, list, install, remove.
+    #[command(subcommand)]
+    Pack(pack::PackCmd),
 }
 
 fn main() -> ExitCode {
@@ -179,7 +183,7 @@ async fn run(cli: Cli) -> Result<Outcome> {
         Cmd::Start { scenario, dry_run, json } => {
             let source = if scenario.ends_with(".toml") || Path::new(&scenario).is_file() {
                 let text = std::fs::read_to_string(&scenario).with_context(|| format!("reading {scenario}"))?;
-                Some(ScenarioSource { file: scenario.clone(), text })
+                Some(ScenarioSource { file: scenario.clone(), text, pack_dir: None })
             } else {
                 None
             };
@@ -197,7 +201,7 @@ async fn run(cli: Cli) -> Result<Outcome> {
                 output::print_start(&StartResponse { plan, drill: None }, json)?;
                 return Ok(Outcome::Code(0));
             }
-            let req = StartRequest { scenario: scenario.clone(), source, dry_run };
+            let req = StartRequest { scenario: scenario.clone(), source, dry_run, without_faults: false };
             let resp: StartResponse = match c.post("/v1/drills", &req).await {
                 Err(CallError::NoDaemon(io)) if is_root() && io.kind() != std::io::ErrorKind::PermissionDenied => {
                     start_daemon(&cli.socket, json)?;
@@ -297,6 +301,7 @@ async fn run(cli: Cli) -> Result<Outcome> {
                 return Ok(Outcome::Code(2));
             }
         }
+        Cmd::Pack(cmd) => return Ok(Outcome::Code(pack::run(cmd, &c, &cli.socket).await?)),
         Cmd::Reset => match c.post::<(), StopResponse>("/v1/reset", &()).await {
             Ok(r) => output::print_stop(&r, false)?,
             Err(CallError::NoDaemon(io)) if io.kind() != std::io::ErrorKind::PermissionDenied => {

@@ -20,22 +20,31 @@ pub struct ScenarioSummary {
     pub severity: String,
 }
 
-/// A scenario file sent by the client (instructor files, not built in).
+/// A scenario file sent by the client (instructor files, not installed). Only a root
+/// client may start one: packs are trusted code.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ScenarioSource {
     pub file: String,
     pub text: String,
+    /// The pack directory the scenario's `[[files]]` are read from (absolute); the
+    /// daemon reads them itself, inside that directory only.
+    #[serde(default)]
+    pub pack_dir: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StartRequest {
-    /// Id of a built-in scenario; ignored when `source` is given.
+    /// `ID` or `PACK/ID` of an installed scenario (the built-in pack first); ignored when
+    /// `source` is given.
     #[serde(default)]
     pub scenario: String,
     #[serde(default)]
     pub source: Option<ScenarioSource>,
     #[serde(default)]
     pub dry_run: bool,
+    /// Start the topology and services without the faults (`drill pack test`'s baseline).
+    #[serde(default)]
+    pub without_faults: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

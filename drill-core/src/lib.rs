@@ -22,6 +22,7 @@ pub mod builtin;
 pub mod check;
 pub mod fault;
 pub mod model;
+pub mod pack;
 pub mod plan;
 pub mod scenario;
 pub mod schema;

@@ -29,7 +29,9 @@ use crate::topo::{self, RawHost, RawLink, RawSwitch};
 pub use crate::topo::{Endpoint, Host, Route, Segment, Via};
 use crate::workload::{self, Workload};
 use crate::{check, fault};
+pub use authoring::{Attempt, Difficulty, FileRef, Meta, source_problem};
 
+mod authoring;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -60,6 +62,14 @@ const TOP: Shape = table(
         key("verify", Ty::Sub, "{ window_secs = 5 }", "how drill submit observes"),
         key("checks", Ty::List, "[{ kind = \"http-slo\", from = \"client\", target = \"api:8080\" }]", "what drill submit judges"),
         key("solution", Ty::Sub, "{ summary = \"...\", steps = [] }", "the reference fix"),
+        key("difficulty", Ty::Str, "\"intermediate\"", "beginner, intermediate or advanced"),
+        key("tags", Ty::List, "[\"tcp\", \"firewall\"]", "words to find the scenario by"),
+        key("curriculum", Ty::List, "[\"seeds/networking.md#firewalls\"]", "where the curriculum teaches it"),
+        key("estimated_minutes", Ty::Num, "20", "how long a learner usually needs (1-600)").from(1.0, 600.0, "minutes"),
+        key("time_limit_minutes", Ty::Num, "30", "the clock of a timed incident (1-600)").from(1.0, 600.0, "minutes"),
+        key("workarounds", Ty::List, "[{ name = \"open everything\", steps = [...] }]", "commands that look like fixes but are not: submit must fail"),
+        key("alternatives", Ty::List, "[{ name = \"clamp the MSS\", steps = [...] }]", "other right fixes: submit must pass"),
+        key("files", Ty::List, "[{ host = \"lb\", path = \"/etc/nginx/nginx.conf\", source = \"files/nginx.conf\" }]", "pack files placed in hosts"),
     ],
 );
 const SERVICE: Shape = table(
@@ -73,7 +83,6 @@ const SERVICE: Shape = table(
 );
 const VERIFY: Shape = table("[verify]", &[key("window_secs", Ty::Num, "5", "observation window of drill submit, seconds (1-300; default 5)")]);
 const SOLUTION: Shape = table("[solution]", &[key("summary", Ty::Str, "\"...\"", "what was wrong and why the fix works"), key("steps", Ty::List, "[{ host = \"api\", run = \"...\" }]", "the fix")]);
-const STEP: Shape = table("a solution step", &[key("host", Ty::Str, "\"api\"", "where the command runs"), key("run", Ty::Str, "\"svc restart httpd\"", "a shell command")]);
 
 /// A validated scenario.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -93,6 +102,24 @@ pub struct Scenario {
     pub window_secs: f64,
     pub checks: Vec<Check>,
     pub solution: Solution,
+    /// For authors and the self-test (`drill pack test`): see [`authoring`].
+    #[serde(default)]
+    pub meta: Meta,
+    #[serde(default)]
+    pub workarounds: Vec<Attempt>,
+    #[serde(default)]
+    pub alternatives: Vec<Attempt>,
+    #[serde(default)]
+    pub files: Vec<FileRef>,
+    /// The name of each fault (parallel to `faults`): its `name` key, else its kind (`kind-N`
+    /// when the kind repeats).
+    #[serde(default)]
+    pub fault_names: Vec<String>,
+    /// The faults each check guards (parallel to `checks`, indices into `faults`): the
+    /// check's `guards` key, else every fault. A check that guards none (`guards = []`)
+    /// protects something the fix must keep (the site's real rules, say).
+    #[serde(default)]
+    pub guards: Vec<Vec<usize>>,
 }
 
 /// Parses and validates one scenario file. `file` is only used in messages.
@@ -114,25 +141,41 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
     let (hosts, segments) = topo::validate(e.cx, &raw_hosts, &links, &switches, &hosts_known.names);
     let (services, service_tables) = read_services(&mut e, &hosts_known);
     let mut faults = Vec::new();
+    let mut declared = Vec::new();
     for (s, t) in e.tables("faults") {
         let env = fault::Env { hosts: &hosts_known, topo: &hosts, segments: &segments, services: &services, service_tables: &service_tables, earlier: &faults };
-        faults.extend(fault::read(&mut *e.cx, s, t, &env));
+        if let Some(f) = fault::read(&mut *e.cx, s, t, &env) {
+            declared.push((raw_str(t, "name"), raw_str(t, "kind").map(Spanned::into_inner).unwrap_or_default()));
+            faults.push(f);
+        }
     }
+    let fault_names = authoring::fault_names(&declared, e.cx);
     let window = read_verify(&mut e);
     let env = check::Env { hosts: &hosts_known, services: &services };
     let check_tables = e.tables("checks");
-    let checks: Vec<Check> = check_tables.iter().filter_map(|(s, t)| check::read(&mut *e.cx, s.clone(), t, &env)).collect();
+    let mut checks = Vec::new();
+    let mut guards = Vec::new();
+    for (s, t) in &check_tables {
+        if let Some(c) = check::read(&mut *e.cx, s.clone(), t, &env) {
+            guards.push(read_guards(e.cx, t, &fault_names));
+            checks.push(c);
+        }
+    }
     dwell_within_window(e.cx, &checks, &window);
     if check_tables.is_empty() {
         e.cx.err(0..0, "the scenario has no [[checks]]", "add at least one check, or `drill submit` could never fail");
     }
     let solution = read_solution(&mut e, &hosts_known);
+    let meta = authoring::read_meta(&mut e);
+    let workarounds = authoring::read_attempts(&mut e, "workarounds", &hosts_known);
+    let alternatives = authoring::read_attempts(&mut e, "alternatives", &hosts_known);
+    let files = authoring::read_files(&mut e, &hosts_known).into_iter().map(|(f, _)| f).collect();
     let Head { id, title, summary, severity, alert, briefing, hints } = head;
     if !cx.errors.is_empty() {
         return Err(SourceErrors(cx.errors));
     }
     let window_secs = window.map_or(5.0, |w| *w.get_ref());
-    Ok(Scenario { id, title, summary, severity, alert, briefing, hints, hosts, segments, services, faults, window_secs, checks, solution })
+    Ok(Scenario { id, title, summary, severity, alert, briefing, hints, hosts, segments, services, faults, window_secs, checks, solution, meta, workarounds, alternatives, files, fault_names, guards })
 }
 
 /// What the learner is told, from the top level.
@@ -263,16 +306,39 @@ fn read_solution(top: &mut Entry, hosts: &Hosts) -> Solution {
     let mut e = Entry::new(&mut *top.cx, span, t, &SOLUTION, &[]);
     e.require(&["summary", "steps"]);
     solution.summary = e.str("summary").map(Spanned::into_inner).unwrap_or_default();
-    for (span, t) in e.tables("steps") {
-        let mut s = Entry::new(&mut *e.cx, span, t, &STEP, &[]);
-        s.require(&["host", "run"]);
-        if let (Some(host), Some(run)) = (s.str("host"), s.str("run"))
-            && hosts.check(s.cx, &host)
-        {
-            solution.steps.push(Step { host: host.into_inner(), run: run.into_inner() });
+    solution.steps = authoring::read_steps(&mut e, hosts);
+    solution
+}
+
+/// A string key of a table read without its schema (the fault's `name`, its `kind`),
+/// which the kind's own reader has already checked.
+fn raw_str(t: &DeTable<'_>, k: &str) -> Option<Spanned<String>> {
+    let v = t.get(k)?;
+    v.get_ref().as_str().map(|s| Spanned::new(v.span(), s.to_string()))
+}
+
+/// A check's `guards`: names of faults, resolved to their indices; every fault when absent.
+fn read_guards(cx: &mut Collector, t: &DeTable<'_>, fault_names: &[String]) -> Vec<usize> {
+    let Some(v) = t.get("guards") else { return (0..fault_names.len()).collect() };
+    let Some(items) = v.get_ref().as_array() else {
+        cx.err(v.span(), "guards is a list of fault names", "write guards = [\"nft-drop\"] with the faults' names (their `name`, else their kind), or [] for none");
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for item in items {
+        let Some(name) = item.get_ref().as_str() else {
+            cx.err(item.span(), "a guard is a fault's name", "write guards = [\"nft-drop\"] with the faults' names (their `name`, else their kind)");
+            continue;
+        };
+        match fault_names.iter().position(|n| n == name) {
+            Some(i) => out.push(i),
+            None => {
+                let near = crate::schema::nearest(name, fault_names.iter().map(String::as_str)).map(|n| format!("did you mean `{n}`? ")).unwrap_or_default();
+                cx.err(item.span(), format!("check guards `{name}`, which is no fault of this scenario"), format!("{near}the faults are: {}", fault_names.join(", ")));
+            }
         }
     }
-    solution
+    out
 }
 
 impl Scenario {

@@ -44,7 +44,11 @@ const NAMES: [&str; KINDS.len()] = {
 pub const CHECK_KINDS: &[&str] = &NAMES;
 
 /// Keys every check kind takes.
-const COMMON: &[Key] = &[key("kind", Ty::Str, "\"http-slo\"", "the check kind"), key("name", Ty::Str, "\"requests succeed\"", "what the verdict calls the check; derived when left out")];
+const COMMON: &[Key] = &[
+    key("kind", Ty::Str, "\"http-slo\"", "the check kind"),
+    key("name", Ty::Str, "\"requests succeed\"", "what the verdict calls the check; derived when left out"),
+    key("guards", Ty::List, "[\"nft-drop\"]", "the faults this check must catch (default: all; [] for a check the fix must keep passing)"),
+];
 
 const fn shape(name: &'static str, keys: &'static [Key]) -> Shape {
     Shape { name, is_kind: true, keys, common: COMMON }

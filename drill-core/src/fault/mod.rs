@@ -71,7 +71,8 @@ const NAMES: [&str; KINDS.len()] = {
 pub const FAULT_KINDS: &[&str] = &NAMES;
 
 /// The key every fault kind takes.
-const COMMON: &[Key] = &[key("kind", Ty::Str, "\"nft-drop\"", "the fault kind")];
+const COMMON: &[Key] =
+    &[key("kind", Ty::Str, "\"nft-drop\"", "the fault kind"), key("name", Ty::Str, "\"drop-api\"", "what checks' `guards` call it (default: its kind, `kind-N` when the kind repeats)")];
 
 /// A fault kind's shape.
 const fn shape(name: &'static str, keys: &'static [Key]) -> Shape {
