@@ -342,6 +342,16 @@ fn read_guards(cx: &mut Collector, t: &DeTable<'_>, fault_names: &[String]) -> V
 }
 
 impl Scenario {
+    /// The same drill with nothing broken: topology and healthy services only (the
+    /// self-test's baseline, where every check must pass).
+    pub fn without_faults(mut self) -> Scenario {
+        self.faults.clear();
+        self.fault_names.clear();
+        for g in &mut self.guards {
+            g.clear();
+        }
+        self
+    }
     /// Whether anything in the drill speaks TLS (its hosts then get certificates).
     pub fn uses_tls(&self) -> bool {
         self.services.iter().any(|s| s.workload.uses_tls())

@@ -152,6 +152,7 @@ async fn scenarios_h() -> Api<Vec<ScenarioSummary>> {
 
 async fn start_h(State(d): State<Arc<Daemon>>, Json(req): Json<StartRequest>) -> Api<StartResponse> {
     let scenario = d.resolve_scenario(&req)?;
+    let scenario = if req.without_faults { scenario.without_faults() } else { scenario };
     let _serial = d.starting.lock().await;
     let (id, slot) = d.new_id().await?;
     let plan = plan::compile(&scenario, &id, slot, crate::kernel::Kernel::backends(d.kernel.as_ref())).map_err(|e| ApiError(DrillError::Unmeasurable(e)))?;
