@@ -109,6 +109,12 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
+    // Like every Unix filter: output into a closed pipe (`drill submit | head -1`) ends
+    // the process quietly instead of a panic on the failed write.
+    // SAFETY: setting a signal's disposition to its default, before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,

@@ -27,6 +27,11 @@ pub fn wire_netns_name(drill_id: &str, host: &str, iface: &str) -> String {
     format!("{}-{drill_id}-wire.{host}.{iface}", crate::PREFIX)
 }
 
+/// The hidden underlay namespace of the tunnel end `host:iface`.
+pub fn underlay_netns_name(drill_id: &str, host: &str, iface: &str) -> String {
+    format!("{}-{drill_id}-underlay.{host}.{iface}", crate::PREFIX)
+}
+
 /// Drill ids are 6 lowercase hex digits: short enough for interface names
 /// (`dr<id>..` fits in IFNAMSIZ) and unique among concurrent drills.
 pub fn is_drill_id(s: &str) -> bool {
@@ -91,6 +96,24 @@ pub struct PlanLink {
     pub a_if: String,
     pub b_host: String,
     pub b_if: String,
+    /// A tunnel instead of a veth pair (see [`PlanTunnel`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tunnel: Option<PlanTunnel>,
+}
+
+/// A VXLAN link: each end's device is made in its own hidden underlay namespace (where
+/// its UDP socket stays) and moved into its host; the underlays are joined by a veth
+/// pair of `underlay_mtu`. Hosts see a real tunnel device; none can reach the underlay.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlanTunnel {
+    pub vni: u32,
+    /// The MTU the tunnel carries, and its ends' MTU unless an endpoint says otherwise.
+    pub mtu: u32,
+    pub underlay_mtu: u32,
+    /// The underlay namespaces behind end a and end b.
+    pub underlay: [String; 2],
+    /// The underlay's addresses (a, b): documentation addresses no host routes.
+    pub underlay_addrs: [Cidr; 2],
 }
 
 /// A switch: a bridge `br0` in its own namespace, one veth per member.
@@ -127,6 +150,10 @@ pub enum PlanProbe {
     /// TCP state dwell times on `host` (sock:inet_sock_set_state).
     TcpStateDwell { host: String, states: Vec<TcpState> },
 }
+
+/// The addresses of every tunnel's underlay (198.51.100.0/30, TEST-NET-2): each underlay
+/// is a namespace of its own, so tunnels never share them.
+const UNDERLAY: [Cidr; 2] = [Cidr { addr: IpAddr::V4(std::net::Ipv4Addr::new(198, 51, 100, 1)), prefix: 30 }, Cidr { addr: IpAddr::V4(std::net::Ipv4Addr::new(198, 51, 100, 2)), prefix: 30 }];
 
 /// Sysctls every host gets before its links exist: no duplicate address detection,
 /// so IPv6 addresses are usable at once.
@@ -209,7 +236,14 @@ pub fn compile(s: &Scenario, drill_id: &str, slot: u8, backends: Backends) -> Re
         match &seg.switch {
             None => {
                 let (a, b) = (&seg.members[0], &seg.members[1]);
-                links.push(PlanLink { a_host: a.host.clone(), a_if: a.ifname.clone(), b_host: b.host.clone(), b_if: b.ifname.clone() });
+                let tunnel = seg.tunnel.map(|t| PlanTunnel {
+                    vni: 100 + links.len() as u32,
+                    mtu: t.mtu,
+                    underlay_mtu: t.underlay_mtu(),
+                    underlay: [underlay_netns_name(drill_id, &a.host, &a.ifname), underlay_netns_name(drill_id, &b.host, &b.ifname)],
+                    underlay_addrs: [UNDERLAY[0], UNDERLAY[1]],
+                });
+                links.push(PlanLink { a_host: a.host.clone(), a_if: a.ifname.clone(), b_host: b.host.clone(), b_if: b.ifname.clone(), tunnel });
             }
             Some(name) => {
                 let ports = seg
@@ -304,9 +338,14 @@ impl Plan {
         self.hosts.iter().filter(|h| h.name == host).flat_map(|h| h.interfaces.iter().flat_map(|i| i.addresses.iter())).map(|c| c.addr).filter(|a| a.is_ipv6() == v6).collect()
     }
 
-    /// Every namespace the plan creates: hosts, then switches.
+    /// Every namespace the plan creates: hosts, then switches, then tunnel underlays.
     pub fn namespaces(&self) -> Vec<String> {
-        self.hosts.iter().map(|h| h.netns.clone()).chain(self.switches.iter().map(|s| s.netns.clone())).collect()
+        self.hosts.iter().map(|h| h.netns.clone()).chain(self.switches.iter().map(|s| s.netns.clone())).chain(self.underlays()).collect()
+    }
+
+    /// The hidden underlay namespaces of the plan's tunnels.
+    pub fn underlays(&self) -> impl Iterator<Item = String> + '_ {
+        self.links.iter().filter_map(|l| l.tunnel.as_ref()).flat_map(|t| t.underlay.iter().cloned())
     }
 }
 
@@ -337,7 +376,14 @@ impl fmt::Display for Plan {
         }
         writeln!(f, "links:")?;
         for l in &self.links {
-            writeln!(f, "  {}:{} <-> {}:{}  (veth pair)", l.a_host, l.a_if, l.b_host, l.b_if)?;
+            match &l.tunnel {
+                None => writeln!(f, "  {}:{} <-> {}:{}  (veth pair)", l.a_host, l.a_if, l.b_host, l.b_if)?,
+                Some(t) => writeln!(
+                    f,
+                    "  {}:{} <-> {}:{}  (VXLAN {} carrying {} bytes, over an underlay of MTU {} between hidden netns {} and {})",
+                    l.a_host, l.a_if, l.b_host, l.b_if, t.vni, t.mtu, t.underlay_mtu, t.underlay[0], t.underlay[1]
+                )?,
+            }
         }
         for s in &self.switches {
             let ports: Vec<String> = s.ports.iter().map(|p| format!("{}:{}", p.host, p.host_if)).collect();

@@ -62,6 +62,7 @@ pub(crate) struct RawLink {
     b: RawEndpoint,
     subnet: Option<Spanned<String>>,
     mtu: Option<Spanned<i64>>,
+    tunnel: Option<Spanned<String>>,
 }
 
 pub(crate) struct RawSwitch {
@@ -114,6 +115,30 @@ pub struct Segment {
     /// Given IPv4 subnet for allocation, if any.
     pub subnet: Option<Cidr>,
     pub members: Vec<Endpoint>,
+    /// A link that is a tunnel (`tunnel = "vxlan"`): what it carries is a given of the
+    /// story, fixed by an underlay no host can reach.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tunnel: Option<Tunnel>,
+}
+
+/// A tunnel link: a VXLAN between its two ends over a hidden underlay whose MTU is the
+/// tunnel's plus the VXLAN overhead, so it carries `mtu` bytes and nothing in a host can
+/// make it carry more.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tunnel {
+    /// The MTU it carries (the link's `mtu`).
+    pub mtu: u32,
+}
+
+impl Tunnel {
+    /// VXLAN over IPv4: outer IPv4 (20) + UDP (8) + VXLAN (8) + inner Ethernet (14).
+    pub const OVERHEAD: u32 = 50;
+    /// Kinds of tunnel a link may be.
+    pub const KINDS: &'static [&'static str] = &["vxlan"];
+
+    pub fn underlay_mtu(&self) -> u32 {
+        self.mtu + Self::OVERHEAD
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

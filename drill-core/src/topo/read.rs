@@ -29,7 +29,16 @@ pub const HOST: Shape = table(
     ],
 );
 pub const ROUTE: Shape = table("a route", &[key("to", Ty::Str, "\"default\"", "default, default6 or a prefix"), key("via", Ty::Str, "\"router\"", "a gateway address or a neighbour host")]);
-pub const LINK: Shape = table("[[links]]", &[key("a", Ty::Sub, "{ host = \"client\" }", "one end (an endpoint)"), key("b", Ty::Sub, "{ host = \"api\" }", "the other end (an endpoint)"), SUBNET, MTU]);
+pub const LINK: Shape = table(
+    "[[links]]",
+    &[
+        key("a", Ty::Sub, "{ host = \"client\" }", "one end (an endpoint)"),
+        key("b", Ty::Sub, "{ host = \"api\" }", "the other end (an endpoint)"),
+        SUBNET,
+        MTU,
+        key("tunnel", Ty::Str, "\"vxlan\"", "a real tunnel instead of a cable: a VXLAN whose underlay lies where no host reaches, carrying exactly `mtu` bytes"),
+    ],
+);
 pub const SWITCH: Shape =
     table("[[switches]]", &[key("name", Ty::Str, "\"sw\"", "the switch's name"), SUBNET, MTU, key("members", Ty::List, "[{ host = \"a\" }, { host = \"b\" }]", "the endpoints it joins")]);
 pub const ENDPOINT: Shape = table(
@@ -76,11 +85,11 @@ fn read_endpoint(cx: &mut Collector, span: Range<usize>, t: &DeTable<'_>) -> Opt
 /// One `[[links]]` table; None (reported) without both ends.
 pub(crate) fn read_link(cx: &mut Collector, span: Range<usize>, t: &DeTable<'_>) -> Option<Spanned<RawLink>> {
     let mut e = Entry::new(cx, span.clone(), t, &LINK, &[]);
-    let (subnet, mtu) = (e.str("subnet"), e.int("mtu"));
+    let (subnet, mtu, tunnel) = (e.str("subnet"), e.int("mtu"), e.str("tunnel"));
     e.require(&["a", "b"]);
     let a = e.sub("a").and_then(|(s, t)| read_endpoint(&mut *e.cx, s, t));
     let b = e.sub("b").and_then(|(s, t)| read_endpoint(&mut *e.cx, s, t));
-    Some(Spanned::new(span, RawLink { a: a?, b: b?, subnet, mtu }))
+    Some(Spanned::new(span, RawLink { a: a?, b: b?, subnet, mtu, tunnel }))
 }
 
 /// One `[[switches]]` table; None (reported) without a name.

@@ -149,7 +149,8 @@ fn link(v: &mut Validator, ends: &mut Ends, l: &Spanned<RawLink>) -> Option<Segm
             v.err(span.clone(), format!("the two ends of this link ({x} and {y}) are not in the same subnet"), "give both ends addresses in one subnet with the same prefix length");
         }
     }
-    Some(Segment { switch: None, subnet, members: vec![a, b] })
+    let tunnel = tunnel(v, l, seg_mtu);
+    Some(Segment { switch: None, subnet, members: vec![a, b], tunnel })
 }
 
 fn switch(v: &mut Validator, ends: &mut Ends, s: &Spanned<RawSwitch>, switch_names: &mut BTreeSet<String>) -> Segment {
@@ -175,7 +176,7 @@ fn switch(v: &mut Validator, ends: &mut Ends, s: &Spanned<RawSwitch>, switch_nam
         }
         members.extend(ends.endpoint(v, m, seg_mtu, subnet));
     }
-    Segment { switch: Some(name.clone()), subnet, members }
+    Segment { tunnel: None, switch: Some(name.clone()), subnet, members }
 }
 
 /// A host: forwarding, sysctls, routes, NAT.
@@ -253,4 +254,23 @@ fn route(v: &mut Validator, r: &RawRoute, name: &str, my_ifs: &[&Endpoint], segm
     };
     let v6 = v6_hint.unwrap_or(matches!(via, Via::Address(IpAddr::V6(_))));
     Some(Route { to, v6, via })
+}
+
+/// A link's `tunnel`: a known kind, with the `mtu` it carries (which must leave room for
+/// the underlay's overhead below the largest MTU).
+fn tunnel(v: &mut Validator, l: &RawLink, seg_mtu: Option<u32>) -> Option<super::Tunnel> {
+    let t = l.tunnel.as_ref()?;
+    if !super::Tunnel::KINDS.contains(&t.get_ref().as_str()) {
+        v.err(t.span(), format!("tunnel `{}` is not a kind of tunnel drill makes", t.get_ref()), format!("use one of: {}", super::Tunnel::KINDS.join(", ")));
+        return None;
+    }
+    let Some(mtu) = seg_mtu else {
+        v.err(t.span(), "a tunnel link needs the `mtu` it carries", "add mtu = 1280 (say) to this [[links]] table: the underlay is made that much plus the tunnel's overhead");
+        return None;
+    };
+    if mtu < 576 || mtu + super::Tunnel::OVERHEAD > 65535 {
+        v.err(t.span(), format!("a tunnel carrying {mtu} bytes cannot be made"), format!("give the tunnel an mtu from 576 to {}", 65535 - super::Tunnel::OVERHEAD));
+        return None;
+    }
+    Some(super::Tunnel { mtu })
 }

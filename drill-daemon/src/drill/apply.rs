@@ -40,10 +40,16 @@ impl<K: Kernel> Drill<K> {
         self.apply_faults().await
     }
 
-    /// Network namespaces of hosts, then of switches.
+    /// Network namespaces of hosts, then of switches, then of tunnel underlays.
     async fn create_namespaces(&mut self, env: &Env<'_, K>) -> Result<()> {
-        let names: Vec<(String, String, bool)> =
-            self.plan.hosts.iter().map(|h| (h.name.clone(), h.netns.clone(), true)).chain(self.plan.switches.iter().map(|s| (s.name.clone(), s.netns.clone(), false))).collect();
+        let names: Vec<(String, String, bool)> = self
+            .plan
+            .hosts
+            .iter()
+            .map(|h| (h.name.clone(), h.netns.clone(), true))
+            .chain(self.plan.switches.iter().map(|s| (s.name.clone(), s.netns.clone(), false)))
+            .chain(self.plan.underlays().map(|u| (u.clone(), u, false)))
+            .collect();
         for (name, netns, is_host) in names {
             self.journal.netns.push(netns.clone());
             self.journal.save(env.state)?;

@@ -28,6 +28,7 @@ pub mod nft;
 pub mod tc;
 pub mod tcfault;
 pub mod topology;
+pub mod tunnel;
 pub mod wire;
 
 use netns::NetnsWorker;
@@ -160,7 +161,8 @@ impl Kernel for LinuxKernel {
         let by_name: BTreeMap<String, topology::Ns> = {
             let ns = lock(&self.ns);
             let named = plan.hosts.iter().map(|h| (&h.name, &h.netns)).chain(plan.switches.iter().map(|s| (&s.name, &s.netns))).map(|(n, netns)| (n.clone(), netns.clone()));
-            named.chain(splices.iter().map(|s| (s.netns.clone(), s.netns.clone()))).filter_map(|(n, netns)| Some((n, ns.get(&netns)?.clone()))).collect()
+            let hidden = splices.iter().map(|s| s.netns.clone()).chain(plan.underlays());
+            named.chain(hidden.map(|n| (n.clone(), n))).filter_map(|(n, netns)| Some((n, ns.get(&netns)?.clone()))).collect()
         };
         topology::apply_spliced(plan, &self.root_nl, &by_name, splices).await.map_err(|e| DrillError::kernel("building the topology", None, None, e))
     }

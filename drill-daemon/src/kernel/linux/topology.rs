@@ -98,7 +98,7 @@ pub async fn apply_spliced(plan: &Plan, root: &rtnetlink::Handle, ns: &BTreeMap<
         File::open(netns::netns_path(path)).with_context(|| format!("opening the namespace of {n}"))
     };
     // (a_ns_name, a_if, b_ns_name, b_if) for links and switch ports alike.
-    let mut pairs: Vec<(String, String, String, String)> = plan.links.iter().map(|l| (l.a_host.clone(), l.a_if.clone(), l.b_host.clone(), l.b_if.clone())).collect();
+    let mut pairs: Vec<(String, String, String, String)> = plan.links.iter().filter(|l| l.tunnel.is_none()).map(|l| (l.a_host.clone(), l.a_if.clone(), l.b_host.clone(), l.b_if.clone())).collect();
     for s in &plan.switches {
         pairs.extend(s.ports.iter().map(|p| (p.host.clone(), p.host_if.clone(), s.name.clone(), p.port.clone())));
     }
@@ -117,6 +117,12 @@ pub async fn apply_spliced(plan: &Plan, root: &rtnetlink::Handle, ns: &BTreeMap<
         let peer = LinkMessageBuilder::<LinkUnspec>::default().name(b_if.clone()).setns_by_fd(fb.as_raw_fd()).build();
         let msg = LinkVeth::new(a_if, b_if).set_info_data(InfoData::Veth(InfoVeth::Peer(peer))).setns_by_fd(fa.as_raw_fd()).build();
         root.link().add(msg).execute().await.with_context(|| format!("creating veth pair {a}:{a_if} <-> {b}:{b_if}"))?;
+    }
+    for l in &plan.links {
+        if let Some(t) = &l.tunnel {
+            let netns = |h: &str| plan.hosts.iter().find(|x| x.name == h).map(|x| x.netns.as_str()).ok_or_else(|| anyhow!("plan has no host {h}"));
+            crate::kernel::linux::tunnel::build(l, t, root, ns, [netns(&l.a_host)?, netns(&l.b_host)?]).await?;
+        }
     }
     for s in &plan.switches {
         let nl = &get(&s.name)?.nl;
