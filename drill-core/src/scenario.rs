@@ -126,9 +126,12 @@ pub struct Scenario {
 pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
     let (doc, syntax) = DeTable::parse_recoverable(text);
     if !syntax.is_empty() {
-        return Err(SourceErrors(syntax.iter().map(|e| SourceError::at(file, text, e.span(), e.message().trim().to_string(), "")).collect()));
+        return Err(SourceErrors(syntax.iter().take(crate::source::MAX_ERRORS).map(|e| SourceError::at(file, text, e.span(), e.message().trim().to_string(), "")).collect()));
     }
     let mut cx = Collector::new(file, text);
+    if authoring::over_limits(&mut cx, doc.get_ref()) {
+        return Err(SourceErrors(cx.errors));
+    }
     let span = doc.span();
     let mut e = Entry::new(&mut cx, span, doc.get_ref(), &TOP, &[]);
     e.require(&["id", "title", "alert", "briefing", "solution"]);

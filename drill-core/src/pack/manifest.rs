@@ -49,7 +49,7 @@ impl Manifest {
 pub fn parse_manifest(file: &str, text: &str) -> Result<Manifest, Vec<SourceError>> {
     let (doc, syntax) = DeTable::parse_recoverable(text);
     if !syntax.is_empty() {
-        return Err(syntax.iter().map(|e| SourceError::at(file, text, e.span(), e.message().trim().to_string(), "")).collect());
+        return Err(syntax.iter().take(crate::source::MAX_ERRORS).map(|e| SourceError::at(file, text, e.span(), e.message().trim().to_string(), "")).collect());
     }
     let mut cx = Collector::new(file, text);
     let mut e = Entry::new(&mut cx, doc.span(), doc.get_ref(), &MANIFEST, &[]);
