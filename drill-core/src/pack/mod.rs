@@ -11,6 +11,7 @@ mod install;
 mod lint;
 mod manifest;
 mod read;
+mod skeleton;
 mod spans;
 mod validate;
 
@@ -27,6 +28,7 @@ pub use lint::{MIN_HINTS, lint, needs_traffic};
 pub use manifest::{KERNEL_FEATURES, Manifest, parse_manifest};
 pub use read::read_inside_pack;
 use read::{Refused, read_text};
+pub use skeleton::{SCENARIO_FILE, skeleton};
 pub use validate::{Problem, ProblemKind, Report, ScenarioSummary, validate};
 
 /// The engine's version, which `engine` requirements of packs are held to.
