@@ -66,6 +66,9 @@ pub(super) fn read_regular(p: &Path, rel: &str) -> Result<Vec<u8>, Refused> {
     if !m.is_file() {
         return Err(Refused::Unsafe(format!("{rel} is not a regular file")));
     }
+    if m.len() > MAX_FILE_BYTES {
+        return Err(Refused::Unsafe(format!("{rel} is {} bytes; a pack file may hold at most {MAX_FILE_BYTES}", m.len())));
+    }
     let mut bytes = Vec::new();
     f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(Refused::Io)?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
