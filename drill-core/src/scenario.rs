@@ -29,7 +29,7 @@ use crate::topo::{self, RawHost, RawLink, RawSwitch};
 pub use crate::topo::{Endpoint, Host, Route, Segment, Via};
 use crate::workload::{self, Workload};
 use crate::{check, fault};
-pub use authoring::{Attempt, Difficulty, FileRef, Meta, source_problem};
+pub use authoring::{Attempt, Difficulty, FileRef, LIMITS, MAX_NESTED, Meta, schema_tables, source_problem};
 
 mod authoring;
 #[cfg(test)]

@@ -26,6 +26,11 @@ const MANIFEST: Shape = Shape {
     common: &[],
 };
 
+/// The keys of pack.toml, for the reference test of docs/packs.md.
+pub fn manifest_keys() -> Vec<&'static str> {
+    MANIFEST.keys.iter().map(|k| k.name).collect()
+}
+
 /// A pack's `pack.toml`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {

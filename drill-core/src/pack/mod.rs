@@ -25,7 +25,7 @@ use crate::source::SourceError;
 pub use crossref::crossref;
 pub use install::{BUILTIN_ENV, BUILTIN_NAME, Listed, PACKS_DIR_ENV, builtin_dir, install_dir, installed, pack_files};
 pub use lint::{MIN_HINTS, lint, needs_traffic};
-pub use manifest::{KERNEL_FEATURES, Manifest, parse_manifest};
+pub use manifest::{KERNEL_FEATURES, Manifest, manifest_keys, parse_manifest};
 pub use read::read_inside_pack;
 use read::{Refused, read_text};
 pub use skeleton::{SCENARIO_FILE, skeleton};

@@ -179,6 +179,21 @@ pub(super) fn read_files(top: &mut Entry, hosts: &Hosts) -> Vec<(FileRef, Range<
     out
 }
 
+/// Every table of a scenario file with the keys it takes (the top level, hosts, routes,
+/// links, switches, endpoints, services, `[verify]`, `[solution]`, a step, workarounds
+/// and alternatives, `[[files]]`, and the keys every fault and every check takes), for
+/// the reference test of docs/packs.md. Per-kind fault and check keys are in
+/// [`crate::fault::KINDS`] and [`crate::check::KINDS`] (documented in scenarios/README.md).
+pub fn schema_tables() -> Vec<(&'static str, Vec<&'static str>)> {
+    let names = |s: &Shape| s.keys.iter().map(|k| k.name).collect::<Vec<_>>();
+    let mut out: Vec<(&'static str, Vec<&'static str>)> = [&super::TOP, &super::SERVICE, &super::VERIFY, &super::SOLUTION, &STEP, &ATTEMPT, &FILE].into_iter().map(|s| (s.name, names(s))).collect();
+    out.extend(crate::topo::shapes().into_iter().map(|s| (s.name, names(s))));
+    let common = |c: &[crate::schema::Key]| c.iter().map(|k| k.name).collect::<Vec<_>>();
+    out.push(("every fault", crate::fault::KINDS.first().map_or_else(Vec::new, |k| common(k.shape.common))));
+    out.push(("every check", crate::check::KINDS.first().map_or_else(Vec::new, |k| common(k.shape.common))));
+    out
+}
+
 /// The most items each list of a scenario may hold: far above any real drill, low enough
 /// that a hostile file (100 000 hosts) is refused at once instead of being validated.
 pub const LIMITS: &[(&str, usize)] = &[

@@ -9,6 +9,12 @@ use serde_spanned::Spanned;
 use super::{Endpoint, GLOBAL_SYSCTLS, Host, MAX_IFNAME, POOL, RawEndpoint, RawHost, RawLink, RawRoute, RawSwitch, Route, Segment, Validator, Via};
 use crate::model::{self, Cidr};
 
+/// The shapes of the network tables (`[[hosts]]`, a route, `[[links]]`, `[[switches]]`,
+/// an endpoint), for the reference test of docs/packs.md.
+pub(crate) fn shapes() -> [&'static crate::schema::Shape; 5] {
+    [&super::read::HOST, &super::read::ROUTE, &super::read::LINK, &super::read::SWITCH, &super::read::ENDPOINT]
+}
+
 fn is_ifname(s: &str) -> bool {
     !s.is_empty() && s.len() <= MAX_IFNAME && s != "lo" && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
