@@ -34,7 +34,7 @@ pub fn new(dir: &Path) -> Result<u8> {
 pub fn list(json: bool) -> Result<u8> {
     let packs = pack::installed().with_context(|| format!("reading {}", pack::install_dir().display()))?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&packs)?);
+        super::validate::print_out(&serde_json::to_string_pretty(&packs)?);
         return Ok(0);
     }
     if packs.is_empty() {

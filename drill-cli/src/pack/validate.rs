@@ -19,7 +19,7 @@ pub fn run(path: &Path, json: bool) -> Result<u8> {
         }
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        print_out(&serde_json::to_string_pretty(&report)?);
     } else {
         for p in &report.problems {
             eprintln!("{p}");
@@ -27,7 +27,7 @@ pub fn run(path: &Path, json: bool) -> Result<u8> {
         let what = report.pack.as_ref().map_or_else(|| path.display().to_string(), |n| format!("pack `{n}` ({})", path.display()));
         let n = report.scenarios.len();
         if report.valid {
-            println!("{what}: valid, {n} scenario(s)");
+            print_out(&format!("{what}: valid, {n} scenario(s)"));
         } else {
             let errors = report.problems.iter().filter(|p| p.kind == ProblemKind::Error).count();
             let lints = report.problems.len() - errors;
@@ -35,4 +35,11 @@ pub fn run(path: &Path, json: bool) -> Result<u8> {
         }
     }
     Ok(if report.valid { 0 } else { 1 })
+}
+
+/// Prints a line to stdout; a closed pipe (`| head`) is ignored instead of panicking
+/// like `println!` (the exit code stays the command's answer).
+pub(super) fn print_out(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
 }
