@@ -51,21 +51,27 @@ fn one_mistake_in_each_of_three_files_gives_three_positioned_errors() {
 #[test]
 fn lints_point_at_their_line() {
     let (ps, t) = after("time_limit_minutes = 30\n", "");
+    assert_eq!(ps.len(), 1, "{ps:?}");
     assert!(has(&ps, line_of(&t, "id = "), "lint: the scenario has no time limit"), "{ps:?}");
-    let (ps, t) = after("    \"On web, `tcpdump", "    # \"On web, `tcpdump");
-    let (ps2, _) = after("hints = [\n", "hints = [\n]\nold_hints = [\n");
-    assert!(ps2.iter().any(|p| p.contains("old_hints")), "{ps2:?}");
-    let _ = (ps, t);
     let s = Scratch::skeleton("hints");
     let text = scenario();
     let start = text.find("hints = [").unwrap();
     let end = start + text[start..].find("]\n").unwrap() + 2;
-    s.write(F, &format!("{}hints = [\"only one\"]\n{}", &text[..start], &text[end..]));
+    let t = format!("{}hints = [\"only one\"]\n{}", &text[..start], &text[end..]);
+    s.write(F, &t);
     let ps = problems(s.path());
-    assert!(ps.iter().any(|p| p.contains("lint: the scenario has 1 hint(s)")), "{ps:?}");
-    let (ps, t) = after("alert = \"\"\"\n[SEV2]", "alert = \"\"\"\n\"\"\"\nx = \"\"\"[SEV2]");
-    assert!(ps.iter().any(|p| p.contains("`x` is not a key")), "{ps:?}");
-    let _ = t;
+    assert!(has(&ps, line_of(&t, "hints = [\"only one\"]"), "lint: the scenario has 1 hint(s)"), "{ps:?}");
+    let (ps, t) = after("{ host = \"web\", run = \"nft -a list ruleset\" },", "{ host = \"web\", run = \" \" },");
+    assert!(has(&ps, line_of(&t, "steps = ["), "lint: step 1 of solution on host `web` runs nothing"), "{ps:?}");
+}
+
+#[test]
+fn workarounds_and_alternatives_need_steps() {
+    let (ps, t) = after("steps = [{ host = \"web\", run = \"svc restart httpd\" }]", "steps = []");
+    assert!(has(&ps, line_of(&t, "[[workarounds]]"), "workarounds `restart the service` has no steps"), "{ps:?}");
+    let (ps, t) = after("of the chain\"\nsteps = [", "of the chain\"\nstepz = [");
+    assert!(has(&ps, line_of(&t, "[[alternatives]]"), "needs `steps`"), "{ps:?}");
+    assert!(has(&ps, line_of(&t, "stepz"), "`stepz` is not a key"), "{ps:?}");
 }
 
 #[test]
