@@ -44,6 +44,8 @@ fn new_then_validate_then_install_list_remove() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(v.as_array().unwrap().iter().any(|p| p["name"] == "core" && p["builtin"] == true && p["scenarios"].as_u64() > Some(0)), "{v}");
 
+    std::fs::create_dir_all(dir.join("files/etc")).unwrap();
+    std::fs::write(dir.join("files/etc/banner"), "hello\n").unwrap();
     let o = drill(&["pack", "install", d], &packs);
     if !is_root() {
         assert_eq!(o.status.code(), Some(2));
@@ -52,6 +54,11 @@ fn new_then_validate_then_install_list_remove() {
     }
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(packs.join("my-drills/pack.toml").is_file() && packs.join("my-drills/web-timeout.toml").is_file());
+    assert_eq!(std::fs::read_to_string(packs.join("my-drills/files/etc/banner")).unwrap(), "hello\n", "files/ is copied");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(packs.join("my-drills/files/etc/banner")).unwrap().permissions().mode() & 0o777, 0o644);
+    assert_eq!(std::fs::metadata(packs.join("my-drills/files/etc")).unwrap().permissions().mode() & 0o777, 0o755);
+    assert!(std::fs::read_dir(&packs).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().starts_with('.')), "no temp dir is left");
     let o = drill(&["pack", "list"], &packs);
     assert!(text(&o).contains("my-drills") && text(&o).contains("0.1.0"), "{}", text(&o));
     std::fs::create_dir_all(packs.join("broken")).unwrap();

@@ -83,7 +83,10 @@ pub fn install(dir: &Path) -> Result<u8> {
         bail!("pack `{}` needs drill {}, and this is drill {}", m.name, m.engine, pack::ENGINE_VERSION);
     }
     let root = pack::install_dir();
-    std::fs::DirBuilder::new().recursive(true).mode(0o755).create(&root).with_context(|| format!("creating {}", root.display()))?;
+    if !root.exists() {
+        std::fs::DirBuilder::new().recursive(true).mode(0o755).create(&root).with_context(|| format!("creating {}", root.display()))?;
+        std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755))?;
+    }
     let target = root.join(&m.name);
     if let Ok(old) = pack::load(&target)
         && old.manifest.version == m.version
@@ -96,6 +99,15 @@ pub fn install(dir: &Path) -> Result<u8> {
     copy_files(dir, &tmp, &files).inspect_err(|_| {
         let _ = std::fs::remove_dir_all(&tmp);
     })?;
+    // What is installed is what was copied: validate the copy too (the source could have
+    // changed since it was validated).
+    match pack::validate(&tmp) {
+        Ok(r) if r.valid && r.pack.as_deref() == Some(m.name.as_str()) => {}
+        _ => {
+            let _ = std::fs::remove_dir_all(&tmp);
+            bail!("{} changed while it was copied; install again", dir.display());
+        }
+    }
     swap_in(&tmp, &target)?;
     println!("installed pack `{}` {} ({} scenario(s)) in {}; play one with `sudo drill start {}/ID`", m.name, m.version, loaded.scenarios.len(), target.display(), m.name);
     Ok(0)
@@ -110,6 +122,10 @@ fn copy_files(src: &Path, dst: &Path, files: &[String]) -> Result<()> {
         let to = dst.join(rel);
         if let Some(parent) = to.parent() {
             mkdir(parent)?;
+            // 0755 whatever the umask: every user may read an installed pack.
+            for d in parent.ancestors().take_while(|d| d.starts_with(dst)) {
+                std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755))?;
+            }
         }
         let bytes = pack::read_inside_pack(src, rel).map_err(|e| anyhow::anyhow!("{}: {e}", src.display()))?;
         std::fs::write(&to, bytes).with_context(|| format!("writing {}", to.display()))?;
