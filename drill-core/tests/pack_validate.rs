@@ -28,6 +28,8 @@ fn the_skeleton_is_valid() {
     assert_eq!(r.pack.as_deref(), Some("test-pack"));
     assert_eq!(r.scenarios.len(), 1);
     assert_eq!(r.scenarios[0].id, "web-timeout");
+    std::os::unix::fs::symlink("user@host.1234", s.path().join(".#web-timeout.toml")).unwrap();
+    assert!(pack::validate(s.path()).unwrap().valid, "an editor's lock file is not a scenario");
     let one = pack::validate(&s.path().join(F)).unwrap();
     assert!(one.valid && one.pack.as_deref() == Some("test-pack"), "{:?}", one.problems);
 }

@@ -84,7 +84,7 @@ pub fn installed() -> std::io::Result<Vec<Listed>> {
 pub fn pack_files(dir: &Path) -> Result<Vec<String>, String> {
     let mut out = vec![MANIFEST.to_string()];
     let top = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let mut names: Vec<String> = top.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n.ends_with(".toml") && n != MANIFEST).collect();
+    let mut names: Vec<String> = top.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n.ends_with(".toml") && n != MANIFEST && !n.starts_with('.')).collect();
     names.sort();
     for n in &names {
         regular(dir, n)?;

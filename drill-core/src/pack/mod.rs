@@ -114,8 +114,12 @@ pub(crate) fn read_pack(dir: &Path) -> Result<Read, LoadError> {
             None
         }
     };
-    let mut files: Vec<String> =
-        std::fs::read_dir(dir).map_err(|e| io_error(dir, e))?.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n.ends_with(".toml") && n != MANIFEST).collect();
+    let mut files: Vec<String> = std::fs::read_dir(dir)
+        .map_err(|e| io_error(dir, e))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".toml") && n != MANIFEST && !n.starts_with('.'))
+        .collect();
     files.sort();
     if files.len() > MAX_SCENARIOS {
         problems.push(SourceError::at(MANIFEST, "", None, format!("the pack holds {} scenario files", files.len()), format!("a pack holds at most {MAX_SCENARIOS}; split it")));
