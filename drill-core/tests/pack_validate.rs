@@ -68,6 +68,12 @@ fn lints_point_at_their_line() {
 }
 
 #[test]
+fn a_time_limit_shorter_than_the_estimate_is_a_lint() {
+    let (ps, t) = after("time_limit_minutes = 30", "time_limit_minutes = 10");
+    assert!(has(&ps, line_of(&t, "time_limit_minutes = 10"), "lint: the time limit (10 min) is shorter than the estimated time (15 min)"), "{ps:?}");
+}
+
+#[test]
 fn workarounds_and_alternatives_need_steps() {
     let (ps, t) = after("steps = [{ host = \"web\", run = \"svc restart httpd\" }]", "steps = []");
     assert!(has(&ps, line_of(&t, "[[workarounds]]"), "workarounds `restart the service` has no steps"), "{ps:?}");

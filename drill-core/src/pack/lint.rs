@@ -5,7 +5,7 @@
 //! - `alert` and `briefing` say something (not blank);
 //! - at least two hints;
 //! - a solution with a summary and steps, and no blank command in any step;
-//! - a time limit (`time_limit_minutes`);
+//! - a time limit (`time_limit_minutes`), not shorter than `estimated_minutes`;
 //! - every fault guarded by at least one check (`guards`, default: every fault);
 //! - not every check trivially true without traffic (see [`needs_traffic`]).
 
@@ -67,8 +67,14 @@ pub fn lint(file: &str, text: &str, s: &Scenario) -> Vec<SourceError> {
             blank_steps(&sp, &a.steps, list, Some(i), &mut at);
         }
     }
-    if s.meta.time_limit_minutes.is_none() {
-        at(None, "the scenario has no time limit".into(), "add e.g. time_limit_minutes = 30 at the top level (the clock of a timed incident)");
+    match (s.meta.time_limit_minutes, s.meta.estimated_minutes) {
+        (None, _) => at(None, "the scenario has no time limit".into(), "add e.g. time_limit_minutes = 30 at the top level (the clock of a timed incident)"),
+        (Some(limit), Some(est)) if est > limit => at(
+            sp.value("time_limit_minutes"),
+            format!("the time limit ({limit} min) is shorter than the estimated time ({est} min)"),
+            "give a timed incident at least the time a learner usually needs",
+        ),
+        _ => {}
     }
     for (i, name) in s.fault_names.iter().enumerate() {
         if !s.guards.iter().any(|g| g.contains(&i)) {

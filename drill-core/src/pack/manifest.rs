@@ -58,7 +58,12 @@ pub fn parse_manifest(file: &str, text: &str) -> Result<Manifest, Vec<SourceErro
     }
     let mut cx = Collector::new(file, text);
     let mut e = Entry::new(&mut cx, doc.span(), doc.get_ref(), &MANIFEST, &[]);
-    e.require(&["name", "version", "description", "engine"]);
+    for k in ["name", "version", "description", "engine"] {
+        if !e.has(k) {
+            let ex = MANIFEST.key(k).map_or("", |k| k.example);
+            e.err(e.span.clone(), format!("pack.toml needs `{k}`"), format!("add e.g. {k} = {ex} (docs/packs.md documents pack.toml)"));
+        }
+    }
     let name = e.str("name");
     if let Some(n) = &name
         && (!is_name(n.get_ref()) || n.get_ref().len() > 64)
