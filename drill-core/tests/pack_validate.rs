@@ -173,6 +173,21 @@ fn a_lone_file_with_files_needs_a_pack() {
 }
 
 #[test]
+fn files_go_to_distinct_paths_outside_the_kernel_trees() {
+    let s = Scratch::skeleton("filepaths");
+    s.write("files/banner", "hi\n");
+    let entry = |path: &str| format!("\n[[files]]\nhost = \"web\"\npath = \"{path}\"\nsource = \"files/banner\"\n");
+    let t = format!("{}{}{}{}", scenario(), entry("/etc/banner"), entry("/etc/banner"), entry("/proc/sys/net/ipv4/ip_forward"));
+    s.write(F, &t);
+    let r = pack::validate(s.path()).unwrap();
+    let lines: Vec<(usize, &str)> = r.problems.iter().map(|p| (p.line, p.message.as_str())).collect();
+    let second = t.match_indices("path = \"/etc/banner\"").nth(1).map(|(i, _)| t[..i].lines().count() + 1).unwrap();
+    assert!(lines.contains(&(second, "two [[files]] entries place /etc/banner on host `web`")), "{lines:?}");
+    assert!(lines.iter().any(|(l, m)| *l == line_of(&t, "/proc/sys") && m.contains("is under /proc")), "{lines:?}");
+    assert_eq!(lines.len(), 2, "{lines:?}");
+}
+
+#[test]
 fn json_report_shape_is_stable() {
     let (_, _) = after("time_limit_minutes = 30\n", "");
     let s = Scratch::skeleton("json");

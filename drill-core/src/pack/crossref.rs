@@ -8,7 +8,9 @@
 //! - a loadgen's `target` and a proxy's `upstream` name a declared host (or an address),
 //!   and a service on that host listens on that port;
 //! - an `http-slo` check's `target` and a `tcp-state-dwell` check's own `port` have a
-//!   service listening there; a `peer_port` is some service's port.
+//!   service listening there; a `peer_port` is some service's port;
+//! - no two `[[files]]` entries place a file at one path of one host, and none under the
+//!   kernel's and the devices' trees (/proc, /sys, /dev), which are not files to place.
 
 use std::net::IpAddr;
 
@@ -59,6 +61,7 @@ pub fn crossref(file: &str, text: &str, s: &Scenario) -> Vec<SourceError> {
             err(format!("service `{}`: port `{p}` of {key} is not a port", svc.name), "use a port between 1 and 65535".into());
         }
     }
+    files(file, text, &sp, s, &mut out);
     for (i, c) in s.checks.iter().enumerate() {
         let (key, host, port) = match c {
             Check::HttpSlo { target_host, port, .. } => ("target", Some(target_host.as_str()), *port),
@@ -78,4 +81,24 @@ pub fn crossref(file: &str, text: &str, s: &Scenario) -> Vec<SourceError> {
         }
     }
     out
+}
+
+/// Trees of a host's root where a pack may not place files.
+const NOT_FILES: &[&str] = &["/proc", "/sys", "/dev"];
+
+fn files(file: &str, text: &str, sp: &Spans, s: &Scenario, out: &mut Vec<SourceError>) {
+    for (i, f) in s.files.iter().enumerate() {
+        let span = sp.item_key("files", i, "path");
+        if let Some(tree) = NOT_FILES.iter().find(|t| f.path == **t || f.path.starts_with(&format!("{t}/"))) {
+            out.push(SourceError::at(
+                file,
+                text,
+                span,
+                format!("file {} on host `{}` is under {tree}", f.path, f.host),
+                "place files in the host's own tree (/etc, /srv, /var, /opt ...); /proc, /sys and /dev are the kernel's",
+            ));
+        } else if s.files[..i].iter().any(|g| g.host == f.host && g.path == f.path) {
+            out.push(SourceError::at(file, text, span, format!("two [[files]] entries place {} on host `{}`", f.path, f.host), "keep one of them"));
+        }
+    }
 }
