@@ -159,6 +159,13 @@ fn addresses_and_routes() {
 }
 
 #[test]
+fn what_the_plan_would_refuse_is_an_error_at_the_fault() {
+    let (ps, t) = after("proto = \"tcp\"\ndport = 8080", "proto = \"udp\"\ndport = 8080");
+    assert!(has(&ps, line_of(&t, "[[faults]]"), "fault `drop-http` cannot be measured after apply"), "{ps:?}");
+    assert_eq!(ps.len(), 1, "one error, not one per backend: {ps:?}");
+}
+
+#[test]
 fn a_lone_file_with_files_needs_a_pack() {
     let s = Scratch::new("lone");
     let t = format!("{}\n[[files]]\nhost = \"web\"\npath = \"/etc/motd\"\nsource = \"files/banner\"\n", scenario());

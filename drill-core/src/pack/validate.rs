@@ -100,10 +100,28 @@ pub fn validate(path: &Path) -> Result<Report, LoadError> {
     Ok(Report { valid: problems.is_empty(), pack, scenarios, problems })
 }
 
-/// The cross-reference errors and the lints of a scenario that parsed.
+/// The cross-reference errors, the plan's refusals and the lints of a scenario that parsed.
 fn checks_of(file: &str, text: &str, s: &Scenario, prefix: &str) -> Vec<Problem> {
-    let mut out: Vec<Problem> = crossref(file, text, s).into_iter().map(|e| Problem::new(e, ProblemKind::Error, prefix)).collect();
+    let mut out: Vec<Problem> = crossref(file, text, s).into_iter().chain(plan_refusals(file, text, s)).map(|e| Problem::new(e, ProblemKind::Error, prefix)).collect();
     out.extend(lint(file, text, s).into_iter().map(|e| Problem::new(e, ProblemKind::Lint, prefix)));
+    out
+}
+
+/// What `drill start` would refuse when it compiles the plan: a fault the engine could
+/// not measure after apply. Compiled with each delay backend (the daemon picks one by
+/// the kernel), so a refusal on either machine is found here.
+fn plan_refusals(file: &str, text: &str, s: &Scenario) -> Vec<SourceError> {
+    use crate::plan::{Backends, DelayBackend, compile};
+    let sp = super::spans::Spans::new(text);
+    let mut out: Vec<SourceError> = Vec::new();
+    for (delay, on) in [(DelayBackend::Netem, "with netem"), (DelayBackend::Wire, "with the userspace delay wire (kernels without netem)")] {
+        if let Err(e) = compile(s, "abcdef", 0, Backends { delay }) {
+            let message = format!("fault `{}` cannot be measured after apply {on}: {}", s.fault_names.get(e.index).map_or("?", String::as_str), e.why);
+            if !out.iter().any(|o| o.help == e.help) {
+                out.push(SourceError::at(file, text, sp.item("faults", e.index), message, e.help));
+            }
+        }
+    }
     out
 }
 
