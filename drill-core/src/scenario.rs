@@ -29,7 +29,7 @@ use crate::topo::{self, RawHost, RawLink, RawSwitch};
 pub use crate::topo::{Endpoint, Host, Route, Segment, Via};
 use crate::workload::{self, Workload};
 use crate::{check, fault};
-pub use authoring::{Attempt, Difficulty, FileRef, Meta, source_problem};
+pub use authoring::{Attempt, Difficulty, FileRef, LIMITS, MAX_NESTED, Meta, schema_tables, source_problem};
 
 mod authoring;
 #[cfg(test)]
@@ -126,9 +126,12 @@ pub struct Scenario {
 pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
     let (doc, syntax) = DeTable::parse_recoverable(text);
     if !syntax.is_empty() {
-        return Err(SourceErrors(syntax.iter().map(|e| SourceError::at(file, text, e.span(), e.message().trim().to_string(), "")).collect()));
+        return Err(SourceErrors(syntax.iter().take(crate::source::MAX_ERRORS).map(|e| SourceError::at(file, text, e.span(), e.message().trim().to_string(), "")).collect()));
     }
     let mut cx = Collector::new(file, text);
+    if authoring::over_limits(&mut cx, doc.get_ref()) {
+        return Err(SourceErrors(cx.errors));
+    }
     let span = doc.span();
     let mut e = Entry::new(&mut cx, span, doc.get_ref(), &TOP, &[]);
     e.require(&["id", "title", "alert", "briefing", "solution"]);
@@ -142,11 +145,15 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
     let (services, service_tables) = read_services(&mut e, &hosts_known);
     let mut faults = Vec::new();
     let mut declared = Vec::new();
+    let mut failed = Vec::new();
     for (s, t) in e.tables("faults") {
         let env = fault::Env { hosts: &hosts_known, topo: &hosts, segments: &segments, services: &services, service_tables: &service_tables, earlier: &faults };
         if let Some(f) = fault::read(&mut *e.cx, s, t, &env) {
             declared.push((raw_str(t, "name"), raw_str(t, "kind").map(Spanned::into_inner).unwrap_or_default()));
             faults.push(f);
+        } else {
+            // Its own error is reported; a guard naming it is not a second one.
+            failed.extend(raw_str(t, "name").map(Spanned::into_inner).or_else(|| raw_str(t, "kind").map(Spanned::into_inner)));
         }
     }
     let fault_names = authoring::fault_names(&declared, e.cx);
@@ -157,7 +164,7 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
     let mut guards = Vec::new();
     for (s, t) in &check_tables {
         if let Some(c) = check::read(&mut *e.cx, s.clone(), t, &env) {
-            guards.push(read_guards(e.cx, t, &fault_names));
+            guards.push(read_guards(e.cx, t, &fault_names, &failed));
             checks.push(c);
         }
     }
@@ -318,7 +325,7 @@ fn raw_str(t: &DeTable<'_>, k: &str) -> Option<Spanned<String>> {
 }
 
 /// A check's `guards`: names of faults, resolved to their indices; every fault when absent.
-fn read_guards(cx: &mut Collector, t: &DeTable<'_>, fault_names: &[String]) -> Vec<usize> {
+fn read_guards(cx: &mut Collector, t: &DeTable<'_>, fault_names: &[String], failed: &[String]) -> Vec<usize> {
     let Some(v) = t.get("guards") else { return (0..fault_names.len()).collect() };
     let Some(items) = v.get_ref().as_array() else {
         cx.err(v.span(), "guards is a list of fault names", "write guards = [\"nft-drop\"] with the faults' names (their `name`, else their kind), or [] for none");
@@ -332,6 +339,7 @@ fn read_guards(cx: &mut Collector, t: &DeTable<'_>, fault_names: &[String]) -> V
         };
         match fault_names.iter().position(|n| n == name) {
             Some(i) => out.push(i),
+            None if failed.iter().any(|f| f == name) => {}
             None => {
                 let near = crate::schema::nearest(name, fault_names.iter().map(String::as_str)).map(|n| format!("did you mean `{n}`? ")).unwrap_or_default();
                 cx.err(item.span(), format!("check guards `{name}`, which is no fault of this scenario"), format!("{near}the faults are: {}", fault_names.join(", ")));

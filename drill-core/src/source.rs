@@ -48,6 +48,9 @@ impl fmt::Display for SourceError {
     }
 }
 
+/// The most errors reported for one file (then one note that more were left out).
+pub const MAX_ERRORS: usize = 100;
+
 /// Collects the errors of one file: validation reports each problem here and goes on.
 pub struct Collector<'t> {
     pub file: &'t str,
@@ -61,7 +64,13 @@ impl<'t> Collector<'t> {
     }
 
     pub fn err(&mut self, span: Range<usize>, message: impl Into<String>, help: impl Into<String>) {
-        self.errors.push(SourceError::at(self.file, self.text, Some(span), message, help));
+        // A hostile file could hold a million mistakes; past the cap, one note says so
+        // (and every further error is dropped, so a file never takes quadratic time).
+        match self.errors.len() {
+            n if n < MAX_ERRORS => self.errors.push(SourceError::at(self.file, self.text, Some(span), message, help)),
+            MAX_ERRORS => self.errors.push(SourceError::at(self.file, self.text, Some(span), format!("more than {MAX_ERRORS} errors; the rest are not shown"), "fix these first")),
+            _ => {}
+        }
     }
 
     /// The source text of a span (a value as the author wrote it).

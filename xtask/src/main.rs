@@ -7,6 +7,8 @@
 //! - `test`: setup, build, then every test: unit tests and the privileged end-to-end
 //!   tests (as root; with sudo when not root). In CI (CI=true) a privileged test that
 //!   cannot run fails instead of skipping.
+//! - `fuzz [--secs N]`: the scenario and pack parsers under proptest (drill-core's
+//!   tests/pack_fuzz.rs) in release, with fresh seeds, for N seconds (default 300).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -47,6 +49,12 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Fuzz the scenario and pack parsers and validator (proptest, release) for a while.
+    Fuzz {
+        /// How long, in seconds (each of the fuzz targets gets this long).
+        #[arg(long, default_value_t = 300)]
+        secs: u64,
+    },
 }
 
 /// Packages needed to build (first group) and inside drill hosts (second group).
@@ -84,6 +92,7 @@ fn main() -> ExitCode {
         Cmd::Run { scenario } => setup().and_then(|_| build(true)).and_then(|_| run(&scenario)),
         Cmd::Test { args } => setup().and_then(|_| test(&args)),
         Cmd::Bench { json } => setup().and_then(|_| bench(json)),
+        Cmd::Fuzz { secs } => fuzz(secs),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
@@ -92,6 +101,24 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `cargo test --release` of drill-core's pack_fuzz with DRILL_FUZZ_SECS: each target
+/// runs rounds of fresh random cases until the time is up (no root needed).
+fn fuzz(secs: u64) -> Result<()> {
+    eprintln!("xtask fuzz: {secs} s per target (arbitrary bytes, mutated scenarios, mutated packs on disk)");
+    run_cmd(Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())).current_dir(root()).env("DRILL_FUZZ_SECS", secs.to_string()).args([
+        "test",
+        "--release",
+        "-p",
+        "drill-core",
+        "--test",
+        "pack_fuzz",
+        "--",
+        "--nocapture",
+        "--test-threads",
+        "3",
+    ]))
 }
 
 fn root() -> PathBuf {

@@ -26,6 +26,11 @@ const MANIFEST: Shape = Shape {
     common: &[],
 };
 
+/// The keys of pack.toml, for the reference test of docs/packs.md.
+pub fn manifest_keys() -> Vec<&'static str> {
+    MANIFEST.keys.iter().map(|k| k.name).collect()
+}
+
 /// A pack's `pack.toml`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -49,11 +54,16 @@ impl Manifest {
 pub fn parse_manifest(file: &str, text: &str) -> Result<Manifest, Vec<SourceError>> {
     let (doc, syntax) = DeTable::parse_recoverable(text);
     if !syntax.is_empty() {
-        return Err(syntax.iter().map(|e| SourceError::at(file, text, e.span(), e.message().trim().to_string(), "")).collect());
+        return Err(syntax.iter().take(crate::source::MAX_ERRORS).map(|e| SourceError::at(file, text, e.span(), e.message().trim().to_string(), "")).collect());
     }
     let mut cx = Collector::new(file, text);
     let mut e = Entry::new(&mut cx, doc.span(), doc.get_ref(), &MANIFEST, &[]);
-    e.require(&["name", "version", "description", "engine"]);
+    for k in ["name", "version", "description", "engine"] {
+        if !e.has(k) {
+            let ex = MANIFEST.key(k).map_or("", |k| k.example);
+            e.err(e.span.clone(), format!("pack.toml needs `{k}`"), format!("add e.g. {k} = {ex} (docs/packs.md documents pack.toml)"));
+        }
+    }
     let name = e.str("name");
     if let Some(n) = &name
         && (!is_name(n.get_ref()) || n.get_ref().len() > 64)

@@ -6,7 +6,14 @@
 //! never reads outside the pack directory (no `..`, no absolute path, no symlink that
 //! leaves it). The format is documented in docs/packs.md.
 
+mod crossref;
+mod install;
+mod lint;
 mod manifest;
+mod read;
+mod skeleton;
+mod spans;
+mod validate;
 
 use std::path::{Path, PathBuf};
 
@@ -15,7 +22,14 @@ use serde::{Deserialize, Serialize};
 use crate::scenario::{self, Scenario};
 use crate::source::SourceError;
 
-pub use manifest::{KERNEL_FEATURES, Manifest, parse_manifest};
+pub use crossref::crossref;
+pub use install::{BUILTIN_ENV, BUILTIN_NAME, Listed, PACKS_DIR_ENV, builtin_dir, install_dir, installed, pack_files};
+pub use lint::{MIN_HINTS, lint, needs_traffic};
+pub use manifest::{KERNEL_FEATURES, Manifest, manifest_keys, parse_manifest};
+pub use read::read_inside_pack;
+use read::{Refused, read_text};
+pub use skeleton::{SCENARIO_FILE, skeleton};
+pub use validate::{Problem, ProblemKind, Report, ScenarioSummary, validate};
 
 /// The engine's version, which `engine` requirements of packs are held to.
 pub const ENGINE_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -59,31 +73,53 @@ pub enum LoadError {
     Invalid(Vec<SourceError>),
 }
 
-/// Reads and validates the pack in `dir`.
+/// Reads and validates the pack in `dir` (schema, references, addresses; not the
+/// authoring lints, which [`validate`] adds).
 pub fn load(dir: &Path) -> Result<Pack, LoadError> {
-    let io = |p: &Path, e: std::io::Error| LoadError::Io { path: p.display().to_string(), message: e.to_string() };
-    let meta = std::fs::metadata(dir).map_err(|e| io(dir, e))?;
+    let r = read_pack(dir)?;
+    match r.manifest {
+        Some(manifest) if r.problems.is_empty() => Ok(Pack { dir: dir.to_path_buf(), manifest, scenarios: r.scenarios.into_iter().map(|(s, _)| s).collect() }),
+        _ => Err(LoadError::Invalid(r.problems)),
+    }
+}
+
+/// A pack as read: its manifest if it parsed, every scenario that parsed (with its text),
+/// and every problem found.
+pub(crate) struct Read {
+    pub manifest: Option<Manifest>,
+    pub scenarios: Vec<(PackScenario, String)>,
+    pub problems: Vec<SourceError>,
+}
+
+fn io_error(p: &Path, e: std::io::Error) -> LoadError {
+    LoadError::Io { path: p.display().to_string(), message: e.to_string() }
+}
+
+/// Reads the pack in `dir`: Err only when it cannot be read at all (exit 2).
+pub(crate) fn read_pack(dir: &Path) -> Result<Read, LoadError> {
+    let meta = std::fs::metadata(dir).map_err(|e| io_error(dir, e))?;
     if !meta.is_dir() {
         return Err(LoadError::Io { path: dir.display().to_string(), message: "is not a directory (a pack is a directory holding pack.toml)".into() });
     }
     let mut problems = Vec::new();
-    let manifest_path = dir.join(MANIFEST);
     let manifest = match read_text(dir, MANIFEST) {
-        Ok(text) => match parse_manifest(MANIFEST, &text) {
-            Ok(m) => Some(m),
-            Err(e) => {
-                problems.extend(e);
-                None
-            }
-        },
-        Err(Refused::Io(e)) => return Err(io(&manifest_path, e)),
+        Ok(text) => parse_manifest(MANIFEST, &text).map_err(|e| problems.extend(e)).ok(),
+        Err(Refused::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+            problems.push(SourceError::at(MANIFEST, "", None, "the directory has no pack.toml", "a pack is a directory holding pack.toml and its scenario files; `drill pack new DIR` writes one"));
+            None
+        }
+        Err(Refused::Io(e)) => return Err(io_error(&dir.join(MANIFEST), e)),
         Err(Refused::Unsafe(why)) => {
             problems.push(SourceError::at(MANIFEST, "", None, why, "make pack.toml a regular file inside the pack"));
             None
         }
     };
-    let mut files: Vec<String> =
-        std::fs::read_dir(dir).map_err(|e| io(dir, e))?.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n.ends_with(".toml") && n != MANIFEST).collect();
+    let mut files: Vec<String> = std::fs::read_dir(dir)
+        .map_err(|e| io_error(dir, e))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".toml") && n != MANIFEST && !n.starts_with('.'))
+        .collect();
     files.sort();
     if files.len() > MAX_SCENARIOS {
         problems.push(SourceError::at(MANIFEST, "", None, format!("the pack holds {} scenario files", files.len()), format!("a pack holds at most {MAX_SCENARIOS}; split it")));
@@ -93,7 +129,7 @@ pub fn load(dir: &Path) -> Result<Pack, LoadError> {
     for f in &files {
         let text = match read_text(dir, f) {
             Ok(t) => t,
-            Err(Refused::Io(e)) => return Err(io(&dir.join(f), e)),
+            Err(Refused::Io(e)) => return Err(io_error(&dir.join(f), e)),
             Err(Refused::Unsafe(why)) => {
                 problems.push(SourceError::at(f, "", None, why, "make every scenario a regular file inside the pack"));
                 continue;
@@ -101,84 +137,43 @@ pub fn load(dir: &Path) -> Result<Pack, LoadError> {
         };
         match scenario::parse(f, &text) {
             Ok(s) => {
-                problems.extend(check_files(dir, f, &text, &s));
-                scenarios.push(PackScenario { file: f.clone(), scenario: s });
+                problems.extend(check_files(Some(dir), f, &text, &s));
+                scenarios.push((PackScenario { file: f.clone(), scenario: s }, text));
             }
             Err(e) => problems.extend(e.0),
         }
     }
-    for (i, a) in scenarios.iter().enumerate() {
-        if let Some(b) = scenarios[..i].iter().find(|b| b.scenario.id == a.scenario.id) {
+    for (i, (a, _)) in scenarios.iter().enumerate() {
+        if let Some((b, _)) = scenarios[..i].iter().find(|(b, _)| b.scenario.id == a.scenario.id) {
             problems.push(SourceError::at(&a.file, "", None, format!("scenario id `{}` is also the id of {}", a.scenario.id, b.file), "give every scenario of a pack its own id"));
         }
     }
     if files.is_empty() {
         problems.push(SourceError::at(MANIFEST, "", None, "the pack holds no scenario", "put scenario files (*.toml) beside pack.toml"));
     }
-    match manifest {
-        Some(manifest) if problems.is_empty() => Ok(Pack { dir: dir.to_path_buf(), manifest, scenarios }),
-        _ => Err(LoadError::Invalid(problems)),
-    }
+    Ok(Read { manifest, scenarios, problems })
 }
 
-enum Refused {
-    Io(std::io::Error),
-    Unsafe(String),
-}
-
-/// Reads `rel` inside `dir`, refusing a path that leaves it, a symlink, a non-regular
-/// file and a file over [`MAX_FILE_BYTES`].
-fn read_text(dir: &Path, rel: &str) -> Result<String, Refused> {
-    let bytes = read_inside(dir, rel)?;
-    String::from_utf8(bytes).map_err(|_| Refused::Unsafe(format!("{rel} is not UTF-8 text")))
-}
-
-/// The bytes of pack file `rel` (see [`read_text`] for what is refused).
-pub fn read_inside_pack(dir: &Path, rel: &str) -> Result<Vec<u8>, String> {
-    read_inside(dir, rel).map_err(|e| match e {
-        Refused::Io(e) => format!("{rel}: {e}"),
-        Refused::Unsafe(why) => why,
-    })
-}
-
-fn read_inside(dir: &Path, rel: &str) -> Result<Vec<u8>, Refused> {
-    if let Some(why) = scenario::source_problem(rel) {
-        return Err(Refused::Unsafe(format!("{rel} {why}")));
-    }
-    // Every component is checked with lstat: a symlink anywhere on the way is refused
-    // (it could point out of the pack, now or after a later change).
-    let mut p = dir.to_path_buf();
-    for c in rel.split('/').filter(|c| !c.is_empty() && *c != ".") {
-        p.push(c);
-        let m = std::fs::symlink_metadata(&p).map_err(Refused::Io)?;
-        if m.file_type().is_symlink() {
-            return Err(Refused::Unsafe(format!("{rel} is or passes through a symlink; a pack may not link outside itself")));
-        }
-    }
-    let m = std::fs::symlink_metadata(&p).map_err(Refused::Io)?;
-    if !m.is_file() {
-        return Err(Refused::Unsafe(format!("{rel} is not a regular file")));
-    }
-    if m.len() > MAX_FILE_BYTES {
-        return Err(Refused::Unsafe(format!("{rel} is {} bytes; a pack file may hold at most {MAX_FILE_BYTES}", m.len())));
-    }
-    std::fs::read(&p).map_err(Refused::Io)
-}
-
-/// Every `[[files]]` source of scenario `s` exists inside the pack (as a regular file).
-fn check_files(dir: &Path, file: &str, text: &str, s: &Scenario) -> Vec<SourceError> {
+/// Every `[[files]]` source of scenario `s` exists inside the pack `dir` (as a regular
+/// file); with no pack (a lone scenario file), every `[[files]]` entry is a problem.
+pub(crate) fn check_files(dir: Option<&Path>, file: &str, text: &str, s: &Scenario) -> Vec<SourceError> {
+    let sp = spans::Spans::new(text);
     let mut out = Vec::new();
-    for f in &s.files {
-        if let Err(why) = read_inside_pack(dir, &f.source) {
-            let span = text.find(&format!("\"{}\"", f.source)).map(|i| i..i + 1);
-            out.push(SourceError::at(
-                file,
-                text,
-                span,
-                format!("file `{}` for host `{}`: {why}", f.source, f.host),
-                "put the file under the pack's files/ directory and name it by its path relative to pack.toml",
-            ));
-        }
+    for (i, f) in s.files.iter().enumerate() {
+        let why = match dir {
+            Some(dir) => match read_inside_pack(dir, &f.source) {
+                Ok(_) => continue,
+                Err(why) => why,
+            },
+            None => "the scenario is not in a pack (no pack.toml beside it), so it has no files".to_string(),
+        };
+        out.push(SourceError::at(
+            file,
+            text,
+            sp.item_key("files", i, "source"),
+            format!("file `{}` for host `{}`: {why}", f.source, f.host),
+            "put the file under the pack's files/ directory and name it by its path relative to pack.toml",
+        ));
     }
     out
 }

@@ -8,6 +8,7 @@ use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
 use serde_spanned::Spanned;
+use toml::de::{DeTable, DeValue};
 
 use crate::model::{Hosts, Step, is_name};
 use crate::schema::{Entry, Shape, Ty, key};
@@ -176,6 +177,74 @@ pub(super) fn read_files(top: &mut Entry, hosts: &Hosts) -> Vec<(FileRef, Range<
         }
     }
     out
+}
+
+/// Every table of a scenario file with the keys it takes (the top level, hosts, routes,
+/// links, switches, endpoints, services, `[verify]`, `[solution]`, a step, workarounds
+/// and alternatives, `[[files]]`, and the keys every fault and every check takes), for
+/// the reference test of docs/packs.md. Per-kind fault and check keys are in
+/// [`crate::fault::KINDS`] and [`crate::check::KINDS`] (documented in scenarios/README.md).
+pub fn schema_tables() -> Vec<(&'static str, Vec<&'static str>)> {
+    let names = |s: &Shape| s.keys.iter().map(|k| k.name).collect::<Vec<_>>();
+    let mut out: Vec<(&'static str, Vec<&'static str>)> = [&super::TOP, &super::SERVICE, &super::VERIFY, &super::SOLUTION, &STEP, &ATTEMPT, &FILE].into_iter().map(|s| (s.name, names(s))).collect();
+    out.extend(crate::topo::shapes().into_iter().map(|s| (s.name, names(s))));
+    let common = |c: &[crate::schema::Key]| c.iter().map(|k| k.name).collect::<Vec<_>>();
+    out.push(("every fault", crate::fault::KINDS.first().map_or_else(Vec::new, |k| common(k.shape.common))));
+    out.push(("every check", crate::check::KINDS.first().map_or_else(Vec::new, |k| common(k.shape.common))));
+    out
+}
+
+/// The most items each list of a scenario may hold: far above any real drill, low enough
+/// that a hostile file (100 000 hosts) is refused at once instead of being validated.
+pub const LIMITS: &[(&str, usize)] = &[
+    ("hosts", 64),
+    ("links", 256),
+    ("switches", 64),
+    ("services", 128),
+    ("faults", 64),
+    ("checks", 64),
+    ("hints", 32),
+    ("workarounds", 32),
+    ("alternatives", 32),
+    ("files", 128),
+    ("tags", 32),
+    ("curriculum", 32),
+];
+/// The most items of a list inside a table (a switch's members, a host's routes, steps).
+pub const MAX_NESTED: usize = 256;
+
+/// Reports each top-level list longer than its [`LIMITS`] and each nested list longer
+/// than [`MAX_NESTED`]; whether any was (the file is then not read further).
+pub(super) fn over_limits(cx: &mut crate::source::Collector, doc: &DeTable<'_>) -> bool {
+    let mut over = false;
+    for (k, v) in doc.iter() {
+        let DeValue::Array(items) = v.get_ref() else { continue };
+        if let Some((_, max)) = LIMITS.iter().find(|(n, _)| *n == k.get_ref().as_ref())
+            && items.len() > *max
+        {
+            cx.err(k.span(), format!("`{}` holds {} items; a scenario may hold at most {max}", k.get_ref(), items.len()), "split the drill; no real scenario needs that many");
+            over = true;
+        }
+        for item in items {
+            let DeValue::Table(t) = item.get_ref() else { continue };
+            for (nk, nv) in t.iter() {
+                if let DeValue::Array(inner) = nv.get_ref()
+                    && inner.len() > MAX_NESTED
+                {
+                    cx.err(nk.span(), format!("`{}` holds {} items; a list in a table may hold at most {MAX_NESTED}", nk.get_ref(), inner.len()), "shorten it");
+                    over = true;
+                }
+            }
+        }
+    }
+    if let Some(DeValue::Table(sol)) = doc.get("solution").map(|v| v.get_ref())
+        && let Some(DeValue::Array(steps)) = sol.get("steps").map(|v| v.get_ref())
+        && steps.len() > MAX_NESTED
+    {
+        cx.err(0..0, format!("the solution has {} steps; at most {MAX_NESTED}", steps.len()), "shorten it");
+        over = true;
+    }
+    over
 }
 
 /// Why a pack-relative path is refused (absolute, `..`, empty), or None.

@@ -17,7 +17,7 @@ mod read;
 mod validate;
 
 pub(crate) use read::{read_host, read_link, read_switch};
-pub(crate) use validate::validate;
+pub(crate) use validate::{shapes, validate};
 
 /// Reserved for allocated addresses: drill slot `s` gets 10.(200+s).0.0/16, one /24 per
 /// segment. Given addresses may not fall in it, so allocations never clash with them.

@@ -9,6 +9,12 @@ use serde_spanned::Spanned;
 use super::{Endpoint, GLOBAL_SYSCTLS, Host, MAX_IFNAME, POOL, RawEndpoint, RawHost, RawLink, RawRoute, RawSwitch, Route, Segment, Validator, Via};
 use crate::model::{self, Cidr};
 
+/// The shapes of the network tables (`[[hosts]]`, a route, `[[links]]`, `[[switches]]`,
+/// an endpoint), for the reference test of docs/packs.md.
+pub(crate) fn shapes() -> [&'static crate::schema::Shape; 5] {
+    [&super::read::HOST, &super::read::ROUTE, &super::read::LINK, &super::read::SWITCH, &super::read::ENDPOINT]
+}
+
 fn is_ifname(s: &str) -> bool {
     !s.is_empty() && s.len() <= MAX_IFNAME && s != "lo" && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
@@ -36,6 +42,10 @@ struct Ends<'a> {
     /// Interface names per host: given ones first (so generated ones avoid them).
     ifnames: BTreeMap<String, BTreeSet<String>>,
     next_eth: BTreeMap<String, usize>,
+    /// Every address accepted: (host, address, its span, the segment it is on).
+    given: Vec<(String, Cidr, std::ops::Range<usize>, usize)>,
+    /// The segment being read.
+    segment: usize,
 }
 
 impl Ends<'_> {
@@ -75,6 +85,7 @@ impl Ends<'_> {
                         v.err(a.span(), format!("address {c} is outside the segment's subnet {s}"), "use an address inside the subnet, or drop one of them");
                     } else {
                         self.used_addrs.insert(c.addr, host.clone());
+                        self.given.push((host.clone(), c, a.span(), self.segment));
                         addresses.push(c);
                     }
                 }
@@ -121,16 +132,43 @@ fn subnet_of(v: &mut Validator, s: &Option<Spanned<String>>, members: usize) -> 
 /// Validates hosts, links and switches. `hosts_known` holds the declared host names.
 pub(crate) fn validate(v: &mut Validator, raw_hosts: &[RawHost], raw_links: &[Spanned<RawLink>], raw_switches: &[Spanned<RawSwitch>], hosts_known: &BTreeSet<String>) -> (Vec<Host>, Vec<Segment>) {
     let known = hosts_known.iter().cloned().collect::<Vec<_>>().join(", ");
-    let mut ends = Ends { hosts_known, known: known.clone(), used_addrs: BTreeMap::new(), ifnames: BTreeMap::new(), next_eth: BTreeMap::new() };
+    let mut ends = Ends { hosts_known, known: known.clone(), used_addrs: BTreeMap::new(), ifnames: BTreeMap::new(), next_eth: BTreeMap::new(), given: Vec::new(), segment: 0 };
     let all_eps = raw_links.iter().flat_map(|l| [&l.get_ref().a, &l.get_ref().b]).chain(raw_switches.iter().flat_map(|s| s.get_ref().members.iter()));
     ends.reserve_names(v, all_eps);
-    let mut segments: Vec<Segment> = raw_links.iter().filter_map(|l| link(v, &mut ends, l)).collect();
+    let mut segments = Vec::new();
+    for (i, l) in raw_links.iter().enumerate() {
+        ends.segment = i;
+        segments.extend(link(v, &mut ends, l));
+    }
     let mut switch_names = BTreeSet::new();
-    for s in raw_switches {
+    for (i, s) in raw_switches.iter().enumerate() {
+        ends.segment = raw_links.len() + i;
         segments.push(switch(v, &mut ends, s, &mut switch_names));
     }
+    overlapping_subnets(v, &ends.given);
     let hosts = raw_hosts.iter().map(|h| host(v, h, &segments, hosts_known, &known)).collect();
     (hosts, segments)
+}
+
+/// Two interfaces of one host on different segments whose subnets overlap: the host
+/// could not tell which way a packet to the overlap goes.
+fn overlapping_subnets(v: &mut Validator, given: &[(String, Cidr, std::ops::Range<usize>, usize)]) {
+    for (i, (h, a, span, seg)) in given.iter().enumerate() {
+        let clash = given[..i].iter().find(|(h2, b, _, seg2)| h2 == h && seg2 != seg && a.addr.is_ipv4() == b.addr.is_ipv4() && overlap(a, b));
+        if let Some((_, b, _, _)) = clash {
+            v.err(
+                span.clone(),
+                format!("host `{h}` has {a} and {b} on different links: their subnets overlap"),
+                "give each link or switch of a host its own subnet, or the host cannot tell which way a packet goes",
+            );
+        }
+    }
+}
+
+/// Whether the networks of `a` and `b` overlap (the shorter prefix contains the other).
+fn overlap(a: &Cidr, b: &Cidr) -> bool {
+    let p = a.prefix.min(b.prefix);
+    Cidr { addr: a.addr, prefix: p }.network() == Cidr { addr: b.addr, prefix: p }.network()
 }
 
 fn link(v: &mut Validator, ends: &mut Ends, l: &Spanned<RawLink>) -> Option<Segment> {
@@ -233,6 +271,10 @@ fn route(v: &mut Validator, r: &RawRoute, name: &str, my_ifs: &[&Endpoint], segm
         },
     };
     let via = match r.via.get_ref().parse::<IpAddr>() {
+        Ok(a) if my_ifs.iter().any(|e| e.addresses.iter().any(|c| c.addr == a)) => {
+            v.err(r.via.span(), format!("gateway {a} is host `{name}`'s own address"), "route via a neighbour's address on the shared link (or its host name), not the host itself");
+            Via::Address(a)
+        }
         Ok(a) => {
             let on_link = my_ifs.iter().flat_map(|e| e.addresses.iter()).any(|c| c.same_subnet(&Cidr { addr: a, prefix: c.prefix }));
             let allocated = my_ifs.iter().any(|e| !e.addresses.iter().any(|c| c.addr.is_ipv4()));
@@ -244,7 +286,9 @@ fn route(v: &mut Validator, r: &RawRoute, name: &str, my_ifs: &[&Endpoint], segm
         Err(_) => {
             let gw = r.via.get_ref();
             let shares = segments.iter().any(|s| s.members.iter().any(|m| &m.host == gw) && s.members.iter().any(|m| m.host == name));
-            if !hosts_known.contains(gw) {
+            if gw == name {
+                v.err(r.via.span(), format!("host `{name}` routes via itself"), "route via a neighbour: a host on one of this host's links or switches");
+            } else if !hosts_known.contains(gw) {
                 v.err(r.via.span(), format!("`{gw}` is neither an address nor a host"), format!("use an address or one of: {known}"));
             } else if !shares {
                 v.err(r.via.span(), format!("host `{gw}` shares no link or switch with `{name}`"), "route via a neighbour: a host on one of this host's links or switches");
