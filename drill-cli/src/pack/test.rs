@@ -183,7 +183,8 @@ impl Drop for OwnDaemon {
     }
 }
 
-/// `drilld serve --socket SOCKET`, in its own session (Ctrl-C reaches this run only,
+/// `drilld serve --socket SOCKET` (with a state directory beside a non-default socket),
+/// in its own session (Ctrl-C reaches this run only,
 /// which stops its drills itself), logging beside the socket.
 fn spawn_daemon(socket: &Path) -> Result<std::process::Child> {
     use std::os::unix::process::CommandExt;
@@ -194,7 +195,13 @@ fn spawn_daemon(socket: &Path) -> Result<std::process::Child> {
     let log = std::fs::File::options().create(true).append(true).open(&log_path).with_context(|| format!("opening {}", log_path.display()))?;
     eprintln!("starting drilld for this run ({}; log in {}) ...", exe.display(), log_path.display());
     let mut cmd = std::process::Command::new(&exe);
-    cmd.args(["serve", "--socket"]).arg(socket).stdin(std::process::Stdio::null()).stdout(log.try_clone()?).stderr(log);
+    cmd.args(["serve", "--socket"]).arg(socket);
+    if socket != Path::new(drill_core::api::DEFAULT_SOCKET) {
+        // A private socket gets a private state directory: a second daemon must not
+        // recover (remove) the drills of the one on the default socket.
+        cmd.arg("--state-dir").arg(dir.join("state"));
+    }
+    cmd.stdin(std::process::Stdio::null()).stdout(log.try_clone()?).stderr(log);
     // SAFETY: setsid in the child only.
     unsafe {
         cmd.pre_exec(|| nix::unistd::setsid().map(|_| ()).map_err(std::io::Error::from));
