@@ -267,7 +267,14 @@ fn bench(json: bool) -> Result<()> {
 fn bench_pack() -> Result<Vec<serde_json::Value>> {
     let drill = root().join("target/release/drill");
     eprintln!("xtask bench: timing the built-in pack's self-test (drill pack test scenarios) ...");
-    let out = privileged(drill.to_str().unwrap_or("drill")).arg("pack").arg("test").arg(root().join("scenarios")).arg("--json").stderr(std::process::Stdio::inherit()).output().context("running drill pack test")?;
+    let out = privileged(drill.to_str().unwrap_or("drill"))
+        .arg("pack")
+        .arg("test")
+        .arg(root().join("scenarios"))
+        .arg("--json")
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .context("running drill pack test")?;
     if out.status.code() == Some(2) {
         bail!("drill pack test scenarios could not run ({})", out.status);
     }
