@@ -111,7 +111,12 @@ impl Runner {
                 Err(E::Cancelled) => (Status::Skipped, Outcome { failures: Vec::new(), notes: vec!["interrupted (Ctrl-C)".into()] }),
             };
             stop_here = status != Status::Pass;
-            self.shared.progress.event(self.idx, &self.sc.id, &format!("{} {} ({})", stage.name(), if status == Status::Pass { "pass" } else { "FAIL" }, super::report::dur(secs)));
+            let word = match status {
+                Status::Pass => "pass",
+                Status::Fail => "FAIL",
+                Status::Skipped => "interrupted",
+            };
+            self.shared.progress.event(self.idx, &self.sc.id, &format!("{} {word} ({})", stage.name(), super::report::dur(secs)));
             stages.push(StageReport { stage, status, secs, outcome });
         }
         if let Some(d) = keep.take() {

@@ -60,7 +60,7 @@ pub async fn run(client: &Client, socket: &Path, dir: &Path, scenario: Option<&s
     let t0 = Instant::now();
     let (scenarios, interrupted) = run_all(chosen, jobs, &shared, cancel_tx).await;
     let after = tokio::task::spawn_blocking(move || leftovers::snapshot(pid)).await?;
-    let machine = if interrupted { Vec::new() } else { leftovers::diff(&before, &after) };
+    let machine = leftovers::diff(&before, &after);
     let mut stage_secs = BTreeMap::new();
     for st in STAGES {
         stage_secs.insert(st, scenarios.iter().flat_map(|s| &s.stages).filter(|x| x.stage == st).map(|x| x.secs).sum());
