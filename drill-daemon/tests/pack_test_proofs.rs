@@ -37,6 +37,15 @@ fn firewall_drop(extra: &str) -> String {
     format!("{t}\n{extra}\n")
 }
 
+/// The reference solution's steps as a TOML `steps = [...]` line (a JSON string is a
+/// TOML basic string), to make a workaround or an alternative that is the real fix
+/// whatever the scenario's fault and rules look like today.
+fn solution_steps() -> String {
+    let sc = drill_core::scenario::parse("firewall-drop.toml", FIREWALL_DROP).expect("firewall-drop parses");
+    let steps: Vec<String> = sc.solution.steps.iter().map(|s| format!("{{ host = {}, run = {} }}", serde_json::json!(s.host), serde_json::json!(s.run))).collect();
+    format!("steps = [{}]", steps.join(", "))
+}
+
 /// A pack directory holding one scenario file.
 fn pack(tag: &str, scenario: &str) -> PathBuf {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
@@ -80,9 +89,14 @@ fn a_scenario_without_its_faults_fails_stage_2_naming_the_checks() {
     assert_eq!(code, 1, "{v:#}");
     assert_eq!(statuses(&v), ["pass", "fail", "skipped", "skipped", "pass"], "{v:#}");
     let f = failures(&v, 1).join("\n");
-    assert!(f.contains("the drill is not broken") && f.contains("`requests from client to api:8080 succeed`"), "{f}");
-    let ev = &v["scenarios"][0]["stages"][1]["failures"][0]["evidence"];
-    assert!(ev.as_array().unwrap().iter().any(|e| e["check"] == "requests from client to api:8080 succeed" && e["saw"].as_str().is_some_and(|s| !s.is_empty())), "{ev:#}");
+    assert!(f.contains("the drill is not broken"), "{f}");
+    // Every check is named, and its own evidence comes with it.
+    let ev = v["scenarios"][0]["stages"][1]["failures"][0]["evidence"].as_array().unwrap().clone();
+    for c in drill_core::scenario::parse("f.toml", &text).unwrap().checks {
+        let name = c.name().to_string();
+        assert!(f.contains(&format!("`{name}`")), "{name} not named in: {f}");
+        assert!(ev.iter().any(|e| e["check"] == name.as_str() && e["saw"].as_str().is_some_and(|s| !s.is_empty())), "{name}: {ev:#?}");
+    }
 }
 
 #[test]
@@ -90,15 +104,15 @@ fn a_workaround_that_is_a_fix_fails_stage_3_naming_it() {
     if !privileged_or_skip("a_workaround_that_is_a_fix_fails_stage_3_naming_it") {
         return;
     }
-    // Flushing every rule removes the fault too (whatever the fault's table is called).
-    let extra = "[[workarounds]]\nname = \"flush every rule\"\nwhy = \"opens the whole firewall\"\nsteps = [{ host = \"api\", run = \"nft flush ruleset\" }]\n";
-    let (code, v) = pack_test("wafix", &firewall_drop(extra));
+    // The reference solution, listed as a workaround: it must pass, so stage 3 fails.
+    let extra = format!("[[workarounds]]\nname = \"flush every rule\"\nwhy = \"opens the whole firewall\"\n{}\n", solution_steps());
+    let (code, v) = pack_test("wafix", &firewall_drop(&extra));
     assert_eq!(code, 1, "{v:#}");
     assert_eq!(statuses(&v), ["pass", "pass", "fail", "skipped", "pass"], "{v:#}");
     let f = failures(&v, 2).join("\n");
     assert!(f.contains("workaround `flush every rule` passed: it is a fix, or the checks miss it"), "{f}");
     let ev = v["scenarios"][0]["stages"][2]["failures"][0]["evidence"].as_array().unwrap().clone();
-    assert!(ev.iter().all(|e| e["passed"] == true) && ev.iter().any(|e| e["check"] == "no packets dropped by netfilter on api"), "{ev:?}");
+    assert!(!ev.is_empty() && ev.iter().all(|e| e["passed"] == true && e["check"].as_str().is_some_and(|c| !c.is_empty())), "{ev:?}");
 }
 
 #[test]
@@ -121,9 +135,12 @@ fn the_good_pack_passes_all_five_stages() {
     if !privileged_or_skip("the_good_pack_passes_all_five_stages") {
         return;
     }
-    let extra = "[[workarounds]]\nname = \"look, change nothing\"\nwhy = \"reading the rules fixes nothing\"\nsteps = [{ host = \"api\", run = \"nft list ruleset\" }, { host = \"api\", run = \"false\" }]\n\n\
-                 [[alternatives]]\nname = \"flush every rule\"\nwhy = \"on this host the drop rule is the only rule\"\nsteps = [{ host = \"api\", run = \"nft flush ruleset\" }]\n";
-    let (code, v) = pack_test("good", &firewall_drop(extra));
+    let extra = format!(
+        "[[workarounds]]\nname = \"look, change nothing\"\nwhy = \"reading the rules fixes nothing\"\nsteps = [{{ host = \"api\", run = \"nft list ruleset\" }}, {{ host = \"api\", run = \"false\" }}]\n\n\
+         [[alternatives]]\nname = \"the same fix, typed again\"\nwhy = \"an alternative that is right\"\n{}\n",
+        solution_steps()
+    );
+    let (code, v) = pack_test("good", &firewall_drop(&extra));
     assert_eq!(code, 0, "{v:#}");
     assert_eq!(statuses(&v), ["pass"; 5], "{v:#}");
     let notes: Vec<String> = v["scenarios"][0]["stages"][2]["notes"].as_array().unwrap().iter().map(|n| n.as_str().unwrap().to_string()).collect();

@@ -228,10 +228,8 @@ fn bench(json: bool) -> Result<()> {
         let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
             continue;
         };
-        if v["target"]["kind"].as_array().is_some_and(|k| k.iter().any(|x| x == "bench")) {
-            if let Some(exe) = v["executable"].as_str() {
-                exes.push(exe.to_string());
-            }
+        if let (true, Some(exe)) = (v["target"]["kind"].as_array().is_some_and(|k| k.iter().any(|x| x == "bench")), v["executable"].as_str()) {
+            exes.push(exe.to_string());
         }
     }
     if !is_root() {

@@ -212,3 +212,45 @@ pub fn diff(before: &Snapshot, after: &Snapshot) -> Vec<String> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snap(nft: &str, qdiscs: &[(&str, &str)], held: &[&str]) -> Snapshot {
+        Snapshot {
+            nft: Some(nft.into()),
+            qdiscs: qdiscs.iter().map(|(d, q)| (d.to_string(), q.to_string())).collect(),
+            bpf_held: held.iter().map(|s| s.to_string()).collect(),
+            bpf_pinned: BTreeSet::new(),
+        }
+    }
+
+    #[test]
+    fn the_same_machine_has_no_diff() {
+        let s = snap("table inet filter {\n}\n", &[("eth0", "qdisc fq_codel 0: dev eth0 root\n")], &["eBPF program 7 held by drilld"]);
+        assert!(diff(&s, &s.clone()).is_empty());
+    }
+
+    #[test]
+    fn a_left_rule_qdisc_and_program_are_each_named() {
+        let before = snap("table inet filter {\n}\n", &[("eth0", "qdisc fq_codel 0: dev eth0 root\n"), ("gone0", "x\n")], &["eBPF program 7 held by drilld"]);
+        let after = snap(
+            "table inet filter {\n}\ntable inet leftover {\n}\n",
+            &[("eth0", "qdisc netem 8001: dev eth0 root\n"), ("new0", "y\n")],
+            &["eBPF program 7 held by drilld", "eBPF program 9 held by drilld"],
+        );
+        let d = diff(&before, &after);
+        assert_eq!(d.len(), 3, "{d:#?}");
+        assert!(d[0].contains("nftables") && d[0].contains("table inet leftover {"), "{}", d[0]);
+        assert!(d[1].contains("eth0") && d[1].contains("netem"), "{}", d[1]);
+        assert!(d[2].contains("eBPF program 9"), "{}", d[2]);
+    }
+
+    #[test]
+    fn marks_of_an_unknown_drill_find_nothing() {
+        let m = marks("fffff0");
+        assert!(m.netns_inodes.is_empty());
+        assert!(scan(&m, None, &[std::env::temp_dir().join("drill-no-such-dir")]).is_empty());
+    }
+}

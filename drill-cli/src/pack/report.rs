@@ -250,3 +250,22 @@ impl Progress {
         st.1 = st.0.len();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_a_person_writes_them() {
+        assert_eq!(dur(9.14), "9.1s");
+        assert_eq!(dur(252.0), "4m12s");
+        assert_eq!(dur(60.0), "1m00s");
+    }
+
+    #[test]
+    fn stages_serialize_by_their_names() {
+        let names: Vec<String> = STAGES.iter().map(|s| serde_json::to_value(s).unwrap().as_str().unwrap().to_string()).collect();
+        assert_eq!(names, STAGES.iter().map(|s| s.name()).collect::<Vec<_>>());
+        assert_eq!(serde_json::to_value(Status::Skipped).unwrap(), "skipped");
+    }
+}
