@@ -3,10 +3,12 @@
 //! - `setup`: install the Debian packages drill needs (apt-get; sudo when not root);
 //! - `build [--release]`: setup, then build drilld and drill;
 //! - `run SCENARIO`: setup, build (release), start the drill (this starts drilld too);
-//! - `bench [--json]`: benchmarks (as root) with baselines measured in the same run;
+//! - `bench [--json]`: benchmarks (as root) with baselines measured in the same run, and
+//!   how long the built-in pack's self-test takes;
 //! - `test`: setup, build, then every test: unit tests and the privileged end-to-end
-//!   tests (as root; with sudo when not root). In CI (CI=true) a privileged test that
-//!   cannot run fails instead of skipping.
+//!   tests (as root; with sudo when not root), then the built-in pack's self-test
+//!   (`drill pack test scenarios`). In CI (CI=true) a privileged test that cannot run
+//!   fails instead of skipping.
 //! - `fuzz [--secs N]`: the scenario and pack parsers under proptest (drill-core's
 //!   tests/pack_fuzz.rs) in release, with fresh seeds, for N seconds (default 300).
 
@@ -200,6 +202,20 @@ fn run(scenario: &str) -> Result<()> {
 fn test(args: &[String]) -> Result<()> {
     // Binaries the end-to-end tests drive (drill and drilld, debug profile).
     run_cmd(cargo().args(["build", "--workspace", "--bins"]))?;
+    test_suites(args)?;
+    if !args.is_empty() {
+        eprintln!("xtask test: a test filter was given: the built-in pack's self-test (`drill pack test scenarios`) is skipped");
+        return Ok(());
+    }
+    // Every built-in scenario through its five stages (baseline, broken, workarounds,
+    // fixed, clean) on this machine; exits non-zero when any stage fails.
+    eprintln!("xtask test: the built-in pack's self-test: drill pack test scenarios");
+    let drill = root().join("target/debug/drill");
+    run_cmd(privileged(drill.to_str().unwrap_or("drill")).arg("pack").arg("test").arg(root().join("scenarios")))
+}
+
+/// The unit and privileged end-to-end tests (`cargo test --workspace`).
+fn test_suites(args: &[String]) -> Result<()> {
     if is_root() {
         return run_cmd(cargo().args(["test", "--workspace"]).args(args).env("DRILL_REQUIRE_PRIVILEGED", "1"));
     }
@@ -239,10 +255,8 @@ fn bench(json: bool) -> Result<()> {
         let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
             continue;
         };
-        if v["target"]["kind"].as_array().is_some_and(|k| k.iter().any(|x| x == "bench")) {
-            if let Some(exe) = v["executable"].as_str() {
-                exes.push(exe.to_string());
-            }
+        if let (true, Some(exe)) = (v["target"]["kind"].as_array().is_some_and(|k| k.iter().any(|x| x == "bench")), v["executable"].as_str()) {
+            exes.push(exe.to_string());
         }
     }
     if !is_root() {
@@ -257,6 +271,7 @@ fn bench(json: bool) -> Result<()> {
         let v: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).with_context(|| format!("{exe} did not print a JSON array"))?;
         rows.extend(v);
     }
+    rows.extend(bench_pack()?);
     if json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(());
@@ -269,4 +284,36 @@ fn bench(json: bool) -> Result<()> {
     }
     println!("(ratio = baseline / value: above 1 means faster or smaller than the baseline)");
     Ok(())
+}
+
+/// How long the built-in pack's self-test takes (`drill pack test scenarios`, release
+/// binaries, `--jobs` the number of cores): the whole run and each stage summed over the
+/// scenarios. A failing stage does not stop the bench; its count is in the row's name.
+fn bench_pack() -> Result<Vec<serde_json::Value>> {
+    let drill = root().join("target/release/drill");
+    eprintln!("xtask bench: timing the built-in pack's self-test (drill pack test scenarios) ...");
+    let out = privileged(drill.to_str().unwrap_or("drill"))
+        .arg("pack")
+        .arg("test")
+        .arg(root().join("scenarios"))
+        .arg("--json")
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .context("running drill pack test")?;
+    if out.status.code() == Some(2) {
+        bail!("drill pack test scenarios could not run ({})", out.status);
+    }
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).context("drill pack test --json did not print its report")?;
+    let n = r["scenarios"].as_array().map_or(0, Vec::len);
+    let failed = r["scenarios"].as_array().map_or(0, |v| v.iter().filter(|s| s["stages"].as_array().is_some_and(|st| st.iter().any(|x| x["status"] != "pass"))).count());
+    let jobs = r["jobs"].as_u64().unwrap_or(0);
+    let note = if failed > 0 { format!(", {failed} FAILED") } else { String::new() };
+    let row = |name: String, v: f64| serde_json::json!({"name": name, "value": v, "unit": "s", "baseline": null, "ratio": null});
+    let mut rows = vec![row(format!("pack test, built-in pack ({n} scenarios, --jobs {jobs}{note}): whole run"), r["wall_secs"].as_f64().unwrap_or(0.0))];
+    if let Some(stages) = r["stage_secs"].as_object() {
+        for (stage, secs) in stages {
+            rows.push(row(format!("pack test, built-in pack: stage {stage}, summed over scenarios"), secs.as_f64().unwrap_or(0.0)));
+        }
+    }
+    Ok(rows)
 }

@@ -1,7 +1,10 @@
 //! `drill pack`: validate, self-test, create, list, install and remove scenario packs.
 //! The format is in docs/packs.md.
 
+mod leftovers;
 mod manage;
+mod report;
+mod stages;
 mod test;
 mod validate;
 

@@ -137,6 +137,28 @@ impl Supervisor {
         }
     }
 
+    /// After `svc start|restart`: returns once the service listens on the port of its
+    /// config's `listen` (or has exited, or after 3 s), as a drill's start waits for its
+    /// services; a `drill submit` right after a restart then sees the service up, not
+    /// the instant before it bound its socket.
+    async fn wait_listening(&mut self, name: &str) {
+        let Some(svc) = self.services.get(name) else { return };
+        let text = std::fs::read_to_string(&svc.spec.config_path).unwrap_or_default();
+        let listen = match drill_core::workload::Workload::parse_config(&svc.spec.kind, &text) {
+            Ok(drill_core::workload::Workload::Httpd(c)) => c.listen,
+            Ok(drill_core::workload::Workload::Proxy(c)) => c.listen,
+            _ => return,
+        };
+        let Some(port) = listen.rsplit(':').next().and_then(|p| p.parse::<u16>().ok()) else { return };
+        for _ in 0..300 {
+            self.reap();
+            if self.services.get(name).is_none_or(|s| s.pid.is_none()) || crate::kernel::linux::faults::listening(port) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
     fn exited(&mut self, pid: i32, how: String) {
         if let Some(s) = self.services.values_mut().find(|s| s.pid == Some(pid)) {
             eprintln!("host-init: service {} (pid {pid}) {how}", s.spec.name);
@@ -163,7 +185,11 @@ impl Supervisor {
     async fn handle(&mut self, req: Request) -> Response {
         let r = match req {
             Request::Status => Ok(String::new()),
-            Request::Start { service } => self.start(&service),
+            Request::Start { service } => {
+                let r = self.start(&service);
+                self.wait_listening(&service).await;
+                r
+            }
             Request::Stop { service } => self.stop(&service).await,
             Request::Restart { service } => match self.stop(&service).await {
                 Ok(_) => {
@@ -173,6 +199,7 @@ impl Supervisor {
                             s.restarts += 1;
                         }
                     }
+                    self.wait_listening(&service).await;
                     r.map(|m| m.replace("started", "restarted"))
                 }
                 Err(e) => Err(e),
