@@ -11,6 +11,8 @@ use crate::topo;
 use crate::workload::{self, Workload};
 
 mod faults;
+pub mod files;
+pub use files::PlanFile;
 pub use faults::{
     Backends, CONNECT_TIMEOUT_MS, ConnectOutcome, DELAY_ECHOES, DelayBackend, FaultStep, LOSS_ECHOES, MAX_CONN_LIMIT_MEASURED, Measure, Mechanism, NFT_TABLE, PMTU_PROBE_PAYLOAD, PlanError,
     TC_PROGRAM, WIRE_HOST_END, WIRE_PEER_END, neighbour,
@@ -51,6 +53,9 @@ pub struct Plan {
     pub probes: Vec<PlanProbe>,
     pub checks: Vec<Check>,
     pub window_secs: f64,
+    /// Pack files placed in hosts at start, before their services.
+    #[serde(default)]
+    pub files: Vec<PlanFile>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -287,6 +292,7 @@ pub fn compile(s: &Scenario, drill_id: &str, slot: u8, backends: Backends) -> Re
         probes,
         checks: s.checks.clone(),
         window_secs: s.window_secs,
+        files: files::compile(s),
     };
     plan.faults = faults::compile(&plan, &s.faults, backends)?;
     Ok(plan)
@@ -330,6 +336,9 @@ impl fmt::Display for Plan {
             }
             if let Some(m) = &h.masquerade {
                 writeln!(f, "    nat: masquerade out of {m}")?;
+            }
+            for x in self.files.iter().filter(|x| x.host == h.name) {
+                writeln!(f, "    {x}")?;
             }
             for s in &h.services {
                 writeln!(f, "    service {} ({}), config {}", s.name, s.kind, s.config_path)?;

@@ -45,7 +45,7 @@ fn start(k: &Arc<FakeKernel>, s: &Scenario, state: &StateDir) -> Result<Drill<Fa
     let plan = drill_core::plan::compile(s, "f0f0f0", 0, crate::kernel::Kernel::backends(k.as_ref())).map_err(DrillError::Unmeasurable)?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
     let env = Env { state: &state.0, exe: std::path::Path::new("/nonexistent/drilld"), kernel: k };
-    rt.block_on(Drill::start(&env, s.clone(), plan))
+    rt.block_on(Drill::start(&env, s.clone(), plan, crate::drill::Origin::default()))
 }
 
 fn kind(call: &str) -> &str {

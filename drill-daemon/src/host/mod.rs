@@ -72,8 +72,8 @@ pub struct HostSpec {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Isolation {
     /// The drill's owner is root: its hosts keep CAP_BPF, CAP_PERFMON and CAP_SYSLOG
-    /// (they read the whole machine's kernel). Every owner is root today (sudo); a
-    /// non-root owner's drill sets this false (the seam for issue 11/12's owners).
+    /// (they read the whole machine's kernel). The daemon sets it from the uid of the
+    /// socket peer that started the drill (SO_PEERCRED).
     pub owner_is_root: bool,
     /// The host's cgroup limits (memory, pids, CPU).
     pub limits: cgroup::Limits,
@@ -104,6 +104,10 @@ impl HostSpec {
     }
     pub fn log_dir(&self) -> PathBuf {
         self.state_dir.join("log")
+    }
+    /// Pack files for the host, as a tree mirroring its root (copied in by its init).
+    pub fn files_dir(&self) -> PathBuf {
+        self.state_dir.join("files")
     }
 }
 

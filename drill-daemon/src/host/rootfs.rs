@@ -122,6 +122,11 @@ pub fn build(spec: &HostSpec) -> Result<()> {
         let _ = std::os::unix::fs::symlink(t, root.join(l));
     }
 
+    // The pack's files for this host: read now, written once inside the new root (so
+    // a symlink on their way resolves in the host, never on the machine).
+    let mut files = Vec::new();
+    read_staged(&spec.files_dir(), Path::new("/"), &mut files).context("reading the scenario's files")?;
+
     mount_proc(&root.join("proc"))?;
     // The network namespace's own sysfs, read-only.
     mount(Some("sysfs"), &root.join("sys"), Some("sysfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_RDONLY, none()).context("mounting /sys read-only")?;
@@ -136,7 +141,7 @@ pub fn build(spec: &HostSpec) -> Result<()> {
     nix::unistd::pivot_root(".", ".").context("pivot_root into the host's root")?;
     umount2(".", MntFlags::MNT_DETACH).context("detaching the machine's root")?;
     std::env::set_current_dir("/")?;
-    Ok(())
+    place_files(files)
 }
 
 fn mount_proc(proc_: &Path) -> Result<()> {
@@ -211,6 +216,38 @@ fn copy_tree(src: &Path, dst: &Path) -> Result<()> {
         } else if md.is_file() {
             std::fs::copy(&s, &d).with_context(|| format!("copying {}", s.display()))?;
         }
+    }
+    Ok(())
+}
+
+/// A file to place in the host: its path there, mode and contents.
+type Staged = (PathBuf, u32, Vec<u8>);
+
+/// Reads the staged tree `src` (mirroring the host's root at `at`).
+fn read_staged(src: &Path, at: &Path, out: &mut Vec<Staged>) -> Result<()> {
+    let Ok(rd) = std::fs::read_dir(src) else { return Ok(()) };
+    for e in rd.flatten() {
+        let (s, d) = (e.path(), at.join(e.file_name()));
+        let md = std::fs::symlink_metadata(&s)?;
+        if md.is_dir() {
+            read_staged(&s, &d, out)?;
+        } else if md.is_file() {
+            out.push((d, md.mode() & 0o7777, std::fs::read(&s).with_context(|| format!("reading {}", s.display()))?));
+        }
+    }
+    Ok(())
+}
+
+/// Writes the staged files inside the host's root (after `pivot_root`): missing
+/// directories are created 0755, existing ones keep their mode, a file keeps its mode.
+/// They land on the host's tmpfs or its overlays' upper layers.
+fn place_files(files: Vec<Staged>) -> Result<()> {
+    for (path, mode, bytes) in files {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        }
+        std::fs::write(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).with_context(|| format!("chmod {}", path.display()))?;
     }
     Ok(())
 }
