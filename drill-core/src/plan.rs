@@ -12,11 +12,11 @@ use crate::workload::{self, Workload};
 
 mod faults;
 pub mod files;
-pub use files::PlanFile;
 pub use faults::{
     Backends, CONNECT_TIMEOUT_MS, ConnectOutcome, DELAY_ECHOES, DelayBackend, FaultStep, LOSS_ECHOES, MAX_CONN_LIMIT_MEASURED, Measure, Mechanism, NFT_TABLE, PMTU_PROBE_PAYLOAD, PlanError,
     TC_PROGRAM, WIRE_HOST_END, WIRE_PEER_END, neighbour,
 };
+pub use files::PlanFile;
 
 /// Names of kernel resources for one drill. Every name carries the prefix and the id.
 pub fn netns_name(drill_id: &str, host: &str) -> String {

@@ -55,7 +55,9 @@ fn a_fault_that_does_not_take_stops_the_start() {
     let d = TestDaemon::start("notake");
     // Drops traffic from a prefix no host is in: measured from the client, the port
     // answers (refused: nothing listens on 9999), so the fault did not take.
-    let text = std::fs::read_to_string(drill_core::builtin::dir().expect("the built-in pack").join("firewall-drop.toml")).unwrap().replace("dport = 8080\nfrom = \"client\"", "dport = 9999\nfrom = \"10.99.0.0/24\"");
+    let text = std::fs::read_to_string(drill_core::builtin::dir().expect("the built-in pack").join("firewall-drop.toml"))
+        .unwrap()
+        .replace("dport = 8080\nfrom = \"client\"", "dport = 9999\nfrom = \"10.99.0.0/24\"");
     let path = d.dir.join("notake.toml");
     std::fs::write(&path, text).unwrap();
     let out = d.drill(&["start", path.to_str().unwrap()]);
