@@ -67,7 +67,7 @@ pub struct PlanHost {
     pub routes: Vec<PlanRoute>,
     /// Applied after the links exist, in order (forwarding included).
     pub sysctls: Vec<(String, String)>,
-    /// Masquerade traffic leaving through this interface (nftables, table `drill_nat`).
+    /// Masquerade traffic leaving through this interface (nftables, table `ip nat`).
     pub masquerade: Option<String>,
     /// Content of the host's /etc/hosts.
     pub etc_hosts: String,
