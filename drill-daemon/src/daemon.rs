@@ -192,7 +192,7 @@ async fn start_h(State(d): State<Arc<Daemon>>, ConnectInfo(peer): ConnectInfo<Pe
     }
     let span = info_span!("drill", id = %id, scenario = %scenario.id, owner = peer.uid);
     let env = Env { state: &d.state, exe: &d.exe, kernel: &d.kernel };
-    let origin = Origin { pack, owner_uid: peer.uid, sudo_uid: peer.sudo_uid(), files };
+    let origin = Origin { pack, owner_uid: peer.uid, sudo_uid: peer.sudo_uid(), files, pack_dir };
     let drill = Drill::start(&env, scenario, plan.clone(), origin).instrument(span).await.map_err(ApiError);
     let drill = match drill {
         Ok(x) => x,

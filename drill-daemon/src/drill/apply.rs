@@ -86,6 +86,7 @@ impl<K: Kernel> Drill<K> {
         };
         let mut starting = Vec::new();
         let contents = std::mem::take(&mut self.origin.files);
+        let hidden = self.origin.hidden_paths();
         for i in 0..self.plan.hosts.len() {
             let ph = self.plan.hosts[i].clone();
             let hdir = self.dir.join("hosts").join(&ph.name);
@@ -96,6 +97,7 @@ impl<K: Kernel> Drill<K> {
                 state_dir: hdir.clone(),
                 exe: env.exe.to_path_buf(),
                 services: ph.services.iter().map(|s| ServiceSpec { name: s.name.clone(), kind: s.kind.clone(), config_path: s.config_path.clone(), log_path: s.log_path.clone() }).collect(),
+                hidden: hidden.clone(),
                 isolation: host::Isolation { owner_is_root: self.origin.owner_uid == 0, ..host::Isolation::default() },
             };
             prepare_host_dir(&spec, &ph.etc_hosts, &ph.services)?;

@@ -90,6 +90,20 @@ pub struct Origin {
     pub sudo_uid: Option<u32>,
     /// The contents of the plan's files, in plan order (read from the pack by the daemon).
     pub files: Vec<Vec<u8>>,
+    /// The directory of its pack (hidden from its hosts like every pack).
+    pub pack_dir: Option<PathBuf>,
+}
+
+impl Origin {
+    /// Machine paths no host of this drill may see: the built-in pack, the installed
+    /// packs and the drill's own pack directory (canonical, as the overlays see them).
+    pub fn hidden_paths(&self) -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = drill_core::builtin::dir().into_iter().chain([drill_core::catalog::packs_dir()]).chain(self.pack_dir.clone()).filter_map(|p| std::fs::canonicalize(p).ok()).collect();
+        v.sort();
+        v.dedup();
+        // A path below another hidden one is hidden with it.
+        v.iter().filter(|p| !v.iter().any(|q| q != *p && p.starts_with(q))).cloned().collect()
+    }
 }
 
 pub struct Drill<K: Kernel = LinuxKernel> {

@@ -63,6 +63,10 @@ pub struct HostSpec {
     /// The drilld binary, exec'd as the host's init (inside, services and `svc` reach it via /proc).
     pub exe: PathBuf,
     pub services: Vec<ServiceSpec>,
+    /// Machine paths the host must not see even where an overlay would show them (the
+    /// packs: scenario texts, hints, solutions); whited out in the overlay's upper layer.
+    #[serde(default)]
+    pub hidden: Vec<PathBuf>,
     /// What the host may use and do (docs/hosts.md).
     #[serde(default)]
     pub isolation: Isolation,

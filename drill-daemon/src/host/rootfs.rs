@@ -108,6 +108,7 @@ pub fn build(spec: &HostSpec) -> Result<()> {
         let (upper, work) = (layers.join(&key).join("upper"), layers.join(&key).join("work"));
         mkdir_mode(&upper, md.mode() & 0o7777)?;
         mkdir_mode(&work, 0o700)?;
+        hide(&lower, &upper, &spec.hidden)?;
         let dst = root.join(d);
         mkdir_mode(&dst, md.mode() & 0o7777)?;
         let opts = format!("lowerdir={},upperdir={},workdir={}", lower.display(), upper.display(), work.display());
@@ -283,6 +284,34 @@ fn mask_secrets(lower: &Path, upper: &Path) -> Result<()> {
                     let _ = std::fs::remove_dir(&u);
                 }
             }
+        }
+    }
+    Ok(())
+}
+
+/// Whites out, in the `upper` layer over `lower`, every path of `hidden` that lies
+/// below `lower` (the packs, when installed under /usr or /opt), with its parent
+/// directories re-created in the upper layer with the machine's modes.
+fn hide(lower: &Path, upper: &Path, hidden: &[PathBuf]) -> Result<()> {
+    'each: for h in hidden {
+        let Ok(rel) = h.strip_prefix(lower) else { continue };
+        if rel.as_os_str().is_empty() || std::fs::symlink_metadata(h).is_err() {
+            continue;
+        }
+        let (mut l, mut u) = (lower.to_path_buf(), upper.to_path_buf());
+        let parts: Vec<_> = rel.components().collect();
+        for c in &parts[..parts.len() - 1] {
+            l.push(c);
+            u.push(c);
+            match std::fs::symlink_metadata(&u) {
+                Err(_) => mkdir_mode(&u, std::fs::metadata(&l).map(|m| m.mode() & 0o7777).unwrap_or(0o755))?,
+                Ok(m) if !m.is_dir() => continue 'each, // already whited out above it
+                Ok(_) => {}
+            }
+        }
+        let target = u.join(parts[parts.len() - 1]);
+        if std::fs::symlink_metadata(&target).is_err() {
+            whiteout(&target)?;
         }
     }
     Ok(())
