@@ -124,7 +124,7 @@ fn scenarios_are_found_by_pack_and_no_host_can_read_a_pack() {
         format!("ls {}", installed.display()),
         format!("cat {}/net101/firewall-drop.toml", installed.display()),
         "ls /var/lib/drill".to_string(),
-        format!("grep -rlF '{needle}' /usr /opt /etc /var /run /root /tmp 2>/dev/null | head -3; test -z \"$(grep -rlF '{needle}' /usr /opt /etc /var /run /root /tmp 2>/dev/null)\""),
+        format!("grep -rlF '{needle}' /usr/local /usr/share/drill /opt /etc /var /run /root /tmp /srv 2>/dev/null | head -3; test -z \"$(grep -rlF '{needle}' /usr/local /usr/share/drill /opt /etc /var /run /root /tmp /srv 2>/dev/null)\""),
     ] {
         let (code, out) = run_in(&d, &id, "api", &cmd);
         let ok = if cmd.starts_with("grep") { code == 0 } else { code != 0 };
