@@ -409,7 +409,7 @@ mod tests {
         assert!(resolve_scenario(&source_start(), &Peer::ROOT).is_ok());
         // By name, anyone may start a scenario of the built-in pack.
         let by_name = StartRequest { scenario: "firewall-drop".into(), source: None, dry_run: true, without_faults: false };
-        let r = resolve_scenario(&by_name, &nobody).ok().expect("a built-in scenario by name");
+        let r = resolve_scenario(&by_name, &nobody).expect("a built-in scenario by name");
         assert_eq!((r.pack.as_str(), r.scenario.id.as_str()), ("core", "firewall-drop"));
         let unknown = StartRequest { scenario: "nope".into(), ..by_name };
         let Err(e) = resolve_scenario(&unknown, &nobody) else { panic!("unknown") };

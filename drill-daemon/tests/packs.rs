@@ -124,7 +124,9 @@ fn scenarios_are_found_by_pack_and_no_host_can_read_a_pack() {
         format!("ls {}", installed.display()),
         format!("cat {}/net101/firewall-drop.toml", installed.display()),
         "ls /var/lib/drill".to_string(),
-        format!("grep -rlF '{needle}' /usr/local /usr/share/drill /opt /etc /var /run /root /tmp /srv 2>/dev/null | head -3; test -z \"$(grep -rlF '{needle}' /usr/local /usr/share/drill /opt /etc /var /run /root /tmp /srv 2>/dev/null)\""),
+        format!(
+            "grep -rlF '{needle}' /usr/local /usr/share/drill /opt /etc /var /run /root /tmp /srv 2>/dev/null | head -3; test -z \"$(grep -rlF '{needle}' /usr/local /usr/share/drill /opt /etc /var /run /root /tmp /srv 2>/dev/null)\""
+        ),
     ] {
         let (code, out) = run_in(&d, &id, "api", &cmd);
         let ok = if cmd.starts_with("grep") { code == 0 } else { code != 0 };
@@ -213,9 +215,8 @@ fn pack_files_land_in_the_host_only() {
     std::fs::write(pack.join("files/issue"), "Welcome to the drill host\n").unwrap();
     std::fs::write(pack.join("files/app.conf"), "secret_key = 42\n").unwrap();
     let fresh = format!("/opt/drill-files-test-{pid}/app.conf");
-    let files = format!(
-        "\n[[files]]\nhost = \"server\"\npath = \"/etc/issue\"\nsource = \"files/issue\"\n\n[[files]]\nhost = \"server\"\npath = \"{fresh}\"\nsource = \"files/app.conf\"\nmode = 0o600\n"
-    );
+    let files =
+        format!("\n[[files]]\nhost = \"server\"\npath = \"/etc/issue\"\nsource = \"files/issue\"\n\n[[files]]\nhost = \"server\"\npath = \"{fresh}\"\nsource = \"files/app.conf\"\nmode = 0o600\n");
     let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/two-host.toml")).unwrap().replace("[verify]", &format!("{files}\n[verify]"));
     let file = pack.join("with-files.toml");
     std::fs::write(&file, text).unwrap();

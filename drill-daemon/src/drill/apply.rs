@@ -192,7 +192,7 @@ fn prepare_host_dir(spec: &HostSpec, etc_hosts: &str, services: &[PlanService]) 
     write("/etc/hosts", etc_hosts)?;
     write("/etc/hostname", &format!("{}\n", spec.hostname))?;
     // No DNS server in this drill: point at the host itself so lookups fail fast.
-    write("/etc/resolv.conf", "# drill host: no DNS server in this drill; names resolve through /etc/hosts\nnameserver 127.0.0.1\n")?;
+    write("/etc/resolv.conf", "# no DNS server on this network: names resolve through /etc/hosts\nnameserver 127.0.0.1\n")?;
     for s in services {
         write(&s.config_path, &s.config_text)?;
     }
