@@ -144,7 +144,7 @@ impl<K: Kernel> Drill<K> {
     pub async fn start(env: &Env<'_, K>, scenario: Scenario, plan: Plan, origin: Origin) -> Result<Drill<K>> {
         verify::require_probes(env.kernel.as_ref(), &plan)?;
         let dir = journal::drill_dir(env.state, &plan.drill_id);
-        let journal = Journal { drill_id: plan.drill_id.clone(), scenario: scenario.id.clone(), ..Default::default() };
+        let journal = Journal { drill_id: plan.drill_id.clone(), scenario: scenario.id.clone(), pack: origin.pack.clone(), owner_uid: origin.owner_uid, ..Default::default() };
         let mut d = Drill {
             id: plan.drill_id.clone(),
             scenario,
