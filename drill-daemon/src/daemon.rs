@@ -98,7 +98,11 @@ pub fn resolve_scenario(req: &StartRequest, peer: &Peer) -> Result<Resolved, Api
     }
     match catalog.find(&req.scenario) {
         Ok(e) => Ok(Resolved { scenario: e.scenario.clone(), pack: e.pack.clone(), pack_dir: Some(e.dir.clone()) }),
-        Err(drill_core::catalog::FindError::NotFound { id, known }) => Err(ApiError(DrillError::ScenarioNotFound { id, known: known.join(", ") })),
+        Err(drill_core::catalog::FindError::NotFound { id, known }) => {
+            // A pack that did not load may be the one meant: say so.
+            let skipped = if catalog.problems.is_empty() { String::new() } else { format!("; not loaded: {}", catalog.problems.join("; ")) };
+            Err(ApiError(DrillError::ScenarioNotFound { id, known: format!("{}{skipped}", known.join(", ")) }))
+        }
         Err(drill_core::catalog::FindError::Ambiguous { id, choices }) => Err(ApiError(DrillError::AmbiguousScenario { id, choices: choices.join(", ") })),
     }
 }
