@@ -78,7 +78,7 @@ impl<K: Kernel> Drill<K> {
     /// Host inits with their services (configs and certificates written first).
     async fn start_hosts(&mut self, env: &Env<'_, K>) -> Result<()> {
         let ca = if self.plan.tls {
-            let ca = crate::tls::Ca::new(&self.id)?;
+            let ca = crate::tls::Ca::new()?;
             self.tls_client = Some(crate::tls::client_config(&ca.pem())?);
             Some(ca)
         } else {
