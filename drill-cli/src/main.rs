@@ -189,21 +189,26 @@ async fn run(cli: Cli) -> Result<Outcome> {
         Cmd::Start { scenario, dry_run, json } => {
             let source = if scenario.ends_with(".toml") || Path::new(&scenario).is_file() {
                 let text = std::fs::read_to_string(&scenario).with_context(|| format!("reading {scenario}"))?;
-                Some(ScenarioSource { file: scenario.clone(), text, pack_dir: None })
+                // Its [[files]] are read by the daemon from the file's own directory (its pack).
+                let pack_dir = std::fs::canonicalize(&scenario).ok().and_then(|p| p.parent().map(|d| d.display().to_string()));
+                Some(ScenarioSource { file: scenario.clone(), text, pack_dir })
             } else {
                 None
             };
             // Validate and plan locally (pure logic): a bad file or a dry run needs
             // neither root nor a daemon.
-            let parsed = match &source {
-                Some(src) => drill_core::scenario::parse(&src.file, &src.text).map_err(|e| anyhow!("{e}"))?,
-                None => drill_core::builtin::scenarios().into_iter().find(|s| s.id == scenario).ok_or_else(|| {
-                    let ids: Vec<String> = drill_core::builtin::scenarios().into_iter().map(|s| s.id).collect();
-                    anyhow!("no scenario `{scenario}`; built-in scenarios: {} (or give a path to a .toml file)", ids.join(", "))
-                })?,
+            let (parsed, pack_dir) = match &source {
+                Some(src) => (drill_core::scenario::parse(&src.file, &src.text).map_err(|e| anyhow!("{e}"))?, src.pack_dir.as_ref().map(PathBuf::from)),
+                None => {
+                    let e = drill_core::catalog::load().find(&scenario).map_err(|e| anyhow!("{e} (or give a path to a .toml file)"))?.clone();
+                    (e.scenario, Some(e.dir))
+                }
             };
             if dry_run {
-                let plan = drill_core::plan::compile(&parsed, "000000", 0, local_backends()).map_err(|e| anyhow!("{}: {e}", source.as_ref().map_or(scenario.as_str(), |s| s.file.as_str())))?;
+                let mut plan = drill_core::plan::compile(&parsed, "000000", 0, local_backends()).map_err(|e| anyhow!("{}: {e}", source.as_ref().map_or(scenario.as_str(), |s| s.file.as_str())))?;
+                if let Some(dir) = &pack_dir {
+                    drill_core::plan::files::read(&mut plan.files, dir).map_err(|e| anyhow!("{e}"))?;
+                }
                 output::print_start(&StartResponse { plan, drill: None }, json)?;
                 return Ok(Outcome::Code(0));
             }
@@ -323,9 +328,13 @@ async fn run(cli: Cli) -> Result<Outcome> {
     Ok(Outcome::Code(0))
 }
 
-/// The scenario list when no daemon runs (from the same embedded pack).
+/// The scenario list when no daemon runs (the same packs the daemon reads).
 fn builtin_list_offline() -> Vec<ScenarioSummary> {
-    drill_core::builtin::scenarios().into_iter().map(|s| ScenarioSummary { id: s.id, title: s.title, summary: s.summary, severity: s.severity }).collect()
+    let c = drill_core::catalog::load();
+    for p in &c.problems {
+        eprintln!("drill: warning: {p}");
+    }
+    c.entries.iter().map(ScenarioSummary::from).collect()
 }
 
 /// The drill id to act on: the given one, or the only running one.

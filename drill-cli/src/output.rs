@@ -21,12 +21,12 @@ fn indent(text: &str, by: &str) -> String {
 pub fn print_list(list: &[ScenarioSummary], json: bool) -> Result<()> {
     print_json_or(json, &list, || {
         for s in list {
-            println!("{:<20} {:<5} {}", s.id, s.severity, s.title);
+            println!("{:<20} {:<5} {}", s.name(), s.severity, s.title);
             if !s.summary.is_empty() {
                 println!("{:<26} {}", "", s.summary);
             }
         }
-        println!("\nstart one with: sudo drill start <id>");
+        println!("\nstart one with: sudo drill start <id> (PACK/ID for a scenario of an installed pack)");
     })
 }
 

@@ -18,6 +18,23 @@ pub struct ScenarioSummary {
     pub title: String,
     pub summary: String,
     pub severity: String,
+    /// The pack holding it (`core` for the built-in pack); start it as `PACK/ID`.
+    #[serde(default)]
+    pub pack: String,
+}
+
+impl ScenarioSummary {
+    /// How `drill list` and `drill start` name it: `ID` in the built-in pack, else `PACK/ID`.
+    pub fn name(&self) -> String {
+        if self.pack.is_empty() || self.pack == crate::builtin::NAME { self.id.clone() } else { format!("{}/{}", self.pack, self.id) }
+    }
+}
+
+impl From<&crate::catalog::Entry> for ScenarioSummary {
+    fn from(e: &crate::catalog::Entry) -> Self {
+        let s = &e.scenario;
+        ScenarioSummary { id: s.id.clone(), title: s.title.clone(), summary: s.summary.clone(), severity: s.severity.clone(), pack: e.pack.clone() }
+    }
 }
 
 /// A scenario file sent by the client (instructor files, not installed). Only a root
@@ -67,6 +84,16 @@ pub struct DrillInfo {
     pub elapsed_secs: f64,
     pub hosts: Vec<HostInfo>,
     pub services: Vec<ServiceInfo>,
+    /// The pack the scenario came from (`core`; empty for a file sent by the client).
+    #[serde(default)]
+    pub pack: String,
+    /// The uid of the client that started it (the socket peer's, SO_PEERCRED): the
+    /// drill's owner.
+    #[serde(default)]
+    pub owner_uid: u32,
+    /// `SUDO_UID` of that client as it said it, for display only (never trusted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sudo_uid: Option<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

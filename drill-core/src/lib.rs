@@ -15,10 +15,11 @@
 //!   [`fault::KINDS`]; [`check`]: the `Check` enum and one module per check kind,
 //!   registered in [`check::KINDS`];
 //! - [`scenario`]: the whole `Scenario` and `parse` (re-exports the types above);
-//! - [`plan`], [`verdict`], [`api`], [`builtin`].
+//! - [`plan`], [`verdict`], [`api`], [`builtin`] (the built-in pack's files), [`catalog`] (scenarios by `ID` or `PACK/ID`).
 
 pub mod api;
 pub mod builtin;
+pub mod catalog;
 pub mod check;
 pub mod fault;
 pub mod model;

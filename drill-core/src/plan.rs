@@ -11,10 +11,12 @@ use crate::topo;
 use crate::workload::{self, Workload};
 
 mod faults;
+pub mod files;
 pub use faults::{
     Backends, CONNECT_TIMEOUT_MS, ConnectOutcome, DELAY_ECHOES, DelayBackend, FaultStep, LOSS_ECHOES, MAX_CONN_LIMIT_MEASURED, Measure, Mechanism, NFT_TABLE, PMTU_PROBE_PAYLOAD, PlanError,
     TC_PROGRAM, WIRE_HOST_END, WIRE_PEER_END, neighbour,
 };
+pub use files::PlanFile;
 
 /// Names of kernel resources for one drill. Every name carries the prefix and the id.
 pub fn netns_name(drill_id: &str, host: &str) -> String {
@@ -56,6 +58,9 @@ pub struct Plan {
     pub probes: Vec<PlanProbe>,
     pub checks: Vec<Check>,
     pub window_secs: f64,
+    /// Pack files placed in hosts at start, before their services.
+    #[serde(default)]
+    pub files: Vec<PlanFile>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -67,7 +72,7 @@ pub struct PlanHost {
     pub routes: Vec<PlanRoute>,
     /// Applied after the links exist, in order (forwarding included).
     pub sysctls: Vec<(String, String)>,
-    /// Masquerade traffic leaving through this interface (nftables, table `drill_nat`).
+    /// Masquerade traffic leaving through this interface (nftables, table `ip nat`).
     pub masquerade: Option<String>,
     /// Content of the host's /etc/hosts.
     pub etc_hosts: String,
@@ -321,6 +326,7 @@ pub fn compile(s: &Scenario, drill_id: &str, slot: u8, backends: Backends) -> Re
         probes,
         checks: s.checks.clone(),
         window_secs: s.window_secs,
+        files: files::compile(s),
     };
     plan.faults = faults::compile(&plan, &s.faults, backends)?;
     Ok(plan)
@@ -369,6 +375,9 @@ impl fmt::Display for Plan {
             }
             if let Some(m) = &h.masquerade {
                 writeln!(f, "    nat: masquerade out of {m}")?;
+            }
+            for x in self.files.iter().filter(|x| x.host == h.name) {
+                writeln!(f, "    {x}")?;
             }
             for s in &h.services {
                 writeln!(f, "    service {} ({}), config {}", s.name, s.kind, s.config_path)?;

@@ -162,7 +162,7 @@ impl HttpdConfig {
              backlog = {backlog}\n\
              \n\
              # HTTPS: certificate and key (PEM files); empty serves plain HTTP.\n\
-             # Certificates of this drill live in /etc/ssl/drill (`openssl x509 -noout -dates -in FILE`).\n\
+             # Certificates live in /etc/ssl/internal (`openssl x509 -noout -dates -in FILE`).\n\
              tls_cert = {tls_cert:?}\n\
              tls_key = {tls_key:?}\n",
                 backlog = self.backlog,
@@ -217,7 +217,7 @@ pub struct LoadgenConfig {
     /// second write (as many clients do); 0 sends a GET.
     #[serde(default)]
     pub body_bytes: u32,
-    /// Speak HTTPS, trusting the drill's CA (/etc/ssl/drill/ca.pem).
+    /// Speak HTTPS, trusting the drill's CA (/etc/ssl/internal/ca.pem).
     #[serde(default)]
     pub tls: bool,
 }
@@ -241,7 +241,7 @@ impl LoadgenConfig {
              # POST a body of this many bytes, written after the head (0: GET).\n\
              body_bytes = {body_bytes}\n\
              \n\
-             # HTTPS, trusting the drill's CA (/etc/ssl/drill/ca.pem).\n\
+             # HTTPS, trusting the internal CA (/etc/ssl/internal/ca.pem).\n\
              tls = {tls}\n",
                 tls = self.tls,
                 keepalive = self.keepalive,

@@ -11,10 +11,10 @@ fn builtin_scenarios_match_their_snapshots() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots");
     let update = std::env::var_os("UPDATE_SNAPSHOTS").is_some();
     let mut differ = Vec::new();
-    for (file, text) in drill_core::builtin::SCENARIOS {
-        let s = drill_core::scenario::parse(file, text).unwrap_or_else(|e| panic!("{e}"));
+    for (file, text) in drill_core::builtin::files() {
+        let s = drill_core::scenario::parse(&file, &text).unwrap_or_else(|e| panic!("{e}"));
         let json = serde_json::to_string_pretty(&s).unwrap();
-        let name = Path::new(file).with_extension("json");
+        let name = Path::new(&file).with_extension("json");
         let path = dir.join(name.file_name().unwrap());
         if update {
             std::fs::write(&path, &json).unwrap();

@@ -14,8 +14,9 @@ fn mutated_files_never_panic() {
     let snippets =
         ["nan", "inf", "-1", "1e308", "0", "\"\"", "[]", "{}", "true", "percent = 5", "kind = \"delay\"", "[[faults]]", "\n", "=", "\"", "x", "99999999999999999999", "0x7f", "1_000", "[", "]"];
     let mut errors = 0;
+    let files = drill_core::builtin::files();
     for i in 0..n {
-        let (file, text) = drill_core::builtin::SCENARIOS[i % drill_core::builtin::SCENARIOS.len()];
+        let (file, text) = &files[i % files.len()];
         let mut t: Vec<String> = text.lines().map(str::to_string).collect();
         for _ in 0..1 + next() % 3 {
             let l = (next() as usize) % t.len();

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
-use axum::extract::{Path as UrlPath, State};
+use axum::extract::{ConnectInfo, Path as UrlPath, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -18,10 +18,11 @@ use drill_core::scenario::{self, Scenario};
 use tokio::sync::Mutex;
 use tracing::{Instrument, info, info_span, warn};
 
-use crate::drill::{Drill, Env};
+use crate::drill::{Drill, Env, Origin};
 use crate::error::DrillError;
 use crate::journal;
 use crate::kernel::linux::LinuxKernel;
+use crate::peer::Peer;
 
 pub struct Daemon {
     pub state: PathBuf,
@@ -72,22 +73,51 @@ fn bad(msg: impl Into<String>) -> ApiError {
 
 type Api<T> = Result<Json<T>, ApiError>;
 
-impl Daemon {
-    pub fn builtin_scenarios() -> Vec<Scenario> {
-        drill_core::builtin::scenarios()
-    }
+/// A scenario to start, with the pack it came from.
+pub struct Resolved {
+    pub scenario: Scenario,
+    /// The pack's name (empty for a file sent by the client).
+    pub pack: String,
+    /// Where its `[[files]]` are read from.
+    pub pack_dir: Option<PathBuf>,
+}
 
-    fn resolve_scenario(&self, req: &StartRequest) -> Result<Scenario, ApiError> {
-        if let Some(src) = &req.source {
-            return scenario::parse(&src.file, &src.text).map_err(|e| ApiError(DrillError::InvalidScenario(e)));
+/// The scenario `req` names: a file sent by a root client, or `ID` / `PACK/ID` in the
+/// built-in pack and the installed ones (read afresh: an edit shows at the next start).
+pub fn resolve_scenario(req: &StartRequest, peer: &Peer) -> Result<Resolved, ApiError> {
+    if let Some(src) = &req.source {
+        if !peer.is_root() {
+            return Err(ApiError(DrillError::SourceForbidden { uid: peer.uid }));
         }
-        let all = Self::builtin_scenarios();
-        all.iter().find(|s| s.id == req.scenario).cloned().ok_or_else(|| {
-            let ids: Vec<&str> = all.iter().map(|s| s.id.as_str()).collect();
-            ApiError(DrillError::ScenarioNotFound { id: req.scenario.clone(), known: ids.join(", ") })
-        })
+        let scenario = scenario::parse(&src.file, &src.text).map_err(|e| ApiError(DrillError::InvalidScenario(e)))?;
+        return Ok(Resolved { scenario, pack: String::new(), pack_dir: src.pack_dir.as_ref().map(PathBuf::from) });
     }
+    let catalog = drill_core::catalog::load();
+    for p in &catalog.problems {
+        warn!("scenario catalog: {p}");
+    }
+    match catalog.find(&req.scenario) {
+        Ok(e) => Ok(Resolved { scenario: e.scenario.clone(), pack: e.pack.clone(), pack_dir: Some(e.dir.clone()) }),
+        Err(drill_core::catalog::FindError::NotFound { id, known }) => {
+            // A pack that did not load may be the one meant: say so.
+            let skipped = if catalog.problems.is_empty() { String::new() } else { format!("; not loaded: {}", catalog.problems.join("; ")) };
+            Err(ApiError(DrillError::ScenarioNotFound { id, known: format!("{}{skipped}", known.join(", ")) }))
+        }
+        Err(drill_core::catalog::FindError::Ambiguous { id, choices }) => Err(ApiError(DrillError::AmbiguousScenario { id, choices: choices.join(", ") })),
+    }
+}
 
+/// The contents of the plan's files, read by the daemon from the pack directory (inside
+/// it only); the plan records each file's size.
+fn read_files(plan: &mut plan::Plan, pack_dir: Option<&std::path::Path>) -> Result<Vec<Vec<u8>>, ApiError> {
+    if plan.files.is_empty() {
+        return Ok(Vec::new());
+    }
+    let dir = pack_dir.ok_or_else(|| bad("the scenario places [[files]] but names no pack directory to read them from; start it from its pack (ScenarioSource.pack_dir)"))?;
+    plan::files::read(&mut plan.files, dir).map_err(bad)
+}
+
+impl Daemon {
     /// A fresh drill id, and the lowest address block no running drill uses.
     async fn new_id(&self) -> Result<(String, u8), ApiError> {
         let drills = self.drills.lock().await;
@@ -147,21 +177,27 @@ async fn info_h(State(d): State<Arc<Daemon>>) -> Api<DaemonInfo> {
 }
 
 async fn scenarios_h() -> Api<Vec<ScenarioSummary>> {
-    Ok(Json(Daemon::builtin_scenarios().into_iter().map(|s| ScenarioSummary { id: s.id, title: s.title, summary: s.summary, severity: s.severity }).collect()))
+    let catalog = drill_core::catalog::load();
+    for p in &catalog.problems {
+        warn!("scenario catalog: {p}");
+    }
+    Ok(Json(catalog.entries.iter().map(ScenarioSummary::from).collect()))
 }
 
-async fn start_h(State(d): State<Arc<Daemon>>, Json(req): Json<StartRequest>) -> Api<StartResponse> {
-    let scenario = d.resolve_scenario(&req)?;
+async fn start_h(State(d): State<Arc<Daemon>>, ConnectInfo(peer): ConnectInfo<Peer>, Json(req): Json<StartRequest>) -> Api<StartResponse> {
+    let Resolved { scenario, pack, pack_dir } = resolve_scenario(&req, &peer)?;
     let scenario = if req.without_faults { scenario.without_faults() } else { scenario };
     let _serial = d.starting.lock().await;
     let (id, slot) = d.new_id().await?;
-    let plan = plan::compile(&scenario, &id, slot, crate::kernel::Kernel::backends(d.kernel.as_ref())).map_err(|e| ApiError(DrillError::Unmeasurable(e)))?;
+    let mut plan = plan::compile(&scenario, &id, slot, crate::kernel::Kernel::backends(d.kernel.as_ref())).map_err(|e| ApiError(DrillError::Unmeasurable(e)))?;
+    let files = read_files(&mut plan, pack_dir.as_deref())?;
     if req.dry_run {
         return Ok(Json(StartResponse { plan, drill: None }));
     }
-    let span = info_span!("drill", id = %id, scenario = %scenario.id);
+    let span = info_span!("drill", id = %id, scenario = %scenario.id, owner = peer.uid);
     let env = Env { state: &d.state, exe: &d.exe, kernel: &d.kernel };
-    let drill = Drill::start(&env, scenario, plan.clone()).instrument(span).await.map_err(ApiError);
+    let origin = Origin { pack, owner_uid: peer.uid, sudo_uid: peer.sudo_uid(), files, pack_dir };
+    let drill = Drill::start(&env, scenario, plan.clone(), origin).instrument(span).await.map_err(ApiError);
     let drill = match drill {
         Ok(x) => x,
         Err(e) => {
@@ -322,7 +358,7 @@ pub async fn serve(d: Arc<Daemon>, listener: tokio::net::UnixListener, socket: P
             }
         }
     };
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await.context("serving the API")?;
+    axum::serve(listener, app.into_make_service_with_connect_info::<Peer>()).with_graceful_shutdown(shutdown).await.context("serving the API")?;
     let errs = d.stop_all().await;
     for e in &errs {
         warn!("teardown: {e}");
@@ -361,5 +397,27 @@ mod tests {
         assert_eq!(b.code, "invalid_scenario");
         assert!(b.about.as_deref().is_some_and(|a| a.starts_with("bad.toml:")), "{:?}", b.about);
         assert_eq!(e.into_response().status(), StatusCode::BAD_REQUEST);
+    }
+
+    fn source_start() -> StartRequest {
+        let (file, text) = drill_core::builtin::files().into_iter().find(|(f, _)| f == "firewall-drop.toml").unwrap();
+        StartRequest { scenario: String::new(), source: Some(ScenarioSource { file, text, pack_dir: None }), dry_run: true, without_faults: false }
+    }
+
+    #[test]
+    fn only_root_may_start_an_uninstalled_file() {
+        let nobody = Peer { uid: 65534, pid: None };
+        let Err(e) = resolve_scenario(&source_start(), &nobody) else { panic!("a non-root source start must be refused") };
+        assert_eq!(e.body().code, "source_forbidden");
+        assert_eq!(e.into_response().status(), StatusCode::FORBIDDEN);
+        assert!(resolve_scenario(&source_start(), &Peer::ROOT).is_ok());
+        // By name, anyone may start a scenario of the built-in pack.
+        let by_name = StartRequest { scenario: "firewall-drop".into(), source: None, dry_run: true, without_faults: false };
+        let r = resolve_scenario(&by_name, &nobody).expect("a built-in scenario by name");
+        assert_eq!((r.pack.as_str(), r.scenario.id.as_str()), ("core", "firewall-drop"));
+        let unknown = StartRequest { scenario: "nope".into(), ..by_name };
+        let Err(e) = resolve_scenario(&unknown, &nobody) else { panic!("unknown") };
+        assert_eq!(e.body().code, "scenario_not_found");
+        assert!(e.body().error.contains("missing-route"), "lists the known ids: {}", e.body().error);
     }
 }

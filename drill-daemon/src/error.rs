@@ -19,9 +19,16 @@ pub enum DrillError {
     /// The drill has no fault of this kind and index.
     #[error("drill {drill} has {count} {kind} fault(s), not #{index}")]
     FaultNotFound { drill: String, kind: &'static str, index: usize, count: usize },
-    /// No built-in scenario has this id.
-    #[error("no scenario `{id}`; built-in scenarios: {known} (or pass a path to a .toml file)")]
+    /// No scenario of the built-in or an installed pack has this name.
+    #[error("no scenario `{id}`; known scenarios: {known} (or pass a path to a .toml file)")]
     ScenarioNotFound { id: String, known: String },
+    /// The id names scenarios of several packs: `PACK/ID` picks one.
+    #[error("scenario `{id}` is in several packs; name one of: {choices}")]
+    AmbiguousScenario { id: String, choices: String },
+    /// A client that is not root asked to start a scenario from a file that is not an
+    /// installed pack's (packs are trusted code: their commands run as root in hosts).
+    #[error("uid {uid} may not start a scenario from an uninstalled file; only root may (packs run their commands as root inside drill hosts)")]
+    SourceForbidden { uid: u32 },
     /// The scenario file does not validate: every error with its file:line:column.
     #[error("{0}")]
     InvalidScenario(SourceErrors),
@@ -106,6 +113,8 @@ impl DrillError {
             DrillError::HostNotFound { .. } => "host_not_found",
             DrillError::FaultNotFound { .. } => "fault_not_found",
             DrillError::ScenarioNotFound { .. } => "scenario_not_found",
+            DrillError::AmbiguousScenario { .. } => "ambiguous_scenario",
+            DrillError::SourceForbidden { .. } => "source_forbidden",
             DrillError::InvalidScenario(_) => "invalid_scenario",
             DrillError::BadRequest(_) => "bad_request",
             DrillError::FaultDidNotTake { .. } => "fault_did_not_take",
@@ -124,6 +133,8 @@ impl DrillError {
             DrillError::DrillNotFound { .. } | DrillError::HostNotFound { .. } | DrillError::FaultNotFound { .. } | DrillError::ScenarioNotFound { .. } => 404,
             DrillError::InvalidScenario(_) | DrillError::BadRequest(_) | DrillError::Unmeasurable(_) => 400,
             DrillError::ProbeMissing { .. } => 412,
+            DrillError::SourceForbidden { .. } => 403,
+            DrillError::AmbiguousScenario { .. } => 409,
             DrillError::Busy(_) => 503,
             DrillError::FaultDidNotTake { .. } | DrillError::FaultNotMeasured { .. } | DrillError::Kernel { .. } | DrillError::StartFailed { .. } | DrillError::Internal(_) => 500,
         }
@@ -139,7 +150,8 @@ impl DrillError {
             DrillError::DrillNotFound { id, .. } => Some(format!("drill {id}")),
             DrillError::HostNotFound { drill, host, .. } => Some(format!("drill {drill}, host {host}")),
             DrillError::FaultNotFound { drill, kind, index, .. } => Some(format!("drill {drill}, {kind} fault #{index}")),
-            DrillError::ScenarioNotFound { id, .. } => Some(format!("scenario {id}")),
+            DrillError::ScenarioNotFound { id, .. } | DrillError::AmbiguousScenario { id, .. } => Some(format!("scenario {id}")),
+            DrillError::SourceForbidden { uid } => Some(format!("uid {uid}")),
             DrillError::InvalidScenario(errs) => errs.0.first().map(|e| format!("{}:{}:{}", e.file, e.line, e.column)),
             DrillError::FaultDidNotTake { fault, host, .. } | DrillError::FaultNotMeasured { fault, host, .. } => Some(format!("host {host}, fault `{fault}`")),
             DrillError::Unmeasurable(e) => Some(format!("fault #{} (`{}`)", e.index + 1, e.fault)),
@@ -162,7 +174,9 @@ impl DrillError {
             DrillError::DrillNotFound { .. } => "`drill status` lists the running drills",
             DrillError::HostNotFound { .. } => "`drill status ID` lists the drill's hosts",
             DrillError::FaultNotFound { .. } => "`drill solve ID` lists the drill's faults",
-            DrillError::ScenarioNotFound { .. } => "`drill list` shows the built-in scenarios",
+            DrillError::ScenarioNotFound { .. } => "`drill list` shows the scenarios of the built-in and the installed packs",
+            DrillError::AmbiguousScenario { .. } => "start it as PACK/ID; `drill list` shows each scenario's pack",
+            DrillError::SourceForbidden { .. } => "ask an administrator to install the pack (`sudo drill pack install DIR`) and start it by name, or run `sudo drill start FILE`",
             DrillError::InvalidScenario(_) => "fix the file at the places shown, then run `drill start FILE --dry-run` again",
             DrillError::FaultDidNotTake { .. } => "the kernel did not apply the fault as asked; try again, and report it with `drilld`'s log if it stays",
             DrillError::FaultNotMeasured { .. } => {
@@ -210,5 +224,15 @@ mod tests {
         assert_eq!((nf.code(), nf.http_status()), ("fault_not_found", 404));
         assert_eq!(DrillError::BadRequest("x".into()).http_status(), 400);
         assert_eq!(DrillError::Busy("x".into()).http_status(), 503);
+    }
+
+    #[test]
+    fn a_forbidden_source_is_403_and_an_ambiguous_name_409() {
+        let f = DrillError::SourceForbidden { uid: 1000 };
+        assert_eq!((f.code(), f.http_status(), f.about().as_deref()), ("source_forbidden", 403, Some("uid 1000")));
+        assert!(f.hint().is_some_and(|h| h.contains("pack install")));
+        let a = DrillError::AmbiguousScenario { id: "firewall-drop".into(), choices: "core/firewall-drop, net101/firewall-drop".into() };
+        assert_eq!((a.code(), a.http_status()), ("ambiguous_scenario", 409));
+        assert!(a.to_string().contains("net101/firewall-drop"));
     }
 }

@@ -17,6 +17,12 @@ use crate::kernel::linux::netns;
 pub struct Journal {
     pub drill_id: String,
     pub scenario: String,
+    /// The pack of the scenario (`core`; empty for a file sent by root).
+    #[serde(default)]
+    pub pack: String,
+    /// Who started it: the socket peer's uid (SO_PEERCRED).
+    #[serde(default)]
+    pub owner_uid: u32,
     /// Named network namespaces, in creation order.
     pub netns: Vec<String>,
     /// PIDs of host inits (root PID namespace).

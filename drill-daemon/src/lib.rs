@@ -9,6 +9,7 @@ pub mod host;
 pub mod icmp;
 pub mod journal;
 pub mod kernel;
+pub mod peer;
 pub mod probes;
 pub mod tls;
 pub mod workload;

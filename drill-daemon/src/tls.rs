@@ -3,11 +3,11 @@
 //!
 //! When a scenario uses TLS, every host gets, in its own /etc (the overlay's upper
 //! layer; the machine's /etc is untouched):
-//! - `/etc/ssl/drill/ca.pem`: the drill's CA, also appended to the host's
+//! - `/etc/ssl/internal/ca.pem`: the drill's CA, also appended to the host's
 //!   `/etc/ssl/certs/ca-certificates.crt` so curl and openssl trust it;
-//! - `/etc/ssl/drill/HOST.pem` + `HOST.key`: valid for a year, for the host's name and
+//! - `/etc/ssl/internal/HOST.pem` + `HOST.key`: valid for a year, for the host's name and
 //!   addresses;
-//! - `/etc/ssl/drill/HOST.prev.pem` + `HOST.prev.key`: last year's certificate, expired
+//! - `/etc/ssl/internal/HOST.prev.pem` + `HOST.prev.key`: last year's certificate, expired
 //!   a month ago (what an `expired certificate` fault points a server at).
 //!
 //! The CA's key never leaves the daemon's memory.
@@ -23,9 +23,9 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use time::{Duration, OffsetDateTime};
 
 /// Directory of the drill's certificates inside every host.
-pub const DIR: &str = "/etc/ssl/drill";
+pub const DIR: &str = "/etc/ssl/internal";
 /// The CA certificate inside every host.
-pub const CA_PATH: &str = "/etc/ssl/drill/ca.pem";
+pub const CA_PATH: &str = "/etc/ssl/internal/ca.pem";
 
 pub struct Ca {
     cert: rcgen::Certificate,
@@ -39,9 +39,10 @@ pub struct Issued {
 }
 
 impl Ca {
-    pub fn new(drill_id: &str) -> Result<Ca> {
+    /// A fresh CA; its name, as `openssl x509 -issuer` shows it, names neither the engine nor the drill.
+    pub fn new() -> Result<Ca> {
         let mut p = CertificateParams::default();
-        p.distinguished_name.push(DnType::CommonName, format!("drill {drill_id} CA"));
+        p.distinguished_name.push(DnType::CommonName, "Internal Root CA");
         p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         let now = OffsetDateTime::now_utc();

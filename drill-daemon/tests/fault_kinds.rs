@@ -88,7 +88,7 @@ fn ebpf_drop_is_map_driven_retunable_and_removable() {
         let mut tf = TcFault::attach(srv, "server", "eth0", false, rule).await.unwrap();
         // Where an engineer looks: tc shows the classifier by name.
         let filters = sh(&format!("ip netns exec {server} tc filter show dev eth0 ingress"));
-        assert!(filters.contains("drill_tc_fault") && filters.contains("direct-action"), "{filters}");
+        assert!(filters.contains("cls_main") && filters.contains("direct-action"), "{filters}");
         // 30% of ICMP from the client, seen by ping and by the fault's own counters.
         let (lost, _) = ping_stats(&client, "-c 1000 -i 0.002 -W 1", "10.77.9.2");
         assert!((lost - 30.0).abs() <= 5.0, "asked 30%, ping saw {lost}%");
@@ -110,7 +110,7 @@ fn ebpf_drop_is_map_driven_retunable_and_removable() {
         assert_eq!(faults::try_connect(cw, to, Duration::from_millis(500)).await.unwrap().0, Connect::Refused);
         // Removed: the filter is gone.
         tf.remove(srv).await.unwrap();
-        assert!(!sh(&format!("ip netns exec {server} tc filter show dev eth0 ingress")).contains("drill_tc_fault"));
+        assert!(!sh(&format!("ip netns exec {server} tc filter show dev eth0 ingress")).contains("cls_main"));
         // The learner removes it their way (the whole clsact qdisc); removing after that is fine.
         let tf = TcFault::attach(srv, "server", "eth0", false, tcfault::rule(plan, Some("tcp"), Some(7777), None, 1.0).unwrap()).await.unwrap();
         assert_eq!(faults::try_connect(cw, to, Duration::from_millis(500)).await.unwrap().0, Connect::TimedOut);
@@ -129,7 +129,7 @@ fn ebpf_drop_is_map_driven_retunable_and_removable() {
         let first = TcFault::attach(srv, "server", "eth0", false, rule).await.unwrap();
         let second = TcFault::attach(srv, "server", "eth0", false, rule).await.unwrap();
         let filters = sh(&format!("ip netns exec {server} tc filter show dev eth0 ingress"));
-        assert_eq!(filters.matches("drill_tc_fault").count(), 2, "one filter (named twice on its line): {filters}");
+        assert_eq!(filters.matches("cls_main").count(), 2, "one filter (named twice on its line): {filters}");
         assert_eq!(faults::try_connect(cw, to, Duration::from_millis(500)).await.unwrap().0, Connect::TimedOut);
         second.remove(srv).await.unwrap();
         first.remove(srv).await.unwrap();
@@ -262,13 +262,13 @@ dport = 7000
     let notes: Vec<&str> = sol["faults"].as_array().unwrap().iter().map(|f| f.as_str().unwrap()).collect();
     assert_eq!(notes.len(), 9, "{notes:#?}");
     assert!(notes.iter().any(|n| n.starts_with("delay on client/eth0") && n.contains("delay wire") && n.contains("measured +")), "{notes:#?}");
-    assert!(notes.iter().any(|n| n.contains("drill_tc_fault") && (n.contains("timed out") || n.contains("SYN was dropped on server"))), "{notes:#?}");
+    assert!(notes.iter().any(|n| n.contains("cls_main") && (n.contains("timed out") || n.contains("SYN was dropped on server"))), "{notes:#?}");
 
     // Reverts, the learner's way: the server's table deleted lifts the policer, the
     // connection limit and the port forward; the router's lifts the forward drop and
     // lets the frag-needed errors out.
-    sh(&format!("ip netns exec {} nft delete table inet drill", ns("server")));
-    sh(&format!("ip netns exec {} nft delete table inet drill", ns("router")));
+    sh(&format!("ip netns exec {} nft delete table inet filter", ns("server")));
+    sh(&format!("ip netns exec {} nft delete table inet filter", ns("router")));
     let (lost, _) = ping_stats(&ns("router"), "-c 200 -i 0.005 -W 1", "10.77.2.2");
     assert_eq!(lost, 0.0);
     assert_eq!(curl("client", "http://10.77.2.2:9000/"), 7, "the port forward is gone: refused");

@@ -27,14 +27,14 @@ fn firewall_drop_drill_end_to_end() {
     assert_eq!(curl_code(&client, "http://10.77.0.2:8080/"), 28);
     // ... while the service answers on the api host itself.
     assert_eq!(curl_code(&api, "http://127.0.0.1:8080/"), 0);
-    let rules = sh(&format!("ip netns exec {api} nft list table inet drill"));
+    let rules = sh(&format!("ip netns exec {api} nft list table inet filter"));
     assert!(rules.contains("ip saddr 10.77.0.1 tcp dport 8080") && rules.contains("drop"), "{rules}");
 
     let v = d.drill_json(&["submit", &id, "--json"], 1);
     assert!(v["checks"].as_array().unwrap().iter().all(|c| c["passed"] == false), "every check fails under the fault: {v}");
 
     // The learner's fix, their way: delete the whole table.
-    sh(&format!("ip netns exec {api} nft delete table inet drill"));
+    sh(&format!("ip netns exec {api} nft delete table inet filter"));
     assert_eq!(curl_code(&client, "http://10.77.0.2:8080/"), 0);
     // A moment between fixing and submitting, as a learner takes: connections opened
     // before the fix finish their SYN retries (at most ~1 s, see the dwell semantics).
@@ -55,7 +55,9 @@ fn a_fault_that_does_not_take_stops_the_start() {
     let d = TestDaemon::start("notake");
     // Drops traffic from a prefix no host is in: measured from the client, the port
     // answers (refused: nothing listens on 9999), so the fault did not take.
-    let text = include_str!("../../scenarios/firewall-drop.toml").replace("dport = 8080\nfrom = \"client\"", "dport = 9999\nfrom = \"10.99.0.0/24\"");
+    let text = std::fs::read_to_string(drill_core::builtin::dir().expect("the built-in pack").join("firewall-drop.toml"))
+        .unwrap()
+        .replace("dport = 8080\nfrom = \"client\"", "dport = 9999\nfrom = \"10.99.0.0/24\"");
     let path = d.dir.join("notake.toml");
     std::fs::write(&path, text).unwrap();
     let out = d.drill(&["start", path.to_str().unwrap()]);
@@ -84,7 +86,7 @@ fn nft_fault_apply_is_idempotent_and_revert_is_complete() {
         nft::apply_nft(server, plan, "server", &nft::HostNft::of(vec![drop.clone()])).await.unwrap();
         nft::apply_nft(server, plan, "server", &nft::HostNft::of(vec![drop.clone()])).await.unwrap();
         assert_eq!(connect().await.unwrap().0, Connect::TimedOut);
-        let listed = sh(&format!("ip netns exec {} nft list chain inet drill input", plan.hosts[1].netns));
+        let listed = sh(&format!("ip netns exec {} nft list chain inet filter input", plan.hosts[1].netns));
         assert_eq!(listed.matches("drop").count(), 1, "applied twice, present once: {listed}");
         // Retune in place: the same call with another rule replaces it.
         let reject = NftRule { action: NftAction::RejectAdminProhibited, ..drop.clone() };

@@ -32,13 +32,13 @@ fn step_is_there(plan: &Value, step: &Value) -> Result<(), String> {
     let text = |cmd: &str| in_ns(&ns, cmd);
     let ok = match m["mechanism"].as_str().unwrap() {
         "nft" => {
-            let chain = text(&format!("nft list chain inet drill {}", m["chain"].as_str().unwrap()));
+            let chain = text(&format!("nft list chain inet filter {}", m["chain"].as_str().unwrap()));
             chain.contains("drop") || chain.contains("reject")
         }
-        "dnat" => text("nft list chain inet drill prerouting").contains("dnat"),
+        "dnat" => text("nft list chain inet filter prerouting").contains("dnat"),
         "delay-wire" => std::path::Path::new("/run/netns").join(m["netns"].as_str().unwrap()).exists(),
         "netem" => text(&format!("tc qdisc show dev {}", m["interface"].as_str().unwrap())).contains("netem"),
-        "ebpf-tc" => text(&format!("tc filter show dev {} {}", m["interface"].as_str().unwrap(), m["direction"].as_str().unwrap())).contains("drill_tc_fault"),
+        "ebpf-tc" => text(&format!("tc filter show dev {} {}", m["interface"].as_str().unwrap(), m["direction"].as_str().unwrap())).contains("cls_main"),
         "tbf" => text(&format!("tc qdisc show dev {}", m["interface"].as_str().unwrap())).contains("tbf"),
         "htb" => text(&format!("tc qdisc show dev {}", m["interface"].as_str().unwrap())).contains("htb"),
         "mtu" => text(&format!("ip -o link show {}", m["interface"].as_str().unwrap())).contains(&format!("mtu {}", m["mtu"])),

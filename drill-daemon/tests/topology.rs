@@ -48,7 +48,7 @@ fn router_switch_mtu_ipv6_sysctls_nat() {
     assert!(!too_big.status.success(), "a 1401-byte DF packet must not pass a 1400 MTU");
     // NAT: the server sees the client's connection coming from the router's wan address.
     in_ns(&ns("client"), "curl -s -m 3 -o /dev/null http://10.77.2.2:8080/");
-    assert!(in_ns(&ns("router"), "nft list table ip drill_nat").contains("masquerade"));
+    assert!(in_ns(&ns("router"), "nft list table ip nat").contains("masquerade"));
     // The router's conntrack entry: the reply direction is addressed to its wan address.
     let conns = in_ns(&ns("router"), "conntrack -L -p tcp --dport 8080 2>/dev/null");
     assert!(conns.contains("src=10.77.1.2") && conns.contains("dst=10.77.2.1"), "client's flow, translated to the router's wan address: {conns}");

@@ -13,12 +13,12 @@ pub static TCFAULT_OBJ: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DI
 
 /// Names inside [`TCFAULT_OBJ`].
 pub mod tcfault {
-    pub const PROGRAM: &str = "drill_tc_fault";
+    pub const PROGRAM: &str = "cls_main";
     pub const RULE: &str = "tc_rule";
     pub const COUNTERS: &str = "tc_counters";
 }
 
-/// `struct drill_tc_rule` (tcfault.h).
+/// `struct tc_match_rule` (tcfault.h).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TcRule {
@@ -35,7 +35,7 @@ pub struct TcRule {
     pub pad: u8,
 }
 
-/// `struct drill_tc_counters` (tcfault.h), one per CPU.
+/// `struct tc_match_counters` (tcfault.h), one per CPU.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TcCounters {

@@ -104,7 +104,7 @@ pub fn read(cx: &mut Collector, span: Range<usize>, table: &DeTable<'_>, env: &E
 pub enum Fault {
     /// The service starts with `set` patched over its healthy config.
     ServiceConfig { host: String, service: String, set: toml::Table, faulty: Workload },
-    /// A rule in the host's own nftables table (`inet drill`, chain `input`) that drops
+    /// A rule in the host's own nftables table (`inet filter`, chain `input`) that drops
     /// or rejects matching packets arriving at the host.
     Nft { host: String, rule: NftRule },
     /// A per-namespace sysctl set to a bad value.
@@ -275,7 +275,7 @@ impl Fault {
                 let keys: Vec<String> = set.iter().map(|(k, v)| format!("{k} = {v}")).collect();
                 format!("service-config on {host}/{service}: {}", keys.join(", "))
             }
-            Fault::Nft { host, rule } => format!("nftables on {host} (table inet drill, {}): {}", rule.hook.name(), rule.describe()),
+            Fault::Nft { host, rule } => format!("nftables on {host} (table inet filter, {}): {}", rule.hook.name(), rule.describe()),
             Fault::Sysctl { host, key, value } => format!("sysctl on {host}: {key} = {value}"),
             Fault::Mtu { host, interface, mtu } => format!("mtu on {host}: {interface} mtu {mtu}"),
             Fault::RouteRemove { host, to } => format!("route removed on {host}: {}", to.map_or_else(|| "default".to_string(), |c| c.to_string())),
@@ -293,7 +293,7 @@ impl Fault {
             }
             Fault::Dnat { host, proto, dport, to, to_host } => {
                 let target = to_host.as_ref().map_or_else(|| to.to_string(), |h| format!("{h}:{}", to.port()));
-                format!("nftables on {host} (table inet drill, prerouting): {proto} dport {dport} dnat to {target}")
+                format!("nftables on {host} (table inet filter, prerouting): {proto} dport {dport} dnat to {target}")
             }
             Fault::EbpfDrop { host, interface, egress, proto, dport, from, loss } => {
                 let mut m = Vec::new();

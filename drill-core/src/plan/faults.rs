@@ -264,12 +264,12 @@ impl fmt::Display for Mechanism {
 }
 
 /// The nftables table drill's nft faults live in, in each host.
-pub const NFT_TABLE: &str = "inet drill";
+pub const NFT_TABLE: &str = "inet filter";
 /// Names of the delay wire's ends in its namespace (`a` faces the delayed host).
 pub const WIRE_HOST_END: &str = "a";
 pub const WIRE_PEER_END: &str = "b";
 /// The eBPF program of an `ebpf-drop` fault.
-pub const TC_PROGRAM: &str = "drill_tc_fault";
+pub const TC_PROGRAM: &str = "cls_main";
 
 /// The host at the other end of `host:iface` and its IPv4 address there (behind a
 /// switch: the first other host on it with an address in the same subnet).

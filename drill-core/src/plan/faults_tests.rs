@@ -83,6 +83,6 @@ fn unmeasurable_parameters_are_refused_with_the_reason() {
 fn a_plan_prints_mechanism_and_measurement() {
     let p = plan_of("firewall-drop", Backends::default());
     let text = p.to_string();
-    assert!(text.contains("how: nft table inet drill, chain input"), "{text}");
+    assert!(text.contains("how: nft table inet filter, chain input"), "{text}");
     assert!(text.contains("measured by: a TCP connection from client to"), "{text}");
 }

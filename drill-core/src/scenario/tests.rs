@@ -34,11 +34,11 @@ fn nft_fault_variants_parse_and_refuse_what_cannot_work() {
     let s = with_fault("kind = \"nft-conn-limit\"\nhost = \"api\"\nproto = \"tcp\"\ndport = 8080\nmax_connections = 20").unwrap();
     assert!(s.faults[1].describe().ends_with("tcp dport 8080 ct count over 20 drop"));
     let s = with_fault("kind = \"nft-drop\"\nhost = \"api\"\nhook = \"output\"\nicmp = \"frag-needed\"").unwrap();
-    assert_eq!(s.faults[1].describe(), "nftables on api (table inet drill, output): icmp type destination-unreachable icmp code frag-needed drop");
+    assert_eq!(s.faults[1].describe(), "nftables on api (table inet filter, output): icmp type destination-unreachable icmp code frag-needed drop");
     let s = with_fault("kind = \"nft-loss\"\nhost = \"api\"\nhook = \"forward\"\nto = \"client\"\npercent = 5").unwrap();
     assert!(matches!(&s.faults[1], Fault::Nft { rule, .. } if rule.hook == NftHook::Forward && rule.to.as_deref() == Some("client")));
     let s = with_fault("kind = \"nft-dnat\"\nhost = \"api\"\nproto = \"tcp\"\ndport = 80\nto = \"api:8081\"").unwrap();
-    assert_eq!(s.faults[1].describe(), "nftables on api (table inet drill, prerouting): tcp dport 80 dnat to api:8081");
+    assert_eq!(s.faults[1].describe(), "nftables on api (table inet filter, prerouting): tcp dport 80 dnat to api:8081");
     assert!(fault_err("kind = \"nft-limit\"\nhost = \"api\"\nrate = \"fast\"").contains("rate `fast` is not a packet rate"));
     assert!(fault_err("kind = \"nft-conn-limit\"\nhost = \"api\"\nmax_connections = 3").contains("needs proto = \"tcp\" and `dport`"));
     assert!(fault_err("kind = \"nft-drop\"\nhost = \"api\"\nhook = \"prerouting\"").contains("hook `prerouting` is not supported"));

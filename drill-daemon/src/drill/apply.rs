@@ -84,13 +84,15 @@ impl<K: Kernel> Drill<K> {
     /// Host inits with their services (configs and certificates written first).
     async fn start_hosts(&mut self, env: &Env<'_, K>) -> Result<()> {
         let ca = if self.plan.tls {
-            let ca = crate::tls::Ca::new(&self.id)?;
+            let ca = crate::tls::Ca::new()?;
             self.tls_client = Some(crate::tls::client_config(&ca.pem())?);
             Some(ca)
         } else {
             None
         };
         let mut starting = Vec::new();
+        let contents = std::mem::take(&mut self.origin.files);
+        let hidden = self.origin.hidden_paths();
         for i in 0..self.plan.hosts.len() {
             let ph = self.plan.hosts[i].clone();
             let hdir = self.dir.join("hosts").join(&ph.name);
@@ -101,9 +103,12 @@ impl<K: Kernel> Drill<K> {
                 state_dir: hdir.clone(),
                 exe: env.exe.to_path_buf(),
                 services: ph.services.iter().map(|s| ServiceSpec { name: s.name.clone(), kind: s.kind.clone(), config_path: s.config_path.clone(), log_path: s.log_path.clone() }).collect(),
-                isolation: host::Isolation::default(),
+                hidden: hidden.clone(),
+                isolation: host::Isolation { owner_is_root: self.origin.owner_uid == 0, ..host::Isolation::default() },
             };
             prepare_host_dir(&spec, &ph.etc_hosts, &ph.services)?;
+            let files = self.plan.files.iter().zip(&contents).filter(|(f, _)| f.host == ph.name);
+            stage_files(&spec, files)?;
             if let Some(ca) = &ca {
                 let ips: Vec<std::net::IpAddr> = ph.interfaces.iter().flat_map(|i| i.addresses.iter().map(|c| c.addr)).collect();
                 ca.provision(&spec.etc_upper(), &ph.name, &ips).with_context(|| format!("host {}: certificates", ph.name))?;
@@ -152,6 +157,30 @@ impl<K: Kernel> Drill<K> {
     }
 }
 
+/// Stages the pack files of a host under its state directory (`files/` mirrors the
+/// host's root); its init copies them into its own root, on its tmpfs and overlay upper
+/// layers, before any service starts (host/rootfs.rs). The machine's paths are never
+/// written.
+fn stage_files<'a>(spec: &HostSpec, files: impl Iterator<Item = (&'a drill_core::plan::PlanFile, &'a Vec<u8>)>) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    for (f, bytes) in files {
+        let rel = std::path::Path::new(&f.path).strip_prefix("/").map_err(|_| anyhow!("file {}: not an absolute path", f.path))?;
+        if !rel.components().all(|c| matches!(c, std::path::Component::Normal(_))) {
+            return Err(anyhow!("file {}: only plain path components may be used", f.path));
+        }
+        if ["proc", "sys", "dev"].iter().any(|k| rel.starts_with(k)) {
+            return Err(anyhow!("file {} for host {}: /proc, /sys and /dev are the kernel's, not files a drill can place", f.path, f.host));
+        }
+        let p = spec.files_dir().join(rel);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        }
+        std::fs::write(&p, bytes).with_context(|| format!("writing {}", p.display()))?;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(f.mode)).with_context(|| format!("chmod {}", p.display()))?;
+    }
+    Ok(())
+}
+
 /// Writes a host's private files before its init starts: the upper layer of its
 /// /etc overlay (hosts, hostname, resolv.conf, service configs) and its log dir.
 fn prepare_host_dir(spec: &HostSpec, etc_hosts: &str, services: &[PlanService]) -> anyhow::Result<()> {
@@ -169,7 +198,7 @@ fn prepare_host_dir(spec: &HostSpec, etc_hosts: &str, services: &[PlanService]) 
     write("/etc/hosts", etc_hosts)?;
     write("/etc/hostname", &format!("{}\n", spec.hostname))?;
     // No DNS server in this drill: point at the host itself so lookups fail fast.
-    write("/etc/resolv.conf", "# drill host: no DNS server in this drill; names resolve through /etc/hosts\nnameserver 127.0.0.1\n")?;
+    write("/etc/resolv.conf", "# no DNS server on this network: names resolve through /etc/hosts\nnameserver 127.0.0.1\n")?;
     for s in services {
         write(&s.config_path, &s.config_text)?;
     }

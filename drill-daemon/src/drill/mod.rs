@@ -78,6 +78,34 @@ impl Created {
     }
 }
 
+/// Where a drill's scenario came from and whose drill it is.
+#[derive(Clone, Debug, Default)]
+pub struct Origin {
+    /// The pack (`core`; empty for a file the client sent).
+    pub pack: String,
+    /// The uid of the client that started it (SO_PEERCRED): root's drills alone get
+    /// the tracing capabilities in their hosts.
+    pub owner_uid: u32,
+    /// What the client's `SUDO_UID` said (shown, never trusted).
+    pub sudo_uid: Option<u32>,
+    /// The contents of the plan's files, in plan order (read from the pack by the daemon).
+    pub files: Vec<Vec<u8>>,
+    /// The directory of its pack (hidden from its hosts like every pack).
+    pub pack_dir: Option<PathBuf>,
+}
+
+impl Origin {
+    /// Machine paths no host of this drill may see: the built-in pack, the installed
+    /// packs and the drill's own pack directory (canonical, as the overlays see them).
+    pub fn hidden_paths(&self) -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = drill_core::builtin::dir().into_iter().chain([drill_core::catalog::packs_dir()]).chain(self.pack_dir.clone()).filter_map(|p| std::fs::canonicalize(p).ok()).collect();
+        v.sort();
+        v.dedup();
+        // A path below another hidden one is hidden with it.
+        v.iter().filter(|p| !v.iter().any(|q| q != *p && p.starts_with(q))).cloned().collect()
+    }
+}
+
 pub struct Drill<K: Kernel = LinuxKernel> {
     pub id: String,
     pub scenario: Scenario,
@@ -86,6 +114,7 @@ pub struct Drill<K: Kernel = LinuxKernel> {
     pub started_at: Instant,
     pub dir: PathBuf,
     pub hosts: Vec<RunningHost>,
+    pub origin: Origin,
     kernel: Arc<K>,
     hints_given: AtomicUsize,
     journal: Journal,
@@ -112,10 +141,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl<K: Kernel> Drill<K> {
     /// Builds the drill of `plan`. On any failure everything created so far is removed
     /// (in reverse order) and the error says which step and which host failed.
-    pub async fn start(env: &Env<'_, K>, scenario: Scenario, plan: Plan) -> Result<Drill<K>> {
+    pub async fn start(env: &Env<'_, K>, scenario: Scenario, plan: Plan, origin: Origin) -> Result<Drill<K>> {
         verify::require_probes(env.kernel.as_ref(), &plan)?;
         let dir = journal::drill_dir(env.state, &plan.drill_id);
-        let journal = Journal { drill_id: plan.drill_id.clone(), scenario: scenario.id.clone(), ..Default::default() };
+        let journal = Journal { drill_id: plan.drill_id.clone(), scenario: scenario.id.clone(), pack: origin.pack.clone(), owner_uid: origin.owner_uid, ..Default::default() };
         let mut d = Drill {
             id: plan.drill_id.clone(),
             scenario,
@@ -124,6 +153,7 @@ impl<K: Kernel> Drill<K> {
             started_at: Instant::now(),
             dir,
             hosts: Vec::new(),
+            origin,
             kernel: env.kernel.clone(),
             hints_given: AtomicUsize::new(0),
             journal,

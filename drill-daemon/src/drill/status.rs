@@ -73,6 +73,9 @@ impl<K: Kernel> Drill<K> {
             elapsed_secs: self.started_at.elapsed().as_secs_f64(),
             hosts,
             services,
+            pack: self.origin.pack.clone(),
+            owner_uid: self.origin.owner_uid,
+            sudo_uid: self.origin.sudo_uid,
         }
     }
 

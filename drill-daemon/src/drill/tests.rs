@@ -45,7 +45,7 @@ fn start(k: &Arc<FakeKernel>, s: &Scenario, state: &StateDir) -> Result<Drill<Fa
     let plan = drill_core::plan::compile(s, "f0f0f0", 0, crate::kernel::Kernel::backends(k.as_ref())).map_err(DrillError::Unmeasurable)?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
     let env = Env { state: &state.0, exe: std::path::Path::new("/nonexistent/drilld"), kernel: k };
-    rt.block_on(Drill::start(&env, s.clone(), plan))
+    rt.block_on(Drill::start(&env, s.clone(), plan, crate::drill::Origin::default()))
 }
 
 fn kind(call: &str) -> &str {
@@ -238,4 +238,36 @@ fn retuning_a_missing_ebpf_fault_is_not_found() {
     let e = d.retune_ebpf(0, 0.5).expect_err("firewall-drop has no eBPF fault");
     assert_eq!((e.code(), e.http_status()), ("fault_not_found", 404));
     assert!(d.teardown().is_empty());
+}
+
+/// Starts `s` on `k` with `origin` (owner, pack files).
+fn start_from(k: &Arc<FakeKernel>, s: &Scenario, state: &StateDir, origin: crate::drill::Origin) -> Result<Drill<FakeKernel>, DrillError> {
+    let plan = drill_core::plan::compile(s, "f0f0f0", 0, crate::kernel::Kernel::backends(k.as_ref())).map_err(DrillError::Unmeasurable)?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
+    let env = Env { state: &state.0, exe: std::path::Path::new("/nonexistent/drilld"), kernel: k };
+    rt.block_on(Drill::start(&env, s.clone(), plan, origin))
+}
+
+#[test]
+fn pack_files_are_staged_for_their_host_with_their_mode_and_the_owner_is_kept() {
+    use std::os::unix::fs::PermissionsExt;
+    let k = FakeKernel::new();
+    let state = StateDir::new();
+    let mut s = builtin("missing-route");
+    let host = s.hosts[0].name.clone();
+    s.files = vec![drill_core::scenario::FileRef { host: host.clone(), path: "/opt/app/app.conf".into(), source: "files/app.conf".into(), mode: 0o600 }];
+    let origin = crate::drill::Origin { pack: "net101".into(), owner_uid: 1000, sudo_uid: None, files: vec![b"k = 1\n".to_vec()], pack_dir: None };
+    let d = start_from(&k, &s, &state, origin).expect("starts");
+    let staged = d.dir.join("hosts").join(&host).join("files/opt/app/app.conf");
+    assert_eq!(std::fs::read(&staged).unwrap(), b"k = 1\n");
+    assert_eq!(std::fs::metadata(&staged).unwrap().permissions().mode() & 0o7777, 0o600);
+    let info = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(d.info());
+    assert_eq!((info.owner_uid, info.pack.as_str()), (1000, "net101"));
+    assert!(d.teardown().is_empty());
+
+    // The kernel's file systems are not a drill's to write.
+    s.files[0].path = "/proc/sys/kernel/hostname".into();
+    let origin = crate::drill::Origin { files: vec![b"x".to_vec()], ..Default::default() };
+    let e = start_from(&k, &s, &StateDir::new(), origin).err().expect("a file under /proc is refused");
+    assert!(e.to_string().contains("/proc"), "{e}");
 }

@@ -63,6 +63,10 @@ pub struct HostSpec {
     /// The drilld binary, exec'd as the host's init (inside, services and `svc` reach it via /proc).
     pub exe: PathBuf,
     pub services: Vec<ServiceSpec>,
+    /// Machine paths the host must not see even where an overlay would show them (the
+    /// packs: scenario texts, hints, solutions); whited out in the overlay's upper layer.
+    #[serde(default)]
+    pub hidden: Vec<PathBuf>,
     /// What the host may use and do (docs/hosts.md).
     #[serde(default)]
     pub isolation: Isolation,
@@ -72,8 +76,8 @@ pub struct HostSpec {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Isolation {
     /// The drill's owner is root: its hosts keep CAP_BPF, CAP_PERFMON and CAP_SYSLOG
-    /// (they read the whole machine's kernel). Every owner is root today (sudo); a
-    /// non-root owner's drill sets this false (the seam for issue 11/12's owners).
+    /// (they read the whole machine's kernel). The daemon sets it from the uid of the
+    /// socket peer that started the drill (SO_PEERCRED).
     pub owner_is_root: bool,
     /// The host's cgroup limits (memory, pids, CPU).
     pub limits: cgroup::Limits,
@@ -104,6 +108,10 @@ impl HostSpec {
     }
     pub fn log_dir(&self) -> PathBuf {
         self.state_dir.join("log")
+    }
+    /// Pack files for the host, as a tree mirroring its root (copied in by its init).
+    pub fn files_dir(&self) -> PathBuf {
+        self.state_dir.join("files")
     }
 }
 

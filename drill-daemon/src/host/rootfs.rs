@@ -108,6 +108,7 @@ pub fn build(spec: &HostSpec) -> Result<()> {
         let (upper, work) = (layers.join(&key).join("upper"), layers.join(&key).join("work"));
         mkdir_mode(&upper, md.mode() & 0o7777)?;
         mkdir_mode(&work, 0o700)?;
+        hide(&lower, &upper, &spec.hidden)?;
         let dst = root.join(d);
         mkdir_mode(&dst, md.mode() & 0o7777)?;
         let opts = format!("lowerdir={},upperdir={},workdir={}", lower.display(), upper.display(), work.display());
@@ -121,6 +122,11 @@ pub fn build(spec: &HostSpec) -> Result<()> {
     for (l, t) in [("var/run", "/run"), ("var/lock", "/run/lock")] {
         let _ = std::os::unix::fs::symlink(t, root.join(l));
     }
+
+    // The pack's files for this host: read now, written once inside the new root (so
+    // a symlink on their way resolves in the host, never on the machine).
+    let mut files = Vec::new();
+    read_staged(&spec.files_dir(), Path::new("/"), &mut files).context("reading the scenario's files")?;
 
     mount_proc(&root.join("proc"))?;
     // The network namespace's own sysfs, read-only.
@@ -136,7 +142,7 @@ pub fn build(spec: &HostSpec) -> Result<()> {
     nix::unistd::pivot_root(".", ".").context("pivot_root into the host's root")?;
     umount2(".", MntFlags::MNT_DETACH).context("detaching the machine's root")?;
     std::env::set_current_dir("/")?;
-    Ok(())
+    place_files(files)
 }
 
 fn mount_proc(proc_: &Path) -> Result<()> {
@@ -215,6 +221,38 @@ fn copy_tree(src: &Path, dst: &Path) -> Result<()> {
     Ok(())
 }
 
+/// A file to place in the host: its path there, mode and contents.
+type Staged = (PathBuf, u32, Vec<u8>);
+
+/// Reads the staged tree `src` (mirroring the host's root at `at`).
+fn read_staged(src: &Path, at: &Path, out: &mut Vec<Staged>) -> Result<()> {
+    let Ok(rd) = std::fs::read_dir(src) else { return Ok(()) };
+    for e in rd.flatten() {
+        let (s, d) = (e.path(), at.join(e.file_name()));
+        let md = std::fs::symlink_metadata(&s)?;
+        if md.is_dir() {
+            read_staged(&s, &d, out)?;
+        } else if md.is_file() {
+            out.push((d, md.mode() & 0o7777, std::fs::read(&s).with_context(|| format!("reading {}", s.display()))?));
+        }
+    }
+    Ok(())
+}
+
+/// Writes the staged files inside the host's root (after `pivot_root`): missing
+/// directories are created 0755, existing ones keep their mode, a file keeps its mode.
+/// They land on the host's tmpfs or its overlays' upper layers.
+fn place_files(files: Vec<Staged>) -> Result<()> {
+    for (path, mode, bytes) in files {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        }
+        std::fs::write(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).with_context(|| format!("chmod {}", path.display()))?;
+    }
+    Ok(())
+}
+
 /// Whites out, in `upper`, every entry of `lower` that is not world-readable (the
 /// machine's secrets: shadow, gshadow, ssh host keys, sudoers, private keys), unless
 /// the upper layer already provides its own. Directories that are readable are walked.
@@ -246,6 +284,34 @@ fn mask_secrets(lower: &Path, upper: &Path) -> Result<()> {
                     let _ = std::fs::remove_dir(&u);
                 }
             }
+        }
+    }
+    Ok(())
+}
+
+/// Whites out, in the `upper` layer over `lower`, every path of `hidden` that lies
+/// below `lower` (the packs, when installed under /usr or /opt), with its parent
+/// directories re-created in the upper layer with the machine's modes.
+fn hide(lower: &Path, upper: &Path, hidden: &[PathBuf]) -> Result<()> {
+    'each: for h in hidden {
+        let Ok(rel) = h.strip_prefix(lower) else { continue };
+        if rel.as_os_str().is_empty() || std::fs::symlink_metadata(h).is_err() {
+            continue;
+        }
+        let (mut l, mut u) = (lower.to_path_buf(), upper.to_path_buf());
+        let parts: Vec<_> = rel.components().collect();
+        for c in &parts[..parts.len() - 1] {
+            l.push(c);
+            u.push(c);
+            match std::fs::symlink_metadata(&u) {
+                Err(_) => mkdir_mode(&u, std::fs::metadata(&l).map(|m| m.mode() & 0o7777).unwrap_or(0o755))?,
+                Ok(m) if !m.is_dir() => continue 'each, // already whited out above it
+                Ok(_) => {}
+            }
+        }
+        let target = u.join(parts[parts.len() - 1]);
+        if std::fs::symlink_metadata(&target).is_err() {
+            whiteout(&target)?;
         }
     }
     Ok(())

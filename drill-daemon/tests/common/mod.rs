@@ -38,14 +38,22 @@ pub struct TestDaemon {
     pub socket: PathBuf,
     pub state: PathBuf,
     pub child: Option<Child>,
+    /// Environment given to the daemon and to every CLI run (e.g. where packs are).
+    pub env: Vec<(String, String)>,
 }
 
 impl TestDaemon {
     pub fn start(tag: &str) -> TestDaemon {
+        Self::start_with_env(tag, &[])
+    }
+
+    /// A daemon (and CLI runs) with these environment variables set.
+    pub fn start_with_env(tag: &str, env: &[(&str, &str)]) -> TestDaemon {
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
         let dir = PathBuf::from(format!("/run/drill-test-{tag}-{}-{nanos:x}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let mut d = TestDaemon { socket: dir.join("d.sock"), state: dir.join("state"), dir, child: None };
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut d = TestDaemon { socket: dir.join("d.sock"), state: dir.join("state"), dir, child: None, env };
         d.spawn();
         d
     }
@@ -59,6 +67,7 @@ impl TestDaemon {
             .arg("--state-dir")
             .arg(&self.state)
             .env("RUST_LOG", "info")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -91,7 +100,7 @@ impl TestDaemon {
 
     /// Runs the CLI against this daemon.
     pub fn drill(&self, args: &[&str]) -> Output {
-        Command::new(drill_bin()).arg("--socket").arg(&self.socket).args(args).output().expect("running drill")
+        Command::new(drill_bin()).arg("--socket").arg(&self.socket).args(args).envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str()))).output().expect("running drill")
     }
 
     /// Runs the CLI, asserts its exit code, returns stdout parsed as JSON.

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * drill's eBPF fault: a tc classifier (clsact, direct-action) that drops the packets
+ * The eBPF fault: a tc classifier (clsact, direct-action) that drops the packets
  * a rule in a BPF map matches, each with a probability. One object is loaded per
  * fault, so its two maps belong to that fault alone:
  *   - `tc_rule`: what to match and how often to drop (the daemon rewrites it to
@@ -23,22 +23,22 @@ struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct drill_tc_rule);
+	__type(value, struct tc_match_rule);
 } tc_rule SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct drill_tc_counters);
+	__type(value, struct tc_match_counters);
 } tc_counters SEC(".maps");
 
 SEC("classifier")
-int drill_tc_fault(struct __sk_buff *skb)
+int cls_main(struct __sk_buff *skb)
 {
 	__u32 zero = 0;
-	struct drill_tc_rule *r = bpf_map_lookup_elem(&tc_rule, &zero);
-	struct drill_tc_counters *c = bpf_map_lookup_elem(&tc_counters, &zero);
+	struct tc_match_rule *r = bpf_map_lookup_elem(&tc_rule, &zero);
+	struct tc_match_counters *c = bpf_map_lookup_elem(&tc_counters, &zero);
 	if (!r || !c)
 		return TC_ACT_OK;
 	c->seen++;

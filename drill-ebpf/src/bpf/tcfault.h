@@ -1,8 +1,8 @@
 /* Shared with drill-ebpf/src/lib.rs (TcRule, TcCounters): keep the layouts equal. */
-#ifndef DRILL_TCFAULT_H
-#define DRILL_TCFAULT_H
+#ifndef TCFAULT_H
+#define TCFAULT_H
 
-struct drill_tc_rule {
+struct tc_match_rule {
 	__u32 enabled;
 	__u32 drop_ppm;   /* drop probability, parts per million (>= 1000000: all) */
 	__u32 saddr;      /* network order; matched under saddr_mask */
@@ -12,7 +12,7 @@ struct drill_tc_rule {
 	__u8 pad;
 };
 
-struct drill_tc_counters {
+struct tc_match_counters {
 	__u64 seen;
 	__u64 matched;
 	__u64 dropped;

@@ -1,4 +1,4 @@
-//! ebpf-drop: the `drill_tc_fault` classifier attached to a host's interface, its rule
+//! ebpf-drop: the `cls_main` classifier attached to a host's interface, its rule
 //! in a BPF map (measured from outside, `drill/measure.rs`; its own counters are in
 //! the note). Its program and maps are a [`Created::TcFault`]: teardown releases them.
 

@@ -1,5 +1,7 @@
 //! nftables faults: drop, reject, loss, policer, connection limit, frag-needed drop and
-//! DNAT live in the host's own table `inet drill`, one chain per hook used. Apply is
+//! DNAT live in the host's own table `inet filter`, shaped like Debian's stock
+//! /etc/nftables.conf (chains input, forward, output; `prerouting` for a DNAT): nothing
+//! in it names the engine or the fault. Apply is
 //! idempotent: one transaction per host adds the table, deletes it and builds it anew
 //! with every rule of that host. The learner may remove them any way an engineer
 //! would (delete the rule, flush the chain, delete the table); the engine never
@@ -15,7 +17,7 @@ use nftables::{batch::Batch, expr, schema, stmt, types};
 use crate::kernel::linux::netns::NetnsWorker;
 
 /// Name of the table drill's nft faults live in, in each host.
-pub const TABLE: &str = "drill";
+pub const TABLE: &str = "filter";
 
 /// A port forward a `nft-dnat` fault installs, resolved to an address.
 #[derive(Clone, Debug, PartialEq)]
@@ -25,7 +27,7 @@ pub struct DnatRule {
     pub to: SocketAddr,
 }
 
-/// What one host's `inet drill` table holds.
+/// What one host's `inet filter` table holds.
 #[derive(Clone, Debug, Default)]
 pub struct HostNft {
     pub rules: Vec<NftRule>,
@@ -64,7 +66,7 @@ fn chain(name: &str, hook: types::NfHook, kind: types::NfChainType, prio: i32) -
     }
 }
 
-/// The nft batch that makes the host's `inet drill` table hold exactly `nft`: the
+/// The nft batch that makes the host's `inet filter` table hold exactly `nft`: the
 /// table is added (a no-op when present), deleted and built anew in one transaction,
 /// so applying twice gives the same table and a rule removed from the fault list
 /// does not linger.
@@ -75,15 +77,9 @@ pub fn batch(plan: &Plan, nft: &HostNft) -> Batch<'static> {
     b.add(schema::NfListObject::Table(table.clone()));
     b.delete(schema::NfListObject::Table(table.clone()));
     b.add(schema::NfListObject::Table(table));
-    for hook in [NftHook::Input, NftHook::Forward, NftHook::Output] {
-        if nft.rules.iter().any(|r| r.hook == hook) {
-            let h = match hook {
-                NftHook::Input => types::NfHook::Input,
-                NftHook::Forward => types::NfHook::Forward,
-                NftHook::Output => types::NfHook::Output,
-            };
-            b.add(schema::NfListObject::Chain(chain(hook.name(), h, types::NfChainType::Filter, 0)));
-        }
+    // The three filter chains of Debian's stock /etc/nftables.conf, always (empty ones too).
+    for (hook, h) in [(NftHook::Input, types::NfHook::Input), (NftHook::Forward, types::NfHook::Forward), (NftHook::Output, types::NfHook::Output)] {
+        b.add(schema::NfListObject::Chain(chain(hook.name(), h, types::NfChainType::Filter, 0)));
     }
     if !nft.dnats.is_empty() {
         b.add(schema::NfListObject::Chain(chain("prerouting", types::NfHook::Prerouting, types::NfChainType::NAT, -100)));
@@ -173,7 +169,7 @@ pub async fn apply_nft(worker: &NetnsWorker, plan: &Plan, host: &str, nft: &Host
         .with_context(|| format!("host {host}: applying nftables table inet {TABLE}"))
 }
 
-/// Removes the host's `inet drill` table (missing is fine: the learner may have).
+/// Removes the host's `inet filter` table (missing is fine: the learner may have).
 pub async fn revert_nft(worker: &NetnsWorker, host: &str) -> Result<()> {
     worker
         .run(|| -> Result<()> {
@@ -208,5 +204,11 @@ mod tests {
         // Apply rebuilds the table: add (a no-op when present), delete, add, then chains.
         let (add, del) = (j.find(r#"{"add":{"table""#).unwrap(), j.find(r#"{"delete":{"table""#).unwrap());
         assert!(add < del && j[del..].contains(r#"{"add":{"table""#), "apply replaces the table: {j}");
+        // Looks like a stock Debian table: `inet filter` with its three chains.
+        assert!(j.contains(r#""family":"inet","name":"filter""#), "{j}");
+        for c in ["input", "forward", "output"] {
+            assert!(j.contains(&format!(r#""name":"{c}","type":"filter","hook":"{c}""#)), "chain {c}: {j}");
+        }
+        assert!(!j.contains("drill"), "{j}");
     }
 }

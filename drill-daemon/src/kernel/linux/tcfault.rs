@@ -1,10 +1,10 @@
-//! The eBPF fault: `drill_tc_fault` (drill-ebpf/src/bpf/tcfault.bpf.c) attached as a
+//! The eBPF fault: `cls_main` (drill-ebpf/src/bpf/tcfault.bpf.c) attached as a
 //! clsact direct-action classifier on one interface of a host. Each fault loads its
 //! own copy of the object, so its rule map and counters are its own; the rule is
 //! rewritten live to retune or pause the fault.
 //!
 //! It is attached over netlink (cls_bpf), not TCX, so the learner finds it where an
-//! engineer looks: `tc filter show dev eth0 ingress` names `drill_tc_fault`, and
+//! engineer looks: `tc filter show dev eth0 ingress` names `cls_main`, and
 //! `tc qdisc del dev eth0 clsact` removes it. Attaching and detaching run on the
 //! host's namespace worker: aya talks netlink in the calling thread's namespace.
 
@@ -60,7 +60,7 @@ pub fn rule(plan: &Plan, proto: Option<&str>, dport: Option<u16>, from: Option<&
 impl TcFault {
     /// Loads a fresh copy of the program, writes `rule`, and attaches it to `iface`
     /// of the worker's namespace (adding the clsact qdisc when missing), replacing any
-    /// `drill_tc_fault` already attached there (apply is idempotent).
+    /// `cls_main` already attached there (apply is idempotent).
     pub async fn attach(worker: &NetnsWorker, host: &str, iface: &str, egress: bool, rule: TcRule) -> Result<TcFault> {
         let ifname = iface.to_string();
         let (ebpf, link) = worker
@@ -68,7 +68,7 @@ impl TcFault {
                 let mut ebpf = EbpfLoader::new().load(drill_ebpf::TCFAULT_OBJ).context("loading the eBPF fault object")?;
                 Array::<_, TcRule>::try_from(ebpf.map_mut(tcfault::RULE).ok_or_else(|| anyhow!("no map {}", tcfault::RULE))?)?.set(0, rule, 0).context("writing the rule")?;
                 let prog: &mut SchedClassifier = ebpf.program_mut(tcfault::PROGRAM).ok_or_else(|| anyhow!("no program {}", tcfault::PROGRAM))?.try_into()?;
-                prog.load().context("loading drill_tc_fault into the kernel")?;
+                prog.load().context("loading cls_main into the kernel")?;
                 if let Err(e) = aya::programs::tc::qdisc_add_clsact(&ifname) {
                     // EEXIST: the interface has a clsact qdisc already.
                     if !matches!(&e, aya::programs::tc::TcError::AlreadyAttached) && !matches!(&e, aya::programs::tc::TcError::NetlinkError(n) if n.raw_os_error() == Some(libc::EEXIST)) {
@@ -76,11 +76,11 @@ impl TcFault {
                     }
                 }
                 let kind = if egress { TcAttachType::Egress } else { TcAttachType::Ingress };
-                // Replace, not add: a drill_tc_fault already on this hook goes first (none
+                // Replace, not add: a cls_main already on this hook goes first (none
                 // there is the usual case, reported as NotFound).
                 if let Err(e) = aya::programs::tc::qdisc_detach_program(&ifname, kind, tcfault::PROGRAM) {
                     if !matches!(&e, aya::programs::tc::TcError::IoError(io) if io.kind() == std::io::ErrorKind::NotFound) {
-                        return Err(anyhow!("removing an earlier drill_tc_fault from {ifname}: {e}"));
+                        return Err(anyhow!("removing an earlier cls_main from {ifname}: {e}"));
                     }
                 }
                 let id = prog.attach_with_options(&ifname, kind, TcAttachOptions::Netlink(NlOptions::default())).with_context(|| format!("attaching to {ifname}"))?;

@@ -212,11 +212,11 @@ pub async fn write_sysctls(worker: &NetnsWorker, kv: &[(String, String)]) -> Res
         .await?
 }
 
-/// `table ip drill_nat { chain postrouting { type nat hook postrouting priority srcnat; oifname OUT masquerade } }`
+/// `table ip nat { chain postrouting { type nat hook postrouting priority srcnat; oifname OUT masquerade } }`
 fn masquerade(out: &str) -> Result<()> {
     use nftables::{batch::Batch, expr, schema, stmt, types};
     let mut b = Batch::new();
-    let table = "drill_nat";
+    let table = "nat";
     b.add(schema::NfListObject::Table(schema::Table { family: types::NfFamily::IP, name: table.into(), ..Default::default() }));
     b.add(schema::NfListObject::Chain(schema::Chain {
         family: types::NfFamily::IP,
