@@ -8,12 +8,10 @@ use std::path::{Path, PathBuf};
 use crate::pack;
 use crate::scenario::Scenario;
 
-/// Overrides where installed packs live (the same variable `drill pack install` reads).
-pub const PACKS_ENV: &str = "DRILL_PACKS_DIR";
-
-/// Where installed packs live: `$DRILL_PACKS_DIR`, else [`pack::INSTALL_DIR`].
+/// Where installed packs live (`$DRILL_PACKS_DIR`, else [`pack::INSTALL_DIR`]): the
+/// directory `drill pack install` writes.
 pub fn packs_dir() -> PathBuf {
-    std::env::var_os(PACKS_ENV).filter(|d| !d.is_empty()).map(PathBuf::from).unwrap_or_else(|| PathBuf::from(pack::INSTALL_DIR))
+    pack::install_dir()
 }
 
 /// One scenario and the pack it belongs to.

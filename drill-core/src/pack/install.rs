@@ -11,9 +11,9 @@ use super::{INSTALL_DIR, MANIFEST, MAX_FILE_BYTES, load};
 /// The environment variable that overrides [`INSTALL_DIR`] (tests, a user's own tree).
 pub const PACKS_DIR_ENV: &str = "DRILL_PACKS_DIR";
 /// The environment variable that names the built-in pack's directory.
-pub const BUILTIN_ENV: &str = "DRILL_BUILTIN_PACK";
+pub const BUILTIN_ENV: &str = crate::builtin::ENV;
 /// The name of the built-in pack (an install may not take it).
-pub const BUILTIN_NAME: &str = "core";
+pub const BUILTIN_NAME: &str = crate::builtin::NAME;
 /// The most files (and directories) under a pack's `files/`.
 pub const MAX_ASSETS: usize = 1000;
 
@@ -22,22 +22,9 @@ pub fn install_dir() -> PathBuf {
     std::env::var_os(PACKS_DIR_ENV).filter(|v| !v.is_empty()).map_or_else(|| PathBuf::from(INSTALL_DIR), PathBuf::from)
 }
 
-/// The built-in pack's directory: `$DRILL_BUILTIN_PACK`, else
-/// `<dir of the executable>/../share/drill/packs/core`, else
-/// `/usr/share/drill/packs/core`, else the source tree's `scenarios/` (a development
-/// build). The first that holds pack.toml (the variable is taken as given).
+/// The built-in pack's directory ([`crate::builtin::dir`], the one place that knows).
 pub fn builtin_dir() -> Option<PathBuf> {
-    if let Some(d) = std::env::var_os(BUILTIN_ENV).filter(|v| !v.is_empty()) {
-        return Some(PathBuf::from(d));
-    }
-    let beside_exe = std::env::current_exe().ok().and_then(|e| e.parent().map(|b| b.join("../share/drill/packs/core")));
-    let candidates = beside_exe.into_iter().chain([PathBuf::from("/usr/share/drill/packs/core"), PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios"))]);
-    for d in candidates {
-        if d.join(MANIFEST).is_file() {
-            return Some(std::fs::canonicalize(&d).unwrap_or(d));
-        }
-    }
-    None
+    crate::builtin::dir().map(|d| std::fs::canonicalize(&d).unwrap_or(d))
 }
 
 /// A pack found by [`installed`]: what it is, or why it did not load.
