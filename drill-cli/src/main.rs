@@ -406,26 +406,34 @@ fn find_drilld() -> Result<PathBuf> {
 
 /// Starts drilld in the background (it exits by itself when its last drill stops).
 fn start_daemon(socket: &Path, quiet: bool) -> Result<()> {
+    spawn_daemon(socket, &["--exit-when-idle"], if quiet { None } else { Some("") }).map(drop)
+}
+
+/// `drilld serve --socket SOCKET EXTRA..` in a session of its own (detached from our
+/// terminal: Ctrl-C reaches only us), logging to drilld.log beside the socket; returns
+/// once it serves, or with the end of its log when it exits first. `announce`: print
+/// "starting drilld" (with these words after it) on stderr.
+fn spawn_daemon(socket: &Path, extra: &[&str], announce: Option<&str>) -> Result<std::process::Child> {
     use std::os::unix::process::CommandExt;
     let exe = find_drilld()?;
     let dir = socket.parent().unwrap_or(Path::new("/run/drill"));
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let log_path = dir.join("drilld.log");
     let log = std::fs::File::options().create(true).append(true).open(&log_path).with_context(|| format!("opening {}", log_path.display()))?;
-    if !quiet {
-        eprintln!("starting drilld ({}; log in {}) ...", exe.display(), log_path.display());
+    if let Some(words) = announce {
+        eprintln!("starting drilld{words} ({}; log in {}) ...", exe.display(), log_path.display());
     }
     let mut cmd = std::process::Command::new(&exe);
-    cmd.args(["serve", "--exit-when-idle", "--socket"]).arg(socket).stdin(std::process::Stdio::null()).stdout(log.try_clone()?).stderr(log);
+    cmd.args(["serve", "--socket"]).arg(socket).args(extra).stdin(std::process::Stdio::null()).stdout(log.try_clone()?).stderr(log);
     // SAFETY: setsid in the child only: detach from our terminal and session.
     unsafe {
         cmd.pre_exec(|| nix::unistd::setsid().map(|_| ()).map_err(std::io::Error::from));
     }
     let mut child = cmd.spawn().with_context(|| format!("starting {}", exe.display()))?;
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         if std::os::unix::net::UnixStream::connect(socket).is_ok() {
-            return Ok(());
+            return Ok(child);
         }
         if let Some(st) = child.try_wait()? {
             let text = std::fs::read_to_string(&log_path).unwrap_or_default();
@@ -434,5 +442,7 @@ fn start_daemon(socket: &Path, quiet: bool) -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(2));
     }
-    bail!("drilld did not open {} within 20 s; see {}", socket.display(), log_path.display())
+    let _ = child.kill();
+    let _ = child.wait();
+    bail!("drilld did not open {} within 30 s; see {}", socket.display(), log_path.display())
 }

@@ -183,41 +183,12 @@ impl Drop for OwnDaemon {
     }
 }
 
-/// `drilld serve --socket SOCKET` (with a state directory beside a non-default socket),
-/// in its own session (Ctrl-C reaches this run only,
-/// which stops its drills itself), logging beside the socket.
+/// `drilld serve --socket SOCKET` without `--exit-when-idle` (this run starts and stops
+/// many drills), with a state directory of its own beside a non-default socket: a second
+/// daemon must not recover (remove) the drills of the one on the default socket.
 fn spawn_daemon(socket: &Path) -> Result<std::process::Child> {
-    use std::os::unix::process::CommandExt;
-    let exe = crate::find_drilld()?;
-    let dir = socket.parent().unwrap_or(Path::new("/run/drill"));
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let log_path = dir.join("drilld.log");
-    let log = std::fs::File::options().create(true).append(true).open(&log_path).with_context(|| format!("opening {}", log_path.display()))?;
-    eprintln!("starting drilld for this run ({}; log in {}) ...", exe.display(), log_path.display());
-    let mut cmd = std::process::Command::new(&exe);
-    cmd.args(["serve", "--socket"]).arg(socket);
-    if socket != Path::new(drill_core::api::DEFAULT_SOCKET) {
-        // A private socket gets a private state directory: a second daemon must not
-        // recover (remove) the drills of the one on the default socket.
-        cmd.arg("--state-dir").arg(dir.join("state"));
-    }
-    cmd.stdin(std::process::Stdio::null()).stdout(log.try_clone()?).stderr(log);
-    // SAFETY: setsid in the child only.
-    unsafe {
-        cmd.pre_exec(|| nix::unistd::setsid().map(|_| ()).map_err(std::io::Error::from));
-    }
-    let mut child = cmd.spawn().with_context(|| format!("starting {}", exe.display()))?;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if std::os::unix::net::UnixStream::connect(socket).is_ok() {
-            return Ok(child);
-        }
-        if let Some(st) = child.try_wait()? {
-            bail!("drilld exited ({st}) before serving {}; see {}", socket.display(), log_path.display());
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    bail!("drilld did not open {} within 30 s; see {}", socket.display(), log_path.display())
+    let state = socket.parent().unwrap_or(Path::new("/run/drill")).join("state");
+    let state = state.to_string_lossy();
+    let extra: Vec<&str> = if socket != Path::new(drill_core::api::DEFAULT_SOCKET) { vec!["--state-dir", &state] } else { vec![] };
+    crate::spawn_daemon(socket, &extra, Some(" for this run"))
 }
