@@ -18,6 +18,12 @@ fn planned_namespaces(plan: &Value) -> BTreeSet<String> {
             s.insert(step["mechanism"]["netns"].as_str().unwrap().to_string());
         }
     }
+    // A tunnel link's two hidden underlays.
+    for l in plan["links"].as_array().unwrap() {
+        for u in l["tunnel"]["underlay"].as_array().into_iter().flatten() {
+            s.insert(u.as_str().unwrap().to_string());
+        }
+    }
     s
 }
 
