@@ -327,15 +327,23 @@ pub fn bind_socket(path: &std::path::Path) -> anyhow::Result<tokio::net::UnixLis
         }
         std::fs::remove_file(path).with_context(|| format!("removing stale socket {}", path.display()))?;
     }
-    let l = tokio::net::UnixListener::bind(path).with_context(|| format!("binding {}", path.display()))?;
+    // Bound under a temporary name, given its owner and mode, then renamed into place:
+    // at the final path the socket never has the umask's mode, not even for an instant
+    // (measured: a client connecting right after the bind saw 0755).
+    let tmp = path.with_file_name(format!(".{}.{}", path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    let l = std::os::unix::net::UnixListener::bind(&tmp).with_context(|| format!("binding {}", tmp.display()))?;
     let group = nix::unistd::Group::from_name("drill").ok().flatten();
     let mode = if let Some(g) = &group {
-        nix::unistd::chown(path, Some(nix::unistd::Uid::from_raw(0)), Some(g.gid)).with_context(|| format!("chown {}", path.display()))?;
+        nix::unistd::chown(&tmp, Some(nix::unistd::Uid::from_raw(0)), Some(g.gid)).with_context(|| format!("chown {}", tmp.display()))?;
         0o660
     } else {
         0o600
     };
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).with_context(|| format!("chmod {}", path.display()))?;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode)).with_context(|| format!("chmod {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
+    l.set_nonblocking(true).context("making the API socket non-blocking")?;
+    let l = tokio::net::UnixListener::from_std(l).context("registering the API socket")?;
     info!(socket = %path.display(), mode = format!("{mode:o}"), group = group.as_ref().map(|g| g.name.as_str()).unwrap_or("-"), "listening");
     Ok(l)
 }
