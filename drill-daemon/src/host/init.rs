@@ -137,26 +137,37 @@ impl Supervisor {
         }
     }
 
-    /// After `svc start|restart`: returns once the service listens on the port of its
-    /// config's `listen` (or has exited, or after 3 s), as a drill's start waits for its
-    /// services; a `drill submit` right after a restart then sees the service up, not
-    /// the instant before it bound its socket.
-    async fn wait_listening(&mut self, name: &str) {
+    /// After `svc start|restart`: returns once the new process is up as a drill's start
+    /// waits for its services: it has recorded the config it started with (its
+    /// effective config, which checks that follow a client service read) and, for a
+    /// server, listens on its config's port; or it has exited; or after 3 s. A `drill
+    /// submit` right after a restart then judges the service as now configured, not the
+    /// instant before (measured: a loadgen's check read the old effective config, and
+    /// a server's first request was refused).
+    async fn wait_ready(&mut self, name: &str) {
         let Some(svc) = self.services.get(name) else { return };
+        let effective = drill_core::workload::effective_config_path(name);
         let text = std::fs::read_to_string(&svc.spec.config_path).unwrap_or_default();
         let listen = match drill_core::workload::Workload::parse_config(&svc.spec.kind, &text) {
-            Ok(drill_core::workload::Workload::Httpd(c)) => c.listen,
-            Ok(drill_core::workload::Workload::Proxy(c)) => c.listen,
-            _ => return,
+            Ok(drill_core::workload::Workload::Httpd(c)) => Some(c.listen),
+            Ok(drill_core::workload::Workload::Proxy(c)) => Some(c.listen),
+            _ => None,
         };
-        let Some(port) = listen.rsplit(':').next().and_then(|p| p.parse::<u16>().ok()) else { return };
+        let port = listen.and_then(|l| l.rsplit(':').next().and_then(|p| p.parse::<u16>().ok()));
         for _ in 0..300 {
             self.reap();
-            if self.services.get(name).is_none_or(|s| s.pid.is_none()) || crate::kernel::linux::faults::listening(port) {
+            let recorded = std::path::Path::new(&effective).exists();
+            if self.services.get(name).is_none_or(|s| s.pid.is_none()) || (recorded && port.is_none_or(crate::kernel::linux::faults::listening)) {
                 return;
             }
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
+    }
+
+    /// Before a (re)start: the old process's effective config goes, so [`Self::wait_ready`]
+    /// sees the new one's.
+    fn forget_effective(name: &str) {
+        let _ = std::fs::remove_file(drill_core::workload::effective_config_path(name));
     }
 
     fn exited(&mut self, pid: i32, how: String) {
@@ -186,20 +197,25 @@ impl Supervisor {
         let r = match req {
             Request::Status => Ok(String::new()),
             Request::Start { service } => {
+                let running = self.services.get(&service).is_some_and(|s| s.pid.is_some());
+                if !running {
+                    Self::forget_effective(&service);
+                }
                 let r = self.start(&service);
-                self.wait_listening(&service).await;
+                self.wait_ready(&service).await;
                 r
             }
             Request::Stop { service } => self.stop(&service).await,
             Request::Restart { service } => match self.stop(&service).await {
                 Ok(_) => {
+                    Self::forget_effective(&service);
                     let r = self.start(&service);
                     if r.is_ok() {
                         if let Some(s) = self.services.get_mut(&service) {
                             s.restarts += 1;
                         }
                     }
-                    self.wait_listening(&service).await;
+                    self.wait_ready(&service).await;
                     r.map(|m| m.replace("started", "restarted"))
                 }
                 Err(e) => Err(e),
