@@ -176,7 +176,7 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
     let meta = authoring::read_meta(&mut e);
     let workarounds = authoring::read_attempts(&mut e, "workarounds", &hosts_known);
     let alternatives = authoring::read_attempts(&mut e, "alternatives", &hosts_known);
-    let files = authoring::read_files(&mut e, &hosts_known).into_iter().map(|(f, _)| f).collect();
+    let files = authoring::read_files(&mut e, &hosts_known);
     let Head { id, title, summary, severity, alert, briefing, hints } = head;
     if !cx.errors.is_empty() {
         return Err(SourceErrors(cx.errors));

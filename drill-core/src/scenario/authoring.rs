@@ -4,8 +4,6 @@
 //! right fixes other than the reference and must pass, the `[[files]]` a pack places in
 //! hosts, the faults' names and the faults each check guards.
 
-use std::ops::Range;
-
 use serde::{Deserialize, Serialize};
 use serde_spanned::Spanned;
 use toml::de::{DeTable, DeValue};
@@ -148,7 +146,7 @@ pub(super) fn read_steps(e: &mut Entry, hosts: &Hosts) -> Vec<Step> {
 
 /// `[[files]]`: where each is placed is checked here; that its source exists and stays in
 /// the pack is the pack reader's (it has the directory).
-pub(super) fn read_files(top: &mut Entry, hosts: &Hosts) -> Vec<(FileRef, Range<usize>)> {
+pub(super) fn read_files(top: &mut Entry, hosts: &Hosts) -> Vec<FileRef> {
     let mut out = Vec::new();
     for (span, t) in top.tables("files") {
         let mut e = Entry::new(&mut *top.cx, span, t, &FILE, &[]);
@@ -173,7 +171,7 @@ pub(super) fn read_files(top: &mut Entry, hosts: &Hosts) -> Vec<(FileRef, Range<
             None => 0o644,
         };
         if host_ok {
-            out.push((FileRef { host: host.into_inner(), path: path.get_ref().clone(), source: source.get_ref().clone(), mode }, source.span()));
+            out.push(FileRef { host: host.into_inner(), path: path.get_ref().clone(), source: source.get_ref().clone(), mode });
         }
     }
     out
