@@ -278,3 +278,45 @@ pub struct TuneResponse {
     pub matched: u64,
     pub dropped: u64,
 }
+
+/// One row of `drill history` (`GET /v1/history`): a past or running drill or incident.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub id: String,
+    pub scenario: String,
+    #[serde(default)]
+    pub pack: String,
+    pub title: String,
+    pub mode: crate::record::Mode,
+    pub outcome: crate::record::Outcome,
+    pub owner_uid: u32,
+    pub started_unix_ms: u64,
+    pub ended_unix_ms: Option<u64>,
+    pub duration_ms: u64,
+    /// Incidents only.
+    pub score: Option<i64>,
+    pub mtta_ms: Option<u64>,
+    pub mttm_ms: Option<u64>,
+    pub mttr_ms: Option<u64>,
+}
+
+impl From<&crate::record::DrillRecord> for HistoryEntry {
+    fn from(r: &crate::record::DrillRecord) -> Self {
+        HistoryEntry {
+            id: r.id.clone(),
+            scenario: r.scenario.clone(),
+            pack: r.pack.clone(),
+            title: r.title.clone(),
+            mode: r.mode,
+            outcome: r.outcome,
+            owner_uid: r.owner_uid,
+            started_unix_ms: r.started_unix_ms,
+            ended_unix_ms: r.ended_unix_ms,
+            duration_ms: r.figures.duration_ms,
+            score: r.score.as_ref().map(|s| s.total),
+            mtta_ms: r.figures.mtta_ms,
+            mttm_ms: r.figures.mttm_ms,
+            mttr_ms: r.figures.mttr_ms,
+        }
+    }
+}
