@@ -42,6 +42,47 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Start a timed incident: a scenario you are not told, paged like an alert; the clock
+    /// starts. Then `drill ack`, investigate, fix, `drill submit`; `drill report` after.
+    Incident {
+        /// Pick from this pack only (`core` is the built-in one).
+        #[arg(long)]
+        pack: Option<String>,
+        /// This scenario (ID or PACK/ID) instead of a random one.
+        #[arg(long, conflicts_with = "random")]
+        scenario: Option<String>,
+        /// A random scenario (the default when none is named).
+        #[arg(long)]
+        random: bool,
+        /// The clock, e.g. 15m, 90s, 1h30m (default: the scenario's time limit).
+        #[arg(long, value_parser = parse_limit)]
+        time_limit: Option<Duration>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Acknowledge the page of a running incident.
+    Ack {
+        id: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every drill and incident kept: scenario, outcome, score, MTTA/MTTM/MTTR.
+    History {
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The postmortem of a drill or incident (running or past): md, html or json.
+    Report {
+        /// A drill id (`drill history` lists them); default the only running one, else the latest.
+        id: Option<String>,
+        #[arg(long, default_value = "md")]
+        format: String,
+        /// Write to this file instead of stdout.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
     /// Hosts (with their netns names), services and elapsed time of a drill.
     Status {
         id: Option<String>,
@@ -85,11 +126,15 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// Print the reference solution; with --apply, run it.
+    /// Print the reference solution; with --apply, run it. During a running incident
+    /// this ends it as abandoned (asked first on a terminal).
     Solve {
         id: Option<String>,
         #[arg(long)]
         apply: bool,
+        /// Agree to abandon a running incident without being asked.
+        #[arg(long)]
+        abandon: bool,
         #[arg(long)]
         json: bool,
     },
@@ -212,7 +257,7 @@ async fn run(cli: Cli) -> Result<Outcome> {
                 output::print_start(&StartResponse { plan, drill: None }, json)?;
                 return Ok(Outcome::Code(0));
             }
-            let req = StartRequest { scenario: scenario.clone(), source, dry_run, without_faults: false };
+            let req = StartRequest { scenario: scenario.clone(), source, dry_run, ..Default::default() };
             let resp: StartResponse = match c.post("/v1/drills", &req).await {
                 Err(CallError::NoDaemon(io)) if is_root() && io.kind() != std::io::ErrorKind::PermissionDenied => {
                     start_daemon(&cli.socket, json)?;
@@ -221,6 +266,59 @@ async fn run(cli: Cli) -> Result<Outcome> {
                 r => r.map_err(e)?,
             };
             output::print_start(&resp, json)?;
+        }
+        Cmd::Incident { pack, scenario, random: _, time_limit, json } => {
+            let name = match scenario {
+                Some(s) => s,
+                None => pick_scenario(pack.as_deref())?,
+            };
+            let req = StartRequest { scenario: name, incident: Some(IncidentRequest { time_limit_secs: time_limit.map(|d| d.as_secs()) }), ..Default::default() };
+            let resp: StartResponse = match c.post("/v1/drills", &req).await {
+                Err(CallError::NoDaemon(io)) if is_root() && io.kind() != std::io::ErrorKind::PermissionDenied => {
+                    start_daemon(&cli.socket, json)?;
+                    c.post("/v1/drills", &req).await.map_err(e)?
+                }
+                r => r.map_err(e)?,
+            };
+            let d = resp.drill.ok_or_else(|| anyhow!("the daemon started no drill"))?;
+            output::print_page(&d, json)?;
+        }
+        Cmd::Ack { id, json } => {
+            let id = resolve(&c, id).await?;
+            let r: AckResponse = c.post(&format!("/v1/drills/{id}/ack"), &()).await.map_err(e)?;
+            output::print_json_or(json, &r, || {
+                if r.already {
+                    println!("incident {id} was already acknowledged, {:.0} s after the page", r.acked_secs);
+                } else {
+                    println!("acknowledged incident {id}, {:.0} s after the page. The clock runs: `drill status` shows it.", r.acked_secs);
+                }
+            })?;
+        }
+        Cmd::History { limit, json } => {
+            let list: Vec<HistoryEntry> = match c.get(&format!("/v1/history?limit={limit}")).await {
+                Err(CallError::NoDaemon(io)) if is_root() && io.kind() != std::io::ErrorKind::PermissionDenied => offline_history(limit)?,
+                r => r.map_err(e)?,
+            };
+            output::print_history(&list, json)?;
+        }
+        Cmd::Report { id, format, output: out } => {
+            let fmt: drill_core::report::Format = format.parse().map_err(|m: String| anyhow!(m))?;
+            let id = match id {
+                Some(id) => id,
+                None => latest_drill(&c).await?,
+            };
+            let rec: drill_core::record::DrillRecord = match c.get(&format!("/v1/history/{id}")).await {
+                Err(CallError::NoDaemon(io)) if is_root() && io.kind() != std::io::ErrorKind::PermissionDenied => offline_record(&id)?,
+                r => r.map_err(e)?,
+            };
+            let text = drill_core::report::render(&rec, fmt);
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+                    eprintln!("wrote the report of drill {id} to {}", path.display());
+                }
+                None => print!("{text}"),
+            }
         }
         Cmd::Status { id, json } => match id {
             Some(id) => output::print_status(&[c.get(&format!("/v1/drills/{id}")).await.map_err(e)?], json)?,
@@ -283,9 +381,28 @@ async fn run(cli: Cli) -> Result<Outcome> {
             output::print_verdict(&r.verdict, json)?;
             return Ok(Outcome::Code(if r.verdict.passed { 0 } else { 1 }));
         }
-        Cmd::Solve { id, apply, json } => {
+        Cmd::Solve { id, apply, abandon, json } => {
             let id = resolve(&c, id).await?;
-            let r: SolveResponse = c.post(&format!("/v1/drills/{id}/solve"), &SolveRequest { apply }).await.map_err(e)?;
+            let mut req = SolveRequest { apply, abandon };
+            let r: SolveResponse = match c.post(&format!("/v1/drills/{id}/solve"), &req).await {
+                Err(CallError::Api(b)) if b.code == "incident_running" => {
+                    eprintln!("drill: {}.", b.error);
+                    if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                        eprint!("Abandon the incident and show the solution? [y/N] ");
+                        let mut line = String::new();
+                        std::io::stdin().read_line(&mut line)?;
+                        if !matches!(line.trim(), "y" | "Y" | "yes") {
+                            eprintln!("kept running; `drill hint` costs fewer points");
+                            return Ok(Outcome::Code(1));
+                        }
+                    } else {
+                        eprintln!("drill: stdin is not a terminal: abandoning it");
+                    }
+                    req.abandon = true;
+                    c.post(&format!("/v1/drills/{id}/solve"), &req).await.map_err(e)?
+                }
+                r => r.map_err(e)?,
+            };
             output::print_solution(&r, json)?;
             if r.steps.iter().any(|s| s.result.as_ref().is_some_and(|x| x.exit_code != 0)) {
                 return Ok(Outcome::Code(2));
@@ -326,6 +443,61 @@ async fn run(cli: Cli) -> Result<Outcome> {
         },
     }
     Ok(Outcome::Code(0))
+}
+
+fn parse_limit(s: &str) -> Result<Duration, String> {
+    drill_core::incident::parse_duration(s)
+}
+
+/// A scenario for `drill incident`: one at random among those that load (of `pack`).
+fn pick_scenario(pack: Option<&str>) -> Result<String> {
+    let cat = drill_core::catalog::load();
+    let names: Vec<String> = cat.entries.iter().filter(|e| pack.is_none_or(|p| e.pack == p)).map(|e| ScenarioSummary::from(e).name()).collect();
+    if names.is_empty() {
+        match pack {
+            Some(p) => bail!("no scenario in a pack named `{p}` (`drill pack list` shows the packs)"),
+            None => bail!("no scenarios found (`drill list`)"),
+        }
+    }
+    let mut b = [0u8; 8];
+    std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b)).context("reading /dev/urandom")?;
+    Ok(names[(u64::from_le_bytes(b) % names.len() as u64) as usize].clone())
+}
+
+/// The drill a report is about when none is named: the only running one, else the
+/// newest in the history.
+async fn latest_drill(c: &Client) -> Result<String> {
+    if let Ok(all) = c.get::<Vec<DrillInfo>>("/v1/drills").await {
+        if let [one] = all.as_slice() {
+            return Ok(one.id.clone());
+        }
+        if all.len() > 1 {
+            let ids: Vec<&str> = all.iter().map(|d| d.id.as_str()).collect();
+            bail!("{} drills are running ({}): name one, e.g. `drill report {}`", all.len(), ids.join(", "), ids[0]);
+        }
+    }
+    let list: Vec<HistoryEntry> = match c.get("/v1/history?limit=1").await {
+        Err(CallError::NoDaemon(_)) if is_root() => offline_history(1)?,
+        r => r.map_err(|e| api_err(&c.socket, e))?,
+    };
+    list.first().map(|e| e.id.clone()).ok_or_else(|| anyhow!("the history is empty: run a drill first (`drill list`)"))
+}
+
+/// `drilld history` / `drilld record` when no daemon runs (root reads the file).
+fn offline_history(limit: usize) -> Result<Vec<HistoryEntry>> {
+    let out = std::process::Command::new(find_drilld()?).args(["history", "--limit", &limit.to_string()]).output().context("running drilld history")?;
+    if !out.status.success() {
+        bail!("{}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    serde_json::from_slice(&out.stdout).context("reading drilld history's output")
+}
+
+fn offline_record(id: &str) -> Result<drill_core::record::DrillRecord> {
+    let out = std::process::Command::new(find_drilld()?).args(["record", id]).output().context("running drilld record")?;
+    if !out.status.success() {
+        bail!("{}", String::from_utf8_lossy(&out.stderr).trim().trim_start_matches("drilld: error: "));
+    }
+    serde_json::from_slice(&out.stdout).context("reading drilld record's output")
 }
 
 /// The scenario list when no daemon runs (the same packs the daemon reads).

@@ -72,7 +72,11 @@ pub fn print_status(all: &[DrillInfo], json: bool) -> Result<()> {
                 println!();
             }
             let e = d.elapsed_secs as u64;
-            println!("drill {}  {}  ({}, running for {}m{:02}s)", d.id, d.scenario, d.severity, e / 60, e % 60);
+            let name = if d.scenario.is_empty() { "incident (its scenario is named once it is over)" } else { d.scenario.as_str() };
+            println!("drill {}  {}  ({}, running for {}m{:02}s)", d.id, name, d.severity, e / 60, e % 60);
+            if let Some(t) = &d.timeline {
+                print_timeline(t);
+            }
             print_hosts(d);
             println!("SERVICES");
             for s in &d.services {
@@ -84,9 +88,97 @@ pub fn print_status(all: &[DrillInfo], json: bool) -> Result<()> {
     })
 }
 
+/// The page of an incident: what an alert would say, and nothing of the cause.
+pub fn print_page(d: &DrillInfo, json: bool) -> Result<()> {
+    print_json_or(json, d, || {
+        let t = d.timeline.as_ref();
+        let when = t.map_or(d.started_unix * 1000, |t| t.paged_unix_ms);
+        let limit = t.and_then(|t| t.time_limit_secs).map_or("-".to_string(), |s| drill_core::incident::clock((s * 1000.0) as u64));
+        println!("PAGE  {}  incident {}  paged at {}", d.severity, d.id, utc(when));
+        println!("{}", indent(d.alert.trim_end(), "  "));
+        if let Some(svc) = d.services.iter().find(|s| s.kind != "loadgen") {
+            println!("  affected service: {} on host {}", svc.name, svc.host);
+        }
+        println!();
+        println!("The clock runs: {limit}. Acknowledge with `drill ack`; `drill status` shows the clock.");
+        print_hosts(d);
+        println!("(enter a host: sudo drill shell HOST; when fixed: drill submit; afterwards: drill report)");
+    })
+}
+
+/// `YYYY-MM-DD HH:MM:SS UTC` of a unix time in ms.
+pub fn utc(ms: u64) -> String {
+    let secs = (ms / 1000) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+fn opt_clock(secs: Option<f64>) -> String {
+    secs.map_or("—".to_string(), |s| drill_core::incident::clock((s * 1000.0) as u64))
+}
+
+/// The timeline part of `drill status`.
+fn print_timeline(t: &TimelineInfo) {
+    match t.time_limit_secs {
+        Some(limit) => println!(
+            "INCIDENT  {}  clock {} of {} ({} left)  acked {}  mitigated {}  resolved {}",
+            t.outcome.as_str(),
+            opt_clock(Some(t.elapsed_secs.min(limit))),
+            opt_clock(Some(limit)),
+            opt_clock(t.remaining_secs),
+            opt_clock(t.acked_secs),
+            opt_clock(t.mitigated_secs),
+            opt_clock(t.resolved_secs)
+        ),
+        None => println!("TIMELINE  {}  mitigated {}  resolved {}", t.outcome.as_str(), opt_clock(t.mitigated_secs), opt_clock(t.resolved_secs)),
+    }
+    let level = match t.service_level_ok {
+        Some(true) => "passing",
+        Some(false) => "FAILING",
+        None => "not measured yet",
+    };
+    print!("  service level {level} ({} windows)  hints {}  submits {} ({} failed)  commands {}", t.windows, t.hints, t.submits, t.failed_submits, t.commands);
+    match t.score {
+        Some(s) => println!("  score {s}/100{}", if t.outcome.is_over() { "" } else { " so far" }),
+        None => println!(),
+    }
+    for r in &t.recent {
+        println!("  {r}");
+    }
+}
+
+/// `drill history`.
+pub fn print_history(list: &[HistoryEntry], json: bool) -> Result<()> {
+    print_json_or(json, &list, || {
+        if list.is_empty() {
+            println!("no drills kept yet");
+            return;
+        }
+        println!("{:<7} {:<23} {:<9} {:<24} {:<11} {:>6} {:>6} {:>6} {:>6}", "ID", "STARTED", "MODE", "SCENARIO", "OUTCOME", "SCORE", "MTTA", "MTTM", "MTTR");
+        let c = |ms: Option<u64>| ms.map_or("—".to_string(), drill_core::incident::clock);
+        for e in list {
+            let mode = if e.mode == drill_core::record::Mode::Incident { "incident" } else { "drill" };
+            let score = e.score.map_or("—".to_string(), |s| s.to_string());
+            println!("{:<7} {:<23} {:<9} {:<24} {:<11} {:>6} {:>6} {:>6} {:>6}", e.id, utc(e.started_unix_ms), mode, ScenarioSummary { id: e.scenario.clone(), title: String::new(), summary: String::new(), severity: String::new(), pack: e.pack.clone() }.name(), e.outcome.as_str(), score, c(e.mtta_ms), c(e.mttm_ms), c(e.mttr_ms));
+        }
+        println!("(the postmortem of one: drill report ID --format md|html|json)");
+    })
+}
+
 pub fn print_verdict(v: &Verdict, json: bool) -> Result<()> {
     print_json_or(json, v, || {
-        println!("{}  drill {} ({}), observed for {} s", if v.passed { "PASS" } else { "FAIL" }, v.drill_id, v.scenario, v.window_secs);
+        let name = if v.scenario.is_empty() { String::new() } else { format!(" ({})", v.scenario) };
+        println!("{}  drill {}{name}, observed for {} s", if v.passed { "PASS" } else { "FAIL" }, v.drill_id, v.window_secs);
         for c in &v.checks {
             println!("  [{}] {}", if c.passed { " ok " } else { "FAIL" }, c.name);
             println!("         saw: {}", c.saw);

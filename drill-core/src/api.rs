@@ -49,7 +49,7 @@ pub struct ScenarioSource {
     pub pack_dir: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct StartRequest {
     /// `ID` or `PACK/ID` of an installed scenario (the built-in pack first); ignored when
     /// `source` is given.
@@ -62,6 +62,55 @@ pub struct StartRequest {
     /// Start the topology and services without the faults (`drill pack test`'s baseline).
     #[serde(default)]
     pub without_faults: bool,
+    /// Start it as a timed incident (`drill incident`): paged, clocked, scored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident: Option<IncidentRequest>,
+    /// Keep no timeline, no continuous evaluation and no history of it (`drill pack
+    /// test`'s drills: a self-test is not something a learner did).
+    #[serde(default)]
+    pub ephemeral: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct IncidentRequest {
+    /// The clock; default the scenario's `time_limit_minutes`, else 30 minutes.
+    #[serde(default)]
+    pub time_limit_secs: Option<u64>,
+}
+
+/// What the timeline has recorded of a running drill (`drill status`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TimelineInfo {
+    pub mode: crate::record::Mode,
+    pub outcome: crate::record::Outcome,
+    /// When the drill was ready (the page, for an incident).
+    pub paged_unix_ms: u64,
+    pub elapsed_secs: f64,
+    pub time_limit_secs: Option<f64>,
+    /// Left on the clock (0 once it ran out).
+    pub remaining_secs: Option<f64>,
+    pub acked_secs: Option<f64>,
+    pub mitigated_secs: Option<f64>,
+    pub resolved_secs: Option<f64>,
+    pub hints: usize,
+    pub submits: usize,
+    pub failed_submits: usize,
+    pub commands: usize,
+    /// The service level in the last window of the continuous evaluation.
+    pub service_level_ok: Option<bool>,
+    pub windows: usize,
+    /// The score so far (incidents; final once the outcome is not `running`).
+    pub score: Option<i64>,
+    /// The last events, oldest first, as one line each.
+    pub recent: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AckResponse {
+    /// Seconds from the page to the (first) acknowledgement.
+    pub acked_secs: f64,
+    /// It had been acknowledged before.
+    pub already: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -94,6 +143,9 @@ pub struct DrillInfo {
     /// `SUDO_UID` of that client as it said it, for display only (never trusted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sudo_uid: Option<u32>,
+    /// What the timeline recorded (absent for an ephemeral drill).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<TimelineInfo>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -138,10 +190,13 @@ pub struct ExecResponse {
     pub stderr: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct SolveRequest {
     #[serde(default)]
     pub apply: bool,
+    /// Needed to solve a running incident: it ends it as abandoned.
+    #[serde(default)]
+    pub abandon: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

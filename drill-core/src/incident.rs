@@ -223,6 +223,97 @@ pub fn score(rec: &DrillRecord) -> Option<Score> {
     Some(Score { total, max: rules::MAX, parts })
 }
 
+/// One window of the continuous evaluation from a verdict and what it saw: every check,
+/// the service-level clients' requests (slow: successful but above the check's latency
+/// bound), their latency percentiles, and the counters that moved.
+pub fn window(start_ms: u64, end_ms: u64, verdict: &crate::verdict::Verdict, requests: &[(Option<f64>, Vec<crate::verdict::HttpSample>)], counters: std::collections::BTreeMap<String, u64>) -> Window {
+    let mut ok_lat: Vec<f64> = Vec::new();
+    let (mut n, mut failed, mut slow) = (0u64, 0u64, 0u64);
+    for (bound, samples) in requests {
+        for s in samples {
+            n += 1;
+            if !s.ok {
+                failed += 1;
+                continue;
+            }
+            ok_lat.push(s.latency_ms);
+            if bound.is_some_and(|b| s.latency_ms > b) {
+                slow += 1;
+            }
+        }
+    }
+    ok_lat.sort_by(|a, b| a.total_cmp(b));
+    let pct = |p: f64| (!ok_lat.is_empty()).then(|| ok_lat[((ok_lat.len() as f64 * p).ceil() as usize).clamp(1, ok_lat.len()) - 1]);
+    Window {
+        start_ms,
+        end_ms,
+        passed: verdict.passed,
+        checks: verdict.checks.iter().map(|c| crate::record::WindowCheck { name: c.name.clone(), passed: c.passed, saw: c.saw.clone() }).collect(),
+        requests: n,
+        failed_requests: failed,
+        slow_requests: slow,
+        latency_p50_ms: pct(0.5),
+        latency_p95_ms: pct(0.95),
+        counters,
+    }
+}
+
+/// A window whose observation could not be made: it fails (no measurement is never a pass).
+pub fn unmeasured_window(start_ms: u64, end_ms: u64, why: &str) -> Window {
+    Window {
+        start_ms,
+        end_ms,
+        passed: false,
+        checks: vec![crate::record::WindowCheck { name: "observation".into(), passed: false, saw: format!("not measured: {why}") }],
+        requests: 0,
+        failed_requests: 0,
+        slow_requests: 0,
+        latency_p50_ms: None,
+        latency_p95_ms: None,
+        counters: Default::default(),
+    }
+}
+
+/// The checks whose result changed from the previous window to this one (the first
+/// window: every check, as it is).
+pub fn flips(prev: Option<&Window>, cur: &Window) -> Vec<(String, bool, String)> {
+    cur.checks
+        .iter()
+        .filter(|c| prev.is_none_or(|p| p.checks.iter().find(|q| q.name == c.name).is_none_or(|q| q.passed != c.passed)))
+        .map(|c| (c.name.clone(), c.passed, c.saw.clone()))
+        .collect()
+}
+
+/// A duration as people write it: `90s`, `15m`, `1h30m`, or a bare number of minutes.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let t = s.trim();
+    let bad = || format!("`{s}` is not a duration: write e.g. 15m, 90s, 1h30m (or a number of minutes)");
+    if let Ok(m) = t.parse::<f64>() {
+        return if m.is_finite() && m > 0.0 && m <= 600.0 { Ok(std::time::Duration::from_secs_f64(m * 60.0)) } else { Err(format!("{} (from 1 second to 10 hours)", bad())) };
+    }
+    let mut total = 0f64;
+    let mut num = String::new();
+    for ch in t.chars() {
+        match ch {
+            '0'..='9' | '.' => num.push(ch),
+            'h' | 'm' | 's' => {
+                let n: f64 = num.parse().map_err(|_| bad())?;
+                total += n * match ch {
+                    'h' => 3600.0,
+                    'm' => 60.0,
+                    _ => 1.0,
+                };
+                num.clear();
+            }
+            _ => return Err(bad()),
+        }
+    }
+    if !num.is_empty() || !(1.0..=36_000.0).contains(&total) {
+        return Err(format!("{} (from 1 second to 10 hours)", bad()));
+    }
+    Ok(std::time::Duration::from_secs_f64(total))
+}
+
 /// `m:ss` of a duration in ms.
 pub fn clock(ms: u64) -> String {
     let s = ms / 1000;
@@ -365,5 +456,12 @@ mod tests {
         assert_eq!(Exit::from_wait_status(1 << 8), Exit::Code(1));
         assert_eq!(Exit::from_wait_status(9), Exit::Signal(9));
         assert_eq!(clock(125_000), "2:05");
+        assert_eq!(parse_duration("15m").unwrap().as_secs(), 900);
+        assert_eq!(parse_duration("1h30m").unwrap().as_secs(), 5400);
+        assert_eq!(parse_duration("90s").unwrap().as_secs(), 90);
+        assert_eq!(parse_duration("20").unwrap().as_secs(), 1200);
+        for bad in ["", "abc", "15x", "0", "-3", "nan", "11h", "5m3"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -27,6 +27,7 @@ pub mod model;
 pub mod pack;
 pub mod plan;
 pub mod record;
+pub mod report;
 pub mod scenario;
 pub mod schema;
 pub mod source;

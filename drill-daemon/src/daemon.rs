@@ -20,7 +20,10 @@ use tracing::{Instrument, info, info_span, warn};
 
 use crate::drill::{Drill, Env, Origin};
 use crate::error::DrillError;
+use crate::history::History;
 use crate::journal;
+use crate::session::Session;
+use drill_core::record::{DrillRecord, Mode};
 use crate::kernel::linux::LinuxKernel;
 use crate::peer::Peer;
 
@@ -35,6 +38,10 @@ pub struct Daemon {
     /// Exit once the last drill is stopped (set when `drill start` launched us).
     pub exit_when_idle: bool,
     pub idle: tokio::sync::Notify,
+    /// The timeline of each running drill that keeps one (all but `ephemeral` starts).
+    pub sessions: Mutex<BTreeMap<String, Arc<Session>>>,
+    /// Where drills are kept once over; `None` when it could not be opened (said at start).
+    pub history: Option<Arc<History>>,
 }
 
 /// An error as the API answers it: the kind's HTTP status and an [`ErrorBody`] with
@@ -128,11 +135,29 @@ impl Daemon {
             .ok_or_else(|| ApiError(DrillError::Busy(format!("{} drills are running, the most drill can give distinct address blocks to; stop one first", drills.len()))))?;
         loop {
             let id = format!("{:06x}", rand::random::<u32>() & 0xff_ffff);
-            let clash = drills.contains_key(&id) || journal::drill_dir(&self.state, &id).exists() || !crate::kernel::linux::netns::list_with_prefix(&plan::netns_name(&id, "")).is_empty();
+            let clash = drills.contains_key(&id) || self.history.as_ref().is_some_and(|h| h.contains(&id)) || journal::drill_dir(&self.state, &id).exists() || !crate::kernel::linux::netns::list_with_prefix(&plan::netns_name(&id, "")).is_empty();
             if !clash {
                 return Ok((id, slot));
             }
         }
+    }
+
+    async fn session(&self, id: &str) -> Option<Arc<Session>> {
+        self.sessions.lock().await.get(id).cloned()
+    }
+
+    /// A drill's info with its timeline; a running incident does not name its scenario.
+    async fn info(&self, drill: &Arc<Drill>) -> DrillInfo {
+        let mut info = drill.info().await;
+        if let Some(s) = self.session(&drill.id).await {
+            let t = s.info();
+            if t.mode == Mode::Incident && !t.outcome.is_over() {
+                info.scenario = String::new();
+                info.title = "(named once the incident is over)".into();
+            }
+            info.timeline = Some(t);
+        }
+        info
     }
 
     async fn get(&self, id: &str) -> Result<Arc<Drill>, ApiError> {
@@ -149,6 +174,10 @@ impl Daemon {
             let found = drills.remove(id);
             found.ok_or_else(|| not_running(id, &drills))?
         };
+        let session = self.sessions.lock().await.remove(id);
+        if let Some(s) = session {
+            s.close().await;
+        }
         let errs = tokio::task::spawn_blocking(move || d.teardown()).await.map_err(|e| anyhow!(e))?;
         let errs: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
         if self.drills.lock().await.is_empty() {
@@ -207,8 +236,22 @@ async fn start_h(State(d): State<Arc<Daemon>>, ConnectInfo(peer): ConnectInfo<Pe
             return Err(e);
         }
     };
-    let info = drill.info().await;
-    d.drills.lock().await.insert(id, Arc::new(drill));
+    let drill = Arc::new(drill);
+    if !req.ephemeral {
+        let mode = if req.incident.is_some() { Mode::Incident } else { Mode::Drill };
+        let limit = req.incident.as_ref().and_then(|i| i.time_limit_secs).map(Duration::from_secs);
+        let s = Session::begin(drill.clone(), mode, limit, d.history.clone());
+        d.sessions.lock().await.insert(id.clone(), s);
+    }
+    d.drills.lock().await.insert(id.clone(), drill.clone());
+    let info = d.info(&drill).await;
+    let mut plan = plan;
+    if req.incident.is_some() {
+        // The page names no cause: the plan's faults, probes and checks would.
+        plan.faults.clear();
+        plan.probes.clear();
+        plan.checks.clear();
+    }
     Ok(Json(StartResponse { plan, drill: Some(info) }))
 }
 
@@ -216,13 +259,14 @@ async fn list_h(State(d): State<Arc<Daemon>>) -> Api<Vec<DrillInfo>> {
     let drills: Vec<Arc<Drill>> = d.drills.lock().await.values().cloned().collect();
     let mut v = Vec::new();
     for x in drills {
-        v.push(x.info().await);
+        v.push(d.info(&x).await);
     }
     Ok(Json(v))
 }
 
 async fn status_h(State(d): State<Arc<Daemon>>, UrlPath(id): UrlPath<String>) -> Api<DrillInfo> {
-    Ok(Json(d.get(&id).await?.info().await))
+    let drill = d.get(&id).await?;
+    Ok(Json(d.info(&drill).await))
 }
 
 async fn stop_h(State(d): State<Arc<Daemon>>, UrlPath(id): UrlPath<String>) -> Api<StopResponse> {
@@ -232,7 +276,17 @@ async fn stop_h(State(d): State<Arc<Daemon>>, UrlPath(id): UrlPath<String>) -> A
 
 async fn submit_h(State(d): State<Arc<Daemon>>, UrlPath(id): UrlPath<String>) -> Api<SubmitResponse> {
     let drill = d.get(&id).await?;
-    let verdict = drill.verify().instrument(info_span!("submit", id = %id)).await?;
+    let verdict = match d.session(&id).await {
+        Some(s) => {
+            let mut v = s.submit().instrument(info_span!("submit", id = %id)).await?;
+            if s.mode == Mode::Incident && !s.outcome().is_over() {
+                // A running incident is not named.
+                v.scenario = String::new();
+            }
+            v
+        }
+        None => drill.verify().instrument(info_span!("submit", id = %id)).await?,
+    };
     info!(drill = %id, passed = verdict.passed, "verdict");
     Ok(Json(SubmitResponse { verdict }))
 }
@@ -245,6 +299,13 @@ async fn exec_h(State(d): State<Arc<Daemon>>, UrlPath(id): UrlPath<String>, Json
 
 async fn solve_h(State(d): State<Arc<Daemon>>, UrlPath(id): UrlPath<String>, Json(req): Json<SolveRequest>) -> Api<SolveResponse> {
     let drill = d.get(&id).await?;
+    let session = d.session(&id).await;
+    if let Some(s) = &session {
+        if s.solving_abandons() && !req.abandon {
+            return Err(ApiError(DrillError::IncidentRunning { drill: id }));
+        }
+        s.solve(req.apply);
+    }
     let sol = &drill.scenario.solution;
     let mut steps = Vec::new();
     for s in &sol.steps {
@@ -269,6 +330,9 @@ async fn counters_h(State(d): State<Arc<Daemon>>, UrlPath(id): UrlPath<String>) 
 
 async fn hint_h(State(d): State<Arc<Daemon>>, UrlPath(id): UrlPath<String>) -> Api<HintResponse> {
     let (index, total, text) = d.get(&id).await?.next_hint();
+    if let Some(s) = d.session(&id).await {
+        s.hint(index, total);
+    }
     Ok(Json(HintResponse { index, total, text }))
 }
 
@@ -279,6 +343,64 @@ async fn tune_h(State(d): State<Arc<Daemon>>, UrlPath((id, n)): UrlPath<(String,
     }
     let c = drill.retune_ebpf(n, req.percent / 100.0)?;
     Ok(Json(drill_core::api::TuneResponse { percent: req.percent, seen: c.seen, matched: c.matched, dropped: c.dropped }))
+}
+
+async fn ack_h(State(d): State<Arc<Daemon>>, UrlPath(id): UrlPath<String>) -> Api<AckResponse> {
+    d.get(&id).await?;
+    let s = d.session(&id).await.filter(|s| s.mode == Mode::Incident).ok_or_else(|| ApiError(DrillError::NotIncident { drill: id.clone() }))?;
+    let (acked_secs, already) = s.ack();
+    Ok(Json(AckResponse { acked_secs, already }))
+}
+
+/// The record of a drill: the live one while it runs, else the history's. A peer that is
+/// not root sees only its own drills.
+async fn record_h(State(d): State<Arc<Daemon>>, ConnectInfo(peer): ConnectInfo<Peer>, UrlPath(id): UrlPath<String>) -> Api<DrillRecord> {
+    if !plan::is_drill_id(&id) {
+        return Err(bad(format!("`{id}` is not a drill id (drill ids are 6 hex digits, e.g. 3fa2c1); `drill history` lists them")));
+    }
+    let live = d.session(&id).await.map(|s| s.record());
+    let rec = match live {
+        Some(r) => Some(r),
+        None => match &d.history {
+            Some(h) => {
+                let h = h.clone();
+                let id2 = id.clone();
+                tokio::task::spawn_blocking(move || h.get(&id2)).await.map_err(|e| anyhow!(e))??
+            }
+            None => None,
+        },
+    };
+    match rec {
+        Some(r) if peer.is_root() || r.owner_uid == peer.uid => Ok(Json(r)),
+        _ => Err(ApiError(DrillError::RecordNotFound { id, mine_only: !peer.is_root() })),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct HistoryQuery {
+    #[serde(default = "default_history_limit")]
+    limit: usize,
+}
+
+fn default_history_limit() -> usize {
+    200
+}
+
+/// The history, newest first (running drills included); a peer that is not root sees
+/// only its own.
+async fn history_h(State(d): State<Arc<Daemon>>, ConnectInfo(peer): ConnectInfo<Peer>, axum::extract::Query(q): axum::extract::Query<HistoryQuery>) -> Api<Vec<HistoryEntry>> {
+    let Some(h) = d.history.clone() else {
+        return Err(ApiError(DrillError::Internal(anyhow!("the history could not be opened when drilld started (see its log)"))));
+    };
+    let owner = (!peer.is_root()).then_some(peer.uid);
+    let mut list = tokio::task::spawn_blocking(move || h.list(owner, q.limit.min(10_000))).await.map_err(|e| anyhow!(e))??;
+    // The live figures of running drills (the rows hold the last sync's).
+    for s in d.sessions.lock().await.values() {
+        if let Some(row) = list.iter_mut().find(|r| r.id == s.drill.id) {
+            *row = HistoryEntry::from(&s.record());
+        }
+    }
+    Ok(Json(list))
 }
 
 async fn reset_h(State(d): State<Arc<Daemon>>) -> Api<StopResponse> {
@@ -301,6 +423,10 @@ pub fn router(d: Arc<Daemon>) -> Router {
         .route("/v1/drills/{id}/hint", post(hint_h))
         .route("/v1/drills/{id}/counters", get(counters_h))
         .route("/v1/drills/{id}/faults/ebpf/{n}", post(tune_h))
+        .route("/v1/drills/{id}/ack", post(ack_h))
+        .route("/v1/drills/{id}/record", get(record_h))
+        .route("/v1/history", get(history_h))
+        .route("/v1/history/{id}", get(record_h))
         .route("/v1/reset", post(reset_h))
         .with_state(d)
 }
@@ -409,7 +535,7 @@ mod tests {
 
     fn source_start() -> StartRequest {
         let (file, text) = drill_core::builtin::files().into_iter().find(|(f, _)| f == "firewall-drop.toml").unwrap();
-        StartRequest { scenario: String::new(), source: Some(ScenarioSource { file, text, pack_dir: None }), dry_run: true, without_faults: false }
+        StartRequest { scenario: String::new(), source: Some(ScenarioSource { file, text, pack_dir: None }), dry_run: true, ..Default::default() }
     }
 
     #[test]
@@ -420,7 +546,7 @@ mod tests {
         assert_eq!(e.into_response().status(), StatusCode::FORBIDDEN);
         assert!(resolve_scenario(&source_start(), &Peer::ROOT).is_ok());
         // By name, anyone may start a scenario of the built-in pack.
-        let by_name = StartRequest { scenario: "firewall-drop".into(), source: None, dry_run: true, without_faults: false };
+        let by_name = StartRequest { scenario: "firewall-drop".into(), source: None, dry_run: true, ..Default::default() };
         let r = resolve_scenario(&by_name, &nobody).expect("a built-in scenario by name");
         assert_eq!((r.pack.as_str(), r.scenario.id.as_str()), ("core", "firewall-drop"));
         let unknown = StartRequest { scenario: "nope".into(), ..by_name };

@@ -67,6 +67,15 @@ pub enum DrillError {
         #[source]
         source: Box<DrillError>,
     },
+    /// `drill solve` on a running incident without agreeing to abandon it.
+    #[error("drill {drill} is a running incident: showing the solution ends it as abandoned (kept in the history as such)")]
+    IncidentRunning { drill: String },
+    /// An incident-only action (ack) on a plain drill.
+    #[error("drill {drill} is not an incident: nothing was paged, so there is nothing to acknowledge")]
+    NotIncident { drill: String },
+    /// Neither running nor in the history (or not the asker's).
+    #[error("no drill `{id}` in the history{}", if *.mine_only { " of your uid" } else { "" })]
+    RecordNotFound { id: String, mine_only: bool },
     /// Anything else (a bug, or a failure of the daemon's own files).
     #[error("{0:#}")]
     Internal(anyhow::Error),
@@ -123,6 +132,9 @@ impl DrillError {
             DrillError::Kernel { .. } => "kernel",
             DrillError::ProbeMissing { .. } => "probe_missing",
             DrillError::Busy(_) => "busy",
+            DrillError::IncidentRunning { .. } => "incident_running",
+            DrillError::NotIncident { .. } => "not_incident",
+            DrillError::RecordNotFound { .. } => "record_not_found",
             DrillError::StartFailed { .. } | DrillError::Internal(_) => "internal",
         }
     }
@@ -134,7 +146,8 @@ impl DrillError {
             DrillError::InvalidScenario(_) | DrillError::BadRequest(_) | DrillError::Unmeasurable(_) => 400,
             DrillError::ProbeMissing { .. } => 412,
             DrillError::SourceForbidden { .. } => 403,
-            DrillError::AmbiguousScenario { .. } => 409,
+            DrillError::AmbiguousScenario { .. } | DrillError::IncidentRunning { .. } | DrillError::NotIncident { .. } => 409,
+            DrillError::RecordNotFound { .. } => 404,
             DrillError::Busy(_) => 503,
             DrillError::FaultDidNotTake { .. } | DrillError::FaultNotMeasured { .. } | DrillError::Kernel { .. } | DrillError::StartFailed { .. } | DrillError::Internal(_) => 500,
         }
@@ -152,6 +165,8 @@ impl DrillError {
             DrillError::FaultNotFound { drill, kind, index, .. } => Some(format!("drill {drill}, {kind} fault #{index}")),
             DrillError::ScenarioNotFound { id, .. } | DrillError::AmbiguousScenario { id, .. } => Some(format!("scenario {id}")),
             DrillError::SourceForbidden { uid } => Some(format!("uid {uid}")),
+            DrillError::IncidentRunning { drill } | DrillError::NotIncident { drill } => Some(format!("drill {drill}")),
+            DrillError::RecordNotFound { id, .. } => Some(format!("drill {id}")),
             DrillError::InvalidScenario(errs) => errs.0.first().map(|e| format!("{}:{}:{}", e.file, e.line, e.column)),
             DrillError::FaultDidNotTake { fault, host, .. } | DrillError::FaultNotMeasured { fault, host, .. } => Some(format!("host {host}, fault `{fault}`")),
             DrillError::Unmeasurable(e) => Some(format!("fault #{} (`{}`)", e.index + 1, e.fault)),
@@ -186,6 +201,9 @@ impl DrillError {
             DrillError::Kernel { .. } => "see drilld's log; `drill reset` removes any leftovers",
             DrillError::ProbeMissing { .. } => "GET /v1/info on the daemon's socket shows which probes loaded and why the others did not",
             DrillError::Busy(_) => "stop a drill (`drill stop ID`) and try again",
+            DrillError::IncidentRunning { .. } => "run `drill solve` again and agree (or `drill solve --abandon`); `drill hint` costs fewer points",
+            DrillError::NotIncident { .. } => "`drill incident` starts a timed incident that pages you",
+            DrillError::RecordNotFound { .. } => "`drill history` lists the drills kept",
             _ => return None,
         })
     }

@@ -7,10 +7,12 @@ pub mod drill;
 pub mod error;
 pub mod host;
 pub mod icmp;
+pub mod history;
 pub mod journal;
 pub mod kernel;
 pub mod peer;
 pub mod probes;
+pub mod session;
 pub mod tls;
 pub mod workload;
 

@@ -39,6 +39,13 @@ enum Cmd {
     },
     /// Remove every leftover of earlier runs recorded in the state directory.
     Reset,
+    /// The history with no daemon running (root): its rows, newest first, as JSON.
+    History {
+        #[arg(long, default_value_t = 200)]
+        limit: usize,
+    },
+    /// One drill's whole record from the history, as JSON.
+    Record { id: String },
     #[command(hide = true)]
     HostInit,
     #[command(hide = true)]
@@ -115,8 +122,32 @@ fn main() {
             }
             std::process::exit(if errors.is_empty() { 0 } else { 1 });
         }
+        Some(Cmd::History { limit }) => std::process::exit(print_history(|h| Ok(serde_json::to_string(&h.list(None, limit)?)?))),
+        Some(Cmd::Record { id }) => std::process::exit(print_history(|h| match h.get(&id)? {
+            Some(r) => Ok(serde_json::to_string(&r)?),
+            None => bail!("no drill `{id}` in the history {}", h.path().display()),
+        })),
         Some(Cmd::Serve { exit_when_idle }) => run_daemon(cli.socket, cli.state_dir, exit_when_idle),
         None => run_daemon(cli.socket, cli.state_dir, false),
+    }
+}
+
+/// Opens the history and prints what `f` makes of it; the exit code.
+fn print_history(f: impl FnOnce(&drill_daemon::history::History) -> Result<String>) -> i32 {
+    let path = drill_daemon::history::path();
+    if !path.exists() {
+        println!("[]");
+        return 0;
+    }
+    match drill_daemon::history::History::open(&path).and_then(|h| f(&h)) {
+        Ok(s) => {
+            println!("{s}");
+            0
+        }
+        Err(e) => {
+            eprintln!("drilld: error: {e:#}");
+            1
+        }
     }
 }
 
@@ -150,7 +181,31 @@ async fn daemon_main(socket: PathBuf, state: PathBuf, exit_when_idle: bool) -> R
     tokio::spawn(conn);
     let listener = daemon::bind_socket(&socket)?;
     let kernel = Arc::new(drill_daemon::kernel::linux::LinuxKernel::new(probes, host::Spawner::start()?, root_nl));
-    let d = Arc::new(daemon::Daemon { state, exe, kernel, drills: Default::default(), starting: Default::default(), exit_when_idle, idle: Default::default() });
+    let history = match drill_daemon::history::History::open(&drill_daemon::history::path()) {
+        Ok(h) => {
+            match h.abort_running() {
+                Ok(ids) if !ids.is_empty() => info!(drills = ?ids, "history: marked the drills an earlier daemon was running as aborted"),
+                Ok(_) => {}
+                Err(e) => warn!("history: marking interrupted drills aborted: {e:#}"),
+            }
+            Some(Arc::new(h))
+        }
+        Err(e) => {
+            warn!("history: {e:#}; drills will run but not be kept");
+            None
+        }
+    };
+    let d = Arc::new(daemon::Daemon {
+        state,
+        exe,
+        kernel,
+        drills: Default::default(),
+        starting: Default::default(),
+        exit_when_idle,
+        idle: Default::default(),
+        sessions: Default::default(),
+        history,
+    });
     if exit_when_idle {
         // If no drill ever starts (the first start failed), do not linger.
         let d2 = d.clone();

@@ -248,7 +248,7 @@ impl Runner {
         };
         self.say("fixed: applying the reference solution");
         let r = async {
-            let s: SolveResponse = self.call("solve --apply", self.client.post(&format!("/v1/drills/{}/solve", d.id), &SolveRequest { apply: true })).await?;
+            let s: SolveResponse = self.call("solve --apply", self.client.post(&format!("/v1/drills/{}/solve", d.id), &SolveRequest { apply: true, abandon: false })).await?;
             let notes: Vec<String> = s.steps.iter().filter_map(|st| st.result.as_ref().filter(|x| x.exit_code != 0).map(|x| step_note("the solution", &st.host, &st.run, x))).collect();
             Ok((self.submit(&d, "fixed").await?, notes))
         }
@@ -298,7 +298,7 @@ impl Runner {
     /// Starts the scenario (not cancellable: a start cut short would leave a drill whose
     /// id we never learn); with `without_faults` for the baseline.
     async fn start(&self, without_faults: bool) -> R<Live> {
-        let req = StartRequest { scenario: self.sc.id.clone(), source: Some(self.source.clone()), dry_run: false, without_faults };
+        let req = StartRequest { scenario: self.sc.id.clone(), source: Some(self.source.clone()), dry_run: false, without_faults, ephemeral: true, ..Default::default() };
         let r: Result<StartResponse, _> = self.client.post("/v1/drills", &req).await;
         let what = if without_faults { "without faults" } else { "with its faults" };
         let info = match r {

@@ -27,12 +27,14 @@ use crate::kernel::Kernel;
 use crate::kernel::linux::LinuxKernel;
 
 mod apply;
+mod commands;
 mod fault;
 mod measure;
 mod status;
 #[cfg(test)]
 mod tests;
 mod verify;
+pub use verify::Observed;
 
 pub struct RunningHost {
     pub name: String,

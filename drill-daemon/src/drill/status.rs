@@ -76,6 +76,7 @@ impl<K: Kernel> Drill<K> {
             pack: self.origin.pack.clone(),
             owner_uid: self.origin.owner_uid,
             sudo_uid: self.origin.sudo_uid,
+            timeline: None,
         }
     }
 

@@ -52,9 +52,23 @@ struct Client {
     tls: Option<Arc<rustls::ClientConfig>>,
 }
 
+/// What an observation window saw besides the verdict, for the timeline's windows: each
+/// service-level check's requests (with its latency bound) and the probe counters that
+/// moved, summed over the hosts (`drops:REASON`, `retransmits`, ...).
+#[derive(Debug, Default)]
+pub struct Observed {
+    pub requests: Vec<(Option<f64>, Vec<HttpSample>)>,
+    pub counters: BTreeMap<String, u64>,
+}
+
 impl<K: Kernel> Drill<K> {
     /// Runs the observation window and evaluates every check.
     pub async fn verify(&self) -> Result<Verdict> {
+        Ok(self.observe().await?.0)
+    }
+
+    /// [`Drill::verify`], with what the window saw.
+    pub async fn observe(&self) -> Result<(Verdict, Observed)> {
         let window = Duration::from_secs_f64(self.plan.window_secs);
         let probes = self.kernel.probes()?;
         let missing = |e: anyhow::Error| DrillError::ProbeMissing { probe: "probes".into(), why: format!("{e:#}") };
@@ -63,6 +77,9 @@ impl<K: Kernel> Drill<K> {
         let counting = self.plan.checks.iter().any(|c| matches!(c, Check::Count { .. }));
         let events = if counting { Some(probes.events().map_err(missing)?.clone()) } else { None };
         let before = self.snapshot(events.as_deref())?;
+        // The counters plotted in the timeline: read when the probe is there, never judged.
+        let plotted = events.clone().or_else(|| probes.events().ok().cloned());
+        let plot_before = if events.is_some() { before.clone() } else { self.snapshot(plotted.as_deref()).unwrap_or_default() };
         // Segments and packets: the denominators and positive controls of counting checks.
         let snmp_before = if counting { self.snmp().await? } else { BTreeMap::new() };
         let t0 = probes::now_ns();
@@ -76,8 +93,17 @@ impl<K: Kernel> Drill<K> {
         let (slo_results, _) = tokio::join!(futures::future::join_all(clients), tokio::time::sleep_until(deadline.into()));
         let t1 = probes::now_ns();
         let after = self.snapshot(events.as_deref())?;
+        let plot_after = if events.is_some() { after.clone() } else { self.snapshot(plotted.as_deref()).unwrap_or_default() };
+        let counters = plotted.as_deref().map(|ev| moved(ev, &plot_before, &plot_after)).unwrap_or_default();
         let snmp_after = if counting { self.snmp().await? } else { BTreeMap::new() };
         let delta = |h: &str, f: fn(&Snmp) -> u64| snmp_after.get(h).map_or(0, f).saturating_sub(snmp_before.get(h).map_or(0, f));
+        let requests: Vec<(Option<f64>, Vec<HttpSample>)> = self
+            .plan
+            .checks
+            .iter()
+            .filter_map(|c| if let Check::HttpSlo { max_latency_ms, .. } = c { Some(*max_latency_ms) } else { None })
+            .zip(slo_results.iter().cloned())
+            .collect();
         let mut slo_iter = slo_results.into_iter();
         let mut results = Vec::new();
         for c in &self.plan.checks {
@@ -106,7 +132,7 @@ impl<K: Kernel> Drill<K> {
                 }
             }
         }
-        Ok(Verdict::new(&self.id, &self.scenario.id, self.plan.window_secs, results))
+        Ok((Verdict::new(&self.id, &self.scenario.id, self.plan.window_secs, results), Observed { requests, counters }))
     }
 
     /// Every host's probe counters; a map that cannot be read fails the verify (no
@@ -243,6 +269,30 @@ fn counted_delta(ev: &EventProbe, counted: &Counted, port: Option<u16>, before: 
     let mut breakdown: Vec<(String, u64)> = by_what.into_iter().collect();
     breakdown.sort_by(|x, y| y.1.cmp(&x.1));
     (seen, breakdown)
+}
+
+/// The counters that moved between two snapshots, summed over the hosts, by name.
+fn moved(ev: &EventProbe, before: &Snapshot, after: &Snapshot) -> BTreeMap<String, u64> {
+    let mut m = BTreeMap::new();
+    for (host, counts) in after {
+        for (k, v) in counts {
+            let d = v.saturating_sub(before.get(host).and_then(|b| b.get(k)).copied().unwrap_or(0));
+            if d == 0 {
+                continue;
+            }
+            let name = match k.kind {
+                kinds::DROP => format!("drops:{}", ev.reason_name(k.reason)),
+                kinds::RETRANSMIT => "retransmits".into(),
+                kinds::RST_SENT => "resets_sent".into(),
+                kinds::RST_RECEIVED => "resets_received".into(),
+                kinds::OOM_KILL => "oom_kills".into(),
+                kinds::EXEC => "execs".into(),
+                _ => continue,
+            };
+            *m.entry(name).or_default() += d;
+        }
+    }
+    m
 }
 
 /// The probe (by description) a check's figures come from.
