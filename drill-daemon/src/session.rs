@@ -227,7 +227,17 @@ impl Session {
     pub fn record(&self) -> DrillRecord {
         let cmds = self.drill.commands();
         let st = lock(&self.state);
+        let over = st.outcome.is_over();
         let mut events = st.events.clone();
+        if !over {
+            // What was injected is the answer: withheld while the drill runs.
+            for e in &mut events {
+                if let EventKind::FaultInjected { fault, note } = &mut e.kind {
+                    *fault = "(named once the drill is over)".into();
+                    note.clear();
+                }
+            }
+        }
         events.extend(cmds.into_iter().map(|(t, c)| Event::new(t.saturating_sub(self.ready_ms), EventKind::Command(c))));
         let resolved = st.outcome == Outcome::Resolved;
         if let Some(t) = incident::mitigated_at(&st.windows, 0, resolved) {
@@ -238,7 +248,6 @@ impl Session {
         }
         events.sort_by_key(|e| e.t_ms);
         let d = &self.drill;
-        let over = st.outcome.is_over();
         let mut rec = DrillRecord {
             schema_version: SCHEMA_VERSION,
             id: d.id.clone(),

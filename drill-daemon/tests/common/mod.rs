@@ -52,7 +52,11 @@ impl TestDaemon {
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
         let dir = PathBuf::from(format!("/run/drill-test-{tag}-{}-{nanos:x}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        // Each test daemon keeps its own history, never the machine's.
+        if !env.iter().any(|(k, _)| k == "DRILL_HISTORY") {
+            env.push(("DRILL_HISTORY".into(), dir.join("history.sqlite").display().to_string()));
+        }
         let mut d = TestDaemon { socket: dir.join("d.sock"), state: dir.join("state"), dir, child: None, env };
         d.spawn();
         d
