@@ -111,6 +111,7 @@ impl Daemon {
             .arg(&socket)
             .arg("--state-dir")
             .arg(dir.join("state"))
+            .env("DRILL_HISTORY", dir.join("history.sqlite"))
             .env("RUST_LOG", "warn")
             .stderr(std::fs::File::create(dir.join("drilld.log")).unwrap())
             .spawn()

@@ -20,7 +20,6 @@ use tracing::{Instrument, info, info_span, warn};
 
 use crate::drill::{Drill, Env, Origin};
 use crate::error::DrillError;
-use crate::history::History;
 use crate::journal;
 use crate::session::Session;
 use drill_core::record::{DrillRecord, Mode};
@@ -41,7 +40,7 @@ pub struct Daemon {
     /// The timeline of each running drill that keeps one (all but `ephemeral` starts).
     pub sessions: Mutex<BTreeMap<String, Arc<Session>>>,
     /// Where drills are kept once over; `None` when it could not be opened (said at start).
-    pub history: Option<Arc<History>>,
+    pub history: Option<Arc<crate::history::Writer>>,
 }
 
 /// An error as the API answers it: the kind's HTTP status and an [`ErrorBody`] with
@@ -135,7 +134,7 @@ impl Daemon {
             .ok_or_else(|| ApiError(DrillError::Busy(format!("{} drills are running, the most drill can give distinct address blocks to; stop one first", drills.len()))))?;
         loop {
             let id = format!("{:06x}", rand::random::<u32>() & 0xff_ffff);
-            let clash = drills.contains_key(&id) || self.history.as_ref().is_some_and(|h| h.contains(&id)) || journal::drill_dir(&self.state, &id).exists() || !crate::kernel::linux::netns::list_with_prefix(&plan::netns_name(&id, "")).is_empty();
+            let clash = drills.contains_key(&id) || self.history.as_ref().is_some_and(|h| h.history.contains(&id)) || journal::drill_dir(&self.state, &id).exists() || !crate::kernel::linux::netns::list_with_prefix(&plan::netns_name(&id, "")).is_empty();
             if !clash {
                 return Ok((id, slot));
             }
@@ -363,7 +362,7 @@ async fn record_h(State(d): State<Arc<Daemon>>, ConnectInfo(peer): ConnectInfo<P
         Some(r) => Some(r),
         None => match &d.history {
             Some(h) => {
-                let h = h.clone();
+                let h = h.history.clone();
                 let id2 = id.clone();
                 tokio::task::spawn_blocking(move || h.get(&id2)).await.map_err(|e| anyhow!(e))??
             }
@@ -389,7 +388,7 @@ fn default_history_limit() -> usize {
 /// The history, newest first (running drills included); a peer that is not root sees
 /// only its own.
 async fn history_h(State(d): State<Arc<Daemon>>, ConnectInfo(peer): ConnectInfo<Peer>, axum::extract::Query(q): axum::extract::Query<HistoryQuery>) -> Api<Vec<HistoryEntry>> {
-    let Some(h) = d.history.clone() else {
+    let Some(h) = d.history.as_ref().map(|w| w.history.clone()) else {
         return Err(ApiError(DrillError::Internal(anyhow!("the history could not be opened when drilld started (see its log)"))));
     };
     let owner = (!peer.is_root()).then_some(peer.uid);

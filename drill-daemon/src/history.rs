@@ -133,6 +133,9 @@ impl History {
         // WAL: a reader (`drilld history` with no daemon, a backup) never blocks the daemon,
         // and a crash mid-write leaves the last committed state.
         conn.pragma_update(None, "journal_mode", "WAL").ok();
+        // In WAL mode NORMAL loses nothing to a crash of drilld (kill -9): only a power
+        // cut may lose the last commits. A commit then costs no fsync.
+        conn.pragma_update(None, "synchronous", "NORMAL").ok();
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
@@ -357,6 +360,55 @@ impl History {
             figures: serde_json::from_str(&figures)?,
             score: score.map(|s| serde_json::from_str(&s)).transpose()?,
         }))
+    }
+}
+
+/// Writes records in the order they are handed over, on a thread of its own, so no
+/// drill operation waits for the disk (the start of a drill above all).
+pub struct Writer {
+    tx: Mutex<std::sync::mpsc::Sender<Job>>,
+    pub history: std::sync::Arc<History>,
+}
+
+enum Job {
+    Sync(Box<DrillRecord>),
+    Flush(std::sync::mpsc::Sender<()>),
+}
+
+impl Writer {
+    pub fn start(history: std::sync::Arc<History>) -> Writer {
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        let h = history.clone();
+        std::thread::Builder::new()
+            .name("history".into())
+            .spawn(move || {
+                while let Ok(job) = rx.recv() {
+                    match job {
+                        Job::Sync(rec) => {
+                            if let Err(e) = h.sync(&rec) {
+                                tracing::warn!(drill = %rec.id, "writing the history {}: {e:#}", h.path().display());
+                            }
+                        }
+                        Job::Flush(done) => {
+                            let _ = done.send(());
+                        }
+                    }
+                }
+            })
+            .expect("spawning the history writer");
+        Writer { tx: Mutex::new(tx), history }
+    }
+
+    pub fn sync(&self, rec: DrillRecord) {
+        let _ = self.tx.lock().unwrap_or_else(std::sync::PoisonError::into_inner).send(Job::Sync(Box::new(rec)));
+    }
+
+    /// Waits until everything handed over so far is written (blocking).
+    pub fn flush(&self) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        if self.tx.lock().unwrap_or_else(std::sync::PoisonError::into_inner).send(Job::Flush(tx)).is_ok() {
+            let _ = rx.recv_timeout(std::time::Duration::from_secs(10));
+        }
     }
 }
 

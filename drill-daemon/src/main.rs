@@ -188,7 +188,7 @@ async fn daemon_main(socket: PathBuf, state: PathBuf, exit_when_idle: bool) -> R
                 Ok(_) => {}
                 Err(e) => warn!("history: marking interrupted drills aborted: {e:#}"),
             }
-            Some(Arc::new(h))
+            Some(Arc::new(drill_daemon::history::Writer::start(Arc::new(h))))
         }
         Err(e) => {
             warn!("history: {e:#}; drills will run but not be kept");

@@ -24,7 +24,7 @@ use tracing::warn;
 
 use crate::drill::Drill;
 use crate::error::Result;
-use crate::history::History;
+use crate::history::Writer;
 
 /// The clock of an incident whose scenario sets none.
 pub const DEFAULT_TIME_LIMIT: Duration = Duration::from_secs(30 * 60);
@@ -53,7 +53,7 @@ pub struct Session {
     /// The continuous evaluation's loop goes on while this is set.
     running: AtomicBool,
     wake: tokio::sync::Notify,
-    history: Option<Arc<History>>,
+    history: Option<Arc<Writer>>,
     faulty: BTreeSet<(String, String)>,
     loadgens: BTreeSet<(String, String)>,
     services: BTreeSet<(String, String)>,
@@ -70,7 +70,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Session {
     /// The session of a drill just started: records the faults and, for an incident,
     /// the page; writes the history row; starts the continuous evaluation.
-    pub fn begin(drill: Arc<Drill>, mode: Mode, time_limit: Option<Duration>, history: Option<Arc<History>>) -> Arc<Session> {
+    pub fn begin(drill: Arc<Drill>, mode: Mode, time_limit: Option<Duration>, history: Option<Arc<Writer>>) -> Arc<Session> {
         let ready_ms = drill.started_at.elapsed().as_millis() as u64;
         let mut events = Vec::new();
         for note in drill.fault_notes() {
@@ -279,11 +279,10 @@ impl Session {
         rec
     }
 
+    /// Hands the record as it stands to the history's writer (in order, off this thread).
     fn sync(&self) {
         if let Some(h) = &self.history {
-            if let Err(e) = h.sync(&self.record()) {
-                warn!(drill = %self.drill.id, "writing the history {}: {e:#}", h.path().display());
-            }
+            h.sync(self.record());
         }
     }
 
@@ -382,6 +381,10 @@ impl Session {
             self.end(&mut st, Outcome::Stopped);
         }
         self.sync();
+        // The final record is on disk before the drill's teardown (and a daemon's exit).
+        if let Some(h) = self.history.clone() {
+            let _ = tokio::task::spawn_blocking(move || h.flush()).await;
+        }
     }
 
     /// What `drill status` shows of the timeline.

@@ -211,7 +211,9 @@ fn test(args: &[String]) -> Result<()> {
     // fixed, clean) on this machine; exits non-zero when any stage fails.
     eprintln!("xtask test: the built-in pack's self-test: drill pack test scenarios");
     let drill = root().join("target/debug/drill");
-    run_cmd(privileged(drill.to_str().unwrap_or("drill")).arg("pack").arg("test").arg(root().join("scenarios")))
+    // A daemon it starts keeps its (empty: pack test's drills are ephemeral) history in
+    // target/, not the machine's /var/lib/drill.
+    run_cmd(privileged(drill.to_str().unwrap_or("drill")).arg("pack").arg("test").arg(root().join("scenarios")).env("DRILL_HISTORY", root().join("target/pack-test-history.sqlite")))
 }
 
 /// The unit and privileged end-to-end tests (`cargo test --workspace`).
