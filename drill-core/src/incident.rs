@@ -109,8 +109,14 @@ pub fn collateral(c: &Command, ctx: &Context<'_>) -> Option<String> {
 /// end of a drill still running.
 pub fn figures(rec: &DrillRecord, now_ms: u64) -> Figures {
     let mut f = Figures::default();
+    // What happens after the end (a submit once the clock ran out) changes nothing.
+    let mut ended = false;
     for e in &rec.events {
+        if ended {
+            break;
+        }
         match &e.kind {
+            EventKind::Ended { .. } => ended = true,
             EventKind::Ack if f.mtta_ms.is_none() => f.mtta_ms = Some(e.t_ms),
             EventKind::Hint { .. } => f.hints += 1,
             EventKind::Submit { passed, .. } => {
@@ -423,6 +429,12 @@ mod tests {
             Event::new(150_000, EventKind::Mitigated),
             Event::new(180_000, EventKind::Submit { passed: true, failed_checks: vec![] }),
         ];
+        let mut after = ev.clone();
+        after.push(Event::new(180_000, EventKind::Ended { outcome: Outcome::Resolved }));
+        after.push(Event::new(190_000, EventKind::Submit { passed: false, failed_checks: vec![] }));
+        after.push(Event::new(191_000, EventKind::Hint { index: 2, total: 4 }));
+        let late = record(after, vec![], Outcome::Resolved);
+        assert_eq!((late.figures.failed_submits, late.figures.hints), (1, 1), "nothing after the end counts");
         let r = record(ev, vec![], Outcome::Resolved);
         assert_eq!((r.figures.mtta_ms, r.figures.mttm_ms, r.figures.mttr_ms), (Some(30_000), Some(150_000), Some(180_000)));
         let s = score(&r).unwrap();
