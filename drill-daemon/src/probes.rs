@@ -231,6 +231,93 @@ fn drop_reasons() -> BTreeMap<u32, String> {
     m
 }
 
+/// Commands kept per PID namespace (older ones are dropped first).
+const COMMANDS_PER_PIDNS: usize = 100_000;
+
+/// One program started in a watched PID namespace, with its exit once seen.
+#[derive(Clone, Debug)]
+pub struct Captured {
+    pub exec: Box<drill_ebpf::CmdExec>,
+    /// (CLOCK_MONOTONIC ns, wait status).
+    pub exit: Option<(u64, u32)>,
+}
+
+/// The timeline's command capture (`drill_cmd`, `drill_cmd_exit`): every exec and exit
+/// in the PID namespaces of drill hosts.
+pub struct CommandProbe {
+    watched: Mutex<HashMap<MapData, u32, u32>>,
+    counters: Mutex<Array<MapData, u64>>,
+    store: Arc<Mutex<StdHashMap<u32, VecDeque<Captured>>>>,
+}
+
+impl CommandProbe {
+    pub fn watch(&self, pidns: u32) -> Result<()> {
+        self.store.lock().map_err(|_| anyhow!("poisoned"))?.entry(pidns).or_default();
+        self.watched.lock().map_err(|_| anyhow!("poisoned"))?.insert(pidns, 1, 0).context("updating watched_pidns (is it full?)")
+    }
+
+    pub fn unwatch(&self, pidns: u32) -> Result<()> {
+        let mut w = self.watched.lock().map_err(|_| anyhow!("poisoned"))?;
+        if w.get(&pidns, 0).is_ok() {
+            w.remove(&pidns).map_err(|e| anyhow!("removing pidns {pidns} from watched_pidns: {e}"))?;
+        }
+        drop(w);
+        if let Ok(mut s) = self.store.lock() {
+            s.remove(&pidns);
+        }
+        Ok(())
+    }
+
+    /// What was captured in `pidns`, oldest first.
+    pub fn commands(&self, pidns: u32) -> Vec<Captured> {
+        self.store.lock().map(|s| s.get(&pidns).map(|q| q.iter().cloned().collect()).unwrap_or_default()).unwrap_or_default()
+    }
+
+    /// Records the ring buffer had no room for.
+    pub fn lost(&self) -> u64 {
+        self.counters.lock().ok().and_then(|c| c.get(&0, 0).ok()).unwrap_or(0)
+    }
+
+    fn drain(ring: RingBuf<MapData>, store: Arc<Mutex<StdHashMap<u32, VecDeque<Captured>>>>) -> Result<()> {
+        // SAFETY: as in `drain`: the AsyncFd owns the RingBuf and its fd.
+        let mut afd = unsafe { AsyncFd::register(ring) }.map_err(|e| anyhow!("registering a ring buffer with tokio: {e}"))?;
+        tokio::spawn(async move {
+            loop {
+                let Ok(mut guard) = afd.readable_mut().await else {
+                    break;
+                };
+                let rb = guard.get_inner_mut();
+                let mut batch = Vec::new();
+                while let Some(item) = rb.next() {
+                    if let Some(r) = drill_ebpf::CmdRecord::from_bytes(&item) {
+                        batch.push(r);
+                    }
+                }
+                guard.clear_ready();
+                let Ok(mut s) = store.lock() else { continue };
+                for r in batch {
+                    match r {
+                        drill_ebpf::CmdRecord::Exec(e) => {
+                            // Only namespaces being watched (a record may outlive its drill).
+                            let Some(q) = s.get_mut(&e.pidns) else { continue };
+                            if q.len() >= COMMANDS_PER_PIDNS {
+                                q.pop_front();
+                            }
+                            q.push_back(Captured { exec: e, exit: None });
+                        }
+                        drill_ebpf::CmdRecord::Exit(x) => {
+                            if let Some(c) = s.get_mut(&x.pidns).and_then(|q| q.iter_mut().rev().find(|c| c.exec.pid == x.pid && c.exit.is_none())) {
+                                c.exit = Some((x.ts_ns, x.exit_code));
+                            }
+                        }
+                    }
+                }
+            }
+        });
+        Ok(())
+    }
+}
+
 /// Every probe of the daemon, and why any could not load.
 pub struct Probes {
     // Keeps the attached programs alive.
@@ -238,6 +325,7 @@ pub struct Probes {
     watched: Option<Mutex<HashMap<MapData, u32, u32>>>,
     pub tcpstate: Option<Arc<TcpStateProbe>>,
     pub events: Option<Arc<EventProbe>>,
+    pub commands: Option<Arc<CommandProbe>>,
     pub status: Vec<ProbeStatus>,
 }
 
@@ -256,6 +344,7 @@ impl Probes {
                     watched: None,
                     tcpstate: None,
                     events: None,
+                    commands: None,
                     status: PROGRAMS.iter().map(|p| ProbeStatus { name: p.describes.into(), loaded: false, error: Some(why.clone()) }).collect(),
                 }
             }
@@ -320,7 +409,15 @@ impl Probes {
         let execs: Store<ExecEvent> = Arc::default();
         drain(take(&mut ebpf, maps::EXEC_EVENTS)?, execs.clone(), |b| ExecEvent::from_bytes(b).map(|e| (e.netns, e)))?;
         let events = Some(Arc::new(EventProbe { counts: Mutex::new(take(&mut ebpf, maps::EVENT_COUNTS)?), rtt: Mutex::new(take(&mut ebpf, maps::RTT_STATS)?), execs, drop_reasons: reasons }));
-        Ok(Probes { _ebpf: Some(ebpf), watched: Some(Mutex::new(watched)), tcpstate, events, status })
+        let commands_loaded = status.iter().any(|s| s.loaded && s.name == drill_ebpf::describes("drill_cmd"));
+        let commands = if commands_loaded {
+            let store: Arc<Mutex<StdHashMap<u32, VecDeque<Captured>>>> = Arc::default();
+            CommandProbe::drain(take(&mut ebpf, maps::CMD_EVENTS)?, store.clone())?;
+            Some(Arc::new(CommandProbe { watched: Mutex::new(take(&mut ebpf, maps::WATCHED_PIDNS)?), counters: Mutex::new(take(&mut ebpf, maps::CMD_COUNTERS)?), store }))
+        } else {
+            None
+        };
+        Ok(Probes { _ebpf: Some(ebpf), watched: Some(Mutex::new(watched)), tcpstate, events, commands, status })
     }
 
     /// Refuses when a program `need`ed (by its description) is not attached.
@@ -340,6 +437,11 @@ impl Probes {
     pub fn events(&self) -> Result<&Arc<EventProbe>> {
         let why = || self.status.iter().find_map(|s| s.error.clone()).unwrap_or_else(|| "the probe object did not load".into());
         self.events.as_ref().ok_or_else(|| anyhow!("the event probes are not loaded: {}", why()))
+    }
+
+    pub fn commands(&self) -> Result<&Arc<CommandProbe>> {
+        self.require(drill_ebpf::describes("drill_cmd"))?;
+        self.commands.as_ref().ok_or_else(|| anyhow!("the command capture is not loaded"))
     }
 
     /// Starts recording a namespace; `states` are the TCP states to time in it.

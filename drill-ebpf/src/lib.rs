@@ -67,6 +67,8 @@ pub const PROGRAMS: &[ProbeProgram] = &[
     ProbeProgram { program: "drill_rtt", tracepoint: "tcp_probe", describes: "smoothed RTT (tcp:tcp_probe)", btf: true },
     ProbeProgram { program: "drill_exec", tracepoint: "sched_process_exec", describes: "processes started (sched:sched_process_exec)", btf: false },
     ProbeProgram { program: "drill_oom", tracepoint: "mark_victim", describes: "OOM kills (oom:mark_victim)", btf: false },
+    ProbeProgram { program: "drill_cmd", tracepoint: "sched_process_exec", describes: "commands run in hosts (sched:sched_process_exec)", btf: false },
+    ProbeProgram { program: "drill_cmd_exit", tracepoint: "sched_process_exit", describes: "how those commands ended (sched:sched_process_exit)", btf: false },
 ];
 
 /// What the program named `program` is for (its name in /v1/info and in errors).
@@ -86,6 +88,121 @@ pub mod maps {
     pub const EVENT_COUNTS: &str = "event_counts";
     pub const RTT_STATS: &str = "rtt_stats";
     pub const EXEC_EVENTS: &str = "exec_events";
+    pub const WATCHED_PIDNS: &str = "watched_pidns";
+    pub const CMD_EVENTS: &str = "cmd_events";
+    pub const CMD_COUNTERS: &str = "cmd_counters";
+}
+
+/// `DRILL_CMD_*` of probes.h: the command capture's bounds and record types.
+pub mod cmd {
+    pub const ARGV: usize = 1024;
+    pub const FILENAME: usize = 256;
+    pub const CWD_DEPTH: usize = 16;
+    pub const CWD_NAME: usize = 64;
+    pub const EXEC: u32 = 1;
+    pub const EXIT: u32 = 2;
+}
+
+/// A program started in a watched PID namespace (`struct drill_cmd_exec`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct CmdExec {
+    pub kind: u32,
+    pub pidns: u32,
+    pub ts_ns: u64,
+    pub pid: u32,
+    pub ppid: u32,
+    pub host_pid: u32,
+    pub uid: u32,
+    pub argv_len: u32,
+    pub argv_total: u32,
+    pub cwd_depth: u32,
+    pub cwd_cut: u32,
+    pub comm: [u8; 16],
+    pub filename: [u8; cmd::FILENAME],
+    pub cwd: [[u8; cmd::CWD_NAME]; cmd::CWD_DEPTH],
+    pub argv: [u8; cmd::ARGV],
+}
+
+/// A thread-group leader of a watched PID namespace exited (`struct drill_cmd_exit`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CmdExit {
+    pub kind: u32,
+    pub pidns: u32,
+    pub ts_ns: u64,
+    pub pid: u32,
+    /// A wait status: exit code << 8 | terminating signal.
+    pub exit_code: u32,
+}
+
+/// One record of `cmd_events`.
+#[derive(Clone, Debug)]
+pub enum CmdRecord {
+    Exec(Box<CmdExec>),
+    Exit(CmdExit),
+}
+
+fn cstr(b: &[u8]) -> String {
+    let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+    String::from_utf8_lossy(&b[..end]).into_owned()
+}
+
+impl CmdRecord {
+    pub fn from_bytes(b: &[u8]) -> Option<CmdRecord> {
+        let kind = u32::from_ne_bytes(b.get(..4)?.try_into().ok()?);
+        match kind {
+            cmd::EXEC if b.len() >= std::mem::size_of::<CmdExec>() => {
+                // SAFETY: length checked; plain data; unaligned read.
+                Some(CmdRecord::Exec(Box::new(unsafe { std::ptr::read_unaligned(b.as_ptr().cast::<CmdExec>()) })))
+            }
+            cmd::EXIT if b.len() >= std::mem::size_of::<CmdExit>() => {
+                // SAFETY: as above.
+                Some(CmdRecord::Exit(unsafe { std::ptr::read_unaligned(b.as_ptr().cast::<CmdExit>()) }))
+            }
+            _ => None,
+        }
+    }
+}
+
+impl CmdExec {
+    pub fn comm(&self) -> String {
+        cstr(&self.comm)
+    }
+
+    pub fn filename(&self) -> String {
+        cstr(&self.filename)
+    }
+
+    /// argv split at its NULs, at most `max_entries` of them; `true` when cut (by the
+    /// byte bound or the entry bound).
+    pub fn argv(&self, max_entries: usize) -> (Vec<String>, bool) {
+        let n = (self.argv_len as usize).min(cmd::ARGV);
+        let mut bytes = &self.argv[..n];
+        // The last NUL ends the last entry; a cut argv has none at its end.
+        if bytes.last() == Some(&0) {
+            bytes = &bytes[..bytes.len() - 1];
+        }
+        let mut cut = self.argv_total as usize > n;
+        let mut v: Vec<String> = if bytes.is_empty() { Vec::new() } else { bytes.split(|&b| b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect() };
+        if v.len() > max_entries {
+            v.truncate(max_entries);
+            cut = true;
+        }
+        (v, cut)
+    }
+
+    /// The working directory as the host sees it (`/` for its root); `true` when cut.
+    pub fn cwd(&self) -> (String, bool) {
+        let depth = (self.cwd_depth as usize).min(cmd::CWD_DEPTH);
+        let parts: Vec<String> = self.cwd[..depth].iter().rev().map(|c| cstr(c)).collect();
+        let mut s = String::from("/");
+        s.push_str(&parts.join("/"));
+        if self.cwd_cut != 0 {
+            s.insert_str(0, "…");
+        }
+        (s, self.cwd_cut != 0)
+    }
 }
 
 /// Kinds of [`EventKey`] (`DRILL_EV_*` in probes.h).
@@ -265,6 +382,8 @@ mod tests {
         assert_eq!(std::mem::size_of::<RttKey>(), 8);
         assert_eq!(std::mem::size_of::<Rtt>(), 24);
         assert_eq!(std::mem::size_of::<ExecEvent>(), 168);
+        assert_eq!(std::mem::size_of::<CmdExec>(), 8 + 8 + 32 + 16 + 256 + 1024 + 1024);
+        assert_eq!(std::mem::size_of::<CmdExit>(), 24);
     }
 
     #[test]

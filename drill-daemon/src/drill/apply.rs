@@ -56,7 +56,7 @@ impl<K: Kernel> Drill<K> {
             let ino = self.kernel.create_netns(&netns).await?;
             self.created(Created::Netns(netns.clone()));
             if is_host {
-                self.hosts.push(RunningHost { name, netns, netns_ino: ino, pid: None });
+                self.hosts.push(RunningHost { name, netns, netns_ino: ino, pid: None, pidns_ino: 0 });
             }
         }
         Ok(())
@@ -117,6 +117,14 @@ impl<K: Kernel> Drill<K> {
             let pid = self.kernel.spawn_host(spec, &ph.netns, &console)?;
             self.hosts[i].pid = Some(pid);
             self.created(Created::Host { name: ph.name.clone(), pid });
+            // The timeline captures every command of the host from its first (when the
+            // kernel has the capture: a drill runs without it, its timeline then has no commands).
+            let pidns = self.kernel.host_pidns(&ph.name, pid)?;
+            self.hosts[i].pidns_ino = pidns;
+            match self.kernel.watch_pids(pidns) {
+                Ok(()) => self.created(Created::PidWatch { host: ph.name.clone(), ino: pidns }),
+                Err(e) => tracing::warn!(drill = %self.id, host = %ph.name, "no command capture: {e}"),
+            }
             self.journal.host_pids.push(pid);
             self.journal.save(env.state)?;
             starting.push((ph.name.clone(), pid, console));

@@ -41,6 +41,8 @@ pub struct RunningHost {
     pub netns: String,
     pub netns_ino: u32,
     pub pid: Option<i32>,
+    /// Its PID namespace (the timeline's command capture); 0 until its init runs.
+    pub pidns_ino: u32,
 }
 
 /// Something a drill created outside what deleting its namespaces removes (or a
@@ -59,6 +61,11 @@ pub enum Created {
         name: String,
         pid: i32,
     },
+    /// The timeline captures the commands of this host's PID namespace.
+    PidWatch {
+        host: String,
+        ino: u32,
+    },
     /// An eBPF fault's program and maps.
     TcFault {
         host: String,
@@ -75,6 +82,7 @@ impl Created {
             Created::Watch { host, .. } => format!("host {host}: detaching the probes"),
             Created::Wire(w) => format!("closing the delay wire {w}"),
             Created::Host { name, pid } => format!("host {name}: stopping its init {pid}"),
+            Created::PidWatch { host, .. } => format!("host {host}: detaching the command capture"),
             Created::TcFault { host, iface, .. } => format!("host {host}: releasing the eBPF fault on {iface}"),
         }
     }
@@ -200,6 +208,7 @@ impl<K: Kernel> Drill<K> {
                 Created::Host { name, pid } => k.kill_host(name, *pid),
                 Created::Wire(w) => k.close_wire(w),
                 Created::Watch { ino, .. } => k.unwatch(*ino),
+                Created::PidWatch { ino, .. } => k.unwatch_pids(*ino),
                 Created::Netns(n) => k.delete_netns(n),
             };
             if let Err(e) = r {

@@ -199,6 +199,23 @@ impl Kernel for FakeKernel {
         self.call("listening", format!("{netns} {port}"), None, None).map(|()| true)
     }
 
+    fn host_pidns(&self, host: &str, pid: i32) -> Result<u32> {
+        self.call("host_pidns", format!("{host} {pid}"), Some(host), None)?;
+        Ok(5_000_000 + pid as u32)
+    }
+
+    fn watch_pids(&self, ino: u32) -> Result<()> {
+        self.call("watch_pids", ino.to_string(), None, None)
+    }
+
+    fn unwatch_pids(&self, ino: u32) -> Result<()> {
+        self.call("unwatch_pids", ino.to_string(), None, None)
+    }
+
+    fn commands(&self, _ino: u32) -> Vec<crate::probes::Captured> {
+        Vec::new()
+    }
+
     fn kill_host(&self, host: &str, pid: i32) -> Result<()> {
         self.call("kill_host", format!("{host} {pid}"), Some(host), None)
     }

@@ -93,6 +93,16 @@ pub trait Kernel: Send + Sync + 'static {
     fn listening(&self, netns: &str, port: u16) -> impl Future<Output = Result<bool>> + Send;
     /// Kills a host's init (its whole PID namespace) and reaps it.
     fn kill_host(&self, host: &str, pid: i32) -> Result<()>;
+    /// The inode of the PID namespace of host init `pid`.
+    fn host_pidns(&self, host: &str, pid: i32) -> Result<u32>;
+
+    // The timeline's command capture.
+    /// Starts capturing the execs and exits of PID namespace `ino` (a host's).
+    fn watch_pids(&self, ino: u32) -> Result<()>;
+    /// Stops it and forgets what was captured there.
+    fn unwatch_pids(&self, ino: u32) -> Result<()>;
+    /// What was captured in PID namespace `ino`, oldest first.
+    fn commands(&self, ino: u32) -> Vec<crate::probes::Captured>;
 
     // Faults (all idempotent).
     fn set_sysctl(&self, netns: &str, host: &str, key: &str, value: &str) -> impl Future<Output = Result<()>> + Send;

@@ -380,4 +380,224 @@ int drill_oom(struct bpf_raw_tracepoint_args *ctx)
 	return 0;
 }
 
+/* 3. The timeline's command capture: every exec and exit of a process whose active PID
+ * namespace is a drill host's (`watched_pidns`). The engine's own helpers that only
+ * enter a host's network namespace are not in it (DECISIONS.md). */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u32);
+} watched_pidns SEC(".maps");
+
+/* ~2.4 KiB a record: 8 MiB hold a burst of ~3400 execs before userspace drains any. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 23);
+} cmd_events SEC(".maps");
+
+/* [0]: records lost to a full ring buffer. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} cmd_counters SEC(".maps");
+
+static __always_inline void cmd_lost(void)
+{
+	__u32 k = 0;
+	__u64 *c = bpf_map_lookup_elem(&cmd_counters, &k);
+	if (c)
+		__sync_fetch_and_add(c, 1);
+}
+
+/* (inode of the task's active PID namespace, its pid there). */
+static __always_inline __u32 task_pidns(const struct task_struct *t, __u32 *nr)
+{
+	struct pid *p = BPF_CORE_READ(t, thread_pid);
+	if (!p)
+		return 0;
+	unsigned int level = BPF_CORE_READ(p, level);
+	if (level > 31)
+		return 0;
+	struct upid up = {};
+	/* numbers[] is a flexible array: index it by hand (struct upid's size is fixed). */
+	const char *base = (const char *)p + bpf_core_field_offset(struct pid, numbers);
+	if (bpf_probe_read_kernel(&up, sizeof(up), base + level * bpf_core_type_size(struct upid)) != 0)
+		return 0;
+	*nr = (__u32)up.nr;
+	return BPF_CORE_READ(up.ns, ns.inum);
+}
+
+/* The state of one cwd walk (per CPU: a tracepoint program does not nest on a CPU).
+ * The field offsets are relocated in the main program and carried here: the loader
+ * does not relocate CO-RE accesses inside a bpf_loop callback. */
+struct cwd_walk {
+	__u64 d;
+	__u64 root_d;
+	__u64 vm;
+	__u64 root_mnt;
+	__u64 m;
+	__u32 off_mnt;        /* mount.mnt */
+	__u32 off_mnt_root;   /* vfsmount.mnt_root */
+	__u32 off_mnt_parent; /* mount.mnt_parent */
+	__u32 off_mountpoint; /* mount.mnt_mountpoint */
+	__u32 off_d_parent;   /* dentry.d_parent */
+	__u32 off_d_name;     /* dentry.d_name.name */
+	__u32 n;
+	__u32 cut;
+	char cwd[DRILL_CWD_DEPTH][DRILL_CWD_NAME];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct cwd_walk);
+} cwd_scratch SEC(".maps");
+
+static __always_inline __u64 read_ptr(__u64 base, __u32 off)
+{
+	__u64 v = 0;
+	bpf_probe_read_kernel(&v, sizeof(v), (const void *)(base + off));
+	return v;
+}
+
+/* One step up: a mount crossing, or one component recorded. 1 stops the loop. */
+static long cwd_step(__u64 i, void *ctx)
+{
+	__u32 zero = 0;
+	struct cwd_walk *w = bpf_map_lookup_elem(&cwd_scratch, &zero);
+	if (!w)
+		return 1;
+	if (!w->d || (w->d == w->root_d && w->vm == w->root_mnt))
+		return 1;
+	if (w->d == read_ptr(w->vm, w->off_mnt_root)) {
+		__u64 parent = read_ptr(w->m, w->off_mnt_parent);
+		if (parent == w->m || !parent)
+			return 1;
+		w->d = read_ptr(w->m, w->off_mountpoint);
+		w->m = parent;
+		w->vm = parent + w->off_mnt;
+		return 0;
+	}
+	if (w->n >= DRILL_CWD_DEPTH) {
+		w->cut = 1;
+		return 1;
+	}
+	__u64 up = read_ptr(w->d, w->off_d_parent);
+	if (up == w->d || !up)
+		return 1;
+	__u32 n = w->n & (DRILL_CWD_DEPTH - 1);
+	w->cwd[n][0] = 0;
+	bpf_probe_read_kernel_str(w->cwd[n], DRILL_CWD_NAME, (const void *)read_ptr(w->d, w->off_d_name));
+	w->n = n + 1;
+	w->d = up;
+	return 0;
+}
+
+/* sched_process_exec(p, old_pid, bprm) */
+SEC("raw_tracepoint/sched_process_exec")
+int drill_cmd(struct bpf_raw_tracepoint_args *ctx)
+{
+	const struct task_struct *t = (const struct task_struct *)ctx->args[0];
+	const struct linux_binprm *bprm = (const struct linux_binprm *)ctx->args[2];
+	__u32 nr = 0;
+	__u32 pidns = task_pidns(t, &nr);
+	if (!pidns || !bpf_map_lookup_elem(&watched_pidns, &pidns))
+		return 0;
+	struct drill_cmd_exec *ev = bpf_ringbuf_reserve(&cmd_events, sizeof(*ev), 0);
+	if (!ev) {
+		cmd_lost();
+		return 0;
+	}
+	ev->type = DRILL_CMD_EXEC;
+	ev->pidns = pidns;
+	ev->ts_ns = bpf_ktime_get_ns();
+	ev->pid = BPF_CORE_READ(t, tgid);
+	ev->ppid = BPF_CORE_READ(t, real_parent, tgid);
+	ev->host_pid = nr;
+	ev->uid = (__u32)bpf_get_current_uid_gid();
+	BPF_CORE_READ_STR_INTO(&ev->comm, t, comm);
+	ev->filename[0] = 0;
+	bpf_probe_read_kernel_str(ev->filename, sizeof(ev->filename), BPF_CORE_READ(bprm, filename));
+
+	/* argv: the new program's, just written by exec. */
+	unsigned long start = BPF_CORE_READ(t, mm, arg_start);
+	unsigned long end = BPF_CORE_READ(t, mm, arg_end);
+	__u64 total = end > start ? end - start : 0;
+	ev->argv_total = (__u32)total;
+	ev->argv_len = 0;
+	if (total >= DRILL_CMD_ARGV) {
+		if (bpf_probe_read_user(ev->argv, DRILL_CMD_ARGV, (const void *)start) == 0)
+			ev->argv_len = DRILL_CMD_ARGV;
+	} else if (total > 0) {
+		__u64 len = total;
+		barrier_var(len);
+		len &= DRILL_CMD_ARGV - 1;
+		if (len > 0 && bpf_probe_read_user(ev->argv, len, (const void *)start) == 0)
+			ev->argv_len = (__u32)len;
+	}
+
+	/* cwd: from fs->pwd up to fs->root, crossing mount points, one step per bpf_loop
+	 * iteration (the verifier checks the step once, not every path through 32 of them). */
+	__u32 zero = 0;
+	struct cwd_walk *w = bpf_map_lookup_elem(&cwd_scratch, &zero);
+	ev->cwd_depth = 0;
+	ev->cwd_cut = 0;
+	if (w) {
+		struct path pwd = {}, root = {};
+		BPF_CORE_READ_INTO(&pwd, t, fs, pwd);
+		BPF_CORE_READ_INTO(&root, t, fs, root);
+		w->d = (__u64)pwd.dentry;
+		w->vm = (__u64)pwd.mnt;
+		w->root_d = (__u64)root.dentry;
+		w->root_mnt = (__u64)root.mnt;
+		w->off_mnt = bpf_core_field_offset(struct mount, mnt);
+		w->off_mnt_root = bpf_core_field_offset(struct vfsmount, mnt_root);
+		w->off_mnt_parent = bpf_core_field_offset(struct mount, mnt_parent);
+		w->off_mountpoint = bpf_core_field_offset(struct mount, mnt_mountpoint);
+		w->off_d_parent = bpf_core_field_offset(struct dentry, d_parent);
+		w->off_d_name = bpf_core_field_offset(struct dentry, d_name) + bpf_core_field_offset(struct qstr, name);
+		w->m = w->vm - w->off_mnt;
+		w->n = 0;
+		w->cut = 0;
+		/* bpf_loop's context must be on the stack: the step finds the walk itself. */
+		__u32 unused = 0;
+		bpf_loop(2 * DRILL_CWD_DEPTH, cwd_step, &unused, 0);
+		bpf_probe_read_kernel(ev->cwd, sizeof(ev->cwd), w->cwd);
+		ev->cwd_depth = w->n;
+		ev->cwd_cut = w->cut;
+	}
+	bpf_ringbuf_submit(ev, 0);
+	return 0;
+}
+
+/* sched_process_exit(p, group_dead) */
+SEC("raw_tracepoint/sched_process_exit")
+int drill_cmd_exit(struct bpf_raw_tracepoint_args *ctx)
+{
+	const struct task_struct *t = (const struct task_struct *)ctx->args[0];
+	if (BPF_CORE_READ(t, pid) != BPF_CORE_READ(t, tgid))
+		return 0;
+	__u32 nr = 0;
+	__u32 pidns = task_pidns(t, &nr);
+	if (!pidns || !bpf_map_lookup_elem(&watched_pidns, &pidns))
+		return 0;
+	struct drill_cmd_exit *ev = bpf_ringbuf_reserve(&cmd_events, sizeof(*ev), 0);
+	if (!ev) {
+		cmd_lost();
+		return 0;
+	}
+	ev->type = DRILL_CMD_EXIT;
+	ev->pidns = pidns;
+	ev->ts_ns = bpf_ktime_get_ns();
+	ev->pid = BPF_CORE_READ(t, tgid);
+	ev->exit_code = (__u32)BPF_CORE_READ(t, exit_code);
+	bpf_ringbuf_submit(ev, 0);
+	return 0;
+}
+
 char LICENSE[] SEC("license") = "GPL";

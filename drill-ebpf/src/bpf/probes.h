@@ -88,4 +88,43 @@ struct drill_exec_event {
 	char argv[DRILL_ARGV_MAX];
 };
 
+/* The timeline's command capture (hosts' PID namespaces, `watched_pidns`). */
+#define DRILL_CMD_ARGV 1024
+#define DRILL_CMD_FILENAME 256
+#define DRILL_CWD_DEPTH 16
+#define DRILL_CWD_NAME 64
+
+enum {
+	DRILL_CMD_EXEC = 1,
+	DRILL_CMD_EXIT = 2,
+};
+
+/* A program started (sched:sched_process_exec) in a watched PID namespace. */
+struct drill_cmd_exec {
+	__u32 type; /* DRILL_CMD_EXEC */
+	__u32 pidns;
+	__u64 ts_ns;
+	__u32 pid;      /* tgid, machine's namespace */
+	__u32 ppid;     /* real parent's tgid */
+	__u32 host_pid; /* in the host's own namespace */
+	__u32 uid;
+	__u32 argv_len;   /* bytes of argv read */
+	__u32 argv_total; /* arg_end - arg_start: more than read means cut */
+	__u32 cwd_depth;  /* components in cwd, innermost first */
+	__u32 cwd_cut;    /* more components than DRILL_CWD_DEPTH */
+	char comm[16];
+	char filename[DRILL_CMD_FILENAME];
+	char cwd[DRILL_CWD_DEPTH][DRILL_CWD_NAME];
+	char argv[DRILL_CMD_ARGV];
+};
+
+/* A thread-group leader exited (sched:sched_process_exit). */
+struct drill_cmd_exit {
+	__u32 type; /* DRILL_CMD_EXIT */
+	__u32 pidns;
+	__u64 ts_ns;
+	__u32 pid;
+	__u32 exit_code; /* wait status: code << 8 | signal */
+};
+
 #endif

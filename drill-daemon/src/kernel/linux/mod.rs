@@ -215,6 +215,26 @@ impl Kernel for LinuxKernel {
         w.run(move || faults::listening(port)).await.map_err(DrillError::Internal)
     }
 
+    fn host_pidns(&self, host: &str, pid: i32) -> Result<u32> {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(format!("/proc/{pid}/ns/pid")).map(|m| m.ino() as u32).map_err(|e| DrillError::kernel("reading the host's PID namespace", Some(host), None, anyhow::anyhow!("/proc/{pid}/ns/pid: {e}")))
+    }
+
+    fn watch_pids(&self, ino: u32) -> Result<()> {
+        self.probes.commands().and_then(|c| c.watch(ino)).map_err(|e| DrillError::Internal(e.context(format!("capturing the commands of PID namespace {ino}"))))
+    }
+
+    fn unwatch_pids(&self, ino: u32) -> Result<()> {
+        match &self.probes.commands {
+            Some(c) => c.unwatch(ino).map_err(DrillError::Internal),
+            None => Ok(()),
+        }
+    }
+
+    fn commands(&self, ino: u32) -> Vec<crate::probes::Captured> {
+        self.probes.commands.as_ref().map(|c| c.commands(ino)).unwrap_or_default()
+    }
+
     fn kill_host(&self, host: &str, pid: i32) -> Result<()> {
         lock(&self.ready).remove(&pid);
         let killed = host::kill_and_reap(pid, HOST_KILL_TIMEOUT);
