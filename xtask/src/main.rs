@@ -84,6 +84,8 @@ const HOST_PACKAGES: &[&str] = &[
     "util-linux",
     // insmod/modprobe/lsmod: learners expect them; tests/isolation.rs checks they fail in hosts.
     "kmod",
+    // The reference the timeline's capture is compared with in `cargo xtask bench`.
+    "bpftrace",
 ];
 
 fn main() -> ExitCode {

@@ -117,14 +117,11 @@ impl<K: Kernel> Drill<K> {
             let pid = self.kernel.spawn_host(spec, &ph.netns, &console)?;
             self.hosts[i].pid = Some(pid);
             self.created(Created::Host { name: ph.name.clone(), pid });
-            // The timeline captures every command of the host from its first (when the
-            // kernel has the capture: a drill runs without it, its timeline then has no commands).
+            // The timeline captures every command of the host from its first.
             let pidns = self.kernel.host_pidns(&ph.name, pid)?;
             self.hosts[i].pidns_ino = pidns;
-            match self.kernel.watch_pids(pidns) {
-                Ok(()) => self.created(Created::PidWatch { host: ph.name.clone(), ino: pidns }),
-                Err(e) => tracing::warn!(drill = %self.id, host = %ph.name, "no command capture: {e}"),
-            }
+            self.kernel.watch_pids(pidns)?;
+            self.created(Created::PidWatch { host: ph.name.clone(), ino: pidns });
             self.journal.host_pids.push(pid);
             self.journal.save(env.state)?;
             starting.push((ph.name.clone(), pid, console));

@@ -68,6 +68,7 @@ fn undo_of(call: &str) -> Option<String> {
     Some(match k {
         "create_netns" => format!("delete_netns {a}"),
         "watch" => format!("unwatch {a}"),
+        "watch_pids" => format!("unwatch_pids {a}"),
         "open_wire" => format!("close_wire {a}"),
         "spawn_host" => format!("kill_host {a} "),
         "attach_tc_fault" => format!("forget_tc_fault {a}"),

@@ -221,7 +221,15 @@ impl Kernel for LinuxKernel {
     }
 
     fn watch_pids(&self, ino: u32) -> Result<()> {
-        self.probes.commands().and_then(|c| c.watch(ino)).map_err(|e| DrillError::Internal(e.context(format!("capturing the commands of PID namespace {ino}"))))
+        match self.probes.commands() {
+            Ok(c) => c.watch(ino).map_err(|e| DrillError::kernel(format!("capturing the commands of PID namespace {ino}"), None, None, e)),
+            // A kernel without the capture still runs drills; their timelines hold no
+            // commands (GET /v1/info says why the probe did not load).
+            Err(e) => {
+                tracing::warn!("no command capture for PID namespace {ino}: {e:#}");
+                Ok(())
+            }
+        }
     }
 
     fn unwatch_pids(&self, ino: u32) -> Result<()> {
