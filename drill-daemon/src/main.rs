@@ -117,6 +117,15 @@ fn main() {
             init_tracing();
             let (cleaned, errors) = journal::recover(&cli.state_dir);
             println!("removed the leftovers of {} drill(s){}", cleaned.len(), if cleaned.is_empty() { String::new() } else { format!(": {}", cleaned.join(", ")) });
+            // What a dead daemon was running is over: the history says so.
+            let history = drill_daemon::history::path();
+            if history.exists() {
+                match drill_daemon::history::History::open(&history).and_then(|h| h.abort_running()) {
+                    Ok(ids) if !ids.is_empty() => println!("marked {} interrupted drill(s) as aborted in the history: {}", ids.len(), ids.join(", ")),
+                    Ok(_) => {}
+                    Err(e) => eprintln!("warning: the history {}: {e:#}", history.display()),
+                }
+            }
             for e in &errors {
                 eprintln!("error: {e}");
             }

@@ -53,6 +53,8 @@ pub struct Session {
     /// The continuous evaluation's loop goes on while this is set.
     running: AtomicBool,
     wake: tokio::sync::Notify,
+    /// Set once to stop the evaluation, cutting a window in progress short.
+    stop: tokio::sync::watch::Sender<bool>,
     history: Option<Arc<Writer>>,
     faulty: BTreeSet<(String, String)>,
     loadgens: BTreeSet<(String, String)>,
@@ -108,6 +110,7 @@ impl Session {
             observing: tokio::sync::Mutex::new(()),
             running: AtomicBool::new(true),
             wake: tokio::sync::Notify::new(),
+            stop: tokio::sync::watch::Sender::new(false),
             history,
             faulty,
             loadgens,
@@ -142,7 +145,12 @@ impl Session {
                 break;
             }
             let t0 = self.now_ms();
-            let r = self.drill.observe().await;
+            let mut stop = self.stop.subscribe();
+            let r = tokio::select! {
+                r = self.drill.observe() => r,
+                // A stop does not wait for the window to end (it is dropped unjudged).
+                _ = stop.wait_for(|s| *s) => break,
+            };
             let t1 = self.now_ms();
             drop(guard);
             if !self.running.load(Ordering::Relaxed) || self.outcome().is_over() {
@@ -372,6 +380,7 @@ impl Session {
     /// evaluation and writes the final record.
     pub async fn close(&self) {
         self.running.store(false, Ordering::Relaxed);
+        self.stop.send_replace(true);
         self.wake.notify_waiters();
         // Wait for the window in progress (its clients use the hosts).
         let _g = self.observing.lock().await;
