@@ -238,7 +238,7 @@ fn timeline_chart(rec: &DrillRecord, o: &mut String) {
     let ev_top = top + LANE * hosts.len() as f64;
     let bottom = ev_top + EV_LANE;
     let height = bottom + 42.0;
-    write!(o, r#"<svg id="timeline" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {height:.0}" role="img" aria-label="Timeline of the drill: one lane per host for commands, one lane for the other events">"#).ok();
+    write!(o, r#"<svg id="timeline" viewBox="0 0 {W} {height:.0}" role="img" aria-label="Timeline of the drill: one lane per host for commands, one lane for the other events">"#).ok();
     // Lane backgrounds and names.
     for (i, h) in hosts.iter().enumerate() {
         let y = top + LANE * i as f64;
@@ -387,7 +387,7 @@ fn plot(rec: &DrillRecord, o: &mut String, id: &str, title: &str, y_label: &str,
         }
     }
     o.push_str(r##"<span><svg viewBox="0 0 14 14" aria-hidden="true"><rect width="14" height="14" fill="#fdecea" stroke="#f5b7b1"/></svg>service level failing</span></div>"##);
-    write!(o, r#"<svg id="{id}" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {height:.0}" role="img" aria-label="{}">"#, esc(title)).ok();
+    write!(o, r#"<svg id="{id}" viewBox="0 0 {W} {height:.0}" role="img" aria-label="{}">"#, esc(title)).ok();
     xs.impact(o, &rec.windows, top, bottom);
     xs.axis(o, top, bottom, true);
     // Y axis.

@@ -10,6 +10,7 @@ use crate::incident::clock;
 use crate::record::{Command, DrillRecord, Event, EventKind, Exit, Mode};
 
 mod html;
+pub use html::MAX_MARKERS;
 mod json;
 mod md;
 
