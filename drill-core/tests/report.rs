@@ -66,7 +66,7 @@ fn markdown_has_every_section_and_the_numbers() {
         "| MTTM (mitigated: the service level recovered) | 2:30 |",
         "| MTTR (resolved: the passing submit) | 4:28 |",
         "1 service command(s)",
-        "Delete the drop rule: \\`nft delete rule inet filter input handle 4\\`",
+        "2. Delete the drop rule: `nft delete rule inet filter input handle 4`\n",
         "### What went wrong",
     ] {
         assert!(md.contains(needle), "`{needle}` in\n{md}");
@@ -102,7 +102,9 @@ fn markdown_escapes_tables_and_code_spans() {
     rec.title = "a|b *c* <d>".into();
     rec.events.push(Event::new(200_000, cmd("api", &["echo", "a`b``c|d", "<x>"], Some(Exit::Code(0)), false)));
     rec.events.push(Event::new(201_000, cmd("api", &["echo", "multi\nline"], Some(Exit::Code(0)), false)));
+    rec.events.push(Event::new(202_000, EventKind::Collateral { what: "ran `x|y` and *z*".into(), host: "api".into() }));
     let md = report::render(&rec, Format::Md);
+    assert!(md.contains("| 3:22.0 | api | collateral | ran `x\\|y` and \\*z\\* |"), "{md}");
     assert!(md.contains("# Postmortem: a\\|b \\*c\\* \\<d\\>\n"), "{md}");
     assert!(md.contains("| 3:20.0 | api | command | ``` echo a`b``c\\|d <x> ``` cwd"), "{md}");
     assert!(md.contains("`echo multi line`"));
@@ -149,6 +151,7 @@ fn html_has_every_section_a_marker_per_event_and_no_external_resource() {
     assert!(h.contains("time since the page (m:ss)") && h.contains("latency (ms)"));
     assert!(h.contains("MTTA · acknowledged"));
     assert!(h.contains(&format!("<code>{DELETE}</code>")));
+    assert!(h.contains("<li>On api, list the ruleset with handles: <code>nft -a list ruleset</code></li>"), "scenario prose keeps its code spans");
     for bad in ["<script", "src=", "href=", "url(", "@import", "xmlns"] {
         assert!(!h.contains(bad), "{bad}");
     }

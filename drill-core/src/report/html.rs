@@ -47,7 +47,7 @@ table{border-collapse:collapse;width:100%;margin:8px 0 4px;font-size:13px}
 th,td{border:1px solid var(--line);padding:5px 9px;text-align:left;vertical-align:top}
 th{background:var(--bg);font-weight:600}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-table.kv th{width:170px}
+table.kv th{width:120px}table.kv td{width:38%}
 code{font:12.5px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:#f3f4f6;padding:1px 5px;border-radius:4px;white-space:pre-wrap;word-break:break-all}
 .cards{display:flex;flex-wrap:wrap;gap:12px;margin:8px 0}
 .card{flex:1 1 150px;border:1px solid var(--line);border-radius:8px;padding:10px 14px;background:#fff}
@@ -464,16 +464,21 @@ fn plots(rec: &DrillRecord, o: &mut String) {
     }
 }
 
-fn kv(o: &mut String, k: &str, v: &str) {
-    write!(o, "<tr><th>{}</th><td>{v}</td></tr>", esc(k)).ok();
-}
-
 fn card(o: &mut String, k: &str, v: &str) {
     write!(o, r#"<div class="card"><div class="v">{}</div><div class="k">{}</div></div>"#, esc(v), esc(k)).ok();
 }
 
 fn code(s: &str) -> String {
     format!("<code>{}</code>", esc(s))
+}
+
+/// Prose from a scenario (root cause, fault notes): escaped, with its `backtick spans` as code.
+pub fn prose(s: &str) -> String {
+    let parts: Vec<&str> = s.split('`').collect();
+    if parts.len() % 2 == 0 {
+        return esc(s);
+    }
+    parts.iter().enumerate().map(|(i, p)| if i % 2 == 1 && !p.is_empty() { code(p) } else { esc(p) }).collect()
 }
 
 pub fn render(rec: &DrillRecord) -> String {
@@ -502,20 +507,33 @@ pub fn render(rec: &DrillRecord) -> String {
     };
     // Summary.
     sec(&mut o, "summary");
-    o.push_str(r#"<table class="kv">"#);
-    kv(&mut o, "Title", &esc(&rec.title));
-    kv(&mut o, "Scenario", &code(&scenario_ref(rec)));
-    kv(&mut o, "Mode", mode_text(rec.mode));
-    kv(&mut o, "Severity", &esc(&rec.severity));
-    kv(&mut o, "Outcome", &format!("<strong>{}</strong>", esc(oc)));
-    kv(&mut o, "Start", &esc(&utc(rec.started_unix_ms)));
-    kv(&mut o, "End", &esc(&rec.ended_unix_ms.map_or_else(|| "still running".to_string(), utc)));
-    kv(&mut o, "Duration", &esc(&human_duration(f.duration_ms)));
+    let mut rows: Vec<(&str, String)> = vec![
+        ("Title", esc(&rec.title)),
+        ("Scenario", code(&scenario_ref(rec))),
+        ("Mode", mode_text(rec.mode).to_string()),
+        ("Severity", esc(&rec.severity)),
+        ("Outcome", format!("<strong>{}</strong>", esc(oc))),
+        ("Start", esc(&utc(rec.started_unix_ms))),
+        ("End", esc(&rec.ended_unix_ms.map_or_else(|| "still running".to_string(), utc))),
+        ("Duration", esc(&human_duration(f.duration_ms))),
+    ];
     if let Some(l) = rec.time_limit_ms {
-        kv(&mut o, "Time limit", &esc(&human_duration(l)));
+        rows.push(("Time limit", esc(&human_duration(l))));
     }
-    kv(&mut o, "Hosts", &rec.hosts.iter().map(|h| code(h)).collect::<Vec<_>>().join(" "));
-    kv(&mut o, "Record", &code(&rec.id));
+    rows.push(("Hosts", rec.hosts.iter().map(|h| code(h)).collect::<Vec<_>>().join(" ")));
+    rows.push(("Record", code(&rec.id)));
+    // Two pairs a row.
+    o.push_str(r#"<table class="kv">"#);
+    for pair in rows.chunks(2) {
+        o.push_str("<tr>");
+        for (k, v) in pair {
+            write!(o, "<th>{}</th><td>{v}</td>", esc(k)).ok();
+        }
+        if pair.len() == 1 {
+            o.push_str("<th></th><td></td>");
+        }
+        o.push_str("</tr>");
+    }
     o.push_str("</table>");
     if let Some(s) = &rec.score {
         write!(o, r#"<p class="score">Score: {} / {}</p><table><tr><th>Part</th><th class="num">Points</th><th class="num">Max</th><th>Why</th></tr>"#, s.total, s.max).ok();
@@ -560,7 +578,7 @@ pub fn render(rec: &DrillRecord) -> String {
         let class = format!("k-{}", kind.replace(' ', "-"));
         let (host, detail) = match &e.kind {
             EventKind::Command(c) => (esc(&c.host), format!("{} <span class=\"note\">cwd {} · uid {} · exit {}</span>", code(&c.line()), esc(&c.cwd), c.uid, esc(&exit_text(&c.exit)))),
-            _ => (event_host(e).map(esc).unwrap_or_default(), esc(&event_text(e))),
+            _ => (event_host(e).map(esc).unwrap_or_default(), prose(&event_text(e))),
         };
         let tr = format!(r#"<tr class="{class}"><td class="num">{}</td><td>{host}</td><td>{}</td><td>{detail}</td></tr>"#, tclock(e.t_ms), esc(kind));
         if matches!(&e.kind, EventKind::Command(c) if c.service) {
@@ -579,13 +597,13 @@ pub fn render(rec: &DrillRecord) -> String {
     sec(&mut o, "root-cause");
     match (&rec.root_cause, rec.outcome.is_over()) {
         (Some(rc), true) => {
-            write!(o, "<p>{}</p><h3>Trigger: the faults injected</h3><ul>", esc(&rc.summary)).ok();
+            write!(o, "<p>{}</p><h3>Trigger: the faults injected</h3><ul>", prose(&rc.summary)).ok();
             for x in &rc.faults {
-                write!(o, "<li>{}</li>", esc(x)).ok();
+                write!(o, "<li>{}</li>", prose(x)).ok();
             }
             o.push_str("</ul><h3>Reference fix</h3><ol>");
             for x in &rc.solution_steps {
-                write!(o, "<li>{}</li>", esc(x)).ok();
+                write!(o, "<li>{}</li>", prose(x)).ok();
             }
             o.push_str("</ol>");
         }

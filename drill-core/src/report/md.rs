@@ -31,6 +31,25 @@ pub fn code(s: &str) -> String {
     if longest > 0 { format!("{fence} {s} {fence}") } else { format!("{fence}{s}{fence}") }
 }
 
+/// Prose from a scenario (root cause, fault notes): escaped, with its `backtick spans`
+/// kept as code spans (when its backticks pair up).
+pub fn prose(s: &str) -> String {
+    let parts: Vec<&str> = s.split('`').collect();
+    if parts.len() % 2 == 0 {
+        return esc(s);
+    }
+    parts.iter().enumerate().map(|(i, p)| if i % 2 == 1 && !p.is_empty() { code(p) } else { esc(p) }).collect()
+}
+
+/// `prose` inside a table cell (`|` escaped in its code spans too; `esc` escapes it outside).
+pub fn prose_cell(s: &str) -> String {
+    let parts: Vec<&str> = s.split('`').collect();
+    if parts.len() % 2 == 0 {
+        return esc(s);
+    }
+    parts.iter().enumerate().map(|(i, p)| if i % 2 == 1 && !p.is_empty() { code_cell(p) } else { esc(p) }).collect()
+}
+
 /// A code span inside a table cell: `|` escaped too (GFM splits cells before code spans).
 pub fn code_cell(s: &str) -> String {
     code(s).replace('|', "\\|")
@@ -116,7 +135,7 @@ fn body(rec: &DrillRecord, id: &str) -> String {
                     o.push_str(&row(&[tclock(e.t_ms), esc(&c.host), "command".into(), detail]));
                     continue;
                 }
-                o.push_str(&row(&[tclock(e.t_ms), event_host(e).map(esc).unwrap_or_default(), kind_word(e).into(), esc(&event_text(e))]));
+                o.push_str(&row(&[tclock(e.t_ms), event_host(e).map(esc).unwrap_or_default(), kind_word(e).into(), prose_cell(&event_text(e))]));
             }
             if services > 0 {
                 o.push_str(&format!("\n{services} service command(s) (started by the hosts' init, not by a person) are not listed; `drill report --format json` has them.\n"));
@@ -124,14 +143,14 @@ fn body(rec: &DrillRecord, id: &str) -> String {
         }
         "root-cause" => match (&rec.root_cause, rec.outcome.is_over()) {
             (Some(rc), true) => {
-                o.push_str(&format!("{}\n\n", esc(&rc.summary)));
+                o.push_str(&format!("{}\n\n", prose(&rc.summary)));
                 o.push_str("**Trigger (faults injected):**\n\n");
                 for x in &rc.faults {
-                    o.push_str(&format!("- {}\n", esc(x)));
+                    o.push_str(&format!("- {}\n", prose(x)));
                 }
                 o.push_str("\n**Reference fix:**\n\n");
                 for (i, s) in rc.solution_steps.iter().enumerate() {
-                    o.push_str(&format!("{}. {}\n", i + 1, esc(s)));
+                    o.push_str(&format!("{}. {}\n", i + 1, prose(s)));
                 }
             }
             (None, true) => o.push_str("*No root cause was recorded.*\n"),
