@@ -233,7 +233,8 @@ fn timeline_chart(rec: &DrillRecord, o: &mut String) {
     const LABELS_TOP: f64 = 8.0;
     const LABEL_ROW: f64 = 15.0;
     const LANE: f64 = 34.0;
-    const EV_LANE: f64 = 58.0;
+    const EV_LANE: f64 = 64.0;
+    const EV_ROWS: usize = 4;
     let top = LABELS_TOP + 2.0 * LABEL_ROW + 8.0;
     let ev_top = top + LANE * hosts.len() as f64;
     let bottom = ev_top + EV_LANE;
@@ -246,7 +247,7 @@ fn timeline_chart(rec: &DrillRecord, o: &mut String) {
         write!(o, r##"<rect x="0" y="{y:.1}" width="{W}" height="{LANE}" fill="{fill}"/><text x="12" y="{:.1}" font-size="12.5" font-weight="600" fill="#1f2328">{}<title>{}</title></text>"##, y + LANE / 2.0 + 4.0, esc(&lane_name(h)), esc(h)).ok();
     }
     let fill = if hosts.len() % 2 == 0 { "#f6f8fa" } else { "#ffffff" };
-    write!(o, r##"<rect x="0" y="{ev_top:.1}" width="{W}" height="{EV_LANE}" fill="{fill}"/><text x="12" y="{:.1}" font-size="12.5" font-weight="600" fill="#1f2328">page, checks,</text><text x="12" y="{:.1}" font-size="12.5" font-weight="600" fill="#1f2328">submits, …</text>"##, ev_top + EV_LANE / 2.0 - 2.0, ev_top + EV_LANE / 2.0 + 13.0).ok();
+    write!(o, r##"<rect x="0" y="{ev_top:.1}" width="{W}" height="{EV_LANE}" fill="{fill}"/><text x="12" y="{:.1}" font-size="12.5" font-weight="600" fill="#1f2328">events</text><text x="12" y="{:.1}" font-size="10.5" fill="#59636e">page, ack, checks,</text><text x="12" y="{:.1}" font-size="10.5" fill="#59636e">hints, submits</text>"##, ev_top + EV_LANE / 2.0 - 8.0, ev_top + EV_LANE / 2.0 + 6.0, ev_top + EV_LANE / 2.0 + 18.0).ok();
     xs.impact(o, &rec.windows, top, bottom);
     xs.axis(o, top, bottom, true);
     write!(o, r##"<line x1="{X0}" y1="{top:.1}" x2="{X0}" y2="{bottom:.1}" stroke="#8c959f"/>"##).ok();
@@ -273,25 +274,32 @@ fn timeline_chart(rec: &DrillRecord, o: &mut String) {
         }
     }
     // Markers.
-    let mut sub: [f64; 3] = [f64::MIN; 3];
+    let mut sub: [f64; EV_ROWS] = [f64::MIN; EV_ROWS];
     for (i, e) in rec.events.iter().enumerate() {
         if !drawn.contains(&i) {
             continue;
         }
         let st = style(e);
         let x = xs.x(e.t_ms);
-        let (y, title) = match &e.kind {
+        let (x, y, title) = match &e.kind {
             EventKind::Command(c) => {
                 let lane = hosts.iter().position(|h| *h == c.host).unwrap_or(0);
                 let t = format!("{} on {} ({}uid {}, cwd {}, exit {}): {}", tclock(e.t_ms), c.host, if c.service { "service, " } else { "" }, c.uid, c.cwd, exit_text(&c.exit), one_line(&c.line()));
-                (top + LANE * lane as f64 + LANE / 2.0, t)
+                (x, top + LANE * lane as f64 + LANE / 2.0, t)
             }
             _ => {
-                // Three sub-rows so that events at the same moment do not hide each other.
-                let r = (0..3).find(|r| sub[*r] < x - 13.0).unwrap_or_else(|| (0..3).min_by(|a, b| sub[*a].total_cmp(&sub[*b])).unwrap_or(0));
+                // Sub-rows so that events at the same moment do not hide each other; when
+                // every row is taken there, the marker moves right of the row's last one.
+                let (r, x) = match (0..EV_ROWS).find(|r| sub[*r] < x - 13.0) {
+                    Some(r) => (r, x),
+                    None => {
+                        let r = (0..EV_ROWS).min_by(|a, b| sub[*a].total_cmp(&sub[*b])).unwrap_or(0);
+                        (r, sub[r] + 13.0)
+                    }
+                };
                 sub[r] = x;
                 let host = event_host(e).map(|h| format!(" on {h}")).unwrap_or_default();
-                (ev_top + 13.0 + 16.0 * r as f64, format!("{} {}{host}: {}", tclock(e.t_ms), kind_word(e), one_line(&event_text(e))))
+                (x, ev_top + 10.0 + 14.5 * r as f64, format!("{} {}{host}: {}", tclock(e.t_ms), kind_word(e), one_line(&event_text(e))))
             }
         };
         shape_svg(o, st, x, y, &format!(r#"data-event="{i}" class="m""#), &title, credited.contains(&i));
@@ -513,9 +521,9 @@ pub fn render(rec: &DrillRecord) -> String {
         ("Mode", mode_text(rec.mode).to_string()),
         ("Severity", esc(&rec.severity)),
         ("Outcome", format!("<strong>{}</strong>", esc(oc))),
+        ("Duration", esc(&human_duration(f.duration_ms))),
         ("Start", esc(&utc(rec.started_unix_ms))),
         ("End", esc(&rec.ended_unix_ms.map_or_else(|| "still running".to_string(), utc))),
-        ("Duration", esc(&human_duration(f.duration_ms))),
     ];
     if let Some(l) = rec.time_limit_ms {
         rows.push(("Time limit", esc(&human_duration(l))));
