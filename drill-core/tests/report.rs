@@ -181,7 +181,12 @@ fn a_record_of_5000_commands_renders_bounded() {
         rec.events.push(Event::new(150_000 + i * 20, cmd(host, &["ss", "-tn", &format!("{i}")], Some(Exit::Code((i % 3) as i32)), i % 5 == 0)));
     }
     rec.sort_events();
+    let t0 = std::time::Instant::now();
     let h = report::render(&rec, Format::Html);
+    eprintln!("5000 commands: {} bytes of HTML in {:?}", h.len(), t0.elapsed());
+    if let Ok(p) = std::env::var("DRILL_REPORT_BIG_HTML") {
+        std::fs::write(p, &h).unwrap();
+    }
     assert_eq!(h.matches("data-event=\"").count(), drill_core::report::MAX_MARKERS);
     let drawn_other = incident().events.len();
     assert!(h.contains(&format!("{} more commands not drawn", rec.events.len() - drill_core::report::MAX_MARKERS)), "{drawn_other}");

@@ -9,7 +9,8 @@ use crate::record::{DrillRecord, Event, EventKind, Exit, Window};
 
 /// At most this many event markers in the timeline chart; the rest are counted in a note
 /// ("N more commands not drawn"). Non-command events are drawn first, then the commands
-/// credited in the resolution, then the learner's other commands, then service commands.
+/// credited in the resolution, then the learner's other commands, then service commands;
+/// a class that does not fit whole is sampled evenly (every k-th of its events).
 pub const MAX_MARKERS: usize = 2000;
 
 /// Text for HTML (element content and attribute values).
@@ -226,9 +227,21 @@ fn timeline_chart(rec: &DrillRecord, o: &mut String) {
         })
         .collect();
     prio.sort();
-    let drawn: BTreeSet<usize> = prio.iter().take(MAX_MARKERS).map(|(_, i)| *i).collect();
-    let not_drawn_cmds = prio.iter().skip(MAX_MARKERS).filter(|(p, _)| *p > 0).count();
-    let not_drawn_other = prio.iter().skip(MAX_MARKERS).filter(|(p, _)| *p == 0).count();
+    // Class by class; a class that does not fit whole is sampled evenly over its events
+    // (every k-th), so that the chart still spans the whole drill.
+    let mut drawn: BTreeSet<usize> = BTreeSet::new();
+    let (mut not_drawn_cmds, mut not_drawn_other) = (0usize, 0usize);
+    for class in 0..4u8 {
+        let members: Vec<usize> = prio.iter().filter(|(p, _)| *p == class).map(|(_, i)| *i).collect();
+        let budget = MAX_MARKERS - drawn.len();
+        let n = members.len();
+        if n <= budget {
+            drawn.extend(members);
+        } else {
+            drawn.extend((0..budget).map(|j| members[j * n / budget]));
+            if class == 0 { not_drawn_other += n - budget } else { not_drawn_cmds += n - budget }
+        }
+    }
 
     const LABELS_TOP: f64 = 8.0;
     const LABEL_ROW: f64 = 15.0;
