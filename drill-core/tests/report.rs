@@ -140,7 +140,7 @@ fn html_has_every_section_a_marker_per_event_and_no_external_resource() {
     let h = report::render(&rec, Format::Html);
     assert!(h.starts_with("<!DOCTYPE html>"));
     for (id, head) in SECTIONS {
-        assert!(h.contains(&format!(r#"<section id="{id}"><h2>{}</h2>"#, head.replace(',', ","))), "{id}");
+        assert!(h.contains(&format!(r#"<section id="{id}"><h2>{}</h2>"#, head)), "{id}");
     }
     assert_eq!(h.matches("data-event=\"").count(), rec.events.len());
     for i in 0..rec.events.len() {

@@ -39,7 +39,9 @@ fn the_html_report_renders_in_chromium() {
             eprintln!("report_chromium: skipped (DRILL_SKIP_CHROMIUM=1): no chromium binary in PATH");
             return;
         }
-        panic!("no chromium in PATH: install it with `DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium` (or `cargo xtask setup`), or set DRILL_SKIP_CHROMIUM=1 to skip this test");
+        panic!(
+            "no chromium in PATH: install it with `DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium` (or `cargo xtask setup`), or set DRILL_SKIP_CHROMIUM=1 to skip this test"
+        );
     };
     let rec = report_fixture::incident();
     let dir = std::env::temp_dir().join(format!("drill-report-chromium-{}", std::process::id()));

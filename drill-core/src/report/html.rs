@@ -136,7 +136,18 @@ fn shape_svg(o: &mut String, st: Style, x: f64, y: f64, attrs: &str, title: &str
         Shape::Diamond => write!(o, r#"<polygon {attrs} points="{x:.1},{:.1} {:.1},{y:.1} {x:.1},{:.1} {:.1},{y:.1}" fill="{f}"{ring}>{t}</polygon>"#, y - 7.0, x + 7.0, y + 7.0, x - 7.0),
         Shape::Up => write!(o, r#"<polygon {attrs} points="{x:.1},{:.1} {:.1},{:.1} {:.1},{:.1}" fill="{f}"{ring}>{t}</polygon>"#, y - 6.5, x + 6.5, y + 5.0, x - 6.5, y + 5.0),
         Shape::Down => write!(o, r#"<polygon {attrs} points="{x:.1},{:.1} {:.1},{:.1} {:.1},{:.1}" fill="{f}"{ring}>{t}</polygon>"#, y + 6.5, x + 6.5, y - 5.0, x - 6.5, y - 5.0),
-        Shape::Cross => write!(o, r#"<path {attrs} d="M{:.1},{:.1}L{:.1},{:.1}M{:.1},{:.1}L{:.1},{:.1}" stroke="{f}" stroke-width="3" stroke-linecap="round" fill="none">{t}</path>"#, x - 5.0, y - 5.0, x + 5.0, y + 5.0, x - 5.0, y + 5.0, x + 5.0, y - 5.0),
+        Shape::Cross => write!(
+            o,
+            r#"<path {attrs} d="M{:.1},{:.1}L{:.1},{:.1}M{:.1},{:.1}L{:.1},{:.1}" stroke="{f}" stroke-width="3" stroke-linecap="round" fill="none">{t}</path>"#,
+            x - 5.0,
+            y - 5.0,
+            x + 5.0,
+            y + 5.0,
+            x - 5.0,
+            y + 5.0,
+            x + 5.0,
+            y - 5.0
+        ),
         Shape::Line => write!(o, r#"<rect {attrs} x="{:.1}" y="{:.1}" width="3" height="18" fill="{f}">{t}</rect>"#, x - 1.5, y - 9.0),
     }
     .ok();
@@ -256,10 +267,17 @@ fn timeline_chart(rec: &DrillRecord, o: &mut String) {
     // Lane backgrounds and names.
     for (i, h) in hosts.iter().enumerate() {
         let y = top + LANE * i as f64;
-        let fill = if i % 2 == 0 { "#f6f8fa" } else { "#ffffff" };
-        write!(o, r##"<rect x="0" y="{y:.1}" width="{W}" height="{LANE}" fill="{fill}"/><text x="12" y="{:.1}" font-size="12.5" font-weight="600" fill="#1f2328">{}<title>{}</title></text>"##, y + LANE / 2.0 + 4.0, esc(&lane_name(h)), esc(h)).ok();
+        let fill = if i.is_multiple_of(2) { "#f6f8fa" } else { "#ffffff" };
+        write!(
+            o,
+            r##"<rect x="0" y="{y:.1}" width="{W}" height="{LANE}" fill="{fill}"/><text x="12" y="{:.1}" font-size="12.5" font-weight="600" fill="#1f2328">{}<title>{}</title></text>"##,
+            y + LANE / 2.0 + 4.0,
+            esc(&lane_name(h)),
+            esc(h)
+        )
+        .ok();
     }
-    let fill = if hosts.len() % 2 == 0 { "#f6f8fa" } else { "#ffffff" };
+    let fill = if hosts.len().is_multiple_of(2) { "#f6f8fa" } else { "#ffffff" };
     write!(o, r##"<rect x="0" y="{ev_top:.1}" width="{W}" height="{EV_LANE}" fill="{fill}"/><text x="12" y="{:.1}" font-size="12.5" font-weight="600" fill="#1f2328">events</text><text x="12" y="{:.1}" font-size="10.5" fill="#59636e">page, ack, checks,</text><text x="12" y="{:.1}" font-size="10.5" fill="#59636e">hints, submits</text>"##, ev_top + EV_LANE / 2.0 - 8.0, ev_top + EV_LANE / 2.0 + 6.0, ev_top + EV_LANE / 2.0 + 18.0).ok();
     xs.impact(o, &rec.windows, top, bottom);
     xs.axis(o, top, bottom, true);
@@ -283,7 +301,13 @@ fn timeline_chart(rec: &DrillRecord, o: &mut String) {
         let (lx, anchor, a, b) = if x + w > W - 4.0 { (x, "end", x - w, x) } else { (x + 3.0, "start", x, x + w) };
         if let Some(r) = (0..2).find(|r| rows[*r] < a) {
             rows[r] = b + 6.0;
-            write!(o, r##"<text x="{lx:.1}" y="{:.1}" font-size="11.5" font-weight="600" fill="{colour}" text-anchor="{anchor}">{}</text>"##, LABELS_TOP + LABEL_ROW * (r as f64 + 1.0) - 3.0, esc(&label)).ok();
+            write!(
+                o,
+                r##"<text x="{lx:.1}" y="{:.1}" font-size="11.5" font-weight="600" fill="{colour}" text-anchor="{anchor}">{}</text>"##,
+                LABELS_TOP + LABEL_ROW * (r as f64 + 1.0) - 3.0,
+                esc(&label)
+            )
+            .ok();
         }
     }
     // Markers.
@@ -351,7 +375,7 @@ fn timeline_chart(rec: &DrillRecord, o: &mut String) {
 }
 
 fn nice(x: f64) -> f64 {
-    if !(x > 0.0) || !x.is_finite() {
+    if x.is_nan() || x <= 0.0 || !x.is_finite() {
         return 1.0;
     }
     let e = 10f64.powf(x.log10().floor());
@@ -415,10 +439,23 @@ fn plot(rec: &DrillRecord, o: &mut String, id: &str, title: &str, y_label: &str,
     let mut v = 0.0;
     while v <= ymax + step / 2.0 {
         let yy = y(v);
-        write!(o, r##"<line x1="{X0}" y1="{yy:.1}" x2="{X1}" y2="{yy:.1}" stroke="#eef1f4"/><text x="{:.1}" y="{:.1}" font-size="11" fill="#59636e" text-anchor="end">{}</text>"##, X0 - 6.0, yy + 4.0, fmt_num(v, step)).ok();
+        write!(
+            o,
+            r##"<line x1="{X0}" y1="{yy:.1}" x2="{X1}" y2="{yy:.1}" stroke="#eef1f4"/><text x="{:.1}" y="{:.1}" font-size="11" fill="#59636e" text-anchor="end">{}</text>"##,
+            X0 - 6.0,
+            yy + 4.0,
+            fmt_num(v, step)
+        )
+        .ok();
         v += step;
     }
-    write!(o, r##"<line x1="{X0}" y1="{top}" x2="{X0}" y2="{bottom}" stroke="#8c959f"/><text transform="translate(58 {:.1}) rotate(-90)" font-size="11.5" fill="#59636e" text-anchor="middle">{}</text>"##, (top + bottom) / 2.0, esc(y_label)).ok();
+    write!(
+        o,
+        r##"<line x1="{X0}" y1="{top}" x2="{X0}" y2="{bottom}" stroke="#8c959f"/><text transform="translate(58 {:.1}) rotate(-90)" font-size="11.5" fill="#59636e" text-anchor="middle">{}</text>"##,
+        (top + bottom) / 2.0,
+        esc(y_label)
+    )
+    .ok();
     if rec.windows.is_empty() {
         write!(o, r##"<text x="{:.1}" y="{:.1}" font-size="13" fill="#59636e" text-anchor="middle">no windows recorded</text>"##, (X0 + X1) / 2.0, (top + bottom) / 2.0).ok();
     }
@@ -430,7 +467,18 @@ fn plot(rec: &DrillRecord, o: &mut String, id: &str, title: &str, y_label: &str,
                 let (a, b) = (xs.x(w.start_ms), xs.x(w.end_ms));
                 let bw = ((b - a) * 0.8 / n).max(1.0);
                 let bx = a + (b - a) * 0.1 + bw * k as f64;
-                write!(o, r#"<rect x="{bx:.1}" y="{:.1}" width="{bw:.1}" height="{:.1}" fill="{}"><title>{}–{} {}: {}</title></rect>"#, y(*v), bottom - y(*v), s.colour, clock(w.start_ms), clock(w.end_ms), esc(&s.name), v).ok();
+                write!(
+                    o,
+                    r#"<rect x="{bx:.1}" y="{:.1}" width="{bw:.1}" height="{:.1}" fill="{}"><title>{}–{} {}: {}</title></rect>"#,
+                    y(*v),
+                    bottom - y(*v),
+                    s.colour,
+                    clock(w.start_ms),
+                    clock(w.end_ms),
+                    esc(&s.name),
+                    v
+                )
+                .ok();
             }
             continue;
         }
@@ -448,7 +496,17 @@ fn plot(rec: &DrillRecord, o: &mut String, id: &str, title: &str, y_label: &str,
                     let px = xs.x((w.start_ms + w.end_ms) / 2);
                     seg.push(format!("{px:.1},{:.1}", y(*v)));
                     if rec.windows.len() <= 400 {
-                        write!(o, r#"<circle cx="{px:.1}" cy="{:.1}" r="2.6" fill="{}"><title>{}–{} {}: {}</title></circle>"#, y(*v), s.colour, clock(w.start_ms), clock(w.end_ms), esc(&s.name), (v * 10.0).round() / 10.0).ok();
+                        write!(
+                            o,
+                            r#"<circle cx="{px:.1}" cy="{:.1}" r="2.6" fill="{}"><title>{}–{} {}: {}</title></circle>"#,
+                            y(*v),
+                            s.colour,
+                            clock(w.start_ms),
+                            clock(w.end_ms),
+                            esc(&s.name),
+                            (v * 10.0).round() / 10.0
+                        )
+                        .ok();
                     }
                 }
                 None => flush(&mut seg, o),
@@ -496,7 +554,7 @@ fn code(s: &str) -> String {
 /// Prose from a scenario (root cause, fault notes): escaped, with its `backtick spans` as code.
 pub fn prose(s: &str) -> String {
     let parts: Vec<&str> = s.split('`').collect();
-    if parts.len() % 2 == 0 {
+    if parts.len().is_multiple_of(2) {
         return esc(s);
     }
     parts.iter().enumerate().map(|(i, p)| if i % 2 == 1 && !p.is_empty() { code(p) } else { esc(p) }).collect()
@@ -666,7 +724,13 @@ pub fn render(rec: &DrillRecord) -> String {
     // Lessons.
     sec(&mut o, "lessons");
     o.push_str(r#"<p class="note">To fill in, blamelessly: the system and the process, not the person.</p><div class="lessons"><div><h3>What went well</h3></div><div><h3>What went wrong</h3></div><div><h3>Where we got lucky</h3></div></div></section>"#);
-    write!(o, r#"<footer>Generated by <code>drill report</code> from record <code>{}</code> (schema {}). Self-contained: no script, no external resource.</footer></main></body></html>"#, esc(&rec.id), crate::record::SCHEMA_VERSION).ok();
+    write!(
+        o,
+        r#"<footer>Generated by <code>drill report</code> from record <code>{}</code> (schema {}). Self-contained: no script, no external resource.</footer></main></body></html>"#,
+        esc(&rec.id),
+        crate::record::SCHEMA_VERSION
+    )
+    .ok();
     o.push('\n');
     o
 }

@@ -35,7 +35,7 @@ pub fn code(s: &str) -> String {
 /// kept as code spans (when its backticks pair up).
 pub fn prose(s: &str) -> String {
     let parts: Vec<&str> = s.split('`').collect();
-    if parts.len() % 2 == 0 {
+    if parts.len().is_multiple_of(2) {
         return esc(s);
     }
     parts.iter().enumerate().map(|(i, p)| if i % 2 == 1 && !p.is_empty() { code(p) } else { esc(p) }).collect()
@@ -44,7 +44,7 @@ pub fn prose(s: &str) -> String {
 /// `prose` inside a table cell (`|` escaped in its code spans too; `esc` escapes it outside).
 pub fn prose_cell(s: &str) -> String {
     let parts: Vec<&str> = s.split('`').collect();
-    if parts.len() % 2 == 0 {
+    if parts.len().is_multiple_of(2) {
         return esc(s);
     }
     parts.iter().enumerate().map(|(i, p)| if i % 2 == 1 && !p.is_empty() { code_cell(p) } else { esc(p) }).collect()

@@ -66,11 +66,78 @@ pub const RESOLUTION_PER_FLIP: usize = 3;
 /// Programs that only look (never change the state of a host), whatever their arguments.
 /// A command whose program is here is never credited with a fix unless nothing else ran.
 pub const READ_ONLY_PROGRAMS: &[&str] = &[
-    "ls", "cat", "less", "more", "head", "tail", "grep", "egrep", "fgrep", "zgrep", "wc", "stat", "file", "which", "whereis", "id", "whoami", "w", "who",
-    "uptime", "uname", "date", "pwd", "printenv", "ss", "netstat", "ping", "ping6", "curl", "wget", "dig", "host", "nslookup", "drill", "tcpdump", "tshark",
-    "traceroute", "tracepath", "mtr", "nc", "ncat", "openssl", "ps", "pgrep", "top", "htop", "free", "df", "du", "lsof", "strace", "ltrace", "journalctl",
-    "dmesg", "vmstat", "iostat", "mpstat", "pidstat", "sar", "nstat", "lsns", "lsblk", "findmnt", "getent", "man", "iptables-save", "ip6tables-save",
-    "nft-list", "arping", "iperf3", "bpftrace", "perf",
+    "ls",
+    "cat",
+    "less",
+    "more",
+    "head",
+    "tail",
+    "grep",
+    "egrep",
+    "fgrep",
+    "zgrep",
+    "wc",
+    "stat",
+    "file",
+    "which",
+    "whereis",
+    "id",
+    "whoami",
+    "w",
+    "who",
+    "uptime",
+    "uname",
+    "date",
+    "pwd",
+    "printenv",
+    "ss",
+    "netstat",
+    "ping",
+    "ping6",
+    "curl",
+    "wget",
+    "dig",
+    "host",
+    "nslookup",
+    "drill",
+    "tcpdump",
+    "tshark",
+    "traceroute",
+    "tracepath",
+    "mtr",
+    "nc",
+    "ncat",
+    "openssl",
+    "ps",
+    "pgrep",
+    "top",
+    "htop",
+    "free",
+    "df",
+    "du",
+    "lsof",
+    "strace",
+    "ltrace",
+    "journalctl",
+    "dmesg",
+    "vmstat",
+    "iostat",
+    "mpstat",
+    "pidstat",
+    "sar",
+    "nstat",
+    "lsns",
+    "lsblk",
+    "findmnt",
+    "getent",
+    "man",
+    "iptables-save",
+    "ip6tables-save",
+    "nft-list",
+    "arping",
+    "iperf3",
+    "bpftrace",
+    "perf",
 ];
 
 /// Programs that only look when used in a read-only form (see `is_read_only`):
@@ -154,14 +221,68 @@ pub fn is_read_only(argv: &[String]) -> bool {
         }
         "nft" => words(args).first().is_some_and(|w| ["list", "monitor", "describe"].contains(w)) && !has(&["-f", "--file", "-i", "--interactive"]),
         "iptables" | "ip6tables" | "iptables-nft" | "iptables-legacy" | "ip6tables-nft" | "ip6tables-legacy" => {
-            args.iter().any(|x| matches!(*x, "-L" | "--list" | "-S" | "--list-rules") || (x.starts_with("-L") && x.len() > 2 && !x.contains('Z')) || (x.starts_with("-") && !x.starts_with("--") && x.contains('L') && !x.contains('Z')))
-                && !has(&["-A", "-D", "-I", "-R", "-F", "-Z", "-N", "-X", "-P", "-E", "--append", "--delete", "--insert", "--replace", "--flush", "--zero", "--new-chain", "--delete-chain", "--policy", "--rename-chain"])
-                && !args.iter().any(|x| x.starts_with('-') && !x.starts_with("--") && x.contains('Z'))
+            args.iter().any(|x| {
+                matches!(*x, "-L" | "--list" | "-S" | "--list-rules")
+                    || (x.starts_with("-L") && x.len() > 2 && !x.contains('Z'))
+                    || (x.starts_with("-") && !x.starts_with("--") && x.contains('L') && !x.contains('Z'))
+            }) && !has(&[
+                "-A",
+                "-D",
+                "-I",
+                "-R",
+                "-F",
+                "-Z",
+                "-N",
+                "-X",
+                "-P",
+                "-E",
+                "--append",
+                "--delete",
+                "--insert",
+                "--replace",
+                "--flush",
+                "--zero",
+                "--new-chain",
+                "--delete-chain",
+                "--policy",
+                "--rename-chain",
+            ]) && !args.iter().any(|x| x.starts_with('-') && !x.starts_with("--") && x.contains('Z'))
         }
-        "sysctl" => !args.iter().any(|x| x.contains('=') || matches!(*x, "-w" | "--write" | "-p" | "--load" | "--system") || (x.starts_with('-') && !x.starts_with("--") && (x.contains('w') || x.contains('p')))),
+        "sysctl" => !args
+            .iter()
+            .any(|x| x.contains('=') || matches!(*x, "-w" | "--write" | "-p" | "--load" | "--system") || (x.starts_with('-') && !x.starts_with("--") && (x.contains('w') || x.contains('p')))),
         "svc" => args.first().is_none_or(|v| matches!(*v, "status" | "logs" | "list" | "ls" | "log")),
         "systemctl" => words(args).first().is_none_or(|v| matches!(*v, "status" | "show" | "cat") || v.starts_with("list-") || v.starts_with("is-")),
-        "ethtool" => !has(&["-s", "--change", "-K", "--offload", "-G", "--set-ring", "-L", "--set-channels", "-A", "--pause", "-C", "--coalesce", "-E", "--change-eeprom", "-X", "--set-rxfh-indir", "-U", "-N", "--config-nfc", "-f", "--flash", "-W", "--set-dump", "-r", "--negotiate", "-p", "--identify", "--reset"]),
+        "ethtool" => !has(&[
+            "-s",
+            "--change",
+            "-K",
+            "--offload",
+            "-G",
+            "--set-ring",
+            "-L",
+            "--set-channels",
+            "-A",
+            "--pause",
+            "-C",
+            "--coalesce",
+            "-E",
+            "--change-eeprom",
+            "-X",
+            "--set-rxfh-indir",
+            "-U",
+            "-N",
+            "--config-nfc",
+            "-f",
+            "--flash",
+            "-W",
+            "--set-dump",
+            "-r",
+            "--negotiate",
+            "-p",
+            "--identify",
+            "--reset",
+        ]),
         "conntrack" => has(&["-L", "--dump", "-S", "--stats", "-C", "--count", "-E", "--event", "-G", "--get"]) && !has(&["-D", "--delete", "-F", "--flush", "-U", "--update", "-I", "--create"]),
         "arp" => !has(&["-d", "--delete", "-s", "--set", "-f", "--file"]),
         "route" => !args.iter().any(|x| matches!(*x, "add" | "del" | "delete" | "flush")),
@@ -338,7 +459,13 @@ pub fn event_host(e: &Event) -> Option<&str> {
 /// What an event says, as plain text (commands: their line, cwd, uid and exit).
 pub fn event_text(e: &Event) -> String {
     match &e.kind {
-        EventKind::FaultInjected { fault, note } => if note.is_empty() { fault.clone() } else { format!("{fault}: {note}") },
+        EventKind::FaultInjected { fault, note } => {
+            if note.is_empty() {
+                fault.clone()
+            } else {
+                format!("{fault}: {note}")
+            }
+        }
         EventKind::Paged { severity, alert } => format!("{severity}: {alert}"),
         EventKind::Ack => "the page was acknowledged".into(),
         EventKind::Command(c) => format!("{} (cwd {}, uid {}, {})", c.line(), c.cwd, c.uid, exit_text(&c.exit)),
@@ -349,7 +476,13 @@ pub fn event_text(e: &Event) -> String {
         EventKind::CheckFlip { check, passed, saw } => format!("{check} now {} (saw {saw})", if *passed { "passing" } else { "failing" }),
         EventKind::Mitigated => "the service level recovered and stayed so".into(),
         EventKind::Collateral { what, .. } => what.clone(),
-        EventKind::Solve { applied } => if *applied { "drill solve: the reference fix was applied".into() } else { "drill solve: the answer was shown".into() },
+        EventKind::Solve { applied } => {
+            if *applied {
+                "drill solve: the reference fix was applied".into()
+            } else {
+                "drill solve: the answer was shown".into()
+            }
+        }
         EventKind::TimeUp => "the clock ran out".into(),
         EventKind::Ended { outcome } => format!("ended: {}", outcome.as_str()),
     }
@@ -371,16 +504,57 @@ mod tests {
     #[test]
     fn read_only_forms() {
         for ro in [
-            "ls -la /etc", "cat /etc/hosts", "ip a", "ip -s link", "ip route show", "ip addr show dev eth0", "ip -n ns1 route", "nft -a list ruleset", "nft list table inet filter",
-            "iptables -L -n -v", "iptables -S", "iptables -nvL", "sysctl net.ipv4.ip_forward", "sysctl -a", "svc status", "svc logs httpd", "ss -tlnp", "curl -v -m 3 http://api:8080/",
-            "sudo nft list ruleset", "tc qdisc show dev eth0", "tc -s qdisc", "bash", "conntrack -L", "ethtool -k eth0", "/usr/bin/journalctl -u x", "timeout 5 tcpdump -i any",
+            "ls -la /etc",
+            "cat /etc/hosts",
+            "ip a",
+            "ip -s link",
+            "ip route show",
+            "ip addr show dev eth0",
+            "ip -n ns1 route",
+            "nft -a list ruleset",
+            "nft list table inet filter",
+            "iptables -L -n -v",
+            "iptables -S",
+            "iptables -nvL",
+            "sysctl net.ipv4.ip_forward",
+            "sysctl -a",
+            "svc status",
+            "svc logs httpd",
+            "ss -tlnp",
+            "curl -v -m 3 http://api:8080/",
+            "sudo nft list ruleset",
+            "tc qdisc show dev eth0",
+            "tc -s qdisc",
+            "bash",
+            "conntrack -L",
+            "ethtool -k eth0",
+            "/usr/bin/journalctl -u x",
+            "timeout 5 tcpdump -i any",
         ] {
             assert!(is_read_only(&v(ro)), "{ro} is read-only");
         }
         for rw in [
-            "nft delete rule inet filter input handle 4", "nft flush ruleset", "nft -f /etc/nftables.conf", "ip route add default via 10.0.0.1", "ip link set eth0 up", "ip addr del 10.0.0.2/24 dev eth0",
-            "iptables -D INPUT 1", "iptables -L -Z", "iptables -F", "sysctl -w net.ipv4.ip_forward=1", "sysctl net.ipv4.ip_forward=1", "sysctl -p", "svc restart httpd", "tc qdisc del dev eth0 root",
-            "sh -c rm", "rm -f /x", "vi /etc/hosts", "conntrack -F", "ethtool -K eth0 tso off", "sudo ip link set eth0 down", "echo 1",
+            "nft delete rule inet filter input handle 4",
+            "nft flush ruleset",
+            "nft -f /etc/nftables.conf",
+            "ip route add default via 10.0.0.1",
+            "ip link set eth0 up",
+            "ip addr del 10.0.0.2/24 dev eth0",
+            "iptables -D INPUT 1",
+            "iptables -L -Z",
+            "iptables -F",
+            "sysctl -w net.ipv4.ip_forward=1",
+            "sysctl net.ipv4.ip_forward=1",
+            "sysctl -p",
+            "svc restart httpd",
+            "tc qdisc del dev eth0 root",
+            "sh -c rm",
+            "rm -f /x",
+            "vi /etc/hosts",
+            "conntrack -F",
+            "ethtool -K eth0 tso off",
+            "sudo ip link set eth0 down",
+            "echo 1",
         ] {
             assert!(!is_read_only(&v(rw)), "{rw} changes state");
         }

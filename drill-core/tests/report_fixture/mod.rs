@@ -24,7 +24,13 @@ pub fn cmd(host: &str, argv: &[&str], exit: Option<Exit>, service: bool) -> Even
 }
 
 fn window(i: u64, passed: bool, failed: u64) -> Window {
-    let (p50, p95) = if failed >= 30 { (None, None) } else if passed { (Some(11.0 + i as f64 % 3.0), Some(29.0 + i as f64)) } else { (Some(980.0), Some(2900.0)) };
+    let (p50, p95) = if failed >= 30 {
+        (None, None)
+    } else if passed {
+        (Some(11.0 + i as f64 % 3.0), Some(29.0 + i as f64))
+    } else {
+        (Some(980.0), Some(2900.0))
+    };
     let mut counters = std::collections::BTreeMap::new();
     if !passed {
         counters.insert("drops:NETFILTER_DROP".to_string(), 40 + 3 * i);
@@ -65,7 +71,17 @@ pub fn incident() -> DrillRecord {
         Event::new(268_000, EventKind::Submit { passed: true, failed_checks: vec![] }),
         Event::new(268_000, EventKind::Ended { outcome: Outcome::Resolved }),
     ];
-    let windows = vec![window(0, false, 30), window(1, false, 28), window(2, false, 29), window(3, false, 30), window(4, false, 27), window(5, true, 0), window(6, true, 0), window(7, true, 0), window(8, true, 0)];
+    let windows = vec![
+        window(0, false, 30),
+        window(1, false, 28),
+        window(2, false, 29),
+        window(3, false, 30),
+        window(4, false, 27),
+        window(5, true, 0),
+        window(6, true, 0),
+        window(7, true, 0),
+        window(8, true, 0),
+    ];
     let mut rec = DrillRecord {
         schema_version: SCHEMA_VERSION,
         id: "inc-20261201-2300-7f3a".into(),
