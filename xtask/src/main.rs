@@ -60,7 +60,8 @@ enum Cmd {
 }
 
 /// Packages needed to build (first group) and inside drill hosts (second group).
-const BUILD_PACKAGES: &[&str] = &["clang", "libbpf-dev", "linux-libc-dev", "pkg-config"];
+// chromium: drill-core's report test renders the HTML report in it (tests/report_chromium.rs).
+const BUILD_PACKAGES: &[&str] = &["clang", "libbpf-dev", "linux-libc-dev", "pkg-config", "chromium"];
 const HOST_PACKAGES: &[&str] = &[
     "iproute2",
     "nftables",
