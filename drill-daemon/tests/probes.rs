@@ -42,7 +42,7 @@ fn probes_see_exactly_what_was_caused_and_only_there() {
     for p in info["probes"].as_array().unwrap() {
         assert_eq!(p["loaded"], true, "probe {} did not load: {}", p["name"], p["error"]);
     }
-    assert_eq!(info["probes"].as_array().unwrap().len(), 8);
+    assert_eq!(info["probes"].as_array().unwrap().len(), 10, "every program of the object");
     let id = start(&d, "a.toml");
     let other = start(&d, "b.toml");
     let (client, server) = (format!("drill-{id}-client"), format!("drill-{id}-server"));
