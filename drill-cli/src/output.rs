@@ -106,22 +106,8 @@ pub fn print_page(d: &DrillInfo, json: bool) -> Result<()> {
     })
 }
 
-/// `YYYY-MM-DD HH:MM:SS UTC` of a unix time in ms.
-pub fn utc(ms: u64) -> String {
-    let secs = (ms / 1000) as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil from days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC", rem / 3600, rem % 3600 / 60, rem % 60)
-}
+/// `YYYY-MM-DD HH:MM:SS UTC` of a unix time in ms (the report's own).
+pub use drill_core::report::utc;
 
 fn opt_clock(secs: Option<f64>) -> String {
     secs.map_or("—".to_string(), |s| drill_core::incident::clock((s * 1000.0) as u64))

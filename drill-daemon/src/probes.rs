@@ -38,8 +38,8 @@ where
     T::try_from(map).with_context(|| format!("map {name} has an unexpected type"))
 }
 
-/// Drains a ring buffer into a per-netns store, parsing records with `parse`.
-fn drain<T: Send + 'static>(ring: RingBuf<MapData>, store: Store<T>, parse: fn(&[u8]) -> Option<(u32, T)>) -> Result<()> {
+/// Drains a ring buffer on the runtime, handing each batch of records to `take`.
+fn drain_with<T: Send + 'static>(ring: RingBuf<MapData>, parse: fn(&[u8]) -> Option<T>, mut take: impl FnMut(Vec<T>) + Send + 'static) -> Result<()> {
     // SAFETY: the RingBuf owns its map fd and keeps it open, unchanged, for as long as
     // the AsyncFd (which owns the RingBuf) lives.
     let mut afd = unsafe { AsyncFd::register(ring) }.map_err(|e| anyhow!("registering a ring buffer with tokio: {e}"))?;
@@ -56,18 +56,25 @@ fn drain<T: Send + 'static>(ring: RingBuf<MapData>, store: Store<T>, parse: fn(&
                 }
             }
             guard.clear_ready();
-            if let Ok(mut s) = store.lock() {
-                for (netns, x) in batch {
-                    let q = s.entry(netns).or_default();
-                    if q.len() >= EVENTS_PER_NETNS {
-                        q.pop_front();
-                    }
-                    q.push_back(x);
-                }
-            }
+            take(batch);
         }
     });
     Ok(())
+}
+
+/// Drains a ring buffer into a per-netns store, parsing records with `parse`.
+fn drain<T: Send + 'static>(ring: RingBuf<MapData>, store: Store<T>, parse: fn(&[u8]) -> Option<(u32, T)>) -> Result<()> {
+    drain_with(ring, parse, move |batch| {
+        if let Ok(mut s) = store.lock() {
+            for (netns, x) in batch {
+                let q = s.entry(netns).or_default();
+                if q.len() >= EVENTS_PER_NETNS {
+                    q.pop_front();
+                }
+                q.push_back(x);
+            }
+        }
+    })
 }
 
 /// TCP state dwell times (`sock:inet_sock_set_state`).
@@ -279,42 +286,26 @@ impl CommandProbe {
     }
 
     fn drain(ring: RingBuf<MapData>, store: Arc<Mutex<StdHashMap<u32, VecDeque<Captured>>>>) -> Result<()> {
-        // SAFETY: as in `drain`: the AsyncFd owns the RingBuf and its fd.
-        let mut afd = unsafe { AsyncFd::register(ring) }.map_err(|e| anyhow!("registering a ring buffer with tokio: {e}"))?;
-        tokio::spawn(async move {
-            loop {
-                let Ok(mut guard) = afd.readable_mut().await else {
-                    break;
-                };
-                let rb = guard.get_inner_mut();
-                let mut batch = Vec::new();
-                while let Some(item) = rb.next() {
-                    if let Some(r) = drill_ebpf::CmdRecord::from_bytes(&item) {
-                        batch.push(r);
-                    }
-                }
-                guard.clear_ready();
-                let Ok(mut s) = store.lock() else { continue };
-                for r in batch {
-                    match r {
-                        drill_ebpf::CmdRecord::Exec(e) => {
-                            // Only namespaces being watched (a record may outlive its drill).
-                            let Some(q) = s.get_mut(&e.pidns) else { continue };
-                            if q.len() >= COMMANDS_PER_PIDNS {
-                                q.pop_front();
-                            }
-                            q.push_back(Captured { exec: e, exit: None });
+        drain_with(ring, drill_ebpf::CmdRecord::from_bytes, move |batch| {
+            let Ok(mut s) = store.lock() else { return };
+            for r in batch {
+                match r {
+                    drill_ebpf::CmdRecord::Exec(e) => {
+                        // Only namespaces being watched (a record may outlive its drill).
+                        let Some(q) = s.get_mut(&e.pidns) else { continue };
+                        if q.len() >= COMMANDS_PER_PIDNS {
+                            q.pop_front();
                         }
-                        drill_ebpf::CmdRecord::Exit(x) => {
-                            if let Some(c) = s.get_mut(&x.pidns).and_then(|q| q.iter_mut().rev().find(|c| c.exec.pid == x.pid && c.exit.is_none())) {
-                                c.exit = Some((x.ts_ns, x.exit_code));
-                            }
+                        q.push_back(Captured { exec: e, exit: None });
+                    }
+                    drill_ebpf::CmdRecord::Exit(x) => {
+                        if let Some(c) = s.get_mut(&x.pidns).and_then(|q| q.iter_mut().rev().find(|c| c.exec.pid == x.pid && c.exit.is_none())) {
+                            c.exit = Some((x.ts_ns, x.exit_code));
                         }
                     }
                 }
             }
-        });
-        Ok(())
+        })
     }
 }
 
