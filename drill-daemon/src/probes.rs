@@ -299,8 +299,12 @@ impl CommandProbe {
                         q.push_back(Captured { exec: e, exit: None });
                     }
                     drill_ebpf::CmdRecord::Exit(x) => {
-                        if let Some(c) = s.get_mut(&x.pidns).and_then(|q| q.iter_mut().rev().find(|c| c.exec.pid == x.pid && c.exit.is_none())) {
-                            c.exit = Some((x.ts_ns, x.exit_code));
+                        // Every exec of that pid still open ended with it (`env` or
+                        // `setpriv` exec their program in the same process).
+                        if let Some(q) = s.get_mut(&x.pidns) {
+                            for c in q.iter_mut().rev().filter(|c| c.exec.pid == x.pid && c.exit.is_none()) {
+                                c.exit = Some((x.ts_ns, x.exit_code));
+                            }
                         }
                     }
                 }

@@ -71,6 +71,14 @@ fn every_command_of_a_host_is_captured_and_nothing_foreign() {
         .unwrap();
     assert!(api.status.success(), "{}", String::from_utf8_lossy(&api.stderr));
     expected.extend((1..=30).map(|i| format!("mk-api-{i}")));
+    // The API's exec runs its shell line inside the host's PID namespace: the line itself
+    // is in the timeline, not only what it starts.
+    let api_line = Command::new("curl")
+        .args(["-sf", "--unix-socket", d.socket.to_str().unwrap(), "-H", "content-type: application/json", "-d", &serde_json::json!({"host": "api", "command": "exit 7"}).to_string(), &format!("http://drill/v1/drills/{a}/exec")])
+        .output()
+        .unwrap();
+    let answer: Value = serde_json::from_slice(&api_line.stdout).unwrap();
+    assert_eq!(answer["exit_code"], 7, "the exit status comes through: {answer}");
     // Working directory, uid, exit statuses, truncation.
     exec(&d, &a, "api", "cd /etc/ssl && /bin/true mk-cwd; setpriv --reuid 65534 /bin/true mk-uid; /bin/sh -c 'exit 3' mk-exit3; /bin/sleep 31 & p=$!; sleep 0.3; kill -9 $p; wait $p; /bin/true $(seq 1 400) ; /bin/true mk-long-$(head -c 2000 /dev/zero | tr '\\0' x)");
 
@@ -101,10 +109,20 @@ fn every_command_of_a_host_is_captured_and_nothing_foreign() {
         assert_eq!(argv(&c)[0], "/bin/true");
     }
     assert_eq!(by("mk-py-3")["host"], "client");
+    let line = cmds.iter().find(|c| argv(c) == ["/bin/sh", "-c", "exit 7"]).expect("the API's shell line itself");
+    assert_eq!(line["exit"], serde_json::json!({"how": "code", "value": 7}));
     assert_eq!(by("mk-shell-4")["cwd"], "/var/tmp");
     assert_eq!(by("mk-cwd")["cwd"], "/etc/ssl");
     assert_eq!(by("mk-loop-9")["uid"], 0);
     assert_eq!(by("mk-uid")["uid"], 65534);
+    let setpriv = cmds.iter().find(|c| argv(c).first().is_some_and(|a| a == "setpriv")).expect("setpriv");
+    assert_eq!(setpriv["exit"], serde_json::json!({"how": "code", "value": 0}), "an exec chain's first program ends with the process: {setpriv}");
+    // Services are the init's workloads; a program the init inherited is not one.
+    assert!(cmds.iter().any(|c| c["service"] == true && argv(c).get(1).is_some_and(|a| a == "workload")), "httpd's start is a service");
+    exec(&d, &a, "api", "(sleep 0.2; /bin/true mk-orphan) & exit 0");
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let orphan = commands(&record(&d, &a)).into_iter().find(|c| argv(c).iter().any(|x| x == "mk-orphan")).expect("the orphan's program");
+    assert_eq!(orphan["service"], false, "{orphan}");
     assert_eq!(by("mk-exit3")["exit"], serde_json::json!({"how": "code", "value": 3}));
     let sleep = cmds.iter().find(|c| argv(c) == ["/bin/sleep", "31"]).expect("the killed sleep");
     assert_eq!(sleep["exit"], serde_json::json!({"how": "signal", "value": 9}));

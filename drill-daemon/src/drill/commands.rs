@@ -26,9 +26,10 @@ impl<K: Kernel> Drill<K> {
                 let e = &c.exec;
                 let (argv, argv_truncated) = e.argv(ARGV_ENTRIES);
                 let (cwd, _) = e.cwd();
-                // The init's own children are its services; the init itself (PID 1 in the
-                // host) execs only once, at its start.
-                let service = e.ppid == init || e.pid == init;
+                // The init itself (PID 1 in the host) and the services it starts, as
+                // `host/init.rs` starts them: `NAME workload KIND --name NAME ...`. An
+                // orphan the init inherited before its exec is not one of them.
+                let service = e.pid == init || (e.ppid == init && argv.get(1).is_some_and(|a| a == "workload"));
                 out.push((
                     ms(e.ts_ns),
                     Command {

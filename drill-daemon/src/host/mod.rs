@@ -318,7 +318,11 @@ pub fn command_in_host(pid: i32, command: &str) -> Result<tokio::process::Comman
     let (cg_files, drop) = entry_limits(pid)?;
     let nss = open_namespaces(pid)?;
     let mut cmd = std::process::Command::new("/bin/sh");
-    cmd.arg("-c").arg(command).env_clear().env("PATH", HOST_PATH).env("HOME", "/root").env("LANG", "C.UTF-8");
+    // setns into a PID namespace places only the children there: this shell forks the
+    // one that runs `command` (a plain `sh -c command` would itself stay outside the
+    // host's PID namespace, and a shell that execs a lone command in place would take it
+    // out of the timeline's capture).
+    cmd.arg("-c").arg("/bin/sh -c \"$0\"; exit $?").arg(command).env_clear().env("PATH", HOST_PATH).env("HOME", "/root").env("LANG", "C.UTF-8");
     // SAFETY: pre_exec runs in the forked child, which is single-threaded: setns of a
     // mount namespace is allowed there. Only syscalls are made.
     unsafe {
