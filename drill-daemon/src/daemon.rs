@@ -244,7 +244,6 @@ async fn start_h(State(d): State<Arc<Daemon>>, ConnectInfo(peer): ConnectInfo<Pe
     }
     d.drills.lock().await.insert(id.clone(), drill.clone());
     let info = d.info(&drill).await;
-    let mut plan = plan;
     if req.incident.is_some() {
         // The page names no cause: the plan's faults, probes and checks would.
         plan.faults.clear();

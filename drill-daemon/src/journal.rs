@@ -72,11 +72,10 @@ pub fn undo(dir: &Path, j: Option<&Journal>) -> Vec<String> {
     let mut errors = Vec::new();
     if let Some(j) = j {
         for &pid in &j.host_pids {
-            if is_host_init(pid) {
-                if let Err(e) = host::kill_and_reap(pid, std::time::Duration::from_secs(2)) {
+            if is_host_init(pid)
+                && let Err(e) = host::kill_and_reap(pid, std::time::Duration::from_secs(2)) {
                     errors.push(format!("drill {}: {e:#}", j.drill_id));
                 }
-            }
         }
         // Hosts' cgroups, once their inits are gone (recorded per host; also found by id).
         errors.extend(host::cgroup::remove_for_drill(dir, Some(&j.drill_id)).into_iter().map(|e| format!("drill {}: {e}", j.drill_id)));
@@ -89,11 +88,10 @@ pub fn undo(dir: &Path, j: Option<&Journal>) -> Vec<String> {
         // No readable journal: the hosts' cgroup records still say what to remove.
         errors.extend(host::cgroup::remove_for_drill(dir, None));
     }
-    if let Err(e) = std::fs::remove_dir_all(dir) {
-        if e.kind() != std::io::ErrorKind::NotFound {
+    if let Err(e) = std::fs::remove_dir_all(dir)
+        && e.kind() != std::io::ErrorKind::NotFound {
             errors.push(format!("removing {}: {e}", dir.display()));
         }
-    }
     errors
 }
 

@@ -216,18 +216,15 @@ impl Session {
             }
             let t = t.saturating_sub(self.ready_ms);
             let prog = c.argv.first().map(|a| a.rsplit('/').next().unwrap_or(a).to_string()).unwrap_or_default();
-            if prog == "svc" {
-                if let (Some(action), Some(service)) = (c.argv.get(1), c.argv.get(2)) {
-                    if matches!(action.as_str(), "start" | "stop" | "restart") {
+            if prog == "svc"
+                && let (Some(action), Some(service)) = (c.argv.get(1), c.argv.get(2))
+                    && matches!(action.as_str(), "start" | "stop" | "restart") {
                         st.events.push(Event::new(t, EventKind::Svc { host: c.host.clone(), action: action.clone(), service: service.clone() }));
                     }
-                }
-            }
-            if st.outcome == Outcome::Running {
-                if let Some(what) = incident::collateral(&c, &ctx) {
+            if st.outcome == Outcome::Running
+                && let Some(what) = incident::collateral(&c, &ctx) {
                     st.events.push(Event::new(t, EventKind::Collateral { what, host: c.host.clone() }));
                 }
-            }
         }
     }
 

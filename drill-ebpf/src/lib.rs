@@ -199,7 +199,7 @@ impl CmdExec {
         let mut s = String::from("/");
         s.push_str(&parts.join("/"));
         if self.cwd_cut != 0 {
-            s.insert_str(0, "…");
+            s.insert(0, '…');
         }
         (s, self.cwd_cut != 0)
     }

@@ -215,11 +215,10 @@ impl<K: Kernel> Drill<K> {
                 errors.push(DrillError::Internal(anyhow::anyhow!("{}: {e}", c.undo_text())));
             }
         }
-        if let Err(e) = std::fs::remove_dir_all(&self.dir) {
-            if e.kind() != std::io::ErrorKind::NotFound {
+        if let Err(e) = std::fs::remove_dir_all(&self.dir)
+            && e.kind() != std::io::ErrorKind::NotFound {
                 errors.push(DrillError::Internal(anyhow::anyhow!("removing {}: {e}", self.dir.display())));
             }
-        }
         info!(drill = %self.id, errors = errors.len(), "drill torn down");
         errors
     }

@@ -30,12 +30,11 @@ pub(super) fn require_probes(k: &impl Kernel, plan: &Plan) -> Result<()> {
                 e => e,
             })?;
         }
-        if let Check::Count { counted: Counted::Drops { reason: Some(r) }, .. } = c {
-            if !k.drop_reason_known(r)? {
+        if let Check::Count { counted: Counted::Drops { reason: Some(r) }, .. } = c
+            && !k.drop_reason_known(r)? {
                 let why = format!("check `{}`: this kernel has no drop reason `{r}` (see `enum skb_drop_reason`; e.g. NETFILTER_DROP, NO_SOCKET, TCP_CSUM)", c.name());
                 return Err(DrillError::ProbeMissing { probe: drill_ebpf::describes("drill_drop").to_string(), why });
             }
-        }
     }
     Ok(())
 }

@@ -210,11 +210,10 @@ impl Supervisor {
                 Ok(_) => {
                     Self::forget_effective(&service);
                     let r = self.start(&service);
-                    if r.is_ok() {
-                        if let Some(s) = self.services.get_mut(&service) {
+                    if r.is_ok()
+                        && let Some(s) = self.services.get_mut(&service) {
                             s.restarts += 1;
                         }
-                    }
                     self.wait_ready(&service).await;
                     r.map(|m| m.replace("started", "restarted"))
                 }
