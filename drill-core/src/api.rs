@@ -26,8 +26,13 @@ pub struct ScenarioSummary {
 impl ScenarioSummary {
     /// How `drill list` and `drill start` name it: `ID` in the built-in pack, else `PACK/ID`.
     pub fn name(&self) -> String {
-        if self.pack.is_empty() || self.pack == crate::builtin::NAME { self.id.clone() } else { format!("{}/{}", self.pack, self.id) }
+        scenario_name(&self.pack, &self.id)
     }
+}
+
+/// How `drill start` names scenario `id` of `pack`: `ID` in the built-in pack, else `PACK/ID`.
+pub fn scenario_name(pack: &str, id: &str) -> String {
+    if pack.is_empty() || pack == crate::builtin::NAME { id.to_string() } else { format!("{pack}/{id}") }
 }
 
 impl From<&crate::catalog::Entry> for ScenarioSummary {
@@ -353,6 +358,13 @@ pub struct HistoryEntry {
     pub mtta_ms: Option<u64>,
     pub mttm_ms: Option<u64>,
     pub mttr_ms: Option<u64>,
+}
+
+impl HistoryEntry {
+    /// Its scenario as `drill start` names it: `ID` in the built-in pack, else `PACK/ID`.
+    pub fn scenario_name(&self) -> String {
+        scenario_name(&self.pack, &self.scenario)
+    }
 }
 
 impl From<&crate::record::DrillRecord> for HistoryEntry {

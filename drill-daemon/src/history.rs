@@ -15,7 +15,7 @@ use std::sync::Mutex;
 
 use anyhow::{Context, Result, bail};
 use drill_core::api::HistoryEntry;
-use drill_core::record::{DrillRecord, Event, EventKind, Mode, Outcome, Window};
+use drill_core::record::{DrillRecord, Event, EventKind, Window};
 use rusqlite::{Connection, OptionalExtension, params};
 
 /// Where the history lives unless `DRILL_HISTORY` says otherwise.
@@ -105,6 +105,77 @@ fn enum_str<T: serde::Serialize>(v: &T) -> String {
 
 fn enum_from<T: serde::de::DeserializeOwned>(s: &str) -> Result<T> {
     serde_json::from_value(serde_json::Value::String(s.to_string())).with_context(|| format!("unknown value `{s}`"))
+}
+
+/// The columns of a drill's row, in `Head::read`'s order.
+const HEAD: &str = "id, scenario, pack, title, severity, alert, owner_uid, mode, time_limit_ms, started_unix_ms, ended_unix_ms, outcome, hosts, root_cause, figures, score";
+
+/// A drill's row as read, before its JSON columns are parsed.
+struct Head {
+    id: String,
+    scenario: String,
+    pack: String,
+    title: String,
+    severity: String,
+    alert: String,
+    owner_uid: u32,
+    mode: String,
+    time_limit_ms: Option<i64>,
+    started: i64,
+    ended: Option<i64>,
+    outcome: String,
+    hosts: String,
+    root_cause: Option<String>,
+    figures: String,
+    score: Option<String>,
+}
+
+impl Head {
+    fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Head> {
+        Ok(Head {
+            id: r.get(0)?,
+            scenario: r.get(1)?,
+            pack: r.get(2)?,
+            title: r.get(3)?,
+            severity: r.get(4)?,
+            alert: r.get(5)?,
+            owner_uid: r.get(6)?,
+            mode: r.get(7)?,
+            time_limit_ms: r.get(8)?,
+            started: r.get(9)?,
+            ended: r.get(10)?,
+            outcome: r.get(11)?,
+            hosts: r.get(12)?,
+            root_cause: r.get(13)?,
+            figures: r.get(14)?,
+            score: r.get(15)?,
+        })
+    }
+
+    /// The record this row heads, without its events and windows.
+    fn record(self) -> Result<DrillRecord> {
+        Ok(DrillRecord {
+            schema_version: drill_core::record::SCHEMA_VERSION,
+            mode: enum_from(&self.mode)?,
+            outcome: enum_from(&self.outcome)?,
+            hosts: serde_json::from_str(&self.hosts)?,
+            root_cause: self.root_cause.map(|r| serde_json::from_str(&r)).transpose()?,
+            figures: serde_json::from_str(&self.figures)?,
+            score: self.score.map(|s| serde_json::from_str(&s)).transpose()?,
+            id: self.id,
+            scenario: self.scenario,
+            pack: self.pack,
+            title: self.title,
+            severity: self.severity,
+            alert: self.alert,
+            owner_uid: self.owner_uid,
+            time_limit_ms: self.time_limit_ms.map(|v| v as u64),
+            started_unix_ms: self.started as u64,
+            ended_unix_ms: self.ended.map(|v| v as u64),
+            events: Vec::new(),
+            windows: Vec::new(),
+        })
+    }
 }
 
 impl History {
@@ -251,81 +322,18 @@ impl History {
     /// Newest first; `owner`: only that uid's (None: everyone's).
     pub fn list(&self, owner: Option<u32>, limit: usize) -> Result<Vec<HistoryEntry>> {
         let conn = self.conn();
-        let mut st = conn.prepare(
-            "SELECT id, scenario, pack, title, mode, outcome, owner_uid, started_unix_ms, ended_unix_ms, figures, score_total
-             FROM drills WHERE (?1 IS NULL OR owner_uid = ?1) ORDER BY started_unix_ms DESC LIMIT ?2",
-        )?;
-        let rows = st.query_map(params![owner, limit as i64], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, String>(5)?,
-                r.get::<_, u32>(6)?,
-                r.get::<_, i64>(7)?,
-                r.get::<_, Option<i64>>(8)?,
-                r.get::<_, String>(9)?,
-                r.get::<_, Option<i64>>(10)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (id, scenario, pack, title, mode, outcome, owner_uid, started, ended, figures, score) = row?;
-            let f: drill_core::record::Figures = serde_json::from_str(&figures).unwrap_or_default();
-            out.push(HistoryEntry {
-                id,
-                scenario,
-                pack,
-                title,
-                mode: enum_from::<Mode>(&mode)?,
-                outcome: enum_from::<Outcome>(&outcome)?,
-                owner_uid,
-                started_unix_ms: started as u64,
-                ended_unix_ms: ended.map(|e| e as u64),
-                duration_ms: f.duration_ms,
-                score,
-                mtta_ms: f.mtta_ms,
-                mttm_ms: f.mttm_ms,
-                mttr_ms: f.mttr_ms,
-            });
-        }
-        Ok(out)
+        let mut st = conn.prepare(&format!("SELECT {HEAD} FROM drills WHERE (?1 IS NULL OR owner_uid = ?1) ORDER BY started_unix_ms DESC LIMIT ?2"))?;
+        let rows = st.query_map(params![owner, limit as i64], Head::read)?;
+        rows.map(|r| Ok(HistoryEntry::from(&r?.record()?))).collect()
     }
 
     /// The whole record of one drill.
     pub fn get(&self, id: &str) -> Result<Option<DrillRecord>> {
         let conn = self.conn();
-        let head = conn
-            .query_row(
-                "SELECT scenario, pack, title, severity, alert, owner_uid, mode, time_limit_ms, started_unix_ms, ended_unix_ms, outcome, hosts, root_cause, figures, score
-                 FROM drills WHERE id = ?1",
-                [id],
-                |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, String>(4)?,
-                        r.get::<_, u32>(5)?,
-                        r.get::<_, String>(6)?,
-                        r.get::<_, Option<i64>>(7)?,
-                        r.get::<_, i64>(8)?,
-                        r.get::<_, Option<i64>>(9)?,
-                        r.get::<_, String>(10)?,
-                        r.get::<_, String>(11)?,
-                        r.get::<_, Option<String>>(12)?,
-                        r.get::<_, String>(13)?,
-                        r.get::<_, Option<String>>(14)?,
-                    ))
-                },
-            )
-            .optional()?;
-        let Some((scenario, pack, title, severity, alert, owner_uid, mode, limit, started, ended, outcome, hosts, root_cause, figures, score)) = head else {
+        let Some(head) = conn.query_row(&format!("SELECT {HEAD} FROM drills WHERE id = ?1"), [id], Head::read).optional()? else {
             return Ok(None);
         };
+        let mut rec = head.record()?;
         let events: Vec<Event> = conn
             .prepare("SELECT data FROM events WHERE drill_id = ?1 ORDER BY t_ms, rowid")?
             .query_map([id], |r| r.get::<_, String>(0))?
@@ -338,27 +346,9 @@ impl History {
             .map(|d| Ok(serde_json::from_str(&d?)?))
             .collect::<Result<_>>()
             .with_context(|| format!("reading the windows of drill {id}"))?;
-        Ok(Some(DrillRecord {
-            schema_version: drill_core::record::SCHEMA_VERSION,
-            id: id.to_string(),
-            scenario,
-            pack,
-            title,
-            severity,
-            alert,
-            owner_uid,
-            mode: enum_from(&mode)?,
-            time_limit_ms: limit.map(|v| v as u64),
-            started_unix_ms: started as u64,
-            ended_unix_ms: ended.map(|v| v as u64),
-            outcome: enum_from(&outcome)?,
-            hosts: serde_json::from_str(&hosts)?,
-            events,
-            windows,
-            root_cause: root_cause.map(|r| serde_json::from_str(&r)).transpose()?,
-            figures: serde_json::from_str(&figures)?,
-            score: score.map(|s| serde_json::from_str(&s)).transpose()?,
-        }))
+        rec.events = events;
+        rec.windows = windows;
+        Ok(Some(rec))
     }
 }
 

@@ -422,22 +422,13 @@ impl Session {
     }
 }
 
-/// One line of an event, for `drill status`.
+/// One line of an event, for `drill status`: the report's words for it, cut to a line.
 pub fn describe(e: &Event) -> String {
-    let what = match &e.kind {
-        EventKind::FaultInjected { fault, .. } => format!("fault injected: {fault}"),
-        EventKind::Paged { severity, .. } => format!("paged ({severity})"),
-        EventKind::Ack => "acknowledged".into(),
-        EventKind::Command(c) => format!("{}$ {}", c.host, c.line()),
-        EventKind::Svc { host, action, service } => format!("{host}: svc {action} {service}"),
-        EventKind::Hint { index, total } => format!("hint {index}/{total}"),
-        EventKind::Submit { passed, .. } => format!("submit: {}", if *passed { "passed" } else { "failed" }),
-        EventKind::CheckFlip { check, passed, .. } => format!("check {} {check}", if *passed { "passing:" } else { "failing:" }),
-        EventKind::Mitigated => "service level recovered".into(),
-        EventKind::Collateral { what, host } => format!("damage on {host}: {what}"),
-        EventKind::Solve { applied } => format!("solution shown{}", if *applied { " and applied" } else { "" }),
-        EventKind::TimeUp => "time is up".into(),
-        EventKind::Ended { outcome } => format!("ended: {}", outcome.as_str()),
-    };
-    format!("{} {what}", incident::clock(e.t_ms))
+    use drill_core::report::{event_host, event_text, one_line};
+    let host = event_host(e).map(|h| format!("{h}: ")).unwrap_or_default();
+    let mut text = one_line(&event_text(e));
+    if text.chars().count() > 120 {
+        text = text.chars().take(119).collect::<String>() + "…";
+    }
+    format!("{} {host}{text}", incident::clock(e.t_ms))
 }
