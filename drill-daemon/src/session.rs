@@ -424,9 +424,12 @@ impl Session {
 
 /// One line of an event, for `drill status`: the report's words for it, cut to a line.
 pub fn describe(e: &Event) -> String {
-    use drill_core::report::{event_host, event_text, one_line};
+    use drill_core::report::{event_host, event_text, kind_word, one_line};
     let host = event_host(e).map(|h| format!("{h}: ")).unwrap_or_default();
     let mut text = one_line(&event_text(e));
+    if !matches!(e.kind, EventKind::Command(_)) {
+        text = format!("{}: {text}", kind_word(e));
+    }
     if text.chars().count() > 120 {
         text = text.chars().take(119).collect::<String>() + "…";
     }
