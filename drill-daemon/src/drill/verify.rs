@@ -31,10 +31,11 @@ pub(super) fn require_probes(k: &impl Kernel, plan: &Plan) -> Result<()> {
             })?;
         }
         if let Check::Count { counted: Counted::Drops { reason: Some(r) }, .. } = c
-            && !k.drop_reason_known(r)? {
-                let why = format!("check `{}`: this kernel has no drop reason `{r}` (see `enum skb_drop_reason`; e.g. NETFILTER_DROP, NO_SOCKET, TCP_CSUM)", c.name());
-                return Err(DrillError::ProbeMissing { probe: drill_ebpf::describes("drill_drop").to_string(), why });
-            }
+            && !k.drop_reason_known(r)?
+        {
+            let why = format!("check `{}`: this kernel has no drop reason `{r}` (see `enum skb_drop_reason`; e.g. NETFILTER_DROP, NO_SOCKET, TCP_CSUM)", c.name());
+            return Err(DrillError::ProbeMissing { probe: drill_ebpf::describes("drill_drop").to_string(), why });
+        }
     }
     Ok(())
 }
@@ -96,13 +97,8 @@ impl<K: Kernel> Drill<K> {
         let counters = plotted.as_deref().map(|ev| moved(ev, &plot_before, &plot_after)).unwrap_or_default();
         let snmp_after = if counting { self.snmp().await? } else { BTreeMap::new() };
         let delta = |h: &str, f: fn(&Snmp) -> u64| snmp_after.get(h).map_or(0, f).saturating_sub(snmp_before.get(h).map_or(0, f));
-        let requests: Vec<(Option<f64>, Vec<HttpSample>)> = self
-            .plan
-            .checks
-            .iter()
-            .filter_map(|c| if let Check::HttpSlo { max_latency_ms, .. } = c { Some(*max_latency_ms) } else { None })
-            .zip(slo_results.iter().cloned())
-            .collect();
+        let requests: Vec<(Option<f64>, Vec<HttpSample>)> =
+            self.plan.checks.iter().filter_map(|c| if let Check::HttpSlo { max_latency_ms, .. } = c { Some(*max_latency_ms) } else { None }).zip(slo_results.iter().cloned()).collect();
         let mut slo_iter = slo_results.into_iter();
         let mut results = Vec::new();
         for c in &self.plan.checks {
@@ -144,7 +140,7 @@ impl<K: Kernel> Drill<K> {
     /// The synthetic client of an http-slo check: as the named client service is
     /// configured now, or a plain client.
     fn client_of(&self, c: &Check) -> Result<Option<Client>> {
-        let Check::HttpSlo { from, target_host, port, path, timeout_ms, interval_ms, tls, client, .. } = c else {
+        let Check::HttpSlo { from, target_host, port, path, timeout_ms, interval_ms, tls, sni, client, .. } = c else {
             return Ok(None);
         };
         let opts = match client {
@@ -156,7 +152,7 @@ impl<K: Kernel> Drill<K> {
         Ok(Some(Client {
             netns: self.host(from)?.netns.clone(),
             target: SocketAddr::new(addr, *port),
-            host_header: target_host.clone(),
+            host_header: sni.clone().unwrap_or_else(|| target_host.clone()),
             path: path.clone(),
             interval: Duration::from_millis(*interval_ms),
             timeout: Duration::from_millis(*timeout_ms),

@@ -217,7 +217,9 @@ impl Kernel for LinuxKernel {
 
     fn host_pidns(&self, host: &str, pid: i32) -> Result<u32> {
         use std::os::unix::fs::MetadataExt;
-        std::fs::metadata(format!("/proc/{pid}/ns/pid")).map(|m| m.ino() as u32).map_err(|e| DrillError::kernel("reading the host's PID namespace", Some(host), None, anyhow::anyhow!("/proc/{pid}/ns/pid: {e}")))
+        std::fs::metadata(format!("/proc/{pid}/ns/pid"))
+            .map(|m| m.ino() as u32)
+            .map_err(|e| DrillError::kernel("reading the host's PID namespace", Some(host), None, anyhow::anyhow!("/proc/{pid}/ns/pid: {e}")))
     }
 
     fn watch_pids(&self, ino: u32) -> Result<()> {
