@@ -170,7 +170,7 @@ impl NginxConfig {
                 return Err(format!("server_name {n:?} is not a plain name"));
             }
             let known = self.upstreams.iter().any(|u| u.name == s.proxy_pass);
-            if !known && !(is_word(&s.proxy_pass) && s.proxy_pass.contains(':')) {
+            if !(known || is_word(&s.proxy_pass) && s.proxy_pass.contains(':')) {
                 return Err(format!(
                     "proxy_pass = {:?} names no upstream (declared: {}) and is not HOST:PORT",
                     s.proxy_pass,
