@@ -356,3 +356,24 @@ mod tests {
         assert!(c.validate().is_err());
     }
 }
+
+#[cfg(test)]
+mod plan_tests {
+    use crate::plan::{self, Backends};
+
+    #[test]
+    fn served_names_resolve_to_the_ingress_and_get_certificates_from_both_configs() {
+        let s = crate::builtin::scenarios().into_iter().find(|s| s.id == "sni-mismatch").expect("built-in");
+        let p = plan::compile(&s, "a1b2c3", 0, Backends::default()).expect("compiles");
+        let client = p.hosts.iter().find(|h| h.name == "client").unwrap();
+        assert!(client.etc_hosts.lines().any(|l| l.ends_with("\tlb www.example shop.example")), "{}", client.etc_hosts);
+        let lb = p.hosts.iter().find(|h| h.name == "lb").unwrap();
+        let ngx = &lb.services[0];
+        assert_eq!(ngx.config_path, super::CONFIG_PATH);
+        assert_eq!(ngx.log_path, super::ERROR_LOG);
+        // The faulty config lost shop.example's block; its certificate is still issued.
+        assert!(!ngx.config_text.contains("server_name shop.example;"), "{}", ngx.config_text);
+        assert_eq!(ngx.tls_names, vec!["www.example".to_string(), "shop.example".to_string()]);
+        assert!(p.tls);
+    }
+}
