@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::scenario::{Check, Cidr, Scenario, Segment, TcpState, Via};
 use crate::topo;
-use crate::workload::{self, Workload};
+use crate::workload::Workload;
 
 mod faults;
 pub mod files;
@@ -147,6 +147,10 @@ pub struct PlanService {
     /// Config file text the service starts with (fault applied).
     pub config_text: String,
     pub workload: Workload,
+    /// Names the host needs a certificate of its own for (healthy and faulty configs;
+    /// issued by the drill's intermediate CA, see the daemon's tls.rs).
+    #[serde(default)]
+    pub tls_names: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -286,7 +290,14 @@ pub fn compile(s: &Scenario, drill_id: &str, slot: u8, backends: Backends) -> Re
     let mut etc_hosts = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
     for h in &hosts {
         if let Some(a) = h.interfaces.iter().flat_map(|i| i.addresses.iter()).next() {
-            let _ = writeln!(etc_hosts, "{}\t{}", a.addr, h.name);
+            // Names an ingress serves (nginx's server_name) point at its host, as DNS would.
+            let mut names = vec![h.name.clone()];
+            for n in s.services.iter().filter(|svc| svc.host == h.name).flat_map(|svc| svc.workload.served_names()) {
+                if !names.contains(&n) {
+                    names.push(n);
+                }
+            }
+            let _ = writeln!(etc_hosts, "{}\t{}", a.addr, names.join(" "));
         }
     }
     for h in &mut hosts {
@@ -296,9 +307,14 @@ pub fn compile(s: &Scenario, drill_id: &str, slot: u8, backends: Backends) -> Re
             h.services.push(PlanService {
                 name: svc.name.clone(),
                 kind: w.kind().to_string(),
-                config_path: workload::config_path(&svc.name),
-                log_path: workload::log_path(&svc.name),
+                config_path: w.config_path(&svc.name),
+                log_path: w.log_path(&svc.name),
                 config_text: w.render_config(&svc.name),
+                tls_names: {
+                    let mut n = svc.workload.tls_names();
+                    n.extend(w.tls_names().into_iter().filter(|x| !svc.workload.tls_names().contains(x)));
+                    n
+                },
                 workload: w,
             });
         }

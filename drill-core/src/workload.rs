@@ -7,8 +7,11 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod nginx;
+pub use nginx::NginxConfig;
+
 /// The kinds of built-in workload a scenario can start.
-pub const KINDS: &[&str] = &["httpd", "loadgen", "proxy"];
+pub const KINDS: &[&str] = &["httpd", "loadgen", "proxy", "nginx"];
 
 /// A built-in workload with its typed config.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -17,6 +20,8 @@ pub enum Workload {
     Httpd(HttpdConfig),
     Loadgen(LoadgenConfig),
     Proxy(ProxyConfig),
+    /// The real nginx (Debian's), its nginx.conf rendered from this typed config.
+    Nginx(NginxConfig),
 }
 
 impl Workload {
@@ -26,6 +31,7 @@ impl Workload {
             Workload::Httpd(c) => !c.tls_cert.is_empty(),
             Workload::Loadgen(c) => c.tls,
             Workload::Proxy(_) => false,
+            Workload::Nginx(c) => c.uses_tls(),
         }
     }
 
@@ -37,6 +43,11 @@ impl Workload {
             "httpd" => value.try_into().map(Workload::Httpd).map_err(|e| e.message().to_string()),
             "loadgen" => value.try_into().map(Workload::Loadgen).map_err(|e| e.message().to_string()),
             "proxy" => value.try_into().map(Workload::Proxy).map_err(|e| e.message().to_string()),
+            "nginx" => {
+                let c: NginxConfig = value.try_into().map_err(|e: toml::de::Error| e.message().to_string())?;
+                c.validate()?;
+                Ok(Workload::Nginx(c))
+            }
             other => Err(format!("unknown workload kind `{other}` (known: {})", KINDS.join(", "))),
         }
     }
@@ -46,6 +57,7 @@ impl Workload {
             Workload::Httpd(_) => "httpd",
             Workload::Loadgen(_) => "loadgen",
             Workload::Proxy(_) => "proxy",
+            Workload::Nginx(_) => "nginx",
         }
     }
 
@@ -55,13 +67,70 @@ impl Workload {
             Workload::Httpd(c) => c.render(service),
             Workload::Loadgen(c) => c.render(service),
             Workload::Proxy(c) => c.render(service),
+            Workload::Nginx(c) => c.render(),
         }
     }
 
     /// Parses a config file written by [`Workload::render_config`] (and perhaps edited).
+    /// nginx's file is nginx.conf, which nginx itself reads (`nginx -t`).
     pub fn parse_config(kind: &str, text: &str) -> Result<Workload, String> {
+        if kind == "nginx" {
+            return Err("nginx reads its own nginx.conf; test it with `nginx -t`".into());
+        }
         let table: toml::Table = text.parse().map_err(|e: toml::de::Error| e.to_string())?;
         Workload::from_table(kind, table)
+    }
+
+    /// Path of the service's config file inside its host.
+    pub fn config_path(&self, service: &str) -> String {
+        match self {
+            Workload::Nginx(_) => nginx::CONFIG_PATH.to_string(),
+            _ => config_path(service),
+        }
+    }
+
+    /// Path of the service's log (its stdout and stderr) inside its host.
+    pub fn log_path(&self, service: &str) -> String {
+        match self {
+            Workload::Nginx(_) => nginx::ERROR_LOG.to_string(),
+            _ => log_path(service),
+        }
+    }
+
+    /// The ports the service listens on (none for a client).
+    pub fn listen_ports(&self) -> Vec<u16> {
+        let listen = match self {
+            Workload::Httpd(c) => &c.listen,
+            Workload::Proxy(c) => &c.listen,
+            Workload::Nginx(c) => return c.listen_ports(),
+            Workload::Loadgen(_) => return Vec::new(),
+        };
+        listen.rsplit_once(':').and_then(|(_, p)| p.parse().ok()).into_iter().collect()
+    }
+
+    /// Names the service answers for, beyond its host's (nginx's `server_name`s).
+    pub fn served_names(&self) -> Vec<String> {
+        match self {
+            Workload::Nginx(c) => c.names(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Names the service needs a certificate of its own for (nginx's TLS servers).
+    pub fn tls_names(&self) -> Vec<String> {
+        match self {
+            Workload::Nginx(c) => c.tls_names(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Whether `recorded` (what the running service recorded it started with, in its
+    /// host's /run) shows it runs this config, rendered for `service`.
+    pub fn runs_with(&self, service: &str, recorded: &str) -> Result<bool, String> {
+        match self {
+            Workload::Nginx(_) => Ok(nginx::dump_has(recorded, &self.render_config(service))),
+            _ => Ok(Workload::parse_config(self.kind(), recorded)? == *self),
+        }
     }
 }
 
@@ -354,8 +423,8 @@ mod tests {
         let t: toml::Table = "listen = \"0.0.0.0:1\"\nclose_on_oef = true".parse().unwrap();
         let e = Workload::from_table("httpd", t).unwrap_err();
         assert!(e.contains("close_on_oef"), "{e}");
-        let e = Workload::from_table("nginx", toml::Table::new()).unwrap_err();
-        assert!(e.contains("unknown workload kind `nginx`"), "{e}");
+        let e = Workload::from_table("ngnix", toml::Table::new()).unwrap_err();
+        assert!(e.contains("unknown workload kind `ngnix`"), "{e}");
     }
 
     #[test]

@@ -217,7 +217,7 @@ impl Session {
             let prog = c.argv.first().map(|a| a.rsplit('/').next().unwrap_or(a).to_string()).unwrap_or_default();
             if prog == "svc"
                 && let (Some(action), Some(service)) = (c.argv.get(1), c.argv.get(2))
-                && matches!(action.as_str(), "start" | "stop" | "restart")
+                && matches!(action.as_str(), "start" | "stop" | "restart" | "reload")
             {
                 st.events.push(Event::new(t, EventKind::Svc { host: c.host.clone(), action: action.clone(), service: service.clone() }));
             }

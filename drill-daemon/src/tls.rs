@@ -10,7 +10,15 @@
 //! - `/etc/ssl/internal/HOST.prev.pem` + `HOST.prev.key`: last year's certificate, expired
 //!   a month ago (what an `expired certificate` fault points a server at).
 //!
-//! The CA's key never leaves the daemon's memory.
+//! - for every name an nginx TLS server of the host answers for (`server_name`, in its
+//!   healthy or faulty config), `/etc/ssl/internal/NAME/` in the layout ACME clients
+//!   leave: `cert.pem` (the leaf alone), `chain.pem` (the intermediate CA that signed
+//!   it), `fullchain.pem` (leaf then intermediate: what a server must send) and
+//!   `privkey.pem`. These leaves are issued by an intermediate CA ("Internal Issuing
+//!   CA R1") that the root signed; clients trust only the root, so a server that sends
+//!   `cert.pem` alone fails their verification ("unable to get local issuer certificate").
+//!
+//! The CA keys never leave the daemon's memory.
 
 use std::net::IpAddr;
 use std::path::Path;
@@ -30,6 +38,9 @@ pub const CA_PATH: &str = "/etc/ssl/internal/ca.pem";
 pub struct Ca {
     cert: rcgen::Certificate,
     key: KeyPair,
+    /// The intermediate CA the per-name leaves are issued by.
+    inter: rcgen::Certificate,
+    inter_key: KeyPair,
 }
 
 /// A certificate and its key, PEM.
@@ -50,7 +61,39 @@ impl Ca {
         p.not_after = now + Duration::days(3650);
         let key = KeyPair::generate().context("generating the drill CA key")?;
         let cert = p.self_signed(&key).context("signing the drill CA")?;
-        Ok(Ca { cert, key })
+        let mut ip = CertificateParams::default();
+        ip.distinguished_name.push(DnType::CommonName, "Internal Issuing CA R1");
+        ip.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        ip.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        ip.not_before = now - Duration::days(200);
+        ip.not_after = now + Duration::days(1825);
+        let inter_key = KeyPair::generate().context("generating the intermediate CA key")?;
+        let inter = ip.signed_by(&inter_key, &cert, &key).context("signing the intermediate CA")?;
+        Ok(Ca { cert, key, inter, inter_key })
+    }
+
+    /// Writes `/etc/ssl/internal/NAME/{cert,chain,fullchain,privkey}.pem` under `etc` (see
+    /// the module's docs): a leaf for `name`, valid for 90 days from yesterday, issued
+    /// by the intermediate.
+    pub fn provision_name(&self, etc: &Path, name: &str) -> Result<()> {
+        if name.is_empty() || name.contains('/') || name.starts_with('.') {
+            return Err(anyhow!("`{name}` is not a name to issue a certificate for"));
+        }
+        let dir = etc.join(DIR.trim_start_matches("/etc/")).join(name);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let mut p = CertificateParams::new(vec![name.to_string()]).with_context(|| format!("certificate for {name}"))?;
+        p.distinguished_name.push(DnType::CommonName, name);
+        let now = OffsetDateTime::now_utc();
+        (p.not_before, p.not_after) = (now - Duration::days(1), now + Duration::days(89));
+        let key = KeyPair::generate()?;
+        let cert = p.signed_by(&key, &self.inter, &self.inter_key).with_context(|| format!("signing the certificate for {name}"))?;
+        let write = |file: &str, text: &str| std::fs::write(dir.join(file), text).with_context(|| format!("writing {}/{file}", dir.display()));
+        write("cert.pem", &cert.pem())?;
+        write("chain.pem", &self.inter.pem())?;
+        write("fullchain.pem", &format!("{}{}", cert.pem(), self.inter.pem()))?;
+        write("privkey.pem", &key.serialize_pem())?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.join("privkey.pem"), std::fs::Permissions::from_mode(0o600)).context("chmod privkey.pem")
     }
 
     pub fn pem(&self) -> String {

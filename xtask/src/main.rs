@@ -87,6 +87,8 @@ const HOST_PACKAGES: &[&str] = &[
     "kmod",
     // The reference the timeline's capture is compared with in `cargo xtask bench`.
     "bpftrace",
+    // The real load balancer / ingress of the `nginx` service kind.
+    "nginx-light",
 ];
 
 fn main() -> ExitCode {

@@ -13,6 +13,7 @@ const KEYS: &[Key] = &[
     key("timeout_ms", Ty::Int, "1000", "timeout of one request, ms (1-60000; default 1000)").from(1.0, 60_000.0, "ms"),
     key("interval_ms", Ty::Int, "250", "time between requests, ms (10-60000; default 250)").from(10.0, 60_000.0, "ms"),
     key("tls", Ty::Bool, "true", "HTTPS verified against the drill's CA (default false)"),
+    key("sni", Ty::Str, "\"shop.example\"", "the name the requests ask for: TLS server name (SNI, and the name the certificate must match) and Host header (default: the target's host)"),
     key("client", Ty::Str, "\"loadgen\"", "a loadgen service on `from` whose config the requests follow"),
 ];
 
@@ -21,6 +22,13 @@ pub const KIND: Kind = Kind { shape: shape("http-slo", KEYS), build };
 fn build(e: &mut Entry, env: &Env) -> Option<Check> {
     let name = e.str("name").map(|n| n.into_inner());
     let (from, target, path, tls, client) = (e.str("from"), e.str("target"), e.str("path"), e.bool("tls"), e.str("client"));
+    let sni = e.str("sni");
+    if let Some(n) = &sni
+        && (n.get_ref().is_empty() || !n.get_ref().chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-'))
+    {
+        e.err(n.span(), format!("sni `{}` is not a host name", n.get_ref()), "write a DNS name, e.g. \"shop.example\"");
+        return None;
+    }
     let ratio = e.num_opt("min_success_ratio");
     let latency = e.num_opt("max_latency_ms");
     let timeout = e.int_opt("timeout_ms");
@@ -67,6 +75,7 @@ fn build(e: &mut Entry, env: &Env) -> Option<Check> {
         timeout_ms: timeout.map_or(1000, i64::unsigned_abs),
         interval_ms: interval.map_or(250, i64::unsigned_abs),
         tls: tls.is_some_and(|t| *t.get_ref()),
+        sni: sni.map(|n| n.into_inner()),
         client,
     })
 }

@@ -125,6 +125,9 @@ pub enum Check {
         /// HTTPS, trusting the drill's CA.
         #[serde(default)]
         tls: bool,
+        /// The name asked for: TLS server name and Host header (default: `target_host`).
+        #[serde(default)]
+        sni: Option<String>,
         /// Behave as this loadgen service on `from` is configured (its config file as
         /// it is at submit time): keep-alive, TCP_NODELAY, request body, TLS.
         #[serde(default)]

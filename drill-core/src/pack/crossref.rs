@@ -20,26 +20,21 @@ use crate::source::SourceError;
 use crate::workload::Workload;
 
 /// The port a workload listens on, if it serves.
-fn listen_port(w: &Workload) -> Option<u16> {
-    let listen = match w {
-        Workload::Httpd(c) => &c.listen,
-        Workload::Proxy(c) => &c.listen,
-        Workload::Loadgen(_) => return None,
-    };
-    listen.rsplit_once(':').and_then(|(_, p)| p.parse().ok())
+fn listens_on(w: &Workload, port: u16) -> bool {
+    w.listen_ports().contains(&port)
 }
 
 /// Every cross-reference problem of scenario `s`.
 pub fn crossref(file: &str, text: &str, s: &Scenario) -> Vec<SourceError> {
     let sp = Spans::new(text);
     let mut out = Vec::new();
-    let listens = |host: Option<&str>, port: u16| s.services.iter().any(|svc| host.is_none_or(|h| svc.host == h) && listen_port(&svc.workload) == Some(port));
+    let listens = |host: Option<&str>, port: u16| s.services.iter().any(|svc| host.is_none_or(|h| svc.host == h) && listens_on(&svc.workload, port));
     let hosts: Vec<&str> = s.hosts.iter().map(|h| h.name.as_str()).collect();
     for (i, svc) in s.services.iter().enumerate() {
         let (key, target) = match &svc.workload {
             Workload::Loadgen(c) => ("target", &c.target),
             Workload::Proxy(c) => ("upstream", &c.upstream),
-            Workload::Httpd(_) => continue,
+            Workload::Httpd(_) | Workload::Nginx(_) => continue,
         };
         let span = sp.service_config(i, key);
         let mut err = |msg: String, help: String| out.push(SourceError::at(file, text, span.clone(), msg, help));

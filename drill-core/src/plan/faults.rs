@@ -362,8 +362,8 @@ fn step(cx: &Cx, backends: Backends) -> Result<FaultStep, PlanError> {
         | Fault::EbpfDrop { host, .. } => host.clone(),
     };
     let (mechanism, measure) = match cx.fault {
-        Fault::ServiceConfig { service, set, .. } => (
-            Mechanism::ServiceConfig { service: service.clone(), config_path: crate::workload::config_path(service), set: set.clone() },
+        Fault::ServiceConfig { service, set, faulty, .. } => (
+            Mechanism::ServiceConfig { service: service.clone(), config_path: faulty.config_path(service), set: set.clone() },
             Measure::ReadBack { what: format!("the config {service} runs with (recorded by the running service in {})", crate::workload::effective_config_path(service)) },
         ),
         Fault::Sysctl { key, value, .. } => (Mechanism::Sysctl { key: key.clone(), value: value.clone() }, Measure::ReadBack { what: format!("{key} in the host's network namespace") }),

@@ -5,7 +5,6 @@
 //! Every step records what it created ([`Created`]) right after the kernel made it,
 //! so a failure at any step undoes exactly what came before it.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
@@ -90,6 +89,22 @@ impl<K: Kernel> Drill<K> {
         } else {
             None
         };
+        for ph in &self.plan.hosts {
+            for s in &ph.services {
+                if let Workload::Nginx(_) = s.workload
+                    && !std::path::Path::new(drill_core::workload::nginx::BINARY).exists()
+                {
+                    return Err(anyhow!(
+                        "service {} on host {} runs nginx, but {} is missing on this machine: install it with `apt-get install {}` (or `cargo xtask setup`)",
+                        s.name,
+                        ph.name,
+                        drill_core::workload::nginx::BINARY,
+                        drill_core::workload::nginx::PACKAGE
+                    )
+                    .into());
+                }
+            }
+        }
         let mut starting = Vec::new();
         let contents = std::mem::take(&mut self.origin.files);
         let hidden = self.origin.hidden_paths();
@@ -112,6 +127,11 @@ impl<K: Kernel> Drill<K> {
             if let Some(ca) = &ca {
                 let ips: Vec<std::net::IpAddr> = ph.interfaces.iter().flat_map(|i| i.addresses.iter().map(|c| c.addr)).collect();
                 ca.provision(&spec.etc_upper(), &ph.name, &ips).with_context(|| format!("host {}: certificates", ph.name))?;
+                let mut names: Vec<&String> = ph.services.iter().flat_map(|s| s.tls_names.iter()).collect();
+                names.dedup();
+                for n in names {
+                    ca.provision_name(&spec.etc_upper(), n).with_context(|| format!("host {}: the certificate of {n}", ph.name))?;
+                }
             }
             let console = hdir.join("init.log");
             let pid = self.kernel.spawn_host(spec, &ph.netns, &console)?;
@@ -139,22 +159,19 @@ impl<K: Kernel> Drill<K> {
     async fn wait_services_listening(&self, timeout: Duration) -> Result<()> {
         for ph in &self.plan.hosts {
             for s in &ph.services {
-                let listen = match &s.workload {
-                    Workload::Httpd(c) => &c.listen,
-                    Workload::Proxy(c) => &c.listen,
-                    Workload::Loadgen(_) => continue,
-                };
-                let listen: SocketAddr = listen.parse().map_err(|e| anyhow!("service {} on {}: listen = {listen:?}: {e}", s.name, ph.name))?;
-                let h = self.host(&ph.name)?;
-                let deadline = Instant::now() + timeout;
-                while !self.kernel.listening(&h.netns, listen.port()).await? {
-                    if Instant::now() > deadline {
-                        let hdir = self.dir.join("hosts").join(&ph.name);
-                        let log = host::tail(&hdir.join("log").join(format!("{}.log", s.name)), 5);
-                        let init = host::tail(&hdir.join("init.log"), 5);
-                        return Err(anyhow!("host {}: service {} is not listening on {listen} after {timeout:?}; its log ends with: [{log}]; the host init said: [{init}]", ph.name, s.name).into());
+                for port in s.workload.listen_ports() {
+                    let h = self.host(&ph.name)?;
+                    let deadline = Instant::now() + timeout;
+                    while !self.kernel.listening(&h.netns, port).await? {
+                        if Instant::now() > deadline {
+                            let hdir = self.dir.join("hosts").join(&ph.name);
+                            let listen = format!("port {port}");
+                            let log = host::tail(&hdir.join("log").join(s.log_path.trim_start_matches("/var/log/")), 5);
+                            let init = host::tail(&hdir.join("init.log"), 5);
+                            return Err(anyhow!("host {}: service {} is not listening on {listen} after {timeout:?}; its log ends with: [{log}]; the host init said: [{init}]", ph.name, s.name).into());
+                        }
+                        tokio::time::sleep(LISTEN_POLL).await;
                     }
-                    tokio::time::sleep(LISTEN_POLL).await;
                 }
             }
         }

@@ -111,12 +111,13 @@ impl<K: Kernel> Drill<K> {
     }
 
     /// One synthetic HTTP GET from inside host `from`.
-    pub async fn request_once(&self, from: &str, target_host: &str, port: u16, path: &str, timeout: Duration, tls: bool) -> Result<HttpSample> {
+    #[allow(clippy::too_many_arguments)]
+    pub async fn request_once(&self, from: &str, target_host: &str, sni: Option<&str>, port: u16, path: &str, timeout: Duration, tls: bool) -> Result<HttpSample> {
         let addr = self.plan.host_address(target_host, false).ok_or_else(|| anyhow!("host {target_host} has no IPv4 address"))?;
         let target = SocketAddr::new(addr, port);
         let sock = self.kernel.tcp_socket(&self.host(from)?.netns, false).await?;
         let tls = if tls { self.tls_client.as_ref() } else { None };
-        let o = http::get(sock, target, target_host, path, timeout, tls).await;
+        let o = http::get(sock, target, sni.unwrap_or(target_host), path, timeout, tls).await;
         Ok(HttpSample { ok: o.ok, latency_ms: o.latency.as_secs_f64() * 1e3, error: o.error })
     }
 
@@ -124,11 +125,11 @@ impl<K: Kernel> Drill<K> {
     pub async fn sample_requests(&self) -> Vec<RequestSample> {
         let mut v = Vec::new();
         for c in &self.plan.checks {
-            let Check::HttpSlo { from, target_host, port, path, timeout_ms, tls, .. } = c else {
+            let Check::HttpSlo { from, target_host, port, path, timeout_ms, tls, sni, .. } = c else {
                 continue;
             };
             let target = format!("{target_host}:{port}{path}");
-            match self.request_once(from, target_host, *port, path, Duration::from_millis(*timeout_ms), *tls).await {
+            match self.request_once(from, target_host, sni.as_deref(), *port, path, Duration::from_millis(*timeout_ms), *tls).await {
                 Ok(s) => v.push(RequestSample { from: from.clone(), target, ok: s.ok, latency_ms: s.latency_ms, error: s.error }),
                 Err(e) => v.push(RequestSample { from: from.clone(), target, ok: false, latency_ms: 0.0, error: Some(e.to_string()) }),
             }

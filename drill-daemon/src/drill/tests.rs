@@ -91,9 +91,9 @@ fn namespaces_come_before_links_before_hosts_before_faults() {
     // The delay is measured around the fault: a control, the fault, the measurement.
     let (rtt0, set, rtt1) = (first(&calls, "echo_burst"), first(&calls, "set_wire"), last(&calls, "echo_burst"));
     assert!(rtt0 < set && set < rtt1, "{calls:#?}");
-    assert_eq!(d.fault_notes().len(), 2, "the delay and the proxy's config, each recorded with its measurement: {:?}", d.fault_notes());
+    assert_eq!(d.fault_notes().len(), 2, "the delay and nginx's config, each recorded with its measurement: {:?}", d.fault_notes());
     assert!(d.fault_notes()[0].contains("measured +300.00 ms"), "{:?}", d.fault_notes());
-    assert!(d.fault_notes()[1].contains("proxy runs with the faulty /etc/proxy/proxy.toml"), "read back from the running service: {:?}", d.fault_notes());
+    assert!(d.fault_notes()[1].contains("nginx runs with the faulty /etc/nginx/nginx.conf"), "read back from the running service: {:?}", d.fault_notes());
     // Teardown undoes everything created, newest first.
     let expected: Vec<String> = calls.iter().rev().filter_map(|c| undo_of(c)).collect();
     k.clear_calls();

@@ -151,7 +151,7 @@ impl<K: Kernel> Drill<K> {
     /// The synthetic client of an http-slo check: as the named client service is
     /// configured now, or a plain client.
     fn client_of(&self, c: &Check) -> Result<Option<Client>> {
-        let Check::HttpSlo { from, target_host, port, path, timeout_ms, interval_ms, tls, client, .. } = c else {
+        let Check::HttpSlo { from, target_host, port, path, timeout_ms, interval_ms, tls, sni, client, .. } = c else {
             return Ok(None);
         };
         let opts = match client {
@@ -163,7 +163,7 @@ impl<K: Kernel> Drill<K> {
         Ok(Some(Client {
             netns: self.host(from)?.netns.clone(),
             target: SocketAddr::new(addr, *port),
-            host_header: target_host.clone(),
+            host_header: sni.clone().unwrap_or_else(|| target_host.clone()),
             path: path.clone(),
             interval: Duration::from_millis(*interval_ms),
             timeout: Duration::from_millis(*timeout_ms),

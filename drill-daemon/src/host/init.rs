@@ -86,6 +86,9 @@ impl Supervisor {
         if svc.pid.is_some() {
             return Ok(format!("{name} is already running (pid {})", svc.pid.unwrap_or(0)));
         }
+        if let Some(dir) = Path::new(&svc.spec.log_path).parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
         let log = File::options().create(true).append(true).open(&svc.spec.log_path).with_context(|| format!("opening {}", svc.spec.log_path))?;
         let child = std::process::Command::new(SELF_EXE)
             .arg0(&svc.spec.name)
@@ -148,20 +151,57 @@ impl Supervisor {
         let Some(svc) = self.services.get(name) else { return };
         let effective = drill_core::workload::effective_config_path(name);
         let text = std::fs::read_to_string(&svc.spec.config_path).unwrap_or_default();
-        let listen = match drill_core::workload::Workload::parse_config(&svc.spec.kind, &text) {
-            Ok(drill_core::workload::Workload::Httpd(c)) => Some(c.listen),
-            Ok(drill_core::workload::Workload::Proxy(c)) => Some(c.listen),
-            _ => None,
+        let ports = match drill_core::workload::Workload::parse_config(&svc.spec.kind, &text) {
+            Ok(w) => w.listen_ports(),
+            Err(_) if svc.spec.kind == "nginx" => drill_core::workload::nginx::listen_ports_of(&text),
+            Err(_) => Vec::new(),
         };
-        let port = listen.and_then(|l| l.rsplit(':').next().and_then(|p| p.parse::<u16>().ok()));
         for _ in 0..300 {
             self.reap();
             let recorded = std::path::Path::new(&effective).exists();
-            if self.services.get(name).is_none_or(|s| s.pid.is_none()) || (recorded && port.is_none_or(crate::kernel::linux::faults::listening)) {
+            if self.services.get(name).is_none_or(|s| s.pid.is_none()) || (recorded && ports.iter().all(|p| crate::kernel::linux::faults::listening(*p))) {
                 return;
             }
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
+    }
+
+    /// `svc reload`: the service re-reads its config file without a restart. The file is
+    /// tested first (`nginx -T` for nginx, parsed for a built-in workload): a broken one
+    /// is refused with its error and the service keeps running what it had, as
+    /// `systemctl reload` does. Then SIGHUP; returns once the service runs the new
+    /// config (nginx: new workers are up; a built-in: it recorded its config again and
+    /// listens), or after 3 s.
+    async fn reload(&mut self, name: &str) -> Result<String> {
+        let svc = self.services.get(name).ok_or_else(|| anyhow!("no service `{name}` on this host"))?;
+        let Some(pid) = svc.pid else {
+            bail!("{name} is not running; start it with `svc start {name}`");
+        };
+        let (kind, config) = (svc.spec.kind.clone(), svc.spec.config_path.clone());
+        if let Some(ext) = crate::workload::external::of_kind(&kind) {
+            let before = children_of(pid);
+            crate::workload::external::test_and_record(ext, name, &config).map_err(|e| {
+                anyhow!(
+                    "{e}
+{name} keeps running its previous configuration; fix {config} and reload again"
+                )
+            })?;
+            kill(Pid::from_raw(pid), Signal::SIGHUP).with_context(|| format!("SIGHUP to {name} (pid {pid})"))?;
+            for _ in 0..300 {
+                let now = children_of(pid);
+                if now.iter().any(|c| !before.contains(c)) && before.iter().all(|c| !now.contains(c) || is_exiting(*c)) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            return Ok(format!("{name} reloaded (pid {pid})"));
+        }
+        let text = std::fs::read_to_string(&config).with_context(|| format!("reading {config}"))?;
+        drill_core::workload::Workload::parse_config(&kind, &text).map_err(|e| anyhow!("{config}: {e}; {name} keeps running its previous configuration"))?;
+        Self::forget_effective(name);
+        kill(Pid::from_raw(pid), Signal::SIGHUP).with_context(|| format!("SIGHUP to {name} (pid {pid})"))?;
+        self.wait_ready(name).await;
+        Ok(format!("{name} reloaded (pid {pid})"))
     }
 
     /// Before a (re)start: the old process's effective config goes, so [`Self::wait_ready`]
@@ -206,6 +246,7 @@ impl Supervisor {
                 r
             }
             Request::Stop { service } => self.stop(&service).await,
+            Request::Reload { service } => self.reload(&service).await,
             Request::Restart { service } => match self.stop(&service).await {
                 Ok(_) => {
                     Self::forget_effective(&service);
@@ -255,4 +296,24 @@ impl Supervisor {
             }
         }
     }
+}
+
+/// PIDs whose parent is `pid` (an nginx master's workers), from the host's /proc.
+fn children_of(pid: i32) -> Vec<i32> {
+    let mut v = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(child) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else { continue };
+        // Fields after the command name in parentheses: state, ppid, ...
+        let ppid = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<i32>().ok());
+        if ppid == Some(pid) {
+            v.push(child);
+        }
+    }
+    v
+}
+
+/// Whether an nginx worker is shutting down gracefully (its title says so).
+fn is_exiting(pid: i32) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| String::from_utf8_lossy(&c).contains("shutting down"))
 }

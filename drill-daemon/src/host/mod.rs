@@ -121,9 +121,19 @@ impl HostSpec {
 #[serde(tag = "cmd", rename_all = "kebab-case")]
 pub enum Request {
     Status,
-    Start { service: String },
-    Stop { service: String },
-    Restart { service: String },
+    Start {
+        service: String,
+    },
+    Stop {
+        service: String,
+    },
+    Restart {
+        service: String,
+    },
+    /// SIGHUP after testing the config file: the service re-reads it in place.
+    Reload {
+        service: String,
+    },
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

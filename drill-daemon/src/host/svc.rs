@@ -5,7 +5,7 @@ use super::*;
 
 /// `svc`: manage the services of the drill host you are in.
 pub fn svc_main(args: Vec<String>) -> i32 {
-    let usage = "usage: svc status | svc start|stop|restart SERVICE | svc logs SERVICE [-n LINES] [-f]";
+    let usage = "usage: svc status | svc start|stop|restart|reload SERVICE | svc logs SERVICE [-n LINES] [-f]";
     let sock = Path::new(INIT_SOCK);
     if !sock.exists() {
         eprintln!("svc: this is not a drill host ({INIT_SOCK} is missing). Enter one with `sudo drill shell HOST`.");
@@ -17,6 +17,7 @@ pub fn svc_main(args: Vec<String>) -> i32 {
         ["start", s] => Request::Start { service: s.to_string() },
         ["stop", s] => Request::Stop { service: s.to_string() },
         ["restart", s] => Request::Restart { service: s.to_string() },
+        ["reload", s] => Request::Reload { service: s.to_string() },
         ["logs", s, rest @ ..] => return svc_logs(s, rest),
         ["-h" | "--help" | "help"] => {
             println!("{usage}");
@@ -53,7 +54,12 @@ pub fn svc_main(args: Vec<String>) -> i32 {
 }
 
 fn svc_logs(service: &str, rest: &[&str]) -> i32 {
-    let path = drill_core::workload::log_path(service);
+    // A built-in workload's log, or a packaged daemon's own (/var/log/nginx/error.log).
+    let mut path = drill_core::workload::log_path(service);
+    let own = format!("/var/log/{service}/error.log");
+    if !Path::new(&path).exists() && Path::new(&own).exists() {
+        path = own;
+    }
     let mut cmd = std::process::Command::new("tail");
     let mut n = "50".to_string();
     let mut follow = false;

@@ -163,7 +163,13 @@ impl Kernel for FakeKernel {
         let wires: Vec<&str> = splices.iter().map(|s| s.netns.as_str()).collect();
         self.call("apply_topology", format!("{} links, {} switches, wires {wires:?}", plan.links.len(), plan.switches.len()), None, None)?;
         // The fake's services run with exactly what the plan writes.
-        self.st().configs = plan.hosts.iter().flat_map(|h| h.services.iter().map(|s| (h.name.clone(), s.name.clone(), s.config_text.clone()))).collect();
+        // What each service records it runs with: its config, or for nginx the `nginx -T`
+        // dump that holds it.
+        let recorded = |s: &drill_core::plan::PlanService| match s.workload {
+            drill_core::workload::Workload::Nginx(_) => format!("# configuration file {}:\n{}\n", s.config_path, s.config_text),
+            _ => s.config_text.clone(),
+        };
+        self.st().configs = plan.hosts.iter().flat_map(|h| h.services.iter().map(move |s| (h.name.clone(), s.name.clone(), recorded(s)))).collect();
         Ok(())
     }
 

@@ -2,6 +2,7 @@
 //! Each reads its config (see `drill_core::workload`) at start and logs to stderr,
 //! which the host init sends to `/var/log/NAME.log`.
 
+pub mod external;
 pub mod http;
 pub mod httpd;
 pub mod loadgen;
@@ -14,6 +15,9 @@ use drill_core::workload::Workload;
 pub fn main(kind: &str, name: &str, config: &str) -> i32 {
     // Show up as the service (`ps`, `ss -p`, `top`), not as drilld.
     let _ = nix::sys::prctl::set_name(&std::ffi::CString::new(name.chars().take(15).collect::<String>()).unwrap_or_default());
+    if let Some(ext) = external::of_kind(kind) {
+        return external::main(ext, name, config);
+    }
     let text = match std::fs::read_to_string(config).with_context(|| format!("{name}: reading {config}")) {
         Ok(t) => t,
         Err(e) => {
@@ -28,13 +32,6 @@ pub fn main(kind: &str, name: &str, config: &str) -> i32 {
             return 1;
         }
     };
-    // What this process runs with (the host's /run): the engine reads it back to prove a
-    // service-config fault took, and checks that behave as a client use it.
-    let effective = drill_core::workload::effective_config_path(name);
-    if let Err(e) = std::fs::write(&effective, w.render_config(name)) {
-        log(name, &format!("writing {effective}: {e}"));
-        return 1;
-    }
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -42,11 +39,41 @@ pub fn main(kind: &str, name: &str, config: &str) -> i32 {
             return 1;
         }
     };
+    // `svc reload` (SIGHUP): start over with the config file as it is now, in this same
+    // process (the init has checked that it parses). Caught before the effective config
+    // is recorded, so a reload that follows the start cannot kill the service.
+    let hup = match rt.block_on(async { tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) }) {
+        Ok(h) => h,
+        Err(e) => {
+            log(name, &format!("SIGHUP handler: {e}"));
+            return 1;
+        }
+    };
+    // What this process runs with (the host's /run): the engine reads it back to prove a
+    // service-config fault took, and checks that behave as a client use it.
+    let effective = drill_core::workload::effective_config_path(name);
+    if let Err(e) = std::fs::write(&effective, w.render_config(name)) {
+        log(name, &format!("writing {effective}: {e}"));
+        return 1;
+    }
     let r: Result<()> = rt.block_on(async {
-        match w {
-            Workload::Httpd(c) => httpd::run(name, c).await,
-            Workload::Loadgen(c) => loadgen::run(name, c).await,
-            Workload::Proxy(c) => proxy::run(name, c).await,
+        let mut hup = hup;
+        let serve = async {
+            match w {
+                Workload::Httpd(c) => httpd::run(name, c).await,
+                Workload::Loadgen(c) => loadgen::run(name, c).await,
+                Workload::Proxy(c) => proxy::run(name, c).await,
+                Workload::Nginx(_) => Err(anyhow::anyhow!("nginx runs as the real nginx")),
+            }
+        };
+        tokio::select! {
+            r = serve => r,
+            _ = hup.recv() => {
+                log(name, "SIGHUP: reloading the configuration");
+                use std::os::unix::process::CommandExt;
+                let e = std::process::Command::new("/proc/self/exe").arg0(name).args(std::env::args_os().skip(1)).exec();
+                Err(anyhow::anyhow!("re-exec on SIGHUP: {e}"))
+            }
         }
     });
     match r {

@@ -6,7 +6,6 @@
 use std::time::{Duration, Instant};
 
 use drill_core::scenario::Cidr;
-use drill_core::workload::Workload;
 
 use super::super::Drill;
 use crate::error::{DrillError, Result};
@@ -48,9 +47,9 @@ impl<K: Kernel> Drill<K> {
                 None => tokio::time::sleep(Duration::from_millis(2)).await,
             }
         };
-        match Workload::parse_config(&planned.kind, &text) {
-            Ok(running) if running == planned.workload => Ok(format!("{service} runs with the faulty {}", planned.config_path)),
-            Ok(_) => Err(DrillError::did_not_take(
+        match planned.workload.runs_with(service, &text) {
+            Ok(true) => Ok(format!("{service} runs with the faulty {}", planned.config_path)),
+            Ok(false) => Err(DrillError::did_not_take(
                 format!("service-config on {host}/{service}"),
                 host,
                 format!("{service} runs with another config than the faulty one the plan wrote to {}", planned.config_path),
