@@ -7,8 +7,11 @@
 
 use serde::{Deserialize, Serialize};
 
+mod dnsmasq;
+pub use dnsmasq::{DnsRecord, DnsmasqConfig};
+
 /// The kinds of built-in workload a scenario can start.
-pub const KINDS: &[&str] = &["httpd", "loadgen", "proxy"];
+pub const KINDS: &[&str] = &["httpd", "loadgen", "proxy", "dnsmasq"];
 
 /// A built-in workload with its typed config.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -17,6 +20,7 @@ pub enum Workload {
     Httpd(HttpdConfig),
     Loadgen(LoadgenConfig),
     Proxy(ProxyConfig),
+    Dnsmasq(DnsmasqConfig),
 }
 
 impl Workload {
@@ -25,7 +29,7 @@ impl Workload {
         match self {
             Workload::Httpd(c) => !c.tls_cert.is_empty(),
             Workload::Loadgen(c) => c.tls,
-            Workload::Proxy(_) => false,
+            Workload::Proxy(_) | Workload::Dnsmasq(_) => false,
         }
     }
 
@@ -37,6 +41,7 @@ impl Workload {
             "httpd" => value.try_into().map(Workload::Httpd).map_err(|e| e.message().to_string()),
             "loadgen" => value.try_into().map(Workload::Loadgen).map_err(|e| e.message().to_string()),
             "proxy" => value.try_into().map(Workload::Proxy).map_err(|e| e.message().to_string()),
+            "dnsmasq" => value.try_into().map(Workload::Dnsmasq).map_err(|e| e.message().to_string()),
             other => Err(format!("unknown workload kind `{other}` (known: {})", KINDS.join(", "))),
         }
     }
@@ -46,6 +51,7 @@ impl Workload {
             Workload::Httpd(_) => "httpd",
             Workload::Loadgen(_) => "loadgen",
             Workload::Proxy(_) => "proxy",
+            Workload::Dnsmasq(_) => "dnsmasq",
         }
     }
 
@@ -55,11 +61,44 @@ impl Workload {
             Workload::Httpd(c) => c.render(service),
             Workload::Loadgen(c) => c.render(service),
             Workload::Proxy(c) => c.render(service),
+            Workload::Dnsmasq(c) => c.render(service),
         }
+    }
+
+    /// Path of the service's config file inside its host: `/etc/NAME/NAME.toml` for the
+    /// built-in workloads, the real daemon's own file for a Debian one (`/etc/NAME.conf`).
+    pub fn config_file(&self, service: &str) -> String {
+        match self {
+            Workload::Dnsmasq(_) => format!("/etc/{service}.conf"),
+            _ => config_path(service),
+        }
+    }
+
+    /// The program a workload runs that is not drill's own, and its Debian package: a
+    /// drill whose program is missing is refused at start, naming the package.
+    pub fn binary(&self) -> Option<(&'static str, &'static str)> {
+        match self {
+            Workload::Dnsmasq(_) => Some((dnsmasq::BINARY, dnsmasq::PACKAGE)),
+            _ => None,
+        }
+    }
+
+    /// The port a server workload listens on (None for a client).
+    pub fn listen_port(&self) -> Option<u16> {
+        let listen = match self {
+            Workload::Httpd(c) => &c.listen,
+            Workload::Proxy(c) => &c.listen,
+            Workload::Dnsmasq(c) => return c.port(),
+            Workload::Loadgen(_) => return None,
+        };
+        listen.rsplit_once(':').and_then(|(_, p)| p.parse().ok())
     }
 
     /// Parses a config file written by [`Workload::render_config`] (and perhaps edited).
     pub fn parse_config(kind: &str, text: &str) -> Result<Workload, String> {
+        if kind == "dnsmasq" {
+            return DnsmasqConfig::parse(text).map(Workload::Dnsmasq);
+        }
         let table: toml::Table = text.parse().map_err(|e: toml::de::Error| e.to_string())?;
         Workload::from_table(kind, table)
     }

@@ -87,6 +87,8 @@ const HOST_PACKAGES: &[&str] = &[
     "kmod",
     // The reference the timeline's capture is compared with in `cargo xtask bench`.
     "bpftrace",
+    // The DNS server of the dns drills (workload `dnsmasq`).
+    "dnsmasq-base",
 ];
 
 fn main() -> ExitCode {

@@ -21,12 +21,7 @@ use crate::workload::Workload;
 
 /// The port a workload listens on, if it serves.
 fn listen_port(w: &Workload) -> Option<u16> {
-    let listen = match w {
-        Workload::Httpd(c) => &c.listen,
-        Workload::Proxy(c) => &c.listen,
-        Workload::Loadgen(_) => return None,
-    };
-    listen.rsplit_once(':').and_then(|(_, p)| p.parse().ok())
+    w.listen_port()
 }
 
 /// Every cross-reference problem of scenario `s`.
@@ -40,6 +35,19 @@ pub fn crossref(file: &str, text: &str, s: &Scenario) -> Vec<SourceError> {
             Workload::Loadgen(c) => ("target", &c.target),
             Workload::Proxy(c) => ("upstream", &c.upstream),
             Workload::Httpd(_) => continue,
+            Workload::Dnsmasq(c) => {
+                for h in c.named_hosts().iter().filter(|h| !hosts.contains(&h.as_str())) {
+                    let span = sp.service_config(i, "records");
+                    out.push(SourceError::at(
+                        file,
+                        text,
+                        span,
+                        format!("service `{}`: `{h}` is neither an address nor a host of the scenario", svc.name),
+                        format!("in records and upstreams, write an address or one of: {}", hosts.join(", ")),
+                    ));
+                }
+                continue;
+            }
         };
         let span = sp.service_config(i, key);
         let mut err = |msg: String, help: String| out.push(SourceError::at(file, text, span.clone(), msg, help));
@@ -64,6 +72,7 @@ pub fn crossref(file: &str, text: &str, s: &Scenario) -> Vec<SourceError> {
     files(file, text, &sp, s, &mut out);
     for (i, c) in s.checks.iter().enumerate() {
         let (key, host, port) = match c {
+            Check::HttpSlo { port, resolve: true, .. } => ("target", None, *port),
             Check::HttpSlo { target_host, port, .. } => ("target", Some(target_host.as_str()), *port),
             Check::TcpStateDwell { host, port, peer: false, .. } => ("port", Some(host.as_str()), *port),
             Check::TcpStateDwell { port, peer: true, .. } => ("peer_port", None, *port),

@@ -148,12 +148,7 @@ impl Supervisor {
         let Some(svc) = self.services.get(name) else { return };
         let effective = drill_core::workload::effective_config_path(name);
         let text = std::fs::read_to_string(&svc.spec.config_path).unwrap_or_default();
-        let listen = match drill_core::workload::Workload::parse_config(&svc.spec.kind, &text) {
-            Ok(drill_core::workload::Workload::Httpd(c)) => Some(c.listen),
-            Ok(drill_core::workload::Workload::Proxy(c)) => Some(c.listen),
-            _ => None,
-        };
-        let port = listen.and_then(|l| l.rsplit(':').next().and_then(|p| p.parse::<u16>().ok()));
+        let port = drill_core::workload::Workload::parse_config(&svc.spec.kind, &text).ok().and_then(|w| w.listen_port());
         for _ in 0..300 {
             self.reap();
             let recorded = std::path::Path::new(&effective).exists();
@@ -211,9 +206,10 @@ impl Supervisor {
                     Self::forget_effective(&service);
                     let r = self.start(&service);
                     if r.is_ok()
-                        && let Some(s) = self.services.get_mut(&service) {
-                            s.restarts += 1;
-                        }
+                        && let Some(s) = self.services.get_mut(&service)
+                    {
+                        s.restarts += 1;
+                    }
                     self.wait_ready(&service).await;
                     r.map(|m| m.replace("started", "restarted"))
                 }

@@ -44,6 +44,8 @@ struct State {
     drops: u64,
     /// The config text each service starts with, by (host, service), from the plan.
     configs: Vec<(String, String, String)>,
+    /// (host, path, text): files the hosts were given (their resolv.conf).
+    host_files: Vec<(String, String, String)>,
 }
 
 #[derive(Default)]
@@ -164,6 +166,7 @@ impl Kernel for FakeKernel {
         self.call("apply_topology", format!("{} links, {} switches, wires {wires:?}", plan.links.len(), plan.switches.len()), None, None)?;
         // The fake's services run with exactly what the plan writes.
         self.st().configs = plan.hosts.iter().flat_map(|h| h.services.iter().map(|s| (h.name.clone(), s.name.clone(), s.config_text.clone()))).collect();
+        self.st().host_files = plan.hosts.iter().map(|h| (h.name.clone(), "/etc/resolv.conf".to_string(), h.resolv_conf.clone())).collect();
         Ok(())
     }
 
@@ -304,6 +307,11 @@ impl Kernel for FakeKernel {
         Ok(st.configs.iter().find(|(h, s, _)| h == host && s == service).map(|(_, _, t)| t.clone()))
     }
 
+    fn host_file(&self, host: &str, _pid: i32, path: &str) -> Result<Option<String>> {
+        self.call("host_file", format!("{host} {path}"), Some(host), None)?;
+        Ok(self.st().host_files.iter().find(|(h, p, _)| h == host && p == path).map(|(_, _, t)| t.clone()))
+    }
+
     async fn try_connect(&self, netns: &str, to: SocketAddr, timeout: Duration) -> Result<(Connect, Duration)> {
         self.call("try_connect", format!("{netns} {to}"), None, None)?;
         let st = self.st();
@@ -324,6 +332,11 @@ impl Kernel for FakeKernel {
 
     async fn tcp_socket(&self, netns: &str, _v6: bool) -> Result<tokio::net::TcpSocket> {
         self.call("tcp_socket", netns.to_string(), None, None)?;
+        Err(DrillError::Internal(anyhow!("the fake kernel makes no sockets")))
+    }
+
+    async fn udp_socket(&self, netns: &str) -> Result<tokio::net::UdpSocket> {
+        self.call("udp_socket", netns.to_string(), None, None)?;
         Err(DrillError::Internal(anyhow!("the fake kernel makes no sockets")))
     }
 

@@ -2,6 +2,7 @@
 //! Each reads its config (see `drill_core::workload`) at start and logs to stderr,
 //! which the host init sends to `/var/log/NAME.log`.
 
+pub mod dns;
 pub mod http;
 pub mod httpd;
 pub mod loadgen;
@@ -35,6 +36,10 @@ pub fn main(kind: &str, name: &str, config: &str) -> i32 {
         log(name, &format!("writing {effective}: {e}"));
         return 1;
     }
+    // A Debian daemon: this process becomes it.
+    if let Workload::Dnsmasq(c) = &w {
+        return dns::exec(name, config, c);
+    }
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -47,6 +52,7 @@ pub fn main(kind: &str, name: &str, config: &str) -> i32 {
             Workload::Httpd(c) => httpd::run(name, c).await,
             Workload::Loadgen(c) => loadgen::run(name, c).await,
             Workload::Proxy(c) => proxy::run(name, c).await,
+            Workload::Dnsmasq(_) => unreachable!("exec'd above"),
         }
     });
     match r {
