@@ -12,8 +12,8 @@ use drill_core::workload::DnsmasqConfig;
 use super::log;
 
 /// Execs dnsmasq on `config`; returns only if that fails (the exit status).
-pub fn exec(name: &str, config: &str, _c: &DnsmasqConfig) -> i32 {
-    let bin = drill_core::workload::Workload::Dnsmasq(_c.clone()).binary().map_or("/usr/sbin/dnsmasq", |b| b.0);
+pub fn exec(name: &str, config: &str, c: &DnsmasqConfig) -> i32 {
+    let bin = drill_core::workload::Workload::Dnsmasq(c.clone()).binary().map_or("/usr/sbin/dnsmasq", |b| b.0);
     if !std::path::Path::new(bin).exists() {
         log(name, &format!("{bin} is missing: install the Debian package dnsmasq-base (`cargo xtask setup`, or `apt-get install dnsmasq-base`)"));
         return 1;
