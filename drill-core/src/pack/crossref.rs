@@ -56,7 +56,8 @@ pub fn crossref(file: &str, text: &str, s: &Scenario) -> Vec<SourceError> {
             continue;
         };
         let port = p.parse::<u16>().ok().filter(|p| *p > 0);
-        if h.trim_matches(['[', ']']).parse::<IpAddr>().is_ok() {
+        // An address, or a DNS name (host names have no dots): the host's resolver finds it.
+        if h.trim_matches(['[', ']']).parse::<IpAddr>().is_ok() || h.contains('.') {
             continue;
         }
         if !hosts.contains(&h) {

@@ -179,7 +179,12 @@ impl<K: Kernel> Drill<K> {
         };
         let tls = if opts.tls { Some(self.tls_client.clone().ok_or_else(|| anyhow!("check `{}` speaks TLS but the drill has no CA", c.name()))?) } else { None };
         let resolve = match c {
-            Check::HttpSlo { resolve: true, .. } => Some((target_host.clone(), self.host_pid(from)?)),
+            // With a client service, the name it is configured with (e.g. an FQDN with a
+            // trailing dot), as that client would look it up.
+            Check::HttpSlo { resolve: true, .. } => {
+                let name = client.as_ref().and_then(|_| opts.target.rsplit_once(':')).map_or(target_host.as_str(), |(h, _)| h);
+                Some((name.to_string(), self.host_pid(from)?))
+            }
             _ => None,
         };
         let addr = match resolve {
