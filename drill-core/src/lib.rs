@@ -28,6 +28,7 @@ pub mod pack;
 pub mod plan;
 pub mod record;
 pub mod report;
+pub mod resolv;
 pub mod scenario;
 pub mod schema;
 pub mod source;

@@ -76,6 +76,10 @@ pub struct PlanHost {
     pub masquerade: Option<String>,
     /// Content of the host's /etc/hosts.
     pub etc_hosts: String,
+    /// Content of the host's /etc/resolv.conf (its `dns` key, or a `resolv-conf`
+    /// fault's; empty: no DNS server in the drill).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub resolv_conf: String,
     pub services: Vec<PlanService>,
 }
 
@@ -227,6 +231,7 @@ pub fn compile(s: &Scenario, drill_id: &str, slot: u8, backends: Backends) -> Re
             sysctls: Vec::new(),
             masquerade: h.masquerade.clone(),
             etc_hosts: String::new(),
+            resolv_conf: String::new(),
             services: Vec::new(),
         })
         .collect();
@@ -300,10 +305,32 @@ pub fn compile(s: &Scenario, drill_id: &str, slot: u8, backends: Backends) -> Re
             let _ = writeln!(etc_hosts, "{}\t{}", a.addr, names.join(" "));
         }
     }
+    // A host's address as `from` reaches it: on a segment both are on, else its first.
+    let first: std::collections::BTreeMap<String, IpAddr> =
+        hosts.iter().filter_map(|h| Some((h.name.clone(), h.interfaces.iter().flat_map(|i| i.addresses.iter()).find(|a| a.addr.is_ipv4())?.addr))).collect();
+    let seen_from = |from: &str, target: &str| -> Option<IpAddr> {
+        let shared = s.segments.iter().zip(&addrs).find_map(|(seg, sa)| {
+            seg.members.iter().any(|m| m.host == from).then_some(())?;
+            let gi = seg.members.iter().position(|m| m.host == target)?;
+            sa[gi].iter().find(|c| c.addr.is_ipv4()).map(|c| c.addr)
+        });
+        shared.or_else(|| first.get(target).copied())
+    };
     for h in &mut hosts {
         h.etc_hosts = etc_hosts.clone();
+        let faulty_dns = s.faults.iter().find_map(|f| match f {
+            crate::scenario::Fault::ResolvConf { host, dns } if *host == h.name => Some(dns),
+            _ => None,
+        });
+        let dns = faulty_dns.or_else(|| s.hosts.iter().find(|x| x.name == h.name).and_then(|x| x.dns.as_ref()));
+        if let Some(d) = dns {
+            h.resolv_conf = d.resolve(&|n| seen_from(&h.name, n)).render();
+        }
         for svc in s.services.iter().filter(|svc| svc.host == h.name) {
-            let w = s.initial_workload(&h.name, &svc.name).unwrap_or(&svc.workload).clone();
+            let mut w = s.initial_workload(&h.name, &svc.name).unwrap_or(&svc.workload).clone();
+            if let Workload::Dnsmasq(c) = &mut w {
+                c.resolve_hosts(&|n| seen_from(&h.name, n));
+            }
             h.services.push(PlanService {
                 name: svc.name.clone(),
                 kind: w.kind().to_string(),

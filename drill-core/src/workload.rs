@@ -9,9 +9,11 @@ use serde::{Deserialize, Serialize};
 
 pub mod nginx;
 pub use nginx::NginxConfig;
+mod dnsmasq;
+pub use dnsmasq::{DnsRecord, DnsmasqConfig};
 
 /// The kinds of built-in workload a scenario can start.
-pub const KINDS: &[&str] = &["httpd", "loadgen", "proxy", "nginx"];
+pub const KINDS: &[&str] = &["httpd", "loadgen", "proxy", "nginx", "dnsmasq"];
 
 /// A built-in workload with its typed config.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -22,6 +24,8 @@ pub enum Workload {
     Proxy(ProxyConfig),
     /// The real nginx (Debian's), its nginx.conf rendered from this typed config.
     Nginx(NginxConfig),
+    /// The real dnsmasq (Debian's), its dnsmasq.conf rendered from this typed config.
+    Dnsmasq(DnsmasqConfig),
 }
 
 impl Workload {
@@ -30,7 +34,7 @@ impl Workload {
         match self {
             Workload::Httpd(c) => !c.tls_cert.is_empty(),
             Workload::Loadgen(c) => c.tls,
-            Workload::Proxy(_) => false,
+            Workload::Proxy(_) | Workload::Dnsmasq(_) => false,
             Workload::Nginx(c) => c.uses_tls(),
         }
     }
@@ -48,6 +52,7 @@ impl Workload {
                 c.validate()?;
                 Ok(Workload::Nginx(c))
             }
+            "dnsmasq" => value.try_into().map(Workload::Dnsmasq).map_err(|e| e.message().to_string()),
             other => Err(format!("unknown workload kind `{other}` (known: {})", KINDS.join(", "))),
         }
     }
@@ -58,6 +63,7 @@ impl Workload {
             Workload::Loadgen(_) => "loadgen",
             Workload::Proxy(_) => "proxy",
             Workload::Nginx(_) => "nginx",
+            Workload::Dnsmasq(_) => "dnsmasq",
         }
     }
 
@@ -68,6 +74,17 @@ impl Workload {
             Workload::Loadgen(c) => c.render(service),
             Workload::Proxy(c) => c.render(service),
             Workload::Nginx(c) => c.render(),
+            Workload::Dnsmasq(c) => c.render(service),
+        }
+    }
+
+    /// The program a workload runs that is not drill's own, and its Debian package: a
+    /// drill whose program is missing is refused at start, naming the package.
+    pub fn binary(&self) -> Option<(&'static str, &'static str)> {
+        match self {
+            Workload::Dnsmasq(_) => Some((dnsmasq::BINARY, dnsmasq::PACKAGE)),
+            Workload::Nginx(_) => Some((nginx::BINARY, nginx::PACKAGE)),
+            _ => None,
         }
     }
 
@@ -77,14 +94,20 @@ impl Workload {
         if kind == "nginx" {
             return Err("nginx reads its own nginx.conf; test it with `nginx -t`".into());
         }
+        if kind == "dnsmasq" {
+            return DnsmasqConfig::parse(text).map(Workload::Dnsmasq);
+        }
         let table: toml::Table = text.parse().map_err(|e: toml::de::Error| e.to_string())?;
         Workload::from_table(kind, table)
     }
 
-    /// Path of the service's config file inside its host.
+    /// Path of the service's config file inside its host: `/etc/NAME/NAME.toml` for the
+    /// built-in workloads, the real daemon's own file for a Debian one (nginx.conf,
+    /// `/etc/NAME.conf` for dnsmasq).
     pub fn config_path(&self, service: &str) -> String {
         match self {
             Workload::Nginx(_) => nginx::CONFIG_PATH.to_string(),
+            Workload::Dnsmasq(_) => format!("/etc/{service}.conf"),
             _ => config_path(service),
         }
     }
@@ -103,6 +126,7 @@ impl Workload {
             Workload::Httpd(c) => &c.listen,
             Workload::Proxy(c) => &c.listen,
             Workload::Nginx(c) => return c.listen_ports(),
+            Workload::Dnsmasq(c) => return c.port().into_iter().collect(),
             Workload::Loadgen(_) => return Vec::new(),
         };
         listen.rsplit_once(':').and_then(|(_, p)| p.parse().ok()).into_iter().collect()

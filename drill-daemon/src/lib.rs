@@ -12,6 +12,7 @@ pub mod journal;
 pub mod kernel;
 pub mod peer;
 pub mod probes;
+pub mod resolver;
 pub mod session;
 pub mod tls;
 pub mod workload;

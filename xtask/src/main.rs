@@ -89,6 +89,8 @@ const HOST_PACKAGES: &[&str] = &[
     "bpftrace",
     // The real load balancer / ingress of the `nginx` service kind.
     "nginx-light",
+    // The DNS server of the dns drills (workload `dnsmasq`).
+    "dnsmasq-base",
 ];
 
 fn main() -> ExitCode {

@@ -15,6 +15,7 @@ const KEYS: &[Key] = &[
     key("tls", Ty::Bool, "true", "HTTPS verified against the drill's CA (default false)"),
     key("sni", Ty::Str, "\"shop.example\"", "the name the requests ask for: TLS server name (SNI, and the name the certificate must match) and Host header (default: the target's host)"),
     key("client", Ty::Str, "\"loadgen\"", "a loadgen service on `from` whose config the requests follow"),
+    key("resolve", Ty::Bool, "true", "the target's host part is a DNS name resolved for every request through `from`'s own /etc/resolv.conf"),
 ];
 
 pub const KIND: Kind = Kind { shape: shape("http-slo", KEYS), build };
@@ -29,6 +30,7 @@ fn build(e: &mut Entry, env: &Env) -> Option<Check> {
         e.err(n.span(), format!("sni `{}` is not a host name", n.get_ref()), "write a DNS name, e.g. \"shop.example\"");
         return None;
     }
+    let resolve = e.bool("resolve").is_some_and(|r| *r.get_ref());
     let ratio = e.num_opt("min_success_ratio");
     let latency = e.num_opt("max_latency_ms");
     let timeout = e.int_opt("timeout_ms");
@@ -42,9 +44,11 @@ fn build(e: &mut Entry, env: &Env) -> Option<Check> {
         e.err(target.span(), format!("target `{}` is not HOST:PORT", target.get_ref()), "write it as e.g. \"api:8080\"");
         return None;
     };
-    let th_ok = env.hosts.contains(th);
-    if !th_ok {
-        e.err(target.span(), format!("unknown host `{th}` in target"), format!("use one of: {}", env.hosts.known));
+    let th_ok = if resolve { crate::resolv::is_domain(th.strip_suffix('.').unwrap_or(th)) } else { env.hosts.contains(th) };
+    if !th_ok && resolve {
+        e.err(target.span(), format!("`{th}` in target is not a domain name"), "with resolve = true, write a name the client's resolver resolves, e.g. \"api.corp.example:8080\"");
+    } else if !th_ok {
+        e.err(target.span(), format!("unknown host `{th}` in target"), format!("use one of: {} (or resolve = true for a DNS name)", env.hosts.known));
     }
     let port = match tp.parse::<u16>() {
         Ok(p) if p > 0 => Some(p),
@@ -77,5 +81,6 @@ fn build(e: &mut Entry, env: &Env) -> Option<Check> {
         tls: tls.is_some_and(|t| *t.get_ref()),
         sni: sni.map(|n| n.into_inner()),
         client,
+        resolve,
     })
 }

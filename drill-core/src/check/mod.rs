@@ -132,6 +132,11 @@ pub enum Check {
         /// it is at submit time): keep-alive, TCP_NODELAY, request body, TLS.
         #[serde(default)]
         client: Option<String>,
+        /// `target_host` is a DNS name, resolved for every request through `from`'s own
+        /// /etc/resolv.conf (the resolution counts in the latency; a failed one fails
+        /// the request).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        resolve: bool,
     },
 }
 

@@ -13,6 +13,7 @@ mod dnat;
 mod ebpf_drop;
 mod mtu;
 mod nft;
+mod resolv_conf;
 mod route_remove;
 mod service_config;
 mod sysctl;
@@ -55,6 +56,7 @@ pub const KINDS: &[Kind] = &[
     tc_rate::KIND,
     delay::KIND,
     ebpf_drop::KIND,
+    resolv_conf::KIND,
 ];
 
 const NAMES: [&str; KINDS.len()] = {
@@ -134,6 +136,8 @@ pub enum Fault {
     /// An eBPF tc classifier on an interface that drops matching packets with a
     /// probability, driven by a BPF map (retunable live).
     EbpfDrop { host: String, interface: String, egress: bool, proto: Option<String>, dport: Option<u16>, from: Option<NftSource>, loss: f64 },
+    /// The host's /etc/resolv.conf written from `dns` instead of its healthy `dns` key.
+    ResolvConf { host: String, dns: crate::resolv::HostDns },
 }
 
 /// Parses a tc-style rate: "10mbit", "500kbit", "1gbit", "64000bit".
@@ -280,6 +284,16 @@ impl Fault {
             }
             Fault::Nft { host, rule } => format!("nftables on {host} (table inet filter, {}): {}", rule.hook.name(), rule.describe()),
             Fault::Sysctl { host, key, value } => format!("sysctl on {host}: {key} = {value}"),
+            Fault::ResolvConf { host, dns } => {
+                let mut d = format!("resolv.conf on {host}: nameserver {}", dns.nameservers.join(" "));
+                if !dns.search.is_empty() {
+                    let _ = write!(d, ", search {}", dns.search.join(" "));
+                }
+                if let Some(n) = dns.ndots {
+                    let _ = write!(d, ", ndots:{n}");
+                }
+                d
+            }
             Fault::Mtu { host, interface, mtu } => format!("mtu on {host}: {interface} mtu {mtu}"),
             Fault::RouteRemove { host, to } => format!("route removed on {host}: {}", to.map_or_else(|| "default".to_string(), |c| c.to_string())),
             Fault::TcRate { host, interface, rate_bps, port: None } => format!("tc tbf on {host}/{interface}: egress rate {} kbit/s", rate_bps / 1000),

@@ -35,6 +35,19 @@ pub fn crossref(file: &str, text: &str, s: &Scenario) -> Vec<SourceError> {
             Workload::Loadgen(c) => ("target", &c.target),
             Workload::Proxy(c) => ("upstream", &c.upstream),
             Workload::Httpd(_) | Workload::Nginx(_) => continue,
+            Workload::Dnsmasq(c) => {
+                for h in c.named_hosts().iter().filter(|h| !hosts.contains(&h.as_str())) {
+                    let span = sp.service_config(i, "records");
+                    out.push(SourceError::at(
+                        file,
+                        text,
+                        span,
+                        format!("service `{}`: `{h}` is neither an address nor a host of the scenario", svc.name),
+                        format!("in records and upstreams, write an address or one of: {}", hosts.join(", ")),
+                    ));
+                }
+                continue;
+            }
         };
         let span = sp.service_config(i, key);
         let mut err = |msg: String, help: String| out.push(SourceError::at(file, text, span.clone(), msg, help));
@@ -43,7 +56,8 @@ pub fn crossref(file: &str, text: &str, s: &Scenario) -> Vec<SourceError> {
             continue;
         };
         let port = p.parse::<u16>().ok().filter(|p| *p > 0);
-        if h.trim_matches(['[', ']']).parse::<IpAddr>().is_ok() {
+        // An address, or a DNS name (host names have no dots): the host's resolver finds it.
+        if h.trim_matches(['[', ']']).parse::<IpAddr>().is_ok() || h.contains('.') {
             continue;
         }
         if !hosts.contains(&h) {
@@ -59,6 +73,7 @@ pub fn crossref(file: &str, text: &str, s: &Scenario) -> Vec<SourceError> {
     files(file, text, &sp, s, &mut out);
     for (i, c) in s.checks.iter().enumerate() {
         let (key, host, port) = match c {
+            Check::HttpSlo { port, resolve: true, .. } => ("target", None, *port),
             Check::HttpSlo { target_host, port, .. } => ("target", Some(target_host.as_str()), *port),
             Check::TcpStateDwell { host, port, peer: false, .. } => ("port", Some(host.as_str()), *port),
             Check::TcpStateDwell { port, peer: true, .. } => ("peer_port", None, *port),

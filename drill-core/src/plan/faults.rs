@@ -111,6 +111,10 @@ pub enum Mechanism {
         key: String,
         value: String,
     },
+    /// The host's /etc/resolv.conf, written with this text before the host starts.
+    ResolvConf {
+        text: String,
+    },
     Mtu {
         interface: String,
         mtu: u32,
@@ -248,6 +252,10 @@ impl fmt::Display for Mechanism {
             Mechanism::Nft { table, chain, resolved, .. } => write!(f, "nft table {table}, chain {chain}: {resolved}"),
             Mechanism::Dnat { table, chain, proto, dport, to } => write!(f, "nft table {table}, chain {chain}: {proto} dport {dport} dnat to {to}"),
             Mechanism::Sysctl { key, value } => write!(f, "sysctl {key} = {value} in the host's network namespace"),
+            Mechanism::ResolvConf { text } => {
+                let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+                write!(f, "/etc/resolv.conf written before the host starts: {}", lines.join("; "))
+            }
             Mechanism::Mtu { interface, mtu } => write!(f, "ip link set {interface} mtu {mtu} (netlink)"),
             Mechanism::RouteRemove { to } => write!(f, "route {} deleted (netlink)", to.map_or_else(|| "default".to_string(), |c| c.to_string())),
             Mechanism::Tbf { interface, rate_bps } => write!(f, "tc qdisc replace dev {interface} root tbf rate {}kbit", rate_bps / 1000),
@@ -359,13 +367,18 @@ fn step(cx: &Cx, backends: Backends) -> Result<FaultStep, PlanError> {
         | Fault::TcRate { host, .. }
         | Fault::Delay { host, .. }
         | Fault::Dnat { host, .. }
-        | Fault::EbpfDrop { host, .. } => host.clone(),
+        | Fault::EbpfDrop { host, .. }
+        | Fault::ResolvConf { host, .. } => host.clone(),
     };
     let (mechanism, measure) = match cx.fault {
         Fault::ServiceConfig { service, set, faulty, .. } => (
             Mechanism::ServiceConfig { service: service.clone(), config_path: faulty.config_path(service), set: set.clone() },
             Measure::ReadBack { what: format!("the config {service} runs with (recorded by the running service in {})", crate::workload::effective_config_path(service)) },
         ),
+        Fault::ResolvConf { .. } => {
+            let text = cx.plan.hosts.iter().find(|h| h.name == host).map(|h| h.resolv_conf.clone()).unwrap_or_default();
+            (Mechanism::ResolvConf { text }, Measure::ReadBack { what: "the host's /etc/resolv.conf, as every lookup in it reads it".into() })
+        }
         Fault::Sysctl { key, value, .. } => (Mechanism::Sysctl { key: key.clone(), value: value.clone() }, Measure::ReadBack { what: format!("{key} in the host's network namespace") }),
         Fault::Mtu { interface, mtu, .. } => (Mechanism::Mtu { interface: interface.clone(), mtu: *mtu }, Measure::ReadBack { what: format!("the MTU of {interface} (netlink)") }),
         Fault::RouteRemove { to, .. } => (Mechanism::RouteRemove { to: *to }, Measure::ReadBack { what: "the host's routing table no longer has the route (netlink)".into() }),

@@ -50,6 +50,8 @@ pub(crate) struct RawHost {
     routes: Vec<Spanned<RawRoute>>,
     /// Masquerade (source NAT) traffic leaving through this interface.
     masquerade: Option<Spanned<String>>,
+    /// `dns = { .. }`: the host's resolv.conf.
+    dns: Option<Spanned<toml::Table>>,
 }
 
 struct RawRoute {
@@ -90,6 +92,9 @@ pub struct Host {
     pub sysctls: Vec<(String, String)>,
     pub routes: Vec<Route>,
     pub masquerade: Option<String>,
+    /// The host's resolver configuration (its /etc/resolv.conf); None: no DNS server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns: Option<crate::resolv::HostDns>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

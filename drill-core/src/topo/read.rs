@@ -26,6 +26,7 @@ pub const HOST: Shape = table(
         key("sysctls", Ty::Table, "{ \"net.ipv4.tcp_syn_retries\" = 2 }", "per-namespace net.* sysctls"),
         key("routes", Ty::List, "[{ to = \"default\", via = \"router\" }]", "routes: to, via"),
         key("masquerade", Ty::Str, "\"eth1\"", "source NAT for traffic leaving through this interface"),
+        key("dns", Ty::Table, "{ nameservers = [\"dns\"], search = [\"corp.example\"], ndots = 1 }", "the host's /etc/resolv.conf: nameservers, search, ndots, timeout, attempts"),
     ],
 );
 pub const ROUTE: Shape = table("a route", &[key("to", Ty::Str, "\"default\"", "default, default6 or a prefix"), key("via", Ty::Str, "\"router\"", "a gateway address or a neighbour host")]);
@@ -57,6 +58,7 @@ pub(crate) fn read_host(cx: &mut Collector, span: Range<usize>, t: &DeTable<'_>)
     let mut e = Entry::new(cx, span, t, &HOST, &[]);
     let forwarding = e.bool("forwarding").is_some_and(|b| *b.get_ref());
     let masquerade = e.str("masquerade");
+    let dns = e.table("dns");
     let sysctls: BTreeMap<String, Spanned<toml::Value>> = match e.sub("sysctls") {
         Some((_, t)) => t.iter().map(|(k, v)| (k.get_ref().to_string(), Spanned::new(v.span(), crate::schema::to_value(v.get_ref())))).collect(),
         None => BTreeMap::new(),
@@ -71,7 +73,7 @@ pub(crate) fn read_host(cx: &mut Collector, span: Range<usize>, t: &DeTable<'_>)
     }
     e.require(&["name"]);
     let name = e.str("name")?;
-    Some(RawHost { name, forwarding, sysctls, routes, masquerade })
+    Some(RawHost { name, forwarding, sysctls, routes, masquerade, dns })
 }
 
 fn read_endpoint(cx: &mut Collector, span: Range<usize>, t: &DeTable<'_>) -> Option<RawEndpoint> {

@@ -232,7 +232,23 @@ fn host(v: &mut Validator, h: &RawHost, segments: &[Segment], hosts_known: &BTre
             None
         }
     });
-    Host { name, forwarding: h.forwarding, sysctls, routes, masquerade }
+    let dns = h.dns.as_ref().and_then(|t| {
+        let d: crate::resolv::HostDns = match toml::Value::Table(t.get_ref().clone()).try_into() {
+            Ok(d) => d,
+            Err(e) => {
+                v.err(t.span(), format!("dns: {}", e.message()), "keys of dns: nameservers, search, ndots, timeout, attempts");
+                return None;
+            }
+        };
+        match d.problem(&|n| hosts_known.contains(n)) {
+            Some((why, help)) => {
+                v.err(t.span(), format!("dns of host `{name}`: {why}"), help);
+                None
+            }
+            None => Some(d),
+        }
+    });
+    Host { name, forwarding: h.forwarding, sysctls, routes, masquerade, dns }
 }
 
 fn sysctls(v: &mut Validator, h: &RawHost) -> Vec<(String, String)> {

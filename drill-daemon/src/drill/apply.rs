@@ -25,6 +25,16 @@ const LISTEN_POLL: Duration = Duration::from_millis(2);
 
 impl<K: Kernel> Drill<K> {
     pub(super) async fn build(&mut self, env: &Env<'_, K>) -> Result<()> {
+        // A Debian daemon a service runs must be installed (hosts see the machine's /usr).
+        for s in self.plan.hosts.iter().flat_map(|h| h.services.iter()) {
+            if let Some((bin, package)) = s.workload.binary()
+                && !std::path::Path::new(bin).exists()
+            {
+                return Err(
+                    anyhow!("service {} ({}) needs {bin}, which is not installed: install the Debian package {package} (`cargo xtask setup`, or `apt-get install {package}`)", s.name, s.kind).into()
+                );
+            }
+        }
         self.journal.save(env.state)?;
         self.create_namespaces(env).await?;
         self.watch_hosts()?;
@@ -121,7 +131,7 @@ impl<K: Kernel> Drill<K> {
                 hidden: hidden.clone(),
                 isolation: host::Isolation { owner_is_root: self.origin.owner_uid == 0, ..host::Isolation::default() },
             };
-            prepare_host_dir(&spec, &ph.etc_hosts, &ph.services)?;
+            prepare_host_dir(&spec, &ph.etc_hosts, &ph.resolv_conf, &ph.services)?;
             let files = self.plan.files.iter().zip(&contents).filter(|(f, _)| f.host == ph.name);
             stage_files(&spec, files)?;
             if let Some(ca) = &ca {
@@ -205,7 +215,7 @@ fn stage_files<'a>(spec: &HostSpec, files: impl Iterator<Item = (&'a drill_core:
 
 /// Writes a host's private files before its init starts: the upper layer of its
 /// /etc overlay (hosts, hostname, resolv.conf, service configs) and its log dir.
-fn prepare_host_dir(spec: &HostSpec, etc_hosts: &str, services: &[PlanService]) -> anyhow::Result<()> {
+fn prepare_host_dir(spec: &HostSpec, etc_hosts: &str, resolv_conf: &str, services: &[PlanService]) -> anyhow::Result<()> {
     let upper = spec.etc_upper();
     for d in [upper.clone(), spec.etc_work(), spec.log_dir()] {
         std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
@@ -219,8 +229,12 @@ fn prepare_host_dir(spec: &HostSpec, etc_hosts: &str, services: &[PlanService]) 
     };
     write("/etc/hosts", etc_hosts)?;
     write("/etc/hostname", &format!("{}\n", spec.hostname))?;
-    // No DNS server in this drill: point at the host itself so lookups fail fast.
-    write("/etc/resolv.conf", "# no DNS server on this network: names resolve through /etc/hosts\nnameserver 127.0.0.1\n")?;
+    if resolv_conf.is_empty() {
+        // No DNS server in this drill: point at the host itself so lookups fail fast.
+        write("/etc/resolv.conf", "# no DNS server on this network: names resolve through /etc/hosts\nnameserver 127.0.0.1\n")?;
+    } else {
+        write("/etc/resolv.conf", resolv_conf)?;
+    }
     for s in services {
         write(&s.config_path, &s.config_text)?;
     }

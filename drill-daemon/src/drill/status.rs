@@ -113,7 +113,19 @@ impl<K: Kernel> Drill<K> {
     /// One synthetic HTTP GET from inside host `from`.
     #[allow(clippy::too_many_arguments)]
     pub async fn request_once(&self, from: &str, target_host: &str, sni: Option<&str>, port: u16, path: &str, timeout: Duration, tls: bool) -> Result<HttpSample> {
-        let addr = self.plan.host_address(target_host, false).ok_or_else(|| anyhow!("host {target_host} has no IPv4 address"))?;
+        let addr = match self.plan.host_address(target_host, false) {
+            Some(a) => a,
+            // A DNS name (an http-slo check with resolve = true): through the host's resolver.
+            None => {
+                let start = std::time::Instant::now();
+                let udp = self.kernel.udp_socket(&self.host(from)?.netns).await?;
+                let conf = drill_core::resolv::ResolvConf::parse(&std::fs::read_to_string(format!("/proc/{}/root/etc/resolv.conf", self.host_pid(from)?)).unwrap_or_default());
+                match crate::resolver::lookup(&udp, &conf, target_host, start + timeout).await {
+                    Ok(a) => a,
+                    Err(e) => return Ok(HttpSample { ok: false, latency_ms: start.elapsed().as_secs_f64() * 1e3, error: Some(e) }),
+                }
+            }
+        };
         let target = SocketAddr::new(addr, port);
         let sock = self.kernel.tcp_socket(&self.host(from)?.netns, false).await?;
         let tls = if tls { self.tls_client.as_ref() } else { None };

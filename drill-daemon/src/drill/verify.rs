@@ -50,6 +50,25 @@ struct Client {
     timeout: Duration,
     opts: LoadgenConfig,
     tls: Option<Arc<rustls::ClientConfig>>,
+    /// `resolve = true`: the DNS name of the target and the `from` host's init (whose
+    /// /etc/resolv.conf every request reads); `target`'s address is then found anew for
+    /// every request.
+    resolve: Option<(String, i32)>,
+}
+
+/// The resolver configuration of the host whose init is `pid`, as a lookup inside it
+/// reads it now (an unreadable file resolves nothing, as it would inside).
+fn host_resolv_conf(pid: i32) -> drill_core::resolv::ResolvConf {
+    drill_core::resolv::ResolvConf::parse(&std::fs::read_to_string(format!("/proc/{pid}/root/etc/resolv.conf")).unwrap_or_default())
+}
+
+/// Resolves the client's target through its host's resolver when it must, before
+/// `deadline`: the address to connect to.
+async fn resolve_target(sock: Option<tokio::net::UdpSocket>, c: &Client, deadline: Instant) -> std::result::Result<SocketAddr, String> {
+    let Some((name, pid)) = &c.resolve else { return Ok(c.target) };
+    let sock = sock.ok_or_else(|| format!("could not resolve host {name}: no socket"))?;
+    let conf = host_resolv_conf(*pid);
+    crate::resolver::lookup(&sock, &conf, name, deadline).await.map(|a| SocketAddr::new(a, c.target.port()))
 }
 
 /// What an observation window saw besides the verdict, for the timeline's windows: each
@@ -159,7 +178,19 @@ impl<K: Kernel> Drill<K> {
             None => LoadgenConfig { target: String::new(), path: String::new(), rate_per_sec: 1, timeout_ms: *timeout_ms, keepalive: false, nodelay: true, body_bytes: 0, tls: *tls },
         };
         let tls = if opts.tls { Some(self.tls_client.clone().ok_or_else(|| anyhow!("check `{}` speaks TLS but the drill has no CA", c.name()))?) } else { None };
-        let addr = self.plan.host_address(target_host, false).ok_or_else(|| anyhow!("host {target_host} has no IPv4 address for the check"))?;
+        let resolve = match c {
+            // With a client service, the name it is configured with (e.g. an FQDN with a
+            // trailing dot), as that client would look it up.
+            Check::HttpSlo { resolve: true, .. } => {
+                let name = client.as_ref().and_then(|_| opts.target.rsplit_once(':')).map_or(target_host.as_str(), |(h, _)| h);
+                Some((name.to_string(), self.host_pid(from)?))
+            }
+            _ => None,
+        };
+        let addr = match resolve {
+            Some(_) => std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            None => self.plan.host_address(target_host, false).ok_or_else(|| anyhow!("host {target_host} has no IPv4 address for the check"))?,
+        };
         Ok(Some(Client {
             netns: self.host(from)?.netns.clone(),
             target: SocketAddr::new(addr, *port),
@@ -169,6 +200,7 @@ impl<K: Kernel> Drill<K> {
             timeout: Duration::from_millis(*timeout_ms),
             opts,
             tls,
+            resolve,
         }))
     }
 
@@ -185,8 +217,10 @@ impl<K: Kernel> Drill<K> {
         while Instant::now() + c.timeout <= deadline {
             let start = Instant::now();
             let open = async {
-                let sock = self.kernel.tcp_socket(&c.netns, c.target.is_ipv6()).await.map_err(|e| e.to_string())?;
-                http::connect(sock, c.target, &c.host_header, c.tls.as_ref(), c.opts.nodelay).await
+                let udp = if c.resolve.is_some() { Some(self.kernel.udp_socket(&c.netns).await.map_err(|e| e.to_string())?) } else { None };
+                let target = resolve_target(udp, c, start + c.timeout).await?;
+                let sock = self.kernel.tcp_socket(&c.netns, target.is_ipv6()).await.map_err(|e| e.to_string())?;
+                http::connect(sock, target, &c.host_header, c.tls.as_ref(), c.opts.nodelay).await
             };
             let r = tokio::time::timeout(c.timeout, http::keepalive_request(conn.take(), open, &c.host_header, &c.path, c.opts.body_bytes as usize)).await;
             let latency_ms = start.elapsed().as_secs_f64() * 1e3;
@@ -211,12 +245,43 @@ impl<K: Kernel> Drill<K> {
         let mut samples = Vec::new();
         let mut inflight = tokio::task::JoinSet::new();
         while Instant::now() + c.timeout <= deadline || inflight.is_empty() && Instant::now() < deadline {
-            match self.kernel.tcp_socket(&c.netns, c.target.is_ipv6()).await {
-                Ok(sock) => {
-                    let (h, p, tls, target, timeout) = (c.host_header.clone(), c.path.clone(), c.tls.clone(), c.target, c.timeout);
-                    inflight.spawn(async move { http::get(sock, target, &h, &p, timeout, tls.as_ref()).await });
+            let udp = match &c.resolve {
+                Some(_) => self.kernel.udp_socket(&c.netns).await.map(Some),
+                None => Ok(None),
+            };
+            match (self.kernel.tcp_socket(&c.netns, c.target.is_ipv6()).await, udp) {
+                (Ok(sock), Ok(udp)) => {
+                    let (h, p, tls, timeout) = (c.host_header.clone(), c.path.clone(), c.tls.clone(), c.timeout);
+                    let start = Instant::now();
+                    if c.resolve.is_some() {
+                        // The lookup is part of the request: its time counts, its failure fails it.
+                        let r = Client {
+                            netns: String::new(),
+                            target: c.target,
+                            host_header: h.clone(),
+                            path: String::new(),
+                            interval: c.interval,
+                            timeout,
+                            opts: c.opts.clone(),
+                            tls: None,
+                            resolve: c.resolve.clone(),
+                        };
+                        inflight.spawn(async move {
+                            match resolve_target(udp, &r, start + timeout).await {
+                                Ok(target) => {
+                                    let mut o = http::get(sock, target, &h, &p, timeout.saturating_sub(start.elapsed()), tls.as_ref()).await;
+                                    o.latency = start.elapsed();
+                                    o
+                                }
+                                Err(e) => http::Outcome { ok: false, latency: start.elapsed(), error: Some(e) },
+                            }
+                        });
+                    } else {
+                        let target = c.target;
+                        inflight.spawn(async move { http::get(sock, target, &h, &p, timeout, tls.as_ref()).await });
+                    }
                 }
-                Err(e) => samples.push(HttpSample { ok: false, latency_ms: 0.0, error: Some(e.to_string()) }),
+                (Err(e), _) | (_, Err(e)) => samples.push(HttpSample { ok: false, latency_ms: 0.0, error: Some(e.to_string()) }),
             }
             tokio::time::sleep(c.interval).await;
         }

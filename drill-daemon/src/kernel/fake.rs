@@ -44,6 +44,8 @@ struct State {
     drops: u64,
     /// The config text each service starts with, by (host, service), from the plan.
     configs: Vec<(String, String, String)>,
+    /// (host, path, text): files the hosts were given (their resolv.conf).
+    host_files: Vec<(String, String, String)>,
 }
 
 #[derive(Default)]
@@ -170,6 +172,7 @@ impl Kernel for FakeKernel {
             _ => s.config_text.clone(),
         };
         self.st().configs = plan.hosts.iter().flat_map(|h| h.services.iter().map(move |s| (h.name.clone(), s.name.clone(), recorded(s)))).collect();
+        self.st().host_files = plan.hosts.iter().map(|h| (h.name.clone(), "/etc/resolv.conf".to_string(), h.resolv_conf.clone())).collect();
         Ok(())
     }
 
@@ -254,7 +257,21 @@ impl Kernel for FakeKernel {
 
     async fn apply_nft(&self, _netns: &str, _plan: &Plan, host: &str, nft: &HostNft) -> Result<()> {
         self.call("apply_nft", format!("{host} {} rules {} dnats", nft.rules.len(), nft.dnats.len()), Some(host), None)?;
-        self.st().filtered = true;
+        let mut st = self.st();
+        st.filtered = true;
+        // A reject ends a connection as the kernel would: refused (a RST or an ICMP
+        // port-unreachable), or EHOSTUNREACH (admin-prohibited).
+        if st.connect.is_none() {
+            st.connect = nft.rules.iter().find_map(|r| match r.action {
+                drill_core::scenario::NftAction::RejectTcpReset | drill_core::scenario::NftAction::RejectPortUnreachable => Some(Connect::Refused),
+                drill_core::scenario::NftAction::RejectAdminProhibited => Some(Connect::Other("No route to host (os error 113)".into())),
+                _ => None,
+            });
+        }
+        // A drop of ICMP (or of every protocol) loses every echo.
+        if nft.rules.iter().any(|r| r.action == drill_core::scenario::NftAction::Drop && !r.frag_needed && r.proto.as_deref().is_none_or(|p| p == "icmp")) {
+            st.loss = 1.0;
+        }
         Ok(())
     }
 
@@ -310,6 +327,11 @@ impl Kernel for FakeKernel {
         Ok(st.configs.iter().find(|(h, s, _)| h == host && s == service).map(|(_, _, t)| t.clone()))
     }
 
+    fn host_file(&self, host: &str, _pid: i32, path: &str) -> Result<Option<String>> {
+        self.call("host_file", format!("{host} {path}"), Some(host), None)?;
+        Ok(self.st().host_files.iter().find(|(h, p, _)| h == host && p == path).map(|(_, _, t)| t.clone()))
+    }
+
     async fn try_connect(&self, netns: &str, to: SocketAddr, timeout: Duration) -> Result<(Connect, Duration)> {
         self.call("try_connect", format!("{netns} {to}"), None, None)?;
         let st = self.st();
@@ -330,6 +352,11 @@ impl Kernel for FakeKernel {
 
     async fn tcp_socket(&self, netns: &str, _v6: bool) -> Result<tokio::net::TcpSocket> {
         self.call("tcp_socket", netns.to_string(), None, None)?;
+        Err(DrillError::Internal(anyhow!("the fake kernel makes no sockets")))
+    }
+
+    async fn udp_socket(&self, netns: &str) -> Result<tokio::net::UdpSocket> {
+        self.call("udp_socket", netns.to_string(), None, None)?;
         Err(DrillError::Internal(anyhow!("the fake kernel makes no sockets")))
     }
 

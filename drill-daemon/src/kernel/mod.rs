@@ -134,6 +134,9 @@ pub trait Kernel: Send + Sync + 'static {
     /// The config a running service of the host (init `pid`) recorded it started with;
     /// `None` while it has not recorded one yet.
     fn running_config(&self, host: &str, pid: i32, service: &str) -> Result<Option<String>>;
+    /// A file inside the running host (init `pid`) as the host sees it (e.g.
+    /// /etc/resolv.conf); `None` when it does not exist.
+    fn host_file(&self, host: &str, pid: i32, path: &str) -> Result<Option<String>>;
     /// One TCP connection attempt and how long it took to end.
     fn try_connect(&self, netns: &str, to: SocketAddr, timeout: Duration) -> impl Future<Output = Result<(Connect, Duration)>> + Send;
     /// Up to `attempts` connections, each held open, until one does not connect.
@@ -145,6 +148,8 @@ pub trait Kernel: Send + Sync + 'static {
     // After start (the verifier's clients and the counters).
     /// A non-blocking TCP socket made inside `netns`.
     fn tcp_socket(&self, netns: &str, v6: bool) -> impl Future<Output = Result<tokio::net::TcpSocket>> + Send;
+    /// A non-blocking IPv4 UDP socket made inside `netns` (a resolver's queries).
+    fn udp_socket(&self, netns: &str) -> impl Future<Output = Result<tokio::net::UdpSocket>> + Send;
     /// The namespace's own counters (/proc/net/snmp): TCP segments sent (`Tcp: OutSegs`)
     /// and IP packets received plus sent (`Ip: InReceives + OutRequests`).
     fn snmp(&self, netns: &str) -> impl Future<Output = Result<Snmp>> + Send;

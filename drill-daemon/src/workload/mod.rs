@@ -2,6 +2,7 @@
 //! Each reads its config (see `drill_core::workload`) at start and logs to stderr,
 //! which the host init sends to `/var/log/NAME.log`.
 
+pub mod dns;
 pub mod external;
 pub mod http;
 pub mod httpd;
@@ -32,6 +33,16 @@ pub fn main(kind: &str, name: &str, config: &str) -> i32 {
             return 1;
         }
     };
+    // A Debian daemon: this process records the config it starts with (the engine's
+    // read-back) and becomes it.
+    if let Workload::Dnsmasq(c) = &w {
+        let effective = drill_core::workload::effective_config_path(name);
+        if let Err(e) = std::fs::write(&effective, w.render_config(name)) {
+            log(name, &format!("writing {effective}: {e}"));
+            return 1;
+        }
+        return dns::exec(name, config, c);
+    }
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -64,6 +75,7 @@ pub fn main(kind: &str, name: &str, config: &str) -> i32 {
                 Workload::Loadgen(c) => loadgen::run(name, c).await,
                 Workload::Proxy(c) => proxy::run(name, c).await,
                 Workload::Nginx(_) => Err(anyhow::anyhow!("nginx runs as the real nginx")),
+                Workload::Dnsmasq(_) => Err(anyhow::anyhow!("dnsmasq runs as the real dnsmasq")),
             }
         };
         tokio::select! {

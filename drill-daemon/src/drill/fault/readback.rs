@@ -30,6 +30,24 @@ impl<K: Kernel> Drill<K> {
         Ok("removed through netlink; checked gone".to_string())
     }
 
+    /// A resolv-conf fault was written before the host started: the host's own
+    /// /etc/resolv.conf (what every lookup inside reads) must say what the plan wrote.
+    pub(super) fn read_back_resolv_conf(&self, host: &str, planned: &str) -> Result<String> {
+        let what = format!("resolv-conf on {host}");
+        let pid = self.host(host)?.pid.ok_or_else(|| DrillError::not_measured(what.clone(), host, "the host has no running init"))?;
+        let text = self.kernel.host_file(host, pid, "/etc/resolv.conf")?.ok_or_else(|| DrillError::not_measured(what.clone(), host, "the host has no /etc/resolv.conf"))?;
+        let (seen, want) = (drill_core::resolv::ResolvConf::parse(&text), drill_core::resolv::ResolvConf::parse(planned));
+        if seen != want || want.nameservers.is_empty() {
+            return Err(DrillError::did_not_take(what, host, format!("the host's /etc/resolv.conf reads {seen:?}, not the faulty {want:?}")));
+        }
+        Ok(format!(
+            "the host's /etc/resolv.conf reads nameserver {}, search [{}], ndots:{}",
+            want.nameservers.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(" "),
+            want.search.join(" "),
+            want.ndots
+        ))
+    }
+
     /// A service-config fault was written before the host started; here the config the
     /// running service recorded must be the faulty one the plan wrote.
     pub(super) async fn read_back_service(&self, host: &str, service: &str) -> Result<String> {

@@ -352,6 +352,15 @@ impl Kernel for LinuxKernel {
         }
     }
 
+    fn host_file(&self, host: &str, pid: i32, path: &str) -> Result<Option<String>> {
+        let full = format!("/proc/{pid}/root{path}");
+        match std::fs::read_to_string(&full) {
+            Ok(t) => Ok(Some(t)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(DrillError::kernel(format!("reading {path} in the host ({full})"), Some(host), None, anyhow::Error::from(e))),
+        }
+    }
+
     async fn try_connect(&self, netns: &str, to: SocketAddr, timeout: Duration) -> Result<(Connect, Duration)> {
         let w = self.worker(netns)?;
         faults::try_connect(&w, to, timeout).await.map_err(|e| DrillError::kernel(format!("connecting to {to}"), None, None, e))
@@ -378,6 +387,10 @@ impl Kernel for LinuxKernel {
 
     async fn tcp_socket(&self, netns: &str, v6: bool) -> Result<tokio::net::TcpSocket> {
         self.worker(netns)?.tcp_socket(v6).await.map_err(DrillError::Internal)
+    }
+
+    async fn udp_socket(&self, netns: &str) -> Result<tokio::net::UdpSocket> {
+        self.worker(netns)?.udp_socket().await.map_err(DrillError::Internal)
     }
 
     async fn snmp(&self, netns: &str) -> Result<super::Snmp> {

@@ -157,4 +157,11 @@ impl NetnsWorker {
         let std = std::net::TcpStream::from(fd);
         Ok(tokio::net::TcpSocket::from_std_stream(std))
     }
+
+    /// A non-blocking IPv4 UDP socket created inside the namespace, bound to an
+    /// ephemeral port of it.
+    pub async fn udp_socket(&self) -> Result<tokio::net::UdpSocket> {
+        let s = self.run(|| std::net::UdpSocket::bind("0.0.0.0:0").and_then(|s| s.set_nonblocking(true).map(|()| s))).await?.with_context(|| format!("creating a UDP socket in {}", self.name))?;
+        Ok(tokio::net::UdpSocket::from_std(s)?)
+    }
 }
