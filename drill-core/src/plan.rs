@@ -77,6 +77,9 @@ pub struct PlanHost {
     /// Content of the host's /etc/hosts.
     pub etc_hosts: String,
     pub services: Vec<PlanService>,
+    /// The scenario's limits of the host (cgroup, disk); the engine's defaults elsewhere.
+    #[serde(default, skip_serializing_if = "crate::topo::HostLimits::is_default")]
+    pub limits: crate::topo::HostLimits,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -147,6 +150,9 @@ pub struct PlanService {
     /// Config file text the service starts with (fault applied).
     pub config_text: String,
     pub workload: Workload,
+    /// When the host's init restarts it.
+    #[serde(default, skip_serializing_if = "crate::model::Restart::is_no")]
+    pub restart: crate::model::Restart,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -224,6 +230,7 @@ pub fn compile(s: &Scenario, drill_id: &str, slot: u8, backends: Backends) -> Re
             masquerade: h.masquerade.clone(),
             etc_hosts: String::new(),
             services: Vec::new(),
+            limits: h.limits.clone(),
         })
         .collect();
     let mut links = Vec::new();
@@ -300,6 +307,7 @@ pub fn compile(s: &Scenario, drill_id: &str, slot: u8, backends: Backends) -> Re
                 log_path: workload::log_path(&svc.name),
                 config_text: w.render_config(&svc.name),
                 workload: w,
+                restart: svc.restart,
             });
         }
     }
@@ -375,6 +383,23 @@ impl fmt::Display for Plan {
             }
             if let Some(m) = &h.masquerade {
                 writeln!(f, "    nat: masquerade out of {m}")?;
+            }
+            let l = &h.limits;
+            if !l.is_default() {
+                let mut parts = Vec::new();
+                if let Some(m) = l.memory_bytes {
+                    parts.push(format!("memory {} MiB", m >> 20));
+                }
+                if let Some(p) = l.pids {
+                    parts.push(format!("pids {p}"));
+                }
+                if let Some(c) = l.cpus {
+                    parts.push(format!("cpus {c}"));
+                }
+                if let Some(d) = l.disk_bytes {
+                    parts.push(format!("disk {} MiB", d >> 20));
+                }
+                writeln!(f, "    limits: {}", parts.join(", "))?;
             }
             for x in self.files.iter().filter(|x| x.host == h.name) {
                 writeln!(f, "    {x}")?;

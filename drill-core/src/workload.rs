@@ -133,6 +133,10 @@ pub struct HttpdConfig {
     /// The certificate's private key (PEM path in the host).
     #[serde(default)]
     pub tls_key: String,
+    /// Size of the in-memory response cache, MiB: filled once the server listens and
+    /// kept for the process's life (its resident memory grows by this much).
+    #[serde(default)]
+    pub cache_mb: u64,
 }
 
 impl HttpdConfig {
@@ -164,7 +168,11 @@ impl HttpdConfig {
              # HTTPS: certificate and key (PEM files); empty serves plain HTTP.\n\
              # Certificates live in /etc/ssl/internal (`openssl x509 -noout -dates -in FILE`).\n\
              tls_cert = {tls_cert:?}\n\
-             tls_key = {tls_key:?}\n",
+             tls_key = {tls_key:?}\n\
+             \n\
+             # In-memory response cache, in MiB, warmed at start and kept resident.\n\
+             cache_mb = {cache_mb}\n",
+                cache_mb = self.cache_mb,
                 backlog = self.backlog,
                 tls_cert = self.tls_cert,
                 tls_key = self.tls_key,
@@ -334,6 +342,7 @@ mod tests {
             backlog: 16,
             tls_cert: String::new(),
             tls_key: String::new(),
+            cache_mb: 0,
         }
     }
 

@@ -147,7 +147,7 @@ fn unknown_keys_at_every_level_come_out_together() {
         ("`severty` is not a key of the top level", "did you mean `severity`?"),
         ("`forwardng` is not a key of [[hosts]]", "did you mean `forwarding`?"),
         ("`adress` is not a key of an endpoint", "did you mean `address`?"),
-        ("`port` is not a key of [[services]]", "(keys of [[services]]: name, host, kind, config)"),
+        ("`port` is not a key of [[services]]", "(keys of [[services]]: name, host, kind, config, restart)"),
         ("`window` is not a key of [verify]", "did you mean `window_secs`?"),
         ("`notes` is not a key of [solution]", "keys of [solution]: summary, steps"),
         ("`as` is not a key of a solution step", "keys of a solution step: host, run"),
