@@ -77,7 +77,7 @@ const SERVICE: Shape = table(
     &[
         key("name", Ty::Str, "\"httpd\"", "the service's name"),
         key("host", Ty::Str, "\"api\"", "the host it runs on"),
-        key("kind", Ty::Str, "\"httpd\"", "the workload: httpd, loadgen or proxy"),
+        key("kind", Ty::Str, "\"httpd\"", "the workload: httpd, loadgen, proxy or worker"),
         key("config", Ty::Table, "{ listen = \"0.0.0.0:8080\" }", "its healthy config"),
         key("restart", Ty::Str, "\"on-failure\"", "when the host's init restarts it: no (default), on-failure, always"),
     ],

@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 /// The kinds of built-in workload a scenario can start.
-pub const KINDS: &[&str] = &["httpd", "loadgen", "proxy"];
+pub const KINDS: &[&str] = &["httpd", "loadgen", "proxy", "worker"];
 
 /// A built-in workload with its typed config.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -17,6 +17,7 @@ pub enum Workload {
     Httpd(HttpdConfig),
     Loadgen(LoadgenConfig),
     Proxy(ProxyConfig),
+    Worker(WorkerConfig),
 }
 
 impl Workload {
@@ -25,7 +26,7 @@ impl Workload {
         match self {
             Workload::Httpd(c) => !c.tls_cert.is_empty(),
             Workload::Loadgen(c) => c.tls,
-            Workload::Proxy(_) => false,
+            Workload::Proxy(_) | Workload::Worker(_) => false,
         }
     }
 
@@ -37,6 +38,7 @@ impl Workload {
             "httpd" => value.try_into().map(Workload::Httpd).map_err(|e| e.message().to_string()),
             "loadgen" => value.try_into().map(Workload::Loadgen).map_err(|e| e.message().to_string()),
             "proxy" => value.try_into().map(Workload::Proxy).map_err(|e| e.message().to_string()),
+            "worker" => value.try_into().map(Workload::Worker).map_err(|e| e.message().to_string()),
             other => Err(format!("unknown workload kind `{other}` (known: {})", KINDS.join(", "))),
         }
     }
@@ -46,6 +48,7 @@ impl Workload {
             Workload::Httpd(_) => "httpd",
             Workload::Loadgen(_) => "loadgen",
             Workload::Proxy(_) => "proxy",
+            Workload::Worker(_) => "worker",
         }
     }
 
@@ -55,6 +58,7 @@ impl Workload {
             Workload::Httpd(c) => c.render(service),
             Workload::Loadgen(c) => c.render(service),
             Workload::Proxy(c) => c.render(service),
+            Workload::Worker(c) => c.render(service),
         }
     }
 
@@ -315,6 +319,65 @@ impl ProxyConfig {
     }
 }
 
+fn default_queue_dir() -> String {
+    "/var/spool/jobs".to_string()
+}
+fn default_poll_ms() -> u64 {
+    500
+}
+fn default_task() -> String {
+    "true".to_string()
+}
+
+/// `worker`: a background job runner. It looks for job files in `queue_dir` every
+/// `poll_interval_ms` (0: it never sleeps between looks, a busy loop) and runs `task`
+/// (`/bin/sh -c`) in a child process `tasks_per_sec` times a second, waiting for each
+/// child to finish when `reap_children` is on (off: finished children stay zombies).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerConfig {
+    /// Directory polled for job files (each is processed and removed).
+    #[serde(default = "default_queue_dir")]
+    pub queue_dir: String,
+    /// Pause between two looks at the queue, ms; 0 polls without pause.
+    #[serde(default = "default_poll_ms")]
+    pub poll_interval_ms: u64,
+    /// Scheduled tasks started per second (0: none).
+    #[serde(default)]
+    pub tasks_per_sec: u32,
+    /// The task, a shell command run in a child process.
+    #[serde(default = "default_task")]
+    pub task: String,
+    /// Collect each finished task's exit status (waitpid).
+    #[serde(default = "default_true")]
+    pub reap_children: bool,
+}
+
+impl WorkerConfig {
+    fn render(&self, service: &str) -> String {
+        header(service, "the background job runner")
+            + &format!(
+                "# Directory polled for job files; each file found is processed and removed.\n\
+             queue_dir = {queue:?}\n\
+             \n\
+             # Pause between two looks at the queue, in milliseconds.\n\
+             poll_interval_ms = {poll}\n\
+             \n\
+             # Scheduled task: a shell command run in a child process, this many times a second.\n\
+             tasks_per_sec = {rate}\n\
+             task = {task:?}\n\
+             \n\
+             # Wait for each finished task process to collect its exit status.\n\
+             reap_children = {reap}\n",
+                queue = self.queue_dir,
+                poll = self.poll_interval_ms,
+                rate = self.tasks_per_sec,
+                task = self.task,
+                reap = self.reap_children,
+            )
+    }
+}
+
 /// Merges `patch` into `base` (tables recursively, other values replaced).
 pub fn merge_tables(base: &mut toml::Table, patch: &toml::Table) {
     for (k, v) in patch {
@@ -356,6 +419,8 @@ mod tests {
         assert_eq!(Workload::parse_config("loadgen", &l.render_config("lg")).unwrap(), l);
         let p = Workload::Proxy(ProxyConfig { listen: "0.0.0.0:80".into(), upstream: "api:8080".into(), upstream_timeout_ms: 250, upstream_keepalive_secs: 75 });
         assert_eq!(Workload::parse_config("proxy", &p.render_config("lb")).unwrap(), p);
+        let w = Workload::Worker(WorkerConfig { queue_dir: "/var/spool/q".into(), poll_interval_ms: 0, tasks_per_sec: 4, task: "date".into(), reap_children: false });
+        assert_eq!(Workload::parse_config("worker", &w.render_config("jobs")).unwrap(), w);
     }
 
     #[test]

@@ -80,3 +80,50 @@ fn oom_killed_from_outside() {
     assert_eq!(v["passed"], true, "{v}");
     stop_and_check_clean(&d, &id);
 }
+
+/// p95 of `n` curl request times (ms) from netns `ns`.
+fn curl_p95_ms(ns: &str, url: &str, n: usize) -> f64 {
+    let mut t: Vec<f64> = (0..n)
+        .map(|_| {
+            let out = std::process::Command::new("ip").args(["netns", "exec", ns, "curl", "-s", "-o", "/dev/null", "-w", "%{time_total}", "-m", "1", url]).output().unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+            String::from_utf8_lossy(&out.stdout).parse::<f64>().unwrap_or(1.0) * 1e3
+        })
+        .collect();
+    t.sort_by(f64::total_cmp);
+    t[(n * 95 / 100).min(n - 1)]
+}
+
+#[test]
+fn runaway_cpu_from_outside() {
+    if !privileged_or_skip("runaway_cpu_from_outside") {
+        return;
+    }
+    let d = TestDaemon::start("cpu");
+    let id = d.drill_json(&["start", "runaway-cpu", "--json"], 0)["drill"]["id"].as_str().unwrap().to_string();
+    let client = format!("drill-{id}-client");
+    // The host's CPU quota: 10 ms of every 100 ms.
+    let quota = cgroup_file(&id, "api", &["cpu.cfs_quota_us", "cpu.max"]);
+    assert!(quota == "10000" || quota.starts_with("10000 "), "{quota}");
+    // The symptom: ps inside the host shows the runner always runnable and on top; the
+    // cgroup is throttled; requests are slow.
+    std::thread::sleep(Duration::from_secs(2));
+    let ps = host_sh(&d, &id, "api", "ps -eo pcpu,comm --sort=-pcpu | sed -n 2p");
+    let pcpu: f64 = ps.split_whitespace().next().unwrap().parse().unwrap();
+    assert!(ps.contains("jobs") && pcpu > 5.0, "top process: {ps}");
+    // Its polling thread is always runnable.
+    let threads = host_sh(&d, &id, "api", "ps -eLo stat,comm | awk '$1 ~ /^R/'");
+    assert!(threads.contains("poll"), "runnable threads: {threads}");
+    let p95 = curl_p95_ms(&client, "http://10.77.0.2:8080/", 40);
+    assert!(p95 > 25.0, "p95 {p95:.1} ms while the runner spins");
+    let throttled = cgroup_file(&id, "api", &["cpu.stat"]);
+    assert!(throttled.lines().any(|l| l.starts_with("nr_throttled ") && l[13..].trim() != "0"), "{throttled}");
+    // The fix.
+    host_sh(&d, &id, "api", "sed -i 's/^poll_interval_ms = .*/poll_interval_ms = 500/' /etc/jobs/jobs.toml && svc restart jobs");
+    std::thread::sleep(Duration::from_secs(1));
+    let p95 = curl_p95_ms(&client, "http://10.77.0.2:8080/", 40);
+    assert!(p95 < 25.0, "p95 {p95:.1} ms after the fix");
+    let v = d.drill_json(&["submit", &id, "--json"], 0);
+    assert_eq!(v["passed"], true, "{v}");
+    stop_and_check_clean(&d, &id);
+}

@@ -8,6 +8,7 @@
 
 mod count;
 mod http_slo;
+pub mod processes;
 pub mod tcp_state_dwell;
 
 use std::ops::Range;
@@ -19,6 +20,7 @@ use crate::model::{Hosts, Service, TcpState};
 use crate::schema::{self, Entry, Key, Shape, Ty, key};
 use crate::source::Collector;
 
+pub use processes::ProcWatch;
 pub use tcp_state_dwell::dwell_subject;
 
 /// A check kind: its keys and how one table of it becomes a [`Check`].
@@ -28,7 +30,7 @@ pub struct Kind {
 }
 
 /// Every check kind, one line each.
-pub const KINDS: &[Kind] = &[tcp_state_dwell::KIND, http_slo::KIND, count::DROPS, count::RETRANSMITS, count::RESETS, count::OOM_KILLS];
+pub const KINDS: &[Kind] = &[tcp_state_dwell::KIND, http_slo::KIND, count::DROPS, count::RETRANSMITS, count::RESETS, count::OOM_KILLS, processes::ZOMBIES, processes::PROCESS_CPU];
 
 const NAMES: [&str; KINDS.len()] = {
     let mut out = [""; KINDS.len()];
@@ -119,6 +121,9 @@ pub enum Check {
         #[serde(default)]
         client: Option<String>,
     },
+    /// The host's processes (its PID namespace), sampled through the window: zombies at
+    /// any moment, or the CPU one process used.
+    Processes { name: String, host: String, watch: ProcWatch },
 }
 
 /// What a counting check counts on its host during the window.
@@ -152,7 +157,7 @@ impl Counted {
 impl Check {
     pub fn name(&self) -> &str {
         match self {
-            Check::TcpStateDwell { name, .. } | Check::HttpSlo { name, .. } | Check::Count { name, .. } => name,
+            Check::TcpStateDwell { name, .. } | Check::HttpSlo { name, .. } | Check::Count { name, .. } | Check::Processes { name, .. } => name,
         }
     }
 }

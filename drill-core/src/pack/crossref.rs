@@ -24,7 +24,7 @@ fn listen_port(w: &Workload) -> Option<u16> {
     let listen = match w {
         Workload::Httpd(c) => &c.listen,
         Workload::Proxy(c) => &c.listen,
-        Workload::Loadgen(_) => return None,
+        Workload::Loadgen(_) | Workload::Worker(_) => return None,
     };
     listen.rsplit_once(':').and_then(|(_, p)| p.parse().ok())
 }
@@ -39,7 +39,7 @@ pub fn crossref(file: &str, text: &str, s: &Scenario) -> Vec<SourceError> {
         let (key, target) = match &svc.workload {
             Workload::Loadgen(c) => ("target", &c.target),
             Workload::Proxy(c) => ("upstream", &c.upstream),
-            Workload::Httpd(_) => continue,
+            Workload::Httpd(_) | Workload::Worker(_) => continue,
         };
         let span = sp.service_config(i, key);
         let mut err = |msg: String, help: String| out.push(SourceError::at(file, text, span.clone(), msg, help));
@@ -67,7 +67,7 @@ pub fn crossref(file: &str, text: &str, s: &Scenario) -> Vec<SourceError> {
             Check::HttpSlo { target_host, port, .. } => ("target", Some(target_host.as_str()), *port),
             Check::TcpStateDwell { host, port, peer: false, .. } => ("port", Some(host.as_str()), *port),
             Check::TcpStateDwell { port, peer: true, .. } => ("peer_port", None, *port),
-            Check::Count { .. } => continue,
+            Check::Count { .. } | Check::Processes { .. } => continue,
         };
         if !listens(host, port) {
             let whose = host.map_or_else(|| "no service of the scenario".to_string(), |h| format!("no service on host `{h}`"));

@@ -39,6 +39,7 @@ pub fn needs_traffic(c: &Check) -> bool {
     match c {
         Check::HttpSlo { .. } | Check::TcpStateDwell { .. } => true,
         Check::Count { max_ratio, .. } => max_ratio.is_some(),
+        Check::Processes { .. } => false,
     }
 }
 

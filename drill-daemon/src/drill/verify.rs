@@ -89,7 +89,15 @@ impl<K: Kernel> Drill<K> {
                 clients.push(self.run_client(cl, deadline));
             }
         }
-        let (slo_results, _) = tokio::join!(futures::future::join_all(clients), tokio::time::sleep_until(deadline.into()));
+        // The process-table checks read their host's processes through the window.
+        let mut samplers = Vec::new();
+        for c in &self.plan.checks {
+            if let Check::Processes { host, .. } = c {
+                samplers.push(super::procs::sample(self.host(host)?.pidns_ino, deadline));
+            }
+        }
+        let (slo_results, proc_results, _) = tokio::join!(futures::future::join_all(clients), futures::future::join_all(samplers), tokio::time::sleep_until(deadline.into()));
+        let mut proc_iter = proc_results.into_iter();
         let t1 = probes::now_ns();
         let after = self.snapshot(events.as_deref())?;
         let plot_after = if events.is_some() { after.clone() } else { self.snapshot(plotted.as_deref()).unwrap_or_default() };
@@ -124,6 +132,10 @@ impl<K: Kernel> Drill<K> {
                         Some(r) => results.push(verdict::evaluate_ratio(name, &counted.describe(), &on, seen, delta(host, |s| s.tcp_out_segs), *r)),
                         None => results.push(verdict::evaluate_count(name, &counted.describe(), &on, seen, *max, &breakdown, activity)),
                     }
+                }
+                Check::Processes { name, host, watch } => {
+                    let tables = proc_iter.next().unwrap_or_default();
+                    results.push(drill_core::check::processes::evaluate(name, host, watch, &tables, super::procs::ticks_per_sec()));
                 }
                 Check::HttpSlo { name, from, target_host, port, min_success_ratio, max_latency_ms, .. } => {
                     let samples = slo_iter.next().unwrap_or_default();
@@ -303,7 +315,7 @@ fn required_probe(c: &Check) -> Option<&'static str> {
         Check::Count { counted: Counted::ResetsSent, .. } => "drill_rst_sent",
         Check::Count { counted: Counted::ResetsReceived, .. } => "drill_rst_received",
         Check::Count { counted: Counted::OomKills, .. } => "drill_oom",
-        Check::HttpSlo { .. } => return None,
+        Check::HttpSlo { .. } | Check::Processes { .. } => return None,
     };
     Some(drill_ebpf::describes(program))
 }

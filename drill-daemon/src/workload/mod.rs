@@ -6,6 +6,7 @@ pub mod http;
 pub mod httpd;
 pub mod loadgen;
 pub mod proxy;
+pub mod worker;
 
 use anyhow::{Context, Result};
 use drill_core::workload::Workload;
@@ -47,6 +48,7 @@ pub fn main(kind: &str, name: &str, config: &str) -> i32 {
             Workload::Httpd(c) => httpd::run(name, c).await,
             Workload::Loadgen(c) => loadgen::run(name, c).await,
             Workload::Proxy(c) => proxy::run(name, c).await,
+            Workload::Worker(c) => worker::run(name, c).await,
         }
     });
     match r {
