@@ -127,3 +127,35 @@ fn runaway_cpu_from_outside() {
     assert_eq!(v["passed"], true, "{v}");
     stop_and_check_clean(&d, &id);
 }
+
+#[test]
+fn zombie_storm_from_outside() {
+    if !privileged_or_skip("zombie_storm_from_outside") {
+        return;
+    }
+    let d = TestDaemon::start("zombie");
+    let id = d.drill_json(&["start", "zombie-storm", "--json"], 0)["drill"]["id"].as_str().unwrap().to_string();
+    assert_eq!(cgroup_file(&id, "api", &["pids.max"]), "256");
+    // The symptom: <defunct> children of the runner pile up, in ps inside the host and in
+    // the host's pids cgroup seen from the machine.
+    let zombies = |d: &TestDaemon| host_sh(d, &id, "api", "ps -eo stat= | grep -c '^Z' || true").trim().parse::<u32>().unwrap_or(0);
+    std::thread::sleep(Duration::from_secs(2));
+    let z1 = zombies(&d);
+    std::thread::sleep(Duration::from_secs(2));
+    let z2 = zombies(&d);
+    assert!(z1 >= 5 && z2 >= z1 + 5, "zombies {z1} then {z2}");
+    let defunct = host_sh(&d, &id, "api", "ps -ef | grep -c defunct || true");
+    assert!(defunct.trim().parse::<u32>().unwrap() >= 5, "{defunct}");
+    let used: u32 = cgroup_file(&id, "api", &["pids.current"]).parse().unwrap();
+    assert!(used >= z2, "pids.current {used} counts the zombies ({z2})");
+    // kill -9 does nothing to a zombie.
+    host_sh(&d, &id, "api", "ps -eo pid,stat | awk '$2 ~ /Z/ {print $1}' | xargs -r kill -9");
+    assert!(zombies(&d) >= z2, "zombies cannot be killed");
+    // The fix: reaping on, runner restarted; the old zombies go with their parent.
+    host_sh(&d, &id, "api", "sed -i 's/^reap_children = .*/reap_children = true/' /etc/jobs/jobs.toml && svc restart jobs");
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(zombies(&d) <= 3, "zombies after the fix: {}", zombies(&d));
+    let v = d.drill_json(&["submit", &id, "--json"], 0);
+    assert_eq!(v["passed"], true, "{v}");
+    stop_and_check_clean(&d, &id);
+}
