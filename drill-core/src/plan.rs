@@ -81,6 +81,9 @@ pub struct PlanHost {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub resolv_conf: String,
     pub services: Vec<PlanService>,
+    /// The scenario's limits of the host (cgroup, disk); the engine's defaults elsewhere.
+    #[serde(default, skip_serializing_if = "crate::topo::HostLimits::is_default")]
+    pub limits: crate::topo::HostLimits,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -155,6 +158,9 @@ pub struct PlanService {
     /// issued by the drill's intermediate CA, see the daemon's tls.rs).
     #[serde(default)]
     pub tls_names: Vec<String>,
+    /// When the host's init restarts it.
+    #[serde(default, skip_serializing_if = "crate::model::Restart::is_no")]
+    pub restart: crate::model::Restart,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -233,6 +239,7 @@ pub fn compile(s: &Scenario, drill_id: &str, slot: u8, backends: Backends) -> Re
             etc_hosts: String::new(),
             resolv_conf: String::new(),
             services: Vec::new(),
+            limits: h.limits.clone(),
         })
         .collect();
     let mut links = Vec::new();
@@ -343,6 +350,7 @@ pub fn compile(s: &Scenario, drill_id: &str, slot: u8, backends: Backends) -> Re
                     n
                 },
                 workload: w,
+                restart: svc.restart,
             });
         }
     }
@@ -423,6 +431,23 @@ impl fmt::Display for Plan {
             }
             if let Some(m) = &h.masquerade {
                 writeln!(f, "    nat: masquerade out of {m}")?;
+            }
+            let l = &h.limits;
+            if !l.is_default() {
+                let mut parts = Vec::new();
+                if let Some(m) = l.memory_bytes {
+                    parts.push(format!("memory {} MiB", m >> 20));
+                }
+                if let Some(p) = l.pids {
+                    parts.push(format!("pids {p}"));
+                }
+                if let Some(c) = l.cpus {
+                    parts.push(format!("cpus {c}"));
+                }
+                if let Some(d) = l.disk_bytes {
+                    parts.push(format!("disk {} MiB", d >> 20));
+                }
+                writeln!(f, "    limits: {}", parts.join(", "))?;
             }
             for x in self.files.iter().filter(|x| x.host == h.name) {
                 writeln!(f, "    {x}")?;

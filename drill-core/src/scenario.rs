@@ -77,8 +77,9 @@ const SERVICE: Shape = table(
     &[
         key("name", Ty::Str, "\"httpd\"", "the service's name"),
         key("host", Ty::Str, "\"api\"", "the host it runs on"),
-        key("kind", Ty::Str, "\"httpd\"", "the workload: httpd, loadgen or proxy"),
+        key("kind", Ty::Str, "\"httpd\"", "the workload: httpd, loadgen, proxy or worker"),
         key("config", Ty::Table, "{ listen = \"0.0.0.0:8080\" }", "its healthy config"),
+        key("restart", Ty::Str, "\"on-failure\"", "when the host's init restarts it: no (default), on-failure, always"),
     ],
 );
 const VERIFY: Shape = table("[verify]", &[key("window_secs", Ty::Num, "5", "observation window of drill submit, seconds (1-300; default 5)")]);
@@ -279,6 +280,16 @@ fn read_services(top: &mut Entry, hosts: &Hosts) -> (Vec<Service>, ServiceTables
         let mut e = Entry::new(&mut *top.cx, span, t, &SERVICE, &[]);
         e.require(&["name", "host", "kind"]);
         let config = e.table("config").map(Spanned::into_inner).unwrap_or_default();
+        let restart = match e.str("restart") {
+            None => crate::model::Restart::No,
+            Some(r) => match r.get_ref().parse::<crate::model::Restart>() {
+                Ok(p) => p,
+                Err(()) => {
+                    e.err(r.span(), format!("restart = {:?} is not a restart policy", r.get_ref()), "use \"no\", \"on-failure\" (after it exits with an error or is killed) or \"always\"");
+                    crate::model::Restart::No
+                }
+            },
+        };
         let (Some(name), Some(host), Some(kind)) = (e.str("name"), e.str("host"), e.str("kind")) else { continue };
         let host_ok = hosts.check(e.cx, &host);
         if !is_name(name.get_ref()) {
@@ -291,7 +302,7 @@ fn read_services(top: &mut Entry, hosts: &Hosts) -> (Vec<Service>, ServiceTables
         }
         match Workload::from_table(kind.get_ref(), config.clone()) {
             Ok(w) if host_ok => {
-                services.push(Service { name: k.1.clone(), host: k.0.clone(), workload: w });
+                services.push(Service { name: k.1.clone(), host: k.0.clone(), workload: w, restart });
                 tables.insert(k, (config, kind.into_inner()));
             }
             Ok(_) => {}

@@ -13,7 +13,7 @@ mod dnsmasq;
 pub use dnsmasq::{DnsRecord, DnsmasqConfig};
 
 /// The kinds of built-in workload a scenario can start.
-pub const KINDS: &[&str] = &["httpd", "loadgen", "proxy", "nginx", "dnsmasq"];
+pub const KINDS: &[&str] = &["httpd", "loadgen", "proxy", "nginx", "dnsmasq", "worker"];
 
 /// A built-in workload with its typed config.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -26,6 +26,7 @@ pub enum Workload {
     Nginx(NginxConfig),
     /// The real dnsmasq (Debian's), its dnsmasq.conf rendered from this typed config.
     Dnsmasq(DnsmasqConfig),
+    Worker(WorkerConfig),
 }
 
 impl Workload {
@@ -34,7 +35,7 @@ impl Workload {
         match self {
             Workload::Httpd(c) => !c.tls_cert.is_empty(),
             Workload::Loadgen(c) => c.tls,
-            Workload::Proxy(_) | Workload::Dnsmasq(_) => false,
+            Workload::Proxy(_) | Workload::Dnsmasq(_) | Workload::Worker(_) => false,
             Workload::Nginx(c) => c.uses_tls(),
         }
     }
@@ -53,6 +54,7 @@ impl Workload {
                 Ok(Workload::Nginx(c))
             }
             "dnsmasq" => value.try_into().map(Workload::Dnsmasq).map_err(|e| e.message().to_string()),
+            "worker" => value.try_into().map(Workload::Worker).map_err(|e| e.message().to_string()),
             other => Err(format!("unknown workload kind `{other}` (known: {})", KINDS.join(", "))),
         }
     }
@@ -64,6 +66,7 @@ impl Workload {
             Workload::Proxy(_) => "proxy",
             Workload::Nginx(_) => "nginx",
             Workload::Dnsmasq(_) => "dnsmasq",
+            Workload::Worker(_) => "worker",
         }
     }
 
@@ -75,6 +78,7 @@ impl Workload {
             Workload::Proxy(c) => c.render(service),
             Workload::Nginx(c) => c.render(),
             Workload::Dnsmasq(c) => c.render(service),
+            Workload::Worker(c) => c.render(service),
         }
     }
 
@@ -127,7 +131,7 @@ impl Workload {
             Workload::Proxy(c) => &c.listen,
             Workload::Nginx(c) => return c.listen_ports(),
             Workload::Dnsmasq(c) => return c.port().into_iter().collect(),
-            Workload::Loadgen(_) => return Vec::new(),
+            Workload::Loadgen(_) | Workload::Worker(_) => return Vec::new(),
         };
         listen.rsplit_once(':').and_then(|(_, p)| p.parse().ok()).into_iter().collect()
     }
@@ -226,6 +230,10 @@ pub struct HttpdConfig {
     /// The certificate's private key (PEM path in the host).
     #[serde(default)]
     pub tls_key: String,
+    /// Size of the in-memory response cache, MiB: filled once the server listens and
+    /// kept for the process's life (its resident memory grows by this much).
+    #[serde(default)]
+    pub cache_mb: u64,
 }
 
 impl HttpdConfig {
@@ -257,7 +265,11 @@ impl HttpdConfig {
              # HTTPS: certificate and key (PEM files); empty serves plain HTTP.\n\
              # Certificates live in /etc/ssl/internal (`openssl x509 -noout -dates -in FILE`).\n\
              tls_cert = {tls_cert:?}\n\
-             tls_key = {tls_key:?}\n",
+             tls_key = {tls_key:?}\n\
+             \n\
+             # In-memory response cache, in MiB, warmed at start and kept resident.\n\
+             cache_mb = {cache_mb}\n",
+                cache_mb = self.cache_mb,
                 backlog = self.backlog,
                 tls_cert = self.tls_cert,
                 tls_key = self.tls_key,
@@ -400,6 +412,65 @@ impl ProxyConfig {
     }
 }
 
+fn default_queue_dir() -> String {
+    "/var/spool/jobs".to_string()
+}
+fn default_poll_ms() -> u64 {
+    500
+}
+fn default_task() -> String {
+    "true".to_string()
+}
+
+/// `worker`: a background job runner. It looks for job files in `queue_dir` every
+/// `poll_interval_ms` (0: it never sleeps between looks, a busy loop) and runs `task`
+/// (`/bin/sh -c`) in a child process `tasks_per_sec` times a second, waiting for each
+/// child to finish when `reap_children` is on (off: finished children stay zombies).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerConfig {
+    /// Directory polled for job files (each is processed and removed).
+    #[serde(default = "default_queue_dir")]
+    pub queue_dir: String,
+    /// Pause between two looks at the queue, ms; 0 polls without pause.
+    #[serde(default = "default_poll_ms")]
+    pub poll_interval_ms: u64,
+    /// Scheduled tasks started per second (0: none).
+    #[serde(default)]
+    pub tasks_per_sec: u32,
+    /// The task, a shell command run in a child process.
+    #[serde(default = "default_task")]
+    pub task: String,
+    /// Collect each finished task's exit status (waitpid).
+    #[serde(default = "default_true")]
+    pub reap_children: bool,
+}
+
+impl WorkerConfig {
+    fn render(&self, service: &str) -> String {
+        header(service, "the background job runner")
+            + &format!(
+                "# Directory polled for job files; each file found is processed and removed.\n\
+             queue_dir = {queue:?}\n\
+             \n\
+             # Pause between two looks at the queue, in milliseconds.\n\
+             poll_interval_ms = {poll}\n\
+             \n\
+             # Scheduled task: a shell command run in a child process, this many times a second.\n\
+             tasks_per_sec = {rate}\n\
+             task = {task:?}\n\
+             \n\
+             # Wait for each finished task process to collect its exit status.\n\
+             reap_children = {reap}\n",
+                queue = self.queue_dir,
+                poll = self.poll_interval_ms,
+                rate = self.tasks_per_sec,
+                task = self.task,
+                reap = self.reap_children,
+            )
+    }
+}
+
 /// Merges `patch` into `base` (tables recursively, other values replaced).
 pub fn merge_tables(base: &mut toml::Table, patch: &toml::Table) {
     for (k, v) in patch {
@@ -427,6 +498,7 @@ mod tests {
             backlog: 16,
             tls_cert: String::new(),
             tls_key: String::new(),
+            cache_mb: 0,
         }
     }
 
@@ -440,6 +512,8 @@ mod tests {
         assert_eq!(Workload::parse_config("loadgen", &l.render_config("lg")).unwrap(), l);
         let p = Workload::Proxy(ProxyConfig { listen: "0.0.0.0:80".into(), upstream: "api:8080".into(), upstream_timeout_ms: 250, upstream_keepalive_secs: 75 });
         assert_eq!(Workload::parse_config("proxy", &p.render_config("lb")).unwrap(), p);
+        let w = Workload::Worker(WorkerConfig { queue_dir: "/var/spool/q".into(), poll_interval_ms: 0, tasks_per_sec: 4, task: "date".into(), reap_children: false });
+        assert_eq!(Workload::parse_config("worker", &w.render_config("jobs")).unwrap(), w);
     }
 
     #[test]

@@ -9,6 +9,7 @@
 mod count;
 mod counter;
 mod http_slo;
+pub mod processes;
 pub mod tcp_state_dwell;
 
 use std::ops::Range;
@@ -20,6 +21,7 @@ use crate::model::{Hosts, Service, TcpState};
 use crate::schema::{self, Entry, Key, Shape, Ty, key};
 use crate::source::Collector;
 
+pub use processes::ProcWatch;
 pub use tcp_state_dwell::dwell_subject;
 
 /// A check kind: its keys and how one table of it becomes a [`Check`].
@@ -29,7 +31,7 @@ pub struct Kind {
 }
 
 /// Every check kind, one line each.
-pub const KINDS: &[Kind] = &[tcp_state_dwell::KIND, http_slo::KIND, count::DROPS, count::RETRANSMITS, count::RESETS, count::OOM_KILLS, counter::KIND];
+pub const KINDS: &[Kind] = &[tcp_state_dwell::KIND, http_slo::KIND, count::DROPS, count::RETRANSMITS, count::RESETS, count::OOM_KILLS, counter::KIND, processes::ZOMBIES, processes::PROCESS_CPU];
 
 const NAMES: [&str; KINDS.len()] = {
     let mut out = [""; KINDS.len()];
@@ -138,6 +140,9 @@ pub enum Check {
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         resolve: bool,
     },
+    /// The host's processes (its PID namespace), sampled through the window: zombies at
+    /// any moment, or the CPU one process used.
+    Processes { name: String, host: String, watch: ProcWatch },
 }
 
 /// What a counting check counts on its host during the window.
@@ -171,7 +176,7 @@ impl Counted {
 impl Check {
     pub fn name(&self) -> &str {
         match self {
-            Check::TcpStateDwell { name, .. } | Check::HttpSlo { name, .. } | Check::Count { name, .. } | Check::Counter { name, .. } => name,
+            Check::TcpStateDwell { name, .. } | Check::HttpSlo { name, .. } | Check::Count { name, .. } | Check::Counter { name, .. } | Check::Processes { name, .. } => name,
         }
     }
 }

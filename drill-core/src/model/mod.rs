@@ -62,6 +62,39 @@ pub struct Service {
     pub name: String,
     pub host: String,
     pub workload: Workload,
+    /// When the host's init starts it again after it ended.
+    #[serde(default, skip_serializing_if = "Restart::is_no")]
+    pub restart: Restart,
+}
+
+/// A service's restart policy, as systemd's `Restart=`: `on-failure` after it exits with
+/// an error status or is killed by a signal (the OOM killer's SIGKILL), `always` after
+/// any exit; never after `svc stop`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Restart {
+    #[default]
+    No,
+    OnFailure,
+    Always,
+}
+
+impl Restart {
+    pub fn is_no(&self) -> bool {
+        *self == Restart::No
+    }
+}
+
+impl std::str::FromStr for Restart {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Restart, ()> {
+        match s {
+            "no" => Ok(Restart::No),
+            "on-failure" => Ok(Restart::OnFailure),
+            "always" => Ok(Restart::Always),
+            _ => Err(()),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

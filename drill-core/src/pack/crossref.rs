@@ -34,7 +34,7 @@ pub fn crossref(file: &str, text: &str, s: &Scenario) -> Vec<SourceError> {
         let (key, target) = match &svc.workload {
             Workload::Loadgen(c) => ("target", &c.target),
             Workload::Proxy(c) => ("upstream", &c.upstream),
-            Workload::Httpd(_) | Workload::Nginx(_) => continue,
+            Workload::Httpd(_) | Workload::Nginx(_) | Workload::Worker(_) => continue,
             Workload::Dnsmasq(c) => {
                 for h in c.named_hosts().iter().filter(|h| !hosts.contains(&h.as_str())) {
                     let span = sp.service_config(i, "records");
@@ -77,7 +77,7 @@ pub fn crossref(file: &str, text: &str, s: &Scenario) -> Vec<SourceError> {
             Check::HttpSlo { target_host, port, .. } => ("target", Some(target_host.as_str()), *port),
             Check::TcpStateDwell { host, port, peer: false, .. } => ("port", Some(host.as_str()), *port),
             Check::TcpStateDwell { port, peer: true, .. } => ("peer_port", None, *port),
-            Check::Count { .. } | Check::Counter { .. } => continue,
+            Check::Count { .. } | Check::Counter { .. } | Check::Processes { .. } => continue,
         };
         if !listens(host, port) {
             let whose = host.map_or_else(|| "no service of the scenario".to_string(), |h| format!("no service on host `{h}`"));

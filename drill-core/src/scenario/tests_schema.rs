@@ -147,7 +147,7 @@ fn unknown_keys_at_every_level_come_out_together() {
         ("`severty` is not a key of the top level", "did you mean `severity`?"),
         ("`forwardng` is not a key of [[hosts]]", "did you mean `forwarding`?"),
         ("`adress` is not a key of an endpoint", "did you mean `address`?"),
-        ("`port` is not a key of [[services]]", "(keys of [[services]]: name, host, kind, config)"),
+        ("`port` is not a key of [[services]]", "(keys of [[services]]: name, host, kind, config, restart)"),
         ("`window` is not a key of [verify]", "did you mean `window_secs`?"),
         ("`notes` is not a key of [solution]", "keys of [solution]: summary, steps"),
         ("`as` is not a key of a solution step", "keys of a solution step: host, run"),
@@ -187,7 +187,7 @@ fn registries_list_every_kind_once_and_the_readme_documents_every_key() {
         FAULT_KINDS,
         ["service-config", "nft-drop", "nft-reject", "nft-loss", "nft-limit", "nft-conn-limit", "nft-dnat", "sysctl", "mtu", "route-remove", "tc-rate", "delay", "ebpf-drop", "resolv-conf"]
     );
-    assert_eq!(CHECK_KINDS, ["tcp-state-dwell", "http-slo", "drops", "retransmits", "resets", "oom-kills", "counter"]);
+    assert_eq!(CHECK_KINDS, ["tcp-state-dwell", "http-slo", "drops", "retransmits", "resets", "oom-kills", "counter", "zombies", "process-cpu"]);
     let readme = include_str!("../../../scenarios/README.md");
     let shapes = crate::fault::KINDS.iter().map(|k| &k.shape).chain(crate::check::KINDS.iter().map(|k| &k.shape));
     for s in shapes {

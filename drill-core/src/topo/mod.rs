@@ -52,6 +52,8 @@ pub(crate) struct RawHost {
     masquerade: Option<Spanned<String>>,
     /// `dns = { .. }`: the host's resolv.conf.
     dns: Option<Spanned<toml::Table>>,
+    /// Its cgroup and disk limits (validated when read).
+    limits: HostLimits,
 }
 
 struct RawRoute {
@@ -95,6 +97,45 @@ pub struct Host {
     /// The host's resolver configuration (its /etc/resolv.conf); None: no DNS server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns: Option<crate::resolv::HostDns>,
+    /// The host's own limits (`limits = { memory, pids, cpus, disk }`); the engine's
+    /// defaults where left out.
+    #[serde(default, skip_serializing_if = "HostLimits::is_default")]
+    pub limits: HostLimits,
+}
+
+/// A host's limits as a scenario gives them: its cgroup's memory, pids and CPU, and the
+/// size of its disk (the tmpfs holding its root). `None`: the engine's default.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct HostLimits {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pids: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpus: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_bytes: Option<u64>,
+}
+
+impl HostLimits {
+    pub fn is_default(&self) -> bool {
+        *self == HostLimits::default()
+    }
+}
+
+/// Parses a size as written in a scenario: bytes, or a number with K, M or G (powers
+/// of 1024, an optional trailing `i`/`B`): "64M", "512K", "1G", "1048576".
+pub fn parse_size(s: &str) -> Option<u64> {
+    let t = s.trim();
+    let t = t.strip_suffix('B').unwrap_or(t);
+    let t = t.strip_suffix('i').unwrap_or(t);
+    let (num, mul) = match t.chars().last()? {
+        'K' | 'k' => (&t[..t.len() - 1], 1u64 << 10),
+        'M' | 'm' => (&t[..t.len() - 1], 1 << 20),
+        'G' | 'g' => (&t[..t.len() - 1], 1 << 30),
+        _ => (t, 1),
+    };
+    num.trim().parse::<u64>().ok()?.checked_mul(mul)
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -195,6 +236,24 @@ steps = []
 
     fn err(text: &str) -> String {
         parse("t.toml", text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn host_limits_are_read_with_their_ranges() {
+        let s = parse("t.toml", &BASE.replace("forwarding = true", "forwarding = true\nlimits = { memory = \"64M\", pids = 128, cpus = 0.5, disk = \"32M\" }")).unwrap();
+        let r = s.hosts.iter().find(|h| h.name == "r").unwrap();
+        assert_eq!(r.limits, super::HostLimits { memory_bytes: Some(64 << 20), pids: Some(128), cpus: Some(0.5), disk_bytes: Some(32 << 20) });
+        let p = plan::compile(&s, "ab12cd", 0, plan::Backends::default()).unwrap();
+        assert!(p.to_string().contains("limits: memory 64 MiB, pids 128, cpus 0.5, disk 32 MiB"), "{p}");
+        let e = err(&BASE.replace("forwarding = true", "forwarding = true\nlimits = { memory = \"2M\", pids = 3, cpus = 0, disk = \"lots\", swap = 1 }"));
+        for want in
+            ["memory = \"2M\" is out of range: it must be from 16M to 4096M", "pids = 3 is out of range", "cpus = 0 is out of range", "disk = \"lots\" is not a size", "`swap` is not a key of limits"]
+        {
+            assert!(e.contains(want), "{want}: {e}");
+        }
+        assert_eq!(super::parse_size("1G"), Some(1 << 30));
+        assert_eq!(super::parse_size("512KiB"), Some(512 << 10));
+        assert_eq!(super::parse_size("-1M"), None);
     }
 
     #[test]

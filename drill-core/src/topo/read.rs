@@ -27,8 +27,22 @@ pub const HOST: Shape = table(
         key("routes", Ty::List, "[{ to = \"default\", via = \"router\" }]", "routes: to, via"),
         key("masquerade", Ty::Str, "\"eth1\"", "source NAT for traffic leaving through this interface"),
         key("dns", Ty::Table, "{ nameservers = [\"dns\"], search = [\"corp.example\"], ndots = 1 }", "the host's /etc/resolv.conf: nameservers, search, ndots, timeout, attempts"),
+        key("limits", Ty::Sub, "{ memory = \"64M\", pids = 128, cpus = 0.5, disk = \"32M\" }", "the host's cgroup limits and disk size"),
     ],
 );
+pub const LIMITS: Shape = table(
+    "limits",
+    &[
+        key("memory", Ty::Str, "\"64M\"", "memory limit of the host's cgroup, its disk included (16M-4G; default 256M)"),
+        key("pids", Ty::Int, "128", "processes and threads of the host (16-65536; default 512)").from(16.0, 65536.0, "processes"),
+        key("cpus", Ty::Num, "0.5", "CPUs' worth of time (0.05-64; default 1)").from(0.05, 64.0, "CPUs"),
+        key("disk", Ty::Str, "\"32M\"", "size of the host's disk, the tmpfs holding its root (4M-1G; default 64M)"),
+    ],
+);
+
+/// Memory and disk ranges (bytes) of `limits`.
+const MEMORY_RANGE: (u64, u64) = (16 << 20, 4 << 30);
+const DISK_RANGE: (u64, u64) = (4 << 20, 1 << 30);
 pub const ROUTE: Shape = table("a route", &[key("to", Ty::Str, "\"default\"", "default, default6 or a prefix"), key("via", Ty::Str, "\"router\"", "a gateway address or a neighbour host")]);
 pub const LINK: Shape = table(
     "[[links]]",
@@ -71,9 +85,41 @@ pub(crate) fn read_host(cx: &mut Collector, span: Range<usize>, t: &DeTable<'_>)
             routes.push(Spanned::new(span, RawRoute { to, via }));
         }
     }
+    let limits = match e.sub("limits") {
+        Some((span, t)) => read_limits(&mut *e.cx, span, t),
+        None => super::HostLimits::default(),
+    };
     e.require(&["name"]);
     let name = e.str("name")?;
-    Some(RawHost { name, forwarding, sysctls, routes, masquerade, dns })
+    Some(RawHost { name, forwarding, sysctls, routes, masquerade, dns, limits })
+}
+
+/// A host's `limits` table, every value in its range (reported otherwise).
+fn read_limits(cx: &mut Collector, span: Range<usize>, t: &DeTable<'_>) -> super::HostLimits {
+    let mut e = Entry::new(cx, span, t, &LIMITS, &[]);
+    fn size(e: &mut Entry, name: &str, (lo, hi): (u64, u64)) -> Option<u64> {
+        let v = e.str(name)?;
+        match super::parse_size(v.get_ref()) {
+            Some(n) if (lo..=hi).contains(&n) => Some(n),
+            Some(_) => {
+                e.err(
+                    v.span(),
+                    format!("{name} = {:?} is out of range: it must be from {}M to {}M", v.get_ref(), lo >> 20, hi >> 20),
+                    format!("give {name} a size from {}M to {}M", lo >> 20, hi >> 20),
+                );
+                None
+            }
+            None => {
+                e.err(v.span(), format!("{name} = {:?} is not a size", v.get_ref()), format!("write a size with its unit, e.g. {name} = \"64M\" (K, M, G: powers of 1024)"));
+                None
+            }
+        }
+    }
+    let memory_bytes = size(&mut e, "memory", MEMORY_RANGE);
+    let disk_bytes = size(&mut e, "disk", DISK_RANGE);
+    let pids = e.int("pids").map(|p| p.into_inner().unsigned_abs());
+    let cpus = e.num("cpus").map(|c| c.into_inner());
+    super::HostLimits { memory_bytes, pids, cpus, disk_bytes }
 }
 
 fn read_endpoint(cx: &mut Collector, span: Range<usize>, t: &DeTable<'_>) -> Option<RawEndpoint> {

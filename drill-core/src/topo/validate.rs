@@ -11,8 +11,8 @@ use crate::model::{self, Cidr};
 
 /// The shapes of the network tables (`[[hosts]]`, a route, `[[links]]`, `[[switches]]`,
 /// an endpoint), for the reference test of docs/packs.md.
-pub(crate) fn shapes() -> [&'static crate::schema::Shape; 5] {
-    [&super::read::HOST, &super::read::ROUTE, &super::read::LINK, &super::read::SWITCH, &super::read::ENDPOINT]
+pub(crate) fn shapes() -> [&'static crate::schema::Shape; 6] {
+    [&super::read::HOST, &super::read::ROUTE, &super::read::LINK, &super::read::SWITCH, &super::read::ENDPOINT, &super::read::LIMITS]
 }
 
 fn is_ifname(s: &str) -> bool {
@@ -248,7 +248,7 @@ fn host(v: &mut Validator, h: &RawHost, segments: &[Segment], hosts_known: &BTre
             None => Some(d),
         }
     });
-    Host { name, forwarding: h.forwarding, sysctls, routes, masquerade, dns }
+    Host { name, forwarding: h.forwarding, sysctls, routes, masquerade, dns, limits: h.limits.clone() }
 }
 
 fn sysctls(v: &mut Validator, h: &RawHost) -> Vec<(String, String)> {

@@ -127,9 +127,13 @@ impl<K: Kernel> Drill<K> {
                 hostname: ph.hostname.clone(),
                 state_dir: hdir.clone(),
                 exe: env.exe.to_path_buf(),
-                services: ph.services.iter().map(|s| ServiceSpec { name: s.name.clone(), kind: s.kind.clone(), config_path: s.config_path.clone(), log_path: s.log_path.clone() }).collect(),
+                services: ph
+                    .services
+                    .iter()
+                    .map(|s| ServiceSpec { name: s.name.clone(), kind: s.kind.clone(), config_path: s.config_path.clone(), log_path: s.log_path.clone(), restart: s.restart })
+                    .collect(),
                 hidden: hidden.clone(),
-                isolation: host::Isolation { owner_is_root: self.origin.owner_uid == 0, ..host::Isolation::default() },
+                isolation: host::Isolation::for_host(self.origin.owner_uid == 0, &ph.limits),
             };
             prepare_host_dir(&spec, &ph.etc_hosts, &ph.resolv_conf, &ph.services)?;
             let files = self.plan.files.iter().zip(&contents).filter(|(f, _)| f.host == ph.name);

@@ -30,6 +30,7 @@ mod apply;
 mod commands;
 mod fault;
 mod measure;
+mod procs;
 mod status;
 #[cfg(test)]
 mod tests;

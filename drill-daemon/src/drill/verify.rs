@@ -110,7 +110,15 @@ impl<K: Kernel> Drill<K> {
                 clients.push(self.run_client(cl, deadline));
             }
         }
-        let (slo_results, _) = tokio::join!(futures::future::join_all(clients), tokio::time::sleep_until(deadline.into()));
+        // The process-table checks read their host's processes through the window.
+        let mut samplers = Vec::new();
+        for c in &self.plan.checks {
+            if let Check::Processes { host, .. } = c {
+                samplers.push(super::procs::sample(self.host(host)?.pidns_ino, deadline));
+            }
+        }
+        let (slo_results, proc_results, _) = tokio::join!(futures::future::join_all(clients), futures::future::join_all(samplers), tokio::time::sleep_until(deadline.into()));
+        let mut proc_iter = proc_results.into_iter();
         let t1 = probes::now_ns();
         let after = self.snapshot(events.as_deref())?;
         let plot_after = if events.is_some() { after.clone() } else { self.snapshot(plotted.as_deref()).unwrap_or_default() };
@@ -150,6 +158,10 @@ impl<K: Kernel> Drill<K> {
                     };
                     let activity = verdict::Activity { packets: delta(host, |s| s.ip_packets) };
                     results.push(verdict::evaluate_counter(name, counter, host, seen, *max, *min, activity));
+                }
+                Check::Processes { name, host, watch } => {
+                    let tables = proc_iter.next().unwrap_or_default();
+                    results.push(drill_core::check::processes::evaluate(name, host, watch, &tables, super::procs::ticks_per_sec()));
                 }
                 Check::HttpSlo { name, from, target_host, port, min_success_ratio, max_latency_ms, .. } => {
                     let samples = slo_iter.next().unwrap_or_default();
@@ -389,7 +401,7 @@ fn required_probe(c: &Check) -> Option<&'static str> {
         Check::Count { counted: Counted::ResetsSent, .. } => "drill_rst_sent",
         Check::Count { counted: Counted::ResetsReceived, .. } => "drill_rst_received",
         Check::Count { counted: Counted::OomKills, .. } => "drill_oom",
-        Check::HttpSlo { .. } | Check::Counter { .. } => return None,
+        Check::HttpSlo { .. } | Check::Counter { .. } | Check::Processes { .. } => return None,
     };
     Some(drill_ebpf::describes(program))
 }

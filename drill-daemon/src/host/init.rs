@@ -52,7 +52,15 @@ struct Svc {
     pid: Option<i32>,
     state: String,
     restarts: u32,
+    /// `svc stop` (or a restart's stop) is ending it: no automatic restart.
+    stopping: bool,
+    /// When its restart policy starts it again.
+    restart_at: Option<std::time::Instant>,
 }
+
+/// How long the init waits before restarting a service its policy restarts (systemd's
+/// RestartSec).
+const RESTART_DELAY: Duration = Duration::from_millis(500);
 
 struct Supervisor {
     host: String,
@@ -65,7 +73,7 @@ const SELF_EXE: &str = "/proc/self/exe";
 
 impl Supervisor {
     fn new(spec: &HostSpec) -> Supervisor {
-        let services = spec.services.iter().map(|s| (s.name.clone(), Svc { spec: s.clone(), pid: None, state: "stopped".into(), restarts: 0 })).collect();
+        let services = spec.services.iter().map(|s| (s.name.clone(), Svc { spec: s.clone(), pid: None, state: "stopped".into(), restarts: 0, stopping: false, restart_at: None })).collect();
         Supervisor { host: spec.name.clone(), services }
     }
 
@@ -89,6 +97,7 @@ impl Supervisor {
         if let Some(dir) = Path::new(&svc.spec.log_path).parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
+        svc.restart_at = None;
         let log = File::options().create(true).append(true).open(&svc.spec.log_path).with_context(|| format!("opening {}", svc.spec.log_path))?;
         let child = std::process::Command::new(SELF_EXE)
             .arg0(&svc.spec.name)
@@ -108,10 +117,15 @@ impl Supervisor {
     }
 
     async fn stop(&mut self, name: &str) -> Result<String> {
-        let svc = self.services.get(name).ok_or_else(|| anyhow!("no service `{name}` on this host"))?;
+        let svc = self.services.get_mut(name).ok_or_else(|| anyhow!("no service `{name}` on this host"))?;
+        let pending = svc.restart_at.take().is_some();
         let Some(pid) = svc.pid else {
+            if pending {
+                svc.state = "stopped".into();
+            }
             return Ok(format!("{name} is not running"));
         };
+        svc.stopping = true;
         let _ = killpg(Pid::from_raw(pid), Signal::SIGTERM);
         for i in 0..300 {
             self.reap();
@@ -125,6 +139,8 @@ impl Supervisor {
         }
         let svc = self.services.get_mut(name).ok_or_else(|| anyhow!("no service `{name}`"))?;
         svc.state = "stopped".into();
+        svc.stopping = false;
+        svc.restart_at = None;
         Ok(format!("{name} stopped"))
     }
 
@@ -132,8 +148,8 @@ impl Supervisor {
     fn reap(&mut self) {
         loop {
             match waitpid(None::<Pid>, Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(pid, code)) => self.exited(pid.as_raw(), format!("exited (status {code})")),
-                Ok(WaitStatus::Signaled(pid, sig, _)) => self.exited(pid.as_raw(), format!("killed ({sig})")),
+                Ok(WaitStatus::Exited(pid, code)) => self.exited(pid.as_raw(), format!("exited (status {code})"), code != 0),
+                Ok(WaitStatus::Signaled(pid, sig, _)) => self.exited(pid.as_raw(), format!("killed ({sig})"), true),
                 Ok(WaitStatus::StillAlive) | Err(_) => break,
                 Ok(_) => {}
             }
@@ -210,12 +226,46 @@ impl Supervisor {
         let _ = std::fs::remove_file(drill_core::workload::effective_config_path(name));
     }
 
-    fn exited(&mut self, pid: i32, how: String) {
+    fn exited(&mut self, pid: i32, how: String, failed: bool) {
+        use drill_core::model::Restart;
         if let Some(s) = self.services.values_mut().find(|s| s.pid == Some(pid)) {
             eprintln!("host-init: service {} (pid {pid}) {how}", s.spec.name);
             s.pid = None;
-            s.state = how;
+            let again = !s.stopping && (s.spec.restart == Restart::Always || (s.spec.restart == Restart::OnFailure && failed));
+            // As a service manager's journal: the service's own log says how it ended.
+            let mut line = format!("host-init: {} (pid {pid}) {how}", s.spec.name);
+            if again {
+                s.restart_at = Some(std::time::Instant::now() + RESTART_DELAY);
+                line += &format!("; restarting in {} ms (restart #{})", RESTART_DELAY.as_millis(), s.restarts + 1);
+                s.state = "auto-restart".into();
+            } else {
+                s.state = how;
+            }
+            if !s.stopping
+                && let Ok(mut f) = File::options().append(true).open(&s.spec.log_path)
+            {
+                let _ = writeln!(f, "{line}");
+            }
         }
+    }
+
+    /// Starts the services whose restart time has come; the next such time.
+    fn restart_due(&mut self) -> Option<std::time::Instant> {
+        let now = std::time::Instant::now();
+        let due: Vec<String> = self.services.iter().filter(|(_, s)| s.pid.is_none() && s.restart_at.is_some_and(|t| t <= now)).map(|(n, _)| n.clone()).collect();
+        for n in due {
+            if let Some(s) = self.services.get_mut(&n) {
+                s.restarts += 1;
+            }
+            if let Err(e) = self.start(&n) {
+                eprintln!("host-init: restarting {n}: {e:#}");
+                if let Some(s) = self.services.get_mut(&n) {
+                    s.state = format!("failed to start: {e:#}");
+                    s.restart_at = None;
+                }
+            }
+        }
+        self.services.values().filter_map(|s| s.restart_at).min()
     }
 
     fn status(&self) -> Vec<ServiceInfo> {
@@ -275,7 +325,10 @@ impl Supervisor {
         let listener = tokio::net::UnixListener::from_std(listener).expect("tokio listener");
         let mut sigchld = signal(SignalKind::child()).expect("SIGCHLD handler");
         loop {
+            let next = self.restart_due();
+            let wake = next.map_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600), tokio::time::Instant::from_std);
             tokio::select! {
+                _ = tokio::time::sleep_until(wake) => {}
                 _ = sigchld.recv() => self.reap(),
                 acc = listener.accept() => {
                     let Ok((stream, _)) = acc else { continue };

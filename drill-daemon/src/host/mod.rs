@@ -85,6 +85,18 @@ pub struct Isolation {
     pub disk_bytes: u64,
 }
 
+impl Isolation {
+    /// The isolation of a host whose scenario gives `limits` (the defaults elsewhere).
+    pub fn for_host(owner_is_root: bool, limits: &drill_core::topo::HostLimits) -> Isolation {
+        let d = Isolation::default();
+        Isolation {
+            owner_is_root,
+            limits: cgroup::Limits { memory_bytes: limits.memory_bytes.unwrap_or(d.limits.memory_bytes), pids: limits.pids.unwrap_or(d.limits.pids), cpus: limits.cpus.or(d.limits.cpus) },
+            disk_bytes: limits.disk_bytes.unwrap_or(d.disk_bytes),
+        }
+    }
+}
+
 impl Default for Isolation {
     fn default() -> Isolation {
         Isolation { owner_is_root: true, limits: cgroup::Limits::default(), disk_bytes: rootfs::DEFAULT_DISK_BYTES }
@@ -97,6 +109,8 @@ pub struct ServiceSpec {
     pub kind: String,
     pub config_path: String,
     pub log_path: String,
+    #[serde(default)]
+    pub restart: drill_core::model::Restart,
 }
 
 impl HostSpec {

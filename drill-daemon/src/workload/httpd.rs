@@ -24,7 +24,16 @@ pub async fn run(name: &str, c: HttpdConfig) -> Result<()> {
         Some(tokio_rustls::TlsAcceptor::from(cfg))
     };
     let handshake_errors = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-    log(name, &format!("listening on {} (close_on_eof={}, idle_timeout_secs={}, max_open_files={}, backlog={})", c.listen, c.close_on_eof, c.idle_timeout_secs, c.max_open_files, c.backlog));
+    log(
+        name,
+        &format!(
+            "listening on {} (close_on_eof={}, idle_timeout_secs={}, max_open_files={}, backlog={}, cache_mb={})",
+            c.listen, c.close_on_eof, c.idle_timeout_secs, c.max_open_files, c.backlog, c.cache_mb
+        ),
+    );
+    if c.cache_mb > 0 {
+        tokio::spawn(warm_cache(name.to_string(), c.cache_mb));
+    }
     let mut last_err = std::time::Instant::now() - Duration::from_secs(10);
     let mut suppressed = 0u64;
     loop {
@@ -69,6 +78,29 @@ pub async fn run(name: &str, c: HttpdConfig) -> Result<()> {
             }
         }
     }
+}
+
+/// Fills the response cache (`cache_mb` MiB) in 4 MiB steps, every page written, and
+/// keeps it: the process's resident set grows by the cache's size over about a second,
+/// as a cache warmed from a backing store would.
+async fn warm_cache(name: String, mb: u64) {
+    const STEP: usize = 4 << 20;
+    let total = (mb as usize) << 20;
+    let mut cache: Vec<Vec<u8>> = Vec::new();
+    let mut filled = 0usize;
+    while filled < total {
+        let n = STEP.min(total - filled);
+        let mut chunk = vec![0u8; n];
+        for (i, page) in chunk.chunks_mut(4096).enumerate() {
+            page[0] = (i as u8) | 1;
+        }
+        cache.push(chunk);
+        filled += n;
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+    log(&name, &format!("response cache warmed: {mb} MiB"));
+    std::future::pending::<()>().await;
+    drop(cache);
 }
 
 /// The response body: `GET /bytes/N` answers N bytes (at most 16 MiB, as httpbin

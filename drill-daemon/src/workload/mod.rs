@@ -8,6 +8,7 @@ pub mod http;
 pub mod httpd;
 pub mod loadgen;
 pub mod proxy;
+pub mod worker;
 
 use anyhow::{Context, Result};
 use drill_core::workload::Workload;
@@ -74,6 +75,7 @@ pub fn main(kind: &str, name: &str, config: &str) -> i32 {
                 Workload::Httpd(c) => httpd::run(name, c).await,
                 Workload::Loadgen(c) => loadgen::run(name, c).await,
                 Workload::Proxy(c) => proxy::run(name, c).await,
+                Workload::Worker(c) => worker::run(name, c).await,
                 Workload::Nginx(_) => Err(anyhow::anyhow!("nginx runs as the real nginx")),
                 Workload::Dnsmasq(_) => Err(anyhow::anyhow!("dnsmasq runs as the real dnsmasq")),
             }
