@@ -127,6 +127,11 @@ pub struct HttpdConfig {
     /// net.core.somaxconn).
     #[serde(default = "default_backlog")]
     pub backlog: u32,
+    /// Connections served at once (a worker pool, as a threaded server's); while every
+    /// worker is busy the server accepts nothing and new connections wait in the
+    /// kernel's accept queue. 0: no limit.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub workers: u32,
     /// Serve HTTPS with this certificate (PEM path in the host); empty: plain HTTP.
     #[serde(default)]
     pub tls_cert: String,
@@ -161,11 +166,16 @@ impl HttpdConfig {
              # Accept queue length asked of listen(2); the kernel caps it at net.core.somaxconn.\n\
              backlog = {backlog}\n\
              \n\
+             # Connections served at once (worker pool); 0: no limit. While every worker is\n\
+             # busy, new connections wait in the accept queue.\n\
+             workers = {workers}\n\
+             \n\
              # HTTPS: certificate and key (PEM files); empty serves plain HTTP.\n\
              # Certificates live in /etc/ssl/internal (`openssl x509 -noout -dates -in FILE`).\n\
              tls_cert = {tls_cert:?}\n\
              tls_key = {tls_key:?}\n",
                 backlog = self.backlog,
+                workers = self.workers,
                 tls_cert = self.tls_cert,
                 tls_key = self.tls_key,
                 listen = self.listen,
@@ -220,6 +230,20 @@ pub struct LoadgenConfig {
     /// Speak HTTPS, trusting the drill's CA (/etc/ssl/internal/ca.pem).
     #[serde(default)]
     pub tls: bool,
+    /// Requests sent together (each on its own connection) every `burst /
+    /// rate_per_sec` seconds, as a client that fans out; 1: evenly spaced.
+    #[serde(default = "default_burst", skip_serializing_if = "is_one")]
+    pub burst: u32,
+}
+
+fn default_burst() -> u32 {
+    1
+}
+fn is_one(n: &u32) -> bool {
+    *n == 1
+}
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl LoadgenConfig {
@@ -231,6 +255,9 @@ impl LoadgenConfig {
              path = {path:?}\n\
              rate_per_sec = {rate}\n\
              timeout_ms = {timeout}\n\
+             \n\
+             # Requests sent together, every burst / rate_per_sec seconds (1: evenly spaced).\n\
+             burst = {burst}\n\
              \n\
              # Reuse connections (HTTP keep-alive) instead of one per request.\n\
              keepalive = {keepalive}\n\
@@ -244,6 +271,7 @@ impl LoadgenConfig {
              # HTTPS, trusting the internal CA (/etc/ssl/internal/ca.pem).\n\
              tls = {tls}\n",
                 tls = self.tls,
+                burst = self.burst,
                 keepalive = self.keepalive,
                 nodelay = self.nodelay,
                 body_bytes = self.body_bytes,
@@ -332,6 +360,7 @@ mod tests {
             response_delay_ms: 0,
             body: "ok\n".into(),
             backlog: 16,
+            workers: 4,
             tls_cert: String::new(),
             tls_key: String::new(),
         }
@@ -343,7 +372,8 @@ mod tests {
         let text = w.render_config("httpd");
         assert!(text.contains("close_on_eof = false"));
         assert_eq!(Workload::parse_config("httpd", &text).unwrap(), w);
-        let l = Workload::Loadgen(LoadgenConfig { target: "api:8080".into(), path: "/".into(), rate_per_sec: 5, timeout_ms: 100, keepalive: true, nodelay: false, body_bytes: 100, tls: true });
+        let l =
+            Workload::Loadgen(LoadgenConfig { target: "api:8080".into(), path: "/".into(), rate_per_sec: 5, timeout_ms: 100, keepalive: true, nodelay: false, body_bytes: 100, tls: true, burst: 10 });
         assert_eq!(Workload::parse_config("loadgen", &l.render_config("lg")).unwrap(), l);
         let p = Workload::Proxy(ProxyConfig { listen: "0.0.0.0:80".into(), upstream: "api:8080".into(), upstream_timeout_ms: 250, upstream_keepalive_secs: 75 });
         assert_eq!(Workload::parse_config("proxy", &p.render_config("lb")).unwrap(), p);
