@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 /// The kinds of built-in workload a scenario can start.
-pub const KINDS: &[&str] = &["httpd", "loadgen", "proxy"];
+pub const KINDS: &[&str] = &["httpd", "loadgen", "proxy", "kube-proxy"];
 
 /// A built-in workload with its typed config.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -17,6 +17,7 @@ pub enum Workload {
     Httpd(HttpdConfig),
     Loadgen(LoadgenConfig),
     Proxy(ProxyConfig),
+    KubeProxy(KubeProxyConfig),
 }
 
 impl Workload {
@@ -25,7 +26,7 @@ impl Workload {
         match self {
             Workload::Httpd(c) => !c.tls_cert.is_empty(),
             Workload::Loadgen(c) => c.tls,
-            Workload::Proxy(_) => false,
+            Workload::Proxy(_) | Workload::KubeProxy(_) => false,
         }
     }
 
@@ -37,6 +38,7 @@ impl Workload {
             "httpd" => value.try_into().map(Workload::Httpd).map_err(|e| e.message().to_string()),
             "loadgen" => value.try_into().map(Workload::Loadgen).map_err(|e| e.message().to_string()),
             "proxy" => value.try_into().map(Workload::Proxy).map_err(|e| e.message().to_string()),
+            "kube-proxy" => value.try_into().map(Workload::KubeProxy).map_err(|e| e.message().to_string()),
             other => Err(format!("unknown workload kind `{other}` (known: {})", KINDS.join(", "))),
         }
     }
@@ -46,6 +48,7 @@ impl Workload {
             Workload::Httpd(_) => "httpd",
             Workload::Loadgen(_) => "loadgen",
             Workload::Proxy(_) => "proxy",
+            Workload::KubeProxy(_) => "kube-proxy",
         }
     }
 
@@ -55,6 +58,7 @@ impl Workload {
             Workload::Httpd(c) => c.render(service),
             Workload::Loadgen(c) => c.render(service),
             Workload::Proxy(c) => c.render(service),
+            Workload::KubeProxy(c) => c.render(service),
         }
     }
 
@@ -335,6 +339,65 @@ impl ProxyConfig {
     }
 }
 
+fn default_protocol() -> String {
+    "tcp".to_string()
+}
+
+/// `kube-proxy`: a node's service proxy, as Kubernetes' kube-proxy in nftables mode
+/// programs it: the traffic of this host (and what it routes) to a service's cluster IP
+/// and port is DNATed to one of the service's endpoints (pod address and port), chosen
+/// at random (`numgen random mod N` and a verdict map), in table `ip kube-proxy`. It
+/// programs the table when it starts (`svc restart` resyncs it from the config, where an
+/// endpoints controller would write the service's endpoints) and then idles.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KubeProxyConfig {
+    /// The service, "NAMESPACE/NAME" (names the chains, as kube-proxy's hashes do).
+    pub service: String,
+    /// The service's virtual IP (an IPv4 address no host has).
+    pub cluster_ip: String,
+    /// The service's port on the cluster IP.
+    pub port: u16,
+    /// `tcp` or `udp`.
+    #[serde(default = "default_protocol")]
+    pub protocol: String,
+    /// The ready endpoints, "IPV4:PORT" each.
+    pub endpoints: Vec<String>,
+}
+
+impl KubeProxyConfig {
+    /// The config's endpoints and cluster IP as addresses; the error names the bad one.
+    pub fn parsed(&self) -> Result<(std::net::Ipv4Addr, Vec<std::net::SocketAddrV4>), String> {
+        let vip = self.cluster_ip.parse().map_err(|_| format!("cluster_ip `{}` is not an IPv4 address", self.cluster_ip))?;
+        let eps = self.endpoints.iter().map(|e| e.parse().map_err(|_| format!("endpoint `{e}` is not IPV4:PORT"))).collect::<Result<Vec<_>, String>>()?;
+        if !matches!(self.protocol.as_str(), "tcp" | "udp") {
+            return Err(format!("protocol `{}` is not tcp or udp", self.protocol));
+        }
+        Ok((vip, eps))
+    }
+
+    fn render(&self, service: &str) -> String {
+        let eps: Vec<String> = self.endpoints.iter().map(|e| format!("{e:?}")).collect();
+        header(service, "the node's service proxy (Kubernetes kube-proxy, nftables mode)")
+            + &format!(
+                "# The service and its cluster IP (virtual: no interface has it; nftables DNATs it).\n\
+             service = {svc:?}\n\
+             cluster_ip = {vip:?}\n\
+             port = {port}\n\
+             protocol = {proto:?}\n\
+             \n\
+             # The service's ready endpoints (pod IP:port), as the EndpointSlice lists them.\n\
+             # Each new connection goes to one of them at random.\n\
+             endpoints = [{eps}]\n",
+                svc = self.service,
+                vip = self.cluster_ip,
+                port = self.port,
+                proto = self.protocol,
+                eps = eps.join(", "),
+            )
+    }
+}
+
 /// Merges `patch` into `base` (tables recursively, other values replaced).
 pub fn merge_tables(base: &mut toml::Table, patch: &toml::Table) {
     for (k, v) in patch {
@@ -377,6 +440,8 @@ mod tests {
         assert_eq!(Workload::parse_config("loadgen", &l.render_config("lg")).unwrap(), l);
         let p = Workload::Proxy(ProxyConfig { listen: "0.0.0.0:80".into(), upstream: "api:8080".into(), upstream_timeout_ms: 250, upstream_keepalive_secs: 75 });
         assert_eq!(Workload::parse_config("proxy", &p.render_config("lb")).unwrap(), p);
+        let k = Workload::KubeProxy(KubeProxyConfig { service: "default/web".into(), cluster_ip: "10.96.0.10".into(), port: 80, protocol: "tcp".into(), endpoints: vec!["10.77.0.11:8080".into(), "10.77.0.12:8080".into()] });
+        assert_eq!(Workload::parse_config("kube-proxy", &k.render_config("kube-proxy")).unwrap(), k);
     }
 
     #[test]

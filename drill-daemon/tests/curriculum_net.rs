@@ -66,3 +66,33 @@ fn syn_backlog_overflows_the_accept_queue_until_both_limits_are_raised() {
     assert!(slow < 0.5, "every connect answered at once after the fix: slowest {slow} s");
     stop(&d, &id);
 }
+
+/// `n` requests to `url` from `ns`, each with a 1 s limit: how many timed out.
+fn timeouts_of(ns: &str, url: &str, n: usize) -> usize {
+    let out = in_ns(ns, &format!("sh -c 'for i in $(seq {n}); do curl -s -m 1 -o /dev/null -w \"%{{http_code}}\\n\" {url}; done; true'"));
+    out.lines().filter(|l| l.trim() == "000").count()
+}
+
+#[test]
+fn k8s_stale_endpoint_hangs_a_third_of_the_requests_until_the_endpoint_is_removed() {
+    if !privileged_or_skip("k8s_stale_endpoint_hangs_a_third_of_the_requests_until_the_endpoint_is_removed") {
+        return;
+    }
+    let d = TestDaemon::start("cur-k8s");
+    let id = start(&d, "k8s-stale-endpoint");
+    let node = format!("drill-{id}-node");
+    let table = in_ns(&node, "nft list table ip kube-proxy");
+    assert!(table.contains("numgen random mod 3 vmap"), "{table}");
+    assert!(table.contains("dnat to 10.77.0.13:8080"), "{table}");
+    let hung = timeouts_of(&node, "http://10.96.0.10:8080/", 15);
+    // 1/3 of 15 on average; none at all has odds (2/3)^15 < 0.3%.
+    assert!((1..15).contains(&hung), "some but not all requests hang: {hung} of 15");
+    let neigh = in_ns(&node, "ip neigh show 10.77.0.13");
+    assert!(neigh.contains("FAILED") || neigh.contains("INCOMPLETE"), "nobody answers ARP for the gone pod: {neigh}");
+
+    exec(&d, "node", "sed -i 's/^endpoints = .*/endpoints = [\"10.77.0.11:8080\", \"10.77.0.12:8080\"]/' /etc/kube-proxy/kube-proxy.toml && svc restart kube-proxy");
+    let table = in_ns(&node, "nft list table ip kube-proxy");
+    assert!(table.contains("numgen random mod 2 vmap") && !table.contains("10.77.0.13"), "{table}");
+    assert_eq!(timeouts_of(&node, "http://10.96.0.10:8080/", 15), 0, "every request through the cluster IP answers");
+    stop(&d, &id);
+}

@@ -6,7 +6,7 @@ use crate::workload::Workload;
 
 const KEYS: &[Key] = &[
     key("from", Ty::Str, "\"client\"", "the host the requests are sent from"),
-    key("target", Ty::Str, "\"api:8080\"", "HOST:PORT the requests go to"),
+    key("target", Ty::Str, "\"api:8080\"", "HOST:PORT (or IPV4:PORT) the requests go to"),
     key("path", Ty::Str, "\"/\"", "the request path (default /)"),
     key("min_success_ratio", Ty::Num, "0.95", "share of requests that must succeed (above 0, at most 1; default 0.95)").above(0.0, 1.0, ""),
     key("max_latency_ms", Ty::Num, "200", "bound on the p95 latency of successful requests, ms (above 0, at most 60000; none by default)").above(0.0, 60_000.0, "ms"),
@@ -34,7 +34,8 @@ fn build(e: &mut Entry, env: &Env) -> Option<Check> {
         e.err(target.span(), format!("target `{}` is not HOST:PORT", target.get_ref()), "write it as e.g. \"api:8080\"");
         return None;
     };
-    let th_ok = env.hosts.contains(th);
+    // A host's name, or an IPv4 address (a service's virtual IP, a forwarded address).
+    let th_ok = env.hosts.contains(th) || th.parse::<std::net::Ipv4Addr>().is_ok();
     if !th_ok {
         e.err(target.span(), format!("unknown host `{th}` in target"), format!("use one of: {}", env.hosts.known));
     }

@@ -24,7 +24,7 @@ fn listen_port(w: &Workload) -> Option<u16> {
     let listen = match w {
         Workload::Httpd(c) => &c.listen,
         Workload::Proxy(c) => &c.listen,
-        Workload::Loadgen(_) => return None,
+        Workload::Loadgen(_) | Workload::KubeProxy(_) => return None,
     };
     listen.rsplit_once(':').and_then(|(_, p)| p.parse().ok())
 }
@@ -40,6 +40,12 @@ pub fn crossref(file: &str, text: &str, s: &Scenario) -> Vec<SourceError> {
             Workload::Loadgen(c) => ("target", &c.target),
             Workload::Proxy(c) => ("upstream", &c.upstream),
             Workload::Httpd(_) => continue,
+            Workload::KubeProxy(c) => {
+                if let Err(e) = c.parsed() {
+                    out.push(SourceError::at(file, text, sp.service_config(i, "endpoints"), format!("service `{}`: {e}", svc.name), "write cluster_ip as an IPv4 address, each endpoint as \"10.77.0.11:8080\", protocol tcp or udp"));
+                }
+                continue;
+            }
         };
         let span = sp.service_config(i, key);
         let mut err = |msg: String, help: String| out.push(SourceError::at(file, text, span.clone(), msg, help));
@@ -64,6 +70,8 @@ pub fn crossref(file: &str, text: &str, s: &Scenario) -> Vec<SourceError> {
     files(file, text, &sp, s, &mut out);
     for (i, c) in s.checks.iter().enumerate() {
         let (key, host, port) = match c {
+            // An address (a virtual IP) is reached through whatever the drill routes it to.
+            Check::HttpSlo { target_host, .. } if target_host.parse::<IpAddr>().is_ok() => continue,
             Check::HttpSlo { target_host, port, .. } => ("target", Some(target_host.as_str()), *port),
             Check::TcpStateDwell { host, port, peer: false, .. } => ("port", Some(host.as_str()), *port),
             Check::TcpStateDwell { port, peer: true, .. } => ("peer_port", None, *port),

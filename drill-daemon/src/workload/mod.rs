@@ -4,6 +4,7 @@
 
 pub mod http;
 pub mod httpd;
+pub mod kube_proxy;
 pub mod loadgen;
 pub mod proxy;
 
@@ -47,6 +48,7 @@ pub fn main(kind: &str, name: &str, config: &str) -> i32 {
             Workload::Httpd(c) => httpd::run(name, c).await,
             Workload::Loadgen(c) => loadgen::run(name, c).await,
             Workload::Proxy(c) => proxy::run(name, c).await,
+            Workload::KubeProxy(c) => kube_proxy::run(name, c).await,
         }
     });
     match r {
