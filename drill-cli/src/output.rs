@@ -155,7 +155,18 @@ pub fn print_history(list: &[HistoryEntry], json: bool) -> Result<()> {
         for e in list {
             let mode = if e.mode == drill_core::record::Mode::Incident { "incident" } else { "drill" };
             let score = e.score.map_or("—".to_string(), |s| s.to_string());
-            println!("{:<7} {:<23} {:<9} {:<24} {:<11} {:>6} {:>6} {:>6} {:>6}", e.id, utc(e.started_unix_ms), mode, e.scenario_name(), e.outcome.as_str(), score, c(e.mtta_ms), c(e.mttm_ms), c(e.mttr_ms));
+            println!(
+                "{:<7} {:<23} {:<9} {:<24} {:<11} {:>6} {:>6} {:>6} {:>6}",
+                e.id,
+                utc(e.started_unix_ms),
+                mode,
+                e.scenario_name(),
+                e.outcome.as_str(),
+                score,
+                c(e.mtta_ms),
+                c(e.mttm_ms),
+                c(e.mttr_ms)
+            );
         }
         println!("(the postmortem of one: drill report ID --format md|html|json)");
     })

@@ -283,11 +283,7 @@ pub fn unmeasured_window(start_ms: u64, end_ms: u64, why: &str) -> Window {
 /// The checks whose result changed from the previous window to this one (the first
 /// window: every check, as it is).
 pub fn flips(prev: Option<&Window>, cur: &Window) -> Vec<(String, bool, String)> {
-    cur.checks
-        .iter()
-        .filter(|c| prev.is_none_or(|p| p.checks.iter().find(|q| q.name == c.name).is_none_or(|q| q.passed != c.passed)))
-        .map(|c| (c.name.clone(), c.passed, c.saw.clone()))
-        .collect()
+    cur.checks.iter().filter(|c| prev.is_none_or(|p| p.checks.iter().find(|q| q.name == c.name).is_none_or(|q| q.passed != c.passed))).map(|c| (c.name.clone(), c.passed, c.saw.clone())).collect()
 }
 
 /// A duration as people write it: `90s`, `15m`, `1h30m`, or a bare number of minutes.

@@ -329,6 +329,11 @@ pub fn compile(s: &Scenario, drill_id: &str, slot: u8, backends: Backends) -> Re
         files: files::compile(s),
     };
     plan.faults = faults::compile(&plan, &s.faults, backends)?;
+    for &i in &s.red_herrings {
+        if let Some(f) = plan.faults.get_mut(i) {
+            f.summary.push_str(" (red herring: harmless, guarded by no check)");
+        }
+    }
     Ok(plan)
 }
 

@@ -126,28 +126,55 @@ impl Command {
 #[serde(rename_all = "kebab-case", tag = "type")]
 pub enum EventKind {
     /// The scenario's fault was applied (its note: mechanism and after-apply measurement).
-    FaultInjected { fault: String, note: String },
+    FaultInjected {
+        fault: String,
+        note: String,
+    },
     /// The page went out (incidents).
-    Paged { severity: String, alert: String },
+    Paged {
+        severity: String,
+        alert: String,
+    },
     Ack,
     Command(Command),
     /// A `svc` action inside a host.
-    Svc { host: String, action: String, service: String },
-    Hint { index: usize, total: usize },
+    Svc {
+        host: String,
+        action: String,
+        service: String,
+    },
+    Hint {
+        index: usize,
+        total: usize,
+    },
     /// A submit and its verdict (the checks that failed, by name).
-    Submit { passed: bool, failed_checks: Vec<String> },
+    Submit {
+        passed: bool,
+        failed_checks: Vec<String>,
+    },
     /// A continuously evaluated check changed between failing and passing.
-    CheckFlip { check: String, passed: bool, saw: String },
+    CheckFlip {
+        check: String,
+        passed: bool,
+        saw: String,
+    },
     /// The service level recovered and stayed so (the start of the first window of the
     /// passing run): the moment that gives MTTM.
     Mitigated,
     /// Damage the engine itself saw (costs points in an incident).
-    Collateral { what: String, host: String },
+    Collateral {
+        what: String,
+        host: String,
+    },
     /// `drill solve` (the answer was shown; applied or not).
-    Solve { applied: bool },
+    Solve {
+        applied: bool,
+    },
     /// The clock ran out (incidents).
     TimeUp,
-    Ended { outcome: Outcome },
+    Ended {
+        outcome: Outcome,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

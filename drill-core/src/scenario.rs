@@ -120,6 +120,10 @@ pub struct Scenario {
     /// protects something the fix must keep (the site's real rules, say).
     #[serde(default)]
     pub guards: Vec<Vec<usize>>,
+    /// The faults that are red herrings (indices into `faults`): harmless anomalies that
+    /// look guilty. No check guards them (a check's default guards leave them out).
+    #[serde(default)]
+    pub red_herrings: Vec<usize>,
 }
 
 /// Parses and validates one scenario file. `file` is only used in messages.
@@ -146,10 +150,14 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
     let mut faults = Vec::new();
     let mut declared = Vec::new();
     let mut failed = Vec::new();
+    let mut red_herrings = Vec::new();
     for (s, t) in e.tables("faults") {
         let env = fault::Env { hosts: &hosts_known, topo: &hosts, segments: &segments, services: &services, service_tables: &service_tables, earlier: &faults };
         if let Some(f) = fault::read(&mut *e.cx, s, t, &env) {
             declared.push((raw_str(t, "name"), raw_str(t, "kind").map(Spanned::into_inner).unwrap_or_default()));
+            if t.get("red_herring").and_then(|v| v.get_ref().as_bool()) == Some(true) {
+                red_herrings.push(faults.len());
+            }
             faults.push(f);
         } else {
             // Its own error is reported; a guard naming it is not a second one.
@@ -164,11 +172,14 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
     let mut guards = Vec::new();
     for (s, t) in &check_tables {
         if let Some(c) = check::read(&mut *e.cx, s.clone(), t, &env) {
-            guards.push(read_guards(e.cx, t, &fault_names, &failed));
+            guards.push(read_guards(e.cx, t, &fault_names, &failed, &red_herrings));
             checks.push(c);
         }
     }
     dwell_within_window(e.cx, &checks, &window);
+    if !red_herrings.is_empty() && red_herrings.len() == faults.len() {
+        e.cx.err(0..0, "every fault of the scenario is a red herring", "a drill needs at least one real cause: remove `red_herring` from the fault that breaks the service");
+    }
     if check_tables.is_empty() {
         e.cx.err(0..0, "the scenario has no [[checks]]", "add at least one check, or `drill submit` could never fail");
     }
@@ -182,7 +193,29 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
         return Err(SourceErrors(cx.errors));
     }
     let window_secs = window.map_or(5.0, |w| *w.get_ref());
-    Ok(Scenario { id, title, summary, severity, alert, briefing, hints, hosts, segments, services, faults, window_secs, checks, solution, meta, workarounds, alternatives, files, fault_names, guards })
+    Ok(Scenario {
+        id,
+        title,
+        summary,
+        severity,
+        alert,
+        briefing,
+        hints,
+        hosts,
+        segments,
+        services,
+        faults,
+        window_secs,
+        checks,
+        solution,
+        meta,
+        workarounds,
+        alternatives,
+        files,
+        fault_names,
+        guards,
+        red_herrings,
+    })
 }
 
 /// What the learner is told, from the top level.
@@ -324,9 +357,11 @@ fn raw_str(t: &DeTable<'_>, k: &str) -> Option<Spanned<String>> {
     v.get_ref().as_str().map(|s| Spanned::new(v.span(), s.to_string()))
 }
 
-/// A check's `guards`: names of faults, resolved to their indices; every fault when absent.
-fn read_guards(cx: &mut Collector, t: &DeTable<'_>, fault_names: &[String], failed: &[String]) -> Vec<usize> {
-    let Some(v) = t.get("guards") else { return (0..fault_names.len()).collect() };
+/// A check's `guards`: names of faults, resolved to their indices; every fault but the
+/// red herrings when absent. A red herring named in `guards` is an error: it is harmless,
+/// so no check can fail because of it.
+fn read_guards(cx: &mut Collector, t: &DeTable<'_>, fault_names: &[String], failed: &[String], red_herrings: &[usize]) -> Vec<usize> {
+    let Some(v) = t.get("guards") else { return (0..fault_names.len()).filter(|i| !red_herrings.contains(i)).collect() };
     let Some(items) = v.get_ref().as_array() else {
         cx.err(v.span(), "guards is a list of fault names", "write guards = [\"nft-drop\"] with the faults' names (their `name`, else their kind), or [] for none");
         return Vec::new();
@@ -338,6 +373,9 @@ fn read_guards(cx: &mut Collector, t: &DeTable<'_>, fault_names: &[String], fail
             continue;
         };
         match fault_names.iter().position(|n| n == name) {
+            Some(i) if red_herrings.contains(&i) => {
+                cx.err(item.span(), format!("check guards `{name}`, a red herring"), "a red herring is harmless: no check can fail because of it; guard the faults that break the service");
+            }
             Some(i) => out.push(i),
             None if failed.iter().any(|f| f == name) => {}
             None => {
@@ -355,6 +393,7 @@ impl Scenario {
     pub fn without_faults(mut self) -> Scenario {
         self.faults.clear();
         self.fault_names.clear();
+        self.red_herrings.clear();
         for g in &mut self.guards {
             g.clear();
         }

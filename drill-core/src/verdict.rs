@@ -245,8 +245,49 @@ pub fn evaluate_count(name: &str, what: &str, on: &str, seen: u64, max: u64, bre
     }
 }
 
+/// Evaluates a `counter` check: `seen` is the counter's increase during the window
+/// (None: the counter does not exist in the host's kernel, which fails: nothing was
+/// read); with `min`, a smaller increase fails (what was to be counted did not happen).
+/// `activity` is the host's packets in the window: a window with none fails (a counter
+/// of a host that handled no traffic proves nothing).
+pub fn evaluate_counter(name: &str, counter: &str, host: &str, seen: Option<u64>, max: u64, min: Option<u64>, activity: Activity) -> CheckResult {
+    let (passed, saw) = match seen {
+        None => (false, format!("{host} has no counter {counter} in /proc/net/snmp, netstat or snmp6 (this kernel does not keep it), so nothing was measured")),
+        Some(n) => {
+            let bound = min.map_or_else(|| format!("allowed at most {max}"), |m| format!("wanted {m} to {max}"));
+            let mut saw = format!("{counter} on {host} moved {n} during the window ({bound})");
+            let idle = activity.packets == 0;
+            if idle {
+                saw.push_str(&format!("; but {host} handled no traffic during the window, so there was nothing to judge: is the traffic flowing?"));
+            } else if min.is_some_and(|m| n < m) {
+                saw.push_str(": too few, what it counts did not happen");
+            }
+            (n <= max && min.is_none_or(|m| n >= m) && !idle, saw)
+        }
+    };
+    CheckResult {
+        name: name.to_string(),
+        kind: "counter".into(),
+        passed,
+        saw,
+        details: serde_json::json!({ "counter": counter, "on": host, "seen": seen, "max": max, "min": min, "packets": activity.packets }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn counter_fails_closed() {
+        use super::{Activity, evaluate_counter};
+        let act = Activity { packets: 10 };
+        assert!(evaluate_counter("c", "TcpExt:ListenOverflows", "api", Some(0), 0, None, act).passed);
+        assert!(!evaluate_counter("c", "TcpExt:ListenOverflows", "api", Some(3), 0, None, act).passed);
+        assert!(!evaluate_counter("c", "TcpExt:ListenOverflows", "api", None, 0, None, act).passed);
+        assert!(!evaluate_counter("c", "TcpExt:ListenOverflows", "api", Some(0), 0, None, Activity { packets: 0 }).passed);
+        assert!(!evaluate_counter("c", "Udp:OutDatagrams", "client", Some(0), 10, Some(1), act).passed);
+        assert!(evaluate_counter("c", "Udp:OutDatagrams", "client", Some(4), 10, Some(1), act).passed);
+    }
+
     use super::*;
 
     const S: u64 = 1_000_000_000;

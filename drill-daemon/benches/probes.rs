@@ -123,8 +123,16 @@ fn main() {
     let dir = PathBuf::from(format!("/run/drill-bench-probes-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let sock = dir.join("d.sock");
-    let mut daemon =
-        Command::new(env!("CARGO_BIN_EXE_drilld")).args(["serve", "--socket"]).arg(&sock).arg("--state-dir").arg(dir.join("state")).env("DRILL_HISTORY", dir.join("history.sqlite")).env("RUST_LOG", "warn").stderr(Stdio::null()).spawn().unwrap();
+    let mut daemon = Command::new(env!("CARGO_BIN_EXE_drilld"))
+        .args(["serve", "--socket"])
+        .arg(&sock)
+        .arg("--state-dir")
+        .arg(dir.join("state"))
+        .env("DRILL_HISTORY", dir.join("history.sqlite"))
+        .env("RUST_LOG", "warn")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     while std::os::unix::net::UnixStream::connect(&sock).is_err() {
         std::thread::sleep(Duration::from_millis(10));
     }

@@ -21,10 +21,10 @@ use tracing::{Instrument, info, info_span, warn};
 use crate::drill::{Drill, Env, Origin};
 use crate::error::DrillError;
 use crate::journal;
-use crate::session::Session;
-use drill_core::record::{DrillRecord, Mode};
 use crate::kernel::linux::LinuxKernel;
 use crate::peer::Peer;
+use crate::session::Session;
+use drill_core::record::{DrillRecord, Mode};
 
 pub struct Daemon {
     pub state: PathBuf,
@@ -134,7 +134,10 @@ impl Daemon {
             .ok_or_else(|| ApiError(DrillError::Busy(format!("{} drills are running, the most drill can give distinct address blocks to; stop one first", drills.len()))))?;
         loop {
             let id = format!("{:06x}", rand::random::<u32>() & 0xff_ffff);
-            let clash = drills.contains_key(&id) || self.history.as_ref().is_some_and(|h| h.history.contains(&id)) || journal::drill_dir(&self.state, &id).exists() || !crate::kernel::linux::netns::list_with_prefix(&plan::netns_name(&id, "")).is_empty();
+            let clash = drills.contains_key(&id)
+                || self.history.as_ref().is_some_and(|h| h.history.contains(&id))
+                || journal::drill_dir(&self.state, &id).exists()
+                || !crate::kernel::linux::netns::list_with_prefix(&plan::netns_name(&id, "")).is_empty();
             if !clash {
                 return Ok((id, slot));
             }

@@ -182,11 +182,12 @@ impl History {
     /// Opens (creating the file and its directory, mode 0700/0600) and migrates.
     pub fn open(path: &Path) -> Result<History> {
         if let Some(dir) = path.parent()
-            && !dir.exists() {
-                std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-                use std::os::unix::fs::PermissionsExt;
-                let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
-            }
+            && !dir.exists()
+        {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+        }
         let conn = Connection::open(path).with_context(|| format!("opening the history {}", path.display()))?;
         {
             use std::os::unix::fs::PermissionsExt;

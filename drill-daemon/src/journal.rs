@@ -73,9 +73,10 @@ pub fn undo(dir: &Path, j: Option<&Journal>) -> Vec<String> {
     if let Some(j) = j {
         for &pid in &j.host_pids {
             if is_host_init(pid)
-                && let Err(e) = host::kill_and_reap(pid, std::time::Duration::from_secs(2)) {
-                    errors.push(format!("drill {}: {e:#}", j.drill_id));
-                }
+                && let Err(e) = host::kill_and_reap(pid, std::time::Duration::from_secs(2))
+            {
+                errors.push(format!("drill {}: {e:#}", j.drill_id));
+            }
         }
         // Hosts' cgroups, once their inits are gone (recorded per host; also found by id).
         errors.extend(host::cgroup::remove_for_drill(dir, Some(&j.drill_id)).into_iter().map(|e| format!("drill {}: {e}", j.drill_id)));
@@ -89,9 +90,10 @@ pub fn undo(dir: &Path, j: Option<&Journal>) -> Vec<String> {
         errors.extend(host::cgroup::remove_for_drill(dir, None));
     }
     if let Err(e) = std::fs::remove_dir_all(dir)
-        && e.kind() != std::io::ErrorKind::NotFound {
-            errors.push(format!("removing {}: {e}", dir.display()));
-        }
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        errors.push(format!("removing {}: {e}", dir.display()));
+    }
     errors
 }
 

@@ -118,13 +118,14 @@ impl TcpStateProbe {
         let ports = |local: u16, remote: u16| if peer { remote == port } else { local == port };
         let mut samples: Vec<DwellSample> = Vec::new();
         if let Ok(store) = self.events.lock()
-            && let Some(q) = store.get(&netns) {
-                samples.extend(q.iter().filter(|e| ports(e.port, e.remote_port) && e.state == st && e.exit_ns >= start_ns && e.exit_ns <= end_ns).map(|e| DwellSample {
-                    enter_ns: e.enter_ns,
-                    exit_ns: Some(e.exit_ns),
-                    remote_port: e.remote_port,
-                }));
-            }
+            && let Some(q) = store.get(&netns)
+        {
+            samples.extend(q.iter().filter(|e| ports(e.port, e.remote_port) && e.state == st && e.exit_ns >= start_ns && e.exit_ns <= end_ns).map(|e| DwellSample {
+                enter_ns: e.enter_ns,
+                exit_ns: Some(e.exit_ns),
+                remote_port: e.remote_port,
+            }));
+        }
         if let Ok(open) = self.open.lock() {
             samples.extend(
                 open.iter().filter_map(|r| r.ok()).filter(|(_, v)| v.netns == netns && ports(v.port, v.remote_port) && v.state == u32::from(st) && v.enter_ns <= end_ns).map(|(_, v)| DwellSample {

@@ -97,9 +97,8 @@ impl Session {
                 }
             }
         }
-        let time_limit_ms = (mode == Mode::Incident).then(|| {
-            time_limit.or_else(|| drill.scenario.meta.time_limit_minutes.map(|m| Duration::from_secs_f64(m * 60.0))).unwrap_or(DEFAULT_TIME_LIMIT).as_millis() as u64
-        });
+        let time_limit_ms =
+            (mode == Mode::Incident).then(|| time_limit.or_else(|| drill.scenario.meta.time_limit_minutes.map(|m| Duration::from_secs_f64(m * 60.0))).unwrap_or(DEFAULT_TIME_LIMIT).as_millis() as u64);
         let s = Arc::new(Session {
             started_unix_ms: unix_ms(SystemTime::now()),
             drill,
@@ -218,13 +217,15 @@ impl Session {
             let prog = c.argv.first().map(|a| a.rsplit('/').next().unwrap_or(a).to_string()).unwrap_or_default();
             if prog == "svc"
                 && let (Some(action), Some(service)) = (c.argv.get(1), c.argv.get(2))
-                    && matches!(action.as_str(), "start" | "stop" | "restart") {
-                        st.events.push(Event::new(t, EventKind::Svc { host: c.host.clone(), action: action.clone(), service: service.clone() }));
-                    }
+                && matches!(action.as_str(), "start" | "stop" | "restart")
+            {
+                st.events.push(Event::new(t, EventKind::Svc { host: c.host.clone(), action: action.clone(), service: service.clone() }));
+            }
             if st.outcome == Outcome::Running
-                && let Some(what) = incident::collateral(&c, &ctx) {
-                    st.events.push(Event::new(t, EventKind::Collateral { what, host: c.host.clone() }));
-                }
+                && let Some(what) = incident::collateral(&c, &ctx)
+            {
+                st.events.push(Event::new(t, EventKind::Collateral { what, host: c.host.clone() }));
+            }
         }
     }
 

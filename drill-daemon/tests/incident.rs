@@ -49,11 +49,7 @@ fn an_incident_played_as_a_learner_scores_and_reports_and_outlives_a_crash() {
     assert!(in_ns(&api_ns, "nft list ruleset").contains("chain input"));
     assert_eq!(sh(&format!("ip netns exec {client_ns} curl -s -m 2 -o /dev/null -w '%{{http_code}}' http://10.77.0.2:8080/")), "200", "fixed, seen from outside");
     // The continuous evaluation sees the recovery before any submit.
-    assert!(
-        wait_until(Duration::from_secs(40), || d.drill_json(&["status", &id, "--json"], 0)[0]["timeline"]["mitigated_secs"].is_number()),
-        "the service level recovered: {}",
-        d.logs()
-    );
+    assert!(wait_until(Duration::from_secs(40), || d.drill_json(&["status", &id, "--json"], 0)[0]["timeline"]["mitigated_secs"].is_number()), "the service level recovered: {}", d.logs());
     let passed = d.drill_json(&["submit", &id, "--json"], 0);
     assert_eq!(passed["passed"], true);
 

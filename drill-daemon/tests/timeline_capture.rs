@@ -74,13 +74,27 @@ fn every_command_of_a_host_is_captured_and_nothing_foreign() {
     // The API's exec runs its shell line inside the host's PID namespace: the line itself
     // is in the timeline, not only what it starts.
     let api_line = Command::new("curl")
-        .args(["-sf", "--unix-socket", d.socket.to_str().unwrap(), "-H", "content-type: application/json", "-d", &serde_json::json!({"host": "api", "command": "exit 7"}).to_string(), &format!("http://drill/v1/drills/{a}/exec")])
+        .args([
+            "-sf",
+            "--unix-socket",
+            d.socket.to_str().unwrap(),
+            "-H",
+            "content-type: application/json",
+            "-d",
+            &serde_json::json!({"host": "api", "command": "exit 7"}).to_string(),
+            &format!("http://drill/v1/drills/{a}/exec"),
+        ])
         .output()
         .unwrap();
     let answer: Value = serde_json::from_slice(&api_line.stdout).unwrap();
     assert_eq!(answer["exit_code"], 7, "the exit status comes through: {answer}");
     // Working directory, uid, exit statuses, truncation.
-    exec(&d, &a, "api", "cd /etc/ssl && /bin/true mk-cwd; setpriv --reuid 65534 /bin/true mk-uid; /bin/sh -c 'exit 3' mk-exit3; /bin/sleep 31 & p=$!; sleep 0.3; kill -9 $p; wait $p; /bin/true $(seq 1 400) ; /bin/true mk-long-$(head -c 2000 /dev/zero | tr '\\0' x)");
+    exec(
+        &d,
+        &a,
+        "api",
+        "cd /etc/ssl && /bin/true mk-cwd; setpriv --reuid 65534 /bin/true mk-uid; /bin/sh -c 'exit 3' mk-exit3; /bin/sleep 31 & p=$!; sleep 0.3; kill -9 $p; wait $p; /bin/true $(seq 1 400) ; /bin/true mk-long-$(head -c 2000 /dev/zero | tr '\\0' x)",
+    );
 
     // Foreign: the machine, the other drill, a helper that only enters the network namespace.
     assert!(Command::new("sh").arg("-c").arg("for i in $(seq 20); do /bin/true mk-foreign-machine-$i; done").status().unwrap().success());

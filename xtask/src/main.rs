@@ -170,9 +170,24 @@ fn setup() -> Result<()> {
     }
     eprintln!("xtask setup: installing {} with apt-get{}", missing.join(" "), if is_root() { "" } else { " (through sudo)" });
     run_cmd(privileged("apt-get").args(["update", "-q"]))?;
-    run_cmd(privileged("apt-get").env("DEBIAN_FRONTEND", "noninteractive").args(["install", "-y", "-q", "--no-install-recommends"]).args(&missing))?;
-    Ok(())
+    // Servers that drills run inside hosts (nginx, dnsmasq, ...) must not start on the
+    // machine itself when their package is installed: without a policy-rc.d (Docker-like
+    // images have one), one that refuses every start is put in place for the install and
+    // removed after it, whatever the install's outcome.
+    let policy = std::path::Path::new(POLICY_RC_D);
+    let guard = !policy.exists();
+    if guard {
+        run_cmd(privileged("sh").args(["-c", &format!("printf '#!/bin/sh\\n# cargo xtask setup: no service starts during the install\\nexit 101\\n' > {POLICY_RC_D} && chmod 755 {POLICY_RC_D}")]))?;
+    }
+    let r = run_cmd(privileged("apt-get").env("DEBIAN_FRONTEND", "noninteractive").args(["install", "-y", "-q", "--no-install-recommends"]).args(&missing));
+    if guard {
+        run_cmd(privileged("rm").args(["-f", POLICY_RC_D]))?;
+    }
+    r
 }
+
+/// Debian's hook that tells maintainer scripts whether a service may start (101: no).
+const POLICY_RC_D: &str = "/usr/sbin/policy-rc.d";
 
 fn cargo() -> Command {
     let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));

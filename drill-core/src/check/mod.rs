@@ -7,6 +7,7 @@
 //! its keys in scenarios/README.md (a test checks they are there).
 
 mod count;
+mod counter;
 mod http_slo;
 pub mod tcp_state_dwell;
 
@@ -28,7 +29,7 @@ pub struct Kind {
 }
 
 /// Every check kind, one line each.
-pub const KINDS: &[Kind] = &[tcp_state_dwell::KIND, http_slo::KIND, count::DROPS, count::RETRANSMITS, count::RESETS, count::OOM_KILLS];
+pub const KINDS: &[Kind] = &[tcp_state_dwell::KIND, http_slo::KIND, count::DROPS, count::RETRANSMITS, count::RESETS, count::OOM_KILLS, counter::KIND];
 
 const NAMES: [&str; KINDS.len()] = {
     let mut out = [""; KINDS.len()];
@@ -98,6 +99,16 @@ pub enum Check {
         #[serde(default)]
         max_ratio: Option<f64>,
     },
+    /// A kernel MIB counter of `host`'s network namespace (`GROUP:FIELD` of
+    /// /proc/net/snmp, netstat or snmp6) moved at most `max` (and at least `min`).
+    Counter {
+        name: String,
+        host: String,
+        counter: String,
+        max: u64,
+        #[serde(default)]
+        min: Option<u64>,
+    },
     /// Synthetic HTTP requests from `from` to `target_host:port` succeed often enough.
     HttpSlo {
         name: String,
@@ -152,7 +163,7 @@ impl Counted {
 impl Check {
     pub fn name(&self) -> &str {
         match self {
-            Check::TcpStateDwell { name, .. } | Check::HttpSlo { name, .. } | Check::Count { name, .. } => name,
+            Check::TcpStateDwell { name, .. } | Check::HttpSlo { name, .. } | Check::Count { name, .. } | Check::Counter { name, .. } => name,
         }
     }
 }

@@ -71,8 +71,11 @@ const NAMES: [&str; KINDS.len()] = {
 pub const FAULT_KINDS: &[&str] = &NAMES;
 
 /// The key every fault kind takes.
-const COMMON: &[Key] =
-    &[key("kind", Ty::Str, "\"nft-drop\"", "the fault kind"), key("name", Ty::Str, "\"drop-api\"", "what checks' `guards` call it (default: its kind, `kind-N` when the kind repeats)")];
+const COMMON: &[Key] = &[
+    key("kind", Ty::Str, "\"nft-drop\"", "the fault kind"),
+    key("name", Ty::Str, "\"drop-api\"", "what checks' `guards` call it (default: its kind, `kind-N` when the kind repeats)"),
+    key("red_herring", Ty::Bool, "true", "a harmless anomaly that looks guilty: applied and measured like any fault, guarded by no check; fixing it alone fixes nothing"),
+];
 
 /// A fault kind's shape.
 const fn shape(name: &'static str, keys: &'static [Key]) -> Shape {

@@ -39,6 +39,7 @@ pub fn needs_traffic(c: &Check) -> bool {
     match c {
         Check::HttpSlo { .. } | Check::TcpStateDwell { .. } => true,
         Check::Count { max_ratio, .. } => max_ratio.is_some(),
+        Check::Counter { min, .. } => min.is_some(),
     }
 }
 
@@ -77,7 +78,7 @@ pub fn lint(file: &str, text: &str, s: &Scenario) -> Vec<SourceError> {
         _ => {}
     }
     for (i, name) in s.fault_names.iter().enumerate() {
-        if !s.guards.iter().any(|g| g.contains(&i)) {
+        if !s.red_herrings.contains(&i) && !s.guards.iter().any(|g| g.contains(&i)) {
             at(
                 sp.item("faults", i),
                 format!("fault `{name}` is guarded by no check"),

@@ -211,7 +211,10 @@ impl<K: Kernel> Drill<K> {
         let same = match expect {
             ConnectOutcome::TimesOut => before == Connect::TimedOut,
             ConnectOutcome::Refused => before == Connect::Refused,
-            ConnectOutcome::IcmpError => !matches!(before, Connect::Connected | Connect::TimedOut),
+            // An ICMP error ends a connection as Refused (port-unreachable) or as another
+            // error (admin-prohibited: EHOSTUNREACH); the ending after apply must differ
+            // from the control's, checked below.
+            ConnectOutcome::IcmpError => matches!(before, Connect::Other(_)),
             ConnectOutcome::Connects => before == Connect::Connected,
         };
         if same {
@@ -236,6 +239,12 @@ impl<K: Kernel> Drill<K> {
             }
         };
         let ms = t.elapsed().as_secs_f64() * 1e3;
+        if expect == ConnectOutcome::IcmpError && got == before {
+            let why = format!(
+                "a connection from {from} to {to} {got} after the fault as it did before, so the fault cannot be shown; aim it at a port a service answers on, or reject with another ICMP error"
+            );
+            return Err(DrillError::not_measured(&step.summary, &step.host, why));
+        }
         let met = matches!(
             (expect, &got),
             (ConnectOutcome::Connects, Connect::Connected)

@@ -216,9 +216,10 @@ impl<K: Kernel> Drill<K> {
             }
         }
         if let Err(e) = std::fs::remove_dir_all(&self.dir)
-            && e.kind() != std::io::ErrorKind::NotFound {
-                errors.push(DrillError::Internal(anyhow::anyhow!("removing {}: {e}", self.dir.display())));
-            }
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            errors.push(DrillError::Internal(anyhow::anyhow!("removing {}: {e}", self.dir.display())));
+        }
         info!(drill = %self.id, errors = errors.len(), "drill torn down");
         errors
     }

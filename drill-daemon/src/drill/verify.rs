@@ -31,10 +31,11 @@ pub(super) fn require_probes(k: &impl Kernel, plan: &Plan) -> Result<()> {
             })?;
         }
         if let Check::Count { counted: Counted::Drops { reason: Some(r) }, .. } = c
-            && !k.drop_reason_known(r)? {
-                let why = format!("check `{}`: this kernel has no drop reason `{r}` (see `enum skb_drop_reason`; e.g. NETFILTER_DROP, NO_SOCKET, TCP_CSUM)", c.name());
-                return Err(DrillError::ProbeMissing { probe: drill_ebpf::describes("drill_drop").to_string(), why });
-            }
+            && !k.drop_reason_known(r)?
+        {
+            let why = format!("check `{}`: this kernel has no drop reason `{r}` (see `enum skb_drop_reason`; e.g. NETFILTER_DROP, NO_SOCKET, TCP_CSUM)", c.name());
+            return Err(DrillError::ProbeMissing { probe: drill_ebpf::describes("drill_drop").to_string(), why });
+        }
     }
     Ok(())
 }
@@ -73,7 +74,7 @@ impl<K: Kernel> Drill<K> {
         let missing = |e: anyhow::Error| DrillError::ProbeMissing { probe: "probes".into(), why: format!("{e:#}") };
         let tcp = if self.plan.probes.is_empty() { None } else { Some(probes.tcpstate().map_err(missing)?.clone()) };
         let lost0 = tcp.as_ref().map_or(0, |t| t.events_lost());
-        let counting = self.plan.checks.iter().any(|c| matches!(c, Check::Count { .. }));
+        let counting = self.plan.checks.iter().any(|c| matches!(c, Check::Count { .. } | Check::Counter { .. }));
         let events = if counting { Some(probes.events().map_err(missing)?.clone()) } else { None };
         let before = self.snapshot(events.as_deref())?;
         // The counters plotted in the timeline: read when the probe is there, never judged.
@@ -81,6 +82,7 @@ impl<K: Kernel> Drill<K> {
         let plot_before = if events.is_some() { before.clone() } else { self.snapshot(plotted.as_deref()).unwrap_or_default() };
         // Segments and packets: the denominators and positive controls of counting checks.
         let snmp_before = if counting { self.snmp().await? } else { BTreeMap::new() };
+        let mib_before = self.mibs().await?;
         let t0 = probes::now_ns();
         let deadline = Instant::now() + window;
         let mut clients = Vec::new();
@@ -95,14 +97,10 @@ impl<K: Kernel> Drill<K> {
         let plot_after = if events.is_some() { after.clone() } else { self.snapshot(plotted.as_deref()).unwrap_or_default() };
         let counters = plotted.as_deref().map(|ev| moved(ev, &plot_before, &plot_after)).unwrap_or_default();
         let snmp_after = if counting { self.snmp().await? } else { BTreeMap::new() };
+        let mib_after = self.mibs().await?;
         let delta = |h: &str, f: fn(&Snmp) -> u64| snmp_after.get(h).map_or(0, f).saturating_sub(snmp_before.get(h).map_or(0, f));
-        let requests: Vec<(Option<f64>, Vec<HttpSample>)> = self
-            .plan
-            .checks
-            .iter()
-            .filter_map(|c| if let Check::HttpSlo { max_latency_ms, .. } = c { Some(*max_latency_ms) } else { None })
-            .zip(slo_results.iter().cloned())
-            .collect();
+        let requests: Vec<(Option<f64>, Vec<HttpSample>)> =
+            self.plan.checks.iter().filter_map(|c| if let Check::HttpSlo { max_latency_ms, .. } = c { Some(*max_latency_ms) } else { None }).zip(slo_results.iter().cloned()).collect();
         let mut slo_iter = slo_results.into_iter();
         let mut results = Vec::new();
         for c in &self.plan.checks {
@@ -124,6 +122,15 @@ impl<K: Kernel> Drill<K> {
                         Some(r) => results.push(verdict::evaluate_ratio(name, &counted.describe(), &on, seen, delta(host, |s| s.tcp_out_segs), *r)),
                         None => results.push(verdict::evaluate_count(name, &counted.describe(), &on, seen, *max, &breakdown, activity)),
                     }
+                }
+                Check::Counter { name, host, counter, max, min } => {
+                    // A counter missing before or after is not measured (None): it fails.
+                    let seen = match (mib_before.get(host).and_then(|m| m.get(counter)), mib_after.get(host).and_then(|m| m.get(counter))) {
+                        (Some(b), Some(a)) => Some(a.saturating_sub(*b)),
+                        _ => None,
+                    };
+                    let activity = verdict::Activity { packets: delta(host, |s| s.ip_packets) };
+                    results.push(verdict::evaluate_counter(name, counter, host, seen, *max, *min, activity));
                 }
                 Check::HttpSlo { name, from, target_host, port, min_success_ratio, max_latency_ms, .. } => {
                     let samples = slo_iter.next().unwrap_or_default();
@@ -224,6 +231,20 @@ impl<K: Kernel> Drill<K> {
         samples
     }
 
+    /// The MIB counters of every host a `counter` check reads; a host whose counters
+    /// cannot be read fails the verify.
+    async fn mibs(&self) -> Result<BTreeMap<String, BTreeMap<String, u64>>> {
+        let mut m = BTreeMap::new();
+        for c in &self.plan.checks {
+            if let Check::Counter { host, .. } = c
+                && !m.contains_key(host)
+            {
+                m.insert(host.clone(), self.kernel.mib(&self.host(host)?.netns).await?);
+            }
+        }
+        Ok(m)
+    }
+
     /// Every host's own traffic counters (/proc/net/snmp); a host whose counters cannot
     /// be read fails the verify.
     async fn snmp(&self) -> Result<BTreeMap<String, Snmp>> {
@@ -306,7 +327,7 @@ fn required_probe(c: &Check) -> Option<&'static str> {
         Check::Count { counted: Counted::ResetsSent, .. } => "drill_rst_sent",
         Check::Count { counted: Counted::ResetsReceived, .. } => "drill_rst_received",
         Check::Count { counted: Counted::OomKills, .. } => "drill_oom",
-        Check::HttpSlo { .. } => return None,
+        Check::HttpSlo { .. } | Check::Counter { .. } => return None,
     };
     Some(drill_ebpf::describes(program))
 }

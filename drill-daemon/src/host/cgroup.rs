@@ -304,9 +304,10 @@ pub fn remove_for_drill(drill_dir: &Path, drill_id: Option<&str>) -> Vec<String>
     if let (Some(id), Ok(cgs)) = (drill_id, detect()) {
         for d in cgs.find(&format!("{PREFIX}{id}-")) {
             if !seen.contains(&d)
-                && let Err(e) = remove_dir(&d) {
-                    errors.push(e);
-                }
+                && let Err(e) = remove_dir(&d)
+            {
+                errors.push(e);
+            }
         }
     }
     errors

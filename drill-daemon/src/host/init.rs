@@ -211,9 +211,10 @@ impl Supervisor {
                     Self::forget_effective(&service);
                     let r = self.start(&service);
                     if r.is_ok()
-                        && let Some(s) = self.services.get_mut(&service) {
-                            s.restarts += 1;
-                        }
+                        && let Some(s) = self.services.get_mut(&service)
+                    {
+                        s.restarts += 1;
+                    }
                     self.wait_ready(&service).await;
                     r.map(|m| m.replace("started", "restarted"))
                 }

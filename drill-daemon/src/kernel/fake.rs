@@ -330,4 +330,8 @@ impl Kernel for FakeKernel {
     async fn snmp(&self, netns: &str) -> Result<super::Snmp> {
         self.call("snmp", netns.to_string(), None, None).map(|()| super::Snmp::default())
     }
+
+    async fn mib(&self, netns: &str) -> Result<std::collections::BTreeMap<String, u64>> {
+        self.call("mib", netns.to_string(), None, None).map(|()| std::collections::BTreeMap::new())
+    }
 }

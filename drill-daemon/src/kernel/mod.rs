@@ -11,6 +11,7 @@
 //! of its hidden namespace; an eBPF fault by its host's netns and interface. The
 //! operations take the host's name too, for errors that name it.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
@@ -147,4 +148,60 @@ pub trait Kernel: Send + Sync + 'static {
     /// The namespace's own counters (/proc/net/snmp): TCP segments sent (`Tcp: OutSegs`)
     /// and IP packets received plus sent (`Ip: InReceives + OutRequests`).
     fn snmp(&self, netns: &str) -> impl Future<Output = Result<Snmp>> + Send;
+    /// Every MIB counter of the namespace (/proc/net/snmp, netstat and snmp6) by
+    /// `GROUP:FIELD` (snmp6's `Ip6InReceives` as `Ip6:InReceives`).
+    fn mib(&self, netns: &str) -> impl Future<Output = Result<BTreeMap<String, u64>>> + Send;
+}
+
+/// Parses the two-line-per-group tables of /proc/net/snmp and netstat
+/// (`Tcp: RtoAlgorithm ...` then `Tcp: 1 ...`) into `GROUP:FIELD` counters.
+pub fn parse_mib_tables(text: &str, out: &mut BTreeMap<String, u64>) {
+    let mut lines = text.lines();
+    while let (Some(names), Some(values)) = (lines.next(), lines.next()) {
+        let (Some((g, ns)), Some((g2, vs))) = (names.split_once(':'), values.split_once(':')) else { return };
+        if g != g2 {
+            return;
+        }
+        for (n, v) in ns.split_whitespace().zip(vs.split_whitespace()) {
+            if let Ok(v) = v.parse::<i64>() {
+                out.insert(format!("{g}:{n}"), v.max(0).unsigned_abs());
+            }
+        }
+    }
+}
+
+/// Parses /proc/net/snmp6 (`Ip6InReceives   12`) into `Ip6:InReceives` counters.
+pub fn parse_snmp6(text: &str, out: &mut BTreeMap<String, u64>) {
+    for l in text.lines() {
+        let mut it = l.split_whitespace();
+        let (Some(n), Some(v)) = (it.next(), it.next()) else { continue };
+        let Ok(v) = v.parse::<u64>() else { continue };
+        for g in ["UdpLite6", "Icmp6", "Udp6", "Ip6"] {
+            if let Some(f) = n.strip_prefix(g) {
+                out.insert(format!("{g}:{f}"), v);
+                break;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod mib_tests {
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn parses_the_three_files() {
+        let mut m = BTreeMap::new();
+        super::parse_mib_tables("Tcp: RtoAlgorithm MaxConn OutSegs\nTcp: 1 -1 42\nUdp: InDatagrams OutDatagrams\nUdp: 3 7\n", &mut m);
+        super::parse_mib_tables("TcpExt: SyncookiesSent ListenOverflows\nTcpExt: 0 5\n", &mut m);
+        super::parse_snmp6("Ip6InReceives                   \t12\nIcmp6InMsgs 2\nUdp6OutDatagrams 9\nUdpLite6InErrors 1\n", &mut m);
+        assert_eq!(m["Tcp:OutSegs"], 42);
+        assert_eq!(m["Tcp:MaxConn"], 0);
+        assert_eq!(m["Udp:OutDatagrams"], 7);
+        assert_eq!(m["TcpExt:ListenOverflows"], 5);
+        assert_eq!(m["Ip6:InReceives"], 12);
+        assert_eq!(m["Icmp6:InMsgs"], 2);
+        assert_eq!(m["Udp6:OutDatagrams"], 9);
+        assert_eq!(m["UdpLite6:InErrors"], 1);
+    }
 }

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::anyhow;
+use anyhow::{Context, anyhow};
 use drill_core::plan::Plan;
 use drill_core::scenario::{Cidr, TcpState};
 use drill_ebpf::{TcCounters, TcRule};
@@ -217,7 +217,9 @@ impl Kernel for LinuxKernel {
 
     fn host_pidns(&self, host: &str, pid: i32) -> Result<u32> {
         use std::os::unix::fs::MetadataExt;
-        std::fs::metadata(format!("/proc/{pid}/ns/pid")).map(|m| m.ino() as u32).map_err(|e| DrillError::kernel("reading the host's PID namespace", Some(host), None, anyhow::anyhow!("/proc/{pid}/ns/pid: {e}")))
+        std::fs::metadata(format!("/proc/{pid}/ns/pid"))
+            .map(|m| m.ino() as u32)
+            .map_err(|e| DrillError::kernel("reading the host's PID namespace", Some(host), None, anyhow::anyhow!("/proc/{pid}/ns/pid: {e}")))
     }
 
     fn watch_pids(&self, ino: u32) -> Result<()> {
@@ -394,5 +396,24 @@ impl Kernel for LinuxKernel {
             .await
             .map_err(DrillError::Internal)?;
         v.ok_or_else(|| DrillError::kernel("reading /proc/net/snmp", None, None, anyhow!("its Tcp/Ip counters are missing or unreadable in {netns}")))
+    }
+
+    async fn mib(&self, netns: &str) -> Result<std::collections::BTreeMap<String, u64>> {
+        let w = self.worker(netns)?;
+        w.run(|| -> anyhow::Result<std::collections::BTreeMap<String, u64>> {
+            let mut m = std::collections::BTreeMap::new();
+            for f in ["snmp", "netstat"] {
+                let t = std::fs::read_to_string(format!("/proc/thread-self/net/{f}")).with_context(|| format!("reading /proc/net/{f}"))?;
+                super::parse_mib_tables(&t, &mut m);
+            }
+            // snmp6 is missing when IPv6 is disabled: its counters are then absent.
+            if let Ok(t) = std::fs::read_to_string("/proc/thread-self/net/snmp6") {
+                super::parse_snmp6(&t, &mut m);
+            }
+            Ok(m)
+        })
+        .await
+        .and_then(|r| r)
+        .map_err(|e| DrillError::kernel("reading the MIB counters", None, None, e.context(format!("in {netns}"))))
     }
 }

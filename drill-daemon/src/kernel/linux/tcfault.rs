@@ -79,9 +79,10 @@ impl TcFault {
                 // Replace, not add: a cls_main already on this hook goes first (none
                 // there is the usual case, reported as NotFound).
                 if let Err(e) = aya::programs::tc::qdisc_detach_program(&ifname, kind, tcfault::PROGRAM)
-                    && !matches!(&e, aya::programs::tc::TcError::IoError(io) if io.kind() == std::io::ErrorKind::NotFound) {
-                        return Err(anyhow!("removing an earlier cls_main from {ifname}: {e}"));
-                    }
+                    && !matches!(&e, aya::programs::tc::TcError::IoError(io) if io.kind() == std::io::ErrorKind::NotFound)
+                {
+                    return Err(anyhow!("removing an earlier cls_main from {ifname}: {e}"));
+                }
                 let id = prog.attach_with_options(&ifname, kind, TcAttachOptions::Netlink(NlOptions::default())).with_context(|| format!("attaching to {ifname}"))?;
                 let link = prog.take_link(id)?;
                 Ok((ebpf, link))
