@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 /// The kinds of built-in workload a scenario can start.
-pub const KINDS: &[&str] = &["httpd", "loadgen", "proxy", "kube-proxy"];
+pub const KINDS: &[&str] = &["httpd", "loadgen", "proxy", "kube-proxy", "overlay"];
 
 /// A built-in workload with its typed config.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -18,6 +18,7 @@ pub enum Workload {
     Loadgen(LoadgenConfig),
     Proxy(ProxyConfig),
     KubeProxy(KubeProxyConfig),
+    Overlay(OverlayConfig),
 }
 
 impl Workload {
@@ -26,7 +27,7 @@ impl Workload {
         match self {
             Workload::Httpd(c) => !c.tls_cert.is_empty(),
             Workload::Loadgen(c) => c.tls,
-            Workload::Proxy(_) | Workload::KubeProxy(_) => false,
+            Workload::Proxy(_) | Workload::KubeProxy(_) | Workload::Overlay(_) => false,
         }
     }
 
@@ -39,6 +40,7 @@ impl Workload {
             "loadgen" => value.try_into().map(Workload::Loadgen).map_err(|e| e.message().to_string()),
             "proxy" => value.try_into().map(Workload::Proxy).map_err(|e| e.message().to_string()),
             "kube-proxy" => value.try_into().map(Workload::KubeProxy).map_err(|e| e.message().to_string()),
+            "overlay" => value.try_into().map(Workload::Overlay).map_err(|e| e.message().to_string()),
             other => Err(format!("unknown workload kind `{other}` (known: {})", KINDS.join(", "))),
         }
     }
@@ -49,6 +51,7 @@ impl Workload {
             Workload::Loadgen(_) => "loadgen",
             Workload::Proxy(_) => "proxy",
             Workload::KubeProxy(_) => "kube-proxy",
+            Workload::Overlay(_) => "overlay",
         }
     }
 
@@ -59,6 +62,7 @@ impl Workload {
             Workload::Loadgen(c) => c.render(service),
             Workload::Proxy(c) => c.render(service),
             Workload::KubeProxy(c) => c.render(service),
+            Workload::Overlay(c) => c.render(service),
         }
     }
 
@@ -398,6 +402,52 @@ impl KubeProxyConfig {
     }
 }
 
+fn default_vni() -> u32 {
+    1
+}
+
+/// `overlay`: a node's pod network, as a CNI plugin with a VXLAN backend sets it up: a
+/// VXLAN device (`vxlan0`, VNI `vni`, UDP 4789) over the node's `underlay` interface
+/// toward the other nodes' underlay addresses (`peers`), and a bridge (`cni0`) joining
+/// it with the node's pod-facing interfaces (`pods`), so the pods of every node share one
+/// L2 segment. The kernel gives `vxlan0` the underlay's MTU less the 50 bytes of
+/// encapsulation. Built when the service starts (rebuilt on restart), then it idles.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OverlayConfig {
+    /// The VXLAN network identifier.
+    #[serde(default = "default_vni")]
+    pub vni: u32,
+    /// The node's interface toward the other nodes.
+    pub underlay: String,
+    /// The other nodes' underlay addresses (IPv4).
+    pub peers: Vec<String>,
+    /// The node's interfaces toward its pods, bridged with the VXLAN device.
+    pub pods: Vec<String>,
+}
+
+impl OverlayConfig {
+    fn render(&self, service: &str) -> String {
+        let q = |v: &[String]| v.iter().map(|e| format!("{e:?}")).collect::<Vec<_>>().join(", ");
+        header(service, "the node's pod network (VXLAN overlay, bridge cni0)")
+            + &format!(
+                "# VXLAN network identifier of the overlay (device vxlan0, UDP port 4789).\n\
+             vni = {vni}\n\
+             \n\
+             # The interface toward the other nodes, and their addresses on it.\n\
+             underlay = {underlay:?}\n\
+             peers = [{peers}]\n\
+             \n\
+             # Interfaces toward this node's pods, bridged with vxlan0 on cni0.\n\
+             pods = [{pods}]\n",
+                vni = self.vni,
+                underlay = self.underlay,
+                peers = q(&self.peers),
+                pods = q(&self.pods),
+            )
+    }
+}
+
 /// Merges `patch` into `base` (tables recursively, other values replaced).
 pub fn merge_tables(base: &mut toml::Table, patch: &toml::Table) {
     for (k, v) in patch {
@@ -440,8 +490,16 @@ mod tests {
         assert_eq!(Workload::parse_config("loadgen", &l.render_config("lg")).unwrap(), l);
         let p = Workload::Proxy(ProxyConfig { listen: "0.0.0.0:80".into(), upstream: "api:8080".into(), upstream_timeout_ms: 250, upstream_keepalive_secs: 75 });
         assert_eq!(Workload::parse_config("proxy", &p.render_config("lb")).unwrap(), p);
-        let k = Workload::KubeProxy(KubeProxyConfig { service: "default/web".into(), cluster_ip: "10.96.0.10".into(), port: 80, protocol: "tcp".into(), endpoints: vec!["10.77.0.11:8080".into(), "10.77.0.12:8080".into()] });
+        let k = Workload::KubeProxy(KubeProxyConfig {
+            service: "default/web".into(),
+            cluster_ip: "10.96.0.10".into(),
+            port: 80,
+            protocol: "tcp".into(),
+            endpoints: vec!["10.77.0.11:8080".into(), "10.77.0.12:8080".into()],
+        });
         assert_eq!(Workload::parse_config("kube-proxy", &k.render_config("kube-proxy")).unwrap(), k);
+        let o = Workload::Overlay(OverlayConfig { vni: 7, underlay: "eth0".into(), peers: vec!["10.77.0.3".into()], pods: vec!["veth1".into(), "veth2".into()] });
+        assert_eq!(Workload::parse_config("overlay", &o.render_config("overlay")).unwrap(), o);
     }
 
     #[test]

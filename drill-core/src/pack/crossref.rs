@@ -24,7 +24,7 @@ fn listen_port(w: &Workload) -> Option<u16> {
     let listen = match w {
         Workload::Httpd(c) => &c.listen,
         Workload::Proxy(c) => &c.listen,
-        Workload::Loadgen(_) | Workload::KubeProxy(_) => return None,
+        Workload::Loadgen(_) | Workload::KubeProxy(_) | Workload::Overlay(_) => return None,
     };
     listen.rsplit_once(':').and_then(|(_, p)| p.parse().ok())
 }
@@ -39,10 +39,16 @@ pub fn crossref(file: &str, text: &str, s: &Scenario) -> Vec<SourceError> {
         let (key, target) = match &svc.workload {
             Workload::Loadgen(c) => ("target", &c.target),
             Workload::Proxy(c) => ("upstream", &c.upstream),
-            Workload::Httpd(_) => continue,
+            Workload::Httpd(_) | Workload::Overlay(_) => continue,
             Workload::KubeProxy(c) => {
                 if let Err(e) = c.parsed() {
-                    out.push(SourceError::at(file, text, sp.service_config(i, "endpoints"), format!("service `{}`: {e}", svc.name), "write cluster_ip as an IPv4 address, each endpoint as \"10.77.0.11:8080\", protocol tcp or udp"));
+                    out.push(SourceError::at(
+                        file,
+                        text,
+                        sp.service_config(i, "endpoints"),
+                        format!("service `{}`: {e}", svc.name),
+                        "write cluster_ip as an IPv4 address, each endpoint as \"10.77.0.11:8080\", protocol tcp or udp",
+                    ));
                 }
                 continue;
             }

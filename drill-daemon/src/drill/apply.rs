@@ -142,7 +142,7 @@ impl<K: Kernel> Drill<K> {
                 let listen = match &s.workload {
                     Workload::Httpd(c) => &c.listen,
                     Workload::Proxy(c) => &c.listen,
-                    Workload::Loadgen(_) | Workload::KubeProxy(_) => continue,
+                    Workload::Loadgen(_) | Workload::KubeProxy(_) | Workload::Overlay(_) => continue,
                 };
                 let listen: SocketAddr = listen.parse().map_err(|e| anyhow!("service {} on {}: listen = {listen:?}: {e}", s.name, ph.name))?;
                 let h = self.host(&ph.name)?;

@@ -71,7 +71,8 @@ mod tests {
 
     #[test]
     fn the_map_has_one_arm_per_endpoint() {
-        let c = KubeProxyConfig { service: "default/web".into(), cluster_ip: "10.96.0.10".into(), port: 8080, protocol: "tcp".into(), endpoints: vec!["10.77.0.11:8080".into(), "10.77.0.12:8080".into()] };
+        let c =
+            KubeProxyConfig { service: "default/web".into(), cluster_ip: "10.96.0.10".into(), port: 8080, protocol: "tcp".into(), endpoints: vec!["10.77.0.11:8080".into(), "10.77.0.12:8080".into()] };
         let r = ruleset(&c).unwrap();
         assert!(r.contains("numgen random mod 2 vmap { 0 : goto KUBE-SEP-"), "{r}");
         assert!(r.contains("dnat to 10.77.0.12:8080"), "{r}");

@@ -6,6 +6,7 @@ pub mod http;
 pub mod httpd;
 pub mod kube_proxy;
 pub mod loadgen;
+pub mod overlay;
 pub mod proxy;
 
 use anyhow::{Context, Result};
@@ -49,6 +50,7 @@ pub fn main(kind: &str, name: &str, config: &str) -> i32 {
             Workload::Loadgen(c) => loadgen::run(name, c).await,
             Workload::Proxy(c) => proxy::run(name, c).await,
             Workload::KubeProxy(c) => kube_proxy::run(name, c).await,
+            Workload::Overlay(c) => overlay::run(name, c).await,
         }
     });
     match r {
