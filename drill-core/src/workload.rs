@@ -13,7 +13,7 @@ mod dnsmasq;
 pub use dnsmasq::{DnsRecord, DnsmasqConfig};
 
 /// The kinds of built-in workload a scenario can start.
-pub const KINDS: &[&str] = &["httpd", "loadgen", "proxy", "nginx", "dnsmasq", "worker"];
+pub const KINDS: &[&str] = &["httpd", "loadgen", "proxy", "nginx", "dnsmasq", "worker", "kube-proxy", "overlay"];
 
 /// A built-in workload with its typed config.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -27,6 +27,8 @@ pub enum Workload {
     /// The real dnsmasq (Debian's), its dnsmasq.conf rendered from this typed config.
     Dnsmasq(DnsmasqConfig),
     Worker(WorkerConfig),
+    KubeProxy(KubeProxyConfig),
+    Overlay(OverlayConfig),
 }
 
 impl Workload {
@@ -35,7 +37,7 @@ impl Workload {
         match self {
             Workload::Httpd(c) => !c.tls_cert.is_empty(),
             Workload::Loadgen(c) => c.tls,
-            Workload::Proxy(_) | Workload::Dnsmasq(_) | Workload::Worker(_) => false,
+            Workload::Proxy(_) | Workload::Dnsmasq(_) | Workload::Worker(_) | Workload::KubeProxy(_) | Workload::Overlay(_) => false,
             Workload::Nginx(c) => c.uses_tls(),
         }
     }
@@ -55,6 +57,8 @@ impl Workload {
             }
             "dnsmasq" => value.try_into().map(Workload::Dnsmasq).map_err(|e| e.message().to_string()),
             "worker" => value.try_into().map(Workload::Worker).map_err(|e| e.message().to_string()),
+            "kube-proxy" => value.try_into().map(Workload::KubeProxy).map_err(|e| e.message().to_string()),
+            "overlay" => value.try_into().map(Workload::Overlay).map_err(|e| e.message().to_string()),
             other => Err(format!("unknown workload kind `{other}` (known: {})", KINDS.join(", "))),
         }
     }
@@ -67,6 +71,8 @@ impl Workload {
             Workload::Nginx(_) => "nginx",
             Workload::Dnsmasq(_) => "dnsmasq",
             Workload::Worker(_) => "worker",
+            Workload::KubeProxy(_) => "kube-proxy",
+            Workload::Overlay(_) => "overlay",
         }
     }
 
@@ -79,6 +85,8 @@ impl Workload {
             Workload::Nginx(c) => c.render(),
             Workload::Dnsmasq(c) => c.render(service),
             Workload::Worker(c) => c.render(service),
+            Workload::KubeProxy(c) => c.render(service),
+            Workload::Overlay(c) => c.render(service),
         }
     }
 
@@ -131,7 +139,7 @@ impl Workload {
             Workload::Proxy(c) => &c.listen,
             Workload::Nginx(c) => return c.listen_ports(),
             Workload::Dnsmasq(c) => return c.port().into_iter().collect(),
-            Workload::Loadgen(_) | Workload::Worker(_) => return Vec::new(),
+            Workload::Loadgen(_) | Workload::Worker(_) | Workload::KubeProxy(_) | Workload::Overlay(_) => return Vec::new(),
         };
         listen.rsplit_once(':').and_then(|(_, p)| p.parse().ok()).into_iter().collect()
     }
@@ -224,6 +232,11 @@ pub struct HttpdConfig {
     /// net.core.somaxconn).
     #[serde(default = "default_backlog")]
     pub backlog: u32,
+    /// Connections served at once (a worker pool, as a threaded server's); while every
+    /// worker is busy the server accepts nothing and new connections wait in the
+    /// kernel's accept queue. 0: no limit.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub workers: u32,
     /// Serve HTTPS with this certificate (PEM path in the host); empty: plain HTTP.
     #[serde(default)]
     pub tls_cert: String,
@@ -262,6 +275,10 @@ impl HttpdConfig {
              # Accept queue length asked of listen(2); the kernel caps it at net.core.somaxconn.\n\
              backlog = {backlog}\n\
              \n\
+             # Connections served at once (worker pool); 0: no limit. While every worker is\n\
+             # busy, new connections wait in the accept queue.\n\
+             workers = {workers}\n\
+             \n\
              # HTTPS: certificate and key (PEM files); empty serves plain HTTP.\n\
              # Certificates live in /etc/ssl/internal (`openssl x509 -noout -dates -in FILE`).\n\
              tls_cert = {tls_cert:?}\n\
@@ -271,6 +288,7 @@ impl HttpdConfig {
              cache_mb = {cache_mb}\n",
                 cache_mb = self.cache_mb,
                 backlog = self.backlog,
+                workers = self.workers,
                 tls_cert = self.tls_cert,
                 tls_key = self.tls_key,
                 listen = self.listen,
@@ -325,6 +343,20 @@ pub struct LoadgenConfig {
     /// Speak HTTPS, trusting the drill's CA (/etc/ssl/internal/ca.pem).
     #[serde(default)]
     pub tls: bool,
+    /// Requests sent together (each on its own connection) every `burst /
+    /// rate_per_sec` seconds, as a client that fans out; 1: evenly spaced.
+    #[serde(default = "default_burst", skip_serializing_if = "is_one")]
+    pub burst: u32,
+}
+
+fn default_burst() -> u32 {
+    1
+}
+fn is_one(n: &u32) -> bool {
+    *n == 1
+}
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl LoadgenConfig {
@@ -336,6 +368,9 @@ impl LoadgenConfig {
              path = {path:?}\n\
              rate_per_sec = {rate}\n\
              timeout_ms = {timeout}\n\
+             \n\
+             # Requests sent together, every burst / rate_per_sec seconds (1: evenly spaced).\n\
+             burst = {burst}\n\
              \n\
              # Reuse connections (HTTP keep-alive) instead of one per request.\n\
              keepalive = {keepalive}\n\
@@ -349,6 +384,7 @@ impl LoadgenConfig {
              # HTTPS, trusting the internal CA (/etc/ssl/internal/ca.pem).\n\
              tls = {tls}\n",
                 tls = self.tls,
+                burst = self.burst,
                 keepalive = self.keepalive,
                 nodelay = self.nodelay,
                 body_bytes = self.body_bytes,
@@ -471,6 +507,111 @@ impl WorkerConfig {
     }
 }
 
+fn default_protocol() -> String {
+    "tcp".to_string()
+}
+
+/// `kube-proxy`: a node's service proxy, as Kubernetes' kube-proxy in nftables mode
+/// programs it: the traffic of this host (and what it routes) to a service's cluster IP
+/// and port is DNATed to one of the service's endpoints (pod address and port), chosen
+/// at random (`numgen random mod N` and a verdict map), in table `ip kube-proxy`. It
+/// programs the table when it starts (`svc restart` resyncs it from the config, where an
+/// endpoints controller would write the service's endpoints) and then idles.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KubeProxyConfig {
+    /// The service, "NAMESPACE/NAME" (names the chains, as kube-proxy's hashes do).
+    pub service: String,
+    /// The service's virtual IP (an IPv4 address no host has).
+    pub cluster_ip: String,
+    /// The service's port on the cluster IP.
+    pub port: u16,
+    /// `tcp` or `udp`.
+    #[serde(default = "default_protocol")]
+    pub protocol: String,
+    /// The ready endpoints, "IPV4:PORT" each.
+    pub endpoints: Vec<String>,
+}
+
+impl KubeProxyConfig {
+    /// The config's endpoints and cluster IP as addresses; the error names the bad one.
+    pub fn parsed(&self) -> Result<(std::net::Ipv4Addr, Vec<std::net::SocketAddrV4>), String> {
+        let vip = self.cluster_ip.parse().map_err(|_| format!("cluster_ip `{}` is not an IPv4 address", self.cluster_ip))?;
+        let eps = self.endpoints.iter().map(|e| e.parse().map_err(|_| format!("endpoint `{e}` is not IPV4:PORT"))).collect::<Result<Vec<_>, String>>()?;
+        if !matches!(self.protocol.as_str(), "tcp" | "udp") {
+            return Err(format!("protocol `{}` is not tcp or udp", self.protocol));
+        }
+        Ok((vip, eps))
+    }
+
+    fn render(&self, service: &str) -> String {
+        let eps: Vec<String> = self.endpoints.iter().map(|e| format!("{e:?}")).collect();
+        header(service, "the node's service proxy (Kubernetes kube-proxy, nftables mode)")
+            + &format!(
+                "# The service and its cluster IP (virtual: no interface has it; nftables DNATs it).\n\
+             service = {svc:?}\n\
+             cluster_ip = {vip:?}\n\
+             port = {port}\n\
+             protocol = {proto:?}\n\
+             \n\
+             # The service's ready endpoints (pod IP:port), as the EndpointSlice lists them.\n\
+             # Each new connection goes to one of them at random.\n\
+             endpoints = [{eps}]\n",
+                svc = self.service,
+                vip = self.cluster_ip,
+                port = self.port,
+                proto = self.protocol,
+                eps = eps.join(", "),
+            )
+    }
+}
+
+fn default_vni() -> u32 {
+    1
+}
+
+/// `overlay`: a node's pod network, as a CNI plugin with a VXLAN backend sets it up: a
+/// VXLAN device (`vxlan0`, VNI `vni`, UDP 4789) over the node's `underlay` interface
+/// toward the other nodes' underlay addresses (`peers`), and a bridge (`cni0`) joining
+/// it with the node's pod-facing interfaces (`pods`), so the pods of every node share one
+/// L2 segment. The kernel gives `vxlan0` the underlay's MTU less the 50 bytes of
+/// encapsulation. Built when the service starts (rebuilt on restart), then it idles.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OverlayConfig {
+    /// The VXLAN network identifier.
+    #[serde(default = "default_vni")]
+    pub vni: u32,
+    /// The node's interface toward the other nodes.
+    pub underlay: String,
+    /// The other nodes' underlay addresses (IPv4).
+    pub peers: Vec<String>,
+    /// The node's interfaces toward its pods, bridged with the VXLAN device.
+    pub pods: Vec<String>,
+}
+
+impl OverlayConfig {
+    fn render(&self, service: &str) -> String {
+        let q = |v: &[String]| v.iter().map(|e| format!("{e:?}")).collect::<Vec<_>>().join(", ");
+        header(service, "the node's pod network (VXLAN overlay, bridge cni0)")
+            + &format!(
+                "# VXLAN network identifier of the overlay (device vxlan0, UDP port 4789).\n\
+             vni = {vni}\n\
+             \n\
+             # The interface toward the other nodes, and their addresses on it.\n\
+             underlay = {underlay:?}\n\
+             peers = [{peers}]\n\
+             \n\
+             # Interfaces toward this node's pods, bridged with vxlan0 on cni0.\n\
+             pods = [{pods}]\n",
+                vni = self.vni,
+                underlay = self.underlay,
+                peers = q(&self.peers),
+                pods = q(&self.pods),
+            )
+    }
+}
+
 /// Merges `patch` into `base` (tables recursively, other values replaced).
 pub fn merge_tables(base: &mut toml::Table, patch: &toml::Table) {
     for (k, v) in patch {
@@ -496,6 +637,7 @@ mod tests {
             response_delay_ms: 0,
             body: "ok\n".into(),
             backlog: 16,
+            workers: 4,
             tls_cert: String::new(),
             tls_key: String::new(),
             cache_mb: 0,
@@ -508,12 +650,23 @@ mod tests {
         let text = w.render_config("httpd");
         assert!(text.contains("close_on_eof = false"));
         assert_eq!(Workload::parse_config("httpd", &text).unwrap(), w);
-        let l = Workload::Loadgen(LoadgenConfig { target: "api:8080".into(), path: "/".into(), rate_per_sec: 5, timeout_ms: 100, keepalive: true, nodelay: false, body_bytes: 100, tls: true });
+        let l =
+            Workload::Loadgen(LoadgenConfig { target: "api:8080".into(), path: "/".into(), rate_per_sec: 5, timeout_ms: 100, keepalive: true, nodelay: false, body_bytes: 100, tls: true, burst: 10 });
         assert_eq!(Workload::parse_config("loadgen", &l.render_config("lg")).unwrap(), l);
         let p = Workload::Proxy(ProxyConfig { listen: "0.0.0.0:80".into(), upstream: "api:8080".into(), upstream_timeout_ms: 250, upstream_keepalive_secs: 75 });
         assert_eq!(Workload::parse_config("proxy", &p.render_config("lb")).unwrap(), p);
         let w = Workload::Worker(WorkerConfig { queue_dir: "/var/spool/q".into(), poll_interval_ms: 0, tasks_per_sec: 4, task: "date".into(), reap_children: false });
         assert_eq!(Workload::parse_config("worker", &w.render_config("jobs")).unwrap(), w);
+        let k = Workload::KubeProxy(KubeProxyConfig {
+            service: "default/web".into(),
+            cluster_ip: "10.96.0.10".into(),
+            port: 80,
+            protocol: "tcp".into(),
+            endpoints: vec!["10.77.0.11:8080".into(), "10.77.0.12:8080".into()],
+        });
+        assert_eq!(Workload::parse_config("kube-proxy", &k.render_config("kube-proxy")).unwrap(), k);
+        let o = Workload::Overlay(OverlayConfig { vni: 7, underlay: "eth0".into(), peers: vec!["10.77.0.3".into()], pods: vec!["veth1".into(), "veth2".into()] });
+        assert_eq!(Workload::parse_config("overlay", &o.render_config("overlay")).unwrap(), o);
     }
 
     #[test]

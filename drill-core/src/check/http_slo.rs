@@ -6,7 +6,7 @@ use crate::workload::Workload;
 
 const KEYS: &[Key] = &[
     key("from", Ty::Str, "\"client\"", "the host the requests are sent from"),
-    key("target", Ty::Str, "\"api:8080\"", "HOST:PORT the requests go to"),
+    key("target", Ty::Str, "\"api:8080\"", "HOST:PORT (or IPV4:PORT) the requests go to"),
     key("path", Ty::Str, "\"/\"", "the request path (default /)"),
     key("min_success_ratio", Ty::Num, "0.95", "share of requests that must succeed (above 0, at most 1; default 0.95)").above(0.0, 1.0, ""),
     key("max_latency_ms", Ty::Num, "200", "bound on the p95 latency of successful requests, ms (above 0, at most 60000; none by default)").above(0.0, 60_000.0, "ms"),
@@ -44,11 +44,13 @@ fn build(e: &mut Entry, env: &Env) -> Option<Check> {
         e.err(target.span(), format!("target `{}` is not HOST:PORT", target.get_ref()), "write it as e.g. \"api:8080\"");
         return None;
     };
-    let th_ok = if resolve { crate::resolv::is_domain(th.strip_suffix('.').unwrap_or(th)) } else { env.hosts.contains(th) };
+    // A host's name, an IPv4 address (a service's virtual IP, a forwarded address), or
+    // with resolve = true a DNS name.
+    let th_ok = if resolve { crate::resolv::is_domain(th.strip_suffix('.').unwrap_or(th)) } else { env.hosts.contains(th) || th.parse::<std::net::Ipv4Addr>().is_ok() };
     if !th_ok && resolve {
         e.err(target.span(), format!("`{th}` in target is not a domain name"), "with resolve = true, write a name the client's resolver resolves, e.g. \"api.corp.example:8080\"");
     } else if !th_ok {
-        e.err(target.span(), format!("unknown host `{th}` in target"), format!("use one of: {} (or resolve = true for a DNS name)", env.hosts.known));
+        e.err(target.span(), format!("unknown host `{th}` in target"), format!("use one of: {} (an IPv4 address, or resolve = true for a DNS name)", env.hosts.known));
     }
     let port = match tp.parse::<u16>() {
         Ok(p) if p > 0 => Some(p),

@@ -34,7 +34,7 @@ pub fn crossref(file: &str, text: &str, s: &Scenario) -> Vec<SourceError> {
         let (key, target) = match &svc.workload {
             Workload::Loadgen(c) => ("target", &c.target),
             Workload::Proxy(c) => ("upstream", &c.upstream),
-            Workload::Httpd(_) | Workload::Nginx(_) | Workload::Worker(_) => continue,
+            Workload::Httpd(_) | Workload::Nginx(_) | Workload::Worker(_) | Workload::Overlay(_) => continue,
             Workload::Dnsmasq(c) => {
                 for h in c.named_hosts().iter().filter(|h| !hosts.contains(&h.as_str())) {
                     let span = sp.service_config(i, "records");
@@ -44,6 +44,18 @@ pub fn crossref(file: &str, text: &str, s: &Scenario) -> Vec<SourceError> {
                         span,
                         format!("service `{}`: `{h}` is neither an address nor a host of the scenario", svc.name),
                         format!("in records and upstreams, write an address or one of: {}", hosts.join(", ")),
+                    ));
+                }
+                continue;
+            }
+            Workload::KubeProxy(c) => {
+                if let Err(e) = c.parsed() {
+                    out.push(SourceError::at(
+                        file,
+                        text,
+                        sp.service_config(i, "endpoints"),
+                        format!("service `{}`: {e}", svc.name),
+                        "write cluster_ip as an IPv4 address, each endpoint as \"10.77.0.11:8080\", protocol tcp or udp",
                     ));
                 }
                 continue;
@@ -74,6 +86,8 @@ pub fn crossref(file: &str, text: &str, s: &Scenario) -> Vec<SourceError> {
     for (i, c) in s.checks.iter().enumerate() {
         let (key, host, port) = match c {
             Check::HttpSlo { port, resolve: true, .. } => ("target", None, *port),
+            // An address (a virtual IP) is reached through whatever the drill routes it to.
+            Check::HttpSlo { target_host, .. } if target_host.parse::<IpAddr>().is_ok() => continue,
             Check::HttpSlo { target_host, port, .. } => ("target", Some(target_host.as_str()), *port),
             Check::TcpStateDwell { host, port, peer: false, .. } => ("port", Some(host.as_str()), *port),
             Check::TcpStateDwell { port, peer: true, .. } => ("peer_port", None, *port),

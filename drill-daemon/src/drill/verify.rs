@@ -187,7 +187,7 @@ impl<K: Kernel> Drill<K> {
         };
         let opts = match client {
             Some(svc) => self.client_config(from, svc)?,
-            None => LoadgenConfig { target: String::new(), path: String::new(), rate_per_sec: 1, timeout_ms: *timeout_ms, keepalive: false, nodelay: true, body_bytes: 0, tls: *tls },
+            None => LoadgenConfig { target: String::new(), path: String::new(), rate_per_sec: 1, timeout_ms: *timeout_ms, keepalive: false, nodelay: true, body_bytes: 0, tls: *tls, burst: 1 },
         };
         let tls = if opts.tls { Some(self.tls_client.clone().ok_or_else(|| anyhow!("check `{}` speaks TLS but the drill has no CA", c.name()))?) } else { None };
         let resolve = match c {
@@ -201,7 +201,10 @@ impl<K: Kernel> Drill<K> {
         };
         let addr = match resolve {
             Some(_) => std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
-            None => self.plan.host_address(target_host, false).ok_or_else(|| anyhow!("host {target_host} has no IPv4 address for the check"))?,
+            None => match target_host.parse::<std::net::IpAddr>() {
+                Ok(ip) => ip,
+                Err(_) => self.plan.host_address(target_host, false).ok_or_else(|| anyhow!("host {target_host} has no IPv4 address for the check"))?,
+            },
         };
         Ok(Some(Client {
             netns: self.host(from)?.netns.clone(),

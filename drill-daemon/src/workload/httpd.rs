@@ -27,16 +27,23 @@ pub async fn run(name: &str, c: HttpdConfig) -> Result<()> {
     log(
         name,
         &format!(
-            "listening on {} (close_on_eof={}, idle_timeout_secs={}, max_open_files={}, backlog={}, cache_mb={})",
-            c.listen, c.close_on_eof, c.idle_timeout_secs, c.max_open_files, c.backlog, c.cache_mb
+            "listening on {} (close_on_eof={}, idle_timeout_secs={}, max_open_files={}, backlog={}, cache_mb={}, workers={})",
+            c.listen, c.close_on_eof, c.idle_timeout_secs, c.max_open_files, c.backlog, c.cache_mb, c.workers
         ),
     );
     if c.cache_mb > 0 {
         tokio::spawn(warm_cache(name.to_string(), c.cache_mb));
     }
+    // The worker pool: a connection holds a permit while it is served; with none free
+    // the loop does not call accept, so new connections wait in the kernel's queue.
+    let pool = (c.workers > 0).then(|| std::sync::Arc::new(tokio::sync::Semaphore::new(c.workers as usize)));
     let mut last_err = std::time::Instant::now() - Duration::from_secs(10);
     let mut suppressed = 0u64;
     loop {
+        let permit = match &pool {
+            Some(p) => Some(p.clone().acquire_owned().await.context("the worker pool closed")?),
+            None => None,
+        };
         match listener.accept().await {
             Ok((stream, peer)) => {
                 // As nginx's tcp_nodelay: responses and TLS handshakes are written in
@@ -45,11 +52,15 @@ pub async fn run(name: &str, c: HttpdConfig) -> Result<()> {
                 let c = c.clone();
                 match tls.clone() {
                     None => {
-                        tokio::spawn(async move { serve(stream, c).await });
+                        tokio::spawn(async move {
+                            serve(stream, c).await;
+                            drop(permit);
+                        });
                     }
                     Some(acc) => {
                         let (name, errors) = (name.to_string(), handshake_errors.clone());
                         tokio::spawn(async move {
+                            let _permit = permit;
                             match acc.accept(stream).await {
                                 Ok(s) => serve(s, c).await,
                                 Err(e) => {

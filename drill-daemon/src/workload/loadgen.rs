@@ -31,6 +31,8 @@ pub async fn run(name: &str, c: LoadgenConfig) -> Result<()> {
         if c.nodelay { "" } else { ", Nagle on" },
         if c.body_bytes > 0 { format!(", POST {} bytes", c.body_bytes) } else { String::new() }
     );
+    let burst = c.burst.max(1);
+    let how = if burst > 1 { format!("{how}, in bursts of {burst}") } else { how };
     log(name, &format!("sending {} requests/s to {}://{}{} ({how})", c.rate_per_sec, if c.tls { "https" } else { "http" }, c.target, c.path));
     let window = Arc::new(Mutex::new(Window::default()));
     let pool: Arc<Mutex<Vec<Box<dyn http::Io>>>> = Arc::new(Mutex::new(Vec::new()));
@@ -40,7 +42,7 @@ pub async fn run(name: &str, c: LoadgenConfig) -> Result<()> {
     } else {
         None
     };
-    let period = Duration::from_secs_f64(1.0 / f64::from(c.rate_per_sec.max(1)));
+    let period = Duration::from_secs_f64(f64::from(burst) / f64::from(c.rate_per_sec.max(1)));
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut report = tokio::time::interval(Duration::from_secs(5));
@@ -48,7 +50,7 @@ pub async fn run(name: &str, c: LoadgenConfig) -> Result<()> {
     let c = Arc::new(c);
     loop {
         tokio::select! {
-            _ = tick.tick() => {
+            _ = tick.tick() => { for _ in 0..burst {
                 let (window, pool, c, host, tls) = (window.clone(), pool.clone(), c.clone(), host.clone(), tls.clone());
                 tokio::spawn(async move {
                     let start = Instant::now();
@@ -66,7 +68,7 @@ pub async fn run(name: &str, c: LoadgenConfig) -> Result<()> {
                         }
                     }
                 });
-            }
+            } }
             _ = report.tick() => {
                 let w = std::mem::take(&mut *window.lock().expect("window"));
                 let tail = if w.failed > 0 { format!(", last error: {}", w.last_error) } else { String::new() };

@@ -6,7 +6,9 @@ pub mod dns;
 pub mod external;
 pub mod http;
 pub mod httpd;
+pub mod kube_proxy;
 pub mod loadgen;
+pub mod overlay;
 pub mod proxy;
 pub mod worker;
 
@@ -76,6 +78,8 @@ pub fn main(kind: &str, name: &str, config: &str) -> i32 {
                 Workload::Loadgen(c) => loadgen::run(name, c).await,
                 Workload::Proxy(c) => proxy::run(name, c).await,
                 Workload::Worker(c) => worker::run(name, c).await,
+                Workload::KubeProxy(c) => kube_proxy::run(name, c).await,
+                Workload::Overlay(c) => overlay::run(name, c).await,
                 Workload::Nginx(_) => Err(anyhow::anyhow!("nginx runs as the real nginx")),
                 Workload::Dnsmasq(_) => Err(anyhow::anyhow!("dnsmasq runs as the real dnsmasq")),
             }
