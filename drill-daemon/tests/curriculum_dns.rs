@@ -7,21 +7,10 @@ mod common;
 
 use common::*;
 
-fn start(d: &TestDaemon, scenario: &str) -> String {
-    d.drill_json(&["start", scenario, "--json"], 0)["drill"]["id"].as_str().unwrap().to_string()
-}
-
 /// `sh -c cmd` inside `host` through the daemon: (exit code, stdout, stderr).
 fn exec(d: &TestDaemon, id: &str, host: &str, cmd: &str) -> (i32, String, String) {
     let out = d.drill(&["exec", "--drill", id, host, "--", "sh", "-c", cmd]);
     (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
-}
-
-fn stop_and_check_clean(d: &TestDaemon, id: &str) {
-    let out = d.drill(&["stop", id]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(netns_of(id).is_empty(), "left behind: {:?}", netns_of(id));
-    assert!(host_inits_with_parent(d.pid()).is_empty());
 }
 
 #[test]
@@ -30,7 +19,7 @@ fn dns_misconfig_cannot_resolve_until_resolv_conf_names_the_dns_server() {
         return;
     }
     let d = TestDaemon::start("dnsmis");
-    let id = start(&d, "dns-misconfig");
+    let id = d.start_scenario("dns-misconfig");
     let ns = |h: &str| format!("drill-{id}-{h}");
 
     // The symptom, as the learner meets it: curl cannot resolve the name (after glibc's
@@ -59,7 +48,7 @@ fn dns_misconfig_cannot_resolve_until_resolv_conf_names_the_dns_server() {
 
     let out = d.drill(&["submit", &id]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
-    stop_and_check_clean(&d, &id);
+    d.stop_clean(&id);
 }
 
 #[test]
@@ -68,7 +57,7 @@ fn dns_ndots_walks_the_search_list_over_the_wan_until_ndots_is_default() {
         return;
     }
     let d = TestDaemon::start("dnsndots");
-    let id = start(&d, "dns-ndots");
+    let id = d.start_scenario("dns-ndots");
     let lookup_secs = |d: &TestDaemon| -> f64 {
         let (code, out, err) = exec(d, &id, "client", "curl -sS -m 5 -o /dev/null -w '%{time_namelookup}' http://api.corp.example:8080/");
         assert_eq!(code, 0, "{err}");
@@ -96,5 +85,5 @@ fn dns_ndots_walks_the_search_list_over_the_wan_until_ndots_is_default() {
 
     let out = d.drill(&["submit", &id]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
-    stop_and_check_clean(&d, &id);
+    d.stop_clean(&id);
 }

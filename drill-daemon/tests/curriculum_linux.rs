@@ -39,17 +39,6 @@ fn cgroup_file(id: &str, host: &str, files: &[&str]) -> String {
     panic!("no cgroup file {files:?} of drill-{id}-{host}")
 }
 
-fn stop_and_check_clean(d: &TestDaemon, id: &str) {
-    let daemon_pid = d.pid();
-    let stop = d.drill_json(&["stop", id, "--json"], 0);
-    assert_eq!(stop["errors"].as_array().unwrap().len(), 0, "{stop}");
-    assert!(netns_of(id).is_empty(), "namespaces left: {:?}", netns_of(id));
-    assert!(host_inits_with_parent(daemon_pid).is_empty(), "host processes left");
-    assert!(mounts_under(&d.state).is_empty(), "mounts left: {:?}", mounts_under(&d.state));
-    let left = sh(&format!("find /sys/fs/cgroup -maxdepth 2 -name 'drill-{id}-*'"));
-    assert!(left.trim().is_empty(), "cgroups left: {left}");
-}
-
 #[test]
 fn oom_killed_from_outside() {
     if !privileged_or_skip("oom_killed_from_outside") {
@@ -78,7 +67,7 @@ fn oom_killed_from_outside() {
     assert_eq!(curl_ok(&client, "http://10.77.0.2:8080/", 20), 20);
     let v = d.drill_json(&["submit", &id, "--json"], 0);
     assert_eq!(v["passed"], true, "{v}");
-    stop_and_check_clean(&d, &id);
+    d.stop_clean(&id);
 }
 
 /// p95 of `n` curl request times (ms) from netns `ns`.
@@ -125,7 +114,7 @@ fn runaway_cpu_from_outside() {
     assert!(p95 < 25.0, "p95 {p95:.1} ms after the fix");
     let v = d.drill_json(&["submit", &id, "--json"], 0);
     assert_eq!(v["passed"], true, "{v}");
-    stop_and_check_clean(&d, &id);
+    d.stop_clean(&id);
 }
 
 #[test]
@@ -157,5 +146,5 @@ fn zombie_storm_from_outside() {
     assert!(zombies(&d) <= 3, "zombies after the fix: {}", zombies(&d));
     let v = d.drill_json(&["submit", &id, "--json"], 0);
     assert_eq!(v["passed"], true, "{v}");
-    stop_and_check_clean(&d, &id);
+    d.stop_clean(&id);
 }

@@ -18,22 +18,13 @@ fn exec(d: &TestDaemon, id: &str, host: &str, cmd: &str) -> String {
     String::from_utf8_lossy(&out.stdout).to_string()
 }
 
-fn start(d: &TestDaemon, scenario: &str) -> String {
-    d.drill_json(&["start", scenario, "--json"], 0)["drill"]["id"].as_str().unwrap().to_string()
-}
-
-fn stop(d: &TestDaemon, id: &str) {
-    d.drill_json(&["stop", id, "--json"], 0);
-    assert!(netns_of(id).is_empty(), "namespaces of {id} left");
-}
-
 #[test]
 fn deploy_blocked_says_no_route_to_host_then_refused_then_heals() {
     if !privileged_or_skip("deploy_blocked_says_no_route_to_host_then_refused_then_heals") {
         return;
     }
     let d = TestDaemon::start("multi-deploy");
-    let id = start(&d, "deploy-blocked");
+    let id = d.start_scenario("deploy-blocked");
     let url = "http://10.77.0.2:8080/";
     let nc = || d.drill(&["exec", "--drill", &id, "client", "--", "nc", "-z", "-v", "-w", "2", "10.77.0.2", "8080"]);
     let out = nc();
@@ -50,7 +41,7 @@ fn deploy_blocked_says_no_route_to_host_then_refused_then_heals() {
     // Second cause fixed: the listen address.
     exec(&d, &id, "api", "sed -i 's/^listen = .*/listen = \"0.0.0.0:8080\"/' /etc/httpd/httpd.toml && svc restart httpd");
     assert!(wait_until(std::time::Duration::from_secs(5), || curl(&d, &id, "client", url).0 == 0), "healed: {:?}", curl(&d, &id, "client", url));
-    stop(&d, &id);
+    d.stop_clean(&id);
 }
 
 #[test]
@@ -59,7 +50,7 @@ fn unreachable_no_ping_heals_while_ping_still_fails() {
         return;
     }
     let d = TestDaemon::start("multi-noping");
-    let id = start(&d, "unreachable-no-ping");
+    let id = d.start_scenario("unreachable-no-ping");
     let url = "http://10.77.2.2:8080/";
     let (code, err) = curl(&d, &id, "client", url);
     assert_eq!(code, 7, "{err}");
@@ -73,7 +64,7 @@ fn unreachable_no_ping_heals_while_ping_still_fails() {
     assert!(exec(&d, &id, "client", "ping -c 2 -i 0.2 -W 1 10.77.1.1 >/dev/null && echo up").contains("up"), "the router itself answers ping");
     let v = d.drill_json(&["submit", &id, "--json"], 0);
     assert_eq!(v["passed"], true, "{v}");
-    stop(&d, &id);
+    d.stop_clean(&id);
 }
 
 #[test]
@@ -82,7 +73,7 @@ fn timeouts_with_shaper_the_shaper_drops_nothing_and_stays() {
         return;
     }
     let d = TestDaemon::start("multi-shaper");
-    let id = start(&d, "timeouts-with-shaper");
+    let id = d.start_scenario("timeouts-with-shaper");
     let url = "http://10.77.0.2:8080/";
     let (code, err) = curl(&d, &id, "client", url);
     assert_eq!(code, 28, "a timeout, not a refusal: {err}");
@@ -98,7 +89,7 @@ fn timeouts_with_shaper_the_shaper_drops_nothing_and_stays() {
     assert_eq!(curl(&d, &id, "client", url).0, 0);
     let q = exec(&d, &id, "client", "tc -s qdisc show dev eth0");
     assert!(q.contains("tbf") && drops(&q) == before, "the shaper is still there and dropped nothing more: {q}");
-    stop(&d, &id);
+    d.stop_clean(&id);
 }
 
 #[test]
@@ -107,7 +98,7 @@ fn unreachable_then_timeout_changes_its_error_after_the_first_fix() {
         return;
     }
     let d = TestDaemon::start("multi-route");
-    let id = start(&d, "unreachable-then-timeout");
+    let id = d.start_scenario("unreachable-then-timeout");
     let url = "http://10.77.2.2:8080/";
     let (code, err) = curl(&d, &id, "client", url);
     assert_eq!(code, 7, "{err}");
@@ -116,5 +107,5 @@ fn unreachable_then_timeout_changes_its_error_after_the_first_fix() {
     assert_eq!(code, 28, "the route is back and the firewall drops the SYNs: a timeout: {err}");
     exec(&d, &id, "api", "nft flush chain inet filter input");
     assert_eq!(curl(&d, &id, "client", url).0, 0);
-    stop(&d, &id);
+    d.stop_clean(&id);
 }

@@ -8,19 +8,10 @@ use std::time::Duration;
 
 use common::*;
 
-fn start(d: &TestDaemon, scenario: &str) -> String {
-    d.drill_json(&["start", scenario, "--json"], 0)["drill"]["id"].as_str().unwrap().to_string()
-}
-
 fn exec(d: &TestDaemon, host: &str, cmd: &str) -> String {
     let out = d.drill(&["exec", host, "--", "sh", "-c", cmd]);
     assert!(out.status.success(), "{host}: `{cmd}`: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stop(d: &TestDaemon, id: &str) {
-    d.drill_json(&["stop", id, "--json"], 0);
-    assert!(netns_of(id).is_empty(), "namespaces of {id} left: {:?}", netns_of(id));
 }
 
 /// One value of `nstat -az NAME` inside a namespace.
@@ -41,7 +32,7 @@ fn syn_backlog_overflows_the_accept_queue_until_both_limits_are_raised() {
         return;
     }
     let d = TestDaemon::start("cur-syn");
-    let id = start(&d, "syn-backlog");
+    let id = d.start_scenario("syn-backlog");
     let (api, client) = (format!("drill-{id}-api"), format!("drill-{id}-client"));
     // The listener's queue as ss shows it: Send-Q is its length.
     let ss = in_ns(&api, "ss -Hltn 'sport = :8080'");
@@ -64,7 +55,7 @@ fn syn_backlog_overflows_the_accept_queue_until_both_limits_are_raised() {
     let b = nstat(&api, "TcpExtListenOverflows");
     assert_eq!(a, b, "no overflow after the fix");
     assert!(slow < 0.5, "every connect answered at once after the fix: slowest {slow} s");
-    stop(&d, &id);
+    d.stop_clean(&id);
 }
 
 /// `n` requests to `url` from `ns`, each with a 1 s limit: how many timed out.
@@ -79,7 +70,7 @@ fn k8s_stale_endpoint_hangs_a_third_of_the_requests_until_the_endpoint_is_remove
         return;
     }
     let d = TestDaemon::start("cur-k8s");
-    let id = start(&d, "k8s-stale-endpoint");
+    let id = d.start_scenario("k8s-stale-endpoint");
     let node = format!("drill-{id}-node");
     let table = in_ns(&node, "nft list table ip kube-proxy");
     assert!(table.contains("numgen random mod 3 vmap"), "{table}");
@@ -94,5 +85,5 @@ fn k8s_stale_endpoint_hangs_a_third_of_the_requests_until_the_endpoint_is_remove
     let table = in_ns(&node, "nft list table ip kube-proxy");
     assert!(table.contains("numgen random mod 2 vmap") && !table.contains("10.77.0.13"), "{table}");
     assert_eq!(timeouts_of(&node, "http://10.96.0.10:8080/", 15), 0, "every request through the cluster IP answers");
-    stop(&d, &id);
+    d.stop_clean(&id);
 }

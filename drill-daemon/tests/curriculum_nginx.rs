@@ -9,11 +9,6 @@ use std::path::PathBuf;
 
 use common::*;
 
-/// Starts a built-in drill; its id.
-fn start(d: &TestDaemon, scenario: &str) -> String {
-    d.drill_json(&["start", scenario, "--json"], 0)["drill"]["id"].as_str().unwrap().to_string()
-}
-
 fn ns(id: &str, host: &str) -> String {
     format!("drill-{id}-{host}")
 }
@@ -35,18 +30,13 @@ fn exec(d: &TestDaemon, id: &str, host: &str, cmd: &str) -> String {
     String::from_utf8_lossy(&out.stdout).to_string()
 }
 
-fn stop(d: &TestDaemon, id: &str) {
-    d.drill_json(&["stop", id, "--json"], 0);
-    assert!(netns_of(id).is_empty(), "namespaces left: {:?}", netns_of(id));
-}
-
 #[test]
 fn wan_latency_504_on_nginx_is_fixed_by_proxy_read_timeout_and_a_reload() {
     if !privileged_or_skip("wan_latency_504_on_nginx_is_fixed_by_proxy_read_timeout_and_a_reload") {
         return;
     }
     let d = TestDaemon::start("ngx504");
-    let id = start(&d, "wan-latency-504");
+    let id = d.start_scenario("wan-latency-504");
     let curl = || in_ns(&ns(&id, "client"), "curl -s -o /dev/null -m 5 -w '%{http_code} %{time_total}' http://10.77.0.2/");
     // 504 after a connect (one 300 ms round trip) plus the 250 ms read timeout.
     let r = curl();
@@ -71,7 +61,7 @@ fn wan_latency_504_on_nginx_is_fixed_by_proxy_read_timeout_and_a_reload() {
     let out = d.drill(&["exec", "--drill", &id, "lb", "--", "sh", "-c", "echo 'proxy_read_timeout' >> /etc/nginx/nginx.conf; svc reload nginx"]);
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("test failed"), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(curl().starts_with("200 "));
-    stop(&d, &id);
+    d.stop_clean(&id);
 }
 
 #[test]
@@ -80,7 +70,7 @@ fn tls_incomplete_chain_shows_one_certificate_until_the_full_chain_is_served() {
         return;
     }
     let d = TestDaemon::start("ngxchain");
-    let id = start(&d, "tls-incomplete-chain");
+    let id = d.start_scenario("tls-incomplete-chain");
     // The client trusts only the root: the drill's CA, as the client host has it.
     let ca = etc(&d, &id, "client", "ssl/internal/ca.pem");
     let client = ns(&id, "client");
@@ -97,7 +87,7 @@ fn tls_incomplete_chain_shows_one_certificate_until_the_full_chain_is_served() {
     let s = sent();
     assert_eq!(s.matches("-----BEGIN CERTIFICATE-----").count(), 2, "{s}");
     assert!(s.contains("Verify return code: 0 (ok)"), "{s}");
-    stop(&d, &id);
+    d.stop_clean(&id);
 }
 
 #[test]
@@ -106,7 +96,7 @@ fn sni_mismatch_serves_the_default_certificate_until_the_server_block_is_back() 
         return;
     }
     let d = TestDaemon::start("ngxsni");
-    let id = start(&d, "sni-mismatch");
+    let id = d.start_scenario("sni-mismatch");
     let client = ns(&id, "client");
     let subject = |name: &str| in_ns(&client, &format!("openssl s_client -connect 10.77.0.2:443 -servername {name} </dev/null 2>/dev/null | openssl x509 -noout -subject"));
     assert!(subject("shop.example").contains("CN = www.example"), "{}", subject("shop.example"));
@@ -120,5 +110,5 @@ fn sni_mismatch_serves_the_default_certificate_until_the_server_block_is_back() 
     assert!(subject("shop.example").contains("CN = shop.example"), "{}", subject("shop.example"));
     assert!(subject("www.example").contains("CN = www.example"));
     assert_eq!(exec(&d, &id, "client", "curl -sS https://shop.example/"), "ok\n");
-    stop(&d, &id);
+    d.stop_clean(&id);
 }

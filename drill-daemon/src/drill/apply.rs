@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
 use drill_core::plan::{PlanProbe, PlanService};
-use drill_core::workload::Workload;
 
 use super::{Created, Drill, Env, RunningHost};
 use crate::error::Result;
@@ -26,13 +25,19 @@ const LISTEN_POLL: Duration = Duration::from_millis(2);
 impl<K: Kernel> Drill<K> {
     pub(super) async fn build(&mut self, env: &Env<'_, K>) -> Result<()> {
         // A Debian daemon a service runs must be installed (hosts see the machine's /usr).
-        for s in self.plan.hosts.iter().flat_map(|h| h.services.iter()) {
-            if let Some((bin, package)) = s.workload.binary()
-                && !std::path::Path::new(bin).exists()
-            {
-                return Err(
-                    anyhow!("service {} ({}) needs {bin}, which is not installed: install the Debian package {package} (`cargo xtask setup`, or `apt-get install {package}`)", s.name, s.kind).into()
-                );
+        for h in &self.plan.hosts {
+            for s in &h.services {
+                if let Some((bin, package)) = s.workload.binary()
+                    && !std::path::Path::new(bin).exists()
+                {
+                    return Err(anyhow!(
+                        "service {} ({}) on host {} needs {bin}, which is not installed on this machine: install the Debian package {package} (`cargo xtask setup`, or `apt-get install {package}`)",
+                        s.name,
+                        s.kind,
+                        h.name
+                    )
+                    .into());
+                }
             }
         }
         self.journal.save(env.state)?;
@@ -99,22 +104,6 @@ impl<K: Kernel> Drill<K> {
         } else {
             None
         };
-        for ph in &self.plan.hosts {
-            for s in &ph.services {
-                if let Workload::Nginx(_) = s.workload
-                    && !std::path::Path::new(drill_core::workload::nginx::BINARY).exists()
-                {
-                    return Err(anyhow!(
-                        "service {} on host {} runs nginx, but {} is missing on this machine: install it with `apt-get install {}` (or `cargo xtask setup`)",
-                        s.name,
-                        ph.name,
-                        drill_core::workload::nginx::BINARY,
-                        drill_core::workload::nginx::PACKAGE
-                    )
-                    .into());
-                }
-            }
-        }
         let mut starting = Vec::new();
         let contents = std::mem::take(&mut self.origin.files);
         let hidden = self.origin.hidden_paths();

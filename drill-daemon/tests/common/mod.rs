@@ -102,6 +102,23 @@ impl TestDaemon {
         s
     }
 
+    /// Starts a built-in (or installed) scenario; its drill id.
+    pub fn start_scenario(&self, scenario: &str) -> String {
+        self.drill_json(&["start", scenario, "--json"], 0)["drill"]["id"].as_str().unwrap().to_string()
+    }
+
+    /// Stops drill `id` and checks nothing of it is left: no stop error, namespaces,
+    /// host processes, mounts or cgroups.
+    pub fn stop_clean(&self, id: &str) {
+        let stop = self.drill_json(&["stop", id, "--json"], 0);
+        assert_eq!(stop["errors"].as_array().map_or(0, Vec::len), 0, "{stop}");
+        assert!(netns_of(id).is_empty(), "namespaces of {id} left: {:?}", netns_of(id));
+        assert!(host_inits_with_parent(self.pid()).is_empty(), "host processes of {id} left");
+        assert!(mounts_under(&self.state).is_empty(), "mounts left: {:?}", mounts_under(&self.state));
+        let left = sh(&format!("find /sys/fs/cgroup -maxdepth 2 -name 'drill-{id}-*'"));
+        assert!(left.trim().is_empty(), "cgroups of {id} left: {left}");
+    }
+
     /// Runs the CLI against this daemon.
     pub fn drill(&self, args: &[&str]) -> Output {
         Command::new(drill_bin()).arg("--socket").arg(&self.socket).args(args).envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str()))).output().expect("running drill")
