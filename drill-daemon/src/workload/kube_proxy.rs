@@ -5,7 +5,11 @@
 //! chain `KUBE-SEP-<hash>` at random (`numgen random mod N vmap`); each endpoint chain
 //! DNATs to its pod's address. The chain names carry a hash of the service (and
 //! endpoint), as kube-proxy's do. A restart (`svc restart kube-proxy`) rebuilds the
-//! table from the config in one `nft -f` transaction.
+//! table from the config in one `nft -f` transaction, then deletes the conntrack
+//! entries that still translate the cluster IP to an endpoint no longer in the map (as
+//! kube-proxy's conntrack cleanup does): without that, a connection translated to a gone
+//! pod keeps its translation for as long as conntrack remembers it (120 s in SYN_SENT),
+//! and a new connection that happens to reuse its source port inherits it.
 
 use std::io::Write as _;
 use std::process::{Command, Stdio};
@@ -61,8 +65,40 @@ pub async fn run(name: &str, c: KubeProxyConfig) -> Result<()> {
         bail!("nft -f: {}", String::from_utf8_lossy(&out.stderr).trim());
     }
     log(name, &format!("synced service {} ({}:{}/{}): {} endpoint(s): {}", c.service, c.cluster_ip, c.port, c.protocol, c.endpoints.len(), c.endpoints.join(", ")));
+    let (vip, eps) = c.parsed().map_err(|e| anyhow!(e))?;
+    let listed = Command::new("conntrack")
+        .args(["-L", "-p", &c.protocol, "--orig-dst", &vip.to_string(), "--dport", &c.port.to_string()])
+        .stderr(Stdio::null())
+        .output()
+        .context("running conntrack (Debian package conntrack)")?;
+    for ep in stale_translations(&String::from_utf8_lossy(&listed.stdout), &eps) {
+        let out = Command::new("conntrack")
+            .args(["-D", "-p", &c.protocol, "--orig-dst", &vip.to_string(), "--dport", &c.port.to_string(), "--reply-src", &ep.ip().to_string(), "--reply-port-src", &ep.port().to_string()])
+            .output()
+            .context("running conntrack -D")?;
+        // conntrack prints "N flow entries have been deleted" on stderr.
+        let said = String::from_utf8_lossy(&out.stderr);
+        let n = said.split_whitespace().find_map(|w| w.parse::<u64>().ok()).unwrap_or(0);
+        log(name, &format!("removed {n} conntrack entr{} translated to {ep}, no longer an endpoint", if n == 1 { "y" } else { "ies" }));
+    }
     std::future::pending::<()>().await;
     Ok(())
+}
+
+/// The endpoints that `conntrack -L` output (default format) shows connections
+/// translated to, and that are not in `eps`: each line's reply direction (its second
+/// `src=` and `sport=`) is where the connection was sent.
+pub fn stale_translations(listing: &str, eps: &[std::net::SocketAddrV4]) -> Vec<std::net::SocketAddrV4> {
+    let mut out = Vec::new();
+    for line in listing.lines() {
+        let field = |key: &str| line.split_whitespace().filter_map(|w| w.strip_prefix(key)).nth(1).map(str::to_string);
+        let (Some(ip), Some(port)) = (field("src="), field("sport=")) else { continue };
+        let Ok(ep) = format!("{ip}:{port}").parse::<std::net::SocketAddrV4>() else { continue };
+        if !eps.contains(&ep) && !out.contains(&ep) {
+            out.push(ep);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -78,5 +114,15 @@ mod tests {
         assert!(r.contains("dnat to 10.77.0.12:8080"), "{r}");
         assert_eq!(hash16("a").len(), 16);
         assert_ne!(hash16("a"), hash16("b"));
+    }
+
+    #[test]
+    fn stale_translations_are_the_reply_sources_not_in_the_map() {
+        let l = "tcp      6 112 SYN_SENT src=10.77.0.2 dst=10.96.0.10 sport=32776 dport=8080 [UNREPLIED] src=10.77.0.13 dst=10.77.0.2 sport=8080 dport=32776 mark=0 use=1\n\
+                 tcp      6 431999 ESTABLISHED src=10.77.0.2 dst=10.96.0.10 sport=32780 dport=8080 src=10.77.0.11 dst=10.77.0.2 sport=8080 dport=32780 [ASSURED] mark=0 use=1\n\
+                 tcp      6 110 SYN_SENT src=10.77.0.2 dst=10.96.0.10 sport=32790 dport=8080 [UNREPLIED] src=10.77.0.13 dst=10.77.0.2 sport=8080 dport=32790 mark=0 use=1\n";
+        let eps = vec!["10.77.0.11:8080".parse().unwrap(), "10.77.0.12:8080".parse().unwrap()];
+        assert_eq!(stale_translations(l, &eps), vec!["10.77.0.13:8080".parse::<std::net::SocketAddrV4>().unwrap()]);
+        assert!(stale_translations("", &eps).is_empty());
     }
 }
