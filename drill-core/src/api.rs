@@ -302,6 +302,9 @@ pub struct HostCounters {
     pub resets_sent: u64,
     pub resets_received: u64,
     pub oom_kills: u64,
+    /// System calls that returned ENOSPC (a full disk).
+    #[serde(default)]
+    pub enospc: u64,
     pub execs: u64,
     /// Sockets in CLOSE_WAIT now (hosts with a CLOSE_WAIT check only).
     pub close_wait: u64,

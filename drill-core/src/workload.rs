@@ -116,6 +116,14 @@ impl Workload {
     /// Path of the service's config file inside its host: `/etc/NAME/NAME.toml` for the
     /// built-in workloads, the real daemon's own file for a Debian one (nginx.conf,
     /// `/etc/NAME.conf` for dnsmasq).
+    /// Files the service holds open for its whole life (a deleted one keeps its blocks).
+    pub fn held_files(&self) -> Vec<String> {
+        match self {
+            Workload::Worker(c) if !c.log_file.is_empty() => vec![c.log_file.clone()],
+            _ => Vec::new(),
+        }
+    }
+
     pub fn config_path(&self, service: &str) -> String {
         match self {
             Workload::Nginx(_) => nginx::CONFIG_PATH.to_string(),
@@ -247,6 +255,10 @@ pub struct HttpdConfig {
     /// kept for the process's life (its resident memory grows by this much).
     #[serde(default)]
     pub cache_mb: u64,
+    /// Queue every request as a job file in this directory (a job runner's queue_dir);
+    /// a request whose job cannot be written (a full disk) is answered 500. Empty: none.
+    #[serde(default)]
+    pub spool_dir: String,
 }
 
 impl HttpdConfig {
@@ -285,8 +297,13 @@ impl HttpdConfig {
              tls_key = {tls_key:?}\n\
              \n\
              # In-memory response cache, in MiB, warmed at start and kept resident.\n\
-             cache_mb = {cache_mb}\n",
+             cache_mb = {cache_mb}\n\
+             \n\
+             # Every request is queued as a job file in this directory for the job runner\n\
+             # (empty: none); a request whose job cannot be written is answered 500.\n\
+             spool_dir = {spool_dir:?}\n",
                 cache_mb = self.cache_mb,
+                spool_dir = self.spool_dir,
                 backlog = self.backlog,
                 workers = self.workers,
                 tls_cert = self.tls_cert,
@@ -480,6 +497,10 @@ pub struct WorkerConfig {
     /// Collect each finished task's exit status (waitpid).
     #[serde(default = "default_true")]
     pub reap_children: bool,
+    /// The runner's debug log: opened once at start (append) and written on every look
+    /// at the queue and every task. Empty: none.
+    #[serde(default)]
+    pub log_file: String,
 }
 
 impl WorkerConfig {
@@ -497,7 +518,11 @@ impl WorkerConfig {
              task = {task:?}\n\
              \n\
              # Wait for each finished task process to collect its exit status.\n\
-             reap_children = {reap}\n",
+             reap_children = {reap}\n\
+             \n\
+             # Debug log, opened once at start and appended to (empty: none).\n\
+             log_file = {log:?}\n",
+                log = self.log_file,
                 queue = self.queue_dir,
                 poll = self.poll_interval_ms,
                 rate = self.tasks_per_sec,
@@ -641,6 +666,7 @@ mod tests {
             tls_cert: String::new(),
             tls_key: String::new(),
             cache_mb: 0,
+            spool_dir: String::new(),
         }
     }
 
@@ -655,7 +681,7 @@ mod tests {
         assert_eq!(Workload::parse_config("loadgen", &l.render_config("lg")).unwrap(), l);
         let p = Workload::Proxy(ProxyConfig { listen: "0.0.0.0:80".into(), upstream: "api:8080".into(), upstream_timeout_ms: 250, upstream_keepalive_secs: 75 });
         assert_eq!(Workload::parse_config("proxy", &p.render_config("lb")).unwrap(), p);
-        let w = Workload::Worker(WorkerConfig { queue_dir: "/var/spool/q".into(), poll_interval_ms: 0, tasks_per_sec: 4, task: "date".into(), reap_children: false });
+        let w = Workload::Worker(WorkerConfig { queue_dir: "/var/spool/q".into(), poll_interval_ms: 0, tasks_per_sec: 4, task: "date".into(), reap_children: false, log_file: "/var/lib/jobs/debug.log".into() });
         assert_eq!(Workload::parse_config("worker", &w.render_config("jobs")).unwrap(), w);
         let k = Workload::KubeProxy(KubeProxyConfig {
             service: "default/web".into(),

@@ -148,3 +148,36 @@ fn zombie_storm_from_outside() {
     assert_eq!(v["passed"], true, "{v}");
     d.stop_clean(&id);
 }
+
+#[test]
+fn disk_full_from_outside() {
+    if !privileged_or_skip("disk_full_from_outside") {
+        return;
+    }
+    let d = TestDaemon::start("diskfull");
+    let id = d.drill_json(&["start", "disk-full", "--json"], 0)["drill"]["id"].as_str().unwrap().to_string();
+    let client = format!("drill-{id}-client");
+    // The learner's view: df reads the host's own 32 MiB disk full, du finds almost
+    // nothing, lsof names the deleted file and its holder; the machine's disk is not it.
+    let df = host_sh(&d, &id, "api", "df -P / | tail -1");
+    let f: Vec<&str> = df.split_whitespace().collect();
+    assert_eq!((f[0], f[3], f[4]), ("tmpfs", "0", "100%"), "{df}");
+    assert!(f[1].parse::<u64>().unwrap() <= 32 << 10, "the host's disk is its 32 MiB: {df}");
+    let du_kib: u64 = host_sh(&d, &id, "api", "du -xsk / | cut -f1").trim().parse().unwrap();
+    assert!(du_kib < 1024, "du finds {du_kib} KiB on a full 32 MiB disk");
+    let lsof = host_sh(&d, &id, "api", "lsof -nP +L1 2>/dev/null || true");
+    assert!(lsof.contains("/srv/jobs/debug.log (deleted)") && lsof.contains("jobs"), "{lsof}");
+    // From the client: requests answer 500 (curl sees the status).
+    let code = std::process::Command::new("ip").args(["netns", "exec", &client, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "1", "http://10.77.0.2:8080/"]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&code.stdout), "500");
+    let v = d.drill_json(&["submit", &id, "--json"], 1);
+    assert_eq!(v["passed"], false, "{v}");
+    // The fix: truncate the file through the holder's descriptor.
+    host_sh(&d, &id, "api", "for fd in /proc/[0-9]*/fd/*; do [ \"$(readlink \"$fd\")\" = '/srv/jobs/debug.log (deleted)' ] && : > \"$fd\"; done; true");
+    let used = host_sh(&d, &id, "api", "df -P / | tail -1 | awk '{print $5}'");
+    assert!(used.trim().trim_end_matches('%').parse::<u32>().unwrap() < 10, "{used}");
+    assert_eq!(curl_ok(&client, "http://10.77.0.2:8080/", 10), 10);
+    let v = d.drill_json(&["submit", &id, "--json"], 0);
+    assert_eq!(v["passed"], true, "{v}");
+    d.stop_clean(&id);
+}

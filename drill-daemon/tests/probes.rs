@@ -42,7 +42,7 @@ fn probes_see_exactly_what_was_caused_and_only_there() {
     for p in info["probes"].as_array().unwrap() {
         assert_eq!(p["loaded"], true, "probe {} did not load: {}", p["name"], p["error"]);
     }
-    assert_eq!(info["probes"].as_array().unwrap().len(), 10, "every program of the object");
+    assert_eq!(info["probes"].as_array().unwrap().len(), 11, "every program of the object");
     let id = start(&d, "a.toml");
     let other = start(&d, "b.toml");
     let (client, server) = (format!("drill-{id}-client"), format!("drill-{id}-server"));
@@ -165,6 +165,31 @@ impl Drop for MemCgroup {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+#[test]
+fn enospc_in_a_host_is_seen_there() {
+    if !privileged_or_skip("enospc_in_a_host_is_seen_there") {
+        return;
+    }
+    let d = TestDaemon::start("enospc");
+    let id = start(&d, "oom.toml");
+    let server = format!("drill-{id}-server");
+    // In the server's network namespace and a mount namespace of its own: a 64 KiB tmpfs
+    // filled by dd, whose last write fails with ENOSPC (one failed call), then a second
+    // writer that fails at once. Nothing of the machine is mounted or written.
+    let script = "d=$(mktemp -d); mount -t tmpfs -o size=64k drill-test \"$d\"; \
+                  dd if=/dev/zero of=\"$d/a\" bs=4k count=64 2>/dev/null; r1=$?; \
+                  echo x > \"$d/b\"; r2=$?; umount \"$d\"; rmdir \"$d\"; echo $r1 $r2";
+    let out = std::process::Command::new("nsenter").arg(format!("--net=/run/netns/{server}")).args(["unshare", "--mount", "--propagation", "private", "sh", "-c", script]).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert_eq!(said, "1 1", "dd and echo both fail on the full tmpfs: {out:?}");
+    let c = counters(&d, &id);
+    let n = host(&c, "server")["enospc"].as_u64().unwrap();
+    // dd's failing write, and the shell's write (or its open) of `b`: at least 2.
+    assert!(n >= 2, "ENOSPC returns seen in server: {c}");
+    assert_eq!(host(&c, "client")["enospc"], 0, "{c}");
+    d.drill_json(&["stop", &id, "--json"], 0);
 }
 
 #[test]

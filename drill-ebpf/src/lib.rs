@@ -67,6 +67,7 @@ pub const PROGRAMS: &[ProbeProgram] = &[
     ProbeProgram { program: "drill_rtt", tracepoint: "tcp_probe", describes: "smoothed RTT (tcp:tcp_probe)", btf: true },
     ProbeProgram { program: "drill_exec", tracepoint: "sched_process_exec", describes: "processes started (sched:sched_process_exec)", btf: false },
     ProbeProgram { program: "drill_oom", tracepoint: "mark_victim", describes: "OOM kills (oom:mark_victim)", btf: false },
+    ProbeProgram { program: "drill_enospc", tracepoint: "sys_exit", describes: "system calls failing with ENOSPC (raw_syscalls:sys_exit)", btf: false },
     ProbeProgram { program: "drill_cmd", tracepoint: "sched_process_exec", describes: "commands run in hosts (sched:sched_process_exec)", btf: false },
     ProbeProgram { program: "drill_cmd_exit", tracepoint: "sched_process_exit", describes: "how those commands ended (sched:sched_process_exit)", btf: false },
 ];
@@ -213,6 +214,8 @@ pub mod kinds {
     pub const RST_RECEIVED: u16 = 4;
     pub const OOM_KILL: u16 = 5;
     pub const EXEC: u16 = 6;
+    /// A system call that returned -ENOSPC.
+    pub const ENOSPC: u16 = 7;
 }
 
 /// Key of `event_counts` (`struct drill_event_key`); the value is a u64 count.

@@ -1,4 +1,4 @@
-//! The counting checks: `drops`, `retransmits`, `resets` and `oom-kills`. At most `max`
+//! The counting checks: `drops`, `retransmits`, `resets`, `oom-kills` and `enospc`. At most `max`
 //! events of a kind on a host (and port) during the window.
 
 use super::{Check, Counted, Env, Kind, shape};
@@ -19,6 +19,8 @@ pub const RETRANSMITS: Kind = Kind {
 };
 pub const RESETS: Kind = Kind { shape: shape("resets", &[HOST, PORT, key("direction", Ty::Str, "\"sent\"", "sent (default) or received"), MAX]), build: |e, env| build(e, env, "resets") };
 pub const OOM_KILLS: Kind = Kind { shape: shape("oom-kills", &[HOST, MAX]), build: |e, env| build(e, env, "oom-kills") };
+/// System calls of the host's processes that returned ENOSPC (a full disk).
+pub const ENOSPC: Kind = Kind { shape: shape("enospc", &[HOST, MAX]), build: |e, env| build(e, env, "enospc") };
 
 fn build(e: &mut Entry, env: &Env, k: &str) -> Option<Check> {
     let name = e.str("name").map(|n| n.into_inner());
@@ -54,6 +56,7 @@ fn counted(e: &mut Entry, k: &str) -> Option<Counted> {
         "drops" => Counted::Drops { reason: e.str("reason").map(|r| r.get_ref().trim_start_matches("SKB_DROP_REASON_").to_ascii_uppercase()) },
         "retransmits" => Counted::Retransmits,
         "oom-kills" => Counted::OomKills,
+        "enospc" => Counted::Enospc,
         _ => match e.str("direction") {
             None => Counted::ResetsSent,
             Some(d) if d.get_ref() == "sent" => Counted::ResetsSent,

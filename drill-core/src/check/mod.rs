@@ -31,7 +31,7 @@ pub struct Kind {
 }
 
 /// Every check kind, one line each.
-pub const KINDS: &[Kind] = &[tcp_state_dwell::KIND, http_slo::KIND, count::DROPS, count::RETRANSMITS, count::RESETS, count::OOM_KILLS, counter::KIND, processes::ZOMBIES, processes::PROCESS_CPU];
+pub const KINDS: &[Kind] = &[tcp_state_dwell::KIND, http_slo::KIND, count::DROPS, count::RETRANSMITS, count::RESETS, count::OOM_KILLS, count::ENOSPC, counter::KIND, processes::ZOMBIES, processes::PROCESS_CPU];
 
 const NAMES: [&str; KINDS.len()] = {
     let mut out = [""; KINDS.len()];
@@ -158,6 +158,8 @@ pub enum Counted {
     ResetsSent,
     ResetsReceived,
     OomKills,
+    /// System calls that returned ENOSPC.
+    Enospc,
 }
 
 impl Counted {
@@ -169,6 +171,7 @@ impl Counted {
             Counted::ResetsSent => "resets sent".into(),
             Counted::ResetsReceived => "resets received".into(),
             Counted::OomKills => "OOM kills".into(),
+            Counted::Enospc => "system calls failed with ENOSPC (disk full)".into(),
         }
     }
 }

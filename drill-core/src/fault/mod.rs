@@ -9,6 +9,7 @@
 
 mod common;
 mod delay;
+mod deleted_file;
 mod dnat;
 mod ebpf_drop;
 mod mtu;
@@ -57,6 +58,7 @@ pub const KINDS: &[Kind] = &[
     delay::KIND,
     ebpf_drop::KIND,
     resolv_conf::KIND,
+    deleted_file::KIND,
 ];
 
 const NAMES: [&str; KINDS.len()] = {
@@ -138,6 +140,8 @@ pub enum Fault {
     EbpfDrop { host: String, interface: String, egress: bool, proto: Option<String>, dport: Option<u16>, from: Option<NftSource>, loss: f64 },
     /// The host's /etc/resolv.conf written from `dns` instead of its healthy `dns` key.
     ResolvConf { host: String, dns: crate::resolv::HostDns },
+    /// `path`, held open by `service`, fills the host's disk and is deleted by name.
+    DeletedOpenFile { host: String, service: String, path: String },
 }
 
 /// Parses a tc-style rate: "10mbit", "500kbit", "1gbit", "64000bit".
@@ -284,6 +288,7 @@ impl Fault {
             }
             Fault::Nft { host, rule } => format!("nftables on {host} (table inet filter, {}): {}", rule.hook.name(), rule.describe()),
             Fault::Sysctl { host, key, value } => format!("sysctl on {host}: {key} = {value}"),
+            Fault::DeletedOpenFile { host, service, path } => format!("deleted-open-file on {host}: {path} fills the disk, deleted while {service} holds it open"),
             Fault::ResolvConf { host, dns } => {
                 let mut d = format!("resolv.conf on {host}: nameserver {}", dns.nameservers.join(" "));
                 if !dns.search.is_empty() {

@@ -115,6 +115,12 @@ pub enum Mechanism {
     ResolvConf {
         text: String,
     },
+    /// Once `service` holds `path` open: appended to until the host's disk is full, then
+    /// unlinked (the holder keeps the blocks).
+    DeletedOpenFile {
+        service: String,
+        path: String,
+    },
     Mtu {
         interface: String,
         mtu: u32,
@@ -256,6 +262,7 @@ impl fmt::Display for Mechanism {
                 let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
                 write!(f, "/etc/resolv.conf written before the host starts: {}", lines.join("; "))
             }
+            Mechanism::DeletedOpenFile { service, path } => write!(f, "once {service} holds {path} open: appended to until the host's disk is full, then unlinked"),
             Mechanism::Mtu { interface, mtu } => write!(f, "ip link set {interface} mtu {mtu} (netlink)"),
             Mechanism::RouteRemove { to } => write!(f, "route {} deleted (netlink)", to.map_or_else(|| "default".to_string(), |c| c.to_string())),
             Mechanism::Tbf { interface, rate_bps } => write!(f, "tc qdisc replace dev {interface} root tbf rate {}kbit", rate_bps / 1000),
@@ -368,7 +375,8 @@ fn step(cx: &Cx, backends: Backends) -> Result<FaultStep, PlanError> {
         | Fault::Delay { host, .. }
         | Fault::Dnat { host, .. }
         | Fault::EbpfDrop { host, .. }
-        | Fault::ResolvConf { host, .. } => host.clone(),
+        | Fault::ResolvConf { host, .. }
+        | Fault::DeletedOpenFile { host, .. } => host.clone(),
     };
     let (mechanism, measure) = match cx.fault {
         Fault::ServiceConfig { service, set, faulty, .. } => (
@@ -379,6 +387,10 @@ fn step(cx: &Cx, backends: Backends) -> Result<FaultStep, PlanError> {
             let text = cx.plan.hosts.iter().find(|h| h.name == host).map(|h| h.resolv_conf.clone()).unwrap_or_default();
             (Mechanism::ResolvConf { text }, Measure::ReadBack { what: "the host's /etc/resolv.conf, as every lookup in it reads it".into() })
         }
+        Fault::DeletedOpenFile { service, path, .. } => (
+            Mechanism::DeletedOpenFile { service: service.clone(), path: path.clone() },
+            Measure::ReadBack { what: format!("statfs of the host's disk shows no free block, and {service}'s /proc/PID/fd shows {path} (deleted)") },
+        ),
         Fault::Sysctl { key, value, .. } => (Mechanism::Sysctl { key: key.clone(), value: value.clone() }, Measure::ReadBack { what: format!("{key} in the host's network namespace") }),
         Fault::Mtu { interface, mtu, .. } => (Mechanism::Mtu { interface: interface.clone(), mtu: *mtu }, Measure::ReadBack { what: format!("the MTU of {interface} (netlink)") }),
         Fault::RouteRemove { to, .. } => (Mechanism::RouteRemove { to: *to }, Measure::ReadBack { what: "the host's routing table no longer has the route (netlink)".into() }),

@@ -185,9 +185,9 @@ fn a_table_where_a_list_is_wanted_names_both() {
 fn registries_list_every_kind_once_and_the_readme_documents_every_key() {
     assert_eq!(
         FAULT_KINDS,
-        ["service-config", "nft-drop", "nft-reject", "nft-loss", "nft-limit", "nft-conn-limit", "nft-dnat", "sysctl", "mtu", "route-remove", "tc-rate", "delay", "ebpf-drop", "resolv-conf"]
+        ["service-config", "nft-drop", "nft-reject", "nft-loss", "nft-limit", "nft-conn-limit", "nft-dnat", "sysctl", "mtu", "route-remove", "tc-rate", "delay", "ebpf-drop", "resolv-conf", "deleted-open-file"]
     );
-    assert_eq!(CHECK_KINDS, ["tcp-state-dwell", "http-slo", "drops", "retransmits", "resets", "oom-kills", "counter", "zombies", "process-cpu"]);
+    assert_eq!(CHECK_KINDS, ["tcp-state-dwell", "http-slo", "drops", "retransmits", "resets", "oom-kills", "enospc", "counter", "zombies", "process-cpu"]);
     let readme = include_str!("../../../scenarios/README.md");
     let shapes = crate::fault::KINDS.iter().map(|k| &k.shape).chain(crate::check::KINDS.iter().map(|k| &k.shape));
     for s in shapes {

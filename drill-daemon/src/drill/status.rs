@@ -167,6 +167,7 @@ impl<K: Kernel> Drill<K> {
                     kinds::RST_SENT => c.resets_sent += v,
                     kinds::RST_RECEIVED => c.resets_received += v,
                     kinds::OOM_KILL => c.oom_kills += v,
+                    kinds::ENOSPC => c.enospc += v,
                     kinds::EXEC => c.execs += v,
                     _ => {}
                 }

@@ -366,6 +366,10 @@ fn counted_delta(ev: &EventProbe, counted: &Counted, port: Option<u16>, before: 
         *by_what.entry(what).or_default() += delta;
     }
     let seen = by_what.values().sum();
+    if matches!(counted, Counted::OomKills | Counted::Enospc) {
+        // Not by port: nothing to break down.
+        return (seen, Vec::new());
+    }
     let mut breakdown: Vec<(String, u64)> = by_what.into_iter().collect();
     breakdown.sort_by(|x, y| y.1.cmp(&x.1));
     (seen, breakdown)
@@ -386,6 +390,7 @@ fn moved(ev: &EventProbe, before: &Snapshot, after: &Snapshot) -> BTreeMap<Strin
                 kinds::RST_SENT => "resets_sent".into(),
                 kinds::RST_RECEIVED => "resets_received".into(),
                 kinds::OOM_KILL => "oom_kills".into(),
+                kinds::ENOSPC => "enospc".into(),
                 kinds::EXEC => "execs".into(),
                 _ => continue,
             };
@@ -404,6 +409,7 @@ fn required_probe(c: &Check) -> Option<&'static str> {
         Check::Count { counted: Counted::ResetsSent, .. } => "drill_rst_sent",
         Check::Count { counted: Counted::ResetsReceived, .. } => "drill_rst_received",
         Check::Count { counted: Counted::OomKills, .. } => "drill_oom",
+        Check::Count { counted: Counted::Enospc, .. } => "drill_enospc",
         Check::HttpSlo { .. } | Check::Counter { .. } | Check::Processes { .. } => return None,
     };
     Some(drill_ebpf::describes(program))
@@ -418,5 +424,6 @@ fn counted_matches(c: &Counted, port: Option<u16>, k: &EventKey, ev: &EventProbe
         Counted::ResetsSent => k.kind == kinds::RST_SENT && port_ok,
         Counted::ResetsReceived => k.kind == kinds::RST_RECEIVED && port_ok,
         Counted::OomKills => k.kind == kinds::OOM_KILL,
+        Counted::Enospc => k.kind == kinds::ENOSPC,
     }
 }

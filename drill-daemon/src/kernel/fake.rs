@@ -332,6 +332,11 @@ impl Kernel for FakeKernel {
         Ok(self.st().host_files.iter().find(|(h, p, _)| h == host && p == path).map(|(_, _, t)| t.clone()))
     }
 
+    async fn fill_deleted(&self, host: &str, _pid: i32, path: &str, _wait: Duration) -> Result<crate::kernel::linux::disk::DiskFill> {
+        self.call("fill_deleted", format!("{host} {path}"), Some(host), None)?;
+        Ok(crate::kernel::linux::disk::DiskFill { holder_pid: 2, holder: "worker".into(), written_bytes: 60 << 20, disk_bytes: 64 << 20, free_bytes: 0 })
+    }
+
     async fn try_connect(&self, netns: &str, to: SocketAddr, timeout: Duration) -> Result<(Connect, Duration)> {
         self.call("try_connect", format!("{netns} {to}"), None, None)?;
         let st = self.st();

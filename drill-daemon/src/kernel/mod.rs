@@ -137,6 +137,9 @@ pub trait Kernel: Send + Sync + 'static {
     /// A file inside the running host (init `pid`) as the host sees it (e.g.
     /// /etc/resolv.conf); `None` when it does not exist.
     fn host_file(&self, host: &str, pid: i32, path: &str) -> Result<Option<String>>;
+    /// Once a process of the host holds `path` open (waiting up to `wait`): appends to
+    /// it until the host's disk is full, unlinks it, and measures the result.
+    fn fill_deleted(&self, host: &str, pid: i32, path: &str, wait: Duration) -> impl Future<Output = Result<linux::disk::DiskFill>> + Send;
     /// One TCP connection attempt and how long it took to end.
     fn try_connect(&self, netns: &str, to: SocketAddr, timeout: Duration) -> impl Future<Output = Result<(Connect, Duration)>> + Send;
     /// Up to `attempts` connections, each held open, until one does not connect.

@@ -31,6 +31,9 @@ pub async fn run(name: &str, c: HttpdConfig) -> Result<()> {
             c.listen, c.close_on_eof, c.idle_timeout_secs, c.max_open_files, c.backlog, c.cache_mb, c.workers
         ),
     );
+    if !c.spool_dir.is_empty() {
+        let _ = std::fs::create_dir_all(&c.spool_dir);
+    }
     if c.cache_mb > 0 {
         tokio::spawn(warm_cache(name.to_string(), c.cache_mb));
     }
@@ -136,6 +139,31 @@ pub async fn listen(addr: &str, backlog: u32) -> Result<TcpListener> {
     sock.listen(backlog).with_context(|| format!("listening on {addr}"))
 }
 
+/// Queues the request as a job file in `spool_dir` (nothing when empty): a new file
+/// each time, so a full disk fails it at once. A job that cannot be written is removed;
+/// the first failure and every 100th after it go to the service's log.
+fn enqueue(spool_dir: &str, request_line: &str) -> std::io::Result<()> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    static FAILED: AtomicU64 = AtomicU64::new(0);
+    if spool_dir.is_empty() {
+        return Ok(());
+    }
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let n = SEQ.fetch_add(1, Ordering::Relaxed);
+    let path = format!("{spool_dir}/{}{:03}-{}-{n}.job", now.as_secs(), now.subsec_millis(), std::process::id());
+    let job = format!("{{\"received\": {}.{:03}, \"request\": {request_line:?}}}\n", now.as_secs(), now.subsec_millis());
+    let r = std::fs::write(&path, job);
+    if let Err(e) = &r {
+        let _ = std::fs::remove_file(&path);
+        let n = FAILED.fetch_add(1, Ordering::Relaxed);
+        if n % 100 == 0 {
+            super::log("httpd", &format!("writing {path}: {e} ({} requests answered 500 so far)", n + 1));
+        }
+    }
+    r
+}
+
 async fn serve<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(mut stream: S, c: HttpdConfig) {
     let idle = (c.idle_timeout_secs > 0).then(|| Duration::from_secs(c.idle_timeout_secs));
     let mut buf = Vec::with_capacity(1024);
@@ -174,8 +202,11 @@ async fn serve<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(mut stre
                 tokio::time::sleep(Duration::from_millis(c.response_delay_ms)).await;
             }
             let close = head.lines().any(|l| l.to_ascii_lowercase().starts_with("connection:") && l.to_ascii_lowercase().contains("close"));
-            let body = body_for(&head, &c.body);
-            let mut resp = format!("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: {}\r\n\r\n", body.len(), if close { "close" } else { "keep-alive" }).into_bytes();
+            let (status, body) = match enqueue(&c.spool_dir, head.lines().next().unwrap_or("")) {
+                Ok(()) => ("200 OK", body_for(&head, &c.body)),
+                Err(e) => ("500 Internal Server Error", format!("cannot queue the job in {}: {e}\n", c.spool_dir).into_bytes()),
+            };
+            let mut resp = format!("HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: {}\r\n\r\n", body.len(), if close { "close" } else { "keep-alive" }).into_bytes();
             resp.extend_from_slice(&body);
             if stream.write_all(&resp).await.is_err() || close {
                 return;

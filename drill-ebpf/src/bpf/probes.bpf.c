@@ -380,6 +380,22 @@ int drill_oom(struct bpf_raw_tracepoint_args *ctx)
 	return 0;
 }
 
+/* sys_exit(regs, ret): every system call of the machine ends here, so the program
+ * returns at once unless the call failed with ENOSPC (one compare); only then does it
+ * look up the task's network namespace. */
+SEC("raw_tracepoint/sys_exit")
+int drill_enospc(struct bpf_raw_tracepoint_args *ctx)
+{
+	if ((long)ctx->args[1] != -28 /* -ENOSPC */)
+		return 0;
+	const struct task_struct *t = (const struct task_struct *)bpf_get_current_task();
+	__u32 netns = task_netns(t);
+	if (!watched(netns))
+		return 0;
+	count(netns, DRILL_EV_ENOSPC, 0, 0);
+	return 0;
+}
+
 /* 3. The timeline's command capture: every exec and exit of a process whose active PID
  * namespace is a drill host's (`watched_pidns`). The engine's own helpers that only
  * enter a host's network namespace are not in it (DECISIONS.md). */

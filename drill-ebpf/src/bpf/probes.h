@@ -52,6 +52,7 @@ enum {
 	DRILL_EV_RST_RECEIVED = 4,/* tcp:tcp_receive_reset; port = local port */
 	DRILL_EV_OOM_KILL = 5,    /* oom:mark_victim */
 	DRILL_EV_EXEC = 6,        /* sched:sched_process_exec */
+	DRILL_EV_ENOSPC = 7,      /* raw_syscalls:sys_exit returning -ENOSPC */
 };
 
 struct drill_event_key {

@@ -41,6 +41,7 @@ impl<K: Kernel> Drill<K> {
                 Mechanism::Nft { .. } | Mechanism::Dnat { .. } => self.apply_nft(step, tables.entry(host.to_string()).or_default()).await?,
                 Mechanism::Sysctl { key, value } => self.apply_sysctl(host, key, value).await?,
                 Mechanism::ResolvConf { text } => self.read_back_resolv_conf(host, text)?,
+                Mechanism::DeletedOpenFile { service, path } => self.apply_deleted_open_file(host, service, path).await?,
                 Mechanism::Mtu { interface, mtu } => self.apply_mtu(host, interface, *mtu).await?,
                 Mechanism::RouteRemove { to } => self.apply_route_remove(host, *to).await?,
                 Mechanism::Tbf { interface, rate_bps } => self.apply_rate(host, interface, *rate_bps, None).await?,

@@ -13,6 +13,8 @@ use crate::kernel::Kernel;
 
 /// How long a service may take to record the config it runs with after its host is up.
 const RUNNING_CONFIG_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a service may take to open the file a deleted-open-file fault fills.
+const HOLDER_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl<K: Kernel> Drill<K> {
     pub(super) async fn apply_sysctl(&self, host: &str, key: &str, value: &str) -> Result<String> {
@@ -28,6 +30,24 @@ impl<K: Kernel> Drill<K> {
     pub(super) async fn apply_route_remove(&self, host: &str, to: Option<Cidr>) -> Result<String> {
         self.kernel.remove_route(&self.host(host)?.netns, host, to).await?;
         Ok("removed through netlink; checked gone".to_string())
+    }
+
+    /// A deleted-open-file fault: fill the host's disk through the file its holder has
+    /// open, unlink it, and check that the disk is full and the holder keeps it.
+    pub(super) async fn apply_deleted_open_file(&self, host: &str, service: &str, path: &str) -> Result<String> {
+        let what = format!("deleted-open-file on {host}");
+        let pid = self.host(host)?.pid.ok_or_else(|| DrillError::not_measured(what.clone(), host, "the host has no running init"))?;
+        let f = self.kernel.fill_deleted(host, pid, path, HOLDER_TIMEOUT).await?;
+        if f.free_bytes > 0 {
+            return Err(DrillError::did_not_take(what, host, format!("{} bytes of the host's disk are still free after filling {path}", f.free_bytes)));
+        }
+        Ok(format!(
+            "{path} filled with {} MiB and unlinked; the disk ({} MiB) has 0 bytes free; {service} ({}, pid {}) holds {path} (deleted)",
+            f.written_bytes >> 20,
+            f.disk_bytes >> 20,
+            f.holder,
+            f.holder_pid
+        ))
     }
 
     /// A resolv-conf fault was written before the host started: the host's own

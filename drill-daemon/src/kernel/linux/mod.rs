@@ -22,6 +22,7 @@ use crate::error::{DrillError, Result};
 use crate::host::{self, HostSpec, Spawner};
 use crate::probes::Probes;
 
+pub mod disk;
 pub mod faults;
 pub mod netns;
 pub mod nft;
@@ -359,6 +360,10 @@ impl Kernel for LinuxKernel {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(DrillError::kernel(format!("reading {path} in the host ({full})"), Some(host), None, anyhow::Error::from(e))),
         }
+    }
+
+    async fn fill_deleted(&self, host: &str, pid: i32, path: &str, wait: Duration) -> Result<disk::DiskFill> {
+        disk::fill_deleted(pid, path, wait).await.map_err(|e| DrillError::kernel(format!("filling the disk with {path}"), Some(host), None, e))
     }
 
     async fn try_connect(&self, netns: &str, to: SocketAddr, timeout: Duration) -> Result<(Connect, Duration)> {
