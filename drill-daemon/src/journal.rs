@@ -71,6 +71,14 @@ fn is_host_init(pid: i32) -> bool {
 pub fn undo(dir: &Path, j: Option<&Journal>) -> Vec<String> {
     let mut errors = Vec::new();
     if let Some(j) = j {
+        // Processes that outlived a crashed daemon in the drill's namespaces (a
+        // measurement's ping, a host init spawned but not yet recorded) keep them and
+        // their cgroups alive: they go first.
+        for ns in &j.netns {
+            if let Err(e) = netns::kill_members(ns, std::time::Duration::from_secs(2)) {
+                errors.push(format!("drill {}: {e:#}", j.drill_id));
+            }
+        }
         for &pid in &j.host_pids {
             if is_host_init(pid)
                 && let Err(e) = host::kill_and_reap(pid, std::time::Duration::from_secs(2))

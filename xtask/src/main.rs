@@ -51,6 +51,13 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// The long forms of the robustness tests (as root): SIGKILL of drilld at random
+    /// moments of start, submit, stop and idle, then reset or restart, `cycles` times
+    /// (CI runs 8); prints the clean count and each cycle's recovery time.
+    Soak {
+        #[arg(long, default_value_t = 50)]
+        cycles: u32,
+    },
     /// Fuzz the scenario and pack parsers and validator (proptest, release) for a while.
     Fuzz {
         /// How long, in seconds (each of the fuzz targets gets this long).
@@ -102,6 +109,7 @@ fn main() -> ExitCode {
         Cmd::Test { args } => setup().and_then(|_| test(&args)),
         Cmd::Bench { json } => setup().and_then(|_| bench(json)),
         Cmd::Fuzz { secs } => fuzz(secs),
+        Cmd::Soak { cycles } => setup().and_then(|_| soak(cycles)),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
@@ -236,6 +244,14 @@ fn test(args: &[String]) -> Result<()> {
     // A daemon it starts keeps its (empty: pack test's drills are ephemeral) history in
     // target/, not the machine's /var/lib/drill.
     run_cmd(privileged(drill.to_str().unwrap_or("drill")).arg("pack").arg("test").arg(root().join("scenarios")).env("DRILL_HISTORY", root().join("target/pack-test-history.sqlite")))
+}
+
+fn soak(cycles: u32) -> Result<()> {
+    if !is_root() {
+        bail!("xtask soak kills and recovers drilld as root: run it with sudo");
+    }
+    run_cmd(cargo().args(["build", "--workspace", "--bins"]))?;
+    run_cmd(cargo().args(["test", "-p", "drill-daemon", "--test", "crash", "--", "--nocapture"]).env("DRILL_CRASH_CYCLES", cycles.to_string()).env("DRILL_REQUIRE_PRIVILEGED", "1"))
 }
 
 /// The unit and privileged end-to-end tests (`cargo test --workspace`).

@@ -80,6 +80,43 @@ pub fn delete(name: &str) -> Result<()> {
     std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))
 }
 
+/// Kills (SIGKILL) every process whose network namespace is the named one, this
+/// process excepted, and waits up to `timeout` for them to be gone. After a crash these
+/// are the daemon's helpers that outlived it (a measurement's `ping`, a host init the
+/// journal had not recorded yet): deleting the name alone would leave them running and
+/// the namespace alive. Returns the PIDs killed.
+pub fn kill_members(name: &str, timeout: std::time::Duration) -> Result<Vec<i32>> {
+    use nix::sys::signal::{Signal, kill};
+    let path = netns_path(name);
+    let Ok(meta) = std::fs::metadata(&path) else { return Ok(Vec::new()) };
+    let (dev, ino) = (meta.dev(), meta.ino());
+    let me = std::process::id() as i32;
+    let members = || -> Vec<i32> {
+        std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|&pid| pid != me && std::fs::metadata(format!("/proc/{pid}/ns/net")).is_ok_and(|m| m.dev() == dev && m.ino() == ino))
+            .collect()
+    };
+    let killed = members();
+    for &pid in &killed {
+        let _ = kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+    }
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let left = members();
+        if left.is_empty() {
+            return Ok(killed);
+        }
+        if std::time::Instant::now() > deadline {
+            bail!("processes {left:?} in network namespace {name} did not exit within {timeout:?} after SIGKILL");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
 /// Names of namespaces under /run/netns that start with `prefix`.
 pub fn list_with_prefix(prefix: &str) -> Vec<String> {
     let Ok(rd) = std::fs::read_dir(NETNS_DIR) else {
