@@ -74,6 +74,12 @@ fn step_is_there(d: &TestDaemon, id: &str, plan: &Value, step: &Value) -> Result
             let out = d.drill(&["exec", "--drill", id, step["host"].as_str().unwrap(), "--", "cat", "/etc/resolv.conf"]);
             String::from_utf8_lossy(&out.stdout).trim() == m["text"].as_str().unwrap().trim()
         }
+        // The host's disk full (df inside the host) and the file held open, deleted (lsof).
+        "deleted-open-file" => {
+            let host = step["host"].as_str().unwrap();
+            let sh_in = |c: &str| String::from_utf8_lossy(&d.drill(&["exec", "--drill", id, host, "--", "sh", "-c", c]).stdout).into_owned();
+            sh_in("df -P / | tail -1").split_whitespace().nth(3) == Some("0") && sh_in("lsof -nP +L1 2>/dev/null").contains(&format!("{} (deleted)", m["path"].as_str().unwrap()))
+        }
         "service-config" => true, // read back by the engine from the running service; its config file is checked by the self-tests
         other => return Err(format!("unknown mechanism {other}")),
     };

@@ -53,7 +53,8 @@ enum Cmd {
     },
     /// The long forms of the robustness tests (as root): SIGKILL of drilld at random
     /// moments of start, submit, stop and idle, then reset or restart, `cycles` times
-    /// (CI runs 8); prints the clean count and each cycle's recovery time.
+    /// (CI runs 8), printing the clean count and each recovery's time; then the machine
+    /// snapshot before and after 4 rounds of every built-in scenario (CI runs 8 drills).
     Soak {
         #[arg(long, default_value_t = 50)]
         cycles: u32,
@@ -251,7 +252,15 @@ fn soak(cycles: u32) -> Result<()> {
         bail!("xtask soak kills and recovers drilld as root: run it with sudo");
     }
     run_cmd(cargo().args(["build", "--workspace", "--bins"]))?;
-    run_cmd(cargo().args(["test", "-p", "drill-daemon", "--test", "crash", "--", "--nocapture"]).env("DRILL_CRASH_CYCLES", cycles.to_string()).env("DRILL_REQUIRE_PRIVILEGED", "1"))
+    run_cmd(cargo().args(["test", "-p", "drill-daemon", "--test", "crash", "--", "--nocapture"]).env("DRILL_CRASH_CYCLES", cycles.to_string()).env("DRILL_REQUIRE_PRIVILEGED", "1"))?;
+    // The machine before and after every built-in scenario, 4 rounds (over 100 drills).
+    run_cmd(
+        cargo()
+            .args(["test", "-p", "drill-daemon", "--test", "host_untouched", "--", "--nocapture"])
+            .env("DRILL_UNTOUCHED_ALL", "1")
+            .env("DRILL_UNTOUCHED_ROUNDS", "4")
+            .env("DRILL_REQUIRE_PRIVILEGED", "1"),
+    )
 }
 
 /// The unit and privileged end-to-end tests (`cargo test --workspace`).
