@@ -259,6 +259,10 @@ pub struct HttpdConfig {
     /// a request whose job cannot be written (a full disk) is answered 500. Empty: none.
     #[serde(default)]
     pub spool_dir: String,
+    /// With `spool_dir`: answer 503 while the spool already holds this many jobs (its
+    /// runner has fallen behind or stopped). 0: no limit.
+    #[serde(default)]
+    pub spool_max: u32,
 }
 
 impl HttpdConfig {
@@ -301,9 +305,13 @@ impl HttpdConfig {
              \n\
              # Every request is queued as a job file in this directory for the job runner\n\
              # (empty: none); a request whose job cannot be written is answered 500.\n\
-             spool_dir = {spool_dir:?}\n",
+             spool_dir = {spool_dir:?}\n\
+             \n\
+             # Answer 503 while the spool holds this many jobs (the runner is behind); 0: no limit.\n\
+             spool_max = {spool_max}\n",
                 cache_mb = self.cache_mb,
                 spool_dir = self.spool_dir,
+                spool_max = self.spool_max,
                 backlog = self.backlog,
                 workers = self.workers,
                 tls_cert = self.tls_cert,
@@ -667,6 +675,7 @@ mod tests {
             tls_key: String::new(),
             cache_mb: 0,
             spool_dir: String::new(),
+            spool_max: 0,
         }
     }
 

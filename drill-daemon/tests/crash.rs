@@ -59,8 +59,12 @@ fn netns_inodes(names: &BTreeSet<String>) -> BTreeSet<u64> {
     names.iter().filter_map(|n| std::fs::metadata(format!("/run/netns/{n}")).ok().map(|m| m.ino())).collect()
 }
 
-/// Processes in any of the network namespaces `inos`.
+/// Processes in any of the network namespaces `inos`. Namespace inodes are reused once
+/// freed: one that now belongs to a namespace named by someone else (another test's
+/// drill) is not ours any more.
 fn processes_in(inos: &BTreeSet<u64>) -> Vec<String> {
+    let others: BTreeSet<u64> = std::fs::read_dir("/run/netns").into_iter().flatten().flatten().filter_map(|e| std::fs::metadata(e.path()).ok().map(|m| m.ino())).collect();
+    let inos: BTreeSet<u64> = inos.difference(&others).copied().collect();
     std::fs::read_dir("/proc")
         .into_iter()
         .flatten()

@@ -124,7 +124,7 @@ fn differences(a: &BTreeMap<String, Vec<String>>, b: &BTreeMap<String, Vec<Strin
 const LEARNER: &[&str] = &[
     "ip link set lo mtu 1400; ip addr add 10.99.99.1/32 dev lo; ip route add 10.99.0.0/16 dev lo; ip rule add from 10.99.0.0/16 table 99",
     "sysctl -w net.ipv4.ip_forward=1 net.ipv4.tcp_fin_timeout=7 net.core.somaxconn=77",
-    "sysctl -w vm.swappiness=77; sysctl -w kernel.hostname=pwned; sysctl -w kernel.pid_max=4242",
+    "sysctl -w vm.swappiness=77; sysctl -w kernel.hostname=drill-learner; sysctl -w kernel.printk_ratelimit=7",
     "nft add table inet learner; nft add chain inet learner c '{ type filter hook input priority 0; }'; nft add rule inet learner c counter",
     "tc qdisc add dev lo root tbf rate 1mbit burst 32k latency 50ms",
     "touch /usr/local/drill-learner /etc/drill-learner /root/drill-learner /var/drill-learner; mkdir -p /usr/lib/drill-learner",
@@ -161,9 +161,10 @@ fn the_machine_is_the_same_after_every_built_in_drill_and_a_learners_experiments
                 let id = started["drill"]["id"].as_str().unwrap().to_string();
                 let hosts: Vec<String> = started["drill"]["hosts"].as_array().unwrap().iter().map(|h| h["name"].as_str().unwrap().to_string()).collect();
                 // One shell per host runs them all (each may fail; the rest still run).
-                let all = LEARNER.iter().map(|c| format!("( {c} ) >/dev/null 2>&1")).collect::<Vec<_>>().join("; ");
+                let all = LEARNER.iter().map(|c| format!("( {c} ) >/dev/null 2>&1")).collect::<Vec<_>>().join("; ") + "; echo learner-done";
                 for h in &hosts {
-                    let _ = d.drill(&["exec", "--drill", &id, h, "--", "sh", "-c", &all]);
+                    let out = d.drill(&["exec", "--drill", &id, h, "--", "sh", "-c", &all]);
+                    assert!(String::from_utf8_lossy(&out.stdout).contains("learner-done"), "{sc}: the learner's commands did not run in {h}: {}", String::from_utf8_lossy(&out.stderr));
                 }
                 // Passes and failures mixed: every other drill gets its reference fix.
                 if (i + round) % 2 == 0 {

@@ -178,7 +178,7 @@ fn enospc_in_a_host_is_seen_there() {
     // In the server's network namespace and a mount namespace of its own: a 64 KiB tmpfs
     // filled by dd, whose last write fails with ENOSPC (one failed call), then a second
     // writer that fails at once. Nothing of the machine is mounted or written.
-    let script = "d=$(mktemp -d); mount -t tmpfs -o size=64k drill-test \"$d\"; \
+    let script = "d=$(mktemp -d); mount -t tmpfs -o size=64k drill-test \"$d\" || { rmdir \"$d\"; exit 9; }; \
                   dd if=/dev/zero of=\"$d/a\" bs=4k count=64 2>/dev/null; r1=$?; \
                   echo x > \"$d/b\"; r2=$?; umount \"$d\"; rmdir \"$d\"; echo $r1 $r2";
     let out = std::process::Command::new("nsenter").arg(format!("--net=/run/netns/{server}")).args(["unshare", "--mount", "--propagation", "private", "sh", "-c", script]).output().unwrap();

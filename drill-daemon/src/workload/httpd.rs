@@ -202,9 +202,13 @@ async fn serve<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(mut stre
                 tokio::time::sleep(Duration::from_millis(c.response_delay_ms)).await;
             }
             let close = head.lines().any(|l| l.to_ascii_lowercase().starts_with("connection:") && l.to_ascii_lowercase().contains("close"));
-            let (status, body) = match enqueue(&c.spool_dir, head.lines().next().unwrap_or("")) {
-                Ok(()) => ("200 OK", body_for(&head, &c.body)),
-                Err(e) => ("500 Internal Server Error", format!("cannot queue the job in {}: {e}\n", c.spool_dir).into_bytes()),
+            let backlog = (c.spool_max > 0).then(|| std::fs::read_dir(&c.spool_dir).map(|d| d.count()).unwrap_or(0)).filter(|&n| n >= c.spool_max as usize);
+            let (status, body) = match backlog {
+                Some(n) => ("503 Service Unavailable", format!("the job queue {} is full ({n} jobs waiting for the runner)\n", c.spool_dir).into_bytes()),
+                None => match enqueue(&c.spool_dir, head.lines().next().unwrap_or("")) {
+                    Ok(()) => ("200 OK", body_for(&head, &c.body)),
+                    Err(e) => ("500 Internal Server Error", format!("cannot queue the job in {}: {e}\n", c.spool_dir).into_bytes()),
+                },
             };
             let mut resp = format!("HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: {}\r\n\r\n", body.len(), if close { "close" } else { "keep-alive" }).into_bytes();
             resp.extend_from_slice(&body);

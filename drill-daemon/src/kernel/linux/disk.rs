@@ -8,7 +8,6 @@
 //! machine fills up.
 
 use std::io::Write as _;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -27,7 +26,8 @@ pub struct DiskFill {
 const MAX_FILL: u64 = 2 << 30;
 
 /// The first process of the host whose init is `init` (same mount namespace) with
-/// `path` open, and the fd's link text.
+/// `path` open: its pid and the fd's /proc path (reopening that magic link reaches the
+/// same file without resolving `path` again).
 fn holder(init: i32, path: &str) -> Option<(i32, String)> {
     let mnt = std::fs::read_link(format!("/proc/{init}/ns/mnt")).ok()?;
     for e in std::fs::read_dir("/proc").ok()?.flatten() {
@@ -40,12 +40,17 @@ fn holder(init: i32, path: &str) -> Option<(i32, String)> {
             if let Ok(l) = std::fs::read_link(fd.path()) {
                 let l = l.to_string_lossy().into_owned();
                 if l == path || l == format!("{path} (deleted)") {
-                    return Some((pid, l));
+                    return Some((pid, fd.path().to_string_lossy().into_owned()));
                 }
             }
         }
     }
     None
+}
+
+/// Whether the holder's descriptor shows the file deleted.
+fn held_deleted(fd_path: &str, path: &str) -> bool {
+    std::fs::read_link(fd_path).is_ok_and(|l| l.to_string_lossy() == format!("{path} (deleted)"))
 }
 
 fn comm(pid: i32) -> String {
@@ -70,44 +75,76 @@ fn filler_chunk() -> Vec<u8> {
     out
 }
 
+/// How long the filler keeps taking every block freed after the first ENOSPC: the
+/// host's services free some as they go (a job runner removing the job files queued
+/// before the disk filled); a few of its poll intervals.
+const SETTLE: Duration = Duration::from_millis(1500);
+
+/// Writes `chunk` (then smaller pieces) until the disk refuses even one byte.
+fn top_up(f: &mut std::fs::File, chunk: &[u8], written: &mut u64, path: &str) -> Result<()> {
+    loop {
+        match f.write(chunk) {
+            Ok(0) => break,
+            Ok(n) => *written += n as u64,
+            Err(e) if e.raw_os_error() == Some(nix::errno::Errno::ENOSPC as i32) => break,
+            Err(e) => return Err(anyhow!(e).context(format!("writing {path} in the host"))),
+        }
+        if *written > MAX_FILL {
+            bail!("{path}: the host's disk did not fill after {} MiB: give the host a small disk (`[[hosts]] limits = {{ disk = \"32M\" }}`)", MAX_FILL >> 20);
+        }
+    }
+    for n in [4096usize, 512, 64, 1] {
+        while f.write(&chunk[..n]).map(|w| w > 0).unwrap_or(false) {
+            *written += n as u64;
+        }
+    }
+    Ok(())
+}
+
 pub async fn fill_deleted(init: i32, path: &str, wait: Duration) -> Result<DiskFill> {
+    let path = path.to_string();
+    tokio::task::spawn_blocking(move || fill_deleted_blocking(init, &path, wait)).await.map_err(|e| anyhow!("the filler thread: {e}"))?
+}
+
+fn fill_deleted_blocking(init: i32, path: &str, wait: Duration) -> Result<DiskFill> {
+    use std::os::unix::fs::MetadataExt;
     let deadline = Instant::now() + wait;
-    let (holder_pid, _) = loop {
+    let (holder_pid, fd_path) = loop {
         if let Some(h) = holder(init, path) {
             break h;
         }
         if Instant::now() >= deadline {
             bail!("no process of the host holds {path} open after {} s (the holder must open it at start)", wait.as_secs());
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        std::thread::sleep(Duration::from_millis(20));
     };
-    let full = format!("/proc/{init}/root{path}");
+    // Through the holder's own descriptor: the very file it has open, whatever the path
+    // names meanwhile (never a file of the machine).
+    let mut f = std::fs::OpenOptions::new().append(true).open(&fd_path).with_context(|| format!("opening {path} through {fd_path}"))?;
+    let fs = nix::sys::statvfs::fstatvfs(&f).with_context(|| format!("statfs of {path}"))?;
+    let size = fs.blocks() as u64 * fs.fragment_size() as u64;
+    if size > MAX_FILL {
+        bail!("{path} is on a {} MiB filesystem, not a host's own small disk: give the host `[[hosts]] limits = {{ disk = \"32M\" }}`", size >> 20);
+    }
     let chunk = filler_chunk();
-    let mut f = std::fs::OpenOptions::new().append(true).open(&full).with_context(|| format!("opening {path} in the host ({full})"))?;
     let mut written = 0u64;
-    loop {
-        match f.write(&chunk) {
-            Ok(0) => break,
-            Ok(n) => written += n as u64,
-            Err(e) if e.raw_os_error() == Some(libc_enospc()) => break,
-            Err(e) => return Err(anyhow!(e).context(format!("writing {path} in the host"))),
-        }
-        if written > MAX_FILL {
-            bail!("{path}: the host's disk did not fill after {} MiB: give the host a small disk (`[[hosts]] limits = {{ disk = \"32M\" }}`)", MAX_FILL >> 20);
-        }
+    top_up(&mut f, &chunk, &mut written, path)?;
+    let settle = Instant::now() + SETTLE;
+    while Instant::now() < settle {
+        std::thread::sleep(Duration::from_millis(5));
+        top_up(&mut f, &chunk, &mut written, path)?;
     }
-    // Any partial page left: fill it byte-wise so not one block stays free.
-    for n in [4096usize, 512, 64, 1] {
-        while f.write(&chunk[..n]).map(|w| w > 0).unwrap_or(false) {
-            written += n as u64;
-        }
+    // Unlink by name only if the name still is the held file.
+    let full = format!("/proc/{init}/root{path}");
+    let (held, named) = (f.metadata()?, std::fs::symlink_metadata(&full).with_context(|| format!("{path} in the host"))?);
+    if (held.dev(), held.ino()) != (named.dev(), named.ino()) {
+        bail!("{path} no longer names the file its holder has open: not unlinking it");
     }
-    drop(f);
     std::fs::remove_file(&full).with_context(|| format!("unlinking {path} in the host"))?;
-    let dir = Path::new(&full).parent().ok_or_else(|| anyhow!("{path} has no directory"))?;
-    let st = nix::sys::statvfs::statvfs(dir).with_context(|| format!("statfs of {} in the host", Path::new(path).parent().map(|p| p.display().to_string()).unwrap_or_default()))?;
-    let link = holder(init, path).map(|(_, l)| l);
-    if link.as_deref() != Some(&format!("{path} (deleted)")) {
+    top_up(&mut f, &chunk, &mut written, path)?;
+    let st = nix::sys::statvfs::fstatvfs(&f).with_context(|| format!("statfs of {path}"))?;
+    drop(f);
+    if !held_deleted(&fd_path, path) {
         bail!("after the unlink, {} (pid {holder_pid}) no longer holds {path} open: the blocks were freed", comm(holder_pid));
     }
     Ok(DiskFill {
@@ -119,6 +156,3 @@ pub async fn fill_deleted(init: i32, path: &str, wait: Duration) -> Result<DiskF
     })
 }
 
-fn libc_enospc() -> i32 {
-    nix::errno::Errno::ENOSPC as i32
-}

@@ -87,9 +87,17 @@ pub fn delete(name: &str) -> Result<()> {
 /// the namespace alive. Returns the PIDs killed.
 pub fn kill_members(name: &str, timeout: std::time::Duration) -> Result<Vec<i32>> {
     use nix::sys::signal::{Signal, kill};
+    // Only a drill's own namespace, never the machine's (a damaged journal must not
+    // make this kill every process of the machine).
+    if !name.starts_with("drill-") || name.contains('/') {
+        bail!("refusing to kill the processes of network namespace {name:?}: not a drill's");
+    }
     let path = netns_path(name);
     let Ok(meta) = std::fs::metadata(&path) else { return Ok(Vec::new()) };
     let (dev, ino) = (meta.dev(), meta.ino());
+    if std::fs::metadata("/proc/1/ns/net").is_ok_and(|m| (m.dev(), m.ino()) == (dev, ino)) || std::fs::metadata("/proc/self/ns/net").is_ok_and(|m| (m.dev(), m.ino()) == (dev, ino)) {
+        bail!("refusing to kill the processes of network namespace {name}: it is the machine's");
+    }
     let me = std::process::id() as i32;
     let members = || -> Vec<i32> {
         std::fs::read_dir("/proc")
@@ -100,15 +108,19 @@ pub fn kill_members(name: &str, timeout: std::time::Duration) -> Result<Vec<i32>
             .filter(|&pid| pid != me && std::fs::metadata(format!("/proc/{pid}/ns/net")).is_ok_and(|m| m.dev() == dev && m.ino() == ino))
             .collect()
     };
-    let killed = members();
-    for &pid in &killed {
-        let _ = kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
-    }
+    let mut killed = Vec::new();
     let deadline = std::time::Instant::now() + timeout;
     loop {
+        // Each pass kills what is there now (one may have forked meanwhile).
         let left = members();
         if left.is_empty() {
             return Ok(killed);
+        }
+        for &pid in &left {
+            let _ = kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+            if !killed.contains(&pid) {
+                killed.push(pid);
+            }
         }
         if std::time::Instant::now() > deadline {
             bail!("processes {left:?} in network namespace {name} did not exit within {timeout:?} after SIGKILL");
