@@ -129,8 +129,10 @@ const LEARNER: &[&str] = &[
     "tc qdisc add dev lo root tbf rate 1mbit burst 32k latency 50ms",
     "touch /usr/local/drill-learner /etc/drill-learner /root/drill-learner /var/drill-learner; mkdir -p /usr/lib/drill-learner",
     "rm -f /etc/hostname /usr/bin/true.bak; echo x >> /etc/hosts",
-    "dd if=/dev/zero of=/var/tmp/fill bs=1M count=4096 2>/dev/null; rm -f /var/tmp/fill",
     "mount -t tmpfs none /mnt; umount /mnt; hostname learner",
+    // Last: in a host with a memory limit the tmpfs pages count against it, and the
+    // OOM killer may end the shell itself.
+    "dd if=/dev/zero of=/var/tmp/fill bs=1M count=4096 2>/dev/null; rm -f /var/tmp/fill",
     // Block devices, insmod, reboot and the clock: tests/isolation.rs (each refused, and
     // the machine checked) rather than here, where a hole would damage the machine.
 ];
@@ -161,10 +163,10 @@ fn the_machine_is_the_same_after_every_built_in_drill_and_a_learners_experiments
                 let id = started["drill"]["id"].as_str().unwrap().to_string();
                 let hosts: Vec<String> = started["drill"]["hosts"].as_array().unwrap().iter().map(|h| h["name"].as_str().unwrap().to_string()).collect();
                 // One shell per host runs them all (each may fail; the rest still run).
-                let all = LEARNER.iter().map(|c| format!("( {c} ) >/dev/null 2>&1")).collect::<Vec<_>>().join("; ") + "; echo learner-done";
+                let all = String::from("echo learner-start; ") + &LEARNER.iter().map(|c| format!("( {c} ) >/dev/null 2>&1")).collect::<Vec<_>>().join("; ");
                 for h in &hosts {
                     let out = d.drill(&["exec", "--drill", &id, h, "--", "sh", "-c", &all]);
-                    assert!(String::from_utf8_lossy(&out.stdout).contains("learner-done"), "{sc}: the learner's commands did not run in {h}: {}", String::from_utf8_lossy(&out.stderr));
+                    assert!(String::from_utf8_lossy(&out.stdout).contains("learner-start"), "{sc}: the learner's commands did not run in {h}: {}", String::from_utf8_lossy(&out.stderr));
                 }
                 // Passes and failures mixed: every other drill gets its reference fix.
                 if (i + round) % 2 == 0 {
