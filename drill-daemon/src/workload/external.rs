@@ -61,8 +61,7 @@ impl External {
 /// is the daemon's own message.
 pub fn test_and_record(ext: &External, name: &str, config: &str) -> Result<(), String> {
     let dump = ext.test(config)?;
-    let effective = drill_core::workload::effective_config_path(name);
-    std::fs::write(&effective, dump).map_err(|e| format!("writing {effective}: {e}"))
+    super::record_effective(name, &dump)
 }
 
 /// Entry point of `drilld workload KIND` for an external daemon.

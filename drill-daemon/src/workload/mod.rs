@@ -39,9 +39,8 @@ pub fn main(kind: &str, name: &str, config: &str) -> i32 {
     // A Debian daemon: this process records the config it starts with (the engine's
     // read-back) and becomes it.
     if let Workload::Dnsmasq(c) = &w {
-        let effective = drill_core::workload::effective_config_path(name);
-        if let Err(e) = std::fs::write(&effective, w.render_config(name)) {
-            log(name, &format!("writing {effective}: {e}"));
+        if let Err(e) = record_effective(name, &w.render_config(name)) {
+            log(name, &e);
             return 1;
         }
         return dns::exec(name, config, c);
@@ -65,9 +64,8 @@ pub fn main(kind: &str, name: &str, config: &str) -> i32 {
     };
     // What this process runs with (the host's /run): the engine reads it back to prove a
     // service-config fault took, and checks that behave as a client use it.
-    let effective = drill_core::workload::effective_config_path(name);
-    if let Err(e) = std::fs::write(&effective, w.render_config(name)) {
-        log(name, &format!("writing {effective}: {e}"));
+    if let Err(e) = record_effective(name, &w.render_config(name)) {
+        log(name, &e);
         return 1;
     }
     let r: Result<()> = rt.block_on(async {
@@ -104,6 +102,15 @@ pub fn main(kind: &str, name: &str, config: &str) -> i32 {
 }
 
 /// One log line with a wall-clock timestamp, as services usually write them.
+/// Records the config service `name` runs with (the engine's read-back), whole or not at
+/// all: written beside and renamed into place, so a read never sees it half written (a
+/// service throttled by its host's CPU quota can stop between truncate and write).
+pub fn record_effective(name: &str, text: &str) -> Result<(), String> {
+    let effective = drill_core::workload::effective_config_path(name);
+    let tmp = format!("{effective}.tmp");
+    std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, &effective)).map_err(|e| format!("writing {effective}: {e}"))
+}
+
 pub fn log(name: &str, msg: &str) {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     let secs = now.as_secs();
