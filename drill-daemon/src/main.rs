@@ -56,6 +56,14 @@ enum Cmd {
         #[arg(long)]
         config: String,
     },
+    /// The deleted-open-file fault's filler, run by the daemon in the host's cgroup.
+    #[command(hide = true)]
+    FillHeldFile {
+        #[arg(long)]
+        init: i32,
+        #[arg(long)]
+        path: String,
+    },
     #[command(hide = true)]
     Svc {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -113,6 +121,7 @@ fn main() {
         Some(Cmd::HostInit) => host::init_main(),
         Some(Cmd::Workload { kind, name, config }) => std::process::exit(workload::main(&kind, &name, &config)),
         Some(Cmd::Svc { args }) => std::process::exit(host::svc_main(args)),
+        Some(Cmd::FillHeldFile { init, path }) => std::process::exit(drill_daemon::kernel::linux::disk::fill_main(init, &path)),
         Some(Cmd::Reset) => {
             init_tracing();
             let (cleaned, errors) = journal::recover(&cli.state_dir);

@@ -24,6 +24,23 @@ pub fn host(e: &mut Entry, env: &Env) -> Result<Option<Spanned<String>>, ()> {
     }
 }
 
+/// The one service named `svc` (on `host` when given); reported when there is none or
+/// several. `what` says what the fault wants it for ("to patch", "to hold the file").
+pub fn service(e: &mut Entry, env: &Env, svc: &Spanned<String>, host: Option<&Spanned<String>>, what: &str) -> Option<crate::model::Service> {
+    let matches: Vec<_> = env.services.iter().filter(|s| &s.name == svc.get_ref() && host.is_none_or(|h| h.get_ref() == &s.host)).collect();
+    match matches.as_slice() {
+        [one] => Some((*one).clone()),
+        [] => {
+            e.err(svc.span(), format!("no service `{}` {what}", svc.get_ref()), "name a service declared in [[services]]");
+            None
+        }
+        _ => {
+            e.err(svc.span(), format!("service `{}` exists on several hosts", svc.get_ref()), "add `host = \"NAME\"` to say which");
+            None
+        }
+    }
+}
+
 /// A port (1-65535); reported when out of range.
 pub fn port(e: &mut Entry, p: &Spanned<i64>) -> Option<u16> {
     model::port(e.cx, p)

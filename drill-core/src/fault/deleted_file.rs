@@ -34,18 +34,7 @@ fn build(e: &mut Entry, env: &Env) -> Option<Fault> {
         e.err(path.span(), format!("`{}` is not on the host's own disk", path.get_ref()), format!("use a path under {}", ON_HOST_DISK.join(", ")));
         return None;
     }
-    let matches: Vec<_> = env.services.iter().filter(|s| &s.name == svc.get_ref() && host.as_ref().is_none_or(|h| h.get_ref() == &s.host)).collect();
-    let target = match matches.as_slice() {
-        [one] => (*one).clone(),
-        [] => {
-            e.err(svc.span(), format!("no service `{}` to hold the file", svc.get_ref()), "name a service declared in [[services]]");
-            return None;
-        }
-        _ => {
-            e.err(svc.span(), format!("service `{}` exists on several hosts", svc.get_ref()), "add `host = \"NAME\"` to say which");
-            return None;
-        }
-    };
+    let target = super::common::service(e, env, &svc, host.as_ref(), "to hold the file")?;
     let (table, kind) = env.service_tables.get(&(target.host.clone(), target.name.clone()))?;
     let held = crate::workload::Workload::from_table(kind, table.clone()).map(|w| w.held_files()).unwrap_or_default();
     if !held.contains(path.get_ref()) {

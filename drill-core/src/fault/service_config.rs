@@ -19,18 +19,7 @@ fn build(e: &mut Entry, env: &Env) -> Option<Fault> {
         e.need("a service-config fault needs `service = \"NAME\"`", "name the service whose config it patches");
         return None;
     };
-    let matches: Vec<_> = env.services.iter().filter(|s| &s.name == svc.get_ref() && host.as_ref().is_none_or(|h| h.get_ref() == &s.host)).collect();
-    let target = match matches.as_slice() {
-        [one] => (*one).clone(),
-        [] => {
-            e.err(svc.span(), format!("no service `{}` to patch", svc.get_ref()), "name a service declared in [[services]]");
-            return None;
-        }
-        _ => {
-            e.err(svc.span(), format!("service `{}` exists on several hosts", svc.get_ref()), "add `host = \"NAME\"` to say which");
-            return None;
-        }
-    };
+    let target = super::common::service(e, env, &svc, host.as_ref(), "to patch")?;
     let (base, kind) = env.service_tables.get(&(target.host.clone(), target.name.clone()))?;
     let mut patched = base.clone();
     workload::merge_tables(&mut patched, &set);

@@ -3,9 +3,12 @@
 //! unlink it, and read the result back the way the learner's tools see it (statfs of
 //! the disk, the holder's `/proc/PID/fd` link ending in ` (deleted)`).
 //!
-//! The daemon writes through `/proc/INIT/root`, so the path is the host's, never the
-//! machine's; the host's disk is its own tmpfs (`limits.disk`), so nothing of the real
-//! machine fills up.
+//! The filler writes through the holder's own descriptor (never a path a symlink could
+//! turn toward the machine), on the host's own disk (its tmpfs, `limits.disk`). It runs
+//! as a helper process (`drilld fill-held-file`) that joins the host's cgroups first, so
+//! the tmpfs pages it writes are charged to the host's memory limit like every other
+//! write of the host (DECISIONS.md); it stays in the machine's PID namespace, out of the
+//! learner's `ps` and of the timeline.
 
 use std::io::Write as _;
 use std::time::{Duration, Instant};
@@ -13,7 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail};
 
 /// What the fault did, as measured afterwards.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DiskFill {
     pub holder_pid: i32,
     pub holder: String,
@@ -101,23 +104,53 @@ fn top_up(f: &mut std::fs::File, chunk: &[u8], written: &mut u64, path: &str) ->
     Ok(())
 }
 
+/// Waits for the holder, then runs the filler in the host's cgroups; its measurement.
 pub async fn fill_deleted(init: i32, path: &str, wait: Duration) -> Result<DiskFill> {
-    let path = path.to_string();
-    tokio::task::spawn_blocking(move || fill_deleted_blocking(init, &path, wait)).await.map_err(|e| anyhow!("the filler thread: {e}"))?
-}
-
-fn fill_deleted_blocking(init: i32, path: &str, wait: Duration) -> Result<DiskFill> {
-    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::process::CommandExt;
     let deadline = Instant::now() + wait;
-    let (holder_pid, fd_path) = loop {
-        if let Some(h) = holder(init, path) {
-            break h;
-        }
+    while holder(init, path).is_none() {
         if Instant::now() >= deadline {
             bail!("no process of the host holds {path} open after {} s (the holder must open it at start)", wait.as_secs());
         }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (cgroups, _) = crate::host::entry_limits(init)?;
+    let mut cmd = std::process::Command::new("/proc/self/exe");
+    cmd.args(["fill-held-file", "--init", &init.to_string(), "--path", path]).stdin(std::process::Stdio::null());
+    // SAFETY: between fork and exec the child only writes to already-open files.
+    unsafe {
+        cmd.pre_exec(move || {
+            for f in &cgroups {
+                nix::unistd::write(f, b"0").map_err(std::io::Error::from)?;
+            }
+            Ok(())
+        });
+    }
+    let out = tokio::process::Command::from(cmd).output().await.context("running the filler (drilld fill-held-file)")?;
+    if !out.status.success() {
+        bail!("{}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    serde_json::from_slice(&out.stdout).context("the filler's report")
+}
+
+/// `drilld fill-held-file`: fills, unlinks, prints the [`DiskFill`] as JSON (exit 0) or
+/// the error on stderr (exit 1).
+pub fn fill_main(init: i32, path: &str) -> i32 {
+    match fill_held(init, path) {
+        Ok(f) => {
+            println!("{}", serde_json::to_string(&f).unwrap_or_default());
+            0
+        }
+        Err(e) => {
+            eprintln!("{e:#}");
+            1
+        }
+    }
+}
+
+fn fill_held(init: i32, path: &str) -> Result<DiskFill> {
+    use std::os::unix::fs::MetadataExt;
+    let (holder_pid, fd_path) = holder(init, path).ok_or_else(|| anyhow!("no process of the host holds {path} open"))?;
     // Through the holder's own descriptor: the very file it has open, whatever the path
     // names meanwhile (never a file of the machine).
     let mut f = std::fs::OpenOptions::new().append(true).open(&fd_path).with_context(|| format!("opening {path} through {fd_path}"))?;
