@@ -12,7 +12,6 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::os::unix::fs::MetadataExt;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -118,14 +117,14 @@ fn sigkill_at_random_moments_then_reset_or_restart_leaves_nothing() {
         let scenario = scenarios[i % scenarios.len()];
         let phase = phases[(i / scenarios.len() + i) % phases.len()];
         let (child, wait_ms) = match phase {
-            "start" => (Some(d.drill_cmd(&["start", scenario, "--json"])), rand::random_range(0..1500)),
+            "start" => (Some(d.drill_background(&["start", scenario, "--json"])), rand::random_range(0..1500)),
             "submit" => {
                 let id = started(&d, scenario);
-                (Some(d.drill_cmd(&["submit", &id, "--json"])), rand::random_range(0..6000))
+                (Some(d.drill_background(&["submit", &id, "--json"])), rand::random_range(0..6000))
             }
             "stop" => {
                 let id = started(&d, scenario);
-                (Some(d.drill_cmd(&["stop", &id, "--json"])), rand::random_range(0..300))
+                (Some(d.drill_background(&["stop", &id, "--json"])), rand::random_range(0..300))
             }
             _ => {
                 started(&d, scenario);
@@ -158,26 +157,4 @@ fn sigkill_at_random_moments_then_reset_or_restart_leaves_nothing() {
     }
     drop(d);
     eprintln!("crash cycles: {clean} of {cycles} clean\n  {}", figures.join("\n  "));
-}
-
-trait Spawned {
-    fn drill_cmd(&self, args: &[&str]) -> std::process::Child;
-}
-
-impl Spawned for TestDaemon {
-    /// The CLI started in the background against this daemon.
-    fn drill_cmd(&self, args: &[&str]) -> std::process::Child {
-        Command::new(drill_bin())
-            .arg("--socket")
-            .arg(&self.socket)
-            .args(args)
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            // A CLI whose daemon died under it would start one of its own (on demand, with
-            // the default state directory): not here, where the test owns the daemon.
-            .env("DRILLD", "/nonexistent/drilld-not-started-by-the-crash-test")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("running drill")
-    }
 }

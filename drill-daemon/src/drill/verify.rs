@@ -356,19 +356,24 @@ impl<K: Kernel> Drill<K> {
 /// What a counting check counts between two snapshots of one host: the total and a
 /// breakdown (by drop reason or port), largest first.
 fn counted_delta(ev: &EventProbe, counted: &Counted, port: Option<u16>, before: Option<&BTreeMap<EventKey, u64>>, after: Option<&BTreeMap<EventKey, u64>>) -> (u64, Vec<(String, u64)>) {
+    // Drops break down by reason, retransmissions and resets by port; OOM kills and
+    // ENOSPC returns have neither.
     let mut by_what: BTreeMap<String, u64> = BTreeMap::new();
+    let mut seen = 0;
     for (k, v) in after.into_iter().flatten() {
         let delta = v.saturating_sub(before.and_then(|b| b.get(k)).copied().unwrap_or(0));
         if delta == 0 || !counted_matches(counted, port, k, ev) {
             continue;
         }
-        let what = if k.kind == kinds::DROP { ev.reason_name(k.reason) } else { format!("port {}", k.port) };
-        *by_what.entry(what).or_default() += delta;
-    }
-    let seen = by_what.values().sum();
-    if matches!(counted, Counted::OomKills | Counted::Enospc) {
-        // Not by port: nothing to break down.
-        return (seen, Vec::new());
+        seen += delta;
+        let what = match k.kind {
+            kinds::DROP => Some(ev.reason_name(k.reason)),
+            kinds::RETRANSMIT | kinds::RST_SENT | kinds::RST_RECEIVED => Some(format!("port {}", k.port)),
+            _ => None,
+        };
+        if let Some(w) = what {
+            *by_what.entry(w).or_default() += delta;
+        }
     }
     let mut breakdown: Vec<(String, u64)> = by_what.into_iter().collect();
     breakdown.sort_by(|x, y| y.1.cmp(&x.1));

@@ -65,28 +65,28 @@ pub async fn run(name: &str, c: KubeProxyConfig) -> Result<()> {
         bail!("nft -f: {}", String::from_utf8_lossy(&out.stderr).trim());
     }
     log(name, &format!("synced service {} ({}:{}/{}): {} endpoint(s): {}", c.service, c.cluster_ip, c.port, c.protocol, c.endpoints.len(), c.endpoints.join(", ")));
-    let (vip, eps) = c.parsed().map_err(|e| anyhow!(e))?;
-    let listed = match Command::new("conntrack").args(["-L", "-p", &c.protocol, "--orig-dst", &vip.to_string(), "--dport", &c.port.to_string()]).stderr(Stdio::null()).output() {
-        Ok(o) => o,
-        Err(e) => {
-            log(name, &format!("cannot clean stale conntrack entries: running conntrack (Debian package conntrack): {e}"));
-            std::future::pending::<()>().await;
-            return Ok(());
-        }
-    };
-    for ep in stale_translations(&String::from_utf8_lossy(&listed.stdout), &eps) {
-        let Ok(out) = Command::new("conntrack")
-            .args(["-D", "-p", &c.protocol, "--orig-dst", &vip.to_string(), "--dport", &c.port.to_string(), "--reply-src", &ep.ip().to_string(), "--reply-port-src", &ep.port().to_string()])
-            .output()
-        else {
-            continue;
-        };
-        // conntrack prints "N flow entries have been deleted" on stderr.
-        let said = String::from_utf8_lossy(&out.stderr);
-        let n = said.split_whitespace().find_map(|w| w.parse::<u64>().ok()).unwrap_or(0);
-        log(name, &format!("removed {n} conntrack entr{} translated to {ep}, no longer an endpoint", if n == 1 { "y" } else { "ies" }));
+    if let Err(e) = clean_stale(name, &c) {
+        log(name, &format!("cannot clean stale conntrack entries: {e}"));
     }
     std::future::pending::<()>().await;
+    Ok(())
+}
+
+/// Deletes the conntrack entries that translate the cluster IP to an address no longer
+/// among the endpoints, one `conntrack -D` per stale endpoint; each count is logged.
+fn clean_stale(name: &str, c: &KubeProxyConfig) -> Result<()> {
+    let (vip, eps) = c.parsed().map_err(|e| anyhow!(e))?;
+    let (vip, port) = (vip.to_string(), c.port.to_string());
+    let listed = Command::new("conntrack").args(["-L", "-p", &c.protocol, "--orig-dst", &vip, "--dport", &port]).stderr(Stdio::null()).output().context("running conntrack (Debian package conntrack)")?;
+    for ep in stale_translations(&String::from_utf8_lossy(&listed.stdout), &eps) {
+        let out = Command::new("conntrack")
+            .args(["-D", "-p", &c.protocol, "--orig-dst", &vip, "--dport", &port, "--reply-src", &ep.ip().to_string(), "--reply-port-src", &ep.port().to_string()])
+            .output()
+            .context("running conntrack -D")?;
+        // conntrack prints "N flow entries have been deleted" on stderr.
+        let n = String::from_utf8_lossy(&out.stderr).split_whitespace().find_map(|w| w.parse::<u64>().ok()).unwrap_or(0);
+        log(name, &format!("removed {n} conntrack entr{} translated to {ep}, no longer an endpoint", if n == 1 { "y" } else { "ies" }));
+    }
     Ok(())
 }
 

@@ -124,6 +124,22 @@ impl TestDaemon {
         Command::new(drill_bin()).arg("--socket").arg(&self.socket).args(args).envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str()))).output().expect("running drill")
     }
 
+    /// The CLI started in the background against this daemon, its output discarded. A
+    /// CLI whose daemon dies under it does not start one of its own (DRILLD points
+    /// nowhere): the test owns the daemon.
+    pub fn drill_background(&self, args: &[&str]) -> std::process::Child {
+        Command::new(drill_bin())
+            .arg("--socket")
+            .arg(&self.socket)
+            .args(args)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("DRILLD", "/nonexistent/drilld-not-started-by-a-test")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("running drill")
+    }
+
     /// Runs the CLI, asserts its exit code, returns stdout parsed as JSON.
     /// Starts the router fixture with `faults` (TOML `[[faults]]` tables) added; returns
     /// the drill id.
