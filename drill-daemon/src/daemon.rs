@@ -18,6 +18,7 @@ use drill_core::scenario::{self, Scenario};
 use tokio::sync::Mutex;
 use tracing::{Instrument, info, info_span, warn};
 
+use crate::api_guard::ApiJson;
 use crate::drill::{Drill, Env, Origin};
 use crate::error::DrillError;
 use crate::journal;
@@ -41,6 +42,89 @@ pub struct Daemon {
     pub sessions: Mutex<BTreeMap<String, Arc<Session>>>,
     /// Where drills are kept once over; `None` when it could not be opened (said at start).
     pub history: Option<Arc<crate::history::Writer>>,
+    /// What drills may take of the machine.
+    pub limits: Limits,
+}
+
+/// The machine-wide caps on what drills take (docs/security.md, "Resource limits"). Each
+/// host is also held to its own cgroup (memory, CPU, pids) and disk size.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Limits {
+    /// Drills running at once.
+    pub max_drills: usize,
+    /// The sum of the running hosts' memory limits (cgroup memory.max; a host's disk is
+    /// a tmpfs charged to it, so it is inside that figure).
+    pub memory_budget: u64,
+}
+
+impl Limits {
+    pub const DEFAULT_MAX_DRILLS: usize = 24;
+
+    /// `DRILL_MAX_DRILLS` and `DRILL_MEMORY_BUDGET` (a size: `8G`, `512M`), else 24 drills
+    /// and three quarters of the machine's memory.
+    pub fn from_env() -> anyhow::Result<Limits> {
+        let max_drills = match std::env::var("DRILL_MAX_DRILLS") {
+            Ok(v) => v.trim().parse::<usize>().ok().filter(|n| *n >= 1).ok_or_else(|| anyhow!("DRILL_MAX_DRILLS={v:?} is not a count of drills (give 1 or more)"))?,
+            Err(_) => Self::DEFAULT_MAX_DRILLS,
+        };
+        let memory_budget = match std::env::var("DRILL_MEMORY_BUDGET") {
+            Ok(v) => parse_size(&v).filter(|b| *b >= 16 << 20).ok_or_else(|| anyhow!("DRILL_MEMORY_BUDGET={v:?} is not a size of at least 16M (write it like 8G or 512M)"))?,
+            Err(_) => mem_total().map(|t| t / 4 * 3).unwrap_or(4 << 30),
+        };
+        Ok(Limits { max_drills, memory_budget })
+    }
+
+    /// Whether a drill of `plan` may start beside `running`; the error says which cap and
+    /// the figures.
+    pub fn admit<'a>(&self, running: impl Iterator<Item = &'a plan::Plan>, plan: &plan::Plan) -> Result<(), DrillError> {
+        let (mut drills, mut committed) = (0usize, 0u64);
+        for p in running {
+            drills += 1;
+            committed += plan_memory(p);
+        }
+        if drills >= self.max_drills {
+            return Err(DrillError::OverLimit { what: "drills".into(), figure: format!("{drills} drills are running, the most this daemon allows (DRILL_MAX_DRILLS={})", self.max_drills) });
+        }
+        let asked = plan_memory(plan);
+        if committed + asked > self.memory_budget {
+            return Err(DrillError::OverLimit {
+                what: "memory".into(),
+                figure: format!(
+                    "drill {} asks {} MiB for its {} hosts, and the running drills' hosts hold {} MiB of the {} MiB budget (DRILL_MEMORY_BUDGET)",
+                    plan.drill_id,
+                    asked >> 20,
+                    plan.hosts.len(),
+                    committed >> 20,
+                    self.memory_budget >> 20
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The memory a drill's hosts may hold together (their cgroups' memory.max).
+fn plan_memory(p: &plan::Plan) -> u64 {
+    let default = crate::host::Isolation::default().limits.memory_bytes;
+    p.hosts.iter().map(|h| h.limits.memory_bytes.unwrap_or(default)).sum()
+}
+
+/// `512M`, `8G`, `1048576`: bytes.
+fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let (num, shift) = match s.char_indices().last()? {
+        (i, 'K' | 'k') => (&s[..i], 10),
+        (i, 'M' | 'm') => (&s[..i], 20),
+        (i, 'G' | 'g') => (&s[..i], 30),
+        _ => (s, 0),
+    };
+    num.trim().parse::<u64>().ok()?.checked_mul(1 << shift)
+}
+
+fn mem_total() -> Option<u64> {
+    let m = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kb: u64 = m.lines().find_map(|l| l.strip_prefix("MemTotal:"))?.trim().trim_end_matches("kB").trim().parse().ok()?;
+    Some(kb << 10)
 }
 
 /// An error as the API answers it: the kind's HTTP status and an [`ErrorBody`] with
@@ -162,19 +246,27 @@ impl Daemon {
         info
     }
 
-    async fn get(&self, id: &str) -> Result<Arc<Drill>, ApiError> {
+    /// The running drill `id` as `peer` may see it: root sees every drill, anyone else
+    /// only their own (another uid's drill answers as if it did not exist).
+    async fn get(&self, id: &str, peer: &Peer) -> Result<Arc<Drill>, ApiError> {
         if !plan::is_drill_id(id) {
             return Err(bad(format!("`{id}` is not a drill id (drill ids are 6 hex digits, e.g. 3fa2c1); `drill status` lists the running drills")));
         }
         let drills = self.drills.lock().await;
-        drills.get(id).cloned().ok_or_else(|| not_running(id, &drills))
+        drills.get(id).filter(|d| peer.may_see(d.origin.owner_uid)).cloned().ok_or_else(|| not_running(id, &drills, peer))
+    }
+
+    /// Stops drill `id` if `peer` may see it.
+    pub async fn stop_as(&self, id: &str, peer: &Peer) -> Result<Vec<String>, ApiError> {
+        self.get(id, peer).await?;
+        self.stop(id).await
     }
 
     pub async fn stop(&self, id: &str) -> Result<Vec<String>, ApiError> {
         let d = {
             let mut drills = self.drills.lock().await;
             let found = drills.remove(id);
-            found.ok_or_else(|| not_running(id, &drills))?
+            found.ok_or_else(|| not_running(id, &drills, &Peer::ROOT))?
         };
         let session = self.sessions.lock().await.remove(id);
         if let Some(s) = session {
@@ -215,7 +307,7 @@ async fn scenarios_h() -> Api<Vec<ScenarioSummary>> {
     Ok(Json(catalog.entries.iter().map(ScenarioSummary::from).collect()))
 }
 
-async fn start_h(State(d): State<Arc<Daemon>>, ConnectInfo(peer): ConnectInfo<Peer>, Json(req): Json<StartRequest>) -> Api<StartResponse> {
+async fn start_h(State(d): State<Arc<Daemon>>, ConnectInfo(peer): ConnectInfo<Peer>, ApiJson(req): ApiJson<StartRequest>) -> Api<StartResponse> {
     let Resolved { scenario, pack, pack_dir } = resolve_scenario(&req, &peer)?;
     let scenario = if req.without_faults { scenario.without_faults() } else { scenario };
     let _serial = d.starting.lock().await;
@@ -224,6 +316,10 @@ async fn start_h(State(d): State<Arc<Daemon>>, ConnectInfo(peer): ConnectInfo<Pe
     let files = read_files(&mut plan, pack_dir.as_deref())?;
     if req.dry_run {
         return Ok(Json(StartResponse { plan, drill: None }));
+    }
+    {
+        let drills = d.drills.lock().await;
+        d.limits.admit(drills.values().map(|x| &x.plan), &plan)?;
     }
     let span = info_span!("drill", id = %id, scenario = %scenario.id, owner = peer.uid);
     let env = Env { state: &d.state, exe: &d.exe, kernel: &d.kernel };
@@ -256,8 +352,9 @@ async fn start_h(State(d): State<Arc<Daemon>>, ConnectInfo(peer): ConnectInfo<Pe
     Ok(Json(StartResponse { plan, drill: Some(info) }))
 }
 
-async fn list_h(State(d): State<Arc<Daemon>>) -> Api<Vec<DrillInfo>> {
-    let drills: Vec<Arc<Drill>> = d.drills.lock().await.values().cloned().collect();
+/// The running drills `peer` may see (root: all; anyone else: their own).
+async fn list_h(State(d): State<Arc<Daemon>>, ConnectInfo(peer): ConnectInfo<Peer>) -> Api<Vec<DrillInfo>> {
+    let drills: Vec<Arc<Drill>> = d.drills.lock().await.values().filter(|x| peer.may_see(x.origin.owner_uid)).cloned().collect();
     let mut v = Vec::new();
     for x in drills {
         v.push(d.info(&x).await);
@@ -265,18 +362,18 @@ async fn list_h(State(d): State<Arc<Daemon>>) -> Api<Vec<DrillInfo>> {
     Ok(Json(v))
 }
 
-async fn status_h(State(d): State<Arc<Daemon>>, UrlPath(id): UrlPath<String>) -> Api<DrillInfo> {
-    let drill = d.get(&id).await?;
+async fn status_h(State(d): State<Arc<Daemon>>, ConnectInfo(peer): ConnectInfo<Peer>, UrlPath(id): UrlPath<String>) -> Api<DrillInfo> {
+    let drill = d.get(&id, &peer).await?;
     Ok(Json(d.info(&drill).await))
 }
 
-async fn stop_h(State(d): State<Arc<Daemon>>, UrlPath(id): UrlPath<String>) -> Api<StopResponse> {
-    let errors = d.stop(&id).await?;
+async fn stop_h(State(d): State<Arc<Daemon>>, ConnectInfo(peer): ConnectInfo<Peer>, UrlPath(id): UrlPath<String>) -> Api<StopResponse> {
+    let errors = d.stop_as(&id, &peer).await?;
     Ok(Json(StopResponse { stopped: vec![id], errors }))
 }
 
-async fn submit_h(State(d): State<Arc<Daemon>>, UrlPath(id): UrlPath<String>) -> Api<SubmitResponse> {
-    let drill = d.get(&id).await?;
+async fn submit_h(State(d): State<Arc<Daemon>>, ConnectInfo(peer): ConnectInfo<Peer>, UrlPath(id): UrlPath<String>) -> Api<SubmitResponse> {
+    let drill = d.get(&id, &peer).await?;
     let verdict = match d.session(&id).await {
         Some(s) => {
             let mut v = s.submit().instrument(info_span!("submit", id = %id)).await?;
@@ -292,14 +389,14 @@ async fn submit_h(State(d): State<Arc<Daemon>>, UrlPath(id): UrlPath<String>) ->
     Ok(Json(SubmitResponse { verdict }))
 }
 
-async fn exec_h(State(d): State<Arc<Daemon>>, UrlPath(id): UrlPath<String>, Json(req): Json<ExecRequest>) -> Api<ExecResponse> {
-    let drill = d.get(&id).await?;
+async fn exec_h(State(d): State<Arc<Daemon>>, ConnectInfo(peer): ConnectInfo<Peer>, UrlPath(id): UrlPath<String>, ApiJson(req): ApiJson<ExecRequest>) -> Api<ExecResponse> {
+    let drill = d.get(&id, &peer).await?;
     drill.host(&req.host)?;
     Ok(Json(drill.exec(&req.host, &req.command, Duration::from_secs(req.timeout_secs)).await?))
 }
 
-async fn solve_h(State(d): State<Arc<Daemon>>, UrlPath(id): UrlPath<String>, Json(req): Json<SolveRequest>) -> Api<SolveResponse> {
-    let drill = d.get(&id).await?;
+async fn solve_h(State(d): State<Arc<Daemon>>, ConnectInfo(peer): ConnectInfo<Peer>, UrlPath(id): UrlPath<String>, ApiJson(req): ApiJson<SolveRequest>) -> Api<SolveResponse> {
+    let drill = d.get(&id, &peer).await?;
     let session = d.session(&id).await;
     if let Some(s) = &session {
         if s.solving_abandons() && !req.abandon {
@@ -321,24 +418,24 @@ async fn solve_h(State(d): State<Arc<Daemon>>, UrlPath(id): UrlPath<String>, Jso
     Ok(Json(SolveResponse { summary: sol.summary.clone(), steps, faults: drill.fault_notes() }))
 }
 
-async fn counters_h(State(d): State<Arc<Daemon>>, UrlPath(id): UrlPath<String>) -> Api<DrillCounters> {
-    let drill = d.get(&id).await?;
+async fn counters_h(State(d): State<Arc<Daemon>>, ConnectInfo(peer): ConnectInfo<Peer>, UrlPath(id): UrlPath<String>) -> Api<DrillCounters> {
+    let drill = d.get(&id, &peer).await?;
     let d2 = drill.clone();
     let mut counters = tokio::task::spawn_blocking(move || d2.counters()).await.map_err(|e| anyhow!(e))?;
     counters.requests = drill.sample_requests().await;
     Ok(Json(counters))
 }
 
-async fn hint_h(State(d): State<Arc<Daemon>>, UrlPath(id): UrlPath<String>) -> Api<HintResponse> {
-    let (index, total, text) = d.get(&id).await?.next_hint();
+async fn hint_h(State(d): State<Arc<Daemon>>, ConnectInfo(peer): ConnectInfo<Peer>, UrlPath(id): UrlPath<String>) -> Api<HintResponse> {
+    let (index, total, text) = d.get(&id, &peer).await?.next_hint();
     if let Some(s) = d.session(&id).await {
         s.hint(index, total);
     }
     Ok(Json(HintResponse { index, total, text }))
 }
 
-async fn tune_h(State(d): State<Arc<Daemon>>, UrlPath((id, n)): UrlPath<(String, usize)>, Json(req): Json<drill_core::api::TuneRequest>) -> Api<drill_core::api::TuneResponse> {
-    let drill = d.get(&id).await?;
+async fn tune_h(State(d): State<Arc<Daemon>>, ConnectInfo(peer): ConnectInfo<Peer>, UrlPath((id, n)): UrlPath<(String, usize)>, ApiJson(req): ApiJson<drill_core::api::TuneRequest>) -> Api<drill_core::api::TuneResponse> {
+    let drill = d.get(&id, &peer).await?;
     if !(0.0..=100.0).contains(&req.percent) {
         return Err(bad(format!("percent {} is impossible: give 0 (pause) to 100", req.percent)));
     }
@@ -346,8 +443,8 @@ async fn tune_h(State(d): State<Arc<Daemon>>, UrlPath((id, n)): UrlPath<(String,
     Ok(Json(drill_core::api::TuneResponse { percent: req.percent, seen: c.seen, matched: c.matched, dropped: c.dropped }))
 }
 
-async fn ack_h(State(d): State<Arc<Daemon>>, UrlPath(id): UrlPath<String>) -> Api<AckResponse> {
-    d.get(&id).await?;
+async fn ack_h(State(d): State<Arc<Daemon>>, ConnectInfo(peer): ConnectInfo<Peer>, UrlPath(id): UrlPath<String>) -> Api<AckResponse> {
+    d.get(&id, &peer).await?;
     let s = d.session(&id).await.filter(|s| s.mode == Mode::Incident).ok_or_else(|| ApiError(DrillError::NotIncident { drill: id.clone() }))?;
     let (acked_secs, already) = s.ack();
     Ok(Json(AckResponse { acked_secs, already }))
@@ -404,7 +501,12 @@ async fn history_h(State(d): State<Arc<Daemon>>, ConnectInfo(peer): ConnectInfo<
     Ok(Json(list))
 }
 
-async fn reset_h(State(d): State<Arc<Daemon>>) -> Api<StopResponse> {
+/// Stops every drill and removes the leftovers of earlier runs: root's alone, since it
+/// acts on every user's drills (`drill stop --all` stops one's own).
+async fn reset_h(State(d): State<Arc<Daemon>>, ConnectInfo(peer): ConnectInfo<Peer>) -> Api<StopResponse> {
+    if !peer.is_root() {
+        return Err(ApiError(DrillError::RootOnly { what: "drill reset".into(), uid: peer.uid }));
+    }
     let stopped: Vec<String> = d.drills.lock().await.keys().cloned().collect();
     let mut errors = d.stop_all().await;
     let (_, e) = journal::recover(&d.state);
@@ -413,7 +515,7 @@ async fn reset_h(State(d): State<Arc<Daemon>>) -> Api<StopResponse> {
 }
 
 pub fn router(d: Arc<Daemon>) -> Router {
-    Router::new()
+    let r = Router::new()
         .route("/v1/info", get(info_h))
         .route("/v1/scenarios", get(scenarios_h))
         .route("/v1/drills", get(list_h).post(start_h))
@@ -428,16 +530,26 @@ pub fn router(d: Arc<Daemon>) -> Router {
         .route("/v1/drills/{id}/record", get(record_h))
         .route("/v1/history", get(history_h))
         .route("/v1/history/{id}", get(record_h))
-        .route("/v1/reset", post(reset_h))
-        .with_state(d)
+        .route("/v1/reset", post(reset_h));
+    // A request that panics, for the test that proves the daemon serves on after one;
+    // only in a daemon started with DRILLD_TEST_HOOKS=1.
+    let r = if std::env::var_os("DRILLD_TEST_HOOKS").is_some_and(|v| v == "1") { r.route("/v1/test/panic", post(panic_h)) } else { r };
+    r.with_state(d).layer(axum::extract::DefaultBodyLimit::max(crate::api_guard::MAX_BODY)).layer(tower_http::catch_panic::CatchPanicLayer::custom(crate::api_guard::panic_response))
+}
+
+async fn panic_h() -> Api<()> {
+    panic!("a request that panics (DRILLD_TEST_HOOKS)")
 }
 
 /// The error for a drill id no running drill has, naming the ones that run.
-fn not_running(id: &str, drills: &BTreeMap<String, Arc<Drill>>) -> ApiError {
-    let running = if drills.is_empty() {
-        "no drills are running; start one with `drill start SCENARIO`".to_string()
+/// (Only those `peer` may see.)
+fn not_running(id: &str, drills: &BTreeMap<String, Arc<Drill>>, peer: &Peer) -> ApiError {
+    let visible: Vec<&str> = drills.iter().filter(|(_, d)| peer.may_see(d.origin.owner_uid)).map(|(k, _)| k.as_str()).collect();
+    let running = if visible.is_empty() {
+        let yours = if peer.is_root() { "" } else { " of yours" };
+        format!("no drills{yours} are running; start one with `drill start SCENARIO`")
     } else {
-        format!("running: {}", drills.keys().map(String::as_str).collect::<Vec<_>>().join(", "))
+        format!("running: {}", visible.join(", "))
     };
     ApiError(DrillError::DrillNotFound { id: id.to_string(), running })
 }
@@ -493,7 +605,8 @@ pub async fn serve(d: Arc<Daemon>, listener: tokio::net::UnixListener, socket: P
             }
         }
     };
-    axum::serve(listener, app.into_make_service_with_connect_info::<Peer>()).with_graceful_shutdown(shutdown).await.context("serving the API")?;
+    crate::api_guard::raise_fd_limit();
+    axum::serve(crate::api_guard::Admission::new(listener), app.into_make_service_with_connect_info::<Peer>()).with_graceful_shutdown(shutdown).await.context("serving the API")?;
     let errs = d.stop_all().await;
     for e in &errs {
         warn!("teardown: {e}");

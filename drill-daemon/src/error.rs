@@ -76,6 +76,18 @@ pub enum DrillError {
     /// Neither running nor in the history (or not the asker's).
     #[error("no drill `{id}` in the history{}", if *.mine_only { " of your uid" } else { "" })]
     RecordNotFound { id: String, mine_only: bool },
+    /// An action only root may take (it acts on every user's drills or on the machine).
+    #[error("{what} is root's to run (it acts on every user's drills); uid {uid} may not")]
+    RootOnly { what: String, uid: u32 },
+    /// A cap on what drills may take of the machine would be passed.
+    #[error("over the limit on {what}: {figure}")]
+    OverLimit { what: String, figure: String },
+    /// A request body over the API's size limit.
+    #[error("the request body is over {limit} bytes, the most the API reads")]
+    BodyTooLarge { limit: usize },
+    /// A request whose handler panicked: the daemon logged it and serves on.
+    #[error("drilld hit a bug answering this request ({0}); it logged it and serves on")]
+    Panicked(String),
     /// Anything else (a bug, or a failure of the daemon's own files).
     #[error("{0:#}")]
     Internal(anyhow::Error),
@@ -135,7 +147,10 @@ impl DrillError {
             DrillError::IncidentRunning { .. } => "incident_running",
             DrillError::NotIncident { .. } => "not_incident",
             DrillError::RecordNotFound { .. } => "record_not_found",
-            DrillError::StartFailed { .. } | DrillError::Internal(_) => "internal",
+            DrillError::RootOnly { .. } => "root_only",
+            DrillError::OverLimit { .. } => "over_limit",
+            DrillError::BodyTooLarge { .. } => "body_too_large",
+            DrillError::StartFailed { .. } | DrillError::Internal(_) | DrillError::Panicked(_) => "internal",
         }
     }
 
@@ -145,11 +160,13 @@ impl DrillError {
             DrillError::DrillNotFound { .. } | DrillError::HostNotFound { .. } | DrillError::FaultNotFound { .. } | DrillError::ScenarioNotFound { .. } => 404,
             DrillError::InvalidScenario(_) | DrillError::BadRequest(_) | DrillError::Unmeasurable(_) => 400,
             DrillError::ProbeMissing { .. } => 412,
-            DrillError::SourceForbidden { .. } => 403,
+            DrillError::SourceForbidden { .. } | DrillError::RootOnly { .. } => 403,
+            DrillError::OverLimit { .. } => 503,
+            DrillError::BodyTooLarge { .. } => 413,
             DrillError::AmbiguousScenario { .. } | DrillError::IncidentRunning { .. } | DrillError::NotIncident { .. } => 409,
             DrillError::RecordNotFound { .. } => 404,
             DrillError::Busy(_) => 503,
-            DrillError::FaultDidNotTake { .. } | DrillError::FaultNotMeasured { .. } | DrillError::Kernel { .. } | DrillError::StartFailed { .. } | DrillError::Internal(_) => 500,
+            DrillError::FaultDidNotTake { .. } | DrillError::FaultNotMeasured { .. } | DrillError::Kernel { .. } | DrillError::StartFailed { .. } | DrillError::Internal(_) | DrillError::Panicked(_) => 500,
         }
     }
 
@@ -164,7 +181,7 @@ impl DrillError {
             DrillError::HostNotFound { drill, host, .. } => Some(format!("drill {drill}, host {host}")),
             DrillError::FaultNotFound { drill, kind, index, .. } => Some(format!("drill {drill}, {kind} fault #{index}")),
             DrillError::ScenarioNotFound { id, .. } | DrillError::AmbiguousScenario { id, .. } => Some(format!("scenario {id}")),
-            DrillError::SourceForbidden { uid } => Some(format!("uid {uid}")),
+            DrillError::SourceForbidden { uid } | DrillError::RootOnly { uid, .. } => Some(format!("uid {uid}")),
             DrillError::IncidentRunning { drill } | DrillError::NotIncident { drill } => Some(format!("drill {drill}")),
             DrillError::RecordNotFound { id, .. } => Some(format!("drill {id}")),
             DrillError::InvalidScenario(errs) => errs.0.first().map(|e| format!("{}:{}:{}", e.file, e.line, e.column)),
@@ -204,6 +221,10 @@ impl DrillError {
             DrillError::IncidentRunning { .. } => "run `drill solve` again and agree (or `drill solve --abandon`); `drill hint` costs fewer points",
             DrillError::NotIncident { .. } => "`drill incident` starts a timed incident that pages you",
             DrillError::RecordNotFound { .. } => "`drill history` lists the drills kept",
+            DrillError::RootOnly { .. } => "run it with sudo, or ask the machine's administrator; `drill stop --all` stops your own drills",
+            DrillError::OverLimit { .. } => "stop a drill (`drill status` lists yours); the caps are DRILL_MAX_DRILLS and DRILL_MEMORY_BUDGET in drilld's environment (docs/security.md)",
+            DrillError::BodyTooLarge { .. } => "send a smaller request; a scenario file is read from its pack directory, not sent whole with its files",
+            DrillError::Panicked(_) => "report it with drilld's log (it names the request); your drills are unaffected",
             _ => return None,
         })
     }

@@ -1,6 +1,7 @@
 //! drilld as a library: the daemon binary (`main.rs`), the benchmarks and the
 //! privileged tests all drive these modules. ARCHITECTURE.md has the module map.
 
+pub mod api_guard;
 pub mod btf;
 pub mod daemon;
 pub mod drill;

@@ -31,6 +31,12 @@ impl Peer {
         self.uid == 0
     }
 
+    /// Whether this peer may see (and act on) a drill `owner` started: root sees every
+    /// drill, anyone else only their own.
+    pub fn may_see(&self, owner: u32) -> bool {
+        self.is_root() || self.uid == owner
+    }
+
     /// `SUDO_UID` as the peer process's environment says it (display only; None when
     /// unset or unreadable, e.g. the process already exited).
     pub fn sudo_uid(&self) -> Option<u32> {

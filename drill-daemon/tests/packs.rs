@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -138,22 +137,6 @@ fn scenarios_are_found_by_pack_and_no_host_can_read_a_pack() {
     assert!(counts.len() == 2 && counts[0] == "0" && counts[1] != "0", "strings /proc/1/exe (exit {code}): {out}");
     d.drill(&["stop", &id]);
     d.drill(&["stop", &id2]);
-}
-
-/// `curl` over the daemon's socket as `uid`: (HTTP status, body).
-fn curl_as(uid: u32, socket: &Path, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
-    let out = Command::new("curl")
-        .args(["-s", "-w", "\n%{http_code}", "--unix-socket"])
-        .arg(socket)
-        .args(["-X", method, "-H", "content-type: application/json", "-d", body])
-        .arg(format!("http://drill{path}"))
-        .uid(uid)
-        .gid(uid)
-        .output()
-        .expect("curl");
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let (body, status) = text.rsplit_once('\n').unwrap_or(("", "0"));
-    (status.trim().parse().unwrap_or(0), serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
 }
 
 /// Whether the host init `pid` may still gain capability `cap` (its bounding set).

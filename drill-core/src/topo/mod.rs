@@ -25,6 +25,10 @@ pub const POOL: (u8, u8) = (200, 255);
 /// Longest interface name Linux accepts (IFNAMSIZ - 1).
 pub const MAX_IFNAME: usize = 15;
 
+/// The most hosts one drill may have (each is a namespace, an init, a cgroup and a
+/// root filesystem; docs/security.md, "Resource limits").
+pub const MAX_HOSTS: usize = 16;
+
 /// Sysctls that exist only once per machine: refused (writing them from a drill
 /// namespace fails with EPERM, and would change the learner's machine).
 pub const GLOBAL_SYSCTLS: &[&str] = &[
@@ -236,6 +240,15 @@ steps = []
 
     fn err(text: &str) -> String {
         parse("t.toml", text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_drill_has_at_most_max_hosts_hosts() {
+        let many: String = (0..super::MAX_HOSTS + 2).map(|i| format!("[[hosts]]\nname = \"x{i}\"\n")).collect();
+        let e = err(&BASE.replace("[[links]]", &format!("{many}[[links]]")));
+        assert!(e.contains("host `x13` is host 17 of 21: a drill has at most 16 hosts"), "{e}");
+        assert_eq!(e.matches("at most 16 hosts").count(), 1, "said once, at the first host over: {e}");
+        assert!(e.contains("t.toml:"), "names the place: {e}");
     }
 
     #[test]

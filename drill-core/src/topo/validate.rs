@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use serde_spanned::Spanned;
 
-use super::{Endpoint, GLOBAL_SYSCTLS, Host, MAX_IFNAME, POOL, RawEndpoint, RawHost, RawLink, RawRoute, RawSwitch, Route, Segment, Validator, Via};
+use super::{Endpoint, GLOBAL_SYSCTLS, Host, MAX_HOSTS, MAX_IFNAME, POOL, RawEndpoint, RawHost, RawLink, RawRoute, RawSwitch, Route, Segment, Validator, Via};
 use crate::model::{self, Cidr};
 
 /// The shapes of the network tables (`[[hosts]]`, a route, `[[links]]`, `[[switches]]`,
@@ -146,6 +146,13 @@ pub(crate) fn validate(v: &mut Validator, raw_hosts: &[RawHost], raw_links: &[Sp
         segments.push(switch(v, &mut ends, s, &mut switch_names));
     }
     overlapping_subnets(v, &ends.given);
+    if let Some(extra) = raw_hosts.get(MAX_HOSTS) {
+        v.err(
+            extra.name.span(),
+            format!("host `{}` is host {} of {}: a drill has at most {MAX_HOSTS} hosts", extra.name.get_ref(), MAX_HOSTS + 1, raw_hosts.len()),
+            "split the scenario, or let one host play several roles (each host costs a namespace, a cgroup and a root filesystem)",
+        );
+    }
     let hosts = raw_hosts.iter().map(|h| host(v, h, &segments, hosts_known, &known)).collect();
     (hosts, segments)
 }

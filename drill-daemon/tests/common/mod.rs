@@ -197,6 +197,21 @@ impl Drop for TestDaemon {
 }
 
 /// Runs a command, returns stdout (asserting success).
+/// `curl` over the daemon's socket as `uid` (gid the same): (HTTP status, body as JSON,
+/// Null when it is not). An empty `body` sends none.
+pub fn curl_as(uid: u32, socket: &Path, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
+    use std::os::unix::process::CommandExt;
+    let mut c = Command::new("curl");
+    c.args(["-s", "-w", "\n%{http_code}", "--unix-socket"]).arg(socket).args(["-X", method]);
+    if !body.is_empty() {
+        c.args(["-H", "content-type: application/json", "--data-binary", body]);
+    }
+    let out = c.arg(format!("http://drill{path}")).uid(uid).gid(uid).output().expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, status) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (status.trim().parse().unwrap_or(0), serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
+}
+
 pub fn sh(cmd: &str) -> String {
     let out = Command::new("sh").arg("-c").arg(cmd).output().unwrap();
     assert!(out.status.success(), "`{cmd}` failed: {}", String::from_utf8_lossy(&out.stderr));
