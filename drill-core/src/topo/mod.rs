@@ -73,6 +73,8 @@ pub(crate) struct RawSwitch {
     name: Spanned<String>,
     subnet: Option<Spanned<String>>,
     mtu: Option<Spanned<i64>>,
+    /// `path_mtu`: what the fabric carries (in range when read).
+    path_mtu: Option<Spanned<i64>>,
     members: Vec<RawEndpoint>,
 }
 
@@ -165,6 +167,10 @@ pub struct Segment {
     /// story, fixed by an underlay no host can reach.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tunnel: Option<Tunnel>,
+    /// A switch's `path_mtu`: the largest packet its fabric carries, a given of the
+    /// story enforced in the switch's own namespace (no host can lift it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_mtu: Option<u32>,
 }
 
 /// A tunnel link: a VXLAN between its two ends over a hidden underlay whose MTU is the
