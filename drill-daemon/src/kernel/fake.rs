@@ -304,7 +304,7 @@ impl Kernel for FakeKernel {
     }
 
     async fn set_path_mtu(&self, netns: &str, switch: &str, ports: &[String], mtu: u32) -> Result<()> {
-        self.call("set_path_mtu", format!("{switch} {netns} ports {} mtu {mtu}", ports.join(",")), None, None)?;
+        self.call("set_path_mtu", format!("{netns} {switch} ports {} mtu {mtu}", ports.join(",")), None, None)?;
         self.st().path_mtu = Some(mtu);
         Ok(())
     }
