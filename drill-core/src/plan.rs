@@ -134,6 +134,11 @@ pub struct PlanSwitch {
     pub name: String,
     pub netns: String,
     pub mtu: Option<u32>,
+    /// The fabric's real path MTU: the `fabric_mtu` classifier (drill-ebpf pathmtu.bpf.c)
+    /// on every port's ingress, in the switch's namespace, drops any frame whose packet
+    /// (a GSO packet's segments) is larger.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_mtu: Option<u32>,
     pub ports: Vec<PlanPort>,
 }
 
@@ -273,7 +278,7 @@ pub fn compile(s: &Scenario, drill_id: &str, slot: u8, backends: Backends) -> Re
                     .enumerate()
                     .map(|(i, m)| PlanPort { host: m.host.clone(), host_if: m.ifname.clone(), port: if m.host.len() <= topo::MAX_IFNAME { m.host.clone() } else { format!("port{i}") } })
                     .collect();
-                switches.push(PlanSwitch { name: name.clone(), netns: netns_name(drill_id, name), mtu: seg.members.iter().filter_map(|m| m.mtu).max(), ports });
+                switches.push(PlanSwitch { name: name.clone(), netns: netns_name(drill_id, name), mtu: seg.members.iter().filter_map(|m| m.mtu).max(), path_mtu: seg.path_mtu, ports });
             }
         }
     }
@@ -470,6 +475,9 @@ impl fmt::Display for Plan {
         for s in &self.switches {
             let ports: Vec<String> = s.ports.iter().map(|p| format!("{}:{}", p.host, p.host_if)).collect();
             writeln!(f, "  switch {} (bridge br0 in netns {}): {}", s.name, s.netns, ports.join(", "))?;
+            if let Some(m) = s.path_mtu {
+                writeln!(f, "    path MTU {m}: the fabric_mtu classifier on every port's ingress (in netns {}) drops larger packets (a GSO packet by its segments)", s.netns)?;
+            }
         }
         writeln!(f, "faults:")?;
         for x in &self.faults {

@@ -167,7 +167,7 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
     }
     let fault_names = authoring::fault_names(&declared, e.cx);
     let window = read_verify(&mut e);
-    let env = check::Env { hosts: &hosts_known, services: &services };
+    let env = check::Env { hosts: &hosts_known, services: &services, segments: &segments };
     let check_tables = e.tables("checks");
     let mut checks = Vec::new();
     let mut guards = Vec::new();

@@ -116,6 +116,13 @@ fn every_builtin_drill_creates_what_its_dry_run_promised() {
         assert_eq!(journaled, want, "{scenario}: journal vs plan");
         let present: BTreeSet<String> = netns_of(&id).into_iter().collect();
         assert_eq!(present, want, "{scenario}: /run/netns vs plan");
+        // A switch's path MTU: fabric_mtu on the ingress of every port, in its namespace.
+        for sw in plan["switches"].as_array().unwrap().iter().filter(|s| s["path_mtu"].is_u64()) {
+            for p in sw["ports"].as_array().unwrap() {
+                let f = in_ns(sw["netns"].as_str().unwrap(), &format!("tc filter show dev {} ingress", p["port"].as_str().unwrap()));
+                assert!(f.contains("fabric_mtu"), "{scenario}: switch {} port {}: no fabric_mtu filter: {f}", sw["name"], p["port"]);
+            }
+        }
         // Every planned fault step is in the kernel, seen with the learner's tools.
         for step in plan["faults"].as_array().unwrap() {
             if let Err(e) = step_is_there(&d, &id, plan, step) {

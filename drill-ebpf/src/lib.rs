@@ -44,6 +44,58 @@ pub struct TcCounters {
     pub dropped: u64,
 }
 
+/// Object file of a switch's path MTU (`src/bpf/pathmtu.bpf.c`): a tc classifier on
+/// every port of a switch that drops frames larger than the fabric carries. Loaded once
+/// per switch (its ports share the program and its maps).
+pub static PATHMTU_OBJ: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/pathmtu.bpf.o"));
+
+/// Names inside [`PATHMTU_OBJ`].
+pub mod pathmtu {
+    pub const PROGRAM: &str = "fabric_mtu";
+    pub const CONFIG: &str = "pathmtu_config";
+    pub const COUNTERS: &str = "pathmtu_counters";
+}
+
+/// `struct pathmtu_config` (pathmtu.h).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PathMtuConfig {
+    /// The largest L3 packet the fabric carries; 0: no limit.
+    pub mtu: u32,
+    pub pad: u32,
+}
+
+/// `struct pathmtu_counters` (pathmtu.h), one per CPU.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PathMtuCounters {
+    /// Frames that entered the fabric.
+    pub seen: u64,
+    /// Frames (a GSO packet counts once) dropped as too big.
+    pub dropped: u64,
+    /// The wire segments those drops stood for.
+    pub dropped_segs: u64,
+    /// The largest packet seen (a GSO packet's segment), L3 bytes.
+    pub largest: u64,
+    /// The largest packet dropped, L3 bytes.
+    pub largest_dropped: u64,
+}
+
+impl PathMtuCounters {
+    /// Sums per-CPU values (largest: the maximum).
+    pub fn merge(self, o: PathMtuCounters) -> PathMtuCounters {
+        PathMtuCounters {
+            seen: self.seen + o.seen,
+            dropped: self.dropped + o.dropped,
+            dropped_segs: self.dropped_segs + o.dropped_segs,
+            largest: self.largest.max(o.largest),
+            largest_dropped: self.largest_dropped.max(o.largest_dropped),
+        }
+    }
+}
+
+unsafe impl aya::Pod for PathMtuConfig {}
+unsafe impl aya::Pod for PathMtuCounters {}
 unsafe impl aya::Pod for TcRule {}
 unsafe impl aya::Pod for TcCounters {}
 
@@ -378,6 +430,8 @@ mod tests {
         assert_eq!(std::mem::size_of::<DwellOpen>(), 24);
         assert_eq!(std::mem::size_of::<TcRule>(), 20);
         assert_eq!(std::mem::size_of::<TcCounters>(), 24);
+        assert_eq!(std::mem::size_of::<PathMtuConfig>(), 8);
+        assert_eq!(std::mem::size_of::<PathMtuCounters>(), 40);
         assert_eq!(std::mem::size_of::<DwellKey>(), 8);
         assert_eq!(std::mem::size_of::<DwellStats>(), 32);
         assert_eq!(std::mem::size_of::<DwellEvent>(), 40);

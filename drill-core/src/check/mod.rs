@@ -8,6 +8,7 @@
 
 mod count;
 mod counter;
+mod fabric;
 mod http_slo;
 pub mod processes;
 pub mod tcp_state_dwell;
@@ -31,7 +32,7 @@ pub struct Kind {
 }
 
 /// Every check kind, one line each.
-pub const KINDS: &[Kind] = &[tcp_state_dwell::KIND, http_slo::KIND, count::DROPS, count::RETRANSMITS, count::RESETS, count::OOM_KILLS, count::ENOSPC, counter::KIND, processes::ZOMBIES, processes::PROCESS_CPU];
+pub const KINDS: &[Kind] = &[tcp_state_dwell::KIND, http_slo::KIND, count::DROPS, count::RETRANSMITS, count::RESETS, count::OOM_KILLS, count::ENOSPC, counter::KIND, processes::ZOMBIES, processes::PROCESS_CPU, fabric::KIND];
 
 const NAMES: [&str; KINDS.len()] = {
     let mut out = [""; KINDS.len()];
@@ -61,6 +62,8 @@ const fn shape(name: &'static str, keys: &'static [Key]) -> Shape {
 pub struct Env<'a> {
     pub hosts: &'a Hosts,
     pub services: &'a [Service],
+    /// Links and switches (a fabric-drops check names a switch).
+    pub segments: &'a [crate::topo::Segment],
 }
 
 /// Reads one `[[checks]]` table; every problem goes to `cx`.
@@ -143,6 +146,8 @@ pub enum Check {
     /// The host's processes (its PID namespace), sampled through the window: zombies at
     /// any moment, or the CPU one process used.
     Processes { name: String, host: String, watch: ProcWatch },
+    /// At most `max` frames dropped by `switch`'s fabric for exceeding its path MTU.
+    FabricDrops { name: String, switch: String, max: u64 },
 }
 
 /// What a counting check counts on its host during the window.
@@ -179,7 +184,7 @@ impl Counted {
 impl Check {
     pub fn name(&self) -> &str {
         match self {
-            Check::TcpStateDwell { name, .. } | Check::HttpSlo { name, .. } | Check::Count { name, .. } | Check::Counter { name, .. } | Check::Processes { name, .. } => name,
+            Check::TcpStateDwell { name, .. } | Check::HttpSlo { name, .. } | Check::Count { name, .. } | Check::Counter { name, .. } | Check::Processes { name, .. } | Check::FabricDrops { name, .. } => name,
         }
     }
 }

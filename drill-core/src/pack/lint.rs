@@ -40,7 +40,7 @@ pub fn needs_traffic(c: &Check) -> bool {
         Check::HttpSlo { .. } | Check::TcpStateDwell { .. } => true,
         Check::Count { max_ratio, .. } => max_ratio.is_some(),
         Check::Counter { min, .. } => min.is_some(),
-        Check::Processes { .. } => false,
+        Check::Processes { .. } | Check::FabricDrops { .. } => false,
     }
 }
 

@@ -187,7 +187,7 @@ fn registries_list_every_kind_once_and_the_readme_documents_every_key() {
         FAULT_KINDS,
         ["service-config", "nft-drop", "nft-reject", "nft-loss", "nft-limit", "nft-conn-limit", "nft-dnat", "sysctl", "mtu", "route-remove", "tc-rate", "delay", "ebpf-drop", "resolv-conf", "deleted-open-file"]
     );
-    assert_eq!(CHECK_KINDS, ["tcp-state-dwell", "http-slo", "drops", "retransmits", "resets", "oom-kills", "enospc", "counter", "zombies", "process-cpu"]);
+    assert_eq!(CHECK_KINDS, ["tcp-state-dwell", "http-slo", "drops", "retransmits", "resets", "oom-kills", "enospc", "counter", "zombies", "process-cpu", "fabric-drops"]);
     let readme = include_str!("../../../scenarios/README.md");
     let shapes = crate::fault::KINDS.iter().map(|k| &k.shape).chain(crate::check::KINDS.iter().map(|k| &k.shape));
     for s in shapes {

@@ -77,6 +77,8 @@ pub(crate) struct RawSwitch {
     name: Spanned<String>,
     subnet: Option<Spanned<String>>,
     mtu: Option<Spanned<i64>>,
+    /// `path_mtu`: what the fabric carries (in range when read).
+    path_mtu: Option<Spanned<i64>>,
     members: Vec<RawEndpoint>,
 }
 
@@ -169,6 +171,10 @@ pub struct Segment {
     /// story, fixed by an underlay no host can reach.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tunnel: Option<Tunnel>,
+    /// A switch's `path_mtu`: the largest packet its fabric carries, a given of the
+    /// story enforced in the switch's own namespace (no host can lift it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_mtu: Option<u32>,
 }
 
 /// A tunnel link: a VXLAN between its two ends over a hidden underlay whose MTU is the
@@ -318,5 +324,41 @@ steps = []
         assert!(e.contains("switch `sw` has 1 member(s)"), "{e}");
         let e = err(&BASE.replace("name = \"sw\"", "name = \"b\""));
         assert!(e.contains("the name `b` is already taken"), "{e}");
+    }
+
+    #[test]
+    fn path_mtu_is_read_in_its_range_and_planned() {
+        let with = |v: &str| BASE.replace("name = \"sw\"", &format!("name = \"sw\"\npath_mtu = {v}"));
+        for bad in ["100", "575", "9001", "-1"] {
+            let e = err(&with(bad));
+            assert!(e.contains("path_mtu") && e.contains("576") && e.contains("9000"), "{bad}: {e}");
+        }
+        // Not below the members' MTU: it would drop nothing.
+        let e = err(&with("1500"));
+        assert!(e.contains("path_mtu 1500 is not below its members' MTU 1500"), "{e}");
+        let e = err(&with("1400").replace("members = [{ host = \"r\" }", "mtu = 1300\nmembers = [{ host = \"r\" }"));
+        assert!(e.contains("not below its members' MTU 1300"), "{e}");
+        let s = parse("t.toml", &with("1400")).unwrap();
+        assert_eq!(s.segments.iter().find(|g| g.switch.as_deref() == Some("sw")).unwrap().path_mtu, Some(1400));
+        let p = plan::compile(&s, "abcdef", 0, Default::default()).unwrap();
+        assert_eq!(p.switches[0].path_mtu, Some(1400));
+        let shown = p.to_string();
+        assert!(shown.contains("path MTU 1400: the fabric_mtu classifier on every port's ingress (in netns drill-abcdef-sw)"), "{shown}");
+        // Without the key the plan says nothing about it (and its JSON holds no key).
+        let p = plan::compile(&parse("t.toml", BASE).unwrap(), "abcdef", 0, Default::default()).unwrap();
+        assert_eq!(p.switches[0].path_mtu, None);
+        assert!(!serde_json::to_string(&p.switches[0]).unwrap().contains("path_mtu"));
+    }
+
+    #[test]
+    fn fabric_drops_names_a_switch_with_a_path_mtu() {
+        let check = "[[checks]]\nkind = \"fabric-drops\"\nswitch = \"sw\"\n";
+        let e = err(&format!("{BASE}{check}"));
+        assert!(e.contains("switch `sw` has no path_mtu"), "{e}");
+        let e = err(&format!("{BASE}{}", check.replace("\"sw\"", "\"nope\"")));
+        assert!(e.contains("there is no switch `nope`") && e.contains("sw"), "{e}");
+        let s = parse("t.toml", &format!("{}{check}max = 2\n", BASE.replace("name = \"sw\"", "name = \"sw\"\npath_mtu = 1400"))).unwrap();
+        let c = s.checks.iter().find(|c| matches!(c, crate::check::Check::FabricDrops { .. })).unwrap();
+        assert_eq!(c, &crate::check::Check::FabricDrops { name: "at most 2 frames over 1400 bytes dropped by switch sw".into(), switch: "sw".into(), max: 2 });
     }
 }

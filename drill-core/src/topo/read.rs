@@ -54,8 +54,19 @@ pub const LINK: Shape = table(
         key("tunnel", Ty::Str, "\"vxlan\"", "a real tunnel instead of a cable: a VXLAN whose underlay lies where no host reaches, carrying exactly `mtu` bytes"),
     ],
 );
-pub const SWITCH: Shape =
-    table("[[switches]]", &[key("name", Ty::Str, "\"sw\"", "the switch's name"), SUBNET, MTU, key("members", Ty::List, "[{ host = \"a\" }, { host = \"b\" }]", "the endpoints it joins")]);
+/// The largest packet a switch's fabric may be made to carry (`path_mtu`).
+pub const PATH_MTU_RANGE: (u32, u32) = (576, 9000);
+pub const SWITCH: Shape = table(
+    "[[switches]]",
+    &[
+        key("name", Ty::Str, "\"sw\"", "the switch's name"),
+        SUBNET,
+        MTU,
+        key("members", Ty::List, "[{ host = \"a\" }, { host = \"b\" }]", "the endpoints it joins"),
+        key("path_mtu", Ty::Int, "1400", "the largest packet (L3 bytes) the fabric really carries, whatever its members' interfaces say (576-9000): larger frames are dropped in the switch without a word")
+            .from(PATH_MTU_RANGE.0 as f64, PATH_MTU_RANGE.1 as f64, "bytes"),
+    ],
+);
 pub const ENDPOINT: Shape = table(
     "an endpoint",
     &[
@@ -144,11 +155,12 @@ pub(crate) fn read_link(cx: &mut Collector, span: Range<usize>, t: &DeTable<'_>)
 pub(crate) fn read_switch(cx: &mut Collector, span: Range<usize>, t: &DeTable<'_>) -> Option<Spanned<RawSwitch>> {
     let mut e = Entry::new(cx, span.clone(), t, &SWITCH, &[]);
     let (subnet, mtu) = (e.str("subnet"), e.int("mtu"));
+    let path_mtu = e.int("path_mtu");
     e.require(&["name", "members"]);
     let mut members = Vec::new();
     for (s, m) in e.tables("members") {
         members.extend(read_endpoint(&mut *e.cx, s, m));
     }
     let name = e.str("name")?;
-    Some(Spanned::new(span, RawSwitch { name, subnet, mtu, members }))
+    Some(Spanned::new(span, RawSwitch { name, subnet, mtu, path_mtu, members }))
 }

@@ -195,7 +195,7 @@ fn link(v: &mut Validator, ends: &mut Ends, l: &Spanned<RawLink>) -> Option<Segm
         }
     }
     let tunnel = tunnel(v, l, seg_mtu);
-    Some(Segment { switch: None, subnet, members: vec![a, b], tunnel })
+    Some(Segment { switch: None, subnet, members: vec![a, b], tunnel, path_mtu: None })
 }
 
 fn switch(v: &mut Validator, ends: &mut Ends, s: &Spanned<RawSwitch>, switch_names: &mut BTreeSet<String>) -> Segment {
@@ -221,7 +221,25 @@ fn switch(v: &mut Validator, ends: &mut Ends, s: &Spanned<RawSwitch>, switch_nam
         }
         members.extend(ends.endpoint(v, m, seg_mtu, subnet));
     }
-    Segment { tunnel: None, switch: Some(name.clone()), subnet, members }
+    let path_mtu = path_mtu(v, s, name, seg_mtu, &members);
+    Segment { tunnel: None, switch: Some(name.clone()), subnet, members, path_mtu }
+}
+
+/// A switch's `path_mtu` (its range is the reader's): below what its members' interfaces
+/// say, or it would change nothing.
+fn path_mtu(v: &mut Validator, s: &RawSwitch, name: &str, seg_mtu: Option<u32>, members: &[Endpoint]) -> Option<u32> {
+    let p = s.path_mtu.as_ref()?;
+    let value = u32::try_from(*p.get_ref()).ok()?;
+    let widest = members.iter().filter_map(|m| m.mtu).chain(seg_mtu).max().unwrap_or(1500);
+    if value >= widest {
+        v.err(
+            p.span(),
+            format!("switch `{name}`: path_mtu {value} is not below its members' MTU {widest}, so it would drop nothing"),
+            format!("give path_mtu less than {widest} (a narrower fabric under wider interfaces), or remove it"),
+        );
+        return None;
+    }
+    Some(value)
 }
 
 /// A host: forwarding, sysctls, routes, NAT.

@@ -45,6 +45,7 @@ impl<K: Kernel> Drill<K> {
         self.watch_hosts()?;
         let splices = self.create_wires(env).await?;
         self.kernel.apply_topology(&self.plan, &splices).await?;
+        self.apply_path_mtus().await?;
         for sp in &splices {
             self.kernel.open_wire(&sp.netns, &sp.host, &sp.iface).await?;
             self.created(Created::Wire(sp.netns.clone()));

@@ -28,6 +28,7 @@ use crate::kernel::linux::LinuxKernel;
 
 mod apply;
 mod commands;
+mod fabric;
 mod fault;
 mod measure;
 mod procs;
@@ -67,6 +68,11 @@ pub enum Created {
         host: String,
         ino: u32,
     },
+    /// A switch's path MTU classifier (its program and maps), by the switch's namespace.
+    PathMtu {
+        switch: String,
+        netns: String,
+    },
     /// An eBPF fault's program and maps.
     TcFault {
         host: String,
@@ -84,6 +90,7 @@ impl Created {
             Created::Wire(w) => format!("closing the delay wire {w}"),
             Created::Host { name, pid } => format!("host {name}: stopping its init {pid}"),
             Created::PidWatch { host, .. } => format!("host {host}: detaching the command capture"),
+            Created::PathMtu { switch, .. } => format!("switch {switch}: releasing the path MTU classifier"),
             Created::TcFault { host, iface, .. } => format!("host {host}: releasing the eBPF fault on {iface}"),
         }
     }
@@ -206,6 +213,7 @@ impl<K: Kernel> Drill<K> {
             let k = self.kernel.as_ref();
             let r = match c {
                 Created::TcFault { netns, iface, .. } => k.forget_tc_fault(netns, iface),
+                Created::PathMtu { netns, .. } => k.forget_path_mtu(netns),
                 Created::Host { name, pid } => k.kill_host(name, *pid),
                 Created::Wire(w) => k.close_wire(w),
                 Created::Watch { ino, .. } => k.unwatch(*ino),

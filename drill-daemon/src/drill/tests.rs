@@ -72,6 +72,7 @@ fn undo_of(call: &str) -> Option<String> {
         "open_wire" => format!("close_wire {a}"),
         "spawn_host" => format!("kill_host {a} "),
         "attach_tc_fault" => format!("forget_tc_fault {a}"),
+        "set_path_mtu" => format!("forget_path_mtu {a}"),
         _ => return None,
     })
 }
@@ -145,6 +146,39 @@ fn faults_apply_in_scenario_order() {
 
 /// For every built-in scenario and every step of its start: fail that step, and
 /// everything created before it (and nothing else) is undone, newest first.
+#[test]
+fn a_switch_path_mtu_is_set_after_the_links_measured_from_outside_and_released_at_teardown() {
+    let k = FakeKernel::new();
+    let state = StateDir::new();
+    let d = start(&k, &builtin("overlay-mtu"), &state).expect("starts on the fake");
+    let calls = k.calls();
+    let set = first(&calls, "set_path_mtu");
+    assert_eq!(calls[set], "set_path_mtu drill-f0f0f0-underlay underlay ports node-a,node-b mtu 1400", "{calls:#?}");
+    assert!(first(&calls, "apply_topology") < set && set < first(&calls, "spawn_host"), "after the links, before the hosts: {calls:#?}");
+    // The measurement: 1400 bytes cross (payload 1372), 1401 are dropped and counted.
+    let after: Vec<&String> = calls[set..].iter().filter(|c| kind(c) == "echo_burst" || kind(c) == "fabric_counters").take(4).collect();
+    assert!(after[0].starts_with("echo_burst drill-f0f0f0-node-a 10.77.0.3 x3 payload 1372"), "{after:#?}");
+    assert_eq!(after[1], "fabric_counters drill-f0f0f0-underlay");
+    assert!(after[2].starts_with("echo_burst drill-f0f0f0-node-a 10.77.0.3 x3 payload 1373"), "{after:#?}");
+    assert_eq!(after[3], "fabric_counters drill-f0f0f0-underlay");
+    k.clear_calls();
+    assert!(d.teardown().is_empty());
+    let undone = k.calls();
+    let forget = first(&undone, "forget_path_mtu");
+    assert_eq!(undone[forget], "forget_path_mtu drill-f0f0f0-underlay");
+    assert!(forget < undone.iter().position(|c| c == "delete_netns drill-f0f0f0-underlay").unwrap(), "released before its namespace goes: {undone:#?}");
+}
+
+#[test]
+fn a_failed_path_mtu_stops_the_start_before_any_host() {
+    let k = FakeKernel::new();
+    k.fail_first("set_path_mtu");
+    let state = StateDir::new();
+    let err = start(&k, &builtin("overlay-mtu"), &state).err().expect("a failed set_path_mtu stops the start");
+    assert!(matches!(err.root(), DrillError::Kernel { .. }), "{err}");
+    assert!(!k.calls().iter().any(|c| kind(c) == "spawn_host"), "no host started: {:#?}", k.calls());
+}
+
 #[test]
 fn a_failure_at_any_step_undoes_exactly_what_came_before_in_reverse() {
     for s in drill_core::builtin::scenarios() {

@@ -102,6 +102,7 @@ impl<K: Kernel> Drill<K> {
         // Segments and packets: the denominators and positive controls of counting checks.
         let snmp_before = if counting { self.snmp().await? } else { BTreeMap::new() };
         let mib_before = self.mibs().await?;
+        let fabric_before = self.fabrics()?;
         let t0 = probes::now_ns();
         let deadline = Instant::now() + window;
         let mut clients = Vec::new();
@@ -125,6 +126,7 @@ impl<K: Kernel> Drill<K> {
         let counters = plotted.as_deref().map(|ev| moved(ev, &plot_before, &plot_after)).unwrap_or_default();
         let snmp_after = if counting { self.snmp().await? } else { BTreeMap::new() };
         let mib_after = self.mibs().await?;
+        let fabric_after = self.fabrics()?;
         let delta = |h: &str, f: fn(&Snmp) -> u64| snmp_after.get(h).map_or(0, f).saturating_sub(snmp_before.get(h).map_or(0, f));
         let requests: Vec<(Option<f64>, Vec<HttpSample>)> =
             self.plan.checks.iter().filter_map(|c| if let Check::HttpSlo { max_latency_ms, .. } = c { Some(*max_latency_ms) } else { None }).zip(slo_results.iter().cloned()).collect();
@@ -158,6 +160,18 @@ impl<K: Kernel> Drill<K> {
                     };
                     let activity = verdict::Activity { packets: delta(host, |s| s.ip_packets) };
                     results.push(verdict::evaluate_counter(name, counter, host, seen, *max, *min, activity));
+                }
+                Check::FabricDrops { name, switch, max } => {
+                    let (b, a) = (fabric_before.get(switch).copied().unwrap_or_default(), fabric_after.get(switch).copied().unwrap_or_default());
+                    let seen = a.dropped.saturating_sub(b.dropped);
+                    let mtu = self.plan.switches.iter().find(|s| &s.name == switch).and_then(|s| s.path_mtu).unwrap_or(0);
+                    let what = match seen {
+                        0 => format!("frames over the fabric's {mtu} bytes dropped"),
+                        _ => format!("frames over the fabric's {mtu} bytes (up to {}, {} wire segments) dropped", a.largest_dropped, a.dropped_segs.saturating_sub(b.dropped_segs)),
+                    };
+                    // The positive control: frames crossed the fabric in the window.
+                    let activity = verdict::Activity { packets: a.seen.saturating_sub(b.seen) };
+                    results.push(verdict::evaluate_count(name, &what, &format!("switch {switch}"), seen, *max, &[], Some(activity)));
                 }
                 Check::Processes { name, host, watch } => {
                     let tables = proc_iter.next().unwrap_or_default();
@@ -322,6 +336,20 @@ impl<K: Kernel> Drill<K> {
         Ok(m)
     }
 
+    /// The fabric counters of every switch a fabric-drops check watches.
+    fn fabrics(&self) -> Result<BTreeMap<String, drill_ebpf::PathMtuCounters>> {
+        let mut m = BTreeMap::new();
+        for c in &self.plan.checks {
+            if let Check::FabricDrops { switch, .. } = c
+                && !m.contains_key(switch)
+            {
+                let sw = self.plan.switches.iter().find(|s| &s.name == switch).ok_or_else(|| DrillError::Internal(anyhow!("plan has no switch {switch}")))?;
+                m.insert(switch.clone(), self.kernel.fabric_counters(&sw.netns)?);
+            }
+        }
+        Ok(m)
+    }
+
     /// Every host's own traffic counters (/proc/net/snmp); a host whose counters cannot
     /// be read fails the verify.
     async fn snmp(&self) -> Result<BTreeMap<String, Snmp>> {
@@ -415,7 +443,7 @@ fn required_probe(c: &Check) -> Option<&'static str> {
         Check::Count { counted: Counted::ResetsReceived, .. } => "drill_rst_received",
         Check::Count { counted: Counted::OomKills, .. } => "drill_oom",
         Check::Count { counted: Counted::Enospc, .. } => "drill_enospc",
-        Check::HttpSlo { .. } | Check::Counter { .. } | Check::Processes { .. } => return None,
+        Check::HttpSlo { .. } | Check::Counter { .. } | Check::Processes { .. } | Check::FabricDrops { .. } => return None,
     };
     Some(drill_ebpf::describes(program))
 }

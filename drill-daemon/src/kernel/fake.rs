@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::anyhow;
 use drill_core::plan::Plan;
 use drill_core::scenario::{Cidr, TcpState};
-use drill_ebpf::{TcCounters, TcRule};
+use drill_ebpf::{PathMtuCounters, TcCounters, TcRule};
 
 use super::{ConnRun, Connect, DelayBackend, HostNft, Kernel, Splice};
 use crate::error::{DrillError, Result};
@@ -42,6 +42,10 @@ struct State {
     filtered: bool,
     /// Packets "dropped" so far (a filtered large don't-fragment echo's frag-needed).
     drops: u64,
+    /// A switch's path MTU once set, and what its fabric "dropped" (large
+    /// don't-fragment echoes across it).
+    path_mtu: Option<u32>,
+    fabric: PathMtuCounters,
     /// The config text each service starts with, by (host, service), from the plan.
     configs: Vec<(String, String, String)>,
     /// (host, path, text): files the hosts were given (their resolv.conf).
@@ -299,9 +303,36 @@ impl Kernel for FakeKernel {
         self.call("forget_tc_fault", format!("{netns} {iface}"), None, Some(iface))
     }
 
+    async fn set_path_mtu(&self, netns: &str, switch: &str, ports: &[String], mtu: u32) -> Result<()> {
+        self.call("set_path_mtu", format!("{netns} {switch} ports {} mtu {mtu}", ports.join(",")), None, None)?;
+        self.st().path_mtu = Some(mtu);
+        Ok(())
+    }
+
+    fn fabric_counters(&self, netns: &str) -> Result<PathMtuCounters> {
+        self.call("fabric_counters", netns.to_string(), None, None)?;
+        Ok(self.st().fabric)
+    }
+
+    fn forget_path_mtu(&self, netns: &str) -> Result<()> {
+        self.call("forget_path_mtu", netns.to_string(), None, None)
+    }
+
     async fn echo_burst(&self, netns: &str, to: std::net::Ipv4Addr, b: crate::icmp::Burst) -> Result<crate::icmp::EchoStats> {
         self.call("echo_burst", format!("{netns} {to} x{} payload {}", b.count, b.payload), None, None)?;
         let mut st = self.st();
+        // Across a fabric with a path MTU: a larger packet is dropped without a word.
+        if let Some(m) = st.path_mtu {
+            let size = b.payload as u64 + 28;
+            st.fabric.seen += u64::from(b.count);
+            st.fabric.largest = st.fabric.largest.max(size);
+            if size > u64::from(m) {
+                st.fabric.dropped += u64::from(b.count);
+                st.fabric.dropped_segs += u64::from(b.count);
+                st.fabric.largest_dropped = st.fabric.largest_dropped.max(size);
+                return Ok(crate::icmp::EchoStats { sent: b.count, elapsed: b.spacing * b.count + b.linger, ..Default::default() });
+            }
+        }
         let extra = if st.delay_ms > 0.0 { st.extra_rtt_ms } else { 0.0 };
         let rtt = BASE_RTT_MS + st.delay_ms + extra;
         // A large don't-fragment echo meets a narrow link: "fragmentation needed" comes

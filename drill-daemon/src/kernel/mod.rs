@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use drill_core::plan::Plan;
 use drill_core::scenario::{Cidr, TcpState};
-use drill_ebpf::{TcCounters, TcRule};
+use drill_ebpf::{PathMtuCounters, TcCounters, TcRule};
 
 use crate::error::Result;
 use crate::host::HostSpec;
@@ -84,6 +84,14 @@ pub trait Kernel: Send + Sync + 'static {
     fn set_wire(&self, wire: &str, delay: Duration, jitter: Duration, loss: f64) -> Result<()>;
     /// Stops the wire's threads (before its namespace goes).
     fn close_wire(&self, wire: &str) -> Result<()>;
+
+    /// Makes switch `switch`'s fabric (namespace `netns`) carry packets of at most `mtu`
+    /// bytes: the `fabric_mtu` classifier on the ingress of each of `ports`.
+    fn set_path_mtu(&self, netns: &str, switch: &str, ports: &[String], mtu: u32) -> impl Future<Output = Result<()>> + Send;
+    /// What a switch's fabric saw and dropped so far (its classifier's counters).
+    fn fabric_counters(&self, netns: &str) -> Result<PathMtuCounters>;
+    /// Lets go of a switch's classifier (deleting its namespace removes the filters).
+    fn forget_path_mtu(&self, netns: &str) -> Result<()>;
 
     // Hosts.
     /// Starts a host's init in `netns`; returns its PID.

@@ -15,7 +15,7 @@ use std::time::Duration;
 use anyhow::{Context, anyhow};
 use drill_core::plan::Plan;
 use drill_core::scenario::{Cidr, TcpState};
-use drill_ebpf::{TcCounters, TcRule};
+use drill_ebpf::{PathMtuCounters, TcCounters, TcRule};
 
 use super::{ConnRun, Connect, HostNft, Kernel, Splice};
 use crate::error::{DrillError, Result};
@@ -26,6 +26,7 @@ pub mod disk;
 pub mod faults;
 pub mod netns;
 pub mod nft;
+pub mod pathmtu;
 pub mod tc;
 pub mod tcfault;
 pub mod topology;
@@ -50,6 +51,8 @@ pub struct LinuxKernel {
     wires: Mutex<BTreeMap<String, wire::Wire>>,
     /// Attached eBPF faults: (host netns, fault).
     tc_faults: Mutex<Vec<(String, TcFault)>>,
+    /// Switches' path MTU classifiers, by the switch's namespace.
+    fabrics: Mutex<BTreeMap<String, pathmtu::Fabric>>,
     /// Ready pipes of spawned host inits, until they are waited for.
     ready: Mutex<HashMap<i32, OwnedFd>>,
     /// The machine's cgroup layout (read once, at the first host).
@@ -72,6 +75,7 @@ impl LinuxKernel {
             ns: Mutex::default(),
             wires: Mutex::default(),
             tc_faults: Mutex::default(),
+            fabrics: Mutex::default(),
             ready: Mutex::default(),
             cgroups: std::sync::OnceLock::new(),
             host_cgroups: Mutex::default(),
@@ -328,6 +332,28 @@ impl Kernel for LinuxKernel {
         let mut tfs = lock(&self.tc_faults);
         if let Some(i) = tfs.iter().position(|(n, t)| n == netns && t.iface == iface) {
             tfs.remove(i).1.forget();
+        }
+        Ok(())
+    }
+
+    async fn set_path_mtu(&self, netns: &str, switch: &str, ports: &[String], mtu: u32) -> Result<()> {
+        let w = self.worker(netns)?;
+        let f = pathmtu::Fabric::attach(&w, switch, ports, mtu).await.map_err(|e| DrillError::kernel(format!("switch {switch}: setting the path MTU"), None, None, e))?;
+        if let Some(old) = lock(&self.fabrics).insert(netns.to_string(), f) {
+            old.forget();
+        }
+        Ok(())
+    }
+
+    fn fabric_counters(&self, netns: &str) -> Result<PathMtuCounters> {
+        let fabrics = lock(&self.fabrics);
+        let f = fabrics.get(netns).ok_or_else(|| DrillError::Internal(anyhow!("no path MTU classifier in {netns}")))?;
+        f.counters().map_err(|e| DrillError::kernel(format!("switch {}: reading the fabric's counters", f.switch), None, None, e))
+    }
+
+    fn forget_path_mtu(&self, netns: &str) -> Result<()> {
+        if let Some(f) = lock(&self.fabrics).remove(netns) {
+            f.forget();
         }
         Ok(())
     }
