@@ -3,6 +3,7 @@
 //! Exit codes: 0 success (submit: the fix passed), 1 submit failed, 2 usage or error.
 
 mod client;
+mod dashboard;
 mod enter;
 mod output;
 mod pack;
@@ -104,7 +105,9 @@ enum Cmd {
         host: String,
     },
     /// Live counters of a drill, every second: drops by reason, retransmits, resets,
-    /// CLOSE_WAIT sockets, RTT, processes started. Ctrl-C to leave.
+    /// CLOSE_WAIT sockets, RTT, processes started. On a terminal, a dashboard (map,
+    /// sparklines, service level, clock; Tab switches drill, p pauses, q quits); lines
+    /// through a pipe, with --json or --plain.
     Watch {
         id: Option<String>,
         /// Stop after this many updates (default: until Ctrl-C).
@@ -113,6 +116,9 @@ enum Cmd {
         /// One JSON object per update instead of the screen.
         #[arg(long)]
         json: bool,
+        /// The line output even on a terminal.
+        #[arg(long)]
+        plain: bool,
     },
     /// Show the next hint.
     Hint {
@@ -346,9 +352,16 @@ async fn run(cli: Cli) -> Result<Outcome> {
             let shell = if Path::new("/bin/bash").exists() { "/bin/bash" } else { "/bin/sh" };
             return Ok(Outcome::Enter { pid, argv: vec![shell.into()], interactive: true });
         }
-        Cmd::Watch { id, count, json } => {
-            let id = resolve(&c, id).await?;
+        Cmd::Watch { id, count, json, plain } => {
             let tty = std::io::IsTerminal::is_terminal(&std::io::stdout());
+            if tty && !json && !plain {
+                dashboard::run(&c, id, count).await.map_err(|err| match err.downcast::<CallError>() {
+                    Ok(ce) => e(ce),
+                    Err(other) => other,
+                })?;
+                return Ok(Outcome::Code(0));
+            }
+            let id = resolve(&c, id).await?;
             let mut n = 0u64;
             loop {
                 let counters: DrillCounters = c.get(&format!("/v1/drills/{id}/counters")).await.map_err(e)?;

@@ -104,10 +104,29 @@ pub struct TimelineInfo {
     /// The service level in the last window of the continuous evaluation.
     pub service_level_ok: Option<bool>,
     pub windows: usize,
+    /// The service-level clients' figures of that window (`drill watch`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_window: Option<WindowLevel>,
     /// The score so far (incidents; final once the outcome is not `running`).
     pub score: Option<i64>,
     /// The last events, oldest first, as one line each.
     pub recent: Vec<String>,
+}
+
+/// The service level of one window of the continuous evaluation: what its synthetic
+/// clients saw (no check names: a running incident does not tell its checks).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct WindowLevel {
+    /// Seconds since the page at the window's end.
+    pub end_secs: f64,
+    pub secs: f64,
+    pub passed: bool,
+    pub requests: u64,
+    pub failed_requests: u64,
+    /// Successful but slower than their check's latency bound.
+    pub slow_requests: u64,
+    pub latency_p50_ms: Option<f64>,
+    pub latency_p95_ms: Option<f64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -161,6 +180,20 @@ pub struct HostInfo {
     /// PID (in the root PID namespace) of the host's init; its /proc/PID/ns/* are the host.
     pub pid: i32,
     pub addresses: Vec<String>,
+    /// Its interfaces and what each leads to (the map of `drill watch`).
+    #[serde(default)]
+    pub interfaces: Vec<InterfaceInfo>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct InterfaceInfo {
+    pub name: String,
+    /// CIDRs, e.g. `10.77.0.1/24`.
+    pub addresses: Vec<String>,
+    /// The host at the other end of a link, or the switch it is plugged into.
+    pub peer: String,
+    /// `veth` (a link), `vxlan` (a tunnel link) or `switch` (a switch port).
+    pub link: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

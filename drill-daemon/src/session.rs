@@ -417,6 +417,16 @@ impl Session {
             commands: rec.commands().count(),
             service_level_ok: rec.windows.last().map(|w| w.passed),
             windows: rec.windows.len(),
+            last_window: rec.windows.last().map(|w| drill_core::api::WindowLevel {
+                end_secs: w.end_ms as f64 / 1e3,
+                secs: w.end_ms.saturating_sub(w.start_ms) as f64 / 1e3,
+                passed: w.passed,
+                requests: w.requests,
+                failed_requests: w.failed_requests,
+                slow_requests: w.slow_requests,
+                latency_p50_ms: w.latency_p50_ms,
+                latency_p95_ms: w.latency_p95_ms,
+            }),
             score: rec.score.as_ref().map(|s| s.total),
             recent,
         }

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
 use anyhow::anyhow;
-use drill_core::api::{DrillCounters, DrillInfo, ExecInfo, ExecResponse, HostCounters, HostInfo, RequestSample, ServiceInfo};
+use drill_core::api::{DrillCounters, DrillInfo, ExecInfo, ExecResponse, HostCounters, HostInfo, InterfaceInfo, RequestSample, ServiceInfo};
 use drill_core::plan::PlanProbe;
 use drill_core::scenario::{Check, TcpState};
 use drill_core::verdict::HttpSample;
@@ -37,6 +37,7 @@ impl<K: Kernel> Drill<K> {
                 netns: h.netns.clone(),
                 pid: h.pid.unwrap_or(0),
                 addresses: ph.map(|p| p.interfaces.iter().flat_map(|i| i.addresses.iter().map(move |a| format!("{}: {a}", i.name))).collect()).unwrap_or_default(),
+                interfaces: ph.map(|p| p.interfaces.iter().map(|i| self.interface_info(&p.name, i)).collect()).unwrap_or_default(),
             });
             let Some(ph) = ph.filter(|p| !p.services.is_empty()) else { continue };
             let status = match h.pid {
@@ -78,6 +79,18 @@ impl<K: Kernel> Drill<K> {
             sudo_uid: self.origin.sudo_uid,
             timeline: None,
         }
+    }
+
+    /// An interface of host `host` and what it leads to, for the map of `drill watch`.
+    fn interface_info(&self, host: &str, i: &drill_core::plan::PlanInterface) -> InterfaceInfo {
+        let link = if self.plan.switches.iter().any(|s| s.name == i.peer) {
+            "switch"
+        } else if self.plan.links.iter().any(|l| l.tunnel.is_some() && ((l.a_host == host && l.a_if == i.name) || (l.b_host == host && l.b_if == i.name))) {
+            "vxlan"
+        } else {
+            "veth"
+        };
+        InterfaceInfo { name: i.name.clone(), addresses: i.addresses.iter().map(|a| a.to_string()).collect(), peer: i.peer.clone(), link: link.into() }
     }
 
     /// Next hint (the last one repeats once all were given).
