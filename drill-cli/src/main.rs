@@ -7,13 +7,15 @@ mod dashboard;
 mod enter;
 mod output;
 mod pack;
+mod shell;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+use clap_complete::engine::ArgValueCandidates;
 use client::{CallError, Client};
 use drill_core::api::*;
 
@@ -36,6 +38,7 @@ enum Cmd {
     },
     /// Start a drill: a built-in scenario id, or a path to a scenario .toml file.
     Start {
+        #[arg(value_name = "SCENARIO", add = ArgValueCandidates::new(shell::scenario_ids))]
         scenario: String,
         /// Print the plan (hosts, links, addresses, faults, probes, checks) and stop; needs no daemon.
         #[arg(long)]
@@ -50,7 +53,7 @@ enum Cmd {
         #[arg(long)]
         pack: Option<String>,
         /// This scenario (ID or PACK/ID) instead of a random one.
-        #[arg(long, conflicts_with = "random")]
+        #[arg(long, conflicts_with = "random", value_name = "SCENARIO", add = ArgValueCandidates::new(shell::scenario_ids))]
         scenario: Option<String>,
         /// A random scenario (the default when none is named).
         #[arg(long)]
@@ -63,6 +66,7 @@ enum Cmd {
     },
     /// Acknowledge the page of a running incident.
     Ack {
+        #[arg(value_name = "DRILL", add = ArgValueCandidates::new(shell::drill_ids))]
         id: Option<String>,
         #[arg(long)]
         json: bool,
@@ -77,6 +81,7 @@ enum Cmd {
     /// The postmortem of a drill or incident (running or past): md, html or json.
     Report {
         /// A drill id (`drill history` lists them); default the only running one, else the latest.
+        #[arg(value_name = "DRILL", add = ArgValueCandidates::new(shell::drill_ids))]
         id: Option<String>,
         #[arg(long, default_value = "md")]
         format: String,
@@ -86,13 +91,14 @@ enum Cmd {
     },
     /// Hosts (with their netns names), services and elapsed time of a drill.
     Status {
+        #[arg(value_name = "DRILL", add = ArgValueCandidates::new(shell::drill_ids))]
         id: Option<String>,
         #[arg(long)]
         json: bool,
     },
     /// Run a command inside a host (all of its namespaces).
     Exec {
-        #[arg(long = "drill")]
+        #[arg(long = "drill", value_name = "DRILL", add = ArgValueCandidates::new(shell::drill_ids))]
         id: Option<String>,
         host: String,
         #[arg(last = true, required = true)]
@@ -100,7 +106,7 @@ enum Cmd {
     },
     /// An interactive shell inside a host.
     Shell {
-        #[arg(long = "drill")]
+        #[arg(long = "drill", value_name = "DRILL", add = ArgValueCandidates::new(shell::drill_ids))]
         id: Option<String>,
         host: String,
     },
@@ -109,6 +115,7 @@ enum Cmd {
     /// sparklines, service level, clock; Tab switches drill, p pauses, q quits); lines
     /// through a pipe, with --json or --plain.
     Watch {
+        #[arg(value_name = "DRILL", add = ArgValueCandidates::new(shell::drill_ids))]
         id: Option<String>,
         /// Stop after this many updates (default: until Ctrl-C).
         #[arg(long)]
@@ -122,12 +129,14 @@ enum Cmd {
     },
     /// Show the next hint.
     Hint {
+        #[arg(value_name = "DRILL", add = ArgValueCandidates::new(shell::drill_ids))]
         id: Option<String>,
         #[arg(long)]
         json: bool,
     },
     /// Check your fix: the probes watch the kernel for a window, then judge (exit 0 pass, 1 fail).
     Submit {
+        #[arg(value_name = "DRILL", add = ArgValueCandidates::new(shell::drill_ids))]
         id: Option<String>,
         #[arg(long)]
         json: bool,
@@ -135,6 +144,7 @@ enum Cmd {
     /// Print the reference solution; with --apply, run it. During a running incident
     /// this ends it as abandoned (asked first on a terminal).
     Solve {
+        #[arg(value_name = "DRILL", add = ArgValueCandidates::new(shell::drill_ids))]
         id: Option<String>,
         #[arg(long)]
         apply: bool,
@@ -146,6 +156,7 @@ enum Cmd {
     },
     /// Stop a drill (or all) and remove everything it created.
     Stop {
+        #[arg(value_name = "DRILL", add = ArgValueCandidates::new(shell::drill_ids))]
         id: Option<String>,
         #[arg(long, conflicts_with = "id")]
         all: bool,
@@ -157,6 +168,12 @@ enum Cmd {
     /// Scenario packs: validate, self-test, new, list, install, remove.
     #[command(subcommand)]
     Pack(pack::PackCmd),
+    /// Print the shell completion script (bash, zsh, fish): it completes subcommands,
+    /// options, scenario ids and running drill ids. E.g. `source <(drill completions bash)`.
+    Completions { shell: shell::Shell },
+    /// Write the man pages (drill.1, drill-SUBCOMMAND.1) into DIR.
+    #[command(hide = true)]
+    Man { dir: PathBuf },
 }
 
 fn main() -> ExitCode {
@@ -166,7 +183,13 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    shell::complete_if_asked(Cli::command);
     let cli = Cli::parse();
+    match &cli.cmd {
+        Cmd::Completions { shell } => return exit_with(shell::write_script(*shell, &mut std::io::stdout().lock())),
+        Cmd::Man { dir } => return exit_with(shell::write_man_pages(Cli::command(), dir)),
+        _ => {}
+    }
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -181,6 +204,17 @@ fn main() -> ExitCode {
     match r {
         Ok(Outcome::Code(c)) => ExitCode::from(c),
         Ok(Outcome::Enter { pid, argv, interactive }) => ExitCode::from(enter::run_in_host(pid, &argv, interactive)),
+        Err(e) => {
+            eprintln!("drill: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Exit code 0, or 2 with the error (the commands that need no runtime).
+fn exit_with(r: Result<()>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("drill: error: {e:#}");
             ExitCode::from(2)
@@ -442,6 +476,7 @@ async fn run(cli: Cli) -> Result<Outcome> {
                 return Ok(Outcome::Code(2));
             }
         }
+        Cmd::Completions { .. } | Cmd::Man { .. } => unreachable!("answered before the runtime starts"),
         Cmd::Pack(cmd) => return Ok(Outcome::Code(pack::run(cmd, &c, &cli.socket).await?)),
         Cmd::Reset => match c.post::<(), StopResponse>("/v1/reset", &()).await {
             Ok(r) => output::print_stop(&r, false)?,

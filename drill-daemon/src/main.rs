@@ -6,6 +6,11 @@
 //! - `drilld host-init` (internal): PID 1 of a drill host;
 //! - `drilld workload KIND` (internal): a built-in service inside a host;
 //! - `svc` (argv[0], inside a host): manage the host's services.
+//!
+//! Under systemd (drilld.service + drilld.socket): the socket comes in as fd 3
+//! (LISTEN_FDS/LISTEN_PID, socket activation) and drilld neither creates nor removes its
+//! file; READY=1 goes to NOTIFY_SOCKET once it serves; with JOURNAL_STREAM pointing at
+//! stderr the log lines carry syslog priorities instead of timestamps and colours.
 
 use drill_daemon::{daemon, host, journal, probes, workload};
 
@@ -13,7 +18,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use tracing::{info, warn};
 
 #[derive(Parser)]
@@ -64,6 +69,9 @@ enum Cmd {
         #[arg(long)]
         path: String,
     },
+    /// Write the man pages (drilld.1, drilld-SUBCOMMAND.1) into DIR.
+    #[command(hide = true)]
+    Man { dir: PathBuf },
     #[command(hide = true)]
     Svc {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -108,7 +116,51 @@ fn check_caps() -> Result<()> {
 
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let f = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if stderr_is_journal() {
+        // journald stamps each line itself and reads `<N>` as its priority (sd-daemon(3)):
+        // no time, no colour, the level only as that prefix.
+        f.with_ansi(false).without_time().event_format(JournalFormat(tracing_subscriber::fmt::format().without_time().with_ansi(false).with_level(false))).init();
+    } else {
+        f.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init();
+    }
+}
+
+/// stderr is connected to the journal: JOURNAL_STREAM names its device and inode
+/// (systemd.exec(5)); a variable inherited by a process whose stderr was redirected
+/// elsewhere does not count.
+fn stderr_is_journal() -> bool {
+    let Some(v) = std::env::var_os("JOURNAL_STREAM") else {
+        return false;
+    };
+    let Some((dev, ino)) = v.to_str().and_then(|v| v.split_once(':')) else {
+        return false;
+    };
+    let Ok(st) = nix::sys::stat::fstat(std::io::stderr()) else {
+        return false;
+    };
+    dev.parse::<u64>().is_ok_and(|d| d == st.st_dev) && ino.parse::<u64>().is_ok_and(|i| i == st.st_ino)
+}
+
+/// The default line format behind a syslog priority prefix (`<3>` error ... `<7>` debug).
+struct JournalFormat<F>(F);
+
+impl<S, N, F> tracing_subscriber::fmt::FormatEvent<S, N> for JournalFormat<F>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+    F: tracing_subscriber::fmt::FormatEvent<S, N>,
+{
+    fn format_event(&self, ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>, mut w: tracing_subscriber::fmt::format::Writer<'_>, event: &tracing::Event<'_>) -> std::fmt::Result {
+        let prio = match *event.metadata().level() {
+            tracing::Level::ERROR => 3,
+            tracing::Level::WARN => 4,
+            tracing::Level::INFO => 6,
+            _ => 7,
+        };
+        write!(w, "<{prio}>")?;
+        self.0.format_event(ctx, w, event)
+    }
 }
 
 fn main() {
@@ -118,6 +170,7 @@ fn main() {
     }
     let cli = Cli::parse();
     match cli.cmd {
+        Some(Cmd::Man { dir }) => std::process::exit(write_man_pages(&dir)),
         Some(Cmd::HostInit) => host::init_main(),
         Some(Cmd::Workload { kind, name, config }) => std::process::exit(workload::main(&kind, &name, &config)),
         Some(Cmd::Svc { args }) => std::process::exit(host::svc_main(args)),
@@ -150,6 +203,17 @@ fn main() {
     }
 }
 
+/// drilld.1 and a page per subcommand in `dir` (for the package); the exit code.
+fn write_man_pages(dir: &std::path::Path) -> i32 {
+    match std::fs::create_dir_all(dir).and_then(|_| clap_mangen::generate_to(Cli::command(), dir)) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("drilld: error: writing the man pages into {}: {e}", dir.display());
+            1
+        }
+    }
+}
+
 /// Opens the history and prints what `f` makes of it; the exit code.
 fn print_history(f: impl FnOnce(&drill_daemon::history::History) -> Result<String>) -> i32 {
     let path = drill_daemon::history::path();
@@ -171,14 +235,30 @@ fn print_history(f: impl FnOnce(&drill_daemon::history::History) -> Result<Strin
 
 fn run_daemon(socket: PathBuf, state: PathBuf, exit_when_idle: bool) {
     init_tracing();
+    // A socket passed in by systemd (socket activation). Read, and the variables removed
+    // so no child inherits them, before any thread exists.
+    // SAFETY: single-threaded here: no runtime, no thread has started yet.
+    let passed = match unsafe { sd_notify::listen_fds_and_unset_env() } {
+        Ok(fds) => {
+            let mut fds: Vec<std::os::fd::OwnedFd> = fds.map(|fd| unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) }).collect();
+            if fds.len() > 1 {
+                warn!(count = fds.len(), "the service manager passed {} sockets; serving the first, closing the others (the socket unit should have one ListenStream=)", fds.len());
+            }
+            fds.drain(..).next()
+        }
+        Err(e) => {
+            eprintln!("drilld: error: LISTEN_FDS/LISTEN_PID are set but unusable ({e}); start drilld through its socket unit or without them");
+            std::process::exit(1);
+        }
+    };
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
-    if let Err(e) = rt.block_on(daemon_main(socket, state, exit_when_idle)) {
+    if let Err(e) = rt.block_on(daemon_main(socket, passed, state, exit_when_idle)) {
         eprintln!("drilld: error: {e:#}");
         std::process::exit(1);
     }
 }
 
-async fn daemon_main(socket: PathBuf, state: PathBuf, exit_when_idle: bool) -> Result<()> {
+async fn daemon_main(socket: PathBuf, passed: Option<std::os::fd::OwnedFd>, state: PathBuf, exit_when_idle: bool) -> Result<()> {
     check_caps()?;
     std::fs::create_dir_all(&state).with_context(|| format!("creating {}", state.display()))?;
     let (cleaned, errors) = journal::recover(&state);
@@ -197,7 +277,10 @@ async fn daemon_main(socket: PathBuf, state: PathBuf, exit_when_idle: bool) -> R
     info!(ms = started.elapsed().as_millis() as u64, "probes loaded");
     let (conn, root_nl, _) = rtnetlink::new_connection().context("opening a netlink socket")?;
     tokio::spawn(conn);
-    let listener = daemon::bind_socket(&socket)?;
+    let api = match passed {
+        Some(fd) => daemon::adopt_socket(fd, &socket)?,
+        None => daemon::bind_socket(&socket)?,
+    };
     let kernel = Arc::new(drill_daemon::kernel::linux::LinuxKernel::new(probes, host::Spawner::start()?, root_nl));
     let history = match drill_daemon::history::History::open(&drill_daemon::history::path()) {
         Ok(h) => {
@@ -222,5 +305,5 @@ async fn daemon_main(socket: PathBuf, state: PathBuf, exit_when_idle: bool) -> R
             d2.idle.notify_one();
         });
     }
-    daemon::serve(d, listener, socket).await
+    daemon::serve(d, api).await
 }
