@@ -429,6 +429,7 @@ pub fn router(d: Arc<Daemon>) -> Router {
         .route("/v1/history", get(history_h))
         .route("/v1/history/{id}", get(record_h))
         .route("/v1/reset", post(reset_h))
+        .route("/v1/doctor", get(crate::doctor::handler))
         .with_state(d)
 }
 

@@ -2,6 +2,7 @@
 //! privileged tests all drive these modules. ARCHITECTURE.md has the module map.
 
 pub mod btf;
+pub mod doctor;
 pub mod daemon;
 pub mod drill;
 pub mod error;
