@@ -4,7 +4,7 @@
 //! needs no nightly toolchain or bpf-linker. See shared/PLATFORM.md.
 use std::{env, path::PathBuf, process::Command};
 
-const PROGRAMS: &[&str] = &["probes", "tcfault", "pathmtu"];
+const PROGRAMS: &[&str] = &["probes", "tcfault", "pathmtu", "doctor"];
 
 fn find_clang() -> String {
     if let Ok(c) = env::var("DRILL_CLANG") {

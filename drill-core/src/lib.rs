@@ -21,6 +21,7 @@ pub mod api;
 pub mod builtin;
 pub mod catalog;
 pub mod check;
+pub mod doctor;
 pub mod fault;
 pub mod incident;
 pub mod model;

@@ -530,7 +530,8 @@ pub fn router(d: Arc<Daemon>) -> Router {
         .route("/v1/drills/{id}/record", get(record_h))
         .route("/v1/history", get(history_h))
         .route("/v1/history/{id}", get(record_h))
-        .route("/v1/reset", post(reset_h));
+        .route("/v1/reset", post(reset_h))
+        .route("/v1/doctor", get(crate::doctor::handler));
     // A request that panics, for the test that proves the daemon serves on after one;
     // only in a daemon started with DRILLD_TEST_HOOKS=1.
     let r = if std::env::var_os("DRILLD_TEST_HOOKS").is_some_and(|v| v == "1") { r.route("/v1/test/panic", post(panic_h)) } else { r };

@@ -3,6 +3,7 @@
 
 pub mod api_guard;
 pub mod btf;
+pub mod doctor;
 pub mod daemon;
 pub mod drill;
 pub mod error;

@@ -51,6 +51,8 @@ enum Cmd {
     },
     /// One drill's whole record from the history, as JSON.
     Record { id: String },
+    /// The machine's facts for `drill doctor` (root), as JSON: what `GET /v1/doctor` answers.
+    Doctor,
     #[command(hide = true)]
     HostInit,
     #[command(hide = true)]
@@ -198,6 +200,10 @@ fn main() {
             Some(r) => Ok(serde_json::to_string(&r)?),
             None => bail!("no drill `{id}` in the history {}", h.path().display()),
         })),
+        Some(Cmd::Doctor) => {
+            println!("{}", serde_json::to_string(&drill_daemon::doctor::gather()).unwrap_or_default());
+            std::process::exit(0)
+        }
         Some(Cmd::Serve { exit_when_idle }) => run_daemon(cli.socket, cli.state_dir, exit_when_idle),
         None => run_daemon(cli.socket, cli.state_dir, false),
     }

@@ -11,6 +11,17 @@ pub static PROBES_OBJ: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR
 /// rule lives in a map. Loaded once per fault, so each fault owns its maps.
 pub static TCFAULT_OBJ: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tcfault.bpf.o"));
 
+/// Object file of `drill doctor`'s trivial programs (`src/bpf/doctor.bpf.c`): one of
+/// each program type the engine loads.
+pub static DOCTOR_OBJ: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/doctor.bpf.o"));
+
+/// Names inside [`DOCTOR_OBJ`].
+pub mod doctor {
+    pub const RAW_TP: &str = "doctor_raw_tp";
+    pub const TP_BTF: &str = "doctor_tp_btf";
+    pub const CLASSIFIER: &str = "doctor_cls";
+}
+
 /// Names inside [`TCFAULT_OBJ`].
 pub mod tcfault {
     pub const PROGRAM: &str = "cls_main";
