@@ -433,19 +433,10 @@ fn moved(ev: &EventProbe, before: &Snapshot, after: &Snapshot) -> BTreeMap<Strin
     m
 }
 
-/// The probe (by description) a check's figures come from.
+/// The probe (by description) a check's figures come from: the program
+/// `drill_core::doctor::check_program` names (one table, shared with `drill doctor`).
 fn required_probe(c: &Check) -> Option<&'static str> {
-    let program = match c {
-        Check::TcpStateDwell { .. } => "drill_tcpstate",
-        Check::Count { counted: Counted::Drops { .. }, .. } => "drill_drop",
-        Check::Count { counted: Counted::Retransmits, .. } => "drill_retransmit",
-        Check::Count { counted: Counted::ResetsSent, .. } => "drill_rst_sent",
-        Check::Count { counted: Counted::ResetsReceived, .. } => "drill_rst_received",
-        Check::Count { counted: Counted::OomKills, .. } => "drill_oom",
-        Check::Count { counted: Counted::Enospc, .. } => "drill_enospc",
-        Check::HttpSlo { .. } | Check::Counter { .. } | Check::Processes { .. } | Check::FabricDrops { .. } => return None,
-    };
-    Some(drill_ebpf::describes(program))
+    drill_core::doctor::check_program(c).map(drill_ebpf::describes)
 }
 
 /// Whether a counter entry is one a counting check counts.
