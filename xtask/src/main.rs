@@ -205,7 +205,35 @@ const POLICY_RC_D: &str = "/usr/sbin/policy-rc.d";
 fn cargo() -> Command {
     let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     c.current_dir(root());
+    // A CI clone is built once: incremental state would only take disk.
+    if std::env::var_os("CI").is_some_and(|v| v == "true") && std::env::var_os("CARGO_INCREMENTAL").is_none() {
+        c.env("CARGO_INCREMENTAL", "0");
+    }
     c
+}
+
+/// Free disk where target/ lives and target/'s size, printed so that a run that
+/// fails for want of disk says so (the suite's target/ is ~3 GB; see Cargo.toml).
+fn disk_report(when: &str) {
+    let target = root().join("target");
+    let dir = if target.exists() { target.clone() } else { root() };
+    let free = Command::new("df").args(["-Pk"]).arg(&dir).output().ok().and_then(|o| {
+        let s = String::from_utf8_lossy(&o.stdout).into_owned();
+        s.lines().nth(1).and_then(|l| l.split_whitespace().nth(3).and_then(|k| k.parse::<u64>().ok()))
+    });
+    let used = Command::new("du").args(["-sk"]).arg(&target).output().ok().and_then(|o| {
+        String::from_utf8_lossy(&o.stdout).split_whitespace().next().and_then(|k| k.parse::<u64>().ok())
+    });
+    let gib = |k: u64| k as f64 / (1024.0 * 1024.0);
+    match (free, used) {
+        (Some(f), u) => {
+            eprintln!("xtask test: disk {when}: {:.1} GiB free, target/ {:.1} GiB", gib(f), gib(u.unwrap_or(0)));
+            if f < 4 * 1024 * 1024 {
+                eprintln!("xtask test: warning: under 4 GiB free; the build and the test binaries need about 3 GiB");
+            }
+        }
+        (None, _) => eprintln!("xtask test: disk {when}: df gave no figure"),
+    }
 }
 
 fn build(release: bool) -> Result<()> {
@@ -231,9 +259,11 @@ fn run(scenario: &str) -> Result<()> {
 }
 
 fn test(args: &[String]) -> Result<()> {
+    disk_report("before the build");
     // Binaries the end-to-end tests drive (drill and drilld, debug profile).
     run_cmd(cargo().args(["build", "--workspace", "--bins"]))?;
     test_suites(args)?;
+    disk_report("after the tests");
     if !args.is_empty() {
         eprintln!("xtask test: a test filter was given: the built-in pack's self-test (`drill pack test scenarios`) is skipped");
         return Ok(());
