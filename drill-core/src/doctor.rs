@@ -524,28 +524,9 @@ pub fn kernel_facts(release: &str) -> Vec<Fact> {
 /// cgroup2 mount, its root's `cgroup.controllers` (`read` reads a file, None when it
 /// cannot). A controller counts where it is: on a v1 hierarchy or enabled on v2.
 pub fn cgroup_facts(mountinfo: &str, read: impl Fn(&str) -> Option<String>) -> Vec<Fact> {
-    let mut v1: BTreeMap<String, String> = BTreeMap::new();
-    let mut v2: Option<String> = None;
-    for line in mountinfo.lines() {
-        let Some((pre, post)) = line.split_once(" - ") else { continue };
-        let pre: Vec<&str> = pre.split(' ').collect();
-        let post: Vec<&str> = post.split(' ').collect();
-        let (Some(mnt), Some(fstype)) = (pre.get(4), post.first()) else { continue };
-        if pre.get(3) != Some(&"/") {
-            continue;
-        }
-        match *fstype {
-            "cgroup2" => {
-                v2.get_or_insert_with(|| mnt.to_string());
-            }
-            "cgroup" => {
-                for opt in post.get(2).map_or("", |s| s).split(',') {
-                    v1.entry(opt.to_string()).or_insert_with(|| mnt.to_string());
-                }
-            }
-            _ => {}
-        }
-    }
+    let layout = crate::cgroupfs::parse_mountinfo(mountinfo);
+    let v1: BTreeMap<String, String> = layout.v1.iter().map(|(c, m)| (c.clone(), m.display().to_string())).collect();
+    let v2: Option<String> = layout.v2.as_ref().map(|m| m.display().to_string());
     let v2_has: Vec<String> = v2.as_ref().and_then(|m| read(&format!("{m}/cgroup.controllers"))).map(|t| t.split_whitespace().map(String::from).collect()).unwrap_or_default();
     ["memory", "cpu", "pids"]
         .iter()

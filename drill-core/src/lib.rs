@@ -20,6 +20,7 @@
 pub mod api;
 pub mod builtin;
 pub mod catalog;
+pub mod cgroupfs;
 pub mod check;
 pub mod doctor;
 pub mod fault;

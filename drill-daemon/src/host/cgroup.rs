@@ -215,47 +215,13 @@ impl Cgroups for V2 {
     }
 }
 
-/// What `/proc/self/mountinfo` says about cgroups.
-#[derive(Debug, Default, PartialEq)]
-pub struct Layout {
-    /// v1 controller -> mount point.
-    pub v1: BTreeMap<String, PathBuf>,
-    /// The cgroup2 mount point, if any.
-    pub v2: Option<PathBuf>,
-}
+pub use drill_core::cgroupfs::Layout;
 
-/// Parses mountinfo text (fields: id parent major:minor root mountpoint opts ... - fstype source superopts).
+/// The cgroup layout of mountinfo text, v1 reduced to the controllers drill uses.
 pub fn parse_mountinfo(text: &str) -> Layout {
-    let mut l = Layout::default();
-    for line in text.lines() {
-        let Some((pre, post)) = line.split_once(" - ") else { continue };
-        let pre: Vec<&str> = pre.split(' ').collect();
-        let post: Vec<&str> = post.split(' ').collect();
-        let (Some(mnt), Some(fstype)) = (pre.get(4), post.first()) else { continue };
-        // Only hierarchies mounted at their root are ours to create in.
-        if pre.get(3) != Some(&"/") {
-            continue;
-        }
-        let mnt = PathBuf::from(unescape(mnt));
-        match *fstype {
-            "cgroup2" => {
-                l.v2.get_or_insert(mnt);
-            }
-            "cgroup" => {
-                for opt in post.get(2).map_or("", |s| s).split(',') {
-                    if CONTROLLERS.contains(&opt) || OPTIONAL.contains(&opt) {
-                        l.v1.entry(opt.to_string()).or_insert_with(|| mnt.clone());
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
+    let mut l = drill_core::cgroupfs::parse_mountinfo(text);
+    l.v1.retain(|c, _| CONTROLLERS.contains(&c.as_str()) || OPTIONAL.contains(&c.as_str()));
     l
-}
-
-fn unescape(s: &str) -> String {
-    s.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
 }
 
 /// Chooses the implementation for a layout: v1 where it holds every controller we
