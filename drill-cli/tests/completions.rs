@@ -60,7 +60,8 @@ fn bash_completes_scenario_ids_after_start() {
 fn fake_daemon(socket: &Path) -> std::thread::JoinHandle<()> {
     let l = std::os::unix::net::UnixListener::bind(socket).unwrap();
     std::thread::spawn(move || {
-        let body = r#"[{"id":"ab12cd","scenario":"close-wait-leak","title":"t","severity":"warning","alert":"a","briefing":"b","hints":0,"started_unix":0,"elapsed_secs":1.0,"hosts":[],"services":[]}]"#;
+        let body =
+            r#"[{"id":"ab12cd","scenario":"close-wait-leak","title":"t","severity":"warning","alert":"a","briefing":"b","hints":0,"started_unix":0,"elapsed_secs":1.0,"hosts":[],"services":[]}]"#;
         // One connection per completion request; the test makes three.
         for s in l.incoming().take(3) {
             let mut s = s.unwrap();

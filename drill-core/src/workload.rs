@@ -690,7 +690,14 @@ mod tests {
         assert_eq!(Workload::parse_config("loadgen", &l.render_config("lg")).unwrap(), l);
         let p = Workload::Proxy(ProxyConfig { listen: "0.0.0.0:80".into(), upstream: "api:8080".into(), upstream_timeout_ms: 250, upstream_keepalive_secs: 75 });
         assert_eq!(Workload::parse_config("proxy", &p.render_config("lb")).unwrap(), p);
-        let w = Workload::Worker(WorkerConfig { queue_dir: "/var/spool/q".into(), poll_interval_ms: 0, tasks_per_sec: 4, task: "date".into(), reap_children: false, log_file: "/var/lib/jobs/debug.log".into() });
+        let w = Workload::Worker(WorkerConfig {
+            queue_dir: "/var/spool/q".into(),
+            poll_interval_ms: 0,
+            tasks_per_sec: 4,
+            task: "date".into(),
+            reap_children: false,
+            log_file: "/var/lib/jobs/debug.log".into(),
+        });
         assert_eq!(Workload::parse_config("worker", &w.render_config("jobs")).unwrap(), w);
         let k = Workload::KubeProxy(KubeProxyConfig {
             service: "default/web".into(),

@@ -59,6 +59,17 @@ fn prog_stats() -> BTreeMap<String, (u64, u64)> {
     m
 }
 
+/// Mean wall time of one getppid(2) over 2 million calls (ns).
+fn syscall_ns() -> f64 {
+    const N: u32 = 2_000_000;
+    let t = Instant::now();
+    for _ in 0..N {
+        // SAFETY: getppid takes no arguments and cannot fail.
+        unsafe { libc::syscall(libc::SYS_getppid) };
+    }
+    t.elapsed().as_nanos() as f64 / f64::from(N)
+}
+
 fn main() {
     if !nix::unistd::geteuid().is_root() {
         eprintln!("the probe benchmark needs root: run `cargo xtask bench`, which uses sudo");
@@ -117,6 +128,27 @@ fn main() {
     for h in &plan.hosts {
         let _ = netns::delete(&h.netns);
     }
+
+    // What every process on the machine pays per system call: the ENOSPC probe sits on
+    // raw_syscalls:sys_exit, so it is attached only while a drill counts ENOSPC.
+    eprintln!("bench: system call cost with the ENOSPC probe detached and attached, {ROUNDS} paired rounds ...");
+    let (mut none, mut idle, mut held) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        none.push(syscall_ns());
+        let probes = {
+            let _g = rt.enter();
+            Probes::load()
+        };
+        idle.push(syscall_ns());
+        probes.hold("bench", "drill_enospc").expect("attaching drill_enospc");
+        held.push(syscall_ns());
+        probes.release("bench", "drill_enospc").unwrap();
+        drop(probes);
+    }
+    let n = median(&mut none);
+    rows.push(row("getppid(2), no probes loaded (median)", n, "ns", None));
+    rows.push(row("getppid(2), probes loaded, no drill needs the ENOSPC probe (detached)", median(&mut idle), "ns", Some(n)));
+    rows.push(row("getppid(2), the ENOSPC probe attached (a disk-full drill runs)", median(&mut held), "ns", Some(n)));
 
     // Verdict latency: submit wall time minus the window, through the daemon.
     eprintln!("bench: verdict latency ...");

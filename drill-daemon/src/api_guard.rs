@@ -10,10 +10,10 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
+use axum::Json;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde::de::DeserializeOwned;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{UnixListener, UnixStream};
@@ -115,9 +115,7 @@ pub struct Conn {
 }
 
 fn refusal() -> Vec<u8> {
-    let e = ApiError(DrillError::Busy(format!(
-        "your uid holds {CONNECTIONS_PER_UID} connections to drilld open, the most one user may; close some (a stuck `drill watch`?) and try again"
-    )));
+    let e = ApiError(DrillError::Busy(format!("your uid holds {CONNECTIONS_PER_UID} connections to drilld open, the most one user may; close some (a stuck `drill watch`?) and try again")));
     let body = serde_json::to_string(&e.body()).unwrap_or_default();
     format!("HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len()).into_bytes()
 }
@@ -149,9 +147,7 @@ impl axum::serve::Listener for Admission {
                         let mut stream = stream;
                         let _ = stream.write_all(&refusal()).await;
                         let mut buf = [0u8; 4096];
-                        let drain = async {
-                            while matches!(stream.read(&mut buf).await, Ok(n) if n > 0) {}
-                        };
+                        let drain = async { while matches!(stream.read(&mut buf).await, Ok(n) if n > 0) {} };
                         let _ = tokio::time::timeout(std::time::Duration::from_secs(1), drain).await;
                     });
                 }

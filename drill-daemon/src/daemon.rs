@@ -434,7 +434,12 @@ async fn hint_h(State(d): State<Arc<Daemon>>, ConnectInfo(peer): ConnectInfo<Pee
     Ok(Json(HintResponse { index, total, text }))
 }
 
-async fn tune_h(State(d): State<Arc<Daemon>>, ConnectInfo(peer): ConnectInfo<Peer>, UrlPath((id, n)): UrlPath<(String, usize)>, ApiJson(req): ApiJson<drill_core::api::TuneRequest>) -> Api<drill_core::api::TuneResponse> {
+async fn tune_h(
+    State(d): State<Arc<Daemon>>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    UrlPath((id, n)): UrlPath<(String, usize)>,
+    ApiJson(req): ApiJson<drill_core::api::TuneRequest>,
+) -> Api<drill_core::api::TuneResponse> {
     let drill = d.get(&id, &peer).await?;
     if !(0.0..=100.0).contains(&req.percent) {
         return Err(bad(format!("percent {} is impossible: give 0 (pause) to 100", req.percent)));

@@ -166,7 +166,12 @@ impl DrillError {
             DrillError::AmbiguousScenario { .. } | DrillError::IncidentRunning { .. } | DrillError::NotIncident { .. } => 409,
             DrillError::RecordNotFound { .. } => 404,
             DrillError::Busy(_) => 503,
-            DrillError::FaultDidNotTake { .. } | DrillError::FaultNotMeasured { .. } | DrillError::Kernel { .. } | DrillError::StartFailed { .. } | DrillError::Internal(_) | DrillError::Panicked(_) => 500,
+            DrillError::FaultDidNotTake { .. }
+            | DrillError::FaultNotMeasured { .. }
+            | DrillError::Kernel { .. }
+            | DrillError::StartFailed { .. }
+            | DrillError::Internal(_)
+            | DrillError::Panicked(_) => 500,
         }
     }
 

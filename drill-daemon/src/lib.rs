@@ -3,8 +3,8 @@
 
 pub mod api_guard;
 pub mod btf;
-pub mod doctor;
 pub mod daemon;
+pub mod doctor;
 pub mod drill;
 pub mod error;
 pub mod history;

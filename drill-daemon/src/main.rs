@@ -302,7 +302,18 @@ async fn daemon_main(socket: PathBuf, passed: Option<std::os::fd::OwnedFd>, stat
             None
         }
     };
-    let d = Arc::new(daemon::Daemon { state, exe, kernel, drills: Default::default(), starting: Default::default(), exit_when_idle, idle: Default::default(), sessions: Default::default(), history, limits: daemon::Limits::from_env()? });
+    let d = Arc::new(daemon::Daemon {
+        state,
+        exe,
+        kernel,
+        drills: Default::default(),
+        starting: Default::default(),
+        exit_when_idle,
+        idle: Default::default(),
+        sessions: Default::default(),
+        history,
+        limits: daemon::Limits::from_env()?,
+    });
     if exit_when_idle {
         // If no drill ever starts (the first start failed), do not linger.
         let d2 = d.clone();

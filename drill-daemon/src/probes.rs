@@ -314,9 +314,18 @@ impl CommandProbe {
 }
 
 /// Every probe of the daemon, and why any could not load.
+/// An on-demand program's link and the drills holding it.
+#[derive(Default)]
+struct Hold {
+    owners: std::collections::BTreeSet<String>,
+    link: Option<aya::programs::raw_trace_point::RawTracePointLink>,
+}
+
 pub struct Probes {
-    // Keeps the attached programs alive.
-    _ebpf: Option<aya::Ebpf>,
+    // Keeps the attached programs alive; the on-demand ones attach through it.
+    ebpf: Option<Mutex<aya::Ebpf>>,
+    /// The on-demand programs attached now, with the drills that hold them.
+    holds: Mutex<BTreeMap<&'static str, Hold>>,
     watched: Option<Mutex<HashMap<MapData, u32, u32>>>,
     pub tcpstate: Option<Arc<TcpStateProbe>>,
     pub events: Option<Arc<EventProbe>>,
@@ -335,7 +344,8 @@ impl Probes {
                 let why = format!("{e:#}");
                 tracing::error!(error = %why, "the probe object could not load; drills with checks will refuse to start");
                 Probes {
-                    _ebpf: None,
+                    ebpf: None,
+                    holds: Mutex::default(),
                     watched: None,
                     tcpstate: None,
                     events: None,
@@ -377,7 +387,11 @@ impl Probes {
                 } else {
                     let prog: &mut RawTracePoint = prog.try_into()?;
                     prog.load().context("the kernel's verifier refused it")?;
-                    prog.attach(p.tracepoint).with_context(|| format!("attaching to raw tracepoint {}", p.tracepoint))?;
+                    let id = prog.attach(p.tracepoint).with_context(|| format!("attaching to raw tracepoint {}", p.tracepoint))?;
+                    if p.on_demand {
+                        // Attached once to prove it can be; detached until a drill holds it.
+                        drop(prog.take_link(id)?);
+                    }
                 }
                 Ok(())
             })();
@@ -412,7 +426,7 @@ impl Probes {
         } else {
             None
         };
-        Ok(Probes { _ebpf: Some(ebpf), watched: Some(Mutex::new(watched)), tcpstate, events, commands, status })
+        Ok(Probes { ebpf: Some(Mutex::new(ebpf)), holds: Mutex::default(), watched: Some(Mutex::new(watched)), tcpstate, events, commands, status })
     }
 
     /// Refuses when a program `need`ed (by its description) is not attached.
@@ -422,6 +436,48 @@ impl Probes {
             Some(s) => Err(anyhow!("the probe `{}` is not loaded: {}", s.name, s.error.clone().unwrap_or_default())),
             None => Err(anyhow!("no probe `{need}`")),
         }
+    }
+
+    /// Attaches the on-demand program `program` for `owner` (a drill id), if no one
+    /// holds it yet; a program that is always attached needs no hold.
+    pub fn hold(&self, owner: &str, program: &str) -> Result<()> {
+        let p = PROGRAMS.iter().find(|p| p.program == program).ok_or_else(|| anyhow!("no probe program named {program}"))?;
+        if !p.on_demand {
+            return Ok(());
+        }
+        self.require(p.describes)?;
+        let mut holds = self.holds.lock().map_err(|_| anyhow!("poisoned"))?;
+        let h = holds.entry(p.program).or_default();
+        if h.link.is_none() {
+            let ebpf = self.ebpf.as_ref().ok_or_else(|| anyhow!("probes not loaded"))?;
+            let mut ebpf = ebpf.lock().map_err(|_| anyhow!("poisoned"))?;
+            let prog: &mut RawTracePoint = ebpf.program_mut(p.program).ok_or_else(|| anyhow!("program {} missing from the object", p.program))?.try_into()?;
+            let id = prog.attach(p.tracepoint).with_context(|| format!("attaching {} to raw tracepoint {}", p.program, p.tracepoint))?;
+            h.link = Some(prog.take_link(id)?);
+            tracing::info!(program = p.program, owner, "on-demand probe attached");
+        }
+        h.owners.insert(owner.to_string());
+        Ok(())
+    }
+
+    /// Gives up `owner`'s hold on `program`; the last hold's release detaches it.
+    pub fn release(&self, owner: &str, program: &str) -> Result<()> {
+        let mut holds = self.holds.lock().map_err(|_| anyhow!("poisoned"))?;
+        if let Some(h) = holds.get_mut(program) {
+            h.owners.remove(owner);
+            if h.owners.is_empty() {
+                // Dropping the link detaches the program.
+                if h.link.take().is_some() {
+                    tracing::info!(program, "on-demand probe detached (no drill needs it)");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the on-demand program `program` is attached now (tests, bench).
+    pub fn attached(&self, program: &str) -> bool {
+        self.holds.lock().is_ok_and(|h| h.get(program).is_some_and(|h| h.link.is_some()))
     }
 
     pub fn tcpstate(&self) -> Result<&Arc<TcpStateProbe>> {

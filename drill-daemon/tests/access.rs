@@ -231,7 +231,10 @@ fn caps_on_drills_and_memory_refuse_a_start_with_the_figures() {
     let out = d.drill(&["start", "missing-route"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "a second 768 MiB drill is over a 1280 MiB budget");
-    assert!(err.contains("over the limit on memory") && err.contains("asks 768 MiB for its 3 hosts") && err.contains("hold 768 MiB of the 1280 MiB budget") && err.contains("DRILL_MEMORY_BUDGET"), "{err}");
+    assert!(
+        err.contains("over the limit on memory") && err.contains("asks 768 MiB for its 3 hosts") && err.contains("hold 768 MiB of the 1280 MiB budget") && err.contains("DRILL_MEMORY_BUDGET"),
+        "{err}"
+    );
     // A small drill fits; then the count cap says so.
     let small = d.drill_json(&["start", "firewall-drop", "--json"], 0)["drill"]["id"].as_str().unwrap().to_string();
     let out = d.drill(&["start", "firewall-drop"]);

@@ -70,6 +70,16 @@ fn oom_killed_from_outside() {
     d.stop_clean(&id);
 }
 
+/// How many BPF links on raw tracepoint `sys_exit` process `pid` holds (its fdinfo).
+fn sys_exit_links(pid: i32) -> usize {
+    let dir = format!("/proc/{pid}/fdinfo");
+    std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{dir}: {e}"))
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+        .filter(|t| t.lines().any(|l| l == "link_type:\traw_tracepoint") && t.lines().any(|l| l == "tp_name:\tsys_exit"))
+        .count()
+}
+
 /// p95 of `n` curl request times (ms) from netns `ns`.
 fn curl_p95_ms(ns: &str, url: &str, n: usize) -> f64 {
     let mut t: Vec<f64> = (0..n)
@@ -155,7 +165,11 @@ fn disk_full_from_outside() {
         return;
     }
     let d = TestDaemon::start("diskfull");
+    // The ENOSPC probe sits on raw_syscalls:sys_exit, which every system call of the
+    // machine crosses: attached only while a drill counts ENOSPC.
+    assert_eq!(sys_exit_links(d.pid()), 0, "drilld holds a sys_exit link with no drill running");
     let id = d.drill_json(&["start", "disk-full", "--json"], 0)["drill"]["id"].as_str().unwrap().to_string();
+    assert_eq!(sys_exit_links(d.pid()), 1, "disk-full counts ENOSPC: its probe must be attached");
     let client = format!("drill-{id}-client");
     // The learner's view: df reads the host's own 32 MiB disk full, du finds almost
     // nothing, lsof names the deleted file and its holder; the machine's disk is not it.
@@ -180,4 +194,5 @@ fn disk_full_from_outside() {
     let v = d.drill_json(&["submit", &id, "--json"], 0);
     assert_eq!(v["passed"], true, "{v}");
     d.stop_clean(&id);
+    assert_eq!(sys_exit_links(d.pid()), 0, "the ENOSPC probe stays attached after its drill stopped");
 }

@@ -118,21 +118,25 @@ pub struct ProbeProgram {
     pub describes: &'static str,
     /// A BTF tracepoint (`tp_btf`) rather than a raw one.
     pub btf: bool,
+    /// Attached only while a drill needs it (loaded and test-attached once at daemon
+    /// start): for a hot tracepoint whose program would cost every process on the
+    /// machine something on every call while no drill reads it.
+    pub on_demand: bool,
 }
 
 /// Every program of [`PROBES_OBJ`]; the first is the TCP state dwell probe.
 pub const PROGRAMS: &[ProbeProgram] = &[
-    ProbeProgram { program: "drill_tcpstate", tracepoint: "inet_sock_set_state", describes: "TCP state dwell (sock:inet_sock_set_state)", btf: false },
-    ProbeProgram { program: "drill_drop", tracepoint: "kfree_skb", describes: "packet drops by reason (skb:kfree_skb)", btf: false },
-    ProbeProgram { program: "drill_retransmit", tracepoint: "tcp_retransmit_skb", describes: "retransmissions (tcp:tcp_retransmit_skb)", btf: false },
-    ProbeProgram { program: "drill_rst_sent", tracepoint: "tcp_send_reset", describes: "resets sent (tcp:tcp_send_reset)", btf: false },
-    ProbeProgram { program: "drill_rst_received", tracepoint: "tcp_receive_reset", describes: "resets received (tcp:tcp_receive_reset)", btf: false },
-    ProbeProgram { program: "drill_rtt", tracepoint: "tcp_probe", describes: "smoothed RTT (tcp:tcp_probe)", btf: true },
-    ProbeProgram { program: "drill_exec", tracepoint: "sched_process_exec", describes: "processes started (sched:sched_process_exec)", btf: false },
-    ProbeProgram { program: "drill_oom", tracepoint: "mark_victim", describes: "OOM kills (oom:mark_victim)", btf: false },
-    ProbeProgram { program: "drill_enospc", tracepoint: "sys_exit", describes: "system calls failing with ENOSPC (raw_syscalls:sys_exit)", btf: false },
-    ProbeProgram { program: "drill_cmd", tracepoint: "sched_process_exec", describes: "commands run in hosts (sched:sched_process_exec)", btf: false },
-    ProbeProgram { program: "drill_cmd_exit", tracepoint: "sched_process_exit", describes: "how those commands ended (sched:sched_process_exit)", btf: false },
+    ProbeProgram { program: "drill_tcpstate", tracepoint: "inet_sock_set_state", describes: "TCP state dwell (sock:inet_sock_set_state)", btf: false, on_demand: false },
+    ProbeProgram { program: "drill_drop", tracepoint: "kfree_skb", describes: "packet drops by reason (skb:kfree_skb)", btf: false, on_demand: false },
+    ProbeProgram { program: "drill_retransmit", tracepoint: "tcp_retransmit_skb", describes: "retransmissions (tcp:tcp_retransmit_skb)", btf: false, on_demand: false },
+    ProbeProgram { program: "drill_rst_sent", tracepoint: "tcp_send_reset", describes: "resets sent (tcp:tcp_send_reset)", btf: false, on_demand: false },
+    ProbeProgram { program: "drill_rst_received", tracepoint: "tcp_receive_reset", describes: "resets received (tcp:tcp_receive_reset)", btf: false, on_demand: false },
+    ProbeProgram { program: "drill_rtt", tracepoint: "tcp_probe", describes: "smoothed RTT (tcp:tcp_probe)", btf: true, on_demand: false },
+    ProbeProgram { program: "drill_exec", tracepoint: "sched_process_exec", describes: "processes started (sched:sched_process_exec)", btf: false, on_demand: false },
+    ProbeProgram { program: "drill_oom", tracepoint: "mark_victim", describes: "OOM kills (oom:mark_victim)", btf: false, on_demand: false },
+    ProbeProgram { program: "drill_enospc", tracepoint: "sys_exit", describes: "system calls failing with ENOSPC (raw_syscalls:sys_exit)", btf: false, on_demand: true },
+    ProbeProgram { program: "drill_cmd", tracepoint: "sched_process_exec", describes: "commands run in hosts (sched:sched_process_exec)", btf: false, on_demand: false },
+    ProbeProgram { program: "drill_cmd_exit", tracepoint: "sched_process_exit", describes: "how those commands ended (sched:sched_process_exit)", btf: false, on_demand: false },
 ];
 
 /// What the program named `program` is for (its name in /v1/info and in errors).

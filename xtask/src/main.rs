@@ -221,9 +221,7 @@ fn disk_report(when: &str) {
         let s = String::from_utf8_lossy(&o.stdout).into_owned();
         s.lines().nth(1).and_then(|l| l.split_whitespace().nth(3).and_then(|k| k.parse::<u64>().ok()))
     });
-    let used = Command::new("du").args(["-sk"]).arg(&target).output().ok().and_then(|o| {
-        String::from_utf8_lossy(&o.stdout).split_whitespace().next().and_then(|k| k.parse::<u64>().ok())
-    });
+    let used = Command::new("du").args(["-sk"]).arg(&target).output().ok().and_then(|o| String::from_utf8_lossy(&o.stdout).split_whitespace().next().and_then(|k| k.parse::<u64>().ok()));
     let gib = |k: u64| k as f64 / (1024.0 * 1024.0);
     match (free, used) {
         (Some(f), u) => {

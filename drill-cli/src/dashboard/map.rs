@@ -85,9 +85,7 @@ struct HostBox<'a> {
 /// starting from an end, in the scenario's order otherwise.
 fn order(hosts: &[HostInfo]) -> Vec<usize> {
     let is_host = |n: &str| hosts.iter().any(|h| h.name == n);
-    let neigh = |i: usize| -> Vec<usize> {
-        hosts[i].interfaces.iter().filter(|f| f.link != "switch" && is_host(&f.peer)).filter_map(|f| hosts.iter().position(|h| h.name == f.peer)).collect()
-    };
+    let neigh = |i: usize| -> Vec<usize> { hosts[i].interfaces.iter().filter(|f| f.link != "switch" && is_host(&f.peer)).filter_map(|f| hosts.iter().position(|h| h.name == f.peer)).collect() };
     let mut seen = vec![false; hosts.len()];
     let mut out = Vec::new();
     while out.len() < hosts.len() {
@@ -244,9 +242,7 @@ pub fn render(hosts: &[HostInfo], services: &[ServiceInfo], width: usize) -> Vec
             }
         }
         let bottom = y0 + height - 1;
-        let cols = |s: &str| -> Vec<usize> {
-            row.iter().zip(&lefts).filter_map(|(b, &bx)| b.switches.iter().position(|x| x == s).map(|p| bx + 2 + 2 * p)).collect()
-        };
+        let cols = |s: &str| -> Vec<usize> { row.iter().zip(&lefts).filter_map(|(b, &bx)| b.switches.iter().position(|x| x == s).map(|p| bx + 2 + 2 * p)).collect() };
         for (n, s) in sw.iter().enumerate() {
             let y = bottom + 1 + n;
             let c = cols(s);
@@ -359,10 +355,7 @@ pub(crate) mod tests {
 
     #[test]
     fn boxes_wrap_and_say_which_links_they_could_not_draw() {
-        let hosts = vec![
-            host("client", vec![iface("eth0", "10.77.1.2/24", "router", "vxlan")]),
-            host("router", vec![iface("lan", "10.77.1.1/24", "client", "vxlan")]),
-        ];
+        let hosts = vec![host("client", vec![iface("eth0", "10.77.1.2/24", "router", "vxlan")]), host("router", vec![iface("lan", "10.77.1.1/24", "client", "vxlan")])];
         let t = text(&render(&hosts, &[], 40));
         assert!(t.contains("links: client:eth0 ── router:lan"), "{t}");
         assert_eq!(t.matches('┌').count(), 2, "{t}");

@@ -293,7 +293,12 @@ mod tests {
         if let Some((n, m)) = srtt {
             h.srtt_ms.insert(8080, (n, m, m));
         }
-        DrillCounters { id: "abc123".into(), elapsed_secs: 1.0, hosts: vec![h], requests: vec![RequestSample { from: "client".into(), target: "api:8080/".into(), ok: drops == 0, latency_ms: 2.0, error: None }] }
+        DrillCounters {
+            id: "abc123".into(),
+            elapsed_secs: 1.0,
+            hosts: vec![h],
+            requests: vec![RequestSample { from: "client".into(), target: "api:8080/".into(), ok: drops == 0, latency_ms: 2.0, error: None }],
+        }
     }
 
     #[test]

@@ -113,13 +113,7 @@ fn running_secs(m: &Model, d: &DrillView) -> f64 {
 /// Levels 0..=8 of `v` against the largest: any non-zero value shows at least one eighth.
 fn levels(v: &[Option<f64>]) -> Vec<SparklineBar> {
     let max = v.iter().flatten().copied().fold(0.0, f64::max);
-    v.iter()
-        .map(|x| {
-            SparklineBar::from(x.map(|x| {
-                if x <= 0.0 || max <= 0.0 { 0 } else { ((x / max * 8.0).round() as u64).clamp(1, 8) }
-            }))
-        })
-        .collect()
+    v.iter().map(|x| SparklineBar::from(x.map(|x| if x <= 0.0 || max <= 0.0 { 0 } else { ((x / max * 8.0).round() as u64).clamp(1, 8) }))).collect()
 }
 
 fn figure(v: f64, unit: &str) -> String {
@@ -246,7 +240,11 @@ fn draw_service_level(f: &mut Frame, m: &Model, d: &DrillView, area: Rect) {
                     ]),
                     &mut y,
                 );
-                let ratio = if w.requests == 0 { "no requests".to_string() } else { format!("{:.0}% ok of {}", (w.requests - w.failed_requests.min(w.requests)) as f64 * 100.0 / w.requests as f64, w.requests) };
+                let ratio = if w.requests == 0 {
+                    "no requests".to_string()
+                } else {
+                    format!("{:.0}% ok of {}", (w.requests - w.failed_requests.min(w.requests)) as f64 * 100.0 / w.requests as f64, w.requests)
+                };
                 let slow = if w.slow_requests > 0 { format!(", {} slow", w.slow_requests) } else { String::new() };
                 let p = match (w.latency_p50_ms, w.latency_p95_ms) {
                     (Some(a), Some(b)) => format!(" · p50 {a:.1} p95 {b:.1} ms"),
@@ -277,7 +275,15 @@ fn clock_lines(m: &Model, d: &DrillView) -> Vec<Line<'static>> {
     let running = !t.outcome.is_over();
     let since = if running && !m.paused { (m.now - d.info_at).max(0.0) } else { 0.0 };
     let elapsed = t.elapsed_secs + since;
-    let outcome_st = Style::default().fg(if t.outcome.as_str() == "resolved" { Color::Green } else if running { Color::Yellow } else { Color::Red }).add_modifier(Modifier::BOLD);
+    let outcome_st = Style::default()
+        .fg(if t.outcome.as_str() == "resolved" {
+            Color::Green
+        } else if running {
+            Color::Yellow
+        } else {
+            Color::Red
+        })
+        .add_modifier(Modifier::BOLD);
     let mut v = Vec::new();
     match t.time_limit_secs {
         Some(limit) => {

@@ -32,7 +32,8 @@ pub struct Kind {
 }
 
 /// Every check kind, one line each.
-pub const KINDS: &[Kind] = &[tcp_state_dwell::KIND, http_slo::KIND, count::DROPS, count::RETRANSMITS, count::RESETS, count::OOM_KILLS, count::ENOSPC, counter::KIND, processes::ZOMBIES, processes::PROCESS_CPU, fabric::KIND];
+pub const KINDS: &[Kind] =
+    &[tcp_state_dwell::KIND, http_slo::KIND, count::DROPS, count::RETRANSMITS, count::RESETS, count::OOM_KILLS, count::ENOSPC, counter::KIND, processes::ZOMBIES, processes::PROCESS_CPU, fabric::KIND];
 
 const NAMES: [&str; KINDS.len()] = {
     let mut out = [""; KINDS.len()];
@@ -184,7 +185,12 @@ impl Counted {
 impl Check {
     pub fn name(&self) -> &str {
         match self {
-            Check::TcpStateDwell { name, .. } | Check::HttpSlo { name, .. } | Check::Count { name, .. } | Check::Counter { name, .. } | Check::Processes { name, .. } | Check::FabricDrops { name, .. } => name,
+            Check::TcpStateDwell { name, .. }
+            | Check::HttpSlo { name, .. }
+            | Check::Count { name, .. }
+            | Check::Counter { name, .. }
+            | Check::Processes { name, .. }
+            | Check::FabricDrops { name, .. } => name,
         }
     }
 }

@@ -185,7 +185,23 @@ fn a_table_where_a_list_is_wanted_names_both() {
 fn registries_list_every_kind_once_and_the_readme_documents_every_key() {
     assert_eq!(
         FAULT_KINDS,
-        ["service-config", "nft-drop", "nft-reject", "nft-loss", "nft-limit", "nft-conn-limit", "nft-dnat", "sysctl", "mtu", "route-remove", "tc-rate", "delay", "ebpf-drop", "resolv-conf", "deleted-open-file"]
+        [
+            "service-config",
+            "nft-drop",
+            "nft-reject",
+            "nft-loss",
+            "nft-limit",
+            "nft-conn-limit",
+            "nft-dnat",
+            "sysctl",
+            "mtu",
+            "route-remove",
+            "tc-rate",
+            "delay",
+            "ebpf-drop",
+            "resolv-conf",
+            "deleted-open-file"
+        ]
     );
     assert_eq!(CHECK_KINDS, ["tcp-state-dwell", "http-slo", "drops", "retransmits", "resets", "oom-kills", "enospc", "counter", "zombies", "process-cpu", "fabric-drops"]);
     let readme = include_str!("../../../scenarios/README.md");

@@ -63,8 +63,13 @@ pub const SWITCH: Shape = table(
         SUBNET,
         MTU,
         key("members", Ty::List, "[{ host = \"a\" }, { host = \"b\" }]", "the endpoints it joins"),
-        key("path_mtu", Ty::Int, "1400", "the largest packet (L3 bytes) the fabric really carries, whatever its members' interfaces say (576-9000): larger frames are dropped in the switch without a word")
-            .from(PATH_MTU_RANGE.0 as f64, PATH_MTU_RANGE.1 as f64, "bytes"),
+        key(
+            "path_mtu",
+            Ty::Int,
+            "1400",
+            "the largest packet (L3 bytes) the fabric really carries, whatever its members' interfaces say (576-9000): larger frames are dropped in the switch without a word",
+        )
+        .from(PATH_MTU_RANGE.0 as f64, PATH_MTU_RANGE.1 as f64, "bytes"),
     ],
 );
 pub const ENDPOINT: Shape = table(

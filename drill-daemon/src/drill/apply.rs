@@ -93,6 +93,15 @@ impl<K: Kernel> Drill<K> {
             self.kernel.watch(h.netns_ino, &states)?;
             self.created(Created::Watch { host: h.name.clone(), ino: h.netns_ino });
         }
+        // The on-demand programs the checks read, attached from now until teardown.
+        let mut held: Vec<&'static str> = Vec::new();
+        for p in self.plan.checks.iter().filter_map(drill_core::doctor::check_program) {
+            if drill_ebpf::PROGRAMS.iter().any(|x| x.program == p && x.on_demand) && !held.contains(&p) {
+                self.kernel.hold_probe(&self.id, p)?;
+                self.created(Created::ProbeHold(p));
+                held.push(p);
+            }
+        }
         Ok(())
     }
 

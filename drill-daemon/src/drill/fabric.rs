@@ -37,10 +37,12 @@ impl<K: Kernel> Drill<K> {
             return Err(DrillError::not_measured(what, switch, "the switch has fewer than two members to send across it"));
         };
         let from = self.host(&a.host)?.netns.clone();
-        let to = self.plan.hosts.iter().find(|h| h.name == b.host).and_then(|h| h.interfaces.iter().find(|i| i.name == b.host_if)).and_then(|i| i.addresses.iter().find_map(|c| match c.addr {
-            IpAddr::V4(v4) => Some(v4),
-            IpAddr::V6(_) => None,
-        }));
+        let to = self.plan.hosts.iter().find(|h| h.name == b.host).and_then(|h| h.interfaces.iter().find(|i| i.name == b.host_if)).and_then(|i| {
+            i.addresses.iter().find_map(|c| match c.addr {
+                IpAddr::V4(v4) => Some(v4),
+                IpAddr::V6(_) => None,
+            })
+        });
         let Some(to) = to else {
             return Err(DrillError::not_measured(what, &b.host, format!("{}:{} has no IPv4 address to send echoes to", b.host, b.host_if)));
         };

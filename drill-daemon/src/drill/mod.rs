@@ -57,6 +57,8 @@ pub enum Created {
         host: String,
         ino: u32,
     },
+    /// A drill's hold on an on-demand probe program (by name).
+    ProbeHold(&'static str),
     /// A delay wire's threads, by its namespace.
     Wire(String),
     Host {
@@ -87,6 +89,7 @@ impl Created {
         match self {
             Created::Netns(n) => format!("deleting network namespace {n}"),
             Created::Watch { host, .. } => format!("host {host}: detaching the probes"),
+            Created::ProbeHold(p) => format!("releasing the probe {p}"),
             Created::Wire(w) => format!("closing the delay wire {w}"),
             Created::Host { name, pid } => format!("host {name}: stopping its init {pid}"),
             Created::PidWatch { host, .. } => format!("host {host}: detaching the command capture"),
@@ -217,6 +220,7 @@ impl<K: Kernel> Drill<K> {
                 Created::Host { name, pid } => k.kill_host(name, *pid),
                 Created::Wire(w) => k.close_wire(w),
                 Created::Watch { ino, .. } => k.unwatch(*ino),
+                Created::ProbeHold(p) => k.release_probe(&self.id, p),
                 Created::PidWatch { ino, .. } => k.unwatch_pids(*ino),
                 Created::Netns(n) => k.delete_netns(n),
             };

@@ -134,6 +134,14 @@ impl Kernel for FakeKernel {
         self.call("require_probe", probe.to_string(), None, None)
     }
 
+    fn hold_probe(&self, owner: &str, program: &str) -> Result<()> {
+        self.call("hold_probe", format!("{owner} {program}"), None, None)
+    }
+
+    fn release_probe(&self, owner: &str, program: &str) -> Result<()> {
+        self.call("release_probe", format!("{owner} {program}"), None, None)
+    }
+
     fn drop_reason_known(&self, reason: &str) -> Result<bool> {
         self.call("drop_reason_known", reason.to_string(), None, None).map(|()| true)
     }

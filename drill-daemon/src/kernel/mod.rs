@@ -59,6 +59,10 @@ pub trait Kernel: Send + Sync + 'static {
     // Probes (shared by every drill; loaded once at daemon start).
     /// Refuses when the probe `probe` (by description) is not loaded, saying why.
     fn require_probe(&self, probe: &str) -> Result<()>;
+    /// Attaches the on-demand probe program `program` (by name) for drill `owner`.
+    fn hold_probe(&self, owner: &str, program: &str) -> Result<()>;
+    /// Releases `owner`'s hold on `program` (the last release detaches it).
+    fn release_probe(&self, owner: &str, program: &str) -> Result<()>;
     /// Whether this kernel knows the drop reason `reason` (`enum skb_drop_reason`).
     fn drop_reason_known(&self, reason: &str) -> Result<bool>;
     /// Starts recording namespace `ino`, timing `states`.

@@ -210,7 +210,8 @@ async fn serve<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(mut stre
                     Err(e) => ("500 Internal Server Error", format!("cannot queue the job in {}: {e}\n", c.spool_dir).into_bytes()),
                 },
             };
-            let mut resp = format!("HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: {}\r\n\r\n", body.len(), if close { "close" } else { "keep-alive" }).into_bytes();
+            let mut resp =
+                format!("HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: {}\r\n\r\n", body.len(), if close { "close" } else { "keep-alive" }).into_bytes();
             resp.extend_from_slice(&body);
             if stream.write_all(&resp).await.is_err() || close {
                 return;

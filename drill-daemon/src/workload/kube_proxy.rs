@@ -77,7 +77,8 @@ pub async fn run(name: &str, c: KubeProxyConfig) -> Result<()> {
 fn clean_stale(name: &str, c: &KubeProxyConfig) -> Result<()> {
     let (vip, eps) = c.parsed().map_err(|e| anyhow!(e))?;
     let (vip, port) = (vip.to_string(), c.port.to_string());
-    let listed = Command::new("conntrack").args(["-L", "-p", &c.protocol, "--orig-dst", &vip, "--dport", &port]).stderr(Stdio::null()).output().context("running conntrack (Debian package conntrack)")?;
+    let listed =
+        Command::new("conntrack").args(["-L", "-p", &c.protocol, "--orig-dst", &vip, "--dport", &port]).stderr(Stdio::null()).output().context("running conntrack (Debian package conntrack)")?;
     for ep in stale_translations(&String::from_utf8_lossy(&listed.stdout), &eps) {
         let out = Command::new("conntrack")
             .args(["-D", "-p", &c.protocol, "--orig-dst", &vip, "--dport", &port, "--reply-src", &ep.ip().to_string(), "--reply-port-src", &ep.port().to_string()])

@@ -50,7 +50,13 @@ fn poll_queue(name: &str, dir: &str, every_ms: u64, mut debug: Option<std::fs::F
         if let Some(f) = debug.as_mut() {
             let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
             let secs = now.as_secs();
-            let line = format!("{:02}:{:02}:{:02}.{:03} DEBUG {name}: poll {dir}: {done} jobs done so far; next look in {every_ms} ms\n", (secs / 3600) % 24, (secs / 60) % 60, secs % 60, now.subsec_millis());
+            let line = format!(
+                "{:02}:{:02}:{:02}.{:03} DEBUG {name}: poll {dir}: {done} jobs done so far; next look in {every_ms} ms\n",
+                (secs / 3600) % 24,
+                (secs / 60) % 60,
+                secs % 60,
+                now.subsec_millis()
+            );
             match f.write_all(line.as_bytes()) {
                 Err(e) if !failing => {
                     log(name, &format!("writing the debug log: {e}"));

@@ -188,4 +188,3 @@ fn fill_held(init: i32, path: &str) -> Result<DiskFill> {
         free_bytes: st.blocks_available() as u64 * st.fragment_size() as u64,
     })
 }
-

@@ -128,6 +128,14 @@ impl Kernel for LinuxKernel {
         self.probes.require(probe).map_err(|e| DrillError::ProbeMissing { probe: probe.to_string(), why: format!("{e:#}") })
     }
 
+    fn hold_probe(&self, owner: &str, program: &str) -> Result<()> {
+        self.probes.hold(owner, program).map_err(|e| DrillError::ProbeMissing { probe: drill_ebpf::describes(program).to_string(), why: format!("{e:#}") })
+    }
+
+    fn release_probe(&self, owner: &str, program: &str) -> Result<()> {
+        self.probes.release(owner, program).map_err(DrillError::Internal)
+    }
+
     fn drop_reason_known(&self, reason: &str) -> Result<bool> {
         let ev = self.probes.events().map_err(|e| DrillError::ProbeMissing { probe: "event probes".into(), why: format!("{e:#}") })?;
         Ok(ev.reason_number(reason).is_some())

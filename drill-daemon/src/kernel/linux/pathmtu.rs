@@ -6,8 +6,8 @@
 
 use anyhow::{Context, Result, anyhow};
 use aya::maps::{Array, PerCpuArray};
-use aya::programs::tc::{NlOptions, SchedClassifierLink, TcAttachOptions, TcAttachType};
 use aya::programs::SchedClassifier;
+use aya::programs::tc::{NlOptions, SchedClassifierLink, TcAttachOptions, TcAttachType};
 use aya::{Ebpf, EbpfLoader};
 use drill_ebpf::{PathMtuConfig, PathMtuCounters, pathmtu};
 
