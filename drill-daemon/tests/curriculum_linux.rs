@@ -9,17 +9,6 @@ use std::time::Duration;
 
 use common::*;
 
-/// Requests out of `n` to `url` from netns `ns` that curl answers with 200.
-fn curl_ok(ns: &str, url: &str, n: usize) -> usize {
-    (0..n)
-        .filter(|_| {
-            let out = std::process::Command::new("ip").args(["netns", "exec", ns, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "1", url]).output().unwrap();
-            std::thread::sleep(Duration::from_millis(100));
-            String::from_utf8_lossy(&out.stdout) == "200"
-        })
-        .count()
-}
-
 /// Runs a shell line inside a host of drill `id`; its stdout.
 fn host_sh(d: &TestDaemon, id: &str, host: &str, line: &str) -> String {
     let out = d.drill(&["exec", "--drill", id, host, "--", "sh", "-c", line]);

@@ -319,3 +319,14 @@ pub fn root_netlink() -> rtnetlink::Handle {
     tokio::spawn(conn);
     root
 }
+
+/// Requests out of `n` to `url` from netns `ns` that curl answers with 200.
+pub fn curl_ok(ns: &str, url: &str, n: usize) -> usize {
+    (0..n)
+        .filter(|_| {
+            let out = std::process::Command::new("ip").args(["netns", "exec", ns, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "1", url]).output().unwrap();
+            std::thread::sleep(Duration::from_millis(100));
+            String::from_utf8_lossy(&out.stdout) == "200"
+        })
+        .count()
+}
