@@ -68,8 +68,9 @@ enum Cmd {
 }
 
 /// Packages needed to build (first group) and inside drill hosts (second group).
-// chromium: drill-core's report test renders the HTML report in it (tests/report_chromium.rs).
-const BUILD_PACKAGES: &[&str] = &["clang", "libbpf-dev", "linux-libc-dev", "pkg-config", "chromium"];
+// chromium: drill-core's report test renders the HTML report in it (tests/report_chromium.rs);
+// tmux: the dashboard's test runs `drill watch` in a tmux pane (drill-daemon/tests/watch_tmux.rs).
+const BUILD_PACKAGES: &[&str] = &["clang", "libbpf-dev", "linux-libc-dev", "pkg-config", "chromium", "tmux"];
 const HOST_PACKAGES: &[&str] = &[
     "iproute2",
     "nftables",
