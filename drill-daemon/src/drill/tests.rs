@@ -73,6 +73,7 @@ fn undo_of(call: &str) -> Option<String> {
         "spawn_host" => format!("kill_host {a} "),
         "attach_tc_fault" => format!("forget_tc_fault {a}"),
         "set_path_mtu" => format!("forget_path_mtu {a}"),
+        "hold_probe" => format!("release_probe {a}"),
         _ => return None,
     })
 }
