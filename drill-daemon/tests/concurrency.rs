@@ -148,6 +148,7 @@ fn twenty_drills_at_once_each_judged_on_its_own_traffic() {
         percentile(&mut inits, 1.0) / 1024.0,
     );
     for (_, _, id) in &drills {
-        d.stop_clean(id);
+        d.stop_checked(id);
     }
+    d.assert_nothing_running();
 }

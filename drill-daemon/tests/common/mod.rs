@@ -110,13 +110,24 @@ impl TestDaemon {
     /// Stops drill `id` and checks nothing of it is left: no stop error, namespaces,
     /// host processes, mounts or cgroups.
     pub fn stop_clean(&self, id: &str) {
+        self.stop_checked(id);
+        self.assert_nothing_running();
+    }
+
+    /// Stops drill `id` and checks nothing of that drill is left (stop errors,
+    /// namespaces, cgroups), while other drills of this daemon may still run.
+    pub fn stop_checked(&self, id: &str) {
         let stop = self.drill_json(&["stop", id, "--json"], 0);
         assert_eq!(stop["errors"].as_array().map_or(0, Vec::len), 0, "{stop}");
         assert!(netns_of(id).is_empty(), "namespaces of {id} left: {:?}", netns_of(id));
-        assert!(host_inits_with_parent(self.pid()).is_empty(), "host processes of {id} left");
-        assert!(mounts_under(&self.state).is_empty(), "mounts left: {:?}", mounts_under(&self.state));
         let left = sh(&format!("find /sys/fs/cgroup -maxdepth 2 -name 'drill-{id}-*'"));
         assert!(left.trim().is_empty(), "cgroups of {id} left: {left}");
+    }
+
+    /// No drill of this daemon is left: no host process, no mount under its state dir.
+    pub fn assert_nothing_running(&self) {
+        assert!(host_inits_with_parent(self.pid()).is_empty(), "host processes left: {:?}", host_inits_with_parent(self.pid()));
+        assert!(mounts_under(&self.state).is_empty(), "mounts left: {:?}", mounts_under(&self.state));
     }
 
     /// Runs the CLI against this daemon.
