@@ -100,6 +100,8 @@ const HOST_PACKAGES: &[&str] = &[
     "nginx-light",
     // The DNS server of the dns drills (workload `dnsmasq`).
     "dnsmasq-base",
+    // The hosts' own /proc/meminfo, cpuinfo, uptime, loadavg (drill-daemon/src/host/procview.rs).
+    "lxcfs",
 ];
 
 fn main() -> ExitCode {
