@@ -221,7 +221,7 @@ impl DrillError {
             }
             DrillError::Unmeasurable(_) => "change the fault as the error says; `drill start --dry-run` shows how each fault is measured",
             DrillError::Kernel { .. } => "see drilld's log; `drill reset` removes any leftovers",
-            DrillError::ProbeMissing { .. } => "GET /v1/info on the daemon's socket shows which probes loaded and why the others did not",
+            DrillError::ProbeMissing { .. } => "`drill doctor` names what this machine lacks and the drills it disables; GET /v1/info shows which probes loaded and why the others did not",
             DrillError::Busy(_) => "stop a drill (`drill stop ID`) and try again",
             DrillError::IncidentRunning { .. } => "run `drill solve` again and agree (or `drill solve --abandon`); `drill hint` costs fewer points",
             DrillError::NotIncident { .. } => "`drill incident` starts a timed incident that pages you",

@@ -30,13 +30,10 @@ impl<K: Kernel> Drill<K> {
                 if let Some((bin, package)) = s.workload.binary()
                     && !std::path::Path::new(bin).exists()
                 {
-                    return Err(anyhow!(
-                        "service {} ({}) on host {} needs {bin}, which is not installed on this machine: install the Debian package {package} (`cargo xtask setup`, or `apt-get install {package}`)",
-                        s.name,
-                        s.kind,
-                        h.name
-                    )
-                    .into());
+                    // In `drill doctor`'s words: the piece, what it disables, the fix.
+                    let need = drill_core::doctor::Need::Binary { path: bin.to_string(), package: package.to_string() };
+                    let (drills, _) = drill_core::doctor::drill_requirements(&drill_core::builtin::scenarios());
+                    return Err(anyhow!("{}", drill_core::doctor::refusal_disabling(&need, &format!("service {} ({}) on host {}", s.name, s.kind, h.name), &drills)).into());
                 }
             }
         }
