@@ -89,7 +89,13 @@ impl SocketState {
             }
         }
         if !self.root && self.connect.is_ok() {
-            let why = if self.in_group { format!("you are in its group {}", self.group) } else if mode & 0o002 != 0 { "it is open to every user".into() } else { "you own it".into() };
+            let why = if self.in_group {
+                format!("you are in its group {}", self.group)
+            } else if mode & 0o002 != 0 {
+                "it is open to every user".into()
+            } else {
+                "you own it".into()
+            };
             let _ = write!(s, " ({why})");
         }
         s
@@ -133,7 +139,11 @@ pub fn unprivileged_facts(drills: &[(String, Vec<doctor::Requirement>)]) -> Vec<
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     f.extend(doctor::cgroup_facts(&mountinfo, |p| std::fs::read_to_string(p).ok()));
     let btf = Path::new("/sys/kernel/btf/vmlinux");
-    f.push(if btf.exists() { Fact::new(&Need::Btf, true, "/sys/kernel/btf/vmlinux exists (drilld checks that it parses)") } else { Fact::new(&Need::Btf, false, "/sys/kernel/btf/vmlinux does not exist") });
+    f.push(if btf.exists() {
+        Fact::new(&Need::Btf, true, "/sys/kernel/btf/vmlinux exists (drilld checks that it parses)")
+    } else {
+        Fact::new(&Need::Btf, false, "/sys/kernel/btf/vmlinux does not exist")
+    });
     f.push(match which("tc") {
         Some(p) => Fact::new(&Need::Tc, true, format!("{} installed", p.display())),
         None => Fact::new(&Need::Tc, false, "no tc on PATH, /usr/sbin or /sbin"),
@@ -341,17 +351,7 @@ mod tests {
     }
 
     fn sock(connect: Result<(), String>, root: bool, in_group: bool) -> SocketState {
-        SocketState {
-            path: "/run/drill/drill.sock".into(),
-            mode: Some(0o660),
-            is_socket: true,
-            owner: "root".into(),
-            group: "drill".into(),
-            in_group,
-            uid: if root { 0 } else { 1000 },
-            root,
-            connect,
-        }
+        SocketState { path: "/run/drill/drill.sock".into(), mode: Some(0o660), is_socket: true, owner: "root".into(), group: "drill".into(), in_group, uid: if root { 0 } else { 1000 }, root, connect }
     }
 
     #[test]
