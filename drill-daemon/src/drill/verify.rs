@@ -462,3 +462,18 @@ fn counted_matches(c: &Counted, port: Option<u16>, k: &EventKey, ev: &EventProbe
         Counted::Enospc => k.kind == kinds::ENOSPC,
     }
 }
+
+#[cfg(test)]
+mod doctor_words {
+    use super::*;
+
+    #[test]
+    fn a_missing_probe_is_refused_in_doctors_words() {
+        let s = drill_core::builtin::scenarios().into_iter().find(|s| s.id == "close-wait-leak").unwrap();
+        let plan = drill_core::plan::compile(&s, "000000", 0, drill_core::plan::Backends { delay: drill_core::plan::DelayBackend::Wire }).unwrap();
+        let c = plan.checks.iter().find(|c| matches!(c, Check::TcpStateDwell { .. })).expect("close-wait-leak times a TCP state");
+        let m = probe_refusal(c, "EPERM");
+        assert!(m.starts_with(&format!("check `{}` needs tracepoint sock:inet_sock_set_state, which this machine lacks: ", c.name())), "{m}");
+        assert!(m.contains("cannot run: ") && m.contains("close-wait-leak") && m.contains("`drill doctor`") && m.ends_with("(the probe did not load: EPERM)"), "{m}");
+    }
+}
