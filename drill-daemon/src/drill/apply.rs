@@ -12,7 +12,7 @@ use drill_core::doctor::{self, Need};
 use drill_core::plan::{Plan, PlanProbe, PlanService};
 
 use super::{Created, Drill, Env, RunningHost};
-use crate::error::Result;
+use crate::error::{DrillError, Result};
 use crate::host::{self, HostSpec, ServiceSpec};
 use crate::kernel::Kernel;
 
@@ -27,8 +27,8 @@ impl<K: Kernel> Drill<K> {
     pub(super) async fn build(&mut self, env: &Env<'_, K>) -> Result<()> {
         // What the drill cannot run without that this machine visibly lacks, refused
         // before anything is made, in `drill doctor`'s words.
-        if let Some(why) = missing_program(&self.plan, &self.scenario.id, installed) {
-            return Err(anyhow!(why).into());
+        if let Some((need, why)) = missing_program(&self.plan, &self.scenario.id, installed) {
+            return Err(DrillError::RequirementMissing { need: need.id(), why });
         }
         self.journal.save(env.state)?;
         self.create_namespaces(env).await?;
@@ -249,14 +249,15 @@ fn installed(need: &Need) -> bool {
 /// The refusal of a plan one of whose programs is missing (`installed` says), in
 /// `drill doctor`'s words: the piece, the built-in drills it disables, the fix. A
 /// service's own daemon (hosts see the machine's /usr) is named with its service.
-fn missing_program(plan: &Plan, scenario: &str, installed: impl Fn(&Need) -> bool) -> Option<String> {
+fn missing_program(plan: &Plan, scenario: &str, installed: impl Fn(&Need) -> bool) -> Option<(Need, String)> {
     let drills = || doctor::drill_requirements(&drill_core::builtin::scenarios()).0;
     for h in &plan.hosts {
         for s in &h.services {
             if let Some((bin, package)) = s.workload.binary() {
                 let need = Need::Binary { path: bin.to_string(), package: package.to_string() };
                 if !installed(&need) {
-                    return Some(doctor::refusal_disabling(&need, &format!("service {} ({}) on host {}", s.name, s.kind, h.name), &drills()));
+                    let why = doctor::refusal_disabling(&need, &format!("service {} ({}) on host {}", s.name, s.kind, h.name), &drills());
+                    return Some((need, why));
                 }
             }
         }
@@ -266,7 +267,8 @@ fn missing_program(plan: &Plan, scenario: &str, installed: impl Fn(&Need) -> boo
         .filter(|q| q.without == doctor::Without::CannotRun)
         .map(|q| q.need)
         .find(|n| matches!(n, Need::Binary { .. } | Need::Nftables | Need::Tc) && !installed(n))?;
-    Some(doctor::refusal_disabling(&need, &format!("scenario {scenario}"), &drills()))
+    let why = doctor::refusal_disabling(&need, &format!("scenario {scenario}"), &drills());
+    Some((need, why))
 }
 
 #[cfg(test)]
@@ -282,17 +284,18 @@ mod tests {
     fn a_missing_program_is_refused_in_doctors_words() {
         assert_eq!(missing_program(&plan("k8s-stale-endpoint"), "k8s-stale-endpoint", |_| true), None);
         let conntrack = Need::Binary { path: "/usr/sbin/conntrack".into(), package: "conntrack".into() };
-        let m = missing_program(&plan("k8s-stale-endpoint"), "k8s-stale-endpoint", |n| n != &conntrack).expect("refused");
+        let (need, m) = missing_program(&plan("k8s-stale-endpoint"), "k8s-stale-endpoint", |n| n != &conntrack).expect("refused");
+        assert_eq!(need, conntrack);
         assert!(m.starts_with("scenario k8s-stale-endpoint needs /usr/sbin/conntrack (conntrack), which this machine lacks: apt-get install conntrack"), "{m}");
         assert!(m.contains("without it these built-in drills cannot run: k8s-stale-endpoint") && m.contains("`drill doctor`"), "{m}");
-        let m = missing_program(&plan("firewall-drop"), "firewall-drop", |n| n != &Need::Nftables).expect("refused");
+        let (_, m) = missing_program(&plan("firewall-drop"), "firewall-drop", |n| n != &Need::Nftables).expect("refused");
         assert!(m.contains("needs nftables (nft, nf_tables)") && m.contains("apt-get install nftables"), "{m}");
     }
 
     #[test]
     fn a_missing_service_daemon_names_its_service() {
         let nginx = |n: &Need| !matches!(n, Need::Binary { path, .. } if path == "/usr/sbin/nginx");
-        let m = missing_program(&plan("wan-latency-504"), "wan-latency-504", nginx).expect("wan-latency-504 runs nginx");
+        let (_, m) = missing_program(&plan("wan-latency-504"), "wan-latency-504", nginx).expect("wan-latency-504 runs nginx");
         assert!(m.starts_with("service ") && m.contains("needs /usr/sbin/nginx (nginx-light)") && m.contains("wan-latency-504"), "{m}");
     }
 }
