@@ -175,7 +175,8 @@ async fn gather(c: &Client, drills: &[(String, Vec<doctor::Requirement>)]) -> Re
             return Ok((f.facts, Source::Daemon { pid }));
         }
         Err(CallError::NoDaemon(_)) => {}
-        Err(e) => bail!("drilld's answer to GET /v1/doctor: {e}"),
+        // An older daemon without the route, or one that failed: the local path.
+        Err(e) => eprintln!("drill: warning: drilld's answer to GET /v1/doctor: {e}; checking without it"),
     }
     if crate::is_root() {
         let exe = crate::find_drilld()?;
