@@ -101,9 +101,8 @@ impl Drop for Guard {
             self.env(&mut c);
             let _ = c.status();
         }
-        if let Some(mut a) = self.activator.take() {
-            let _ = a.kill();
-            let _ = a.wait();
+        if let Some(a) = self.activator.take() {
+            stop_activator(a);
         }
         // A drilld the activator exec'd is the activator's own process (same pid): gone.
         let _ = Command::new("dpkg").args(["--purge", "drill"]).status();
@@ -129,9 +128,6 @@ pub fn package_test() -> Result<()> {
         if !have(prog) && !missing.contains(&pkg) {
             missing.push(pkg);
         }
-    }
-    if !have("bash") || !Path::new("/usr/share/bash-completion/bash_completion").exists() {
-        missing.push("bash-completion");
     }
     if !missing.is_empty() {
         apt_install(&missing)?;
@@ -238,9 +234,8 @@ pub fn package_test() -> Result<()> {
     drill(&["stop", id.as_deref().unwrap_or_default()], &g)?;
     g.drill_id = None;
     eprintln!("package-test: {scenario} start/status/submit/stop through the installed drill on a socket-activated drilld in {:.1?}", t.elapsed());
-    if let Some(mut a) = g.activator.take() {
-        let _ = a.kill();
-        let _ = a.wait();
+    if let Some(a) = g.activator.take() {
+        stop_activator(a);
     }
 
     // Purge and check nothing of it remains.
@@ -262,11 +257,43 @@ pub fn package_test() -> Result<()> {
             bail!("network namespaces of drill {id} are left: {ns}");
         }
     }
-    let procs = output(&mut sh("pgrep -f /run/drill-pkgtest || true")).unwrap_or_default();
-    if !procs.trim().is_empty() {
+    let procs = processes_of(&tmp);
+    if !procs.is_empty() {
         bail!("processes of the test are left: {procs}");
     }
     let _ = state;
     eprintln!("package-test: passed in {:.1?} (package {:.1?})", t0.elapsed(), t_build);
     Ok(())
+}
+
+/// SIGTERM to the activator (drilld once it exec'd), SIGKILL after 20 s.
+fn stop_activator(mut a: Child) {
+    let _ = Command::new("kill").args(["-TERM", &a.id().to_string()]).status();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if a.try_wait().ok().flatten().is_some() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = a.kill();
+    let _ = a.wait();
+}
+
+/// Pids (other than this one) whose command line or environment names `dir`.
+fn processes_of(dir: &Path) -> Vec<String> {
+    let needle = dir.to_string_lossy().into_owned();
+    let me = std::process::id().to_string();
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let pid = e.file_name().to_string_lossy().into_owned();
+        if !pid.chars().all(|c| c.is_ascii_digit()) || pid == me {
+            continue;
+        }
+        let hit = ["cmdline", "environ"].iter().any(|f| std::fs::read(e.path().join(f)).is_ok_and(|b| String::from_utf8_lossy(&b).contains(&needle)));
+        if hit {
+            out.push(pid);
+        }
+    }
+    out
 }
