@@ -259,7 +259,7 @@ pub fn package_test() -> Result<()> {
     }
     let procs = processes_of(&tmp);
     if !procs.is_empty() {
-        bail!("processes of the test are left: {procs}");
+        bail!("processes of the test are left: {procs:?}");
     }
     let _ = state;
     eprintln!("package-test: passed in {:.1?} (package {:.1?})", t0.elapsed(), t_build);
