@@ -252,10 +252,8 @@ pub fn package_test() -> Result<()> {
     }
     let ns = output(Command::new("ip").args(["netns", "list"])).unwrap_or_default();
     let state = std::fs::read_to_string(tmp.join("drilld.err")).unwrap_or_default();
-    if let Some(id) = &id {
-        if ns.contains(id.as_str()) {
-            bail!("network namespaces of drill {id} are left: {ns}");
-        }
+    if id.as_deref().is_some_and(|i| ns.contains(i)) {
+        bail!("network namespaces of drill {id:?} are left: {ns}");
     }
     let procs = processes_of(&tmp);
     if !procs.is_empty() {
