@@ -19,6 +19,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
 mod package;
+mod progress;
 
 #[derive(Parser)]
 #[command(name = "cargo xtask")]
@@ -195,7 +196,11 @@ fn setup() -> Result<()> {
         return Ok(());
     }
     eprintln!("xtask setup: installing {} with apt-get{}", missing.join(" "), if is_root() { "" } else { " (through sudo)" });
-    run_cmd(privileged("apt-get").args(["update", "-q"]))?;
+    progress::spin("apt-get update", {
+        let mut c = privileged("apt-get");
+        c.args(["update", "-q"]);
+        c
+    })?;
     // Servers that drills run inside hosts (nginx, dnsmasq, ...) must not start on the
     // machine itself when their package is installed: without a policy-rc.d (Docker-like
     // images have one), one that refuses every start is put in place for the install and
@@ -205,7 +210,9 @@ fn setup() -> Result<()> {
     if guard {
         run_cmd(privileged("sh").args(["-c", &format!("printf '#!/bin/sh\\n# cargo xtask setup: no service starts during the install\\nexit 101\\n' > {POLICY_RC_D} && chmod 755 {POLICY_RC_D}")]))?;
     }
-    let r = run_cmd(privileged("apt-get").env("DEBIAN_FRONTEND", "noninteractive").args(["install", "-y", "-q", "--no-install-recommends"]).args(&missing));
+    let mut install = privileged("apt-get");
+    install.env("DEBIAN_FRONTEND", "noninteractive").args(["install", "-y", "-q", "--no-install-recommends"]).args(&missing);
+    let r = progress::apt_install(install);
     if guard {
         run_cmd(privileged("rm").args(["-f", POLICY_RC_D]))?;
     }

@@ -40,7 +40,9 @@ pub fn package() -> Result<PathBuf> {
     eprintln!("xtask package: {pages} man pages, 3 completion scripts in {}", out.display());
     if !Command::new("cargo").args(["deb", "--version"]).output().is_ok_and(|o| o.status.success()) {
         eprintln!("xtask package: installing cargo-deb");
-        run_cmd(Command::new("cargo").args(["install", "cargo-deb", "--locked"]))?;
+        let mut c = Command::new("cargo");
+        c.args(["install", "cargo-deb", "--locked"]);
+        crate::progress::spin("cargo install cargo-deb (once; a few minutes)", c)?;
     }
     let _ = std::fs::remove_dir_all(root().join("target/debian"));
     run_cmd(cargo().args(["deb", "-p", "drill-cli", "--no-build", "--no-strip"]))?;
@@ -86,10 +88,7 @@ struct Guard {
 
 impl Guard {
     fn env(&self, c: &mut Command) {
-        c.env("DRILL_SOCKET", self.tmp.join("drilld.sock"))
-            .env("DRILL_STATE_DIR", self.tmp.join("state"))
-            .env("DRILL_HISTORY", self.tmp.join("history.sqlite"))
-            .env("DRILLD", "/nonexistent");
+        c.env("DRILL_SOCKET", self.tmp.join("drilld.sock")).env("DRILL_STATE_DIR", self.tmp.join("state")).env("DRILL_HISTORY", self.tmp.join("history.sqlite")).env("DRILLD", "/nonexistent");
     }
 }
 
@@ -229,7 +228,15 @@ pub fn package_test() -> Result<()> {
         bail!("the activator's process is {} after start, not drilld: the drill was not served by the activated daemon", exe_after.display());
     }
     drill(&["status", id.as_deref().unwrap_or_default()], &g)?;
-    let verdict = drill(&["submit", id.as_deref().unwrap_or_default()], &g).or_else(|e| Ok::<_, anyhow::Error>(format!("(submit exit non-zero, the fault is in place: {e})")))?;
+    // Without a fix the verdict is FAIL (exit 1): a pass here would be a drill passed the wrong way.
+    let mut submit = Command::new("/usr/bin/drill");
+    submit.args(["submit", id.as_deref().unwrap_or_default()]);
+    g.env(&mut submit);
+    let o = submit.output().context("drill submit")?;
+    let verdict = String::from_utf8_lossy(&o.stdout).into_owned();
+    if o.status.code() != Some(1) || !verdict.contains("FAIL") {
+        bail!("drill submit without a fix: expected FAIL and exit 1, got {}: {verdict}{}", o.status, String::from_utf8_lossy(&o.stderr));
+    }
     eprintln!("package-test: submit without a fix: {}", verdict.lines().next().unwrap_or(""));
     drill(&["stop", id.as_deref().unwrap_or_default()], &g)?;
     g.drill_id = None;
@@ -237,6 +244,7 @@ pub fn package_test() -> Result<()> {
     if let Some(a) = g.activator.take() {
         stop_activator(a);
     }
+    on_demand(&tmp)?;
 
     // Purge and check nothing of it remains.
     run_cmd(Command::new("dpkg").args(["--purge", "drill"]))?;
@@ -261,6 +269,36 @@ pub fn package_test() -> Result<()> {
     }
     let _ = state;
     eprintln!("package-test: passed in {:.1?} (package {:.1?})", t0.elapsed(), t_build);
+    Ok(())
+}
+
+/// Where systemd does not run: the installed `drill start` starts the installed drilld
+/// on demand (found beside /usr/bin/drill), which exits by itself once its drill stops.
+fn on_demand(tmp: &Path) -> Result<()> {
+    let t = Instant::now();
+    let sock = tmp.join("ondemand.sock");
+    let drill = |args: &[&str]| -> Result<String> {
+        let mut c = Command::new("/usr/bin/drill");
+        c.args(args).env("DRILL_SOCKET", &sock).env("DRILL_STATE_DIR", tmp.join("state-ondemand")).env("DRILL_HISTORY", tmp.join("history.sqlite")).env_remove("DRILLD");
+        output(&mut c)
+    };
+    let v: serde_json::Value = serde_json::from_str(&drill(&["start", "bind-localhost", "--json"])?).context("drill start --json")?;
+    let id = v["drill"]["id"].as_str().context("drill start --json gave no drill.id")?.to_string();
+    let daemons = processes_of(&sock);
+    let exe = daemons.first().and_then(|p| std::fs::read_link(format!("/proc/{p}/exe")).ok()).unwrap_or_default();
+    let stopped = drill(&["stop", &id]);
+    if exe != Path::new("/usr/bin/drilld") {
+        bail!("on-demand start: the daemon serving {} is {:?} ({daemons:?}), not /usr/bin/drilld", sock.display(), exe);
+    }
+    stopped?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !processes_of(&sock).is_empty() {
+        if Instant::now() > deadline {
+            bail!("the on-demand drilld did not exit once its drill stopped: {:?}", processes_of(&sock));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("package-test: bind-localhost through an on-demand /usr/bin/drilld (no systemd), which exited when idle, in {:.1?}", t.elapsed());
     Ok(())
 }
 
