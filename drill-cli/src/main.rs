@@ -4,9 +4,11 @@
 
 mod client;
 mod dashboard;
+mod doctor;
 mod enter;
 mod output;
 mod pack;
+mod progress;
 mod shell;
 
 use std::path::{Path, PathBuf};
@@ -165,6 +167,13 @@ enum Cmd {
     },
     /// Remove every leftover of earlier runs (works with no daemon running).
     Reset,
+    /// What this machine offers drills: kernel, eBPF, network, cgroups, packages, the
+    /// daemon and its socket; for each missing piece the drills it disables and how to get
+    /// it. Exit 0 when every built-in drill can run (perhaps changed), 1 when one cannot.
+    Doctor {
+        #[arg(long)]
+        json: bool,
+    },
     /// Scenario packs: validate, self-test, new, list, install, remove.
     #[command(subcommand)]
     Pack(pack::PackCmd),
@@ -298,10 +307,10 @@ async fn run(cli: Cli) -> Result<Outcome> {
                 return Ok(Outcome::Code(0));
             }
             let req = StartRequest { scenario: scenario.clone(), source, dry_run, ..Default::default() };
-            let resp: StartResponse = match c.post("/v1/drills", &req).await {
+            let resp: StartResponse = match progress::spin(STARTING, c.post("/v1/drills", &req)).await {
                 Err(CallError::NoDaemon(io)) if is_root() && io.kind() != std::io::ErrorKind::PermissionDenied => {
                     start_daemon(&cli.socket, json)?;
-                    c.post("/v1/drills", &req).await.map_err(e)?
+                    progress::spin(STARTING, c.post("/v1/drills", &req)).await.map_err(e)?
                 }
                 r => r.map_err(e)?,
             };
@@ -313,10 +322,10 @@ async fn run(cli: Cli) -> Result<Outcome> {
                 None => pick_scenario(pack.as_deref())?,
             };
             let req = StartRequest { scenario: name, incident: Some(IncidentRequest { time_limit_secs: time_limit.map(|d| d.as_secs()) }), ..Default::default() };
-            let resp: StartResponse = match c.post("/v1/drills", &req).await {
+            let resp: StartResponse = match progress::spin(STARTING, c.post("/v1/drills", &req)).await {
                 Err(CallError::NoDaemon(io)) if is_root() && io.kind() != std::io::ErrorKind::PermissionDenied => {
                     start_daemon(&cli.socket, json)?;
-                    c.post("/v1/drills", &req).await.map_err(e)?
+                    progress::spin(STARTING, c.post("/v1/drills", &req)).await.map_err(e)?
                 }
                 r => r.map_err(e)?,
             };
@@ -478,6 +487,7 @@ async fn run(cli: Cli) -> Result<Outcome> {
         }
         Cmd::Completions { .. } | Cmd::Man { .. } => unreachable!("answered before the runtime starts"),
         Cmd::Pack(cmd) => return Ok(Outcome::Code(pack::run(cmd, &c, &cli.socket).await?)),
+        Cmd::Doctor { json } => return Ok(Outcome::Code(doctor::run(&c, &cli.socket, json).await?)),
         Cmd::Reset => match c.post::<(), StopResponse>("/v1/reset", &()).await {
             Ok(r) => output::print_stop(&r, false)?,
             Err(CallError::NoDaemon(io)) if io.kind() != std::io::ErrorKind::PermissionDenied => {
@@ -492,6 +502,9 @@ async fn run(cli: Cli) -> Result<Outcome> {
     }
     Ok(Outcome::Code(0))
 }
+
+/// The spinner's words while a drill's hosts, links, services and faults come up.
+const STARTING: &str = "starting the drill: hosts, links, services, faults";
 
 fn parse_limit(s: &str) -> Result<Duration, String> {
     drill_core::incident::parse_duration(s)

@@ -553,6 +553,26 @@ pub fn refusal(need: &Need, what: &str) -> String {
     format!("{what} needs {}, which this machine lacks: {}; `drill doctor` lists everything this machine lacks and the drills it disables", need.title(), need.fix())
 }
 
+/// The drills of `drills` that cannot run without `need` (in their order).
+pub fn disabled_by(need: &Need, drills: &[(String, Vec<Requirement>)]) -> Vec<String> {
+    drills.iter().filter(|(_, reqs)| reqs.iter().any(|q| &q.need == need && q.without == Without::CannotRun)).map(|(d, _)| d.clone()).collect()
+}
+
+/// [`refusal`] with what the need disables among `drills` (the built-in ones, for the
+/// daemon), in [`drills_phrase`] words: "... lacks: FIX; without it X, Y cannot run; ...".
+pub fn refusal_disabling(need: &Need, what: &str, drills: &[(String, Vec<Requirement>)]) -> String {
+    let off = disabled_by(need, drills);
+    if off.is_empty() {
+        return refusal(need, what);
+    }
+    format!(
+        "{what} needs {}, which this machine lacks: {}; without it these built-in drills cannot run: {}; `drill doctor` lists everything this machine lacks and the drills it disables",
+        need.title(),
+        need.fix(),
+        drills_phrase(&off, drills.len())
+    )
+}
+
 /// `names` compressed for a line: every drill as "every drill", else the list.
 pub fn drills_phrase(names: &[String], all: usize) -> String {
     if all > 1 && names.len() == all { format!("every drill ({all})") } else { names.join(", ") }

@@ -57,6 +57,10 @@ pub enum DrillError {
     /// A probe a check needs is not loaded (or a figure it needs does not exist here).
     #[error("{probe}: {why}")]
     ProbeMissing { probe: String, why: String },
+    /// The machine lacks a piece the drill cannot run without (a program, a command), in
+    /// `drill doctor`'s words; `need` is the doctor's check id.
+    #[error("{why}")]
+    RequirementMissing { need: String, why: String },
     /// No room or a conflicting operation: try again later or stop something.
     #[error("{0}")]
     Busy(String),
@@ -143,6 +147,7 @@ impl DrillError {
             DrillError::Unmeasurable(_) => "fault_unmeasurable",
             DrillError::Kernel { .. } => "kernel",
             DrillError::ProbeMissing { .. } => "probe_missing",
+            DrillError::RequirementMissing { .. } => "requirement_missing",
             DrillError::Busy(_) => "busy",
             DrillError::IncidentRunning { .. } => "incident_running",
             DrillError::NotIncident { .. } => "not_incident",
@@ -159,7 +164,7 @@ impl DrillError {
         match self.root() {
             DrillError::DrillNotFound { .. } | DrillError::HostNotFound { .. } | DrillError::FaultNotFound { .. } | DrillError::ScenarioNotFound { .. } => 404,
             DrillError::InvalidScenario(_) | DrillError::BadRequest(_) | DrillError::Unmeasurable(_) => 400,
-            DrillError::ProbeMissing { .. } => 412,
+            DrillError::ProbeMissing { .. } | DrillError::RequirementMissing { .. } => 412,
             DrillError::SourceForbidden { .. } | DrillError::RootOnly { .. } => 403,
             DrillError::OverLimit { .. } => 503,
             DrillError::BodyTooLarge { .. } => 413,
@@ -197,6 +202,7 @@ impl DrillError {
                 (!p.is_empty()).then(|| p.trim_start_matches(" (").trim_end_matches(')').to_string())
             }
             DrillError::ProbeMissing { probe, .. } => Some(format!("probe {probe}")),
+            DrillError::RequirementMissing { need, .. } => Some(format!("doctor check {need}")),
             _ => None,
         };
         match (drill, inner) {
@@ -221,7 +227,8 @@ impl DrillError {
             }
             DrillError::Unmeasurable(_) => "change the fault as the error says; `drill start --dry-run` shows how each fault is measured",
             DrillError::Kernel { .. } => "see drilld's log; `drill reset` removes any leftovers",
-            DrillError::ProbeMissing { .. } => "GET /v1/info on the daemon's socket shows which probes loaded and why the others did not",
+            DrillError::ProbeMissing { .. } => "`drill doctor` names what this machine lacks and the drills it disables; GET /v1/info shows which probes loaded and why the others did not",
+            DrillError::RequirementMissing { .. } => "`drill doctor` lists everything this machine lacks, what each piece disables and how to get it",
             DrillError::Busy(_) => "stop a drill (`drill stop ID`) and try again",
             DrillError::IncidentRunning { .. } => "run `drill solve` again and agree (or `drill solve --abandon`); `drill hint` costs fewer points",
             DrillError::NotIncident { .. } => "`drill incident` starts a timed incident that pages you",

@@ -181,6 +181,9 @@ fn main() {
             init_tracing();
             let (cleaned, errors) = journal::recover(&cli.state_dir);
             println!("removed the leftovers of {} drill(s){}", cleaned.len(), if cleaned.is_empty() { String::new() } else { format!(": {}", cleaned.join(", ")) });
+            for done in host::procview::recover(&cli.state_dir) {
+                println!("{done}");
+            }
             // What a dead daemon was running is over: the history says so.
             let history = drill_daemon::history::path();
             if history.exists() {
@@ -281,13 +284,23 @@ async fn daemon_main(socket: PathBuf, passed: Option<std::os::fd::OwnedFd>, stat
     std::thread::spawn(drill_daemon::kernel::linux::tc::backends);
     let probes = Arc::new(probes::Probes::load());
     info!(ms = started.elapsed().as_millis() as u64, "probes loaded");
+    // The hosts' own /proc view; serving before the socket is
+    // (a daemon that answers serves hosts with it); dropped (lxcfs stopped, unmounted)
+    // when serving ends.
+    let proc_view = match host::procview::ProcView::start(&state) {
+        Ok(v) => v,
+        Err(e) => {
+            warn!("{e:#}; hosts show the machine's memory, CPUs and uptime in /proc");
+            None
+        }
+    };
     let (conn, root_nl, _) = rtnetlink::new_connection().context("opening a netlink socket")?;
     tokio::spawn(conn);
     let api = match passed {
         Some(fd) => daemon::adopt_socket(fd, &socket)?,
         None => daemon::bind_socket(&socket)?,
     };
-    let kernel = Arc::new(drill_daemon::kernel::linux::LinuxKernel::new(probes, host::Spawner::start()?, root_nl));
+    let kernel = Arc::new(drill_daemon::kernel::linux::LinuxKernel::new(probes, host::Spawner::start()?, root_nl).with_proc_view(proc_view.as_ref().map(|v| v.dir().to_path_buf())));
     let history = match drill_daemon::history::History::open(&drill_daemon::history::path()) {
         Ok(h) => {
             match h.abort_running() {
@@ -322,5 +335,7 @@ async fn daemon_main(socket: PathBuf, passed: Option<std::os::fd::OwnedFd>, stat
             d2.idle.notify_one();
         });
     }
-    daemon::serve(d, api).await
+    let served = daemon::serve(d, api).await;
+    drop(proc_view);
+    served
 }

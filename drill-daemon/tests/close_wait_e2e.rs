@@ -98,7 +98,7 @@ fn close_wait_drill_end_to_end() {
     assert_eq!(stop["errors"].as_array().unwrap().len(), 0, "{stop}");
     assert!(netns_of(&id).is_empty(), "namespaces left: {:?}", netns_of(&id));
     assert!(host_inits_with_parent(daemon_pid).is_empty(), "host processes left");
-    assert!(mounts_under(&d.state).is_empty(), "mounts left: {:?}", mounts_under(&d.state));
+    assert!(d.drill_mounts().is_empty(), "mounts left: {:?}", d.drill_mounts());
     assert_eq!(std::fs::read_dir(d.state.join("drills")).unwrap().count(), 0, "drill state left");
     assert_eq!(sh("ip -br link | awk '{print $1}' | sort"), root_links, "links left in the root namespace");
 

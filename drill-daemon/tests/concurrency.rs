@@ -21,11 +21,7 @@ const EACH: usize = 4;
 
 /// VmRSS of `pid` in KiB (0 when it is gone).
 fn rss_kib(pid: i32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:").and_then(|v| v.split_whitespace().next()?.parse().ok()))
-        .unwrap_or(0)
+    std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default().lines().find_map(|l| l.strip_prefix("VmRSS:").and_then(|v| v.split_whitespace().next()?.parse().ok())).unwrap_or(0)
 }
 
 fn percentile(v: &mut [f64], p: f64) -> f64 {

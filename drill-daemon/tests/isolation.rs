@@ -224,12 +224,30 @@ fn a_host_cannot_change_the_machine() {
     );
     let _ = h.run("pkill sleep; exit 0");
 
+    // The host's own figures where tools would show the machine's (lxcfs, procview.rs):
+    // its cgroup's 256 MiB and 1 CPU, its own age.
+    let machine_kb = std::fs::read_to_string("/proc/meminfo").unwrap_or_default().lines().next().unwrap_or("").to_string();
+    let (code, out) = h.run("head -1 /proc/meminfo; free -k | awk '/^Mem:/ {print $2}'");
+    c.check(
+        "/proc/meminfo and free show the host's 256 MiB",
+        code == 0 && out.lines().next().is_some_and(|l| l.split_whitespace().nth(1) == Some("262144")) && out.lines().nth(1) == Some("262144"),
+        format!("{} (machine: {machine_kb})", out.replace('\n', " | ")),
+    );
+    let (code, out) = h.run("grep -c ^processor /proc/cpuinfo");
+    c.check("/proc/cpuinfo shows the host's 1 CPU", code == 0 && out.trim() == "1", format!("{} (machine: {})", out.trim(), std::thread::available_parallelism().map_or(0, |n| n.get())));
+    let machine_up: f64 = std::fs::read_to_string("/proc/uptime").unwrap_or_default().split_whitespace().next().and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    let (code, out) = h.run("cut -d' ' -f1 /proc/uptime");
+    let host_up: f64 = out.trim().parse().unwrap_or(f64::MAX);
+    c.check("/proc/uptime is the host's age", code == 0 && host_up < 600.0 && host_up < machine_up, format!("host {host_up} s, machine {machine_up} s"));
+    let (code, out) = h.run("cat /proc/loadavg");
+    c.check("/proc/loadavg readable", code == 0 && out.split_whitespace().count() == 5, out.trim());
+
     // Stop: nothing left.
     d.drill_json(&["stop", &id, "--json"], 0);
     let left = wait_until(Duration::from_secs(5), || cgs.find(&format!("drill-{id}-")).is_empty());
     c.check("after stop: cgroups gone", left, format!("{:?}", cgs.find(&format!("drill-{id}-"))));
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    c.check("after stop: no mount of the drill", !mounts.lines().any(|l| l.contains(&format!("drill-{id}")) || l.contains(&state)), "");
+    c.check("after stop: no mount of the drill", !mounts.lines().any(|l| l.contains(&format!("drill-{id}"))) && d.drill_mounts().is_empty(), format!("{:?}", d.drill_mounts()));
     c.check("after stop: no netns of the drill", netns_of(&id).is_empty(), format!("{:?}", netns_of(&id)));
     c.check("after stop: no host init", host_inits_with_parent(d.pid()).is_empty(), "");
     for dir in ["/usr/local", "/etc", "/root", "/var", "/opt", "/tmp", "/home"] {
@@ -257,4 +275,39 @@ fn reset_after_a_crash_removes_the_hosts_cgroups() {
     assert!(out.status.success(), "drilld reset: {}", String::from_utf8_lossy(&out.stderr));
     assert!(wait_until(Duration::from_secs(5), || cgs.find(&prefix).is_empty()), "left after reset: {:?}; reset said {}", cgs.find(&prefix), String::from_utf8_lossy(&out.stderr));
     assert!(netns_of(&id).is_empty(), "netns left: {:?}", netns_of(&id));
+    // The killed daemon's lxcfs died with it (PDEATHSIG); reset removed its mount.
+    let lxcfs = d.state.join("lxcfs");
+    assert!(wait_until(Duration::from_secs(5), || lxcfs_of(&lxcfs).is_empty()), "lxcfs outlived the daemon: {:?}", lxcfs_of(&lxcfs));
+    assert!(mounts_under(&d.state).is_empty(), "mounts left after reset: {:?}", mounts_under(&d.state));
+}
+
+/// Pids of lxcfs processes serving `dir`.
+fn lxcfs_of(dir: &std::path::Path) -> Vec<i32> {
+    let d = dir.as_os_str().as_encoded_bytes().to_vec();
+    let mut v = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        let args: Vec<&[u8]> = cmd.split(|b| *b == 0).collect();
+        if args.first().is_some_and(|a| a.ends_with(b"lxcfs")) && args.iter().any(|a| *a == d.as_slice()) {
+            v.push(pid);
+        }
+    }
+    v
+}
+
+/// The daemon runs one lxcfs while it serves, and none after it stopped.
+#[test]
+fn the_daemons_lxcfs_ends_with_it() {
+    if !privileged_or_skip("the_daemons_lxcfs_ends_with_it") {
+        return;
+    }
+    let mut d = TestDaemon::start("isolxcfs");
+    let lxcfs = d.state.join("lxcfs");
+    assert_eq!(lxcfs_of(&lxcfs).len(), 1, "one lxcfs serves {}; log: {}", lxcfs.display(), d.logs());
+    let status = d.terminate();
+    assert!(status.is_some_and(|s| s.success()), "drilld exit: {status:?}");
+    assert!(lxcfs_of(&lxcfs).is_empty(), "lxcfs left: {:?}", lxcfs_of(&lxcfs));
+    assert!(mounts_under(&d.state).is_empty(), "mounts left: {:?}", mounts_under(&d.state));
+    assert!(!lxcfs.exists(), "{} left", lxcfs.display());
 }

@@ -12,8 +12,12 @@ use serde_json::Value;
 const TWO: &str = include_str!("fixtures/two-host.toml");
 
 fn start(d: &TestDaemon, name: &str) -> String {
+    start_with(d, name, TWO)
+}
+
+fn start_with(d: &TestDaemon, name: &str, scenario: &str) -> String {
     let path = d.dir.join(name);
-    std::fs::write(&path, TWO).unwrap();
+    std::fs::write(&path, scenario).unwrap();
     d.drill_json(&["start", path.to_str().unwrap(), "--json"], 0)["drill"]["id"].as_str().unwrap().to_string()
 }
 
@@ -173,7 +177,10 @@ fn enospc_in_a_host_is_seen_there() {
         return;
     }
     let d = TestDaemon::start("enospc");
-    let id = start(&d, "oom.toml");
+    // The ENOSPC probe (raw_syscalls:sys_exit) attaches only while a drill counts ENOSPC:
+    // this drill does, on the server.
+    let scenario = format!("{TWO}\n[[checks]]\nkind = \"enospc\"\nname = \"no ENOSPC on server\"\nhost = \"server\"\n");
+    let id = start_with(&d, "enospc.toml", &scenario);
     let server = format!("drill-{id}-server");
     // In the server's network namespace and a mount namespace of its own: a 64 KiB tmpfs
     // filled by dd, whose last write fails with ENOSPC (one failed call), then a second

@@ -18,6 +18,8 @@ use std::process::{Command, ExitCode};
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
+mod package;
+
 #[derive(Parser)]
 #[command(name = "cargo xtask")]
 struct Cli {
@@ -59,6 +61,12 @@ enum Cmd {
         #[arg(long, default_value_t = 50)]
         cycles: u32,
     },
+    /// The Debian package: release build, man pages, completions, cargo-deb (target/debian/drill_*.deb).
+    Package,
+    /// (as root) Build the package, install it, check its files, units, man pages and
+    /// completion, run a drill through the installed binaries on a socket-activated drilld,
+    /// then purge it and check nothing remains.
+    PackageTest,
     /// Fuzz the scenario and pack parsers and validator (proptest, release) for a while.
     Fuzz {
         /// How long, in seconds (each of the fuzz targets gets this long).
@@ -100,6 +108,8 @@ const HOST_PACKAGES: &[&str] = &[
     "nginx-light",
     // The DNS server of the dns drills (workload `dnsmasq`).
     "dnsmasq-base",
+    // The hosts' own /proc/meminfo, cpuinfo, uptime, loadavg (drill-daemon/src/host/procview.rs).
+    "lxcfs",
 ];
 
 fn main() -> ExitCode {
@@ -111,6 +121,8 @@ fn main() -> ExitCode {
         Cmd::Test { args } => setup().and_then(|_| test(&args)),
         Cmd::Bench { json } => setup().and_then(|_| bench(json)),
         Cmd::Fuzz { secs } => fuzz(secs),
+        Cmd::Package => setup().and_then(|_| package::package()).map(|_| ()),
+        Cmd::PackageTest => setup().and_then(|_| package::package_test()),
         Cmd::Soak { cycles } => setup().and_then(|_| soak(cycles)),
     };
     match r {
@@ -140,11 +152,11 @@ fn fuzz(secs: u64) -> Result<()> {
     ]))
 }
 
-fn root() -> PathBuf {
+pub(crate) fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
 }
 
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
@@ -159,7 +171,7 @@ fn privileged(prog: &str) -> Command {
     }
 }
 
-fn run_cmd(c: &mut Command) -> Result<()> {
+pub(crate) fn run_cmd(c: &mut Command) -> Result<()> {
     let desc = format!("{c:?}");
     let st = c.status().with_context(|| format!("running {desc}"))?;
     if !st.success() {
@@ -203,7 +215,7 @@ fn setup() -> Result<()> {
 /// Debian's hook that tells maintainer scripts whether a service may start (101: no).
 const POLICY_RC_D: &str = "/usr/sbin/policy-rc.d";
 
-fn cargo() -> Command {
+pub(crate) fn cargo() -> Command {
     let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     c.current_dir(root());
     // A CI clone is built once: incremental state would only take disk.
@@ -273,7 +285,17 @@ fn test(args: &[String]) -> Result<()> {
     let drill = root().join("target/debug/drill");
     // A daemon it starts keeps its (empty: pack test's drills are ephemeral) history in
     // target/, not the machine's /var/lib/drill.
-    run_cmd(privileged(drill.to_str().unwrap_or("drill")).arg("pack").arg("test").arg(root().join("scenarios")).env("DRILL_HISTORY", root().join("target/pack-test-history.sqlite")))
+    run_cmd(privileged(drill.to_str().unwrap_or("drill")).arg("pack").arg("test").arg(root().join("scenarios")).env("DRILL_HISTORY", root().join("target/pack-test-history.sqlite")))?;
+    // Last: the Debian package, installed, used and purged (as root; a few minutes).
+    if is_root() {
+        eprintln!("xtask test: the package test: cargo xtask package-test");
+        let t = std::time::Instant::now();
+        package::package_test()?;
+        eprintln!("xtask test: package-test took {:.0?}", t.elapsed());
+    } else {
+        eprintln!("xtask test: not root: the package test (`sudo cargo xtask package-test`) is skipped");
+    }
+    Ok(())
 }
 
 fn soak(cycles: u32) -> Result<()> {

@@ -1,8 +1,8 @@
 //! `drill pack test`'s results: the data (`--json`), the table, the live progress lines.
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::sync::Mutex;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use drill_core::verdict::CheckResult;
 use serde::Serialize;
@@ -189,71 +189,134 @@ pub fn print_table(r: &RunReport) {
     println!("pack {}: {} scenarios, {} stages, {} with --jobs {}: {verdict}", r.pack, r.scenarios.len(), STAGES.len(), dur(r.wall_secs), r.jobs);
 }
 
-/// One line per scenario on stderr: redrawn in place on a terminal, plain lines (one per
-/// finished stage) otherwise.
+/// The live progress on stderr. On a terminal (and not under CI): a bar over the
+/// scenarios and one line per scenario with what it is doing (indicatif); otherwise a
+/// plain line per finished stage.
 pub struct Progress {
-    tty: bool,
-    w: usize,
-    state: Mutex<(Vec<String>, usize)>,
+    live: Option<Live>,
 }
 
+struct Live {
+    multi: MultiProgress,
+    overall: ProgressBar,
+    lines: Vec<ProgressBar>,
+}
+
+/// The bar's template: done of all, the time so far.
+const BAR: &str = "{bar:30.cyan/blue} {pos}/{len} scenarios tested ({elapsed})";
+
 impl Progress {
+    /// `enabled`: drawing is wanted at all (it also needs a terminal, see
+    /// [`crate::progress::enabled`]).
     pub fn new(ids: &[String], enabled: bool) -> Progress {
-        let tty = enabled && std::io::IsTerminal::is_terminal(&std::io::stderr());
-        let w = ids.iter().map(|s| s.len()).max().unwrap_or(0);
-        let lines = ids.iter().map(|id| format!("{id:<w$}  waiting")).collect();
-        let p = Progress { tty, w, state: Mutex::new((lines, 0)) };
-        p.redraw();
-        p
+        if !(enabled && crate::progress::enabled()) {
+            return Progress { live: None };
+        }
+        Progress { live: Some(Live::new(ids, ProgressDrawTarget::stderr())) }
     }
 
     /// What scenario `i` is doing now (live only).
-    pub fn status(&self, i: usize, id: &str, text: &str) {
-        self.set(i, id, text);
-        self.redraw();
+    pub fn status(&self, i: usize, _id: &str, text: &str) {
+        if let Some(l) = &self.live {
+            l.set(i, text);
+        }
     }
 
     /// A stage of scenario `i` ended (also printed as a plain line off a terminal).
     pub fn event(&self, i: usize, id: &str, text: &str) {
-        self.set(i, id, text);
-        if self.tty {
-            self.redraw();
-        } else {
-            eprintln!("{id}: {text}");
+        match &self.live {
+            Some(l) => l.set(i, text),
+            None => eprintln!("{id}: {text}"),
         }
     }
 
-    fn set(&self, i: usize, id: &str, text: &str) {
-        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(l) = st.0.get_mut(i) {
-            *l = format!("{id:<w$}  {text}", w = self.w);
+    /// Scenario `i` is done: its line keeps `text`, the bar moves on.
+    pub fn finished(&self, i: usize, id: &str, text: &str) {
+        match &self.live {
+            Some(l) => {
+                if let Some(b) = l.lines.get(i) {
+                    b.finish_with_message(text.to_string());
+                }
+                l.overall.inc(1);
+            }
+            None => eprintln!("{id}: {text}"),
         }
     }
 
-    fn redraw(&self) {
-        if !self.tty {
-            return;
+    /// The run is over: the bar stops where it is (drawn once more, then left).
+    pub fn done(&self) {
+        if let Some(l) = &self.live {
+            l.overall.abandon();
+            for b in &l.lines {
+                if !b.is_finished() {
+                    b.abandon();
+                }
+            }
         }
-        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let mut err = std::io::stderr().lock();
-        let mut s = String::new();
-        if st.1 > 0 {
-            s.push_str(&format!("\x1b[{}A", st.1));
+    }
+
+    /// Prints `line` on stderr without tearing the live lines.
+    pub fn println(&self, line: &str) {
+        match &self.live {
+            Some(l) => l.multi.suspend(|| eprintln!("{line}")),
+            None => eprintln!("{line}"),
         }
-        for l in &st.0 {
-            let mut l = l.clone();
-            l.truncate(150);
-            s.push_str(&format!("\r\x1b[2K{l}\n"));
+    }
+
+    /// How many scenarios the bar counts as done (tests).
+    #[cfg(test)]
+    fn position(&self) -> Option<u64> {
+        self.live.as_ref().map(|l| l.overall.position())
+    }
+}
+
+impl Live {
+    fn new(ids: &[String], target: ProgressDrawTarget) -> Live {
+        let multi = MultiProgress::with_draw_target(target);
+        let overall = multi.add(ProgressBar::new(ids.len() as u64));
+        overall.set_style(ProgressStyle::with_template(BAR).unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=>-"));
+        overall.enable_steady_tick(std::time::Duration::from_millis(200));
+        let w = ids.iter().map(|s| s.len()).max().unwrap_or(0);
+        let style = ProgressStyle::with_template(&format!("  {{prefix:<{w}}}  {{wide_msg}}")).unwrap_or_else(|_| ProgressStyle::default_spinner());
+        let lines = ids
+            .iter()
+            .map(|id| {
+                let b = multi.add(ProgressBar::new_spinner());
+                b.set_style(style.clone());
+                b.set_prefix(id.clone());
+                b.set_message("waiting");
+                b
+            })
+            .collect();
+        Live { multi, overall, lines }
+    }
+
+    fn set(&self, i: usize, text: &str) {
+        if let Some(b) = self.lines.get(i) {
+            b.set_message(text.to_string());
         }
-        let _ = err.write_all(s.as_bytes());
-        let _ = err.flush();
-        st.1 = st.0.len();
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_bar_counts_finished_scenarios() {
+        let ids: Vec<String> = ["a", "bb"].map(String::from).to_vec();
+        let p = Progress { live: Some(Live::new(&ids, ProgressDrawTarget::hidden())) };
+        p.status(0, "a", "baseline ...");
+        p.event(0, "a", "baseline pass (1.0s)");
+        assert_eq!(p.position(), Some(0));
+        p.finished(0, "a", "done (2.0s)");
+        assert_eq!(p.position(), Some(1));
+        p.finished(1, "bb", "done (2.0s)");
+        assert_eq!(p.position(), Some(2));
+        p.done();
+        // Off a terminal: no bar.
+        assert_eq!(Progress { live: None }.position(), None);
+    }
 
     #[test]
     fn durations_read_as_a_person_writes_them() {

@@ -130,7 +130,7 @@ impl Runner {
         } else {
             Status::Fail
         };
-        self.shared.progress.event(self.idx, &self.sc.id, &format!("done ({})", super::report::dur(t0.elapsed().as_secs_f64())));
+        self.shared.progress.finished(self.idx, &self.sc.id, &format!("done ({})", super::report::dur(t0.elapsed().as_secs_f64())));
         stages.push(StageReport { stage: Stage::Clean, status, secs: clean.secs, outcome: clean.outcome });
         ScenarioReport { id: self.sc.id.clone(), file: self.file.clone(), stages, secs: t0.elapsed().as_secs_f64() }
     }

@@ -59,6 +59,7 @@ pub async fn run(client: &Client, socket: &Path, dir: &Path, scenario: Option<&s
     let shared = Arc::new(Shared { socket: socket.to_path_buf(), daemon_pid: pid, dirs: state_dirs(socket), live: Mutex::default(), cancel, progress: Progress::new(&ids, true) });
     let t0 = Instant::now();
     let (scenarios, interrupted) = run_all(chosen, jobs, &shared, cancel_tx).await;
+    shared.progress.done();
     let after = tokio::task::spawn_blocking(move || leftovers::snapshot(pid)).await?;
     let machine = leftovers::diff(&before, &after);
     let mut stage_secs = BTreeMap::new();
@@ -110,13 +111,13 @@ async fn run_all(chosen: Vec<(String, ScenarioSource, drill_core::scenario::Scen
             r = &mut all => break r,
             _ = tokio::signal::ctrl_c() => {
                 if interrupted {
-                    eprintln!("drill: stopping every drill now");
+                    shared.progress.println("drill: stopping every drill now");
                     aborts.iter().flatten().for_each(|a| a.abort());
                     stop_live(shared).await;
                     return (Vec::new(), true);
                 }
                 interrupted = true;
-                eprintln!("drill: interrupted: stopping the drills this run started (Ctrl-C again to stop them at once)");
+                shared.progress.println("drill: interrupted: stopping the drills this run started (Ctrl-C again to stop them at once)");
                 let _ = cancel_tx.send(true);
             }
         }

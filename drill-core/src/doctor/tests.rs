@@ -180,3 +180,21 @@ fn a_refusal_names_the_need_its_fix_and_doctor() {
     assert!(m.starts_with("service web (nginx) on host lb needs /usr/sbin/nginx (nginx)"), "{m}");
     assert!(m.contains("apt-get install nginx ") && m.contains("`drill doctor`"), "{m}");
 }
+
+#[test]
+fn a_refusal_with_drills_says_what_the_need_disables() {
+    let d = builtin();
+    let nginx = Need::Binary { path: "/usr/sbin/nginx".into(), package: "nginx-light".into() };
+    let off = disabled_by(&nginx, &d);
+    assert!(!off.is_empty() && off.len() < d.len(), "{off:?}");
+    let m = refusal_disabling(&nginx, "service web (nginx) on host lb", &d);
+    assert!(m.starts_with("service web (nginx) on host lb needs /usr/sbin/nginx (nginx-light), which this machine lacks: apt-get install nginx-light"), "{m}");
+    assert!(m.contains(&format!("without it these built-in drills cannot run: {}", off.join(", "))), "{m}");
+    assert!(m.ends_with("the drills it disables"), "{m}");
+    // A need no built-in drill must have: the plain refusal.
+    let vx = Need::LinkType("vxlan".into());
+    if disabled_by(&vx, &d).is_empty() {
+        assert_eq!(refusal_disabling(&vx, "x", &d), refusal(&vx, "x"));
+    }
+    assert_eq!(disabled_by(&Need::Qdisc("netem".into()), &d), Vec::<String>::new(), "netem only changes drills");
+}

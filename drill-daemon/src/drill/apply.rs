@@ -8,10 +8,11 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
-use drill_core::plan::{PlanProbe, PlanService};
+use drill_core::doctor::{self, Need};
+use drill_core::plan::{Plan, PlanProbe, PlanService};
 
 use super::{Created, Drill, Env, RunningHost};
-use crate::error::Result;
+use crate::error::{DrillError, Result};
 use crate::host::{self, HostSpec, ServiceSpec};
 use crate::kernel::Kernel;
 
@@ -24,21 +25,10 @@ const LISTEN_POLL: Duration = Duration::from_millis(2);
 
 impl<K: Kernel> Drill<K> {
     pub(super) async fn build(&mut self, env: &Env<'_, K>) -> Result<()> {
-        // A Debian daemon a service runs must be installed (hosts see the machine's /usr).
-        for h in &self.plan.hosts {
-            for s in &h.services {
-                if let Some((bin, package)) = s.workload.binary()
-                    && !std::path::Path::new(bin).exists()
-                {
-                    return Err(anyhow!(
-                        "service {} ({}) on host {} needs {bin}, which is not installed on this machine: install the Debian package {package} (`cargo xtask setup`, or `apt-get install {package}`)",
-                        s.name,
-                        s.kind,
-                        h.name
-                    )
-                    .into());
-                }
-            }
+        // What the drill cannot run without that this machine visibly lacks, refused
+        // before anything is made, in `drill doctor`'s words.
+        if let Some((need, why)) = missing_program(&self.plan, &self.scenario.id, installed) {
+            return Err(DrillError::RequirementMissing { need: need.id(), why });
         }
         self.journal.save(env.state)?;
         self.create_namespaces(env).await?;
@@ -133,6 +123,7 @@ impl<K: Kernel> Drill<K> {
                     .collect(),
                 hidden: hidden.clone(),
                 isolation: host::Isolation::for_host(self.origin.owner_uid == 0, &ph.limits),
+                proc_view: None, // the kernel's to give (it runs lxcfs)
             };
             prepare_host_dir(&spec, &ph.etc_hosts, &ph.resolv_conf, &ph.services)?;
             let files = self.plan.files.iter().zip(&contents).filter(|(f, _)| f.host == ph.name);
@@ -242,4 +233,70 @@ fn prepare_host_dir(spec: &HostSpec, etc_hosts: &str, resolv_conf: &str, service
         write(&s.config_path, &s.config_text)?;
     }
     Ok(())
+}
+
+/// Whether the program a need names is there: a file for a package's program, on PATH
+/// for the `nft` and `tc` commands the daemon runs; other needs are not programs (true).
+fn installed(need: &Need) -> bool {
+    let on_path = |cmd: &str| std::env::var("PATH").unwrap_or_default().split(':').chain(["/usr/sbin", "/sbin"]).any(|d| std::path::Path::new(d).join(cmd).is_file());
+    match need {
+        Need::Binary { path, .. } => std::path::Path::new(path).exists(),
+        Need::Nftables => on_path("nft"),
+        Need::Tc => on_path("tc"),
+        _ => true,
+    }
+}
+
+/// The refusal of a plan one of whose programs is missing (`installed` says), in
+/// `drill doctor`'s words: the piece, the built-in drills it disables, the fix. A
+/// service's own daemon (hosts see the machine's /usr) is named with its service.
+fn missing_program(plan: &Plan, scenario: &str, installed: impl Fn(&Need) -> bool) -> Option<(Need, String)> {
+    let drills = || doctor::drill_requirements(&drill_core::builtin::scenarios()).0;
+    for h in &plan.hosts {
+        for s in &h.services {
+            if let Some((bin, package)) = s.workload.binary() {
+                let need = Need::Binary { path: bin.to_string(), package: package.to_string() };
+                if !installed(&need) {
+                    let why = doctor::refusal_disabling(&need, &format!("service {} ({}) on host {}", s.name, s.kind, h.name), &drills());
+                    return Some((need, why));
+                }
+            }
+        }
+    }
+    let need = doctor::requirements(plan)
+        .into_iter()
+        .filter(|q| q.without == doctor::Without::CannotRun)
+        .map(|q| q.need)
+        .find(|n| matches!(n, Need::Binary { .. } | Need::Nftables | Need::Tc) && !installed(n))?;
+    let why = doctor::refusal_disabling(&need, &format!("scenario {scenario}"), &drills());
+    Some((need, why))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(id: &str) -> Plan {
+        let s = drill_core::builtin::scenarios().into_iter().find(|s| s.id == id).unwrap();
+        drill_core::plan::compile(&s, "000000", 0, drill_core::plan::Backends { delay: drill_core::plan::DelayBackend::Wire }).unwrap()
+    }
+
+    #[test]
+    fn a_missing_program_is_refused_in_doctors_words() {
+        assert_eq!(missing_program(&plan("k8s-stale-endpoint"), "k8s-stale-endpoint", |_| true), None);
+        let conntrack = Need::Binary { path: "/usr/sbin/conntrack".into(), package: "conntrack".into() };
+        let (need, m) = missing_program(&plan("k8s-stale-endpoint"), "k8s-stale-endpoint", |n| n != &conntrack).expect("refused");
+        assert_eq!(need, conntrack);
+        assert!(m.starts_with("scenario k8s-stale-endpoint needs /usr/sbin/conntrack (conntrack), which this machine lacks: apt-get install conntrack"), "{m}");
+        assert!(m.contains("without it these built-in drills cannot run: k8s-stale-endpoint") && m.contains("`drill doctor`"), "{m}");
+        let (_, m) = missing_program(&plan("firewall-drop"), "firewall-drop", |n| n != &Need::Nftables).expect("refused");
+        assert!(m.contains("needs nftables (nft, nf_tables)") && m.contains("apt-get install nftables"), "{m}");
+    }
+
+    #[test]
+    fn a_missing_service_daemon_names_its_service() {
+        let nginx = |n: &Need| !matches!(n, Need::Binary { path, .. } if path == "/usr/sbin/nginx");
+        let (_, m) = missing_program(&plan("wan-latency-504"), "wan-latency-504", nginx).expect("wan-latency-504 runs nginx");
+        assert!(m.starts_with("service ") && m.contains("needs /usr/sbin/nginx (nginx-light)") && m.contains("wan-latency-504"), "{m}");
+    }
 }

@@ -26,7 +26,7 @@ pub(super) fn require_probes(k: &impl Kernel, plan: &Plan) -> Result<()> {
     for c in &plan.checks {
         if let Some(p) = required_probe(c) {
             k.require_probe(p).map_err(|e| match e {
-                DrillError::ProbeMissing { probe, why } => DrillError::ProbeMissing { probe, why: format!("{why} (check `{}` needs it)", c.name()) },
+                DrillError::ProbeMissing { probe, why } => DrillError::ProbeMissing { probe, why: probe_refusal(c, &why) },
                 e => e,
             })?;
         }
@@ -38,6 +38,17 @@ pub(super) fn require_probes(k: &impl Kernel, plan: &Plan) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Why a check's probe is missing, in `drill doctor`'s words: the tracepoint it reads,
+/// the built-in drills that cannot run without it, the fix; then what the kernel said.
+fn probe_refusal(c: &Check, why: &str) -> String {
+    use drill_core::doctor;
+    let Some(tp) = doctor::check_program(c).and_then(|p| doctor::TRACEPOINTS.iter().find(|(x, ..)| *x == p)).map(|(_, tp, _)| *tp) else {
+        return format!("{why} (check `{}` needs it)", c.name());
+    };
+    let (drills, _) = doctor::drill_requirements(&drill_core::builtin::scenarios());
+    format!("{} (the probe did not load: {why})", doctor::refusal_disabling(&doctor::Need::Tracepoint(tp.into()), &format!("check `{}`", c.name()), &drills))
 }
 
 /// One synthetic client of an http-slo check, ready to run.
@@ -449,5 +460,20 @@ fn counted_matches(c: &Counted, port: Option<u16>, k: &EventKey, ev: &EventProbe
         Counted::ResetsReceived => k.kind == kinds::RST_RECEIVED && port_ok,
         Counted::OomKills => k.kind == kinds::OOM_KILL,
         Counted::Enospc => k.kind == kinds::ENOSPC,
+    }
+}
+
+#[cfg(test)]
+mod doctor_words {
+    use super::*;
+
+    #[test]
+    fn a_missing_probe_is_refused_in_doctors_words() {
+        let s = drill_core::builtin::scenarios().into_iter().find(|s| s.id == "close-wait-leak").unwrap();
+        let plan = drill_core::plan::compile(&s, "000000", 0, drill_core::plan::Backends { delay: drill_core::plan::DelayBackend::Wire }).unwrap();
+        let c = plan.checks.iter().find(|c| matches!(c, Check::TcpStateDwell { .. })).expect("close-wait-leak times a TCP state");
+        let m = probe_refusal(c, "EPERM");
+        assert!(m.starts_with(&format!("check `{}` needs tracepoint sock:inet_sock_set_state, which this machine lacks: ", c.name())), "{m}");
+        assert!(m.contains("cannot run: ") && m.contains("close-wait-leak") && m.contains("`drill doctor`") && m.ends_with("(the probe did not load: EPERM)"), "{m}");
     }
 }

@@ -17,8 +17,11 @@ use serde::{Deserialize, Serialize};
 pub const CONTROLLERS: [&str; 3] = ["memory", "cpu", "pids"];
 
 /// Used where the hierarchy exists: v1's devices controller denies every block device
-/// (the machine's disks) to the host, beside the missing device nodes and CAP_MKNOD.
-pub const OPTIONAL: [&str; 1] = ["devices"];
+/// (the machine's disks) to the host, beside the missing device nodes and CAP_MKNOD;
+/// cpuset (every CPU and memory node of the machine, as its parent) and cpuacct are
+/// there for lxcfs (host/procview.rs), which finds a host's CPU quota and usage under
+/// the host's cpuset path and cpuacct counters.
+pub const OPTIONAL: [&str; 3] = ["devices", "cpuset", "cpuacct"];
 
 /// Prefix of every cgroup the engine creates.
 pub const PREFIX: &str = "drill-";
@@ -166,13 +169,24 @@ impl Cgroups for V1 {
                 _ => {}
             }
         }
-        if let Some(m) = self.mounts.get("devices") {
+        for c in OPTIONAL {
+            let Some(m) = self.mounts.get(c) else { continue };
             let d = m.join(name);
             if !dirs.contains(&d) {
                 mkdir(&d)?;
                 dirs.push(d.clone());
             }
-            write(&d, "devices.deny", "b *:* rwm")?;
+            match c {
+                "devices" => write(&d, "devices.deny", "b *:* rwm")?,
+                "cpuset" => {
+                    // A v1 cpuset takes no task before it has CPUs and memory nodes.
+                    for f in ["cpuset.cpus", "cpuset.mems"] {
+                        let parent = std::fs::read_to_string(m.join(f)).with_context(|| format!("reading {}", m.join(f).display()))?;
+                        write(&d, f, parent.trim())?;
+                    }
+                }
+                _ => {}
+            }
         }
         Ok(HostCgroup { name: name.to_string(), dirs })
     }
@@ -298,7 +312,9 @@ mod tests {
         assert_eq!(l.v1.get("memory"), Some(&PathBuf::from("/sys/fs/cgroup/memory")));
         assert_eq!(l.v1.get("cpu"), Some(&PathBuf::from("/sys/fs/cgroup/cpu")));
         assert_eq!(l.v1.get("pids"), Some(&PathBuf::from("/sys/fs/cgroup/pids")));
-        assert!(!l.v1.contains_key("cpuacct"));
+        // cpuacct is kept (for lxcfs's CPU view); the named systemd hierarchy is not ours.
+        assert_eq!(l.v1.get("cpuacct"), Some(&PathBuf::from("/sys/fs/cgroup/cpuacct")));
+        assert!(!l.v1.contains_key("name=systemd") && !l.v1.contains_key("systemd"));
         assert_eq!(l.v2, Some(PathBuf::from("/sys/fs/cgroup/unified")));
         assert_eq!(choose(l).unwrap().version(), "v1");
     }

@@ -38,6 +38,7 @@ use serde::{Deserialize, Serialize};
 pub mod caps;
 pub mod cgroup;
 mod init;
+pub mod procview;
 pub mod rootfs;
 mod svc;
 
@@ -70,6 +71,10 @@ pub struct HostSpec {
     /// What the host may use and do (docs/hosts.md).
     #[serde(default)]
     pub isolation: Isolation,
+    /// Where the daemon's lxcfs serves (procview.rs): the host's /proc shows its own
+    /// memory, CPUs and uptime. None: the machine's figures show.
+    #[serde(default)]
+    pub proc_view: Option<PathBuf>,
 }
 
 /// A host's limits and capability set.

@@ -12,8 +12,9 @@
 //! - the machine's secrets in `/etc` (anything not world-readable: shadow, gshadow, ssh
 //!   host keys, sudoers, ...) are whiteouts in that upper layer: absent, not merely covered;
 //! - `/var/log` is a bind of the host's log directory (the daemon reads service logs there);
-//! - `/proc` with `/proc/sys` read-only but `/proc/sys/net`, kcore & co masked; `/sys`
-//!   read-only; a minimal `/dev`;
+//! - `/proc` with `/proc/sys` read-only but `/proc/sys/net`, kcore & co masked, and
+//!   meminfo, cpuinfo, stat, uptime, loadavg... from the daemon's lxcfs (procview.rs);
+//!   `/sys` read-only; a minimal `/dev`;
 //! - then `pivot_root` into it and detach the machine's root.
 
 use std::ffi::CString;
@@ -129,10 +130,16 @@ pub fn build(spec: &HostSpec) -> Result<()> {
     read_staged(&spec.files_dir(), Path::new("/"), &mut files).context("reading the scenario's files")?;
 
     mount_proc(&root.join("proc"))?;
+    if let Some(view) = &spec.proc_view {
+        bind_proc_view(view, &root)?;
+    }
     // The network namespace's own sysfs, read-only.
     mount(Some("sysfs"), &root.join("sys"), Some("sysfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_RDONLY, none()).context("mounting /sys read-only")?;
     if root.join("sys/firmware").is_dir() {
         mount(Some("tmpfs"), &root.join("sys/firmware"), Some("tmpfs"), MsFlags::MS_RDONLY, Some("size=0")).context("masking /sys/firmware")?;
+    }
+    if let Some(view) = &spec.proc_view {
+        bind_sys_view(view, &root)?;
     }
     mount_dev(&root.join("dev"))?;
     mask_proc(&root.join("proc"), &root.join("dev/null"))?;
@@ -155,6 +162,28 @@ fn mount_proc(proc_: &Path) -> Result<()> {
     bind(&net, &net, MsFlags::empty())?;
     bind(&sys, &sys, MsFlags::MS_REC)?;
     remount_ro(&sys, MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC)?;
+    Ok(())
+}
+
+/// Binds lxcfs's files over the host's /proc ones (host/procview.rs). A file lxcfs
+/// does not serve is left as it is.
+fn bind_proc_view(view: &Path, root: &Path) -> Result<()> {
+    for f in super::procview::PROC_FILES {
+        let (src, dst) = (view.join("proc").join(f), root.join("proc").join(f));
+        if src.is_file() && dst.exists() {
+            bind(&src, &dst, MsFlags::empty()).with_context(|| format!("showing the host's own /proc/{f} (lxcfs at {})", view.display()))?;
+        }
+    }
+    Ok(())
+}
+
+fn bind_sys_view(view: &Path, root: &Path) -> Result<()> {
+    for f in super::procview::SYS_FILES {
+        let (src, dst) = (view.join("sys").join(f), root.join("sys").join(f));
+        if src.is_file() && dst.exists() {
+            bind(&src, &dst, MsFlags::empty()).with_context(|| format!("showing the host's own /sys/{f} (lxcfs at {})", view.display()))?;
+        }
+    }
     Ok(())
 }
 

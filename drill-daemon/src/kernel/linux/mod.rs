@@ -59,6 +59,8 @@ pub struct LinuxKernel {
     cgroups: std::sync::OnceLock<std::result::Result<Box<dyn host::cgroup::Cgroups>, String>>,
     /// Each host init's cgroup, removed once the init is reaped.
     host_cgroups: Mutex<HashMap<i32, host::cgroup::HostCgroup>>,
+    /// Where the daemon's lxcfs serves, given to every host (host/procview.rs).
+    proc_view: Option<std::path::PathBuf>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -79,7 +81,14 @@ impl LinuxKernel {
             ready: Mutex::default(),
             cgroups: std::sync::OnceLock::new(),
             host_cgroups: Mutex::default(),
+            proc_view: None,
         }
+    }
+
+    /// Hosts bind the /proc files of the lxcfs serving at `dir` (host/procview.rs).
+    pub fn with_proc_view(mut self, dir: Option<std::path::PathBuf>) -> LinuxKernel {
+        self.proc_view = dir;
+        self
     }
 
     /// The worker inside `netns` (created by [`Kernel::create_netns`]).
@@ -201,8 +210,9 @@ impl Kernel for LinuxKernel {
         Ok(())
     }
 
-    fn spawn_host(&self, spec: HostSpec, netns: &str, console: &Path) -> Result<i32> {
+    fn spawn_host(&self, mut spec: HostSpec, netns: &str, console: &Path) -> Result<i32> {
         let host = spec.name.clone();
+        spec.proc_view = self.proc_view.clone();
         let cg = k("creating the host's cgroup", &host, None, self.create_cgroup(&spec))?;
         match self.spawner.spawn(spec, netns::netns_path(netns), console.to_path_buf(), cg.procs_files()) {
             Ok((pid, ready)) => {
