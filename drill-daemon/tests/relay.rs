@@ -6,7 +6,8 @@
 //! code and the terminal comes back as it was; what the shell writes to /tmp is in the
 //! host's /tmp, not the machine's. OTHER, who does not own the drill, is refused both.
 //! After every session (ended, or its client killed with SIGKILL) no process of it is
-//! left in the host or outside it, and `drill stop` leaves nothing.
+//! left in the host or outside it; a session open when its drill stops ends with 137,
+//! and `drill stop` leaves nothing.
 
 mod common;
 
@@ -178,8 +179,15 @@ fn a_member_execs_in_their_own_drill_only() {
     client.wait().unwrap();
     assert_session_gone(&d, init, &baseline, "after the client was killed");
 
+    // A session open while its drill stops ends with 137 (the host's PID namespace goes).
+    let mut c = Command::new(drill_bin());
+    c.arg("--socket").arg(&d.socket).args(["exec", "server", "--", "sleep", "302"]).envs(d.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let open = c.uid(NOBODY).gid(NOBODY).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    assert!(wait_until(Duration::from_secs(10), || in_host(init).iter().any(|(_, c)| c == "sleep")), "the sleep did not start: {:?}", in_host(init));
     let out = drill_as(&d, NOBODY, &["stop", &id, "--json"], "");
     assert!(out.status.success(), "{}", text(&out.stderr));
+    let open = open.wait_with_output().unwrap();
+    assert_eq!(open.status.code(), Some(137), "{}", text(&open.stderr));
     assert!(netns_of(&id).is_empty(), "namespaces left: {:?}", netns_of(&id));
     d.assert_nothing_running();
     assert!(stray_children(d.pid()).is_empty(), "{:?}", stray_children(d.pid()));
