@@ -230,6 +230,10 @@ impl Tmux {
 impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = self.tmux(&["kill-server"]);
+        // The server's socket (the directory is left when another server of the uid runs).
+        let dir = format!("/tmp/tmux-{}", self.uid);
+        let _ = std::fs::remove_file(format!("{dir}/{}", self.name));
+        let _ = std::fs::remove_dir(dir);
     }
 }
 
