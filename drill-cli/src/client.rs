@@ -69,15 +69,32 @@ impl Client {
         let status = resp.status();
         let body = resp.into_body().collect().await.map_err(|e| CallError::Other(e.into()))?.to_bytes();
         if !status.is_success() {
-            let err = serde_json::from_slice::<ErrorBody>(&body).unwrap_or_else(|_| ErrorBody {
-                error: format!("drilld answered HTTP {status}: {}", String::from_utf8_lossy(&body)),
-                code: "internal".into(),
-                about: None,
-                hint: None,
-            });
-            return Err(CallError::Api(err));
+            return Err(api_error(status, &body));
         }
         serde_json::from_slice(&body).with_context(|| format!("decoding drilld's answer to {path}")).map_err(CallError::Other)
+    }
+
+    /// `GET path` asking to switch to `protocol` (`Connection: Upgrade`): the upgraded
+    /// connection once drilld answers 101, else its error.
+    pub async fn upgrade(&self, path: &str, protocol: &str) -> Result<hyper::upgrade::Upgraded, CallError> {
+        let stream = tokio::net::UnixStream::connect(&self.socket).await.map_err(CallError::NoDaemon)?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| CallError::Other(e.into()))?;
+        tokio::spawn(conn.with_upgrades());
+        let req = Request::builder()
+            .method(Method::GET)
+            .uri(format!("http://drilld{path}"))
+            .header("host", "drilld")
+            .header("connection", "upgrade")
+            .header("upgrade", protocol)
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| CallError::Other(e.into()))?;
+        let resp = sender.send_request(req).await.map_err(|e| CallError::Other(anyhow!(e).context("talking to drilld")))?;
+        let status = resp.status();
+        if status == hyper::StatusCode::SWITCHING_PROTOCOLS {
+            return hyper::upgrade::on(resp).await.map_err(|e| CallError::Other(anyhow!(e).context("switching the connection to drilld's relay")));
+        }
+        let body = resp.into_body().collect().await.map_err(|e| CallError::Other(e.into()))?.to_bytes();
+        Err(if status.is_success() { CallError::Other(anyhow!("drilld answered HTTP {status} instead of switching to its relay")) } else { api_error(status, &body) })
     }
 
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, CallError> {
@@ -91,4 +108,14 @@ impl Client {
     pub async fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T, CallError> {
         self.call::<(), T>(Method::DELETE, path, None).await
     }
+}
+
+/// The daemon's error answer (an `ErrorBody`, or what it sent when it is not one).
+fn api_error(status: hyper::StatusCode, body: &[u8]) -> CallError {
+    CallError::Api(serde_json::from_slice::<ErrorBody>(body).unwrap_or_else(|_| ErrorBody {
+        error: format!("drilld answered HTTP {status}: {}", String::from_utf8_lossy(body)),
+        code: "internal".into(),
+        about: None,
+        hint: None,
+    }))
 }

@@ -41,7 +41,7 @@ pub fn print_start(r: &StartResponse, json: bool) -> Result<()> {
         println!("BRIEFING\n{}\n", indent(&d.briefing, "  "));
         print_hosts(d);
         println!("\nNEXT");
-        let shell = format!("sudo drill shell {}", d.hosts.last().map_or("HOST", |h| h.name.as_str()));
+        let shell = format!("{}drill shell {}", enter_prefix(d), d.hosts.last().map_or("HOST", |h| h.name.as_str()));
         let hints = format!("a hint ({} available)", d.hints);
         for (cmd, what) in [
             (shell.as_str(), "a shell inside that host"),
@@ -53,6 +53,11 @@ pub fn print_start(r: &StartResponse, json: bool) -> Result<()> {
             println!("  {cmd:<28} # {what}");
         }
     })
+}
+
+/// `sudo ` when the drill is root's (its owner enters without: through drilld's relay).
+fn enter_prefix(d: &DrillInfo) -> &'static str {
+    if d.owner_uid == 0 { "sudo " } else { "" }
 }
 
 fn print_hosts(d: &DrillInfo) {
@@ -83,7 +88,7 @@ pub fn print_status(all: &[DrillInfo], json: bool) -> Result<()> {
                 let pid = s.pid.map_or("-".to_string(), |p| p.to_string());
                 println!("  {:<10} {:<10} {:<22} pid {:<8} restarts {:<3} config {}", s.host, s.name, s.state, pid, s.restarts, s.config_path);
             }
-            println!("(enter a host: sudo drill shell HOST, or: sudo ip netns exec NETNS COMMAND)");
+            println!("(enter a host: {}drill shell HOST, or: sudo ip netns exec NETNS COMMAND)", enter_prefix(d));
         }
     })
 }
@@ -102,7 +107,7 @@ pub fn print_page(d: &DrillInfo, json: bool) -> Result<()> {
         println!();
         println!("The clock runs: {limit}. Acknowledge with `drill ack`; `drill status` shows the clock.");
         print_hosts(d);
-        println!("(enter a host: sudo drill shell HOST; when fixed: drill submit; afterwards: drill report)");
+        println!("(enter a host: {}drill shell HOST; when fixed: drill submit; afterwards: drill report)", enter_prefix(d));
     })
 }
 

@@ -29,6 +29,7 @@ pub mod model;
 pub mod pack;
 pub mod plan;
 pub mod record;
+pub mod relay;
 pub mod report;
 pub mod resolv;
 pub mod scenario;

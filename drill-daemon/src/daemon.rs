@@ -248,7 +248,7 @@ impl Daemon {
 
     /// The running drill `id` as `peer` may see it: root sees every drill, anyone else
     /// only their own (another uid's drill answers as if it did not exist).
-    async fn get(&self, id: &str, peer: &Peer) -> Result<Arc<Drill>, ApiError> {
+    pub(crate) async fn get(&self, id: &str, peer: &Peer) -> Result<Arc<Drill>, ApiError> {
         if !plan::is_drill_id(id) {
             return Err(bad(format!("`{id}` is not a drill id (drill ids are 6 hex digits, e.g. 3fa2c1); `drill status` lists the running drills")));
         }
@@ -527,6 +527,7 @@ pub fn router(d: Arc<Daemon>) -> Router {
         .route("/v1/drills/{id}", get(status_h).delete(stop_h))
         .route("/v1/drills/{id}/submit", post(submit_h))
         .route("/v1/drills/{id}/exec", post(exec_h))
+        .route("/v1/drills/{id}/hosts/{host}/shell", get(crate::relay::handler))
         .route("/v1/drills/{id}/solve", post(solve_h))
         .route("/v1/drills/{id}/hint", post(hint_h))
         .route("/v1/drills/{id}/counters", get(counters_h))

@@ -14,6 +14,7 @@ pub mod journal;
 pub mod kernel;
 pub mod peer;
 pub mod probes;
+pub mod relay;
 pub mod resolver;
 pub mod session;
 pub mod tls;

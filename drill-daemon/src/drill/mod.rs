@@ -245,7 +245,7 @@ impl<K: Kernel> Drill<K> {
         })
     }
 
-    fn host_pid(&self, name: &str) -> Result<i32> {
+    pub fn host_pid(&self, name: &str) -> Result<i32> {
         self.host(name)?.pid.ok_or_else(|| DrillError::Internal(anyhow::anyhow!("host {name} of drill {} has no running init", self.id)))
     }
 

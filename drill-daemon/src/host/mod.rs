@@ -344,14 +344,32 @@ pub fn ns_flag(name: &str) -> CloneFlags {
 /// Builds a command that runs `/bin/sh -c command` inside host init `pid`'s namespaces.
 /// The shell's children live in the host's PID namespace.
 pub fn command_in_host(pid: i32, command: &str) -> Result<tokio::process::Command> {
-    let (cg_files, drop) = entry_limits(pid)?;
-    let nss = open_namespaces(pid)?;
-    let mut cmd = std::process::Command::new("/bin/sh");
     // setns into a PID namespace places only the children there: this shell forks the
     // one that runs `command` (a plain `sh -c command` would itself stay outside the
     // host's PID namespace, and a shell that execs a lone command in place would take it
     // out of the timeline's capture).
-    cmd.arg("-c").arg("/bin/sh -c \"$0\"; exit $?").arg(command).env_clear().env("PATH", HOST_PATH).env("HOME", "/root").env("LANG", "C.UTF-8");
+    wrapped_in_host(pid, &["-c", "/bin/sh -c \"$0\"; exit $?", command])
+}
+
+/// Builds a command that runs `argv` (no shell parsing) inside host init `pid`'s
+/// namespaces, as a child of a `/bin/sh` that stays outside (as [`command_in_host`]), so
+/// `argv[0]` lives in the host's PID namespace; the exit status is its.
+pub fn argv_in_host(pid: i32, argv: &[String]) -> Result<tokio::process::Command> {
+    if argv.is_empty() {
+        bail!("no command given");
+    }
+    let mut args: Vec<&str> = vec!["-c", "\"$@\"; exit $?", "sh"];
+    args.extend(argv.iter().map(String::as_str));
+    wrapped_in_host(pid, &args)
+}
+
+/// `/bin/sh ARGS` that enters host init `pid` before it execs: its cgroups, its
+/// bounding set, its namespaces, `/` as the working directory, a clean environment.
+fn wrapped_in_host(pid: i32, args: &[&str]) -> Result<tokio::process::Command> {
+    let (cg_files, drop) = entry_limits(pid)?;
+    let nss = open_namespaces(pid)?;
+    let mut cmd = std::process::Command::new("/bin/sh");
+    cmd.args(args).env_clear().env("PATH", HOST_PATH).env("HOME", "/root").env("LANG", "C.UTF-8");
     // SAFETY: pre_exec runs in the forked child, which is single-threaded: setns of a
     // mount namespace is allowed there. Only syscalls are made.
     unsafe {

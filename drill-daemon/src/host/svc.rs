@@ -8,7 +8,7 @@ pub fn svc_main(args: Vec<String>) -> i32 {
     let usage = "usage: svc status | svc start|stop|restart|reload SERVICE | svc logs SERVICE [-n LINES] [-f]";
     let sock = Path::new(INIT_SOCK);
     if !sock.exists() {
-        eprintln!("svc: this is not a drill host ({INIT_SOCK} is missing). Enter one with `sudo drill shell HOST`.");
+        eprintln!("svc: this is not a drill host ({INIT_SOCK} is missing). Enter one with `drill shell HOST`.");
         return 2;
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
