@@ -36,7 +36,7 @@ fn pid_file(state: &Path) -> PathBuf {
 }
 
 /// Whether `dir` is a mount point of a FUSE file system (lxcfs) in this mount namespace.
-fn is_fuse_mount(dir: &Path) -> bool {
+pub(crate) fn is_fuse_mount(dir: &Path) -> bool {
     let d = dir.to_string_lossy();
     std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default().lines().any(|l| {
         let f: Vec<&str> = l.split(' ').collect();
