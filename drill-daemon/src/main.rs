@@ -310,7 +310,8 @@ async fn daemon_main(socket: PathBuf, passed: Option<std::os::fd::OwnedFd>, stat
         None => daemon::bind_socket(&socket)?,
     };
     let kernel = Arc::new(
-        drill_daemon::kernel::linux::LinuxKernel::new(probes, host::Spawner::start()?, root_nl).with_proc_view(proc_view.as_ref().map(|v| v.dir().to_path_buf()))
+        drill_daemon::kernel::linux::LinuxKernel::new(probes, host::Spawner::start()?, root_nl)
+            .with_proc_view(proc_view.as_ref().map(|v| v.dir().to_path_buf()))
             .with_kmsg(kmsg.as_ref().map(|v| (v.dir().to_path_buf(), v.logs()))),
     );
     let history = match drill_daemon::history::History::open(&drill_daemon::history::path()) {

@@ -86,10 +86,7 @@ struct Guard {
 
 impl Guard {
     fn env(&self, c: &mut Command) {
-        c.env("DRILL_SOCKET", self.tmp.join("drilld.sock"))
-            .env("DRILL_STATE_DIR", self.tmp.join("state"))
-            .env("DRILL_HISTORY", self.tmp.join("history.sqlite"))
-            .env("DRILLD", "/nonexistent");
+        c.env("DRILL_SOCKET", self.tmp.join("drilld.sock")).env("DRILL_STATE_DIR", self.tmp.join("state")).env("DRILL_HISTORY", self.tmp.join("history.sqlite")).env("DRILLD", "/nonexistent");
     }
 }
 

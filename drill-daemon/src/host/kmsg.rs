@@ -66,8 +66,9 @@ pub(super) struct Handle {
 pub(super) struct State {
     pub(super) hosts: BTreeMap<String, HostLog>,
     pub(super) handles: HashMap<u64, Handle>,
-    /// Blocking reads at the end of their log, answered when a record comes.
-    pub(super) waiting: Vec<(u64, fuser::ReplyData)>,
+    /// Blocking reads at the end of their log, answered when a record comes: (file
+    /// handle, pid of the reader, reply).
+    pub(super) waiting: Vec<(u64, u32, fuser::ReplyData)>,
     pub(super) next_fh: u64,
     pub(super) next_ino: u64,
 }
@@ -81,10 +82,10 @@ impl State {
     /// is gone, end of file).
     fn wake(&mut self, key: &str) {
         let waiting = std::mem::take(&mut self.waiting);
-        for (fh, reply) in waiting {
+        for (fh, pid, reply) in waiting {
             let Some(h) = self.handles.get_mut(&fh) else { continue };
             if h.key != key {
-                self.waiting.push((fh, reply));
+                self.waiting.push((fh, pid, reply));
                 continue;
             }
             let Some(log) = self.hosts.get(key) else {
@@ -93,7 +94,21 @@ impl State {
             };
             match record_at(log, &mut h.next) {
                 Some(bytes) => reply.data(&bytes),
-                None => self.waiting.push((fh, reply)),
+                None => self.waiting.push((fh, pid, reply)),
+            }
+        }
+    }
+
+    /// Answers EINTR to the waiting reads whose reader has a signal to take (Ctrl-C on
+    /// `dmesg -w`, a kill): the kernel holds a reader whose FUSE request was sent until
+    /// the request is answered, and `fuser` does not pass FUSE_INTERRUPT on.
+    fn interrupt_signalled(&mut self) {
+        let waiting = std::mem::take(&mut self.waiting);
+        for (fh, pid, reply) in waiting {
+            if signalled(pid) {
+                reply.error(fuser::Errno::EINTR);
+            } else {
+                self.waiting.push((fh, pid, reply));
             }
         }
     }
@@ -167,6 +182,14 @@ impl Logs {
     }
 }
 
+/// Whether process `pid` has a signal pending that it does not block (or is gone).
+fn signalled(pid: u32) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else { return true };
+    let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| u64::from_str_radix(v.trim(), 16).ok()).unwrap_or(0);
+    let blocked = field("SigBlk:");
+    (field("SigPnd:") | field("ShdPnd:")) & !blocked != 0 || (field("ShdPnd:") | field("SigPnd:")) & (1 << (libc::SIGKILL - 1)) != 0
+}
+
 fn monotonic_us() -> u64 {
     let t = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).unwrap_or(nix::sys::time::TimeSpec::new(0, 0));
     t.tv_sec() as u64 * 1_000_000 + t.tv_nsec() as u64 / 1000
@@ -231,9 +254,11 @@ impl Drop for KmsgView {
         if let Some(r) = self.reader.take() {
             let _ = r.join();
         }
-        // Detach first: a host's bind of its file must not keep the unmount waiting.
-        let _ = umount2(&self.dir, MntFlags::MNT_DETACH);
+        // The session unmounts; if that failed (busy), detach the mount instead.
         drop(self.session.take());
+        if super::procview::is_fuse_mount(&self.dir) {
+            let _ = umount2(&self.dir, MntFlags::MNT_DETACH);
+        }
         let _ = std::fs::remove_dir(&self.dir);
     }
 }
@@ -253,40 +278,55 @@ pub fn recover(state: &Path) -> Vec<String> {
 }
 
 /// Reads the machine's kernel log from now on and copies the records about hosts into
-/// their logs, until `stop`.
+/// their logs, until `stop`; every tick, lets signalled readers go.
 fn read_machine_log(logs: &Logs, stop: &AtomicBool) {
     let f = match std::fs::File::options().read(true).custom_flags(libc::O_NONBLOCK).open("/dev/kmsg") {
-        Ok(f) => f,
+        Ok(f) => Some(f),
         Err(e) => {
             warn!("opening the machine's /dev/kmsg: {e}; hosts' logs get no OOM kills");
-            return;
+            None
         }
     };
-    // SAFETY: lseek on an open fd.
-    unsafe { libc::lseek(f.as_raw_fd(), 0, libc::SEEK_END) };
     let mut router = OomRouter::default();
     let mut buf = vec![0u8; 16 * 1024];
+    if let Some(f) = &f {
+        // SAFETY: lseek on an open fd.
+        unsafe { libc::lseek(f.as_raw_fd(), 0, libc::SEEK_END) };
+    }
     while !stop.load(Ordering::Relaxed) {
+        logs.lock().interrupt_signalled();
+        let Some(f) = &f else {
+            std::thread::sleep(std::time::Duration::from_millis(TICK_MS as u64));
+            continue;
+        };
         let mut pfd = libc::pollfd { fd: f.as_raw_fd(), events: libc::POLLIN, revents: 0 };
         // SAFETY: poll on one valid pollfd.
-        if unsafe { libc::poll(&mut pfd, 1, 300) } <= 0 {
+        if unsafe { libc::poll(&mut pfd, 1, TICK_MS) } <= 0 {
             continue;
         }
-        loop {
-            // SAFETY: read into a buffer we own.
-            let n = unsafe { libc::read(f.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-            if n < 0 {
-                match std::io::Error::last_os_error().raw_os_error() {
-                    Some(libc::EPIPE) => continue, // records overwritten before we read them
-                    Some(libc::EAGAIN) => break,
-                    _ => return,
-                }
+        drain(f, &mut buf, &mut router, logs);
+    }
+}
+
+/// How often the reader looks at waiting readers (ms).
+const TICK_MS: i32 = 200;
+
+/// Reads every record the machine's log has now.
+fn drain(f: &std::fs::File, buf: &mut [u8], router: &mut OomRouter, logs: &Logs) {
+    loop {
+        // SAFETY: read into a buffer we own.
+        let n = unsafe { libc::read(f.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n < 0 {
+            match std::io::Error::last_os_error().raw_os_error() {
+                Some(libc::EPIPE) => continue, // records overwritten before we read them
+                Some(libc::EAGAIN) => break,
+                _ => return,
             }
-            let Some((prio, _, usec, msg)) = kmsg::parse(&buf[..n as usize]) else { break };
-            let text = String::from_utf8_lossy(&msg);
-            if let Some(key) = router.route(&text, |cg| logs.host_of_cgroup(cg)) {
-                logs.append(&key, prio, &msg, Some(usec));
-            }
+        }
+        let Some((prio, _, usec, msg)) = kmsg::parse(&buf[..n as usize]) else { break };
+        let text = String::from_utf8_lossy(&msg);
+        if let Some(key) = router.route(&text, |cg| logs.host_of_cgroup(cg)) {
+            logs.append(&key, prio, &msg, Some(usec));
         }
     }
 }

@@ -11,7 +11,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result};
-use fuser::{Config, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, MountOption, OpenFlags, ReplyAttr, ReplyData, ReplyDirectory, ReplyEntry, ReplyLseek, ReplyOpen, Request, SessionACL};
+use fuser::{
+    Config, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, MountOption, OpenFlags, ReplyAttr, ReplyData, ReplyDirectory, ReplyEntry, ReplyLseek, ReplyOpen,
+    Request, SessionACL,
+};
 
 use super::kmsg::{Logs, record_at};
 
@@ -26,7 +29,15 @@ pub(super) struct KmsgFs {
 /// returned session is dropped.
 pub(super) fn mount(logs: Arc<Logs>, dir: &Path) -> Result<fuser::BackgroundSession> {
     let mut cfg = Config::default();
-    cfg.mount_options = vec![MountOption::FSName("drill-kmsg".into()), MountOption::Subtype("drill-kmsg".into()), MountOption::RO, MountOption::NoSuid, MountOption::NoDev, MountOption::NoExec, MountOption::DefaultPermissions];
+    cfg.mount_options = vec![
+        MountOption::FSName("drill-kmsg".into()),
+        MountOption::Subtype("drill-kmsg".into()),
+        MountOption::RO,
+        MountOption::NoSuid,
+        MountOption::NoDev,
+        MountOption::NoExec,
+        MountOption::DefaultPermissions,
+    ];
     // Hosts' root reads it through a bind (allow_other: any uid; permissions by mode).
     cfg.acl = SessionACL::All;
     fuser::spawn_mount(KmsgFs { logs }, dir, &cfg).with_context(|| format!("mounting the hosts' kernel logs (FUSE) on {}", dir.display()))
@@ -78,8 +89,10 @@ impl Filesystem for KmsgFs {
             return reply.error(Errno::ENOTDIR);
         }
         let st = self.logs.lock();
-        let entries: Vec<(u64, FileType, String)> =
-            [(1, FileType::Directory, ".".to_string()), (1, FileType::Directory, "..".to_string())].into_iter().chain(st.hosts.iter().map(|(k, h)| (h.ino, FileType::RegularFile, k.clone()))).collect();
+        let entries: Vec<(u64, FileType, String)> = [(1, FileType::Directory, ".".to_string()), (1, FileType::Directory, "..".to_string())]
+            .into_iter()
+            .chain(st.hosts.iter().map(|(k, h)| (h.ino, FileType::RegularFile, k.clone())))
+            .collect();
         for (i, (ino, kind, name)) in entries.into_iter().enumerate().skip(offset as usize) {
             if reply.add(INodeNo(ino), (i + 1) as u64, kind, name) {
                 break;
@@ -100,7 +113,7 @@ impl Filesystem for KmsgFs {
         reply.opened(FileHandle(fh), FopenFlags::FOPEN_DIRECT_IO);
     }
 
-    fn read(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, _offset: u64, size: u32, flags: OpenFlags, _lock: Option<fuser::LockOwner>, reply: ReplyData) {
+    fn read(&self, req: &Request, _ino: INodeNo, fh: FileHandle, _offset: u64, size: u32, flags: OpenFlags, _lock: Option<fuser::LockOwner>, reply: ReplyData) {
         let mut st = self.logs.lock();
         let st = &mut *st;
         let Some(h) = st.handles.get_mut(&fh.0) else { return reply.error(Errno::EBADF) };
@@ -114,7 +127,7 @@ impl Filesystem for KmsgFs {
                 reply.data(&bytes)
             }
             None if flags.0 & libc::O_NONBLOCK != 0 => reply.error(Errno::EAGAIN),
-            None => st.waiting.push((fh.0, reply)),
+            None => st.waiting.push((fh.0, req.pid(), reply)),
         }
     }
 
@@ -133,15 +146,19 @@ impl Filesystem for KmsgFs {
         }
     }
 
+    fn flush(&self, _req: &Request, _ino: INodeNo, _fh: FileHandle, _lock: fuser::LockOwner, reply: fuser::ReplyEmpty) {
+        reply.ok();
+    }
+
     fn release(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, _flags: OpenFlags, _lock: Option<fuser::LockOwner>, _flush: bool, reply: fuser::ReplyEmpty) {
         let mut st = self.logs.lock();
         st.handles.remove(&fh.0);
         let waiting = std::mem::take(&mut st.waiting);
-        for (f, r) in waiting {
+        for (f, pid, r) in waiting {
             if f == fh.0 {
                 r.error(Errno::EBADF);
             } else {
-                st.waiting.push((f, r));
+                st.waiting.push((f, pid, r));
             }
         }
         reply.ok();

@@ -295,10 +295,12 @@ impl Kernel for LinuxKernel {
 
     fn kill_host(&self, host: &str, pid: i32) -> Result<()> {
         lock(&self.ready).remove(&pid);
-        let killed = host::kill_and_reap(pid, HOST_KILL_TIMEOUT);
+        // First the log: its waiting readers (`dmesg -w`) get end of file, or the kernel
+        // would hold them, and the host's PID namespace with them, in their FUSE read.
         if let Some(log) = lock(&self.host_logs).remove(&pid) {
             self.close_log(&log);
         }
+        let killed = host::kill_and_reap(pid, HOST_KILL_TIMEOUT);
         // The cgroup goes only once its processes are gone (a reaped init took its
         // whole PID namespace with it); an init that would not die keeps it.
         let cg_errors = match (&killed, lock(&self.host_cgroups).remove(&pid)) {
