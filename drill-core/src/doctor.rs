@@ -76,6 +76,9 @@ pub enum Need {
     Binary { path: String, package: String },
     /// drilld reachable on its socket by the calling user (or startable by them).
     Daemon,
+    /// What gives hosts their own view (docs/hosts.md): `fuse` (their /dev/kmsg),
+    /// `lxcfs` (their /proc/meminfo, cpuinfo, uptime).
+    HostView(String),
 }
 
 impl Need {
@@ -93,6 +96,7 @@ impl Need {
             Need::Cgroup(c) => format!("cgroup:{c}"),
             Need::Binary { path, .. } => format!("binary:{path}"),
             Need::Daemon => "daemon".into(),
+            Need::HostView(v) => format!("host-view:{v}"),
         }
     }
 
@@ -104,6 +108,8 @@ impl Need {
             Need::Cgroup(_) => Group::Cgroups,
             Need::Binary { .. } => Group::Packages,
             Need::Daemon => Group::Daemon,
+            Need::HostView(v) if v == "fuse" => Group::Kernel,
+            Need::HostView(_) => Group::Packages,
         }
     }
 
@@ -121,6 +127,8 @@ impl Need {
             Need::Cgroup(c) => format!("cgroup controller {c}"),
             Need::Binary { path, package } => format!("{path} ({package})"),
             Need::Daemon => "drilld and its socket".into(),
+            Need::HostView(v) if v == "fuse" => "FUSE (/dev/fuse, the fuse file system): each host's own /dev/kmsg for dmesg".into(),
+            Need::HostView(v) => format!("{v}: each host's own /proc/meminfo, cpuinfo, uptime, loadavg"),
         }
     }
 
@@ -150,6 +158,8 @@ impl Need {
             Need::Cgroup(c) => format!("enable the {c} controller: on cgroup v2 add +{c} to /sys/fs/cgroup/cgroup.subtree_control; on v1 mount it (mount -t cgroup -o {c} cgroup /sys/fs/cgroup/{c})"),
             Need::Binary { package, .. } => format!("apt-get install {package} (or `cargo xtask setup`)"),
             Need::Daemon => "run drill as root (sudo), or join the `drill` group (sudo usermod -aG drill $USER, then log in again)".into(),
+            Need::HostView(v) if v == "fuse" => "modprobe fuse (a kernel with CONFIG_FUSE_FS); without it dmesg in a host shows nothing".into(),
+            Need::HostView(v) => format!("apt-get install {v}; without it hosts show the machine's memory, CPUs and uptime"),
         }
     }
 }
@@ -188,6 +198,7 @@ fn engine() -> Vec<Need> {
     v.extend([Need::Nftables, Need::Tc]);
     v.extend(["netem", "htb", "tbf", "clsact"].map(|q| Need::Qdisc(q.into())));
     v.extend(["veth", "bridge", "vxlan"].map(|l| Need::LinkType(l.into())));
+    v.extend(["fuse", "lxcfs"].map(|h| Need::HostView(h.into())));
     v
 }
 

@@ -25,6 +25,7 @@ pub mod check;
 pub mod doctor;
 pub mod fault;
 pub mod incident;
+pub mod kmsg;
 pub mod model;
 pub mod pack;
 pub mod plan;

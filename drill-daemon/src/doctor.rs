@@ -32,7 +32,23 @@ pub fn gather() -> Facts {
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     facts.extend(doctor::cgroup_facts(&mountinfo, |p| std::fs::read_to_string(p).ok()));
     facts.extend(binary_facts());
+    facts.extend(host_view_facts());
     Facts { facts }
+}
+
+/// FUSE (the hosts' /dev/kmsg, host/kmsg.rs) and lxcfs (their /proc view, host/procview.rs).
+fn host_view_facts() -> Vec<Fact> {
+    let (dev, fs) = crate::host::kmsg::fuse_available();
+    let fuse = match (dev, fs) {
+        (true, true) => "/dev/fuse and the fuse file system are there".to_string(),
+        (false, _) => "no /dev/fuse".to_string(),
+        (true, false) => "no fuse file system in /proc/filesystems".to_string(),
+    };
+    let lxcfs = crate::host::procview::which("lxcfs");
+    vec![
+        Fact::new(&Need::HostView("fuse".into()), dev && fs, fuse),
+        Fact::new(&Need::HostView("lxcfs".into()), lxcfs.is_some(), lxcfs.map_or_else(|| "lxcfs is not installed".to_string(), |p| format!("{} installed", p.display()))),
+    ]
 }
 
 /// The programs the built-in drills' services and the learner's tools need.

@@ -181,7 +181,7 @@ fn main() {
             init_tracing();
             let (cleaned, errors) = journal::recover(&cli.state_dir);
             println!("removed the leftovers of {} drill(s){}", cleaned.len(), if cleaned.is_empty() { String::new() } else { format!(": {}", cleaned.join(", ")) });
-            for done in host::procview::recover(&cli.state_dir) {
+            for done in host::procview::recover(&cli.state_dir).into_iter().chain(host::kmsg::recover(&cli.state_dir)) {
                 println!("{done}");
             }
             // What a dead daemon was running is over: the history says so.
@@ -294,13 +294,26 @@ async fn daemon_main(socket: PathBuf, passed: Option<std::os::fd::OwnedFd>, stat
             None
         }
     };
+    // The hosts' kernel logs (their /dev/kmsg), the same way: served before the socket,
+    // unmounted when serving ends.
+    let kmsg = match host::kmsg::KmsgView::start(&state) {
+        Ok(v) => v,
+        Err(e) => {
+            warn!("{e:#}; hosts' /dev/kmsg stays empty");
+            None
+        }
+    };
     let (conn, root_nl, _) = rtnetlink::new_connection().context("opening a netlink socket")?;
     tokio::spawn(conn);
     let api = match passed {
         Some(fd) => daemon::adopt_socket(fd, &socket)?,
         None => daemon::bind_socket(&socket)?,
     };
-    let kernel = Arc::new(drill_daemon::kernel::linux::LinuxKernel::new(probes, host::Spawner::start()?, root_nl).with_proc_view(proc_view.as_ref().map(|v| v.dir().to_path_buf())));
+    let kernel = Arc::new(
+        drill_daemon::kernel::linux::LinuxKernel::new(probes, host::Spawner::start()?, root_nl)
+            .with_proc_view(proc_view.as_ref().map(|v| v.dir().to_path_buf()))
+            .with_kmsg(kmsg.as_ref().map(|v| (v.dir().to_path_buf(), v.logs()))),
+    );
     let history = match drill_daemon::history::History::open(&drill_daemon::history::path()) {
         Ok(h) => {
             match h.abort_running() {
@@ -336,6 +349,7 @@ async fn daemon_main(socket: PathBuf, passed: Option<std::os::fd::OwnedFd>, stat
         });
     }
     let served = daemon::serve(d, api).await;
+    drop(kmsg);
     drop(proc_view);
     served
 }

@@ -114,7 +114,7 @@ fn a_host_cannot_change_the_machine() {
     let (_, ls) = h.run("ls /dev");
     c.check(
         "/dev is minimal",
-        ls.split_whitespace().all(|n| ["fd", "full", "null", "ptmx", "pts", "random", "shm", "stderr", "stdin", "stdout", "tty", "urandom", "zero"].contains(&n)),
+        ls.split_whitespace().all(|n| ["fd", "full", "kmsg", "null", "ptmx", "pts", "random", "shm", "stderr", "stdin", "stdout", "tty", "urandom", "zero"].contains(&n)),
         ls.split_whitespace().collect::<Vec<_>>().join(" "),
     );
 

@@ -124,6 +124,7 @@ impl<K: Kernel> Drill<K> {
                 hidden: hidden.clone(),
                 isolation: host::Isolation::for_host(self.origin.owner_uid == 0, &ph.limits),
                 proc_view: None, // the kernel's to give (it runs lxcfs)
+                kmsg: None,      // the kernel's too (it serves the hosts' logs)
             };
             prepare_host_dir(&spec, &ph.etc_hosts, &ph.resolv_conf, &ph.services)?;
             let files = self.plan.files.iter().zip(&contents).filter(|(f, _)| f.host == ph.name);

@@ -38,6 +38,8 @@ use serde::{Deserialize, Serialize};
 pub mod caps;
 pub mod cgroup;
 mod init;
+pub mod kmsg;
+mod kmsgfs;
 pub mod procview;
 pub mod rootfs;
 mod svc;
@@ -75,6 +77,10 @@ pub struct HostSpec {
     /// memory, CPUs and uptime. None: the machine's figures show.
     #[serde(default)]
     pub proc_view: Option<PathBuf>,
+    /// The host's kernel log in the daemon's kmsg file system (kmsg.rs), bound onto its
+    /// `/dev/kmsg`. None: an empty `/dev/kmsg` (never the machine's).
+    #[serde(default)]
+    pub kmsg: Option<PathBuf>,
 }
 
 /// A host's limits and capability set.

@@ -36,7 +36,7 @@ fn pid_file(state: &Path) -> PathBuf {
 }
 
 /// Whether `dir` is a mount point of a FUSE file system (lxcfs) in this mount namespace.
-fn is_fuse_mount(dir: &Path) -> bool {
+pub(crate) fn is_fuse_mount(dir: &Path) -> bool {
     let d = dir.to_string_lossy();
     std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default().lines().any(|l| {
         let f: Vec<&str> = l.split(' ').collect();
@@ -161,7 +161,7 @@ pub fn recover(state: &Path) -> Vec<String> {
     done
 }
 
-fn which(name: &str) -> Option<PathBuf> {
+pub(crate) fn which(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
     std::env::split_paths(&path).chain(["/usr/bin".into(), "/usr/sbin".into()]).map(|d| d.join(name)).find(|p| p.is_file())
 }

@@ -141,7 +141,7 @@ pub fn build(spec: &HostSpec) -> Result<()> {
     if let Some(view) = &spec.proc_view {
         bind_sys_view(view, &root)?;
     }
-    mount_dev(&root.join("dev"))?;
+    mount_dev(&root.join("dev"), spec.kmsg.as_deref())?;
     mask_proc(&root.join("proc"), &root.join("dev/null"))?;
 
     // Into the new root; the machine's root is detached.
@@ -210,14 +210,22 @@ fn mask_proc(proc_: &Path, null: &Path) -> Result<()> {
     Ok(())
 }
 
-/// A minimal /dev: a few character devices bound from the machine, its own ptys, shm.
-fn mount_dev(dev: &Path) -> Result<()> {
+/// A minimal /dev: a few character devices bound from the machine, its own ptys, shm,
+/// and the host's own kernel log as `/dev/kmsg` (`kmsg`; host/kmsg.rs), or an empty
+/// one: with no `/dev/kmsg`, `dmesg` would fall back to syslog(2), the machine's log.
+fn mount_dev(dev: &Path, kmsg: Option<&Path>) -> Result<()> {
     mount(Some("tmpfs"), dev, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC, Some("size=64k,mode=0755")).context("mounting /dev")?;
     for d in DEVICES {
         let src = Path::new("/dev").join(d);
         let dst = dev.join(d);
         std::fs::File::create(&dst).with_context(|| format!("creating {}", dst.display()))?;
         bind(&src, &dst, MsFlags::empty())?;
+    }
+    let log = dev.join("kmsg");
+    std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+    match kmsg {
+        Some(src) => bind(src, &log, MsFlags::empty()).context("showing the host's own kernel log on /dev/kmsg")?,
+        None => bind(Path::new("/dev/null"), &log, MsFlags::empty())?,
     }
     let pts = dev.join("pts");
     mkdir_mode(&pts, 0o755)?;

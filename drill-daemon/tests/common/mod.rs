@@ -130,11 +130,11 @@ impl TestDaemon {
         assert!(self.drill_mounts().is_empty(), "mounts left: {:?}", self.drill_mounts());
     }
 
-    /// Mounts of drills under the state dir: all but the daemon's own lxcfs (host/procview.rs),
-    /// which serves until the daemon ends.
+    /// Mounts of drills under the state dir: all but the daemon's own lxcfs (host/procview.rs)
+    /// and hosts' kernel logs (host/kmsg.rs), which serve until the daemon ends.
     pub fn drill_mounts(&self) -> Vec<String> {
-        let lxcfs = self.state.join("lxcfs").display().to_string();
-        mounts_under(&self.state).into_iter().filter(|m| m.split(' ').nth(1) != Some(lxcfs.as_str())).collect()
+        let own = [self.state.join("lxcfs").display().to_string(), self.state.join("kmsg").display().to_string()];
+        mounts_under(&self.state).into_iter().filter(|m| !own.iter().any(|o| m.split(' ').nth(1) == Some(o.as_str()))).collect()
     }
 
     /// Runs the CLI against this daemon.

@@ -61,6 +61,10 @@ pub struct LinuxKernel {
     host_cgroups: Mutex<HashMap<i32, host::cgroup::HostCgroup>>,
     /// Where the daemon's lxcfs serves, given to every host (host/procview.rs).
     proc_view: Option<std::path::PathBuf>,
+    /// The hosts' kernel logs and where they are served (host/kmsg.rs).
+    kmsg: Option<(std::path::PathBuf, Arc<host::kmsg::Logs>)>,
+    /// Each host init's log in `kmsg`, closed once the init is reaped.
+    host_logs: Mutex<HashMap<i32, String>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -82,12 +86,20 @@ impl LinuxKernel {
             cgroups: std::sync::OnceLock::new(),
             host_cgroups: Mutex::default(),
             proc_view: None,
+            kmsg: None,
+            host_logs: Mutex::default(),
         }
     }
 
     /// Hosts bind the /proc files of the lxcfs serving at `dir` (host/procview.rs).
     pub fn with_proc_view(mut self, dir: Option<std::path::PathBuf>) -> LinuxKernel {
         self.proc_view = dir;
+        self
+    }
+
+    /// Hosts bind their kernel log, served at `dir`, onto their /dev/kmsg (host/kmsg.rs).
+    pub fn with_kmsg(mut self, kmsg: Option<(std::path::PathBuf, Arc<host::kmsg::Logs>)>) -> LinuxKernel {
+        self.kmsg = kmsg;
         self
     }
 
@@ -113,6 +125,12 @@ fn k<T>(op: &str, host: &str, iface: Option<&str>, r: anyhow::Result<T>) -> Resu
 }
 
 impl LinuxKernel {
+    fn close_log(&self, log: &str) {
+        if let Some((_, logs)) = &self.kmsg {
+            logs.remove_host(log);
+        }
+    }
+
     /// Creates host `spec`'s cgroup and records it in the host's state directory (in
     /// the drill's journal directory; recovery also finds it by the drill id).
     fn create_cgroup(&self, spec: &HostSpec) -> anyhow::Result<host::cgroup::HostCgroup> {
@@ -214,13 +232,20 @@ impl Kernel for LinuxKernel {
         let host = spec.name.clone();
         spec.proc_view = self.proc_view.clone();
         let cg = k("creating the host's cgroup", &host, None, self.create_cgroup(&spec))?;
+        let log = host::kmsg::file_name(&spec.drill_id, &spec.name);
+        if let Some((dir, logs)) = &self.kmsg {
+            logs.add_host(&log, &cg.name);
+            spec.kmsg = Some(dir.join(&log));
+        }
         match self.spawner.spawn(spec, netns::netns_path(netns), console.to_path_buf(), cg.procs_files()) {
             Ok((pid, ready)) => {
                 lock(&self.ready).insert(pid, ready);
                 lock(&self.host_cgroups).insert(pid, cg);
+                lock(&self.host_logs).insert(pid, log);
                 Ok(pid)
             }
             Err(e) => {
+                self.close_log(&log);
                 let errs = cg.remove();
                 let e = if errs.is_empty() { e } else { e.context(errs.join("; ")) };
                 k("starting the host's init", &host, None, Err(e))
@@ -270,6 +295,11 @@ impl Kernel for LinuxKernel {
 
     fn kill_host(&self, host: &str, pid: i32) -> Result<()> {
         lock(&self.ready).remove(&pid);
+        // First the log: its waiting readers (`dmesg -w`) get end of file, or the kernel
+        // would hold them, and the host's PID namespace with them, in their FUSE read.
+        if let Some(log) = lock(&self.host_logs).remove(&pid) {
+            self.close_log(&log);
+        }
         let killed = host::kill_and_reap(pid, HOST_KILL_TIMEOUT);
         // The cgroup goes only once its processes are gone (a reaped init took its
         // whole PID namespace with it); an init that would not die keeps it.
