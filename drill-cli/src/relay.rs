@@ -163,8 +163,17 @@ async fn pump<IO: tokio::io::AsyncRead + tokio::io::AsyncWrite>(io: IO, tty: boo
             _ = async { int.as_mut()?.recv().await }, if int.is_some() => return Ok(128 + libc::SIGINT as u8),
         };
         if let Some(f) = send {
-            wr.write_all(&f.to_bytes()).await?;
-            wr.flush().await?;
+            // A command that ended before our input reached it: drilld has closed its end,
+            // and its last frames (the exit status among them) are still ours to read.
+            let sent = async {
+                wr.write_all(&f.to_bytes()).await?;
+                wr.flush().await
+            };
+            match sent.await {
+                Ok(()) => {}
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset) => input_open = false,
+                Err(e) => return Err(e.into()),
+            }
         }
     }
 }
