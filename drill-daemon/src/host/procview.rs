@@ -22,7 +22,10 @@ use nix::mount::{MntFlags, umount2};
 use tracing::{info, warn};
 
 /// The files of lxcfs's `proc/` a host's /proc shows instead of the machine's.
-pub const PROC_FILES: [&str; 7] = ["meminfo", "cpuinfo", "stat", "uptime", "loadavg", "diskstats", "swaps"];
+/// Not `uptime`: process start times in /proc/PID/stat count from the machine's boot, and
+/// `ps` computes %CPU from them and /proc/uptime; a host's own uptime made every process's
+/// %CPU 0.0 (the runaway-cpu drill's symptom gone). Without a time namespace both stay the machine's.
+pub const PROC_FILES: [&str; 6] = ["meminfo", "cpuinfo", "stat", "loadavg", "diskstats", "swaps"];
 /// sysfs files lxcfs virtualizes (the CPUs `nproc` and `lscpu` count).
 pub const SYS_FILES: [&str; 1] = ["devices/system/cpu/online"];
 
