@@ -201,7 +201,7 @@ struct Tmux {
 
 impl Tmux {
     fn tmux(&self, args: &[&str]) -> Output {
-        Command::new("tmux").args(["-L", &self.name]).args(args).uid(self.uid).gid(self.uid).env("HOME", "/tmp").output().expect("tmux (apt-get install tmux)")
+        Command::new("tmux").args(["-L", &self.name]).args(args).uid(self.uid).gid(self.uid).env("HOME", "/tmp").env("SHELL", "/bin/sh").output().expect("tmux (apt-get install tmux)")
     }
 
     fn keys(&self, keys: &str) {

@@ -17,7 +17,7 @@ struct Tmux(String);
 
 impl Tmux {
     fn tmux(&self, args: &[&str]) -> std::process::Output {
-        Command::new("tmux").args(["-L", &self.0]).args(args).output().expect("tmux (apt-get install tmux; `cargo xtask setup` does)")
+        Command::new("tmux").args(["-L", &self.0]).args(args).env("SHELL", "/bin/sh").output().expect("tmux (apt-get install tmux; `cargo xtask setup` does)")
     }
 
     fn pane(&self) -> String {
