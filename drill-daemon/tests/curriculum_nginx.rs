@@ -18,9 +18,9 @@ fn etc(d: &TestDaemon, id: &str, host: &str, rel: &str) -> PathBuf {
     d.state.join("drills").join(id).join("hosts").join(host).join("etc-upper").join(rel)
 }
 
-/// A host's log file (its /var/log) as the machine sees it.
+/// A host's log file (under its /var/log).
 fn log(d: &TestDaemon, id: &str, host: &str, rel: &str) -> String {
-    std::fs::read_to_string(d.state.join("drills").join(id).join("hosts").join(host).join("log").join(rel)).unwrap_or_default()
+    host_file(d, id, host, &format!("/var/log/{rel}"))
 }
 
 /// Runs a shell line inside a host (its mount namespace: its /etc, its svc).

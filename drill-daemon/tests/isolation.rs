@@ -42,6 +42,12 @@ impl Checks {
     }
 }
 
+/// Bytes under `dir` on the machine (`du -sb`).
+fn du_bytes(dir: &std::path::Path) -> u64 {
+    let out = Command::new("du").arg("-sb").arg(dir).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).split_whitespace().next().and_then(|n| n.parse().ok()).unwrap_or(0)
+}
+
 fn sysctl(key: &str) -> String {
     std::fs::read_to_string(format!("/proc/sys/{}", key.replace('.', "/"))).unwrap_or_default().trim().to_string()
 }
@@ -83,6 +89,12 @@ fn a_host_cannot_change_the_machine() {
     // The host's disk is its own, and full at its cap.
     let (code, out) = h.run("dd if=/dev/zero of=/root/fill bs=1M count=512 2>&1; rc=$?; rm -f /root/fill; exit $rc");
     c.check("filling / ends in ENOSPC", code != 0 && out.contains("No space left on device"), out.lines().find(|l| l.contains("copied") || l.contains("space")).unwrap_or("").to_string());
+    // /var/log too is on the host's disk: nothing of it under the daemon's state directory.
+    let state_before = du_bytes(&d.state);
+    let (code, out) = h.run("dd if=/dev/zero of=/var/log/fill bs=1M count=512 2>&1; rc=$?; df -k /var/log | tail -1; rm -f /var/log/fill; exit $rc");
+    c.check("filling /var/log ends in ENOSPC", code != 0 && out.contains("No space left on device"), out.lines().find(|l| l.contains("copied") || l.contains("space")).unwrap_or("").to_string());
+    let grown = du_bytes(&d.state).saturating_sub(state_before);
+    c.check("the daemon's state directory did not grow with it", grown < 4 << 20, format!("{grown} bytes"));
 
     // Sysctls outside net.* are read-only; net.* is the host's own.
     let (sw, dom) = (sysctl("vm.swappiness"), sysctl("kernel.domainname"));

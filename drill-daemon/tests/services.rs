@@ -9,7 +9,7 @@ use std::time::Duration;
 use common::*;
 
 fn service_log(d: &TestDaemon, id: &str, host: &str, service: &str) -> String {
-    std::fs::read_to_string(d.state.join("drills").join(id).join("hosts").join(host).join("log").join(format!("{service}.log"))).unwrap_or_default()
+    host_file(d, id, host, &format!("/var/log/{service}.log"))
 }
 
 /// The last "latency p50 X ms" the loadgen logged after `skip` lines.

@@ -171,7 +171,8 @@ impl<K: Kernel> Drill<K> {
                         if Instant::now() > deadline {
                             let hdir = self.dir.join("hosts").join(&ph.name);
                             let listen = format!("port {port}");
-                            let log = host::tail(&hdir.join("log").join(s.log_path.trim_start_matches("/var/log/")), 5);
+                            // The host's /var/log is on its own disk, seen through its init.
+                            let log = h.pid.map(|pid| host::tail_in_host(pid, &s.log_path, 5)).unwrap_or_default();
                             let init = host::tail(&hdir.join("init.log"), 5);
                             return Err(anyhow!("host {}: service {} is not listening on {listen} after {timeout:?}; its log ends with: [{log}]; the host init said: [{init}]", ph.name, s.name).into());
                         }
@@ -209,10 +210,10 @@ fn stage_files<'a>(spec: &HostSpec, files: impl Iterator<Item = (&'a drill_core:
 }
 
 /// Writes a host's private files before its init starts: the upper layer of its
-/// /etc overlay (hosts, hostname, resolv.conf, service configs) and its log dir.
+/// /etc overlay (hosts, hostname, resolv.conf, service configs).
 fn prepare_host_dir(spec: &HostSpec, etc_hosts: &str, resolv_conf: &str, services: &[PlanService]) -> anyhow::Result<()> {
     let upper = spec.etc_upper();
-    for d in [upper.clone(), spec.etc_work(), spec.log_dir()] {
+    for d in [upper.clone(), spec.etc_work()] {
         std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
     }
     let write = |rel: &str, text: &str| -> anyhow::Result<()> {

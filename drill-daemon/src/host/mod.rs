@@ -7,7 +7,7 @@
 //!   `/opt`, `/var/lib/dpkg` are overlays over the machine's (upper layers on that
 //!   tmpfs; `/etc`'s starts as the one the daemon prepared in the host's state dir),
 //!   the machine's secrets are whited out, every other top-level dir is empty;
-//! - `/var/log` is a bind of the host's log directory; `/run` and `/tmp` are the host's;
+//! - `/var/log` is on the host's disk (its tmpfs), like `/run` and `/tmp`;
 //!   `/proc` (with `/proc/sys` read-only but `net`) and a read-only `/sys` are the host's
 //!   PID and network namespaces'; `/dev` is minimal;
 //! - processes hold the capability set of `caps.rs`;
@@ -130,9 +130,6 @@ impl HostSpec {
     }
     pub fn etc_work(&self) -> PathBuf {
         self.state_dir.join("etc-work")
-    }
-    pub fn log_dir(&self) -> PathBuf {
-        self.state_dir.join("log")
     }
     /// Pack files for the host, as a tree mirroring its root (copied in by its init).
     pub fn files_dir(&self) -> PathBuf {
@@ -298,9 +295,32 @@ pub async fn wait_ready(host: &str, ready: OwnedFd, console: &Path, timeout: Dur
 
 /// Last `n` lines of a file, for error messages.
 pub fn tail(path: &Path, n: usize) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
+    last_lines(&std::fs::read_to_string(path).unwrap_or_default(), n)
+}
+
+fn last_lines(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join(" | ")
+}
+
+/// The last `n` lines of a file inside a running host (`path` as the host sees it),
+/// read through its init's root with every symlink resolved inside that root (openat2
+/// RESOLVE_IN_ROOT): a link a learner planted toward `/etc/shadow` reads the host's.
+pub fn tail_in_host(init: i32, path: &str, n: usize) -> String {
+    use nix::fcntl::{OFlag, OpenHow, ResolveFlag, openat2};
+    let read = || -> Option<String> {
+        let root = std::fs::File::open(format!("/proc/{init}/root")).ok()?;
+        let how = OpenHow::new().flags(OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+        let fd = openat2(&root, path.trim_start_matches('/'), how).ok()?;
+        let f = std::fs::File::from(fd);
+        if !f.metadata().ok()?.is_file() {
+            return None; // a FIFO or a device is not a log
+        }
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::Read::take(f, 1 << 20), &mut text).ok()?;
+        Some(text)
+    };
+    last_lines(&read().unwrap_or_default(), n)
 }
 
 /// Kills a host (SIGKILL to its PID 1 takes the whole PID namespace down) and reaps it.

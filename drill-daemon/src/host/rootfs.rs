@@ -11,9 +11,10 @@
 //!   prepared in the host's state directory (hosts, resolv.conf, service configs, certs);
 //! - the machine's secrets in `/etc` (anything not world-readable: shadow, gshadow, ssh
 //!   host keys, sudoers, ...) are whiteouts in that upper layer: absent, not merely covered;
-//! - `/var/log` is a bind of the host's log directory (the daemon reads service logs there);
+//! - `/var/log` is the host's own, on its disk (the daemon reads service logs through
+//!   `/proc/INIT/root/var/log`);
 //! - `/proc` with `/proc/sys` read-only but `/proc/sys/net`, kcore & co masked, and
-//!   meminfo, cpuinfo, stat, uptime, loadavg... from the daemon's lxcfs (procview.rs);
+//!   meminfo, cpuinfo, stat, loadavg... from the daemon's lxcfs (procview.rs);
 //!   `/sys` read-only; a minimal `/dev`;
 //! - then `pivot_root` into it and detach the machine's root.
 
@@ -116,9 +117,10 @@ pub fn build(spec: &HostSpec) -> Result<()> {
         mount(Some("overlay"), &dst, Some("overlay"), MsFlags::empty(), Some(opts.as_str())).with_context(|| format!("mounting the overlay on /{d} (is the overlay filesystem available?)"))?;
     }
 
-    // /var: the host's own, with its log dir and the usual links.
+    // /var: the host's own, with the usual links. Its /var/log lives on the host's
+    // disk like every other write of the host (the overlay's upper layer, on the
+    // size-capped tmpfs): a learner filling it fills only the host.
     mkdir_mode(&root.join("var/log"), 0o755)?;
-    bind(&spec.log_dir(), &root.join("var/log"), MsFlags::empty())?;
     mkdir_mode(&root.join("var/tmp"), 0o1777)?;
     for (l, t) in [("var/run", "/run"), ("var/lock", "/run/lock")] {
         let _ = std::os::unix::fs::symlink(t, root.join(l));

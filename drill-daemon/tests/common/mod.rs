@@ -217,6 +217,13 @@ impl Drop for TestDaemon {
 /// Runs a command, returns stdout (asserting success).
 /// `curl` over the daemon's socket as `uid` (gid the same): (HTTP status, body as JSON,
 /// Null when it is not). An empty `body` sends none.
+/// A file inside a running host, as the host sees it (`drill exec ... cat`); empty when
+/// it is missing. A host's /var/log is on its own disk, not in the daemon's state.
+pub fn host_file(d: &TestDaemon, id: &str, host: &str, path: &str) -> String {
+    let out = d.drill(&["exec", "--drill", id, host, "--", "cat", path]);
+    if out.status.success() { String::from_utf8_lossy(&out.stdout).to_string() } else { String::new() }
+}
+
 pub fn curl_as(uid: u32, socket: &Path, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
     use std::os::unix::process::CommandExt;
     let mut c = Command::new("curl");
