@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use common::tmux::Tmux;
 use common::*;
 
 const NOBODY: u32 = 65534;
@@ -193,50 +194,6 @@ fn a_member_execs_in_their_own_drill_only() {
     assert!(stray_children(d.pid()).is_empty(), "{:?}", stray_children(d.pid()));
 }
 
-/// A tmux server of the test's own, run as `uid`, killed on drop (even on panic).
-struct Tmux {
-    name: String,
-    uid: u32,
-}
-
-impl Tmux {
-    fn tmux(&self, args: &[&str]) -> Output {
-        Command::new("tmux").args(["-L", &self.name]).args(args).uid(self.uid).gid(self.uid).env("HOME", "/tmp").env("SHELL", "/bin/sh").output().expect("tmux (apt-get install tmux)")
-    }
-
-    fn keys(&self, keys: &str) {
-        self.tmux(&["send-keys", "-t", &self.name, keys, "Enter"]);
-    }
-
-    fn pane(&self) -> String {
-        text(&self.tmux(&["capture-pane", "-p", "-t", &self.name]).stdout)
-    }
-
-    /// Waits (up to `secs`) until the pane satisfies `f`; the last pane either way.
-    fn wait(&self, secs: u64, f: impl Fn(&str) -> bool) -> (bool, String) {
-        let mut last = String::new();
-        let ok = wait_until(Duration::from_secs(secs), || {
-            last = self.pane();
-            f(&last)
-        });
-        (ok, last)
-    }
-
-    fn pane_pid(&self) -> i32 {
-        text(&self.tmux(&["display-message", "-p", "-t", &self.name, "#{pane_pid}"]).stdout).trim().parse().expect("the pane's pid")
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.tmux(&["kill-server"]);
-        // The server's socket (the directory is left when another server of the uid runs).
-        let dir = format!("/tmp/tmux-{}", self.uid);
-        let _ = std::fs::remove_file(format!("{dir}/{}", self.name));
-        let _ = std::fs::remove_dir(dir);
-    }
-}
-
 #[test]
 fn a_member_s_shell_is_a_terminal_in_the_host() {
     if !privileged_or_skip("a_member_s_shell_is_a_terminal_in_the_host") {
@@ -251,9 +208,9 @@ fn a_member_s_shell_is_a_terminal_in_the_host() {
     let drill = format!("env {env} {} --socket {} shell server", drill_bin().display(), d.socket.display());
 
     // The shell, then what drill exits with and whether the terminal is cooked again.
-    let t = Tmux { name: format!("drillrelay-{}", std::process::id()), uid: NOBODY };
+    let t = Tmux::new("relay", NOBODY);
     let cmd = format!("{drill}; echo EXIT=$?; stty -a | tr ' ;' '\\n\\n' | grep -x -e icanon -e echo | tr '\\n' ' '; echo; sleep 120");
-    let out = t.tmux(&["new-session", "-d", "-s", &t.name, "-x", "100", "-y", "30", "-e", "TERM=xterm-256color", &cmd]);
+    let out = t.session(100, 30, &cmd);
     assert!(out.status.success(), "tmux new-session: {}", text(&out.stderr));
     let (ok, pane) = t.wait(15, |p| p.contains("root@server"));
     assert!(ok, "no prompt of the host's shell:\n{pane}\n{}", d.logs());
@@ -274,8 +231,8 @@ fn a_member_s_shell_is_a_terminal_in_the_host() {
     drop(t);
 
     // A shell whose client is killed with SIGKILL: hung up, with its jobs.
-    let t = Tmux { name: format!("drillrelay-k-{}", std::process::id()), uid: NOBODY };
-    let out = t.tmux(&["new-session", "-d", "-s", &t.name, "-x", "100", "-y", "30", &format!("exec {drill}")]);
+    let t = Tmux::new("relay-k", NOBODY);
+    let out = t.session(100, 30, &format!("exec {drill}"));
     assert!(out.status.success(), "tmux new-session: {}", text(&out.stderr));
     let (ok, pane) = t.wait(15, |p| p.contains("root@server"));
     assert!(ok, "no prompt:\n{pane}");

@@ -2,6 +2,8 @@
 //! own state directory) whose guard tears everything down on drop, even on panic.
 #![allow(dead_code)]
 
+pub mod tmux;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
