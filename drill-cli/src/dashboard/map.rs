@@ -106,10 +106,55 @@ fn order(hosts: &[HostInfo]) -> Vec<usize> {
 
 /// The map as lines of at most about `width` columns (boxes wrap to a new row of boxes).
 pub fn render(hosts: &[HostInfo], services: &[ServiceInfo], width: usize) -> Vec<Line<'static>> {
+    let (boxes, drawn_links) = host_boxes(hosts, services);
+    let height = boxes.iter().map(|b| b.lines.len()).max().unwrap_or(0) + 2;
+
+    // Rows of boxes.
+    let mut g = Grid::new();
+    let mut y0 = 0;
+    let mut k = 0;
+    let mut undrawn: Vec<String> = Vec::new();
+    while k < boxes.len() {
+        let mut x = 0;
+        let first = k;
+        let mut lefts: Vec<usize> = Vec::new();
+        while k < boxes.len() {
+            let w = boxes[k].inner + 4;
+            if k > first && x + w > width {
+                break;
+            }
+            lefts.push(x);
+            x += w + GAP;
+            k += 1;
+        }
+        let row = &boxes[first..k];
+        draw_row(&mut g, row, &lefts, y0, height);
+        if k < boxes.len() && boxes[k - 1].right_row.is_some() {
+            let (a, b) = (boxes[k - 1].host, boxes[k].host);
+            let f = a.interfaces.iter().find(|f| f.peer == b.name).map_or("?", |f| f.name.as_str());
+            let fb = b.interfaces.iter().find(|f| f.peer == a.name).map_or("?", |f| f.name.as_str());
+            undrawn.push(format!("{}:{f} ── {}:{fb}", a.name, b.name));
+        }
+        let bottom = y0 + height - 1;
+        let buses = draw_switches(&mut g, row, &lefts, bottom);
+        y0 = bottom + 1 + buses + 1;
+    }
+    undrawn.extend(undrawn_links(hosts, &drawn_links));
+    let mut lines = g.lines();
+    while lines.last().is_some_and(|l| l.width() == 0) {
+        lines.pop();
+    }
+    if !undrawn.is_empty() {
+        lines.push(Line::from(format!("links: {}", undrawn.join("   "))));
+    }
+    lines
+}
+
+/// One box per host in map order, and the links drawn between neighbours. Each box's
+/// interface to its left neighbour sits level with the previous box's interface to it.
+fn host_boxes<'a>(hosts: &'a [HostInfo], services: &[ServiceInfo]) -> (Vec<HostBox<'a>>, Vec<(String, String)>) {
     let name_st = Style::default().add_modifier(Modifier::BOLD).fg(Color::Cyan);
     let order = order(hosts);
-    // Build each box's text, placing the interface to the left neighbour level with the
-    // previous box's interface to it.
     let mut boxes: Vec<HostBox> = Vec::new();
     let mut drawn_links: Vec<(String, String)> = Vec::new();
     for (k, &i) in order.iter().enumerate() {
@@ -117,18 +162,6 @@ pub fn render(hosts: &[HostInfo], services: &[ServiceInfo], width: usize) -> Vec
         let left = k.checked_sub(1).map(|p| hosts[order[p]].name.as_str());
         let right = order.get(k + 1).map(|n| hosts[*n].name.as_str());
         let mut lines: Vec<(String, Style)> = vec![(h.name.clone(), name_st)];
-        let iface_lines = |f: &drill_core::api::InterfaceInfo| -> Vec<(String, Style)> {
-            let mut v = Vec::new();
-            let tag = if f.link == "vxlan" { " (vxlan)" } else { "" };
-            if f.addresses.is_empty() {
-                v.push((format!("{}{tag}", f.name), Style::default()));
-            }
-            for (j, a) in f.addresses.iter().enumerate() {
-                let head = if j == 0 { f.name.clone() } else { " ".repeat(f.name.chars().count()) };
-                v.push((format!("{head} {a}{}", if j == 0 { tag } else { "" }), Style::default()));
-            }
-            v
-        };
         let to = |f: &&drill_core::api::InterfaceInfo, n: Option<&str>| f.link != "switch" && Some(f.peer.as_str()) == n;
         let (mut left_row, mut right_row) = (None, None);
         if let Some(f) = h.interfaces.iter().find(|f| to(f, left)) {
@@ -172,131 +205,121 @@ pub fn render(hosts: &[HostInfo], services: &[ServiceInfo], width: usize) -> Vec
         }
         boxes.push(HostBox { host: h, lines, left_row, right_row, switches, inner });
     }
-    let height = boxes.iter().map(|b| b.lines.len()).max().unwrap_or(0) + 2;
+    (boxes, drawn_links)
+}
 
-    // Rows of boxes.
-    let mut g = Grid::new();
-    let mut y0 = 0;
-    let mut k = 0;
-    let mut undrawn: Vec<String> = Vec::new();
-    let line_st = Style::default().fg(Color::Yellow);
-    while k < boxes.len() {
-        let mut x = 0;
-        let first = k;
-        let mut lefts: Vec<usize> = Vec::new();
-        while k < boxes.len() {
-            let w = boxes[k].inner + 4;
-            if k > first && x + w > width {
-                break;
-            }
-            lefts.push(x);
-            x += w + GAP;
-            k += 1;
-        }
-        let row = &boxes[first..k];
-        for (b, &bx) in row.iter().zip(&lefts) {
-            let w = b.inner + 4;
-            let bottom = y0 + height - 1;
-            for dx in 1..w - 1 {
-                g.put(bx + dx, y0, '─', Style::default());
-                g.put(bx + dx, bottom, '─', Style::default());
-            }
-            for dy in 1..height - 1 {
-                g.put(bx, y0 + dy, '│', Style::default());
-                g.put(bx + w - 1, y0 + dy, '│', Style::default());
-            }
-            g.put(bx, y0, '┌', Style::default());
-            g.put(bx + w - 1, y0, '┐', Style::default());
-            g.put(bx, bottom, '└', Style::default());
-            g.put(bx + w - 1, bottom, '┘', Style::default());
-            for (j, (t, st)) in b.lines.iter().enumerate() {
-                g.text(bx + 2, y0 + 1 + j, t, *st);
-            }
-        }
-        // Links between neighbours of this row.
-        for j in 1..row.len() {
-            let (a, b) = (&row[j - 1], &row[j]);
-            let (Some(r), Some(_)) = (a.right_row, b.left_row) else { continue };
-            let y = y0 + 1 + r;
-            let ax = lefts[j - 1] + a.inner + 3;
-            let tunnel = a.host.interfaces.iter().any(|f| f.peer == b.host.name && f.link == "vxlan");
-            g.put(ax, y, '├', Style::default());
-            for dx in 1..=GAP {
-                g.put(ax + dx, y, if tunnel { '╌' } else { '─' }, line_st);
-            }
-            g.put(lefts[j], y, '┤', Style::default());
-        }
-        if k < boxes.len() && boxes[k - 1].right_row.is_some() {
-            let (a, b) = (boxes[k - 1].host, boxes[k].host);
-            let f = a.interfaces.iter().find(|f| f.peer == b.name).map_or("?", |f| f.name.as_str());
-            let fb = b.interfaces.iter().find(|f| f.peer == a.name).map_or("?", |f| f.name.as_str());
-            undrawn.push(format!("{}:{f} ── {}:{fb}", a.name, b.name));
-        }
-        // Switches: a bus under the boxes of their members in this row.
-        let mut sw: Vec<String> = Vec::new();
-        for b in row {
-            for s in &b.switches {
-                if !sw.contains(s) {
-                    sw.push(s.clone());
-                }
-            }
-        }
-        let bottom = y0 + height - 1;
-        let cols = |s: &str| -> Vec<usize> { row.iter().zip(&lefts).filter_map(|(b, &bx)| b.switches.iter().position(|x| x == s).map(|p| bx + 2 + 2 * p)).collect() };
-        for (n, s) in sw.iter().enumerate() {
-            let y = bottom + 1 + n;
-            let c = cols(s);
-            let (lo, hi) = (c[0], *c.last().unwrap());
-            for &x in &c {
-                g.put(x, bottom, '┬', Style::default());
-                // Through the buses drawn above.
-                for yy in bottom + 1..y {
-                    let crossing = g.get(x, yy) == '─';
-                    g.put(x, yy, if crossing { '┼' } else { '│' }, line_st);
-                }
-            }
-            for x in lo..=hi {
-                let ch = if c.contains(&x) {
-                    if lo == hi {
-                        '└'
-                    } else if x == lo {
-                        '└'
-                    } else if x == hi {
-                        '┘'
-                    } else {
-                        '┴'
-                    }
-                } else {
-                    '─'
-                };
-                g.put(x, y, ch, line_st);
-            }
-            let label_x = if lo == hi { lo + 1 } else { hi + 1 };
-            if lo == hi {
-                g.text(lo + 1, y, "──", line_st);
-            }
-            g.text(label_x + if lo == hi { 2 } else { 0 }, y, &format!(" switch {s}"), Style::default().add_modifier(Modifier::BOLD));
-        }
-        y0 = bottom + 1 + sw.len() + 1;
+/// An interface's lines in a box: its name with its first address, then one line per
+/// further address.
+fn iface_lines(f: &drill_core::api::InterfaceInfo) -> Vec<(String, Style)> {
+    let mut v = Vec::new();
+    let tag = if f.link == "vxlan" { " (vxlan)" } else { "" };
+    if f.addresses.is_empty() {
+        v.push((format!("{}{tag}", f.name), Style::default()));
     }
-    // Links the rows could not draw (hosts not side by side).
+    for (j, a) in f.addresses.iter().enumerate() {
+        let head = if j == 0 { f.name.clone() } else { " ".repeat(f.name.chars().count()) };
+        v.push((format!("{head} {a}{}", if j == 0 { tag } else { "" }), Style::default()));
+    }
+    v
+}
+
+/// A row of boxes (left edges `lefts`, top `y0`) and the links between neighbours.
+fn draw_row(g: &mut Grid, row: &[HostBox], lefts: &[usize], y0: usize, height: usize) {
+    let line_st = Style::default().fg(Color::Yellow);
+    for (b, &bx) in row.iter().zip(lefts) {
+        let w = b.inner + 4;
+        let bottom = y0 + height - 1;
+        for dx in 1..w - 1 {
+            g.put(bx + dx, y0, '─', Style::default());
+            g.put(bx + dx, bottom, '─', Style::default());
+        }
+        for dy in 1..height - 1 {
+            g.put(bx, y0 + dy, '│', Style::default());
+            g.put(bx + w - 1, y0 + dy, '│', Style::default());
+        }
+        g.put(bx, y0, '┌', Style::default());
+        g.put(bx + w - 1, y0, '┐', Style::default());
+        g.put(bx, bottom, '└', Style::default());
+        g.put(bx + w - 1, bottom, '┘', Style::default());
+        for (j, (t, st)) in b.lines.iter().enumerate() {
+            g.text(bx + 2, y0 + 1 + j, t, *st);
+        }
+    }
+    for j in 1..row.len() {
+        let (a, b) = (&row[j - 1], &row[j]);
+        let (Some(r), Some(_)) = (a.right_row, b.left_row) else { continue };
+        let y = y0 + 1 + r;
+        let ax = lefts[j - 1] + a.inner + 3;
+        let tunnel = a.host.interfaces.iter().any(|f| f.peer == b.host.name && f.link == "vxlan");
+        g.put(ax, y, '├', Style::default());
+        for dx in 1..=GAP {
+            g.put(ax + dx, y, if tunnel { '╌' } else { '─' }, line_st);
+        }
+        g.put(lefts[j], y, '┤', Style::default());
+    }
+}
+
+/// Switches: a bus under the boxes of their members in this row, one line each below
+/// `bottom`. Returns how many buses were drawn.
+fn draw_switches(g: &mut Grid, row: &[HostBox], lefts: &[usize], bottom: usize) -> usize {
+    let line_st = Style::default().fg(Color::Yellow);
+    let mut sw: Vec<String> = Vec::new();
+    for b in row {
+        for s in &b.switches {
+            if !sw.contains(s) {
+                sw.push(s.clone());
+            }
+        }
+    }
+    let cols = |s: &str| -> Vec<usize> { row.iter().zip(lefts).filter_map(|(b, &bx)| b.switches.iter().position(|x| x == s).map(|p| bx + 2 + 2 * p)).collect() };
+    for (n, s) in sw.iter().enumerate() {
+        let y = bottom + 1 + n;
+        let c = cols(s);
+        let (lo, hi) = (c[0], *c.last().unwrap());
+        for &x in &c {
+            g.put(x, bottom, '┬', Style::default());
+            // Through the buses drawn above.
+            for yy in bottom + 1..y {
+                let crossing = g.get(x, yy) == '─';
+                g.put(x, yy, if crossing { '┼' } else { '│' }, line_st);
+            }
+        }
+        for x in lo..=hi {
+            let ch = if c.contains(&x) {
+                if lo == hi || x == lo {
+                    '└'
+                } else if x == hi {
+                    '┘'
+                } else {
+                    '┴'
+                }
+            } else {
+                '─'
+            };
+            g.put(x, y, ch, line_st);
+        }
+        let label_x = if lo == hi { lo + 1 } else { hi + 1 };
+        if lo == hi {
+            g.text(lo + 1, y, "──", line_st);
+        }
+        g.text(label_x + if lo == hi { 2 } else { 0 }, y, &format!(" switch {s}"), Style::default().add_modifier(Modifier::BOLD));
+    }
+    sw.len()
+}
+
+/// Links the rows could not draw (hosts not side by side), once each.
+fn undrawn_links(hosts: &[HostInfo], drawn: &[(String, String)]) -> Vec<String> {
+    let mut out = Vec::new();
     for h in hosts {
         for f in h.interfaces.iter().filter(|f| f.link != "switch") {
-            let drawn = drawn_links.iter().any(|(a, b)| (a == &h.name && b == &f.peer) || (a == &f.peer && b == &h.name));
-            if !drawn && h.name < f.peer {
+            let is_drawn = drawn.iter().any(|(a, b)| (a == &h.name && b == &f.peer) || (a == &f.peer && b == &h.name));
+            if !is_drawn && h.name < f.peer {
                 let fb = hosts.iter().find(|x| x.name == f.peer).and_then(|x| x.interfaces.iter().find(|i| i.peer == h.name)).map_or("?", |i| i.name.as_str());
-                undrawn.push(format!("{}:{} ── {}:{fb}", h.name, f.name, f.peer));
+                out.push(format!("{}:{} ── {}:{fb}", h.name, f.name, f.peer));
             }
         }
     }
-    let mut lines = g.lines();
-    while lines.last().is_some_and(|l| l.width() == 0) {
-        lines.pop();
-    }
-    if !undrawn.is_empty() {
-        lines.push(Line::from(format!("links: {}", undrawn.join("   "))));
-    }
-    lines
+    out
 }
 
 #[cfg(test)]
