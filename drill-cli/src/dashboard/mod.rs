@@ -62,26 +62,7 @@ pub async fn run(c: &Client, first: Option<String>, count: Option<u64>) -> Resul
     let (want_tx, want_rx) = tokio::sync::watch::channel::<(Option<String>, bool)>((m.shown_id(), false));
     let fetcher = tokio::spawn(fetch(Client::new(&c.socket), want_rx, upd_tx));
     let (key_tx, mut key_rx) = mpsc::channel::<Event>(16);
-    std::thread::spawn(move || {
-        loop {
-            match event::poll(Duration::from_millis(200)) {
-                Ok(true) => match event::read() {
-                    Ok(ev) => {
-                        if key_tx.blocking_send(ev).is_err() {
-                            break;
-                        }
-                    }
-                    Err(_) => break,
-                },
-                Ok(false) => {
-                    if key_tx.is_closed() {
-                        break;
-                    }
-                }
-                Err(_) => break,
-            }
-        }
-    });
+    std::thread::spawn(move || read_terminal_events(&key_tx));
 
     use tokio::signal::unix::{SignalKind, signal};
     let mut term_sig = signal(SignalKind::terminate())?;
@@ -144,6 +125,29 @@ pub async fn run(c: &Client, first: Option<String>, count: Option<u64>) -> Resul
     fetcher.abort();
     drop(key_rx);
     r
+}
+
+/// The terminal's events, read on a thread of their own (crossterm's reads block) until
+/// the dashboard drops its receiver or the terminal goes.
+fn read_terminal_events(key_tx: &mpsc::Sender<Event>) {
+    loop {
+        match event::poll(Duration::from_millis(200)) {
+            Ok(true) => match event::read() {
+                Ok(ev) => {
+                    if key_tx.blocking_send(ev).is_err() {
+                        break;
+                    }
+                }
+                Err(_) => break,
+            },
+            Ok(false) => {
+                if key_tx.is_closed() {
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+    }
 }
 
 /// A key: true to quit.
