@@ -72,7 +72,7 @@ fn err(e: impl std::fmt::Display) -> String {
 
 /// BTF, the program types and the tracepoints.
 fn ebpf_facts() -> Vec<Fact> {
-    use aya::programs::{BtfTracePoint, RawTracePoint, SchedClassifier};
+    use aya::programs::SchedClassifier;
     let mut f = Vec::new();
     let btf = aya::Btf::from_sys_fs();
     let btf_size = std::fs::metadata("/sys/kernel/btf/vmlinux").map(|m| m.len()).unwrap_or(0);
@@ -94,6 +94,20 @@ fn ebpf_facts() -> Vec<Fact> {
             return f;
         }
     };
+    raw_tracepoint_facts(&mut ebpf, &raw, &mut f);
+    tp_btf_facts(&mut ebpf, btf.as_ref().ok(), &tp_btf, &mut f);
+    let r = (|| -> anyhow::Result<()> {
+        let p: &mut SchedClassifier = ebpf.program_mut(drill_ebpf::doctor::CLASSIFIER).ok_or_else(|| anyhow::anyhow!("program missing"))?.try_into()?;
+        p.load()?;
+        Ok(())
+    })();
+    f.push(Fact::new(&cls, r.is_ok(), r.map_or_else(err, |_| "a trivial classifier loaded".into())));
+    f
+}
+
+/// raw_tracepoint: a trivial program loaded, then attached to each tracepoint in turn.
+fn raw_tracepoint_facts(ebpf: &mut aya::Ebpf, raw: &Need, f: &mut Vec<Fact>) {
+    use aya::programs::RawTracePoint;
     let mut seen: Vec<&str> = Vec::new();
     // raw_tracepoint, attached to each tracepoint in turn.
     let raw_loaded = (|| -> anyhow::Result<()> {
@@ -101,7 +115,7 @@ fn ebpf_facts() -> Vec<Fact> {
         p.load()?;
         Ok(())
     })();
-    f.push(Fact::new(&raw, raw_loaded.is_ok(), raw_loaded.as_ref().map_or_else(err, |_| "a trivial program loaded".into())));
+    f.push(Fact::new(raw, raw_loaded.is_ok(), raw_loaded.as_ref().map_or_else(err, |_| "a trivial program loaded".into())));
     for (_, tp, is_btf) in TRACEPOINTS {
         if *is_btf || seen.contains(tp) {
             continue;
@@ -121,40 +135,37 @@ fn ebpf_facts() -> Vec<Fact> {
         })();
         f.push(Fact::new(&need, r.is_ok(), r.map_or_else(|e| format!("attaching a raw tracepoint program to {name}: {}", err(e)), |_| "attached".into())));
     }
-    // tp_btf, against tcp_probe.
+}
+
+/// tp_btf: the doctor's program loaded against each BTF tracepoint (tcp_probe), attached.
+fn tp_btf_facts(ebpf: &mut aya::Ebpf, btf: Option<&aya::Btf>, tp_btf: &Need, f: &mut Vec<Fact>) {
+    use aya::programs::BtfTracePoint;
     for (_, tp, _) in TRACEPOINTS.iter().filter(|(_, _, b)| *b) {
         let name = tp.rsplit(':').next().unwrap_or(tp);
         let need = Need::Tracepoint(tp.to_string());
-        let Ok(b) = &btf else {
-            f.push(Fact::new(&tp_btf, false, "needs the kernel's BTF"));
+        let Some(b) = btf else {
+            f.push(Fact::new(tp_btf, false, "needs the kernel's BTF"));
             f.push(Fact::unknown(&need, "needs the kernel's BTF"));
             continue;
         };
         let prog: Option<&mut BtfTracePoint> = ebpf.program_mut(drill_ebpf::doctor::TP_BTF).and_then(|p| p.try_into().ok());
         let Some(p) = prog else {
-            f.push(Fact::new(&tp_btf, false, "the doctor's tp_btf program is missing from its object"));
+            f.push(Fact::new(tp_btf, false, "the doctor's tp_btf program is missing from its object"));
             f.push(Fact::unknown(&need, "the tp_btf program type did not load"));
             continue;
         };
         match p.load(name, b) {
             Ok(()) => {
-                f.push(Fact::new(&tp_btf, true, format!("a trivial program loaded against {name}")));
+                f.push(Fact::new(tp_btf, true, format!("a trivial program loaded against {name}")));
                 let r = p.attach().map_err(anyhow::Error::from).and_then(|l| p.detach(l).map_err(anyhow::Error::from));
                 f.push(Fact::new(&need, r.is_ok(), r.map_or_else(|e| format!("attaching to {name}: {}", err(e)), |_| "attached".into())));
             }
             Err(e) => {
-                f.push(Fact::new(&tp_btf, false, format!("loading against {name}: {}", err(e))));
+                f.push(Fact::new(tp_btf, false, format!("loading against {name}: {}", err(e))));
                 f.push(Fact::unknown(&need, "the tp_btf program type did not load"));
             }
         }
     }
-    let r = (|| -> anyhow::Result<()> {
-        let p: &mut SchedClassifier = ebpf.program_mut(drill_ebpf::doctor::CLASSIFIER).ok_or_else(|| anyhow::anyhow!("program missing"))?.try_into()?;
-        p.load()?;
-        Ok(())
-    })();
-    f.push(Fact::new(&cls, r.is_ok(), r.map_or_else(err, |_| "a trivial classifier loaded".into())));
-    f
 }
 
 /// Runs a command; Ok, or its stderr (or why it could not run).
