@@ -240,16 +240,9 @@ fn evaluation_lines(t: &drill_core::api::TimelineInfo) -> Vec<Line<'static>> {
         return vec![Line::styled("drilld: no window of its evaluation finished yet", dim())];
     };
     let (word, st) = if w.passed { ("passing", Color::Green) } else { ("FAILING", Color::Red) };
-    let verdict = Line::from(vec![
-        Span::raw("drilld: last window "),
-        Span::styled(word, Style::default().fg(st).add_modifier(Modifier::BOLD)),
-        Span::styled(format!(" ({} so far)", t.windows), dim()),
-    ]);
-    let ratio = if w.requests == 0 {
-        "no requests".to_string()
-    } else {
-        format!("{:.0}% ok of {}", (w.requests - w.failed_requests.min(w.requests)) as f64 * 100.0 / w.requests as f64, w.requests)
-    };
+    let verdict =
+        Line::from(vec![Span::raw("drilld: last window "), Span::styled(word, Style::default().fg(st).add_modifier(Modifier::BOLD)), Span::styled(format!(" ({} so far)", t.windows), dim())]);
+    let ratio = if w.requests == 0 { "no requests".to_string() } else { format!("{:.0}% ok of {}", (w.requests - w.failed_requests.min(w.requests)) as f64 * 100.0 / w.requests as f64, w.requests) };
     let slow = if w.slow_requests > 0 { format!(", {} slow", w.slow_requests) } else { String::new() };
     let p = match (w.latency_p50_ms, w.latency_p95_ms) {
         (Some(a), Some(b)) => format!(" · p50 {a:.1} p95 {b:.1} ms"),

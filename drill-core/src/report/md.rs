@@ -74,121 +74,153 @@ pub fn render(rec: &DrillRecord) -> String {
 }
 
 fn body(rec: &DrillRecord, id: &str) -> String {
-    let f = &rec.figures;
     let mut o = String::new();
     match id {
-        "summary" => {
-            o.push_str("| | |\n|---|---|\n");
-            o.push_str(&row(&["Title".into(), esc(&rec.title)]));
-            o.push_str(&row(&["Scenario".into(), code_cell(&scenario_ref(rec))]));
-            o.push_str(&row(&["Mode".into(), mode_text(rec.mode).into()]));
-            o.push_str(&row(&["Severity".into(), esc(&rec.severity)]));
-            o.push_str(&row(&["Outcome".into(), format!("**{}**", rec.outcome.as_str())]));
-            o.push_str(&row(&["Start".into(), utc(rec.started_unix_ms)]));
-            o.push_str(&row(&["End".into(), rec.ended_unix_ms.map_or_else(|| "still running".to_string(), utc)]));
-            o.push_str(&row(&["Duration".into(), human_duration(f.duration_ms)]));
-            if let Some(l) = rec.time_limit_ms {
-                o.push_str(&row(&["Time limit".into(), human_duration(l)]));
-            }
-            o.push_str(&row(&["Hosts".into(), rec.hosts.iter().map(|h| code_cell(h)).collect::<Vec<_>>().join(", ")]));
-            o.push_str(&row(&["Record".into(), code_cell(&rec.id)]));
-            if let Some(s) = &rec.score {
-                o.push_str(&format!("\n**Score: {} / {}**\n\n", s.total, s.max));
-                o.push_str("| Part | Points | Max | Why |\n|---|---:|---:|---|\n");
-                for p in &s.parts {
-                    o.push_str(&row(&[esc(&p.name), p.points.to_string(), p.max.to_string(), esc(&p.why)]));
-                }
-            }
-        }
-        "impact" => {
-            o.push_str("While the service level was failing, the continuous evaluation measured:\n\n");
-            o.push_str(&format!("- Requests: {}\n", f.requests));
-            o.push_str(&format!("- Failed requests: {}\n", f.failed_requests));
-            o.push_str(&format!("- Slow requests (succeeded above the latency bound): {}\n", f.slow_requests));
-            o.push_str(&format!("- Error ratio: {}\n", error_ratio(rec)));
-            o.push_str(&format!("- Impact duration: {} ({} ms)\n", human_duration(f.impact_ms), f.impact_ms));
-        }
-        "detection" => {
-            let page = rec.events.iter().find_map(|e| match &e.kind {
-                EventKind::Paged { severity, alert } => Some((e.t_ms, severity, alert)),
-                _ => None,
-            });
-            match page {
-                Some((t, sev, alert)) => o.push_str(&format!("- Paged at {} ({}): {}\n", tclock(t), esc(sev), esc(alert))),
-                None => o.push_str(&format!("- No page (a {}); the alert: {}\n", mode_text(rec.mode), if rec.alert.is_empty() { "none".into() } else { esc(&rec.alert) })),
-            }
-            match f.mtta_ms {
-                Some(t) => o.push_str(&format!("- Acknowledged at {} (MTTA {})\n", tclock(t), clock(t))),
-                None => o.push_str("- Never acknowledged\n"),
-            }
-        }
-        "timeline" => {
-            o.push_str("Times are m:ss.s since the start (the page).\n\n| Time | Host | Event | Detail |\n|---:|---|---|---|\n");
-            let mut services = 0usize;
-            for e in &rec.events {
-                if let EventKind::Command(c) = &e.kind {
-                    if c.service {
-                        services += 1;
-                        continue;
-                    }
-                    let detail = format!("{} cwd {}, uid {}, exit {}", code_cell(&c.line()), code_cell(&c.cwd), c.uid, exit_text(&c.exit));
-                    o.push_str(&row(&[tclock(e.t_ms), esc(&c.host), "command".into(), detail]));
-                    continue;
-                }
-                o.push_str(&row(&[tclock(e.t_ms), event_host(e).map(esc).unwrap_or_default(), kind_word(e).into(), prose_cell(&event_text(e))]));
-            }
-            if services > 0 {
-                o.push_str(&format!("\n{services} service command(s) (started by the hosts' init, not by a person) are not listed; `drill report --format json` has them.\n"));
-            }
-        }
-        "root-cause" => match (&rec.root_cause, rec.outcome.is_over()) {
-            (Some(rc), true) => {
-                o.push_str(&format!("{}\n\n", prose(&rc.summary)));
-                o.push_str("**Trigger (faults injected):**\n\n");
-                for x in &rc.faults {
-                    o.push_str(&format!("- {}\n", prose(x)));
-                }
-                o.push_str("\n**Reference fix:**\n\n");
-                for (i, s) in rc.solution_steps.iter().enumerate() {
-                    o.push_str(&format!("{}. {}\n", i + 1, prose(s)));
-                }
-            }
-            (None, true) => o.push_str("*No root cause was recorded.*\n"),
-            (_, false) => o.push_str("*Revealed when the drill is over.*\n"),
-        },
-        "resolution" => {
-            let steps = resolution(rec);
-            o.push_str("The learner's commands credited with a change: for each check that flipped to passing and for the recovery (mitigated), the last commands before it that are not read-only (docs/report.md).\n\n");
-            if steps.is_empty() {
-                o.push_str("*No command was followed by a check flipping to passing.*\n");
-            } else {
-                o.push_str("| Time | Host | Command | Followed by |\n|---:|---|---|---|\n");
-                for s in &steps {
-                    let ro = if s.read_only { " (read-only; nothing else ran)" } else { "" };
-                    o.push_str(&row(&[tclock(s.t_ms), esc(&s.host), format!("{}{ro}", code_cell(&s.line)), esc(&s.flips.join(", "))]));
-                }
-            }
-        }
-        "figures" => {
-            o.push_str("| Figure | Time since the page |\n|---|---:|\n");
-            o.push_str(&row(&["MTTA (acknowledged)".into(), figure(f.mtta_ms)]));
-            o.push_str(&row(&["MTTM (mitigated: the service level recovered)".into(), figure(f.mttm_ms)]));
-            o.push_str(&row(&["MTTR (resolved: the passing submit)".into(), figure(f.mttr_ms)]));
-            o.push_str(&format!("\nHints: {}. Submits: {} ({} failed).\n", f.hints, f.submits, f.failed_submits));
-        }
-        "action-items" => {
-            o.push_str("To fill in. Type: prevent, detect, mitigate, or process.\n\n| Action item | Type | Owner | Tracking |\n|---|---|---|---|\n");
-            for _ in 0..3 {
-                o.push_str("|  |  |  |  |\n");
-            }
-        }
-        "lessons" => {
-            o.push_str("To fill in, blamelessly: the system and the process, not the person.\n\n");
-            for h in ["What went well", "What went wrong", "Where we got lucky"] {
-                o.push_str(&format!("### {h}\n\n- \n\n"));
-            }
-        }
+        "summary" => section_summary(rec, &mut o),
+        "impact" => section_impact(rec, &mut o),
+        "detection" => section_detection(rec, &mut o),
+        "timeline" => section_timeline(rec, &mut o),
+        "root-cause" => section_root_cause(rec, &mut o),
+        "resolution" => section_resolution(rec, &mut o),
+        "figures" => section_figures(rec, &mut o),
+        "action-items" => section_action_items(&mut o),
+        "lessons" => section_lessons(&mut o),
         _ => {}
     }
     o
+}
+
+/// The summary table and, for incidents, the score.
+fn section_summary(rec: &DrillRecord, o: &mut String) {
+    let f = &rec.figures;
+    o.push_str("| | |\n|---|---|\n");
+    o.push_str(&row(&["Title".into(), esc(&rec.title)]));
+    o.push_str(&row(&["Scenario".into(), code_cell(&scenario_ref(rec))]));
+    o.push_str(&row(&["Mode".into(), mode_text(rec.mode).into()]));
+    o.push_str(&row(&["Severity".into(), esc(&rec.severity)]));
+    o.push_str(&row(&["Outcome".into(), format!("**{}**", rec.outcome.as_str())]));
+    o.push_str(&row(&["Start".into(), utc(rec.started_unix_ms)]));
+    o.push_str(&row(&["End".into(), rec.ended_unix_ms.map_or_else(|| "still running".to_string(), utc)]));
+    o.push_str(&row(&["Duration".into(), human_duration(f.duration_ms)]));
+    if let Some(l) = rec.time_limit_ms {
+        o.push_str(&row(&["Time limit".into(), human_duration(l)]));
+    }
+    o.push_str(&row(&["Hosts".into(), rec.hosts.iter().map(|h| code_cell(h)).collect::<Vec<_>>().join(", ")]));
+    o.push_str(&row(&["Record".into(), code_cell(&rec.id)]));
+    if let Some(s) = &rec.score {
+        o.push_str(&format!("\n**Score: {} / {}**\n\n", s.total, s.max));
+        o.push_str("| Part | Points | Max | Why |\n|---|---:|---:|---|\n");
+        for p in &s.parts {
+            o.push_str(&row(&[esc(&p.name), p.points.to_string(), p.max.to_string(), esc(&p.why)]));
+        }
+    }
+}
+
+/// What the continuous evaluation measured while the service level failed.
+fn section_impact(rec: &DrillRecord, o: &mut String) {
+    let f = &rec.figures;
+    o.push_str("While the service level was failing, the continuous evaluation measured:\n\n");
+    o.push_str(&format!("- Requests: {}\n", f.requests));
+    o.push_str(&format!("- Failed requests: {}\n", f.failed_requests));
+    o.push_str(&format!("- Slow requests (succeeded above the latency bound): {}\n", f.slow_requests));
+    o.push_str(&format!("- Error ratio: {}\n", error_ratio(rec)));
+    o.push_str(&format!("- Impact duration: {} ({} ms)\n", human_duration(f.impact_ms), f.impact_ms));
+}
+
+/// The page and its acknowledgement.
+fn section_detection(rec: &DrillRecord, o: &mut String) {
+    let f = &rec.figures;
+    let page = rec.events.iter().find_map(|e| match &e.kind {
+        EventKind::Paged { severity, alert } => Some((e.t_ms, severity, alert)),
+        _ => None,
+    });
+    match page {
+        Some((t, sev, alert)) => o.push_str(&format!("- Paged at {} ({}): {}\n", tclock(t), esc(sev), esc(alert))),
+        None => o.push_str(&format!("- No page (a {}); the alert: {}\n", mode_text(rec.mode), if rec.alert.is_empty() { "none".into() } else { esc(&rec.alert) })),
+    }
+    match f.mtta_ms {
+        Some(t) => o.push_str(&format!("- Acknowledged at {} (MTTA {})\n", tclock(t), clock(t))),
+        None => o.push_str("- Never acknowledged\n"),
+    }
+}
+
+/// Every event but the services' own commands, one row each.
+fn section_timeline(rec: &DrillRecord, o: &mut String) {
+    o.push_str("Times are m:ss.s since the start (the page).\n\n| Time | Host | Event | Detail |\n|---:|---|---|---|\n");
+    let mut services = 0usize;
+    for e in &rec.events {
+        if let EventKind::Command(c) = &e.kind {
+            if c.service {
+                services += 1;
+                continue;
+            }
+            let detail = format!("{} cwd {}, uid {}, exit {}", code_cell(&c.line()), code_cell(&c.cwd), c.uid, exit_text(&c.exit));
+            o.push_str(&row(&[tclock(e.t_ms), esc(&c.host), "command".into(), detail]));
+            continue;
+        }
+        o.push_str(&row(&[tclock(e.t_ms), event_host(e).map(esc).unwrap_or_default(), kind_word(e).into(), prose_cell(&event_text(e))]));
+    }
+    if services > 0 {
+        o.push_str(&format!("\n{services} service command(s) (started by the hosts' init, not by a person) are not listed; `drill report --format json` has them.\n"));
+    }
+}
+
+/// The cause and the reference fix, once the drill is over.
+fn section_root_cause(rec: &DrillRecord, o: &mut String) {
+    match (&rec.root_cause, rec.outcome.is_over()) {
+        (Some(rc), true) => {
+            o.push_str(&format!("{}\n\n", prose(&rc.summary)));
+            o.push_str("**Trigger (faults injected):**\n\n");
+            for x in &rc.faults {
+                o.push_str(&format!("- {}\n", prose(x)));
+            }
+            o.push_str("\n**Reference fix:**\n\n");
+            for (i, s) in rc.solution_steps.iter().enumerate() {
+                o.push_str(&format!("{}. {}\n", i + 1, prose(s)));
+            }
+        }
+        (None, true) => o.push_str("*No root cause was recorded.*\n"),
+        (_, false) => o.push_str("*Revealed when the drill is over.*\n"),
+    }
+}
+
+/// The commands credited with a change.
+fn section_resolution(rec: &DrillRecord, o: &mut String) {
+    let steps = resolution(rec);
+    o.push_str("The learner's commands credited with a change: for each check that flipped to passing and for the recovery (mitigated), the last commands before it that are not read-only (docs/report.md).\n\n");
+    if steps.is_empty() {
+        o.push_str("*No command was followed by a check flipping to passing.*\n");
+    } else {
+        o.push_str("| Time | Host | Command | Followed by |\n|---:|---|---|---|\n");
+        for s in &steps {
+            let ro = if s.read_only { " (read-only; nothing else ran)" } else { "" };
+            o.push_str(&row(&[tclock(s.t_ms), esc(&s.host), format!("{}{ro}", code_cell(&s.line)), esc(&s.flips.join(", "))]));
+        }
+    }
+}
+
+/// MTTA, MTTM, MTTR, hints and submits.
+fn section_figures(rec: &DrillRecord, o: &mut String) {
+    let f = &rec.figures;
+    o.push_str("| Figure | Time since the page |\n|---|---:|\n");
+    o.push_str(&row(&["MTTA (acknowledged)".into(), figure(f.mtta_ms)]));
+    o.push_str(&row(&["MTTM (mitigated: the service level recovered)".into(), figure(f.mttm_ms)]));
+    o.push_str(&row(&["MTTR (resolved: the passing submit)".into(), figure(f.mttr_ms)]));
+    o.push_str(&format!("\nHints: {}. Submits: {} ({} failed).\n", f.hints, f.submits, f.failed_submits));
+}
+
+/// An empty table to fill in.
+fn section_action_items(o: &mut String) {
+    o.push_str("To fill in. Type: prevent, detect, mitigate, or process.\n\n| Action item | Type | Owner | Tracking |\n|---|---|---|---|\n");
+    for _ in 0..3 {
+        o.push_str("|  |  |  |  |\n");
+    }
+}
+
+/// Blameless headings to fill in.
+fn section_lessons(o: &mut String) {
+    o.push_str("To fill in, blamelessly: the system and the process, not the person.\n\n");
+    for h in ["What went well", "What went wrong", "Where we got lucky"] {
+        o.push_str(&format!("### {h}\n\n- \n\n"));
+    }
 }
