@@ -148,23 +148,8 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
     let hosts_known = host_names(e.cx, &raw_hosts, !host_tables.is_empty());
     let (hosts, segments) = topo::validate(e.cx, &raw_hosts, &links, &switches, &hosts_known.names);
     let (services, service_tables) = read_services(&mut e, &hosts_known);
-    let mut faults = Vec::new();
-    let mut declared = Vec::new();
-    let mut failed = Vec::new();
-    let mut red_herrings = Vec::new();
-    for (s, t) in e.tables("faults") {
-        let env = fault::Env { hosts: &hosts_known, topo: &hosts, segments: &segments, services: &services, service_tables: &service_tables, earlier: &faults };
-        if let Some(f) = fault::read(&mut *e.cx, s, t, &env) {
-            declared.push((raw_str(t, "name"), raw_str(t, "kind").map(Spanned::into_inner).unwrap_or_default()));
-            if t.get("red_herring").and_then(|v| v.get_ref().as_bool()) == Some(true) {
-                red_herrings.push(faults.len());
-            }
-            faults.push(f);
-        } else {
-            // Its own error is reported; a guard naming it is not a second one.
-            failed.extend(raw_str(t, "name").map(Spanned::into_inner).or_else(|| raw_str(t, "kind").map(Spanned::into_inner)));
-        }
-    }
+    let base = fault::Env { hosts: &hosts_known, topo: &hosts, segments: &segments, services: &services, service_tables: &service_tables, earlier: &[] };
+    let FaultTables { faults, declared, failed, red_herrings } = read_faults(&mut e, &base);
     let fault_names = authoring::fault_names(&declared, e.cx);
     let window = read_verify(&mut e);
     let env = check::Env { hosts: &hosts_known, services: &services, segments: &segments };
@@ -217,6 +202,35 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, SourceErrors> {
         guards,
         red_herrings,
     })
+}
+
+/// The [[faults]] tables read, in order.
+struct FaultTables {
+    faults: Vec<Fault>,
+    /// (name, kind) of each fault read, for the guards' names.
+    declared: Vec<(Option<Spanned<String>>, String)>,
+    /// Names (or kinds) of the faults that did not read: their own error is reported,
+    /// a guard naming them is not a second one.
+    failed: Vec<String>,
+    /// Indexes (into `faults`) of the red herrings.
+    red_herrings: Vec<usize>,
+}
+
+fn read_faults(e: &mut Entry, base: &fault::Env) -> FaultTables {
+    let mut r = FaultTables { faults: Vec::new(), declared: Vec::new(), failed: Vec::new(), red_herrings: Vec::new() };
+    for (s, t) in e.tables("faults") {
+        let env = fault::Env { earlier: &r.faults, ..*base };
+        if let Some(f) = fault::read(&mut *e.cx, s, t, &env) {
+            r.declared.push((raw_str(t, "name"), raw_str(t, "kind").map(Spanned::into_inner).unwrap_or_default()));
+            if t.get("red_herring").and_then(|v| v.get_ref().as_bool()) == Some(true) {
+                r.red_herrings.push(r.faults.len());
+            }
+            r.faults.push(f);
+        } else {
+            r.failed.extend(raw_str(t, "name").map(Spanned::into_inner).or_else(|| raw_str(t, "kind").map(Spanned::into_inner)));
+        }
+    }
+    r
 }
 
 /// What the learner is told, from the top level.
