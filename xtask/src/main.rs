@@ -66,8 +66,13 @@ enum Cmd {
     Package,
     /// (as root) Build the package, install it, check its files, units, man pages and
     /// completion, run a drill through the installed binaries on a socket-activated drilld,
-    /// then purge it and check nothing remains.
-    PackageTest,
+    /// then purge it and check nothing remains. The package holds the debug build that
+    /// `cargo xtask test` has just built (same files, units and scripts; no second
+    /// optimised build of the whole workspace); `--release` packages the release build.
+    PackageTest {
+        #[arg(long)]
+        release: bool,
+    },
     /// Fuzz the scenario and pack parsers and validator (proptest, release) for a while.
     Fuzz {
         /// How long, in seconds (each of the fuzz targets gets this long).
@@ -122,8 +127,8 @@ fn main() -> ExitCode {
         Cmd::Test { args } => setup().and_then(|_| test(&args)),
         Cmd::Bench { json } => setup().and_then(|_| bench(json)),
         Cmd::Fuzz { secs } => fuzz(secs),
-        Cmd::Package => setup().and_then(|_| package::package()).map(|_| ()),
-        Cmd::PackageTest => setup().and_then(|_| package::package_test()),
+        Cmd::Package => setup().and_then(|_| package::package(true)).map(|_| ()),
+        Cmd::PackageTest { release } => setup().and_then(|_| package::package_test(release)),
         Cmd::Soak { cycles } => setup().and_then(|_| soak(cycles)),
     };
     match r {
@@ -297,7 +302,7 @@ fn test(args: &[String]) -> Result<()> {
     if is_root() {
         eprintln!("xtask test: the package test: cargo xtask package-test");
         let t = std::time::Instant::now();
-        package::package_test()?;
+        package::package_test(false)?;
         eprintln!("xtask test: package-test took {:.0?}", t.elapsed());
     } else {
         eprintln!("xtask test: not root: the package test (`sudo cargo xtask package-test`) is skipped");

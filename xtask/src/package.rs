@@ -11,10 +11,17 @@ use anyhow::{Context, Result, bail};
 use crate::{cargo, root, run_cmd};
 
 /// Builds the release binaries, the man pages and completions, then the .deb; returns its path.
-pub fn package() -> Result<PathBuf> {
+/// Builds the .deb: of the release build, or of the debug build (`release` false: what
+/// the package test installs, the binaries the test suite has just built).
+pub fn package(release: bool) -> Result<PathBuf> {
     let t0 = Instant::now();
-    run_cmd(cargo().args(["build", "--release", "-p", "drill-cli", "-p", "drill-daemon"]))?;
-    let rel = root().join("target/release");
+    let mut build = cargo();
+    build.args(["build", "-p", "drill-cli", "-p", "drill-daemon"]);
+    if release {
+        build.arg("--release");
+    }
+    run_cmd(&mut build)?;
+    let rel = root().join(if release { "target/release" } else { "target/debug" });
     let out = root().join("target/package");
     let man = out.join("man");
     let comp = out.join("completions");
@@ -41,11 +48,14 @@ pub fn package() -> Result<PathBuf> {
     if !Command::new("cargo").args(["deb", "--version"]).output().is_ok_and(|o| o.status.success()) {
         eprintln!("xtask package: installing cargo-deb");
         let mut c = Command::new("cargo");
-        c.args(["install", "cargo-deb", "--locked"]);
+        // Pinned: the package test packages the dev profile, which later cargo-deb releases
+        // announce they will refuse.
+        c.args(["install", "cargo-deb", "--version", "3.8.0", "--locked"]);
         crate::progress::spin("cargo install cargo-deb (once; a few minutes)", c)?;
     }
     let _ = std::fs::remove_dir_all(root().join("target/debian"));
-    run_cmd(cargo().args(["deb", "-p", "drill-cli", "--no-build", "--no-strip"]))?;
+    // The assets name target/release/; cargo-deb maps them to the profile's directory.
+    run_cmd(cargo().args(["deb", "-p", "drill-cli", "--no-build", "--no-strip", "--profile", if release { "release" } else { "dev" }]))?;
     let deb = std::fs::read_dir(root().join("target/debian"))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .find(|p| p.extension().is_some_and(|x| x == "deb"))
@@ -112,7 +122,7 @@ impl Drop for Guard {
     }
 }
 
-pub fn package_test() -> Result<()> {
+pub fn package_test(release: bool) -> Result<()> {
     let t0 = Instant::now();
     if !crate::is_root() {
         bail!("package-test installs a package: run it as root");
@@ -120,7 +130,8 @@ pub fn package_test() -> Result<()> {
     if Command::new("dpkg-query").args(["-W", "drill"]).output().is_ok_and(|o| o.status.success()) {
         bail!("a package `drill` is already installed here: package-test would purge it; remove it first");
     }
-    let deb = package()?;
+    let deb = package(release)?;
+    eprintln!("package-test: the package of the {} build", if release { "release" } else { "debug" });
     let t_build = t0.elapsed();
     let mut missing: Vec<&str> = Vec::new();
     for (prog, pkg) in [("systemd-analyze", "systemd"), ("systemd-socket-activate", "systemd"), ("man", "man-db")] {
