@@ -57,6 +57,7 @@ fn allocate(segments: &[Segment], slot: u8) -> Vec<Vec<Vec<Cidr>>> {
 /// block `slot`, with the delay backend of `backends`. Refuses a fault the engine
 /// could not measure after apply.
 pub fn compile(s: &Scenario, drill_id: &str, slot: u8, backends: Backends) -> Result<Plan, PlanError> {
+    // Long: the plan built in dependency order (addresses, hosts, links, routes, /etc/hosts, services, probes, faults), each step reading the maps the earlier ones made.
     let addrs = allocate(&s.segments, slot);
     let mut hosts: Vec<PlanHost> = s
         .hosts

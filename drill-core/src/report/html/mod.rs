@@ -103,6 +103,7 @@ pub fn prose(s: &str) -> String {
 }
 
 pub fn render(rec: &DrillRecord) -> String {
+    // Long: the page's sections in reading order, each a few lines under its `// Section.` comment; split up, the page would be read across a dozen functions.
     let f = &rec.figures;
     let mut o = String::with_capacity(64 * 1024 + rec.events.len() * 600);
     write!(o, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Postmortem: {}</title><style>{CSS}</style></head><body><main>\n", esc(&rec.title)).ok();

@@ -45,6 +45,7 @@ const PALETTE: [&str; 8] = ["#6a1b9a", "#00838f", "#ef6c00", "#2e7d32", "#ad1457
 
 /// A plot over the windows: lines (or bars) per series, y axis labelled `y_label`.
 fn plot(rec: &DrillRecord, o: &mut String, id: &str, title: &str, y_label: &str, series: &[Series], bars: bool) {
+    // Long: one SVG drawn top to bottom (legend, grid, axes, bars or lines, labels), every part placed by the same scale and figures.
     let xs = scale(rec);
     let (top, bottom) = (14.0, 176.0);
     let height = bottom + 42.0;

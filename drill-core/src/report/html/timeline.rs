@@ -88,6 +88,7 @@ fn lane_name(s: &str) -> String {
 
 /// The timeline chart, the legend and the note of what was not drawn.
 pub(super) fn timeline_chart(rec: &DrillRecord, o: &mut String) {
+    // Long: one SVG drawn top to bottom (lanes, impact band, axis, markers, legend, the note of what was not drawn), every part placed by the same lane layout.
     let xs = scale(rec);
     let steps = resolution(rec);
     let credited: BTreeSet<usize> = steps.iter().map(|s| s.event).collect();
