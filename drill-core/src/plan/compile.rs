@@ -57,7 +57,6 @@ fn allocate(segments: &[Segment], slot: u8) -> Vec<Vec<Vec<Cidr>>> {
 /// block `slot`, with the delay backend of `backends`. Refuses a fault the engine
 /// could not measure after apply.
 pub fn compile(s: &Scenario, drill_id: &str, slot: u8, backends: Backends) -> Result<Plan, PlanError> {
-    // Long: the plan built in dependency order (addresses, hosts, links, routes, /etc/hosts, services, probes, faults), each step reading the maps the earlier ones made.
     let addrs = allocate(&s.segments, slot);
     let mut hosts: Vec<PlanHost> = s
         .hosts
@@ -76,9 +75,41 @@ pub fn compile(s: &Scenario, drill_id: &str, slot: u8, backends: Backends) -> Re
             limits: h.limits.clone(),
         })
         .collect();
+    let (links, switches) = links_and_switches(s, drill_id, &addrs, &mut hosts);
+    routes(s, &addrs, &mut hosts);
+    let etc_hosts = etc_hosts(s, &hosts);
+    services(s, &addrs, &mut hosts, &etc_hosts);
+    let probes = probes(s);
+    let mut plan = Plan {
+        drill_id: drill_id.to_string(),
+        scenario: s.id.clone(),
+        slot,
+        hosts,
+        links,
+        switches,
+        backends,
+        tls: s.uses_tls(),
+        faults: Vec::new(),
+        probes,
+        checks: s.checks.clone(),
+        window_secs: s.window_secs,
+        files: files::compile(s),
+    };
+    plan.faults = faults::compile(&plan, &s.faults, backends)?;
+    for &i in &s.red_herrings {
+        if let Some(f) = plan.faults.get_mut(i) {
+            f.summary.push_str(" (red herring: harmless, guarded by no check)");
+        }
+    }
+    Ok(plan)
+}
+
+/// Each segment's interfaces on its hosts, and the segment as a link (veth pair or
+/// tunnel) or a switch.
+fn links_and_switches(s: &Scenario, drill_id: &str, addrs: &[Vec<Vec<Cidr>>], hosts: &mut [PlanHost]) -> (Vec<PlanLink>, Vec<PlanSwitch>) {
     let mut links = Vec::new();
     let mut switches = Vec::new();
-    for (seg, seg_addrs) in s.segments.iter().zip(&addrs) {
+    for (seg, seg_addrs) in s.segments.iter().zip(addrs) {
         for (i, (m, a)) in seg.members.iter().zip(seg_addrs).enumerate() {
             let peer = match &seg.switch {
                 Some(sw) => sw.clone(),
@@ -111,12 +142,17 @@ pub fn compile(s: &Scenario, drill_id: &str, slot: u8, backends: Backends) -> Re
             }
         }
     }
-    // Routes: resolve `via = HOST` to that host's address on a shared segment.
+    (links, switches)
+}
+
+/// Routes: resolve `via = HOST` to that host's address on a shared segment; forwarding and
+/// the host's sysctls.
+fn routes(s: &Scenario, addrs: &[Vec<Vec<Cidr>>], hosts: &mut [PlanHost]) {
     for (h, ph) in s.hosts.iter().zip(hosts.iter_mut()) {
         for r in &h.routes {
             let via = match &r.via {
                 Via::Address(a) => Some(*a),
-                Via::Host(gw) => s.segments.iter().zip(&addrs).find_map(|(seg, sa)| {
+                Via::Host(gw) => s.segments.iter().zip(addrs).find_map(|(seg, sa)| {
                     seg.members.iter().any(|m| m.host == h.name).then_some(())?;
                     let gi = seg.members.iter().position(|m| &m.host == gw)?;
                     sa[gi].iter().find(|c| c.addr.is_ipv6() == r.v6).map(|c| c.addr)
@@ -132,9 +168,12 @@ pub fn compile(s: &Scenario, drill_id: &str, slot: u8, backends: Backends) -> Re
         }
         ph.sysctls.extend(h.sysctls.iter().cloned());
     }
-    // /etc/hosts: every host by name, at its first address.
+}
+
+/// /etc/hosts: every host by name, at its first address.
+fn etc_hosts(s: &Scenario, hosts: &[PlanHost]) -> String {
     let mut etc_hosts = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
-    for h in &hosts {
+    for h in hosts {
         if let Some(a) = h.interfaces.iter().flat_map(|i| i.addresses.iter()).next() {
             // Names an ingress serves (nginx's server_name) point at its host, as DNS would.
             let mut names = vec![h.name.clone()];
@@ -146,19 +185,25 @@ pub fn compile(s: &Scenario, drill_id: &str, slot: u8, backends: Backends) -> Re
             let _ = writeln!(etc_hosts, "{}\t{}", a.addr, names.join(" "));
         }
     }
+    etc_hosts
+}
+
+/// Each host's /etc/hosts, resolv.conf and services (configs rendered, names resolved as
+/// the host reaches them).
+fn services(s: &Scenario, addrs: &[Vec<Vec<Cidr>>], hosts: &mut [PlanHost], etc_hosts: &str) {
     // A host's address as `from` reaches it: on a segment both are on, else its first.
     let first: std::collections::BTreeMap<String, IpAddr> =
         hosts.iter().filter_map(|h| Some((h.name.clone(), h.interfaces.iter().flat_map(|i| i.addresses.iter()).find(|a| a.addr.is_ipv4())?.addr))).collect();
     let seen_from = |from: &str, target: &str| -> Option<IpAddr> {
-        let shared = s.segments.iter().zip(&addrs).find_map(|(seg, sa)| {
+        let shared = s.segments.iter().zip(addrs).find_map(|(seg, sa)| {
             seg.members.iter().any(|m| m.host == from).then_some(())?;
             let gi = seg.members.iter().position(|m| m.host == target)?;
             sa[gi].iter().find(|c| c.addr.is_ipv4()).map(|c| c.addr)
         });
         shared.or_else(|| first.get(target).copied())
     };
-    for h in &mut hosts {
-        h.etc_hosts = etc_hosts.clone();
+    for h in hosts.iter_mut() {
+        h.etc_hosts = etc_hosts.to_string();
         let faulty_dns = s.faults.iter().find_map(|f| match f {
             crate::scenario::Fault::ResolvConf { host, dns } if *host == h.name => Some(dns),
             _ => None,
@@ -188,6 +233,10 @@ pub fn compile(s: &Scenario, drill_id: &str, slot: u8, backends: Backends) -> Re
             });
         }
     }
+}
+
+/// The TCP state probes the checks need, one per host with every state it watches.
+fn probes(s: &Scenario) -> Vec<PlanProbe> {
     let mut probes: Vec<PlanProbe> = Vec::new();
     for c in &s.checks {
         if let Check::TcpStateDwell { host, state, .. } = c {
@@ -198,28 +247,7 @@ pub fn compile(s: &Scenario, drill_id: &str, slot: u8, backends: Backends) -> Re
             }
         }
     }
-    let mut plan = Plan {
-        drill_id: drill_id.to_string(),
-        scenario: s.id.clone(),
-        slot,
-        hosts,
-        links,
-        switches,
-        backends,
-        tls: s.uses_tls(),
-        faults: Vec::new(),
-        probes,
-        checks: s.checks.clone(),
-        window_secs: s.window_secs,
-        files: files::compile(s),
-    };
-    plan.faults = faults::compile(&plan, &s.faults, backends)?;
-    for &i in &s.red_herrings {
-        if let Some(f) = plan.faults.get_mut(i) {
-            f.summary.push_str(" (red herring: harmless, guarded by no check)");
-        }
-    }
-    Ok(plan)
+    probes
 }
 
 #[cfg(test)]
