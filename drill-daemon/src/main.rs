@@ -268,6 +268,8 @@ fn run_daemon(socket: PathBuf, state: PathBuf, exit_when_idle: bool) {
 }
 
 async fn daemon_main(socket: PathBuf, passed: Option<std::os::fd::OwnedFd>, state: PathBuf, exit_when_idle: bool) -> Result<()> {
+    // First: a SIGTERM during the start must reach serve's teardown, not kill drilld.
+    let stop = daemon::StopSignals::install().context("installing the SIGTERM/SIGINT handlers")?;
     check_caps()?;
     std::fs::create_dir_all(&state).with_context(|| format!("creating {}", state.display()))?;
     let (cleaned, errors) = journal::recover(&state);
@@ -348,7 +350,7 @@ async fn daemon_main(socket: PathBuf, passed: Option<std::os::fd::OwnedFd>, stat
             d2.idle.notify_one();
         });
     }
-    let served = daemon::serve(d, api).await;
+    let served = daemon::serve(d, api, stop).await;
     drop(kmsg);
     drop(proc_view);
     served

@@ -318,8 +318,7 @@ fn the_daemons_lxcfs_ends_with_it() {
     let mut d = TestDaemon::start("isolxcfs");
     let lxcfs = d.state.join("lxcfs");
     assert_eq!(lxcfs_of(&lxcfs).len(), 1, "one lxcfs serves {}; log: {}", lxcfs.display(), d.logs());
-    // The API answers: serve's SIGTERM handler is in place (a SIGTERM between the socket's
-    // bind and serve kills drilld without its teardown: a known gap, recovered by reset).
+    // The API answers (a SIGTERM earlier in the start: a_sigterm_during_the_start_tears_down).
     let (code, _) = curl_as(0, &d.socket, "GET", "/v1/info", "");
     assert_eq!(code, 200, "GET /v1/info");
     let status = d.terminate();
@@ -327,4 +326,53 @@ fn the_daemons_lxcfs_ends_with_it() {
     assert!(lxcfs_of(&lxcfs).is_empty(), "lxcfs left: {:?}", lxcfs_of(&lxcfs));
     assert!(mounts_under(&d.state).is_empty(), "mounts left: {:?}", mounts_under(&d.state));
     assert!(!lxcfs.exists(), "{} left", lxcfs.display());
+}
+
+/// A SIGTERM while drilld starts (its lxcfs and kmsg mounts up, the socket not yet
+/// served) ends it through its teardown: exit 0, no mount, no lxcfs, no socket left.
+#[test]
+fn a_sigterm_during_the_start_tears_down() {
+    if !privileged_or_skip("a_sigterm_during_the_start_tears_down") {
+        return;
+    }
+    let dir = std::path::PathBuf::from(format!("/run/drill-test-termstart-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (socket, state) = (dir.join("d.sock"), dir.join("state"));
+    let mut child = Command::new(drilld_bin())
+        .arg("serve")
+        .arg("--socket")
+        .arg(&socket)
+        .arg("--state-dir")
+        .arg(&state)
+        .env("DRILL_HISTORY", dir.join("history.sqlite"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.join("drilld.log")).unwrap())
+        .spawn()
+        .unwrap();
+    // The first mount of the start (lxcfs, before the kmsg fs and the socket).
+    let lxcfs = state.join("lxcfs");
+    // Polled tightly: the rest of the start takes milliseconds.
+    let t = std::time::Instant::now();
+    let needle = state.display().to_string();
+    let mut up = false;
+    while t.elapsed() < Duration::from_secs(20) {
+        if std::fs::read_to_string("/proc/self/mounts").unwrap_or_default().contains(&needle) {
+            up = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    let served = std::os::unix::net::UnixStream::connect(&socket).is_ok();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    let st = child.wait().unwrap();
+    let log = std::fs::read_to_string(dir.join("drilld.log")).unwrap_or_default();
+    let (mounts, procs, sock_left) = (mounts_under(&state), lxcfs_of(&lxcfs), socket.exists());
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(up, "no mount appeared under the state dir: {log}");
+    eprintln!("SIGTERM sent with the mounts up, socket served yet: {served}");
+    assert!(st.success(), "drilld exit {st} after a SIGTERM during its start: {log}");
+    assert!(mounts.is_empty() && procs.is_empty(), "left: mounts {mounts:?}, lxcfs {procs:?}: {log}");
+    assert!(!sock_left, "socket left");
 }

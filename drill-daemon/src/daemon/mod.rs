@@ -37,7 +37,7 @@ use error::bad;
 pub use limits::Limits;
 pub use resolve::{Resolved, resolve_scenario};
 pub use routes::router;
-pub use socket::{ApiSocket, adopt_socket, bind_socket, serve};
+pub use socket::{ApiSocket, StopSignals, adopt_socket, bind_socket, serve};
 
 pub struct Daemon {
     pub state: PathBuf,

@@ -77,12 +77,26 @@ pub fn adopt_socket(fd: std::os::fd::OwnedFd, configured: &std::path::Path) -> a
     Ok(ApiSocket { listener: l, path, owned: false })
 }
 
+/// SIGTERM and SIGINT, caught from the daemon's first step: one that arrives while it
+/// starts (probes, lxcfs, the kmsg mount, the socket) is seen by [`serve`], which then
+/// tears down at once, instead of the default action killing drilld with its mounts up.
+pub struct StopSignals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    /// Installs the handlers (inside the tokio runtime).
+    pub fn install() -> std::io::Result<StopSignals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(StopSignals { term: signal(SignalKind::terminate())?, int: signal(SignalKind::interrupt())? })
+    }
+}
+
 /// Serves until SIGINT/SIGTERM (or idle exit), then tears every drill down. Tells the
 /// service manager (sd_notify, when NOTIFY_SOCKET is set) once it serves and when it stops.
-pub async fn serve(d: Arc<Daemon>, api: ApiSocket) -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
+pub async fn serve(d: Arc<Daemon>, api: ApiSocket, stop: StopSignals) -> anyhow::Result<()> {
+    let StopSignals { mut term, mut int } = stop;
     let app = router(d.clone());
     let d2 = d.clone();
     let shutdown = async move {
