@@ -316,20 +316,7 @@ async fn daemon_main(socket: PathBuf, passed: Option<std::os::fd::OwnedFd>, stat
             .with_proc_view(proc_view.as_ref().map(|v| v.dir().to_path_buf()))
             .with_kmsg(kmsg.as_ref().map(|v| (v.dir().to_path_buf(), v.logs()))),
     );
-    let history = match drill_daemon::history::History::open(&drill_daemon::history::path()) {
-        Ok(h) => {
-            match h.abort_running() {
-                Ok(ids) if !ids.is_empty() => info!(drills = ?ids, "history: marked the drills an earlier daemon was running as aborted"),
-                Ok(_) => {}
-                Err(e) => warn!("history: marking interrupted drills aborted: {e:#}"),
-            }
-            Some(Arc::new(drill_daemon::history::Writer::start(Arc::new(h))))
-        }
-        Err(e) => {
-            warn!("history: {e:#}; drills will run but not be kept");
-            None
-        }
-    };
+    let history = open_history();
     let d = Arc::new(daemon::Daemon {
         state,
         exe,
@@ -354,4 +341,23 @@ async fn daemon_main(socket: PathBuf, passed: Option<std::os::fd::OwnedFd>, stat
     drop(kmsg);
     drop(proc_view);
     served
+}
+
+/// The drills' history (SQLite): drills an earlier daemon left running are marked
+/// aborted; without it drills run but are not kept.
+fn open_history() -> Option<Arc<drill_daemon::history::Writer>> {
+    match drill_daemon::history::History::open(&drill_daemon::history::path()) {
+        Ok(h) => {
+            match h.abort_running() {
+                Ok(ids) if !ids.is_empty() => info!(drills = ?ids, "history: marked the drills an earlier daemon was running as aborted"),
+                Ok(_) => {}
+                Err(e) => warn!("history: marking interrupted drills aborted: {e:#}"),
+            }
+            Some(Arc::new(drill_daemon::history::Writer::start(Arc::new(h))))
+        }
+        Err(e) => {
+            warn!("history: {e:#}; drills will run but not be kept");
+            None
+        }
+    }
 }
