@@ -366,7 +366,7 @@ mod tests {
     fn without_netem_the_report_says_which_drills_use_the_delay_wire_and_exits_0() {
         let d = drills();
         let netem = Need::Qdisc("netem".into());
-        let r = doctor::report(&facts(&d, &[netem.clone()], &[]), &d);
+        let r = doctor::report(&facts(&d, std::slice::from_ref(&netem), &[]), &d);
         let text = render(&r, &Source::Daemon { pid: Some(42) }, &sock(Ok(()), true, false), &[]);
         assert_eq!(r.exit_code, 0);
         let l = text.lines().position(|l| l.contains("missing") && l.contains("qdisc netem")).unwrap_or_else(|| panic!("{text}"));
@@ -383,7 +383,7 @@ mod tests {
     fn a_missing_service_program_names_the_drills_it_disables_and_exits_1() {
         let d = drills();
         let nginx = Need::Binary { path: "/usr/sbin/nginx".into(), package: "nginx-light".into() };
-        let r = doctor::report(&facts(&d, &[nginx.clone()], &[]), &d);
+        let r = doctor::report(&facts(&d, std::slice::from_ref(&nginx), &[]), &d);
         assert_eq!(r.exit_code, 1);
         let text = render(&r, &Source::Drilld("/usr/sbin/drilld".into()), &sock(Err("no such file".into()), true, false), &[]);
         let off = doctor::disabled_by(&nginx, &d);

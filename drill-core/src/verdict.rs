@@ -153,7 +153,7 @@ pub fn evaluate_http(name: &str, from: &str, target: &str, min_success_ratio: f6
             None => errors.push((e.clone(), 1)),
         }
     }
-    errors.sort_by(|a, b| b.1.cmp(&a.1));
+    errors.sort_by_key(|e| std::cmp::Reverse(e.1));
     let slow = max_latency_ms.is_some_and(|m| ok > 0 && p95 > m);
     let passed = n > 0 && ratio >= min_success_ratio && !slow;
     let mut saw = format!("{ok}/{n} requests from {from} to {target} succeeded ({:.0}%, need {:.0}%)", ratio * 100.0, min_success_ratio * 100.0);

@@ -199,13 +199,11 @@ impl AsyncWrite for Conn {
 /// hundred clients).
 pub fn raise_fd_limit() {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
-    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
-        if soft < hard {
-            if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
+        && soft < hard
+            && let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
                 warn!("raising the open-file limit from {soft} to {hard}: {e}");
             }
-        }
-    }
 }
 
 #[cfg(test)]

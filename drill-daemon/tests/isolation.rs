@@ -302,7 +302,7 @@ fn lxcfs_of(dir: &std::path::Path) -> Vec<i32> {
         let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
         let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
         let args: Vec<&[u8]> = cmd.split(|b| *b == 0).collect();
-        if args.first().is_some_and(|a| a.ends_with(b"lxcfs")) && args.iter().any(|a| *a == d.as_slice()) {
+        if args.first().is_some_and(|a| a.ends_with(b"lxcfs")) && args.contains(&d.as_slice()) {
             v.push(pid);
         }
     }

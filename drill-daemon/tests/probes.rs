@@ -22,8 +22,8 @@ fn start_with(d: &TestDaemon, name: &str, scenario: &str) -> String {
 }
 
 fn counters(d: &TestDaemon, id: &str) -> Value {
-    let v = d.drill_json(&["watch", id, "--count", "1", "--json"], 0);
-    v
+    
+    d.drill_json(&["watch", id, "--count", "1", "--json"], 0)
 }
 
 fn host<'a>(c: &'a Value, h: &str) -> &'a Value {

@@ -182,11 +182,10 @@ async fn fetch(c: Client, mut want: tokio::sync::watch::Receiver<(Option<String>
             if tx.send(Update::Drills(list)).await.is_err() {
                 return;
             }
-            if let Some((id, r)) = counters {
-                if tx.send(Update::Counters(id, r)).await.is_err() {
+            if let Some((id, r)) = counters
+                && tx.send(Update::Counters(id, r)).await.is_err() {
                     return;
                 }
-            }
         }
         next += PERIOD;
         let now = tokio::time::Instant::now();
@@ -260,7 +259,7 @@ pub(crate) mod tests {
         api.drops.insert("NETFILTER_DROP".into(), i * i);
         let mut client = HostCounters { host: "client".into(), retransmits: i * 2, ..Default::default() };
         client.recent_execs = vec![ExecInfo { comm: "curl".into(), pid: 700, ppid: 1, argv: "curl -m 2 http://api:8080/".into(), at_secs: 61.0 }];
-        let ok = i % 3 != 0;
+        let ok = !i.is_multiple_of(3);
         let req = RequestSample { from: "client".into(), target: "api:8080/".into(), ok, latency_ms: if ok { 1.0 + i as f64 / 10.0 } else { 1000.0 }, error: (!ok).then(|| "timed out".into()) };
         DrillCounters { id: "abc123".into(), elapsed_secs: 75.0, hosts: vec![client, api], requests: vec![req] }
     }

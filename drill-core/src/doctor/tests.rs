@@ -35,7 +35,7 @@ fn everything_present_is_all_ok_and_exit_0() {
 fn without_netem_delay_drills_use_the_wire_and_still_run() {
     let d = builtin();
     let netem = Need::Qdisc("netem".into());
-    let r = report(&facts_without(&d, &[netem.clone()]), &d);
+    let r = report(&facts_without(&d, std::slice::from_ref(&netem)), &d);
     assert_eq!(r.exit_code, 0, "{:?}", r.cannot_run);
     let l = line(&r, &netem);
     assert_eq!((l.status, l.level), (Status::Missing, Level::Warning));
@@ -50,7 +50,7 @@ fn without_netem_delay_drills_use_the_wire_and_still_run() {
 fn a_missing_service_binary_disables_exactly_the_drills_running_that_service() {
     let d = builtin();
     let nginx = Need::Binary { path: "/usr/sbin/nginx".into(), package: "nginx-light".into() };
-    let r = report(&facts_without(&d, &[nginx.clone()]), &d);
+    let r = report(&facts_without(&d, std::slice::from_ref(&nginx)), &d);
     assert_eq!(r.exit_code, 1);
     let l = line(&r, &nginx);
     assert_eq!(l.level, Level::Error);
@@ -73,10 +73,10 @@ fn a_missing_service_binary_disables_exactly_the_drills_running_that_service() {
 fn dnsmasq_and_conntrack_are_derived_from_the_services() {
     let d = builtin();
     let dns = Need::Binary { path: "/usr/sbin/dnsmasq".into(), package: "dnsmasq-base".into() };
-    let r = report(&facts_without(&d, &[dns.clone()]), &d);
+    let r = report(&facts_without(&d, std::slice::from_ref(&dns)), &d);
     assert!(line(&r, &dns).disables.iter().any(|x| x.starts_with("dns-")), "{:?}", line(&r, &dns).disables);
     let ct = Need::Binary { path: "/usr/sbin/conntrack".into(), package: "conntrack".into() };
-    let r = report(&facts_without(&d, &[ct.clone()]), &d);
+    let r = report(&facts_without(&d, std::slice::from_ref(&ct)), &d);
     assert_eq!(line(&r, &ct).disables, vec!["k8s-stale-endpoint".to_string()]);
 }
 
@@ -84,14 +84,14 @@ fn dnsmasq_and_conntrack_are_derived_from_the_services() {
 fn a_missing_tracepoint_disables_the_drills_whose_checks_count_it() {
     let d = builtin();
     let tp = Need::Tracepoint("sock:inet_sock_set_state".into());
-    let r = report(&facts_without(&d, &[tp.clone()]), &d);
+    let r = report(&facts_without(&d, std::slice::from_ref(&tp)), &d);
     let l = line(&r, &tp);
     assert!(l.disables.contains(&"close-wait-leak".to_string()), "{:?}", l.disables);
     assert!(!l.disables.contains(&"wan-latency-504".to_string()) || uses(&d, "wan-latency-504"));
     assert_eq!(r.exit_code, 1);
     // The command capture's tracepoint only changes the timeline.
     let exec = Need::Tracepoint("sched:sched_process_exec".into());
-    let r = report(&facts_without(&d, &[exec.clone()]), &d);
+    let r = report(&facts_without(&d, std::slice::from_ref(&exec)), &d);
     let l = line(&r, &exec);
     assert_eq!((l.level, r.exit_code), (Level::Warning, 0));
     assert_eq!(l.changes[0].drills.len(), d.len());
@@ -102,7 +102,7 @@ fn a_missing_tracepoint_disables_the_drills_whose_checks_count_it() {
 fn missing_kernel_basics_disable_every_drill() {
     let d = builtin();
     for need in [Need::Btf, Need::Cgroup("memory".into()), Need::LinkType("veth".into()), Need::Daemon, Need::Kernel(5, 8)] {
-        let r = report(&facts_without(&d, &[need.clone()]), &d);
+        let r = report(&facts_without(&d, std::slice::from_ref(&need)), &d);
         assert_eq!(r.exit_code, 1, "{need:?}");
         assert_eq!(r.cannot_run.len(), d.len(), "{need:?}");
         assert!(!line(&r, &need).fix.is_empty());
@@ -114,7 +114,7 @@ fn the_ebpf_fault_needs_sched_cls_and_clsact() {
     let d = builtin();
     let cls = Need::ProgramType("sched_cls".into());
     let with_ebpf: Vec<&String> = d.iter().filter(|(_, r)| r.iter().any(|q| q.need == cls)).map(|(id, _)| id).collect();
-    let r = report(&facts_without(&d, &[cls.clone()]), &d);
+    let r = report(&facts_without(&d, std::slice::from_ref(&cls)), &d);
     let l = line(&r, &cls);
     assert_eq!(l.disables.iter().collect::<Vec<_>>(), with_ebpf);
     assert_eq!(l.kinds, vec!["ebpf-drop"]);
