@@ -297,7 +297,7 @@ pub fn check_program(c: &Check) -> Option<&'static str> {
         Check::Count { counted: Counted::OomKills, .. } => "drill_oom",
         Check::Count { counted: Counted::Enospc, .. } => "drill_enospc",
         // fabric-drops reads the switch's tc classifier (the scheduler-classifier program type, checked for every drill).
-        Check::HttpSlo { .. } | Check::Counter { .. } | Check::Processes { .. } | Check::FabricDrops { .. } => return None,
+        Check::HttpSlo { .. } | Check::Counter { .. } | Check::Processes { .. } | Check::FabricDrops { .. } | Check::ConntrackHeadroom { .. } => return None,
     })
 }
 
