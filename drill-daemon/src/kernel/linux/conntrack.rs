@@ -94,8 +94,8 @@ pub fn parse_rule(json: &str) -> std::result::Result<(u64, u64), String> {
     let e = rule.get("expr").and_then(Value::as_array).ok_or("the rule has no expressions")?;
     let changed = || format!("the rule of chain {CHAIN} was changed (it must read `ct state new ct count over N counter drop`)");
     let [m, ct, counter, verdict] = e.as_slice() else { return Err(changed()) };
-    let state_new = m.pointer("/match/left/ct/key").and_then(Value::as_str) == Some("state") && m.pointer("/match/right") == Some(&Value::String("new".into()))
-        || m.pointer("/match/right") == Some(&serde_json::json!(["new"]));
+    let right = m.pointer("/match/right");
+    let state_new = m.pointer("/match/left/ct/key").and_then(Value::as_str) == Some("state") && (right == Some(&Value::String("new".into())) || right == Some(&serde_json::json!(["new"])));
     let max = ct.pointer("/ct count/val").and_then(Value::as_u64);
     let inv = ct.pointer("/ct count/inv").and_then(Value::as_bool) == Some(true);
     let packets = counter.pointer("/counter/packets").and_then(Value::as_u64);
@@ -106,16 +106,28 @@ pub fn parse_rule(json: &str) -> std::result::Result<(u64, u64), String> {
     }
 }
 
-/// Sends one datagram from each of `n` fresh UDP sockets in the namespace to `to`
-/// (each its own source port: `n` conntrack entries on the way).
+/// Sends one datagram from each of `n` UDP sockets in the namespace to `to`, each bound
+/// to its own port of the ephemeral range (32768-60999, as a client's would be; a port
+/// in use is skipped): `n` distinct flows, so `n` conntrack entries on the way. (Sockets
+/// bound to port 0 and closed at once would draw ports again: dozens of repeats in 2048.)
 pub async fn fill(worker: &NetnsWorker, to: SocketAddr, n: u32) -> Result<u32> {
     worker
         .run(move || -> Result<u32> {
+            static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+            const FIRST: u32 = 32768;
+            const PORTS: u32 = 60999 - FIRST + 1;
             let mut sent = 0;
-            for _ in 0..n {
-                let s = std::net::UdpSocket::bind("0.0.0.0:0")?;
-                if s.send_to(b"fill:1|c\n", to).is_ok() {
+            let mut tried = 0;
+            while sent < n && tried < PORTS {
+                tried += 1;
+                let port = FIRST + NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % PORTS;
+                let Ok(s) = std::net::UdpSocket::bind(("0.0.0.0", port as u16)) else { continue };
+                if s.send_to(b"app.requests:1|c", to).is_ok() {
                     sent += 1;
+                    // Paced, so the veth's receive backlog never overflows.
+                    if sent % 256 == 0 {
+                        std::thread::sleep(std::time::Duration::from_millis(2));
+                    }
                 }
             }
             Ok(sent)
