@@ -414,7 +414,7 @@ impl Kernel for FakeKernel {
         let st = self.st();
         // A full table: as many entries as the fill sent, the next flow dropped.
         let rule = st.ct_max.map(|m| (u64::from(m), u64::from(st.ct_filled > m))).ok_or_else(|| "table inet conntrack is gone".to_string());
-        Ok(super::CtReading { rule, count: Some(u64::from(st.ct_filled.min(st.ct_max.unwrap_or(u32::MAX)))), udp_timeout: Some(3600) })
+        Ok(super::CtReading { rule, count: Some(u64::from(st.ct_filled.min(st.ct_max.unwrap_or(u32::MAX)))), udp_timeout: Some(3600), kernel_max: Some(262_144), kernel_drops: Some(0) })
     }
 
     async fn udp_fill(&self, netns: &str, _to: SocketAddr, n: u32) -> Result<u32> {

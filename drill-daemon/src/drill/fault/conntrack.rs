@@ -173,8 +173,21 @@ impl<K: Kernel> Drill<K> {
         Ok(out)
     }
 
-    /// What a conntrack-headroom check saw of `host` from the readings around the window.
+    /// What a conntrack-headroom check saw of `host` from the readings around the
+    /// window: a modelled table by its stand-in and the host's nf_conntrack_max file; a
+    /// host without one (the baseline) by the kernel's own table and drop counter.
     pub(in crate::drill) fn ct_observation(&self, host: &str, before: Option<&CtReading>, after: Option<&CtReading>) -> drill_core::check::conntrack::Observation {
+        use drill_core::check::conntrack::Observation;
+        let modelled = self.plan.faults.iter().any(|f| f.host == host && matches!(f.mechanism, drill_core::plan::Mechanism::ConntrackTable { .. }));
+        let (udp_timeout_secs, count) = (after.and_then(|r| r.udp_timeout), after.and_then(|r| r.count));
+        if !modelled {
+            let max = after.and_then(|r| r.kernel_max);
+            let dropped = match (before.and_then(|r| r.kernel_drops), after.and_then(|r| r.kernel_drops)) {
+                (Some(b), Some(a)) => Some(a.saturating_sub(b)),
+                _ => None,
+            };
+            return Observation { udp_timeout_secs, max, rule_max: max, rule_problem: None, count, dropped };
+        }
         let rule = |r: Option<&CtReading>| r.and_then(|r| r.rule.clone().ok());
         let dropped = match (rule(before), rule(after)) {
             // A rule rebuilt in the window (a new size) starts its counter anew.
@@ -182,14 +195,7 @@ impl<K: Kernel> Drill<K> {
             _ => None,
         };
         let problem = after.and_then(|r| r.rule.clone().err()).or_else(|| after.is_none().then(|| format!("{host}'s table could not be read")));
-        drill_core::check::conntrack::Observation {
-            udp_timeout_secs: after.and_then(|r| r.udp_timeout),
-            max: self.conntrack_max_now(host),
-            rule_max: rule(after).map(|(m, _)| m),
-            rule_problem: problem,
-            count: after.and_then(|r| r.count),
-            dropped,
-        }
+        Observation { udp_timeout_secs, max: self.conntrack_max_now(host), rule_max: rule(after).map(|(m, _)| m), rule_problem: problem, count, dropped }
     }
 
     /// The host's nf_conntrack_max as it shows it (the size it stands for).

@@ -27,6 +27,18 @@ pub struct CtReading {
     pub count: Option<u64>,
     /// `net.netfilter.nf_conntrack_udp_timeout`.
     pub udp_timeout: Option<u64>,
+    /// The kernel's own `nf_conntrack_max` (the machine's: read-only here) and the
+    /// packets it dropped for a full table (`drop` of /proc/net/stat/nf_conntrack, all
+    /// CPUs): what a host without a modelled table is judged by.
+    pub kernel_max: Option<u64>,
+    pub kernel_drops: Option<u64>,
+}
+
+/// The sum of the `drop` column of /proc/net/stat/nf_conntrack (hex, one line per CPU).
+pub fn stat_drops(text: &str) -> Option<u64> {
+    let mut lines = text.lines();
+    let col = lines.next()?.split_whitespace().position(|h| h == "drop")?;
+    lines.map(|l| l.split_whitespace().nth(col).and_then(|v| u64::from_str_radix(v, 16).ok())).sum()
 }
 
 /// The nft script that (re)builds the table with size `max` (idempotent).
@@ -68,7 +80,8 @@ pub async fn read(worker: &NetnsWorker) -> Result<CtReading> {
                 Err(e) if e.to_string().contains("No such file") => Err(format!("table inet {TABLE} is gone")),
                 Err(e) => Err(format!("table inet {TABLE} could not be listed: {e}")),
             };
-            CtReading { rule, count: sysctl("nf_conntrack_count"), udp_timeout: sysctl("nf_conntrack_udp_timeout") }
+            let kernel_drops = std::fs::read_to_string("/proc/thread-self/net/stat/nf_conntrack").ok().and_then(|t| stat_drops(&t));
+            CtReading { rule, count: sysctl("nf_conntrack_count"), udp_timeout: sysctl("nf_conntrack_udp_timeout"), kernel_max: sysctl("nf_conntrack_max"), kernel_drops }
         })
         .await
 }
@@ -150,6 +163,15 @@ mod tests {
         assert!(parse_rule(&LISTED.replace("\"policy\": \"accept\"", "\"policy\": \"drop\"")).is_err());
         let no_rule = LISTED.split(r#", {"rule""#).next().unwrap().to_string() + "]}";
         assert!(parse_rule(&no_rule).unwrap_err().contains("one rule"), "{no_rule}");
+    }
+
+    #[test]
+    fn sums_the_drops_of_every_cpu() {
+        let t = "entries  clashres found new invalid ignore delete chainlength insert insert_failed drop early_drop icmp_error expect_new expect_create expect_delete search_restart\n\
+                 00000010  00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 0000000a 00000000 00000000 00000000 00000000 00000000 00000000\n\
+                 00000010  00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000001 00000000 00000000 00000000 00000000 00000000 00000000\n";
+        assert_eq!(super::stat_drops(t), Some(11));
+        assert_eq!(super::stat_drops("entries\n1\n"), None);
     }
 
     #[test]
