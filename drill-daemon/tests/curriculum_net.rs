@@ -109,6 +109,7 @@ fn conntrack_full_drops_new_connections_until_the_udp_timeout_is_put_back_or_the
     // shows as its nf_conntrack_max.
     let count: u64 = in_ns(&router, "conntrack -C").trim().parse().unwrap();
     assert!(count >= 2048, "the router's table is full: conntrack -C = {count}");
+    eprintln!("broken: conntrack -C on router = {count}");
     assert_eq!(exec(&d, "router", "sysctl -n net.netfilter.nf_conntrack_max").trim(), "2048");
     assert_eq!(exec(&d, "router", "sysctl -n net.netfilter.nf_conntrack_udp_timeout").trim(), "3600");
     let udp = in_ns(&router, "sh -c 'conntrack -L -p udp 2>/dev/null | grep -c dport=8125'");
@@ -118,6 +119,7 @@ fn conntrack_full_drops_new_connections_until_the_udp_timeout_is_put_back_or_the
     // The router's own kernel log says so, in the kernel's words.
     let ok = wait_until(Duration::from_secs(3), || exec(&d, "router", "dmesg").contains("nf_conntrack: nf_conntrack: table full, dropping packet"));
     assert!(ok, "router's dmesg: {}", exec(&d, "router", "dmesg"));
+    eprintln!("router dmesg: {}", exec(&d, "router", "dmesg | tail -2").replace('\n', " | "));
     // A value the kernel refuses is put back.
     let _ = d.drill(&["exec", "router", "--", "sh", "-c", "echo lots > /proc/sys/net/netfilter/nf_conntrack_max"]);
     assert!(wait_until(Duration::from_secs(2), || exec(&d, "router", "cat /proc/sys/net/netfilter/nf_conntrack_max").trim() == "2048"));
@@ -138,6 +140,7 @@ fn conntrack_full_drops_new_connections_until_the_udp_timeout_is_put_back_or_the
     assert_eq!(connects(&client, "10.77.2.2:8080", 5), 5, "every connect passes after the fix");
     let count: u64 = in_ns(&router, "conntrack -C").trim().parse().unwrap();
     assert!(count < 2048, "room in the table: {count}");
+    eprintln!("fixed: conntrack -C on router = {count}");
     let v = d.drill_json(&["submit", &id, "--json"], 0);
     assert_eq!(v["passed"], true, "{v}");
     d.stop_clean(&id);
