@@ -370,6 +370,8 @@ pub fn requirements(plan: &Plan) -> Vec<Requirement> {
             Mechanism::Netem { .. } => r.extend([hard(Need::Tc), hard(Need::Qdisc("netem".into()))]),
             Mechanism::DelayWire { .. } => r.push(soft(Need::Qdisc("netem".into()), DELAY_WIRE)),
             Mechanism::EbpfTc { .. } => r.extend([hard(Need::ProgramType("sched_cls".into())), hard(Need::Qdisc("clsact".into()))]),
+            // The stand-in is an nft table; the learner reads and cleans the table with conntrack.
+            Mechanism::ConntrackTable { .. } => r.extend([hard(Need::Nftables), soft(binary("/usr/sbin/conntrack", "conntrack"), "the learner cannot list or delete conntrack entries inside hosts")]),
             _ => {}
         }
     }
