@@ -211,3 +211,61 @@ mod tests {
         assert_eq!(r.route(KILLED, host_of), None);
     }
 }
+
+/// The kernel's `net_ratelimit()` as the host's log sees it: at most `burst` messages per
+/// `interval_us` (net.core.message_burst = 10, message_cost = 5 s), the rest counted and
+/// reported as `net_ratelimit: N callbacks suppressed` before the next message that passes.
+#[derive(Clone, Debug)]
+pub struct NetRatelimit {
+    pub interval_us: u64,
+    pub burst: u32,
+    begin_us: Option<u64>,
+    printed: u32,
+    missed: u64,
+}
+
+impl Default for NetRatelimit {
+    fn default() -> Self {
+        NetRatelimit { interval_us: 5_000_000, burst: 10, begin_us: None, printed: 0, missed: 0 }
+    }
+}
+
+impl NetRatelimit {
+    /// The lines `events` messages `msg` at time `now_us` put in the log.
+    pub fn lines(&mut self, now_us: u64, events: u64, msg: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for _ in 0..events {
+            let begin = *self.begin_us.get_or_insert(now_us);
+            if now_us.saturating_sub(begin) >= self.interval_us {
+                if self.missed > 0 {
+                    out.push(format!("net_ratelimit: {} callbacks suppressed", self.missed));
+                }
+                self.begin_us = Some(now_us);
+                self.printed = 0;
+                self.missed = 0;
+            }
+            if self.printed < self.burst {
+                self.printed += 1;
+                out.push(msg.to_string());
+            } else {
+                self.missed += 1;
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod ratelimit_tests {
+    use super::NetRatelimit;
+
+    #[test]
+    fn ten_per_five_seconds_then_the_count_of_the_suppressed() {
+        let mut r = NetRatelimit::default();
+        assert_eq!(r.lines(0, 25, "x").len(), 10);
+        assert!(r.lines(1_000_000, 5, "x").is_empty());
+        let next = r.lines(5_000_000, 1, "x");
+        assert_eq!(next, ["net_ratelimit: 20 callbacks suppressed", "x"]);
+        assert!(r.lines(6_000_000, 0, "x").is_empty());
+    }
+}

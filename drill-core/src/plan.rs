@@ -16,8 +16,8 @@ mod faults;
 pub mod files;
 pub use compile::{EARLY_SYSCTLS, compile};
 pub use faults::{
-    Backends, CONNECT_TIMEOUT_MS, ConnectOutcome, DELAY_ECHOES, DelayBackend, FaultStep, LOSS_ECHOES, MAX_CONN_LIMIT_MEASURED, Measure, Mechanism, NFT_TABLE, PMTU_PROBE_PAYLOAD, PlanError,
-    TC_PROGRAM, WIRE_HOST_END, WIRE_PEER_END, neighbour,
+    Backends, CONNECT_TIMEOUT_MS, CT_CHAIN, CT_TABLE, ConnectOutcome, DELAY_ECHOES, DelayBackend, FaultStep, LOSS_ECHOES, MAX_CONN_LIMIT_MEASURED, Measure, Mechanism, NFT_TABLE, PMTU_PROBE_PAYLOAD,
+    PlanError, TC_PROGRAM, WIRE_HOST_END, WIRE_PEER_END, neighbour,
 };
 pub use files::PlanFile;
 

@@ -35,6 +35,8 @@ mod authoring;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_conntrack;
+#[cfg(test)]
 mod tests_schema;
 #[cfg(test)]
 pub(crate) mod tests_support;

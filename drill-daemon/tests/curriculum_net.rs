@@ -87,3 +87,61 @@ fn k8s_stale_endpoint_hangs_a_third_of_the_requests_until_the_endpoint_is_remove
     assert_eq!(timeouts_of(&node, "http://10.96.0.10:8080/", 15), 0, "every request through the cluster IP answers");
     d.stop_clean(&id);
 }
+
+/// How many of `n` TCP connects from `ns` to `to` (host:port) succeed within 1 s each.
+fn connects(ns: &str, to: &str, n: usize) -> usize {
+    let (h, p) = to.split_once(':').unwrap();
+    let out = in_ns(ns, &format!("sh -c 'for i in $(seq {n}); do nc -z -w 1 {h} {p} && echo ok; done; true'"));
+    out.lines().filter(|l| l.trim() == "ok").count()
+}
+
+#[test]
+fn conntrack_full_drops_new_connections_until_the_udp_timeout_is_put_back_or_the_table_raised() {
+    if !privileged_or_skip("conntrack_full_drops_new_connections_until_the_udp_timeout_is_put_back_or_the_table_raised") {
+        return;
+    }
+    let d = TestDaemon::start("cur-ct");
+    let t0 = std::time::Instant::now();
+    let id = d.start_scenario("conntrack-full");
+    eprintln!("conntrack-full started (filled) in {} ms", t0.elapsed().as_millis());
+    let (router, client) = (format!("drill-{id}-router"), format!("drill-{id}-client"));
+    // The learner's tools: the kernel's own count at the table's size, which the host
+    // shows as its nf_conntrack_max.
+    let count: u64 = in_ns(&router, "conntrack -C").trim().parse().unwrap();
+    assert!(count >= 2048, "the router's table is full: conntrack -C = {count}");
+    eprintln!("broken: conntrack -C on router = {count}");
+    assert_eq!(exec(&d, "router", "sysctl -n net.netfilter.nf_conntrack_max").trim(), "2048");
+    assert_eq!(exec(&d, "router", "sysctl -n net.netfilter.nf_conntrack_udp_timeout").trim(), "3600");
+    let udp = in_ns(&router, "sh -c 'conntrack -L -p udp 2>/dev/null | grep -c dport=8125'");
+    assert!(udp.trim().parse::<u64>().unwrap() >= 2000, "full of the agent's UDP flows: {udp}");
+    // New TCP connections through the router are dropped.
+    assert_eq!(connects(&client, "10.77.2.2:8080", 3), 0, "new connects through a full table fail");
+    // The router's own kernel log says so, in the kernel's words.
+    let ok = wait_until(Duration::from_secs(3), || exec(&d, "router", "dmesg").contains("nf_conntrack: nf_conntrack: table full, dropping packet"));
+    assert!(ok, "router's dmesg: {}", exec(&d, "router", "dmesg"));
+    eprintln!("router dmesg: {}", exec(&d, "router", "dmesg | tail -2").replace('\n', " | "));
+    // A value the kernel refuses is put back.
+    let _ = d.drill(&["exec", "router", "--", "sh", "-c", "echo lots > /proc/sys/net/netfilter/nf_conntrack_max"]);
+    assert!(wait_until(Duration::from_secs(2), || exec(&d, "router", "cat /proc/sys/net/netfilter/nf_conntrack_max").trim() == "2048"));
+
+    // Raising the table from inside the router resizes it.
+    exec(&d, "router", "sysctl -w net.netfilter.nf_conntrack_max=262144");
+    assert!(wait_until(Duration::from_secs(2), || in_ns(&router, "nft list table inet conntrack").contains("ct count over 262144")), "{}", in_ns(&router, "nft list table inet conntrack"));
+    assert_eq!(connects(&client, "10.77.2.2:8080", 5), 5, "connects pass once the table is large enough");
+    exec(&d, "router", "sysctl -w net.netfilter.nf_conntrack_max=2048");
+    assert!(wait_until(Duration::from_secs(2), || in_ns(&router, "nft list table inet conntrack").contains("ct count over 2048")));
+    // (Resizing restarts the stand-in's count: refill it as the hour of metrics would.)
+    in_ns(&client, "sh -c 'for i in $(seq 2100); do echo x | socat -u - UDP-SENDTO:10.77.2.2:8125; done' >/dev/null 2>&1; true");
+    assert_eq!(connects(&client, "10.77.2.2:8080", 2), 0, "full again at 2048");
+
+    // The fix: the UDP timeout back, the stale entries deleted.
+    exec(&d, "router", "sysctl -w net.netfilter.nf_conntrack_udp_timeout=30 && (conntrack -D -p udp >/dev/null 2>&1; true)");
+    assert!(wait_until(Duration::from_secs(3), || connects(&client, "10.77.2.2:8080", 1) == 1));
+    assert_eq!(connects(&client, "10.77.2.2:8080", 5), 5, "every connect passes after the fix");
+    let count: u64 = in_ns(&router, "conntrack -C").trim().parse().unwrap();
+    assert!(count < 2048, "room in the table: {count}");
+    eprintln!("fixed: conntrack -C on router = {count}");
+    let v = d.drill_json(&["submit", &id, "--json"], 0);
+    assert_eq!(v["passed"], true, "{v}");
+    d.stop_clean(&id);
+}

@@ -80,6 +80,13 @@ fn step_is_there(d: &TestDaemon, id: &str, plan: &Value, step: &Value) -> Result
             let sh_in = |c: &str| String::from_utf8_lossy(&d.drill(&["exec", "--drill", id, host, "--", "sh", "-c", c]).stdout).into_owned();
             sh_in("df -P / | tail -1").split_whitespace().nth(3) == Some("0") && sh_in("lsof -nP +L1 2>/dev/null").contains(&format!("{} (deleted)", m["path"].as_str().unwrap()))
         }
+        // The stand-in's rule at the planned size, and the host's nf_conntrack_max saying it.
+        "conntrack-table" => {
+            let max = m["max"].as_u64().unwrap();
+            let rule = text(&format!("nft list chain inet {} {}", m["table"].as_str().unwrap(), m["chain"].as_str().unwrap()));
+            let out = d.drill(&["exec", "--drill", id, step["host"].as_str().unwrap(), "--", "sysctl", "-n", "net.netfilter.nf_conntrack_max"]);
+            rule.contains(&format!("ct state new ct count over {max} counter")) && String::from_utf8_lossy(&out.stdout).trim() == max.to_string()
+        }
         "service-config" => true, // read back by the engine from the running service; its config file is checked by the self-tests
         other => return Err(format!("unknown mechanism {other}")),
     };

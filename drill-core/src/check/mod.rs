@@ -6,6 +6,7 @@
 //! in one line. Adding a kind: its module with `KIND` and tests, its line in [`KINDS`],
 //! its keys in scenarios/README.md (a test checks they are there).
 
+pub mod conntrack;
 mod count;
 mod counter;
 mod fabric;
@@ -32,8 +33,20 @@ pub struct Kind {
 }
 
 /// Every check kind, one line each.
-pub const KINDS: &[Kind] =
-    &[tcp_state_dwell::KIND, http_slo::KIND, count::DROPS, count::RETRANSMITS, count::RESETS, count::OOM_KILLS, count::ENOSPC, counter::KIND, processes::ZOMBIES, processes::PROCESS_CPU, fabric::KIND];
+pub const KINDS: &[Kind] = &[
+    tcp_state_dwell::KIND,
+    http_slo::KIND,
+    count::DROPS,
+    count::RETRANSMITS,
+    count::RESETS,
+    count::OOM_KILLS,
+    count::ENOSPC,
+    counter::KIND,
+    processes::ZOMBIES,
+    processes::PROCESS_CPU,
+    fabric::KIND,
+    conntrack::KIND,
+];
 
 const NAMES: [&str; KINDS.len()] = {
     let mut out = [""; KINDS.len()];
@@ -149,6 +162,10 @@ pub enum Check {
     Processes { name: String, host: String, watch: ProcWatch },
     /// At most `max` frames dropped by `switch`'s fabric for exceeding its path MTU.
     FabricDrops { name: String, switch: String, max: u64 },
+    /// `host`'s conntrack table holds `margin` times the flows `churn` keeps tracked
+    /// (`flows_per_sec` x the host's UDP timeout), its size rule is intact, its count is
+    /// below its size and it dropped nothing (check/conntrack.rs).
+    ConntrackHeadroom { name: String, host: String, churn: String, flows_per_sec: u32, margin: f64 },
 }
 
 /// What a counting check counts on its host during the window.
@@ -190,7 +207,8 @@ impl Check {
             | Check::Count { name, .. }
             | Check::Counter { name, .. }
             | Check::Processes { name, .. }
-            | Check::FabricDrops { name, .. } => name,
+            | Check::FabricDrops { name, .. }
+            | Check::ConntrackHeadroom { name, .. } => name,
         }
     }
 }

@@ -61,7 +61,7 @@ pub fn check_program(c: &Check) -> Option<&'static str> {
         Check::Count { counted: Counted::OomKills, .. } => "drill_oom",
         Check::Count { counted: Counted::Enospc, .. } => "drill_enospc",
         // fabric-drops reads the switch's tc classifier (the scheduler-classifier program type, checked for every drill).
-        Check::HttpSlo { .. } | Check::Counter { .. } | Check::Processes { .. } | Check::FabricDrops { .. } => return None,
+        Check::HttpSlo { .. } | Check::Counter { .. } | Check::Processes { .. } | Check::FabricDrops { .. } | Check::ConntrackHeadroom { .. } => return None,
     })
 }
 
@@ -134,6 +134,8 @@ pub fn requirements(plan: &Plan) -> Vec<Requirement> {
             Mechanism::Netem { .. } => r.extend([hard(Need::Tc), hard(Need::Qdisc("netem".into()))]),
             Mechanism::DelayWire { .. } => r.push(soft(Need::Qdisc("netem".into()), DELAY_WIRE)),
             Mechanism::EbpfTc { .. } => r.extend([hard(Need::ProgramType("sched_cls".into())), hard(Need::Qdisc("clsact".into()))]),
+            // The stand-in is an nft table; the learner reads and cleans the table with conntrack.
+            Mechanism::ConntrackTable { .. } => r.extend([hard(Need::Nftables), soft(binary("/usr/sbin/conntrack", "conntrack"), "the learner cannot list or delete conntrack entries inside hosts")]),
             _ => {}
         }
     }

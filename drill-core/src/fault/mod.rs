@@ -8,6 +8,7 @@
 //! keys in scenarios/README.md (a test checks every key is mentioned there).
 
 mod common;
+mod conntrack;
 mod delay;
 mod deleted_file;
 mod dnat;
@@ -59,6 +60,7 @@ pub const KINDS: &[Kind] = &[
     ebpf_drop::KIND,
     resolv_conf::KIND,
     deleted_file::KIND,
+    conntrack::KIND,
 ];
 
 const NAMES: [&str; KINDS.len()] = {
@@ -142,6 +144,10 @@ pub enum Fault {
     ResolvConf { host: String, dns: crate::resolv::HostDns },
     /// `path`, held open by `service`, fills the host's disk and is deleted by name.
     DeletedOpenFile { host: String, service: String, path: String },
+    /// The host's connection-tracking table (a stand-in of `max_entries`, shown as its
+    /// nf_conntrack_max) filled at apply by UDP flows from `fill_from` to
+    /// `fill_to:fill_port` across it.
+    ConntrackTable { host: String, max_entries: u32, fill_from: String, fill_to: String, fill_port: u16 },
 }
 
 /// Parses a tc-style rate: "10mbit", "500kbit", "1gbit", "64000bit".
@@ -288,6 +294,9 @@ impl Fault {
             }
             Fault::Nft { host, rule } => format!("nftables on {host} (table inet filter, {}): {}", rule.hook.name(), rule.describe()),
             Fault::Sysctl { host, key, value } => format!("sysctl on {host}: {key} = {value}"),
+            Fault::ConntrackTable { host, max_entries, fill_from, fill_to, fill_port } => {
+                format!("conntrack table on {host}: {max_entries} entries (nf_conntrack_max), filled by UDP flows from {fill_from} to {fill_to}:{fill_port}")
+            }
             Fault::DeletedOpenFile { host, service, path } => format!("deleted-open-file on {host}: {path} fills the disk, deleted while {service} holds it open"),
             Fault::ResolvConf { host, dns } => {
                 let mut d = format!("resolv.conf on {host}: nameserver {}", dns.nameservers.join(" "));

@@ -91,7 +91,7 @@ pub fn crossref(file: &str, text: &str, s: &Scenario) -> Vec<SourceError> {
             Check::HttpSlo { target_host, port, .. } => ("target", Some(target_host.as_str()), *port),
             Check::TcpStateDwell { host, port, peer: false, .. } => ("port", Some(host.as_str()), *port),
             Check::TcpStateDwell { port, peer: true, .. } => ("peer_port", None, *port),
-            Check::Count { .. } | Check::Counter { .. } | Check::Processes { .. } | Check::FabricDrops { .. } => continue,
+            Check::Count { .. } | Check::Counter { .. } | Check::Processes { .. } | Check::FabricDrops { .. } | Check::ConntrackHeadroom { .. } => continue,
         };
         if !listens(host, port) {
             let whose = host.map_or_else(|| "no service of the scenario".to_string(), |h| format!("no service on host `{h}`"));

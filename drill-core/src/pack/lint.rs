@@ -41,6 +41,7 @@ pub fn needs_traffic(c: &Check) -> bool {
         Check::Count { max_ratio, .. } => max_ratio.is_some(),
         Check::Counter { min, .. } => min.is_some(),
         Check::Processes { .. } | Check::FabricDrops { .. } => false,
+        Check::ConntrackHeadroom { .. } => true,
     }
 }
 

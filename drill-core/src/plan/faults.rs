@@ -16,6 +16,9 @@ use serde::{Deserialize, Serialize};
 use super::{Plan, wire_netns_name};
 use crate::scenario::{Cidr, Fault, NftAction, NftHook, NftRule, NftSource};
 
+/// The table and chain of the conntrack table's stand-in in its host.
+pub const CT_TABLE: &str = "conntrack";
+pub const CT_CHAIN: &str = "table_size";
 /// Echo requests per loss measurement (sent as one burst).
 pub const LOSS_ECHOES: u32 = 500;
 /// Echo requests per delay measurement, before and after the delay is set.
@@ -157,6 +160,18 @@ pub enum Mechanism {
         jitter_ms: f64,
         loss: f64,
     },
+    /// The stand-in of a conntrack table of `max` entries: `ct state new ct count over
+    /// max counter drop` in `table` (inet), chain `chain` on prerouting after conntrack;
+    /// filled at apply by one UDP datagram per fresh source port from `fill_from` to
+    /// `fill_to`. The host's nf_conntrack_max shows and sets `max` (a daemon file bound
+    /// over it); the rule's drops go to the host's kernel log as the kernel words them.
+    ConntrackTable {
+        table: String,
+        chain: String,
+        max: u32,
+        fill_from: String,
+        fill_to: SocketAddr,
+    },
     /// A clsact direct-action classifier (`program`), its rule in a BPF map.
     EbpfTc {
         interface: String,
@@ -223,6 +238,10 @@ pub enum Measure {
     /// counter shows it dropped what it made (no large echo is sent before the rule: it
     /// would teach the sender the path MTU).
     PmtuBlackhole { from: String, to: IpAddr, payload: usize },
+    /// A full conntrack table: after the fill, the host's real entry count is at least
+    /// `max`, and a new UDP flow from `from` to `to` is dropped by the stand-in (its
+    /// counter moves); before the fill, the control: a new flow passes.
+    ConntrackFull { from: String, to: SocketAddr, max: u32 },
 }
 
 impl fmt::Display for Measure {
@@ -240,6 +259,7 @@ impl fmt::Display for Measure {
                 write!(f, "a transfer from {from}{} to {to_host} at about {} kbit/s", from_port.map(|p| format!(" port {p}")).unwrap_or_default(), rate_bps / 1000)
             }
             Measure::Dnat { from, via, direct } => write!(f, "a connection from {from} to {via} ends as one straight to {direct}"),
+            Measure::ConntrackFull { from, to, max } => write!(f, "{max} UDP flows from {from} to {to}: the host's nf_conntrack_count reaches {max} and the next new flow is dropped"),
             Measure::PmtuBlackhole { from, to, payload } => write!(f, "{payload}-byte don't-fragment echoes from {from} to {to}: no reply, no frag-needed, and the faulty host's drop counter moves"),
         }
     }
@@ -258,6 +278,9 @@ impl fmt::Display for Mechanism {
             Mechanism::Nft { table, chain, resolved, .. } => write!(f, "nft table {table}, chain {chain}: {resolved}"),
             Mechanism::Dnat { table, chain, proto, dport, to } => write!(f, "nft table {table}, chain {chain}: {proto} dport {dport} dnat to {to}"),
             Mechanism::Sysctl { key, value } => write!(f, "sysctl {key} = {value} in the host's network namespace"),
+            Mechanism::ConntrackTable { table, chain, max, fill_from, fill_to } => {
+                write!(f, "nft table inet {table}, chain {chain}: ct state new ct count over {max} counter drop (nf_conntrack_max = {max}); filled from {fill_from} to udp {fill_to}")
+            }
             Mechanism::ResolvConf { text } => {
                 let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
                 write!(f, "/etc/resolv.conf written before the host starts: {}", lines.join("; "))
@@ -376,7 +399,8 @@ fn step(cx: &Cx, backends: Backends) -> Result<FaultStep, PlanError> {
         | Fault::Dnat { host, .. }
         | Fault::EbpfDrop { host, .. }
         | Fault::ResolvConf { host, .. }
-        | Fault::DeletedOpenFile { host, .. } => host.clone(),
+        | Fault::DeletedOpenFile { host, .. }
+        | Fault::ConntrackTable { host, .. } => host.clone(),
     };
     let (mechanism, measure) = match cx.fault {
         Fault::ServiceConfig { service, set, faulty, .. } => (
@@ -433,6 +457,11 @@ fn step(cx: &Cx, backends: Backends) -> Result<FaultStep, PlanError> {
             (Mechanism::Dnat { table: NFT_TABLE.into(), chain: "prerouting".into(), proto: proto.clone(), dport: *dport, to: direct }, Measure::Dnat { from, via, direct })
         }
         Fault::Nft { rule, .. } => nft_step(cx, &host, rule)?,
+        Fault::ConntrackTable { max_entries, fill_from, fill_to, fill_port, .. } => {
+            let to = SocketAddr::new(cx.v4(fill_to)?, *fill_port);
+            let mechanism = Mechanism::ConntrackTable { table: CT_TABLE.into(), chain: CT_CHAIN.into(), max: *max_entries, fill_from: fill_from.clone(), fill_to: to };
+            (mechanism, Measure::ConntrackFull { from: fill_from.clone(), to, max: *max_entries })
+        }
         Fault::EbpfDrop { interface, egress, proto, dport, from, loss, .. } => ebpf_step(cx, &host, interface, *egress, proto.as_deref(), *dport, from.as_ref(), *loss)?,
     };
     Ok(FaultStep { index: cx.index, host, summary: cx.fault.describe(), mechanism, measure })

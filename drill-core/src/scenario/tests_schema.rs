@@ -200,10 +200,11 @@ fn registries_list_every_kind_once_and_the_readme_documents_every_key() {
             "delay",
             "ebpf-drop",
             "resolv-conf",
-            "deleted-open-file"
+            "deleted-open-file",
+            "conntrack-table"
         ]
     );
-    assert_eq!(CHECK_KINDS, ["tcp-state-dwell", "http-slo", "drops", "retransmits", "resets", "oom-kills", "enospc", "counter", "zombies", "process-cpu", "fabric-drops"]);
+    assert_eq!(CHECK_KINDS, ["tcp-state-dwell", "http-slo", "drops", "retransmits", "resets", "oom-kills", "enospc", "counter", "zombies", "process-cpu", "fabric-drops", "conntrack-headroom"]);
     let readme = include_str!("../../../scenarios/README.md");
     let shapes = crate::fault::KINDS.iter().map(|k| &k.shape).chain(crate::check::KINDS.iter().map(|k| &k.shape));
     for s in shapes {

@@ -125,7 +125,17 @@ impl<K: Kernel> Drill<K> {
                 isolation: host::Isolation::for_host(self.origin.owner_uid == 0, &ph.limits),
                 proc_view: None, // the kernel's to give (it runs lxcfs)
                 kmsg: None,      // the kernel's too (it serves the hosts' logs)
+                conntrack_max: None,
             };
+            let mut spec = spec;
+            // A modelled conntrack table: the host's nf_conntrack_max is a file of ours.
+            for st in self.plan.faults.iter().filter(|f| f.host == ph.name) {
+                if let drill_core::plan::Mechanism::ConntrackTable { max, .. } = &st.mechanism {
+                    let f = super::fault::max_file(&self.dir, &ph.name);
+                    std::fs::create_dir_all(&hdir).and_then(|()| super::fault::write_max_file(&f, *max)).with_context(|| format!("host {}: writing {}", ph.name, f.display()))?;
+                    spec.conntrack_max = Some(f);
+                }
+            }
             prepare_host_dir(&spec, &ph.etc_hosts, &ph.resolv_conf, &ph.services)?;
             let files = self.plan.files.iter().zip(&contents).filter(|(f, _)| f.host == ph.name);
             stage_files(&spec, files)?;

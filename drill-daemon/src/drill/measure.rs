@@ -90,6 +90,7 @@ impl<K: Kernel> Drill<K> {
             // kernel the path MTU (a cached exception the learner would then see, and
             // that would heal the drill's own traffic to that address).
             Measure::PmtuBlackhole { from, to, .. } => c.rtt = self.rtt(from, *to).await?,
+            Measure::ConntrackFull { max, .. } => self.control_conntrack(&step.summary, &step.host, *max).await?,
         }
         Ok(c)
     }
@@ -125,6 +126,7 @@ impl<K: Kernel> Drill<K> {
             }
             Measure::EchoDelay { from, to, count, added_ms, jitter_ms, loss } => self.measure_delay(step, c, from, *to, *count, (*added_ms, *jitter_ms, *loss)).await,
             Measure::Connect { from, to, expect } => self.measure_connect(step, c, from, *to, *expect).await,
+            Measure::ConntrackFull { from, to, max } => self.measure_conntrack(&step.summary, &step.host, from, *to, *max).await,
             Measure::ConnLimit { from, to, max } => match self.kernel.connect_until_timeout(&self.host(from)?.netns, *to, max + 1, connect_timeout(None)).await? {
                 ConnRun::TimedOut { attempt } => Ok(format!("connection {attempt} of {} from {from} to {to} timed out after {} were open", max + 1, attempt - 1)),
                 ConnRun::Failed { attempt, error } => {

@@ -146,6 +146,8 @@ pub struct Drill<K: Kernel = LinuxKernel> {
     /// When the scenario speaks TLS: a client config trusting the drill's CA (the CA
     /// itself only lives while the hosts' certificates are made).
     tls_client: Option<Arc<rustls::ClientConfig>>,
+    /// Tasks that live as long as the drill (the conntrack feeder), aborted first at teardown.
+    tasks: Mutex<Vec<tokio::task::AbortHandle>>,
 }
 
 /// What starting a drill needs from the daemon.
@@ -181,6 +183,7 @@ impl<K: Kernel> Drill<K> {
             created: Mutex::new(Vec::new()),
             fault_notes: Mutex::new(Vec::new()),
             tls_client: None,
+            tasks: Mutex::new(Vec::new()),
         };
         match d.build(env).await {
             Ok(()) => {
@@ -202,6 +205,11 @@ impl<K: Kernel> Drill<K> {
         lock(&self.created).push(c);
     }
 
+    /// Keeps a task of the drill's life, aborted at teardown.
+    fn feeder(&self, t: tokio::task::AbortHandle) {
+        lock(&self.tasks).push(t);
+    }
+
     /// What the drill created and not yet undone, in creation order.
     pub fn created_so_far(&self) -> Vec<Created> {
         lock(&self.created).clone()
@@ -210,6 +218,9 @@ impl<K: Kernel> Drill<K> {
     /// Removes everything the drill created, newest first. Keeps going after errors
     /// and returns every one of them. A second call finds nothing left to do.
     pub fn teardown(&self) -> Vec<DrillError> {
+        for t in std::mem::take(&mut *lock(&self.tasks)) {
+            t.abort();
+        }
         let created = std::mem::take(&mut *lock(&self.created));
         let mut errors = Vec::new();
         for c in created.iter().rev() {

@@ -307,3 +307,46 @@ fn pack_files_are_staged_for_their_host_with_their_mode_and_the_owner_is_kept() 
     let e = start_from(&k, &s, &StateDir::new(), origin).err().expect("a file under /proc is refused");
     assert!(e.to_string().contains("/proc"), "{e}");
 }
+
+#[test]
+fn a_conntrack_table_is_built_after_its_timeout_then_filled_and_its_size_file_given_to_the_host() {
+    let k = FakeKernel::new();
+    let state = StateDir::new();
+    let s = builtin("conntrack-full");
+    let plan = drill_core::plan::compile(&s, "f0f0f0", 0, crate::kernel::Kernel::backends(k.as_ref())).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let env = Env { state: &state.0, exe: std::path::Path::new("/nonexistent/drilld"), kernel: &k };
+    // One runtime for the start and what follows: the feeder is a task of it.
+    rt.block_on(async {
+        let d = Drill::start(&env, s.clone(), plan, crate::drill::Origin::default()).await.expect("conntrack-full starts on the fake");
+        let calls = k.calls();
+        let (sysctl, table, fill) = (first(&calls, "set_sysctl"), first(&calls, "ct_table_apply"), first(&calls, "udp_fill"));
+        assert!(sysctl < table && table < fill, "the timeout, then the table, then the fill: {calls:#?}");
+        assert!(calls[table].ends_with("router 2048") && calls[fill].ends_with(" 2048"), "{calls:#?}");
+        let file = super::fault::max_file(&d.dir, "router");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "2048\n");
+        // The feeder follows the file: a new size resizes the table, a bad one is put back.
+        std::fs::write(&file, "262144\n").unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+        std::fs::write(&file, "lots\n").unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+        assert!(k.calls().iter().any(|c| c == "ct_table_apply router 262144"), "{:#?}", k.calls());
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "262144\n");
+        assert!(d.teardown().is_empty());
+        // The feeder is gone with the drill.
+        let n = k.calls().iter().filter(|c| kind(c) == "ct_table_read").count();
+        tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+        assert_eq!(k.calls().iter().filter(|c| kind(c) == "ct_table_read").count(), n);
+    });
+}
+
+#[test]
+fn a_fill_that_fails_stops_the_start_and_rolls_back() {
+    let k = FakeKernel::new();
+    k.fail_first("udp_fill");
+    let state = StateDir::new();
+    assert!(start(&k, &builtin("conntrack-full"), &state).is_err());
+    let calls = k.calls();
+    let made = calls.iter().filter(|c| kind(c) == "create_netns").count();
+    assert!(made == 3 && calls.iter().filter(|c| kind(c) == "delete_netns").count() == made, "rolled back: {calls:#?}");
+}

@@ -114,6 +114,7 @@ impl<K: Kernel> Drill<K> {
         let snmp_before = if counting { self.snmp().await? } else { BTreeMap::new() };
         let mib_before = self.mibs().await?;
         let fabric_before = self.fabrics()?;
+        let ct_before = self.ct_tables().await?;
         let t0 = probes::now_ns();
         let deadline = Instant::now() + window;
         let mut clients = Vec::new();
@@ -138,6 +139,7 @@ impl<K: Kernel> Drill<K> {
         let snmp_after = if counting { self.snmp().await? } else { BTreeMap::new() };
         let mib_after = self.mibs().await?;
         let fabric_after = self.fabrics()?;
+        let ct_after = self.ct_tables().await?;
         let delta = |h: &str, f: fn(&Snmp) -> u64| snmp_after.get(h).map_or(0, f).saturating_sub(snmp_before.get(h).map_or(0, f));
         let requests: Vec<(Option<f64>, Vec<HttpSample>)> =
             self.plan.checks.iter().filter_map(|c| if let Check::HttpSlo { max_latency_ms, .. } = c { Some(*max_latency_ms) } else { None }).zip(slo_results.iter().cloned()).collect();
@@ -183,6 +185,10 @@ impl<K: Kernel> Drill<K> {
                     // The positive control: frames crossed the fabric in the window.
                     let activity = verdict::Activity { packets: a.seen.saturating_sub(b.seen) };
                     results.push(verdict::evaluate_count(name, &what, &format!("switch {switch}"), seen, *max, &[], Some(activity)));
+                }
+                Check::ConntrackHeadroom { name, host, churn, flows_per_sec, margin } => {
+                    let obs = self.ct_observation(host, ct_before.get(host), ct_after.get(host));
+                    results.push(drill_core::check::conntrack::evaluate(name, host, churn, *flows_per_sec, *margin, &obs));
                 }
                 Check::Processes { name, host, watch } => {
                     let tables = proc_iter.next().unwrap_or_default();

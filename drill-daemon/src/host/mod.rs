@@ -81,6 +81,11 @@ pub struct HostSpec {
     /// `/dev/kmsg`. None: an empty `/dev/kmsg` (never the machine's).
     #[serde(default)]
     pub kmsg: Option<PathBuf>,
+    /// A file the host sees as its `net.netfilter.nf_conntrack_max` (bound over it):
+    /// the size of a modelled conntrack table (drill/fault/conntrack.rs). None: the
+    /// kernel's read-only one.
+    #[serde(default)]
+    pub conntrack_max: Option<PathBuf>,
 }
 
 /// A host's limits and capability set.

@@ -143,6 +143,12 @@ pub fn build(spec: &HostSpec) -> Result<()> {
     if let Some(view) = &spec.proc_view {
         bind_sys_view(view, &root)?;
     }
+    if let Some(f) = &spec.conntrack_max {
+        let dst = root.join("proc/sys/net/netfilter/nf_conntrack_max");
+        if dst.exists() {
+            bind(f, &dst, MsFlags::empty()).context("showing the host's own nf_conntrack_max")?;
+        }
+    }
     mount_dev(&root.join("dev"), spec.kmsg.as_deref())?;
     mask_proc(&root.join("proc"), &root.join("dev/null"))?;
 

@@ -50,6 +50,9 @@ struct State {
     configs: Vec<(String, String, String)>,
     /// (host, path, text): files the hosts were given (their resolv.conf).
     host_files: Vec<(String, String, String)>,
+    /// The conntrack stand-in's size once built, and the UDP flows sent to fill it.
+    ct_max: Option<u32>,
+    ct_filled: u32,
 }
 
 #[derive(Default)]
@@ -397,6 +400,31 @@ impl Kernel for FakeKernel {
     async fn tcp_socket(&self, netns: &str, _v6: bool) -> Result<tokio::net::TcpSocket> {
         self.call("tcp_socket", netns.to_string(), None, None)?;
         Err(DrillError::Internal(anyhow!("the fake kernel makes no sockets")))
+    }
+
+    async fn ct_table_apply(&self, _netns: &str, host: &str, max: u32) -> Result<()> {
+        self.call("ct_table_apply", format!("{host} {max}"), Some(host), None)?;
+        let mut st = self.st();
+        st.ct_max = Some(max);
+        Ok(())
+    }
+
+    async fn ct_table_read(&self, netns: &str) -> Result<super::CtReading> {
+        self.call("ct_table_read", netns.to_string(), None, None)?;
+        let st = self.st();
+        // A full table: as many entries as the fill sent, the next flow dropped.
+        let rule = st.ct_max.map(|m| (u64::from(m), u64::from(st.ct_filled > m))).ok_or_else(|| "table inet conntrack is gone".to_string());
+        Ok(super::CtReading { rule, count: Some(u64::from(st.ct_filled.min(st.ct_max.unwrap_or(u32::MAX)))), udp_timeout: Some(3600), kernel_max: Some(262_144), kernel_drops: Some(0) })
+    }
+
+    async fn udp_fill(&self, netns: &str, _to: SocketAddr, n: u32) -> Result<u32> {
+        self.call("udp_fill", format!("{netns} {n}"), None, None)?;
+        self.st().ct_filled += n;
+        Ok(n)
+    }
+
+    fn host_log(&self, _drill_id: &str, host: &str, _prio: u8, msg: &str) {
+        self.st().calls.push(format!("host_log {host} {msg}"));
     }
 
     async fn udp_socket(&self, netns: &str) -> Result<tokio::net::UdpSocket> {

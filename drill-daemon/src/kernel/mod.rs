@@ -31,6 +31,7 @@ pub mod linux;
 
 pub use crate::icmp::{Burst, EchoStats};
 pub use drill_core::plan::{Backends, DelayBackend};
+pub use linux::conntrack::CtReading;
 pub use linux::faults::Connect;
 pub use linux::nft::HostNft;
 pub use linux::topology::Splice;
@@ -127,6 +128,14 @@ pub trait Kernel: Send + Sync + 'static {
     /// Makes the host's own nft table hold exactly `nft`.
     fn apply_nft(&self, netns: &str, plan: &Plan, host: &str, nft: &HostNft) -> impl Future<Output = Result<()>> + Send;
     fn revert_nft(&self, netns: &str, host: &str) -> impl Future<Output = Result<()>> + Send;
+    /// Builds or resizes the host's conntrack table stand-in (linux/conntrack.rs).
+    fn ct_table_apply(&self, netns: &str, host: &str, max: u32) -> impl Future<Output = Result<()>> + Send;
+    /// The stand-in's size and drops, the host's entry count and UDP timeout.
+    fn ct_table_read(&self, netns: &str) -> impl Future<Output = Result<CtReading>> + Send;
+    /// One UDP datagram from each of `n` fresh sockets of `netns` to `to`; how many went.
+    fn udp_fill(&self, netns: &str, to: SocketAddr, n: u32) -> impl Future<Output = Result<u32>> + Send;
+    /// Appends a record (syslog priority `prio`) to the host's kernel log, its /dev/kmsg.
+    fn host_log(&self, drill_id: &str, host: &str, prio: u8, msg: &str);
     /// Attaches the eBPF fault classifier to `iface` of `netns`.
     fn attach_tc_fault(&self, netns: &str, host: &str, iface: &str, egress: bool, rule: TcRule) -> impl Future<Output = Result<()>> + Send;
     /// Rewrites an attached eBPF fault's drop probability (0 pauses it); its counters.

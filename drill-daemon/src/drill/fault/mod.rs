@@ -21,6 +21,9 @@ use crate::error::Result;
 use crate::kernel::Kernel;
 use crate::kernel::linux::nft::HostNft;
 
+pub use conntrack::{max_file, write_max_file};
+
+mod conntrack;
 mod delay;
 mod ebpf;
 mod nft;
@@ -49,6 +52,7 @@ impl<K: Kernel> Drill<K> {
                 Mechanism::Netem { interface, delay_ms, jitter_ms, loss } => self.apply_netem(host, interface, *delay_ms, *jitter_ms, *loss).await?,
                 Mechanism::DelayWire { netns, delay_ms, jitter_ms, loss, .. } => self.apply_wire(netns, *delay_ms, *jitter_ms, *loss)?,
                 Mechanism::EbpfTc { .. } => self.apply_ebpf(step).await?,
+                Mechanism::ConntrackTable { max, .. } => self.apply_conntrack(host, *max).await?,
             };
             let seen = self.measure(step, &control).await?;
             self.record(step.summary.clone(), format!("{how}; {seen}"));

@@ -22,6 +22,7 @@ use crate::error::{DrillError, Result};
 use crate::host::{self, HostSpec, Spawner};
 use crate::probes::Probes;
 
+pub mod conntrack;
 pub mod disk;
 pub mod faults;
 pub mod netns;
@@ -348,6 +349,25 @@ impl Kernel for LinuxKernel {
     async fn apply_nft(&self, netns: &str, plan: &Plan, host: &str, nft: &HostNft) -> Result<()> {
         let w = self.worker(netns)?;
         k("applying nftables", host, None, nft::apply_nft(&w, plan, host, nft).await)
+    }
+
+    async fn ct_table_apply(&self, netns: &str, host: &str, max: u32) -> Result<()> {
+        let w = self.worker(netns)?;
+        k("sizing the conntrack table", host, None, conntrack::apply(&w, host, max).await)
+    }
+
+    async fn ct_table_read(&self, netns: &str) -> Result<super::CtReading> {
+        conntrack::read(&*self.worker(netns)?).await.map_err(DrillError::Internal)
+    }
+
+    async fn udp_fill(&self, netns: &str, to: SocketAddr, n: u32) -> Result<u32> {
+        conntrack::fill(&*self.worker(netns)?, to, n).await.map_err(DrillError::Internal)
+    }
+
+    fn host_log(&self, drill_id: &str, host: &str, prio: u8, msg: &str) {
+        if let Some((_, logs)) = &self.kmsg {
+            logs.append(&host::kmsg::file_name(drill_id, host), prio, msg.as_bytes(), None);
+        }
     }
 
     async fn revert_nft(&self, netns: &str, host: &str) -> Result<()> {
