@@ -21,6 +21,29 @@ use crate::workload::http;
 
 type Snapshot = BTreeMap<String, BTreeMap<EventKey, u64>>;
 
+/// The readings at one edge of a verify window.
+struct Edge {
+    /// Per host, the probe counters the checks judge.
+    probes: Snapshot,
+    /// The counters plotted in the timeline (the same as `probes` when those are read).
+    plot: Snapshot,
+    snmp: BTreeMap<String, Snmp>,
+    mibs: BTreeMap<String, BTreeMap<String, u64>>,
+    fabrics: BTreeMap<String, drill_ebpf::PathMtuCounters>,
+    ct: BTreeMap<String, crate::kernel::CtReading>,
+}
+
+/// A verify window: both edges and the probes it ran with.
+struct Window {
+    before: Edge,
+    after: Edge,
+    tcp: Option<Arc<crate::probes::TcpStateProbe>>,
+    events: Option<Arc<EventProbe>>,
+    t0: u64,
+    t1: u64,
+    lost0: u64,
+}
+
 /// Refuses early when a probe the checks need is missing, naming it and why.
 pub(super) fn require_probes(k: &impl Kernel, plan: &Plan) -> Result<()> {
     for c in &plan.checks {
@@ -106,15 +129,9 @@ impl<K: Kernel> Drill<K> {
         let lost0 = tcp.as_ref().map_or(0, |t| t.events_lost());
         let counting = self.plan.checks.iter().any(|c| matches!(c, Check::Count { .. } | Check::Counter { .. }));
         let events = if counting { Some(probes.events().map_err(missing)?.clone()) } else { None };
-        let before = self.snapshot(events.as_deref())?;
         // The counters plotted in the timeline: read when the probe is there, never judged.
         let plotted = events.clone().or_else(|| probes.events().ok().cloned());
-        let plot_before = if events.is_some() { before.clone() } else { self.snapshot(plotted.as_deref()).unwrap_or_default() };
-        // Segments and packets: the denominators and positive controls of counting checks.
-        let snmp_before = if counting { self.snmp().await? } else { BTreeMap::new() };
-        let mib_before = self.mibs().await?;
-        let fabric_before = self.fabrics()?;
-        let ct_before = self.ct_tables().await?;
+        let before = self.read_window_edge(events.as_deref(), plotted.as_deref(), counting).await?;
         let t0 = probes::now_ns();
         let deadline = Instant::now() + window;
         let mut clients = Vec::new();
@@ -131,76 +148,88 @@ impl<K: Kernel> Drill<K> {
             }
         }
         let (slo_results, proc_results, _) = tokio::join!(futures::future::join_all(clients), futures::future::join_all(samplers), tokio::time::sleep_until(deadline.into()));
-        let mut proc_iter = proc_results.into_iter();
         let t1 = probes::now_ns();
-        let after = self.snapshot(events.as_deref())?;
-        let plot_after = if events.is_some() { after.clone() } else { self.snapshot(plotted.as_deref()).unwrap_or_default() };
-        let counters = plotted.as_deref().map(|ev| moved(ev, &plot_before, &plot_after)).unwrap_or_default();
-        let snmp_after = if counting { self.snmp().await? } else { BTreeMap::new() };
-        let mib_after = self.mibs().await?;
-        let fabric_after = self.fabrics()?;
-        let ct_after = self.ct_tables().await?;
-        let delta = |h: &str, f: fn(&Snmp) -> u64| snmp_after.get(h).map_or(0, f).saturating_sub(snmp_before.get(h).map_or(0, f));
+        let after = self.read_window_edge(events.as_deref(), plotted.as_deref(), counting).await?;
+        let counters = plotted.as_deref().map(|ev| moved(ev, &before.plot, &after.plot)).unwrap_or_default();
         let requests: Vec<(Option<f64>, Vec<HttpSample>)> =
             self.plan.checks.iter().filter_map(|c| if let Check::HttpSlo { max_latency_ms, .. } = c { Some(*max_latency_ms) } else { None }).zip(slo_results.iter().cloned()).collect();
-        let mut slo_iter = slo_results.into_iter();
+        let w = Window { before, after, tcp, events, t0, t1, lost0 };
+        let (mut slo_iter, mut proc_iter) = (slo_results.into_iter(), proc_results.into_iter());
         let mut results = Vec::new();
         for c in &self.plan.checks {
-            match c {
-                Check::TcpStateDwell { name, host, port, peer, state, max_secs, min_connections } => {
-                    let ino = self.host(host)?.netns_ino;
-                    let tcp = tcp.as_ref().ok_or_else(|| DrillError::ProbeMissing { probe: "tcpstate".into(), why: "not loaded".into() })?;
-                    let obs = tcp.observe(ino, *port, *peer, *state, t0, t1, lost0);
-                    results.push(verdict::evaluate_dwell(name, host, *port, *peer, *state, *max_secs, *min_connections, &obs));
-                }
-                Check::Count { name, host, port, counted, max, max_ratio } => {
-                    let ev = events.as_ref().ok_or_else(|| DrillError::ProbeMissing { probe: "event probes".into(), why: "not loaded".into() })?;
-                    let (seen, breakdown) = counted_delta(ev, counted, *port, before.get(host), after.get(host));
-                    let on = port.map_or_else(|| host.clone(), |p| format!("{host}:{p}"));
-                    // The positive control: the host handled traffic in the window (OOM
-                    // kills are not about traffic).
-                    let activity = (*counted != Counted::OomKills).then(|| verdict::Activity { packets: delta(host, |s| s.ip_packets) });
-                    match max_ratio {
-                        Some(r) => results.push(verdict::evaluate_ratio(name, &counted.describe(), &on, seen, delta(host, |s| s.tcp_out_segs), *r)),
-                        None => results.push(verdict::evaluate_count(name, &counted.describe(), &on, seen, *max, &breakdown, activity)),
-                    }
-                }
-                Check::Counter { name, host, counter, max, min } => {
-                    // A counter missing before or after is not measured (None): it fails.
-                    let seen = match (mib_before.get(host).and_then(|m| m.get(counter)), mib_after.get(host).and_then(|m| m.get(counter))) {
-                        (Some(b), Some(a)) => Some(a.saturating_sub(*b)),
-                        _ => None,
-                    };
-                    let activity = verdict::Activity { packets: delta(host, |s| s.ip_packets) };
-                    results.push(verdict::evaluate_counter(name, counter, host, seen, *max, *min, activity));
-                }
-                Check::FabricDrops { name, switch, max } => {
-                    let (b, a) = (fabric_before.get(switch).copied().unwrap_or_default(), fabric_after.get(switch).copied().unwrap_or_default());
-                    let seen = a.dropped.saturating_sub(b.dropped);
-                    let mtu = self.plan.switches.iter().find(|s| &s.name == switch).and_then(|s| s.path_mtu).unwrap_or(0);
-                    let what = match seen {
-                        0 => format!("frames over the fabric's {mtu} bytes dropped"),
-                        _ => format!("frames over the fabric's {mtu} bytes (up to {}, {} wire segments) dropped", a.largest_dropped, a.dropped_segs.saturating_sub(b.dropped_segs)),
-                    };
-                    // The positive control: frames crossed the fabric in the window.
-                    let activity = verdict::Activity { packets: a.seen.saturating_sub(b.seen) };
-                    results.push(verdict::evaluate_count(name, &what, &format!("switch {switch}"), seen, *max, &[], Some(activity)));
-                }
-                Check::ConntrackHeadroom { name, host, churn, flows_per_sec, margin } => {
-                    let obs = self.ct_observation(host, ct_before.get(host), ct_after.get(host));
-                    results.push(drill_core::check::conntrack::evaluate(name, host, churn, *flows_per_sec, *margin, &obs));
-                }
-                Check::Processes { name, host, watch } => {
-                    let tables = proc_iter.next().unwrap_or_default();
-                    results.push(drill_core::check::processes::evaluate(name, host, watch, &tables, super::procs::ticks_per_sec()));
-                }
-                Check::HttpSlo { name, from, target_host, port, min_success_ratio, max_latency_ms, .. } => {
-                    let samples = slo_iter.next().unwrap_or_default();
-                    results.push(verdict::evaluate_http(name, from, &format!("{target_host}:{port}"), *min_success_ratio, *max_latency_ms, &samples));
-                }
-            }
+            results.push(self.judge(c, &w, &mut slo_iter, &mut proc_iter)?);
         }
         Ok((Verdict::new(&self.id, &self.scenario.id, self.plan.window_secs, results), Observed { requests, counters }))
+    }
+
+    /// What the checks compare at one edge of the window: probe counters (judged and
+    /// plotted), SNMP counters, MIBs, fabrics and conntrack tables.
+    async fn read_window_edge(&self, events: Option<&EventProbe>, plotted: Option<&EventProbe>, counting: bool) -> Result<Edge> {
+        let probes = self.snapshot(events)?;
+        let plot = if events.is_some() { probes.clone() } else { self.snapshot(plotted).unwrap_or_default() };
+        // Segments and packets: the denominators and positive controls of counting checks.
+        let snmp = if counting { self.snmp().await? } else { BTreeMap::new() };
+        Ok(Edge { probes, plot, snmp, mibs: self.mibs().await?, fabrics: self.fabrics()?, ct: self.ct_tables().await? })
+    }
+
+    /// One check's verdict from the window's readings; the service-level and process
+    /// checks take their results, in check order, from `slo` and `procs`.
+    fn judge(&self, c: &Check, w: &Window, slo: &mut impl Iterator<Item = Vec<HttpSample>>, procs: &mut impl Iterator<Item = Vec<drill_core::check::processes::ProcTable>>) -> Result<verdict::CheckResult> {
+        let (before, after) = (&w.before, &w.after);
+        let delta = |h: &str, f: fn(&Snmp) -> u64| after.snmp.get(h).map_or(0, f).saturating_sub(before.snmp.get(h).map_or(0, f));
+        Ok(match c {
+            Check::TcpStateDwell { name, host, port, peer, state, max_secs, min_connections } => {
+                let ino = self.host(host)?.netns_ino;
+                let tcp = w.tcp.as_ref().ok_or_else(|| DrillError::ProbeMissing { probe: "tcpstate".into(), why: "not loaded".into() })?;
+                let obs = tcp.observe(ino, *port, *peer, *state, w.t0, w.t1, w.lost0);
+                verdict::evaluate_dwell(name, host, *port, *peer, *state, *max_secs, *min_connections, &obs)
+            }
+            Check::Count { name, host, port, counted, max, max_ratio } => {
+                let ev = w.events.as_ref().ok_or_else(|| DrillError::ProbeMissing { probe: "event probes".into(), why: "not loaded".into() })?;
+                let (seen, breakdown) = counted_delta(ev, counted, *port, before.probes.get(host), after.probes.get(host));
+                let on = port.map_or_else(|| host.clone(), |p| format!("{host}:{p}"));
+                // The positive control: the host handled traffic in the window (OOM
+                // kills are not about traffic).
+                let activity = (*counted != Counted::OomKills).then(|| verdict::Activity { packets: delta(host, |s| s.ip_packets) });
+                match max_ratio {
+                    Some(r) => verdict::evaluate_ratio(name, &counted.describe(), &on, seen, delta(host, |s| s.tcp_out_segs), *r),
+                    None => verdict::evaluate_count(name, &counted.describe(), &on, seen, *max, &breakdown, activity),
+                }
+            }
+            Check::Counter { name, host, counter, max, min } => {
+                // A counter missing before or after is not measured (None): it fails.
+                let seen = match (before.mibs.get(host).and_then(|m| m.get(counter)), after.mibs.get(host).and_then(|m| m.get(counter))) {
+                    (Some(b), Some(a)) => Some(a.saturating_sub(*b)),
+                    _ => None,
+                };
+                let activity = verdict::Activity { packets: delta(host, |s| s.ip_packets) };
+                verdict::evaluate_counter(name, counter, host, seen, *max, *min, activity)
+            }
+            Check::FabricDrops { name, switch, max } => {
+                let (b, a) = (before.fabrics.get(switch).copied().unwrap_or_default(), after.fabrics.get(switch).copied().unwrap_or_default());
+                let seen = a.dropped.saturating_sub(b.dropped);
+                let mtu = self.plan.switches.iter().find(|s| &s.name == switch).and_then(|s| s.path_mtu).unwrap_or(0);
+                let what = match seen {
+                    0 => format!("frames over the fabric's {mtu} bytes dropped"),
+                    _ => format!("frames over the fabric's {mtu} bytes (up to {}, {} wire segments) dropped", a.largest_dropped, a.dropped_segs.saturating_sub(b.dropped_segs)),
+                };
+                // The positive control: frames crossed the fabric in the window.
+                let activity = verdict::Activity { packets: a.seen.saturating_sub(b.seen) };
+                verdict::evaluate_count(name, &what, &format!("switch {switch}"), seen, *max, &[], Some(activity))
+            }
+            Check::ConntrackHeadroom { name, host, churn, flows_per_sec, margin } => {
+                let obs = self.ct_observation(host, before.ct.get(host), after.ct.get(host));
+                drill_core::check::conntrack::evaluate(name, host, churn, *flows_per_sec, *margin, &obs)
+            }
+            Check::Processes { name, host, watch } => {
+                let tables = procs.next().unwrap_or_default();
+                drill_core::check::processes::evaluate(name, host, watch, &tables, super::procs::ticks_per_sec())
+            }
+            Check::HttpSlo { name, from, target_host, port, min_success_ratio, max_latency_ms, .. } => {
+                let samples = slo.next().unwrap_or_default();
+                verdict::evaluate_http(name, from, &format!("{target_host}:{port}"), *min_success_ratio, *max_latency_ms, &samples)
+            }
+        })
     }
 
     /// Every host's probe counters; a map that cannot be read fails the verify (no
