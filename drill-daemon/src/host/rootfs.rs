@@ -62,20 +62,8 @@ fn mkdir_mode(p: &Path, mode: u32) -> Result<()> {
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).with_context(|| format!("chmod {}", p.display()))
 }
 
-/// Builds the host's root and pivots into it. Runs in the init, as root with every
-/// capability, before the capability drop.
-pub fn build(spec: &HostSpec) -> Result<()> {
-    mount(none(), "/", none(), MsFlags::MS_REC | MsFlags::MS_PRIVATE, none()).context("making / private")?;
-    let stage = Path::new(STAGE);
-    let opts = format!("size={},mode=0755", spec.isolation.disk_bytes);
-    mount(Some("tmpfs"), stage, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some(opts.as_str())).context("mounting the host's disk (tmpfs)")?;
-    let root = stage.join("root");
-    let layers = stage.join("layers");
-    mkdir_mode(&root, 0o755)?;
-    mkdir_mode(&layers, 0o700)?;
-    bind(&root, &root, MsFlags::empty())?;
-
-    // Top-level: links as on the machine, every directory the host's own and empty.
+/// The root's top level: links as on the machine, every directory the host's own and empty.
+fn top_level(root: &Path) -> Result<()> {
     for e in std::fs::read_dir("/").context("reading /")?.flatten() {
         let name = e.file_name();
         let dst = root.join(&name);
@@ -94,6 +82,12 @@ pub fn build(spec: &HostSpec) -> Result<()> {
     }
     std::fs::set_permissions(root.join("tmp"), std::fs::Permissions::from_mode(0o1777))?;
 
+    Ok(())
+}
+
+/// `/etc` (its upper layer the daemon's prepared one, secrets whited out) and the other
+/// overlays over the machine's directories, their upper layers on the host's disk.
+fn overlays(spec: &HostSpec, root: &Path, layers: &Path) -> Result<()> {
     // /etc's upper layer starts as the daemon's prepared one, with the machine's secrets whited out.
     let etc_upper = layers.join("etc/upper");
     mkdir_mode(&etc_upper, 0o755)?;
@@ -116,21 +110,12 @@ pub fn build(spec: &HostSpec) -> Result<()> {
         let opts = format!("lowerdir={},upperdir={},workdir={}", lower.display(), upper.display(), work.display());
         mount(Some("overlay"), &dst, Some("overlay"), MsFlags::empty(), Some(opts.as_str())).with_context(|| format!("mounting the overlay on /{d} (is the overlay filesystem available?)"))?;
     }
+    Ok(())
+}
 
-    // /var: the host's own, with the usual links. Its /var/log lives on the host's
-    // disk like every other write of the host (the overlay's upper layer, on the
-    // size-capped tmpfs): a learner filling it fills only the host.
-    mkdir_mode(&root.join("var/log"), 0o755)?;
-    mkdir_mode(&root.join("var/tmp"), 0o1777)?;
-    for (l, t) in [("var/run", "/run"), ("var/lock", "/run/lock")] {
-        let _ = std::os::unix::fs::symlink(t, root.join(l));
-    }
-
-    // The pack's files for this host: read now, written once inside the new root (so
-    // a symlink on their way resolves in the host, never on the machine).
-    let mut files = Vec::new();
-    read_staged(&spec.files_dir(), Path::new("/"), &mut files).context("reading the scenario's files")?;
-
+/// `/proc` (the host's view from lxcfs where it runs, its own nf_conntrack_max where the
+/// drill models one), a read-only `/sys`, a minimal `/dev`, the runc masks.
+fn kernel_views(spec: &HostSpec, root: &Path) -> Result<()> {
     mount_proc(&root.join("proc"))?;
     if let Some(view) = &spec.proc_view {
         bind_proc_view(view, &root)?;
@@ -151,6 +136,40 @@ pub fn build(spec: &HostSpec) -> Result<()> {
     }
     mount_dev(&root.join("dev"), spec.kmsg.as_deref())?;
     mask_proc(&root.join("proc"), &root.join("dev/null"))?;
+    Ok(())
+}
+
+/// Builds the host's root and pivots into it. Runs in the init, as root with every
+/// capability, before the capability drop.
+pub fn build(spec: &HostSpec) -> Result<()> {
+    mount(none(), "/", none(), MsFlags::MS_REC | MsFlags::MS_PRIVATE, none()).context("making / private")?;
+    let stage = Path::new(STAGE);
+    let opts = format!("size={},mode=0755", spec.isolation.disk_bytes);
+    mount(Some("tmpfs"), stage, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some(opts.as_str())).context("mounting the host's disk (tmpfs)")?;
+    let root = stage.join("root");
+    let layers = stage.join("layers");
+    mkdir_mode(&root, 0o755)?;
+    mkdir_mode(&layers, 0o700)?;
+    bind(&root, &root, MsFlags::empty())?;
+
+    top_level(&root)?;
+    overlays(spec, &root, &layers)?;
+
+    // /var: the host's own, with the usual links. Its /var/log lives on the host's
+    // disk (the size-capped tmpfs) like every other write of the host: a learner
+    // filling it fills only the host.
+    mkdir_mode(&root.join("var/log"), 0o755)?;
+    mkdir_mode(&root.join("var/tmp"), 0o1777)?;
+    for (l, t) in [("var/run", "/run"), ("var/lock", "/run/lock")] {
+        let _ = std::os::unix::fs::symlink(t, root.join(l));
+    }
+
+    // The pack's files for this host: read now, written once inside the new root (so
+    // a symlink on their way resolves in the host, never on the machine).
+    let mut files = Vec::new();
+    read_staged(&spec.files_dir(), Path::new("/"), &mut files).context("reading the scenario's files")?;
+
+    kernel_views(spec, &root)?;
 
     // Into the new root; the machine's root is detached.
     std::env::set_current_dir(&root)?;
