@@ -83,6 +83,13 @@ pub fn crossref(file: &str, text: &str, s: &Scenario) -> Vec<SourceError> {
         }
     }
     files(file, text, &sp, s, &mut out);
+    check_ports(file, text, &sp, s, &mut out);
+    out
+}
+
+/// Every check that connects to a port names one a service of the scenario listens on.
+fn check_ports(file: &str, text: &str, sp: &Spans, s: &Scenario, out: &mut Vec<SourceError>) {
+    let listens = |host: Option<&str>, port: u16| s.services.iter().any(|svc| host.is_none_or(|h| svc.host == h) && listens_on(&svc.workload, port));
     for (i, c) in s.checks.iter().enumerate() {
         let (key, host, port) = match c {
             Check::HttpSlo { port, resolve: true, .. } => ("target", None, *port),
@@ -104,7 +111,6 @@ pub fn crossref(file: &str, text: &str, s: &Scenario) -> Vec<SourceError> {
             ));
         }
     }
-    out
 }
 
 /// Trees of a host's root where a pack may not place files.
