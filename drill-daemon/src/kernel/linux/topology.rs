@@ -97,21 +97,7 @@ pub async fn apply_spliced(plan: &Plan, root: &rtnetlink::Handle, ns: &BTreeMap<
             .ok_or_else(|| anyhow!("plan has no host or switch {n}"))?;
         File::open(netns::netns_path(path)).with_context(|| format!("opening the namespace of {n}"))
     };
-    // (a_ns_name, a_if, b_ns_name, b_if) for links and switch ports alike.
-    let mut pairs: Vec<(String, String, String, String)> = plan.links.iter().filter(|l| l.tunnel.is_none()).map(|l| (l.a_host.clone(), l.a_if.clone(), l.b_host.clone(), l.b_if.clone())).collect();
-    for s in &plan.switches {
-        pairs.extend(s.ports.iter().map(|p| (p.host.clone(), p.host_if.clone(), s.name.clone(), p.port.clone())));
-    }
-    for w in splices {
-        let i = pairs
-            .iter()
-            .position(|(a, ai, b, bi)| (a == &w.host && ai == &w.iface) || (b == &w.host && bi == &w.iface))
-            .ok_or_else(|| anyhow!("host {} has no link on {} to splice a delay wire into", w.host, w.iface))?;
-        let (a, ai, b, bi) = pairs.remove(i);
-        let (other, other_if) = if a == w.host { (b, bi) } else { (a, ai) };
-        pairs.push((w.host.clone(), w.iface.clone(), w.netns.clone(), crate::kernel::linux::wire::END_HOST.into()));
-        pairs.push((w.netns.clone(), crate::kernel::linux::wire::END_PEER.into(), other, other_if));
-    }
+    let pairs = veth_pairs(plan, splices)?;
     for (a, a_if, b, b_if) in &pairs {
         let (fa, fb) = (netns_of(a)?, netns_of(b)?);
         let peer = LinkMessageBuilder::<LinkUnspec>::default().name(b_if.clone()).setns_by_fd(fb.as_raw_fd()).build();
@@ -149,6 +135,27 @@ pub async fn apply_spliced(plan: &Plan, root: &rtnetlink::Handle, ns: &BTreeMap<
         configure_host(h, get(&h.name)?).await.with_context(|| format!("host {}", h.name))?;
     }
     Ok(())
+}
+
+/// Every veth pair to create, as (a namespace, a interface, b namespace, b interface),
+/// for links and switch ports alike; a link with a delay wire spliced in becomes two
+/// pairs, each to one end of the wire.
+fn veth_pairs(plan: &Plan, splices: &[Splice]) -> Result<Vec<(String, String, String, String)>> {
+    let mut pairs: Vec<(String, String, String, String)> = plan.links.iter().filter(|l| l.tunnel.is_none()).map(|l| (l.a_host.clone(), l.a_if.clone(), l.b_host.clone(), l.b_if.clone())).collect();
+    for s in &plan.switches {
+        pairs.extend(s.ports.iter().map(|p| (p.host.clone(), p.host_if.clone(), s.name.clone(), p.port.clone())));
+    }
+    for w in splices {
+        let i = pairs
+            .iter()
+            .position(|(a, ai, b, bi)| (a == &w.host && ai == &w.iface) || (b == &w.host && bi == &w.iface))
+            .ok_or_else(|| anyhow!("host {} has no link on {} to splice a delay wire into", w.host, w.iface))?;
+        let (a, ai, b, bi) = pairs.remove(i);
+        let (other, other_if) = if a == w.host { (b, bi) } else { (a, ai) };
+        pairs.push((w.host.clone(), w.iface.clone(), w.netns.clone(), crate::kernel::linux::wire::END_HOST.into()));
+        pairs.push((w.netns.clone(), crate::kernel::linux::wire::END_PEER.into(), other, other_if));
+    }
+    Ok(pairs)
 }
 
 async fn configure_host(h: &PlanHost, ns: &Ns) -> Result<()> {
