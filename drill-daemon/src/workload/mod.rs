@@ -22,54 +22,35 @@ pub fn main(kind: &str, name: &str, config: &str) -> i32 {
     if let Some(ext) = external::of_kind(kind) {
         return external::main(ext, name, config);
     }
-    let text = match std::fs::read_to_string(config).with_context(|| format!("{name}: reading {config}")) {
-        Ok(t) => t,
+    match run(kind, name, config) {
+        Ok(code) => code,
         Err(e) => {
             log(name, &format!("{e:#}"));
-            return 1;
+            1
         }
-    };
-    let w = match Workload::parse_config(kind, &text) {
-        Ok(w) => w,
-        Err(e) => {
-            log(name, &format!("{config}: {e}; fix the file and run `svc restart {name}`"));
-            return 1;
-        }
-    };
+    }
+}
+
+/// Reads and parses the config, then runs the built-in workload until it fails, or
+/// becomes the packaged daemon (dnsmasq) it configures.
+fn run(kind: &str, name: &str, config: &str) -> Result<i32> {
+    let text = std::fs::read_to_string(config).with_context(|| format!("{name}: reading {config}"))?;
+    let w = Workload::parse_config(kind, &text).map_err(|e| anyhow::anyhow!("{config}: {e}; fix the file and run `svc restart {name}`"))?;
     // A Debian daemon: this process records the config it starts with (the engine's
     // read-back) and becomes it.
     if let Workload::Dnsmasq(c) = &w {
-        if let Err(e) = record_effective(name, &w.render_config(name)) {
-            log(name, &e);
-            return 1;
-        }
-        return dns::exec(name, config, c);
+        record_effective(name, &w.render_config(name)).map_err(anyhow::Error::msg)?;
+        return Ok(dns::exec(name, config, c));
     }
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            log(name, &format!("starting runtime: {e}"));
-            return 1;
-        }
-    };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting runtime")?;
     // `svc reload` (SIGHUP): start over with the config file as it is now, in this same
     // process (the init has checked that it parses). Caught before the effective config
     // is recorded, so a reload that follows the start cannot kill the service.
-    let hup = match rt.block_on(async { tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) }) {
-        Ok(h) => h,
-        Err(e) => {
-            log(name, &format!("SIGHUP handler: {e}"));
-            return 1;
-        }
-    };
+    let mut hup = rt.block_on(async { tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) }).context("SIGHUP handler")?;
     // What this process runs with (the host's /run): the engine reads it back to prove a
     // service-config fault took, and checks that behave as a client use it.
-    if let Err(e) = record_effective(name, &w.render_config(name)) {
-        log(name, &e);
-        return 1;
-    }
-    let r: Result<()> = rt.block_on(async {
-        let mut hup = hup;
+    record_effective(name, &w.render_config(name)).map_err(anyhow::Error::msg)?;
+    rt.block_on(async {
         let serve = async {
             match w {
                 Workload::Httpd(c) => httpd::run(name, c).await,
@@ -91,14 +72,8 @@ pub fn main(kind: &str, name: &str, config: &str) -> i32 {
                 Err(anyhow::anyhow!("re-exec on SIGHUP: {e}"))
             }
         }
-    });
-    match r {
-        Ok(()) => 0,
-        Err(e) => {
-            log(name, &format!("{e:#}"));
-            1
-        }
-    }
+    })?;
+    Ok(0)
 }
 
 /// One log line with a wall-clock timestamp, as services usually write them.
