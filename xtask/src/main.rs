@@ -298,6 +298,13 @@ fn test(args: &[String]) -> Result<()> {
     // A daemon it starts keeps its (empty: pack test's drills are ephemeral) history in
     // target/, not the machine's /var/lib/drill.
     run_cmd(privileged(drill.to_str().unwrap_or("drill")).arg("pack").arg("test").arg(root().join("scenarios")).env("DRILL_HISTORY", root().join("target/pack-test-history.sqlite")))?;
+    // Lints: clippy over every target, warnings as errors (the debt stays at zero).
+    if cargo().args(["clippy", "--version"]).output().is_ok_and(|o| o.status.success()) {
+        eprintln!("xtask test: cargo clippy --workspace --all-targets -- -D warnings");
+        run_cmd(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    } else {
+        eprintln!("xtask test: clippy is not installed with this toolchain (`rustup component add clippy`): the lints are skipped");
+    }
     // Last: the Debian package, installed, used and purged (as root; a few minutes).
     if is_root() {
         eprintln!("xtask test: the package test: cargo xtask package-test");

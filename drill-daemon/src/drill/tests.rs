@@ -36,10 +36,10 @@ impl Drop for StateDir {
 /// Starts `s` on `k` (the answers a scenario's measurements need set first).
 fn start(k: &Arc<FakeKernel>, s: &Scenario, state: &StateDir) -> Result<Drill<FakeKernel>, DrillError> {
     for f in &s.faults {
-        if let Fault::Nft { rule, .. } = f {
-            if let NftAction::Loss { permille } = rule.action {
-                k.answer_loss(f64::from(permille) / 1000.0);
-            }
+        if let Fault::Nft { rule, .. } = f
+            && let NftAction::Loss { permille } = rule.action
+        {
+            k.answer_loss(f64::from(permille) / 1000.0);
         }
     }
     let plan = drill_core::plan::compile(s, "f0f0f0", 0, crate::kernel::Kernel::backends(k.as_ref())).map_err(DrillError::Unmeasurable)?;

@@ -450,7 +450,7 @@ fn counted_delta(ev: &EventProbe, counted: &Counted, port: Option<u16>, before: 
         }
     }
     let mut breakdown: Vec<(String, u64)> = by_what.into_iter().collect();
-    breakdown.sort_by(|x, y| y.1.cmp(&x.1));
+    breakdown.sort_by_key(|x| std::cmp::Reverse(x.1));
     (seen, breakdown)
 }
 

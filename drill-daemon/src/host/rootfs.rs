@@ -118,7 +118,7 @@ fn overlays(spec: &HostSpec, root: &Path, layers: &Path) -> Result<()> {
 fn kernel_views(spec: &HostSpec, root: &Path) -> Result<()> {
     mount_proc(&root.join("proc"))?;
     if let Some(view) = &spec.proc_view {
-        bind_proc_view(view, &root)?;
+        bind_proc_view(view, root)?;
     }
     // The network namespace's own sysfs, read-only.
     mount(Some("sysfs"), &root.join("sys"), Some("sysfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_RDONLY, none()).context("mounting /sys read-only")?;
@@ -126,7 +126,7 @@ fn kernel_views(spec: &HostSpec, root: &Path) -> Result<()> {
         mount(Some("tmpfs"), &root.join("sys/firmware"), Some("tmpfs"), MsFlags::MS_RDONLY, Some("size=0")).context("masking /sys/firmware")?;
     }
     if let Some(view) = &spec.proc_view {
-        bind_sys_view(view, &root)?;
+        bind_sys_view(view, root)?;
     }
     if let Some(f) = &spec.conntrack_max {
         let dst = root.join("proc/sys/net/netfilter/nf_conntrack_max");

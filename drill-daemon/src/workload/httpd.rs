@@ -157,7 +157,7 @@ fn enqueue(spool_dir: &str, request_line: &str) -> std::io::Result<()> {
     if let Err(e) = &r {
         let _ = std::fs::remove_file(&path);
         let n = FAILED.fetch_add(1, Ordering::Relaxed);
-        if n % 100 == 0 {
+        if n.is_multiple_of(100) {
             super::log("httpd", &format!("writing {path}: {e} ({} requests answered 500 so far)", n + 1));
         }
     }
