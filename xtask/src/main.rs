@@ -172,7 +172,7 @@ fn privileged(prog: &str) -> Command {
         Command::new(prog)
     } else {
         let mut c = Command::new("sudo");
-        c.args(["--preserve-env=PATH,CARGO_HOME,RUSTUP_HOME,RUST_LOG,CI,DRILL_REQUIRE_PRIVILEGED", "--"]).arg(prog);
+        c.args(["--preserve-env=PATH,CARGO_HOME,RUSTUP_HOME,RUST_LOG,CI,DRILL_REQUIRE_PRIVILEGED,DRILL_HISTORY,DRILL_STATE_DIR", "--"]).arg(prog);
         c
     }
 }
@@ -297,7 +297,20 @@ fn test(args: &[String]) -> Result<()> {
     let drill = root().join("target/debug/drill");
     // A daemon it starts keeps its (empty: pack test's drills are ephemeral) history in
     // target/, not the machine's /var/lib/drill.
-    run_cmd(privileged(drill.to_str().unwrap_or("drill")).arg("pack").arg("test").arg(root().join("scenarios")).env("DRILL_HISTORY", root().join("target/pack-test-history.sqlite")))?;
+    // Its daemon's socket, log and state live in target/pack-test, not in the machine's
+    // /run/drill (where an auto-started daemon leaves its drilld.log).
+    let pt = root().join("target/pack-test");
+    std::fs::create_dir_all(&pt)?;
+    run_cmd(
+        privileged(drill.to_str().unwrap_or("drill"))
+            .arg("--socket")
+            .arg(pt.join("drilld.sock"))
+            .arg("pack")
+            .arg("test")
+            .arg(root().join("scenarios"))
+            .env("DRILL_HISTORY", pt.join("history.sqlite"))
+            .env("DRILL_STATE_DIR", pt.join("state")),
+    )?;
     // Lints: clippy over every target, warnings as errors (the debt stays at zero).
     if cargo().args(["clippy", "--version"]).output().is_ok_and(|o| o.status.success()) {
         eprintln!("xtask test: cargo clippy --workspace --all-targets -- -D warnings");
