@@ -72,11 +72,10 @@ impl Drop for Tmux {
     fn drop(&mut self) {
         // -L: the test's own server, so this touches no one else's sessions.
         let _ = self.tmux(&["kill-server"]);
-        if self.uid != 0 {
-            // The server's socket (its directory stays when another server of the uid runs).
-            let dir = format!("/tmp/tmux-{}", self.uid);
-            let _ = std::fs::remove_file(format!("{dir}/{}", self.name));
-            let _ = std::fs::remove_dir(dir);
-        }
+        // The server's socket, which tmux leaves; its directory only when empty (another
+        // server of the uid, e.g. root's own `default`, keeps it).
+        let dir = format!("/tmp/tmux-{}", self.uid);
+        let _ = std::fs::remove_file(format!("{dir}/{}", self.name));
+        let _ = std::fs::remove_dir(dir);
     }
 }
