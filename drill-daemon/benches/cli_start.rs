@@ -122,6 +122,8 @@ fn main() {
     let json_out = std::env::args().any(|a| a == "--json");
     let dir = PathBuf::from(format!("/run/drill-bench-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("bench dir");
+    // Removed on every way out, a failed start's panic included.
+    let _cleanup = RemoveDir(dir.clone());
     let b = Bench { socket: dir.join("d.sock"), dir: dir.clone() };
     let ids = scenario_ids(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios"));
     let mut rows = Vec::new();
@@ -149,6 +151,13 @@ fn main() {
     }
     rows.push(common::row("drill start, every built-in drill, daemon auto-started, p95", common::percentile(&mut all_auto, 95.0), "ms", None, true));
     rows.push(common::row("drill start, every built-in drill, daemon running, p95", common::percentile(&mut all_running, 95.0), "ms", None, true));
-    let _ = std::fs::remove_dir_all(&dir);
     common::print(&rows, json_out);
+}
+
+struct RemoveDir(PathBuf);
+
+impl Drop for RemoveDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
