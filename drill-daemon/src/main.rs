@@ -179,6 +179,14 @@ fn main() {
         Some(Cmd::FillHeldFile { init, path }) => std::process::exit(drill_daemon::kernel::linux::disk::fill_main(init, &path)),
         Some(Cmd::Reset) => {
             init_tracing();
+            let _ = std::fs::create_dir_all(&cli.state_dir);
+            let _lock = match daemon::StateLock::acquire_blocking(&cli.state_dir, std::time::Duration::from_secs(5)) {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    std::process::exit(2);
+                }
+            };
             let (cleaned, errors) = journal::recover(&cli.state_dir);
             println!("removed the leftovers of {} drill(s){}", cleaned.len(), if cleaned.is_empty() { String::new() } else { format!(": {}", cleaned.join(", ")) });
             for done in host::procview::recover(&cli.state_dir).into_iter().chain(host::kmsg::recover(&cli.state_dir)) {
@@ -269,9 +277,16 @@ fn run_daemon(socket: PathBuf, state: PathBuf, exit_when_idle: bool) {
 
 async fn daemon_main(socket: PathBuf, passed: Option<std::os::fd::OwnedFd>, state: PathBuf, exit_when_idle: bool) -> Result<()> {
     // First: a SIGTERM during the start must reach serve's teardown, not kill drilld.
-    let stop = daemon::StopSignals::install().context("installing the SIGTERM/SIGINT handlers")?;
+    let mut stop = daemon::StopSignals::install().context("installing the SIGTERM/SIGINT handlers")?;
     check_caps()?;
     std::fs::create_dir_all(&state).with_context(|| format!("creating {}", state.display()))?;
+    // One daemon per state directory, for the whole life of this one (declared first
+    // among the locals, so dropped last): an exiting daemon's teardown must not unmount
+    // what the next one set up.
+    let _state_lock = tokio::select! {
+        l = daemon::StateLock::acquire(&state, daemon::STATE_LOCK_WAIT) => l?,
+        _ = stop.stopped() => return Ok(()),
+    };
     let (cleaned, errors) = journal::recover(&state);
     if !cleaned.is_empty() {
         info!(drills = ?cleaned, "removed leftovers of an earlier run");

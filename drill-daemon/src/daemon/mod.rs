@@ -31,6 +31,7 @@ mod records;
 mod resolve;
 mod routes;
 mod socket;
+mod statelock;
 
 pub use error::ApiError;
 use error::bad;
@@ -38,6 +39,7 @@ pub use limits::Limits;
 pub use resolve::{Resolved, resolve_scenario};
 pub use routes::router;
 pub use socket::{ApiSocket, StopSignals, adopt_socket, bind_socket, serve};
+pub use statelock::{STATE_LOCK_WAIT, StateLock};
 
 pub struct Daemon {
     pub state: PathBuf,

@@ -91,6 +91,14 @@ impl StopSignals {
         use tokio::signal::unix::{SignalKind, signal};
         Ok(StopSignals { term: signal(SignalKind::terminate())?, int: signal(SignalKind::interrupt())? })
     }
+
+    /// Resolves at the first SIGTERM or SIGINT (before serving: nothing to tear down yet).
+    pub async fn stopped(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
 }
 
 /// Serves until SIGINT/SIGTERM (or idle exit), then tears every drill down. Tells the
