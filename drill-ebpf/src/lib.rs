@@ -365,6 +365,9 @@ pub mod counters {
     pub const SEEN: u32 = 0;
     pub const EVENTS_LOST: u32 = 1;
     pub const OPEN_FULL: u32 = 2;
+    /// An exit whose `open_dwell` entry could not be deleted in the kernel (the daemon
+    /// deletes it when it reads the exit's event).
+    pub const DELETE_FAILED: u32 = 3;
 }
 
 /// A socket currently in a tracked state (`struct drill_dwell_open`).
@@ -378,7 +381,9 @@ pub struct DwellOpen {
     pub port: u16,
     pub remote_port: u16,
     pub state: u32,
-    pub _pad: u32,
+    /// The socket's inode (/proc/net/tcp's `inode` column); 0 when it had no file
+    /// yet (a connection not accepted yet).
+    pub ino: u32,
 }
 
 /// Key of the cumulative per-(netns, port, state) counters (`struct drill_dwell_key`).

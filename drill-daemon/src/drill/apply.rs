@@ -30,9 +30,18 @@ impl<K: Kernel> Drill<K> {
         if let Some((need, why)) = missing_program(&self.plan, &self.scenario.id, installed) {
             return Err(DrillError::RequirementMissing { need: need.id(), why });
         }
+        // Where the start's time goes, logged with "drill ready" (the start-time bench's
+        // breakdown).
+        let mut t = std::time::Instant::now();
+        let mut lap = |phases: &mut String, name: &str| {
+            phases.push_str(&format!("{name}={} ", t.elapsed().as_millis()));
+            t = std::time::Instant::now();
+        };
+        let mut phases = String::new();
         self.journal.save(env.state)?;
         self.create_namespaces(env).await?;
         self.watch_hosts()?;
+        lap(&mut phases, "namespaces");
         let splices = self.create_wires(env).await?;
         self.kernel.apply_topology(&self.plan, &splices).await?;
         self.apply_path_mtus().await?;
@@ -40,9 +49,15 @@ impl<K: Kernel> Drill<K> {
             self.kernel.open_wire(&sp.netns, &sp.host, &sp.iface).await?;
             self.created(Created::Wire(sp.netns.clone()));
         }
+        lap(&mut phases, "topology");
         self.start_hosts(env).await?;
+        lap(&mut phases, "hosts");
         self.wait_services_listening(LISTEN_TIMEOUT).await?;
-        self.apply_faults().await
+        lap(&mut phases, "services");
+        self.apply_faults().await?;
+        lap(&mut phases, "faults");
+        self.phases = phases.trim_end().to_string();
+        Ok(())
     }
 
     /// Network namespaces of hosts, then of switches, then of tunnel underlays.

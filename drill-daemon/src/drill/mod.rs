@@ -148,6 +148,8 @@ pub struct Drill<K: Kernel = LinuxKernel> {
     tls_client: Option<Arc<rustls::ClientConfig>>,
     /// Tasks that live as long as the drill (the conntrack feeder), aborted first at teardown.
     tasks: Mutex<Vec<tokio::task::AbortHandle>>,
+    /// Milliseconds of each start phase ("namespaces=3 topology=12 ..."), for the log.
+    phases: String,
 }
 
 /// What starting a drill needs from the daemon.
@@ -184,10 +186,11 @@ impl<K: Kernel> Drill<K> {
             fault_notes: Mutex::new(Vec::new()),
             tls_client: None,
             tasks: Mutex::new(Vec::new()),
+            phases: String::new(),
         };
         match d.build(env).await {
             Ok(()) => {
-                info!(drill = %d.id, scenario = %d.scenario.id, ms = d.started_at.elapsed().as_millis() as u64, "drill ready");
+                info!(drill = %d.id, scenario = %d.scenario.id, ms = d.started_at.elapsed().as_millis() as u64, phases = %d.phases, "drill ready");
                 Ok(d)
             }
             Err(e) => {

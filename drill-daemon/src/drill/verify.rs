@@ -31,6 +31,9 @@ struct Edge {
     mibs: BTreeMap<String, BTreeMap<String, u64>>,
     fabrics: BTreeMap<String, drill_ebpf::PathMtuCounters>,
     ct: BTreeMap<String, crate::kernel::CtReading>,
+    /// Per host a dwell check watches, its TCP socket table (inode, state); `None` when
+    /// it could not be read.
+    sockets: BTreeMap<String, Option<Vec<(u32, u16)>>>,
 }
 
 /// A verify window: both edges and the probes it ran with.
@@ -169,7 +172,24 @@ impl<K: Kernel> Drill<K> {
         let plot = if events.is_some() { probes.clone() } else { self.snapshot(plotted).unwrap_or_default() };
         // Segments and packets: the denominators and positive controls of counting checks.
         let snmp = if counting { self.snmp().await? } else { BTreeMap::new() };
-        Ok(Edge { probes, plot, snmp, mibs: self.mibs().await?, fabrics: self.fabrics()?, ct: self.ct_tables().await? })
+        Ok(Edge { probes, plot, snmp, mibs: self.mibs().await?, fabrics: self.fabrics()?, ct: self.ct_tables().await?, sockets: self.socket_tables().await })
+    }
+
+    /// The socket table of every host a dwell check watches: the probe's record of a
+    /// socket still in a state is taken only when the kernel's table agrees (a record
+    /// the probe failed to clear is not a stuck socket). Unreadable: `None`, and every
+    /// record counts.
+    async fn socket_tables(&self) -> BTreeMap<String, Option<Vec<(u32, u16)>>> {
+        let mut m = BTreeMap::new();
+        for c in &self.plan.checks {
+            if let Check::TcpStateDwell { host, .. } = c
+                && !m.contains_key(host)
+                && let Ok(h) = self.host(host)
+            {
+                m.insert(host.clone(), self.kernel.tcp_sockets(&h.netns).await.ok());
+            }
+        }
+        m
     }
 
     /// One check's verdict from the window's readings; the service-level and process
@@ -181,7 +201,9 @@ impl<K: Kernel> Drill<K> {
             Check::TcpStateDwell { name, host, port, peer, state, max_secs, min_connections } => {
                 let ino = self.host(host)?.netns_ino;
                 let tcp = w.tcp.as_ref().ok_or_else(|| DrillError::ProbeMissing { probe: "tcpstate".into(), why: "not loaded".into() })?;
-                let obs = tcp.observe(ino, *port, *peer, *state, w.t0, w.t1, w.lost0);
+                let live: Option<std::collections::HashSet<u32>> =
+                    after.sockets.get(host).and_then(Option::as_ref).map(|t| t.iter().filter(|(_, st)| *st == state.number()).map(|(i, _)| *i).collect());
+                let obs = tcp.observe(ino, *port, *peer, *state, w.t0, w.t1, w.lost0, live.as_ref());
                 verdict::evaluate_dwell(name, host, *port, *peer, *state, *max_secs, *min_connections, &obs)
             }
             Check::Count { name, host, port, counted, max, max_ratio } => {

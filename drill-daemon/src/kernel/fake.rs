@@ -439,4 +439,8 @@ impl Kernel for FakeKernel {
     async fn mib(&self, netns: &str) -> Result<std::collections::BTreeMap<String, u64>> {
         self.call("mib", netns.to_string(), None, None).map(|()| std::collections::BTreeMap::new())
     }
+
+    async fn tcp_sockets(&self, netns: &str) -> Result<Vec<(u32, u16)>> {
+        self.call("tcp_sockets", netns.to_string(), None, None).map(|()| Vec::new())
+    }
 }

@@ -180,6 +180,24 @@ pub trait Kernel: Send + Sync + 'static {
     /// Every MIB counter of the namespace (/proc/net/snmp, netstat and snmp6) by
     /// `GROUP:FIELD` (snmp6's `Ip6InReceives` as `Ip6:InReceives`).
     fn mib(&self, netns: &str) -> impl Future<Output = Result<BTreeMap<String, u64>>> + Send;
+    /// The namespace's TCP sockets as its socket table shows them (/proc/net/tcp and
+    /// tcp6): (inode, state number) of each socket that has a file.
+    fn tcp_sockets(&self, netns: &str) -> impl Future<Output = Result<Vec<(u32, u16)>>> + Send;
+}
+
+/// Parses /proc/net/tcp or tcp6 into (inode, state) of each socket with an inode
+/// (time-wait entries and connections not accepted yet have inode 0 and are left out).
+pub fn parse_proc_net_tcp(text: &str) -> Vec<(u32, u16)> {
+    text.lines()
+        .skip(1)
+        .filter_map(|l| {
+            // sl local rem st tx:rx tr:when retrnsmt uid timeout inode ...
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            let state = u16::from_str_radix(cols.get(3)?, 16).ok()?;
+            let ino: u32 = cols.get(9)?.parse().ok()?;
+            (ino != 0).then_some((ino, state))
+        })
+        .collect()
 }
 
 /// Parses the two-line-per-group tables of /proc/net/snmp and netstat
@@ -216,6 +234,17 @@ pub fn parse_snmp6(text: &str, out: &mut BTreeMap<String, u64>) {
 
 #[cfg(test)]
 mod mib_tests {
+    #[test]
+    fn the_socket_table_gives_inode_and_state() {
+        let t = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 00000000:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 41234 1 0000000000000000 100 0 0 10 0
+   1: 01004D0A:9C40 02004D0A:1F90 02 00000000:00000000 01:00000322 00000002     0        0 41300 1 0000000000000000 200 0 0 1 7
+   2: 01004D0A:9C42 02004D0A:1F90 06 00000000:00000000 03:00001770 00000000     0        0 0 3 0000000000000000
+";
+        assert_eq!(super::parse_proc_net_tcp(t), vec![(41234, 0x0A), (41300, 0x02)]);
+        assert!(super::parse_proc_net_tcp("header only\n").is_empty());
+    }
+
     use std::collections::BTreeMap;
 
     #[test]

@@ -175,10 +175,11 @@ impl Probes {
         let tcpstate_loaded = status.iter().any(|s| s.loaded && s.name == drill_ebpf::describes("drill_tcpstate"));
         let tcpstate = if tcpstate_loaded {
             let store: Store<DwellEvent> = Arc::default();
-            drain(take(&mut ebpf, maps::DWELL_EVENTS)?, store.clone(), |b| DwellEvent::from_bytes(b).map(|e| (e.netns, e)))?;
+            let open = Arc::new(Mutex::new(take(&mut ebpf, maps::OPEN_DWELL)?));
+            net::drain_dwell(take(&mut ebpf, maps::DWELL_EVENTS)?, store.clone(), open.clone())?;
             Some(Arc::new(TcpStateProbe {
                 tracked: Mutex::new(take(&mut ebpf, maps::TRACKED_STATES)?),
-                open: Mutex::new(take(&mut ebpf, maps::OPEN_DWELL)?),
+                open,
                 counters: Mutex::new(take(&mut ebpf, maps::COUNTERS)?),
                 events: store,
             }))

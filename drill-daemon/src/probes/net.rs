@@ -6,7 +6,7 @@ use super::*;
 /// TCP state dwell times (`sock:inet_sock_set_state`).
 pub struct TcpStateProbe {
     pub(super) tracked: Mutex<Array<MapData, u32>>,
-    pub(super) open: Mutex<HashMap<MapData, u64, DwellOpen>>,
+    pub(super) open: Arc<Mutex<HashMap<MapData, u64, DwellOpen>>>,
     pub(super) counters: Mutex<Array<MapData, u64>>,
     pub(super) events: Store<DwellEvent>,
 }
@@ -31,8 +31,10 @@ impl TcpStateProbe {
         }
     }
 
+    /// Events the probe could not record: exits whose event did not fit the ring buffer,
+    /// and entries into a state it could not remember (open_dwell full or busy).
     pub fn events_lost(&self) -> u64 {
-        self.counters.lock().ok().and_then(|c| c.get(&counters::EVENTS_LOST, 0).ok()).unwrap_or(0)
+        self.counters.lock().ok().map_or(0, |c| [counters::EVENTS_LOST, counters::OPEN_FULL].iter().filter_map(|i| c.get(i, 0).ok()).sum())
     }
 
     /// What the probe saw for netns/port/state between `start_ns` and `end_ns`
@@ -41,7 +43,11 @@ impl TcpStateProbe {
     /// With `peer`, `port` is matched against the remote port instead of the local one.
     // The check's own fields, passed as they are (one caller, verify.rs).
     #[allow(clippy::too_many_arguments)]
-    pub fn observe(&self, netns: u32, port: u16, peer: bool, state: TcpState, start_ns: u64, end_ns: u64, lost_before: u64) -> DwellObservation {
+    /// `live`: inodes of the namespace's sockets in `state` per its socket table, read
+    /// at the window's end; a record of a socket with a file that the table does not
+    /// show in the state is a record the probe failed to clear (its exit was not seen),
+    /// not a stuck socket. Without `live` (table unreadable) every record counts.
+    pub fn observe(&self, netns: u32, port: u16, peer: bool, state: TcpState, start_ns: u64, end_ns: u64, lost_before: u64, live: Option<&std::collections::HashSet<u32>>) -> DwellObservation {
         let st = state.number();
         let ports = |local: u16, remote: u16| if peer { remote == port } else { local == port };
         let mut samples: Vec<DwellSample> = Vec::new();
@@ -56,7 +62,7 @@ impl TcpStateProbe {
         }
         if let Ok(open) = self.open.lock() {
             samples.extend(
-                open.iter().filter_map(|r| r.ok()).filter(|(_, v)| v.netns == netns && ports(v.port, v.remote_port) && v.state == u32::from(st) && v.enter_ns <= end_ns).map(|(_, v)| DwellSample {
+                open.iter().filter_map(|r| r.ok()).filter(|(_, v)| v.netns == netns && ports(v.port, v.remote_port) && v.state == u32::from(st) && v.enter_ns <= end_ns && (v.ino == 0 || live.is_none_or(|l| l.contains(&v.ino)))).map(|(_, v)| DwellSample {
                     enter_ns: v.enter_ns,
                     exit_ns: None,
                     remote_port: v.remote_port,
@@ -164,4 +170,35 @@ pub(super) fn drop_reasons() -> BTreeMap<u32, String> {
         }
     }
     m
+}
+
+/// Drains the dwell exit events into `store`. An exit whose `open_dwell` entry the
+/// kernel side could not delete (probes.bpf.c counts it, DELETE_FAILED) would leave a
+/// record of the socket as still in the state; it is removed here, before the event
+/// becomes visible in the store, so no window sees both. (Records of exits the probe
+/// never saw at all are filtered against the socket table instead, see `observe`.)
+pub(super) fn drain_dwell(ring: aya::maps::RingBuf<MapData>, store: Store<DwellEvent>, open: Arc<Mutex<HashMap<MapData, u64, DwellOpen>>>) -> anyhow::Result<()> {
+    super::drain_with(ring, DwellEvent::from_bytes, move |batch| {
+        if let Ok(mut open) = open.lock() {
+            for e in &batch {
+                // Same socket and same stay: a later stay of a reused socket address has
+                // a later enter time and is left alone.
+                if let Ok(v) = open.get(&e.skaddr, 0)
+                    && v.enter_ns == e.enter_ns
+                    && v.state == u32::from(e.state)
+                {
+                    let _ = open.remove(&e.skaddr);
+                }
+            }
+        }
+        if let Ok(mut s) = store.lock() {
+            for e in batch {
+                let q = s.entry(e.netns).or_default();
+                if q.len() >= super::EVENTS_PER_NETNS {
+                    q.pop_front();
+                }
+                q.push_back(e);
+            }
+        }
+    })
 }

@@ -141,7 +141,13 @@ int drill_tcpstate(struct bpf_raw_tracepoint_args *ctx)
 			} else {
 				bump(DRILL_TCPSTATE_EVENTS_LOST);
 			}
-			bpf_map_delete_elem(&open_dwell, &skaddr);
+			/* Can fail (the bucket lock not taken: -EBUSY when nested on
+			 * older kernels, a deadlock or timeout verdict of the resilient
+			 * spinlock on 6.15+). The entry would then outlive the socket's
+			 * stay in the state; the daemon removes it when it reads this
+			 * event (same socket, same enter_ns). */
+			if (bpf_map_delete_elem(&open_dwell, &skaddr) != 0)
+				bump(DRILL_TCPSTATE_DELETE_FAILED);
 		}
 	}
 
@@ -153,6 +159,8 @@ int drill_tcpstate(struct bpf_raw_tracepoint_args *ctx)
 			.port = BPF_CORE_READ(sk, __sk_common.skc_num),
 			.remote_port = __builtin_bswap16(BPF_CORE_READ(sk, __sk_common.skc_dport)),
 			.state = (__u32)newstate,
+			/* NULL sk_socket (a socket not accepted yet) reads as 0. */
+			.ino = (__u32)BPF_CORE_READ(sk, sk_socket, file, f_inode, i_ino),
 		};
 		if (bpf_map_update_elem(&open_dwell, &skaddr, &open, BPF_ANY) != 0)
 			bump(DRILL_TCPSTATE_OPEN_FULL);

@@ -9,7 +9,7 @@ struct drill_dwell_open {
 	__u16 port;        /* local port, host byte order */
 	__u16 remote_port; /* host byte order */
 	__u32 state;
-	__u32 _pad;
+	__u32 ino;         /* the socket's inode as /proc/net/tcp shows it; 0: no file */
 };
 
 struct drill_dwell_key {
@@ -41,7 +41,8 @@ enum {
 	DRILL_TCPSTATE_SEEN = 0,
 	DRILL_TCPSTATE_EVENTS_LOST = 1,
 	DRILL_TCPSTATE_OPEN_FULL = 2,
-	DRILL_TCPSTATE_NCOUNTERS = 3,
+	DRILL_TCPSTATE_DELETE_FAILED = 3,
+	DRILL_TCPSTATE_NCOUNTERS = 4,
 };
 
 /* Kinds of event counted in `event_counts`. */

@@ -528,4 +528,19 @@ impl Kernel for LinuxKernel {
         .and_then(|r| r)
         .map_err(|e| DrillError::kernel("reading the MIB counters", None, None, e.context(format!("in {netns}"))))
     }
+
+    async fn tcp_sockets(&self, netns: &str) -> Result<Vec<(u32, u16)>> {
+        let w = self.worker(netns)?;
+        w.run(|| -> anyhow::Result<Vec<(u32, u16)>> {
+            let mut v = super::parse_proc_net_tcp(&std::fs::read_to_string("/proc/thread-self/net/tcp").context("reading /proc/net/tcp")?);
+            // tcp6 is missing when IPv6 is disabled.
+            if let Ok(t) = std::fs::read_to_string("/proc/thread-self/net/tcp6") {
+                v.extend(super::parse_proc_net_tcp(&t));
+            }
+            Ok(v)
+        })
+        .await
+        .and_then(|r| r)
+        .map_err(|e| DrillError::kernel("reading the socket table", None, None, e.context(format!("in {netns}"))))
+    }
 }
