@@ -280,6 +280,17 @@ async fn daemon_main(socket: PathBuf, passed: Option<std::os::fd::OwnedFd>, stat
     let mut stop = daemon::StopSignals::install().context("installing the SIGTERM/SIGINT handlers")?;
     check_caps()?;
     std::fs::create_dir_all(&state).with_context(|| format!("creating {}", state.display()))?;
+    // Every host mounts its own disk over /tmp (host/rootfs.rs) before it binds its
+    // kernel log, /proc view and files from the state directory: under /tmp they would
+    // be hidden (each start failed with ENOENT binding /dev/kmsg).
+    let canonical = std::fs::canonicalize(&state).unwrap_or_else(|_| state.clone());
+    if canonical.starts_with(host::rootfs::STAGE) {
+        bail!(
+            "the state directory {} is under {}, which every drill host mounts its own disk over, so hosts could not reach what drilld serves them there; use a directory outside it (--state-dir or DRILL_STATE_DIR; the default is /run/drill)",
+            canonical.display(),
+            host::rootfs::STAGE
+        );
+    }
     // One daemon per state directory, for the whole life of this one (declared first
     // among the locals, so dropped last): an exiting daemon's teardown must not unmount
     // what the next one set up.

@@ -299,8 +299,13 @@ fn test(args: &[String]) -> Result<()> {
     // target/, not the machine's /var/lib/drill.
     // Its daemon's socket, log and state live in target/pack-test, not in the machine's
     // /run/drill (where an auto-started daemon leaves its drilld.log).
-    let pt = root().join("target/pack-test");
+    // Not under /tmp (a checkout there): drilld refuses a state directory its hosts
+    // mount their own /tmp over. Then in /run, removed after the run.
+    let in_tmp = root().starts_with("/tmp");
+    let pt = if in_tmp { PathBuf::from(format!("/run/drill-pack-test-{}", std::process::id())) } else { root().join("target/pack-test") };
     std::fs::create_dir_all(&pt)?;
+    let _remove = in_tmp.then(|| RemoveDirOnDrop(pt.clone()));
+    let state = pt.join("state");
     run_cmd(
         privileged(drill.to_str().unwrap_or("drill"))
             .arg("--socket")
@@ -309,7 +314,7 @@ fn test(args: &[String]) -> Result<()> {
             .arg("test")
             .arg(root().join("scenarios"))
             .env("DRILL_HISTORY", pt.join("history.sqlite"))
-            .env("DRILL_STATE_DIR", pt.join("state")),
+            .env("DRILL_STATE_DIR", &state),
     )?;
     // Lints: clippy over every target, warnings as errors (the debt stays at zero).
     if cargo().args(["clippy", "--version"]).output().is_ok_and(|o| o.status.success()) {
@@ -448,4 +453,13 @@ fn bench_pack() -> Result<Vec<serde_json::Value>> {
         }
     }
     Ok(rows)
+}
+
+/// Removes a directory when dropped (on every way out of the function holding it).
+struct RemoveDirOnDrop(PathBuf);
+
+impl Drop for RemoveDirOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }

@@ -187,8 +187,9 @@ impl Drop for OwnDaemon {
 /// `drilld serve --socket SOCKET` without `--exit-when-idle` (this run starts and stops
 /// many drills), with a state directory of its own beside a non-default socket: a second
 /// daemon must not recover (remove) the drills of the one on the default socket.
+/// DRILL_STATE_DIR, when set, names it.
 fn spawn_daemon(socket: &Path) -> Result<std::process::Child> {
-    let state = socket.parent().unwrap_or(Path::new("/run/drill")).join("state");
+    let state = std::env::var_os("DRILL_STATE_DIR").map(std::path::PathBuf::from).unwrap_or_else(|| socket.parent().unwrap_or(Path::new("/run/drill")).join("state"));
     let state = state.to_string_lossy();
     let extra: Vec<&str> = if socket != Path::new(drill_core::api::DEFAULT_SOCKET) { vec!["--state-dir", &state] } else { vec![] };
     crate::spawn_daemon(socket, &extra, Some(" for this run"))

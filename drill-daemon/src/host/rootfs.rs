@@ -43,7 +43,7 @@ const PROC_MASKED_DIRS: [&str; 3] = ["acpi", "scsi", "asound"];
 const PROC_READONLY: [&str; 4] = ["bus", "fs", "irq", "sysrq-trigger"];
 
 /// Where the staging tmpfs is mounted (in the host's own mount namespace only).
-const STAGE: &str = "/tmp";
+pub const STAGE: &str = "/tmp";
 
 fn none() -> Option<&'static str> {
     None
