@@ -70,17 +70,21 @@ fn drain_with<T: Send + 'static>(ring: RingBuf<MapData>, parse: fn(&[u8]) -> Opt
 
 /// Drains a ring buffer into a per-netns store, parsing records with `parse`.
 fn drain<T: Send + 'static>(ring: RingBuf<MapData>, store: Store<T>, parse: fn(&[u8]) -> Option<(u32, T)>) -> Result<()> {
-    drain_with(ring, parse, move |batch| {
-        if let Ok(mut s) = store.lock() {
-            for (netns, x) in batch {
-                let q = s.entry(netns).or_default();
-                if q.len() >= EVENTS_PER_NETNS {
-                    q.pop_front();
-                }
-                q.push_back(x);
+    drain_with(ring, parse, move |batch| keep(&store, batch))
+}
+
+/// Appends records to their namespace's queue in `store`, the oldest dropped past
+/// [`EVENTS_PER_NETNS`].
+fn keep<T>(store: &Store<T>, batch: impl IntoIterator<Item = (u32, T)>) {
+    if let Ok(mut s) = store.lock() {
+        for (netns, x) in batch {
+            let q = s.entry(netns).or_default();
+            if q.len() >= EVENTS_PER_NETNS {
+                q.pop_front();
             }
+            q.push_back(x);
         }
-    })
+    }
 }
 
 /// Every probe of the daemon, and why any could not load.

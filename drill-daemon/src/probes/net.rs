@@ -191,14 +191,6 @@ pub(super) fn drain_dwell(ring: aya::maps::RingBuf<MapData>, store: Store<DwellE
                 }
             }
         }
-        if let Ok(mut s) = store.lock() {
-            for e in batch {
-                let q = s.entry(e.netns).or_default();
-                if q.len() >= super::EVENTS_PER_NETNS {
-                    q.pop_front();
-                }
-                q.push_back(e);
-            }
-        }
+        super::keep(&store, batch.into_iter().map(|e| (e.netns, e)));
     })
 }
