@@ -31,9 +31,6 @@ struct Edge {
     mibs: BTreeMap<String, BTreeMap<String, u64>>,
     fabrics: BTreeMap<String, drill_ebpf::PathMtuCounters>,
     ct: BTreeMap<String, crate::kernel::CtReading>,
-    /// Per host a dwell check watches, its TCP socket table (inode, state); `None` when
-    /// it could not be read.
-    sockets: BTreeMap<String, Option<Vec<(u32, u16)>>>,
 }
 
 /// A verify window: both edges and the probes it ran with.
@@ -45,6 +42,9 @@ struct Window {
     t0: u64,
     t1: u64,
     lost0: u64,
+    /// Per host a dwell check watches, its TCP socket table (inode, state) at the
+    /// window's end; `None` when it could not be read.
+    sockets: BTreeMap<String, Option<Vec<(u32, u16)>>>,
 }
 
 /// Refuses early when a probe the checks need is missing, naming it and why.
@@ -156,7 +156,8 @@ impl<K: Kernel> Drill<K> {
         let counters = plotted.as_deref().map(|ev| moved(ev, &before.plot, &after.plot)).unwrap_or_default();
         let requests: Vec<(Option<f64>, Vec<HttpSample>)> =
             self.plan.checks.iter().filter_map(|c| if let Check::HttpSlo { max_latency_ms, .. } = c { Some(*max_latency_ms) } else { None }).zip(slo_results.iter().cloned()).collect();
-        let w = Window { before, after, tcp, events, t0, t1, lost0 };
+        let sockets = self.socket_tables().await;
+        let w = Window { before, after, tcp, events, t0, t1, lost0, sockets };
         let (mut slo_iter, mut proc_iter) = (slo_results.into_iter(), proc_results.into_iter());
         let mut results = Vec::new();
         for c in &self.plan.checks {
@@ -172,7 +173,7 @@ impl<K: Kernel> Drill<K> {
         let plot = if events.is_some() { probes.clone() } else { self.snapshot(plotted).unwrap_or_default() };
         // Segments and packets: the denominators and positive controls of counting checks.
         let snmp = if counting { self.snmp().await? } else { BTreeMap::new() };
-        Ok(Edge { probes, plot, snmp, mibs: self.mibs().await?, fabrics: self.fabrics()?, ct: self.ct_tables().await?, sockets: self.socket_tables().await })
+        Ok(Edge { probes, plot, snmp, mibs: self.mibs().await?, fabrics: self.fabrics()?, ct: self.ct_tables().await? })
     }
 
     /// The socket table of every host a dwell check watches: the probe's record of a
@@ -202,7 +203,7 @@ impl<K: Kernel> Drill<K> {
                 let ino = self.host(host)?.netns_ino;
                 let tcp = w.tcp.as_ref().ok_or_else(|| DrillError::ProbeMissing { probe: "tcpstate".into(), why: "not loaded".into() })?;
                 let live: Option<std::collections::HashSet<u32>> =
-                    after.sockets.get(host).and_then(Option::as_ref).map(|t| t.iter().filter(|(_, st)| *st == state.number()).map(|(i, _)| *i).collect());
+                    w.sockets.get(host).and_then(Option::as_ref).map(|t| t.iter().filter(|(_, st)| *st == state.number()).map(|(i, _)| *i).collect());
                 let obs = tcp.observe(ino, *port, *peer, *state, w.t0, w.t1, w.lost0, live.as_ref());
                 verdict::evaluate_dwell(name, host, *port, *peer, *state, *max_secs, *min_connections, &obs)
             }
