@@ -97,8 +97,18 @@ struct Guard {
 }
 
 impl Guard {
+    /// The test's own socket, state and history (never the machine's /run/drill).
+    fn vars(&self) -> [(&'static str, PathBuf); 4] {
+        [
+            ("DRILL_SOCKET", self.tmp.join("drilld.sock")),
+            ("DRILL_STATE_DIR", self.tmp.join("state")),
+            ("DRILL_HISTORY", self.tmp.join("history.sqlite")),
+            ("DRILLD", PathBuf::from("/nonexistent")),
+        ]
+    }
+
     fn env(&self, c: &mut Command) {
-        c.env("DRILL_SOCKET", self.tmp.join("drilld.sock")).env("DRILL_STATE_DIR", self.tmp.join("state")).env("DRILL_HISTORY", self.tmp.join("history.sqlite")).env("DRILLD", "/nonexistent");
+        c.envs(self.vars());
     }
 }
 
@@ -142,6 +152,7 @@ pub fn package_test(release: bool) -> Result<()> {
     if !missing.is_empty() {
         apt_install(&missing)?;
     }
+    let run_drill_existed = Path::new("/run/drill").exists();
     let tmp = PathBuf::from("/run/drill-pkgtest");
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp)?;
@@ -156,6 +167,9 @@ pub fn package_test(release: bool) -> Result<()> {
     }
     on_demand(&tmp)?;
     purge_and_check(&listed, group_existed, id.as_deref(), &tmp)?;
+    if !run_drill_existed && Path::new("/run/drill").exists() {
+        bail!("/run/drill is on the machine after the test: a daemon of the test used the default state directory, not the test's own");
+    }
     eprintln!("package-test: passed in {:.1?} (package {:.1?})", t0.elapsed(), t_build);
     Ok(())
 }
@@ -229,8 +243,13 @@ fn socket_activated_drill(g: &mut Guard, tmp: &Path) -> Result<Option<String>> {
     let t = Instant::now();
     let sock = tmp.join("drilld.sock");
     let mut a = Command::new("systemd-socket-activate");
-    a.arg("-l").arg(&sock).arg("/usr/bin/drilld").arg("serve");
-    g.env(&mut a);
+    a.arg("-l").arg(&sock);
+    // The activator passes its children only PATH, TERM, USER, HOME and what -E names:
+    // without these the daemon would keep its state in the machine's /run/drill.
+    for (k, v) in g.vars() {
+        a.arg("-E").arg(format!("{k}={}", v.display()));
+    }
+    a.arg("/usr/bin/drilld").arg("serve");
     a.stdout(std::fs::File::create(tmp.join("drilld.log"))?).stderr(std::fs::File::create(tmp.join("drilld.err"))?);
     g.activator = Some(a.spawn().context("systemd-socket-activate")?);
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -262,6 +281,9 @@ fn socket_activated_drill(g: &mut Guard, tmp: &Path) -> Result<Option<String>> {
     let exe_after = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
     if !exe_after.ends_with("drilld") {
         bail!("the activator's process is {} after start, not drilld: the drill was not served by the activated daemon", exe_after.display());
+    }
+    if !tmp.join("state").is_dir() {
+        bail!("the socket-activated drilld did not keep its state in {}: the test's environment did not reach it", tmp.join("state").display());
     }
     drill(&["status", id.as_deref().unwrap_or_default()], g)?;
     // Without a fix the verdict is FAIL (exit 1): a pass here would be a drill passed the wrong way.
